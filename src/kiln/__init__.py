@@ -1,0 +1,34 @@
+"""Kiln: reproducible, auditable, portable machine-learning environments on your own machines.
+
+The SDK surface mirrors Azure ML's: ``Workspace``, ``Environment``, ``CondaDependencies``.
+Names are imported on first use so that ``import kiln`` (and ``kiln --help``) stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Workspace": "kiln.workspace",
+    "Environment": "kiln.environment.sdk",
+    "CondaDependencies": "kiln.environment.conda_dependencies",
+    "EnvironmentDefinition": "kiln.environment.definition",
+    "KilnError": "kiln.errors",
+}
+__all__ = [*_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:
+    from kiln.environment.conda_dependencies import CondaDependencies
+    from kiln.environment.definition import EnvironmentDefinition
+    from kiln.environment.sdk import Environment
+    from kiln.errors import KilnError
+    from kiln.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'kiln' has no attribute {name!r}")

@@ -1,0 +1,84 @@
+"""A content-addressed blob store: files by sha256, folders as deterministic tarballs by the
+tree digest of their kept files. Writes go to a temporary name and are renamed into place, so
+a blob that exists is complete."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from kiln.environment.files import context_files, file_digest, tree_digest
+
+
+class ArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _blob(self, digest: str) -> Path:
+        return self.root / "sha256" / digest[:2] / digest
+
+    def _tree(self, digest: str) -> Path:
+        return self.root / "trees" / f"{digest}.tar"
+
+    def _publish(self, data_source: Path | bytes, final: Path) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                if isinstance(data_source, bytes):
+                    out.write(data_source)
+                else:
+                    with data_source.open("rb") as source:
+                        shutil.copyfileobj(source, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, final)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def put_file(self, path: Path) -> str:
+        digest = file_digest(path)
+        if not self._blob(digest).exists():
+            self._publish(path, self._blob(digest))
+        return digest
+
+    def put_tree(self, folder: Path) -> str:
+        """Store a folder's kept files (same rules as its digest); returns the tree digest."""
+        digest = tree_digest(folder)
+        if self._tree(digest).exists():
+            return digest
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for relative, path in context_files(folder):
+                info = tarfile.TarInfo(relative)
+                info.size = path.stat().st_size
+                info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+                with path.open("rb") as content:
+                    archive.addfile(info, content)
+        self._publish(buffer.getvalue(), self._tree(digest))
+        return digest
+
+    def lookup(self, digest: str) -> Path | None:
+        """The stored file, or an extracted copy of the stored folder, with this digest."""
+        blob = self._blob(digest)
+        if blob.exists():
+            return blob
+        tree = self._tree(digest)
+        if not tree.exists():
+            return None
+        extracted = self.root / "extracted" / digest
+        if not extracted.exists():
+            staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".extract-"))
+            with tarfile.open(tree) as archive:
+                archive.extractall(staging, filter="data")
+            extracted.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(staging, extracted)
+            except OSError:  # another process extracted it first
+                shutil.rmtree(staging, ignore_errors=True)
+        return extracted

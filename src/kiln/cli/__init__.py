@@ -1,0 +1,1 @@
+"""The ``kiln`` command line: one module per command group (parse -> core -> print)."""

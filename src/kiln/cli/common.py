@@ -1,0 +1,62 @@
+"""What several commands share: opening the workspace, and reading a definition from a file,
+a folder or the registry."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiln.cli.output import warn
+
+if TYPE_CHECKING:
+    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.environment.definition import EnvironmentDefinition
+    from kiln.workspace import Workspace
+
+
+def workspace(args: argparse.Namespace) -> Workspace:
+    from kiln.workspace import Workspace
+
+    return Workspace.discover(args.workspace)
+
+
+@dataclass
+class Source:
+    definition: EnvironmentDefinition
+    label: str
+    source_dir: Path | None = None
+    record: EnvironmentRecord | None = None
+
+
+def from_path(path: Path, fmt: str | None) -> Source:
+    from kiln.formats.dispatch import load_path
+
+    loaded = load_path(path, fmt)
+    for message in loaded.warnings:
+        warn(message)
+    return Source(loaded.definition, str(path), path if path.is_dir() else path.parent)
+
+
+def from_reference(args: argparse.Namespace, reference: str) -> Source:
+    from kiln.environment import catalog
+
+    name, version = catalog.parse_reference(reference)
+    record = catalog.get(workspace(args), name, version)
+    return Source(record.definition, record.reference, None, record)
+
+
+def load_source(args: argparse.Namespace) -> Source:
+    """From ``-f FILE``, ``-d DIR`` or a ``NAME[:VERSION]`` positional."""
+    if getattr(args, "file", None):
+        return from_path(Path(args.file), args.format)
+    if getattr(args, "directory", None):
+        return from_path(Path(args.directory), args.format)
+    return from_reference(args, args.reference)
+
+
+def path_or_reference(args: argparse.Namespace, text: str) -> Source:
+    """``diff`` operands: an existing path is a file, anything else a registry reference."""
+    path = Path(text)
+    return from_path(path, None) if path.exists() else from_reference(args, text)

@@ -1,0 +1,100 @@
+"""``kiln env ...``: the argument parsers. Handlers live in env_read.py and env_write.py."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+FORMATS = ["kiln", "azure-v1", "azure-v2", "conda", "requirements"]
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON (stable field names)")
+
+
+def _source(parser: argparse.ArgumentParser, *, reference: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("-f", "--file", metavar="FILE", help="a definition file")
+    group.add_argument("-d", "--directory", metavar="DIR", help="a folder holding a definition")
+    if reference:
+        group.add_argument("reference", nargs="?", metavar="NAME[:VERSION]", help="a registered environment")
+    parser.add_argument("--format", choices=FORMATS, help="the file format (detected if left out)")
+
+
+def add_parser(groups: Any) -> None:
+    from kiln.cli import env_read, env_write
+
+    env = groups.add_parser("env", help="define, register and inspect environments",
+                            description="Define, register and inspect environments.")
+    commands = env.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    p = commands.add_parser("scaffold", help="write a starter definition into a folder")
+    p.add_argument("-n", "--name", required=True)
+    p.add_argument("-d", "--directory", required=True, metavar="DIR")
+    p.add_argument("--format", choices=FORMATS, default="kiln")
+    p.add_argument("--python", default=None, metavar="X.Y", help="Python version (default: this one)")
+    p.add_argument("--force", action="store_true", help="replace a definition already there")
+    _json(p)
+    p.set_defaults(handler=env_write.scaffold)
+
+    p = commands.add_parser("register", help="register a definition: same content keeps its version")
+    _source(p, reference=False)
+    p.add_argument("-n", "--name", help="register under this name instead of the file's")
+    p.add_argument("--version", help="an explicit version (default: the next integer)")
+    _json(p)
+    p.set_defaults(handler=env_write.register)
+
+    p = commands.add_parser("list", help="list environments (latest version of each)")
+    p.add_argument("--all-versions", action="store_true", help="every version, not only the latest")
+    p.add_argument("--archived", action="store_true", help="include archived versions")
+    p.add_argument("--search", metavar="TEXT", help="names containing TEXT")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY[=VALUE]", help="with this tag")
+    p.add_argument("--no-curated", action="store_true", help="leave out curated environments")
+    _json(p)
+    p.set_defaults(handler=env_read.list_)
+
+    p = commands.add_parser("show", help="show one environment version")
+    p.add_argument("reference", metavar="NAME[:VERSION]")
+    _json(p)
+    p.set_defaults(handler=env_read.show)
+
+    p = commands.add_parser("download", help="save a registered environment as files")
+    p.add_argument("reference", metavar="NAME[:VERSION]")
+    p.add_argument("-d", "--directory", required=True, metavar="DIR")
+    p.add_argument("--format", choices=FORMATS, default="kiln")
+    p.add_argument("--force", action="store_true", help="replace a definition already there")
+    _json(p)
+    p.set_defaults(handler=env_write.download)
+
+    p = commands.add_parser("hash", help="print the build hash and definition digest")
+    _source(p, reference=True)
+    _json(p)
+    p.set_defaults(handler=env_read.hash_)
+
+    p = commands.add_parser("diff", help="compare two versions or files")
+    p.add_argument("old", metavar="A", help="NAME:VERSION, a file or a folder")
+    p.add_argument("new", metavar="B", help="NAME:VERSION, a file or a folder")
+    _json(p)
+    p.set_defaults(handler=env_read.diff)
+
+    p = commands.add_parser("lint", help="find unpinned, duplicate and conflicting packages")
+    _source(p, reference=True)
+    _json(p)
+    p.set_defaults(handler=env_read.lint)
+
+    for verb, text in (("archive", "hide from lists (still gettable by version)"), ("restore", "undo archive")):
+        p = commands.add_parser(verb, help=text)
+        p.add_argument("reference", metavar="NAME[:VERSION]", help="a version, or every version of NAME")
+        _json(p)
+        p.set_defaults(handler=env_write.archive, archived=verb == "archive")
+
+    p = commands.add_parser("tag", help="set or remove tags on a version")
+    p.add_argument("reference", metavar="NAME[:VERSION]")
+    p.add_argument("tags", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--remove", action="append", default=[], metavar="KEY")
+    _json(p)
+    p.set_defaults(handler=env_write.tag)
+
+    p = commands.add_parser("schema", help="print the JSON Schema of Kiln YAML (for editors)")
+    p.set_defaults(handler=env_read.schema)

@@ -1,0 +1,35 @@
+"""``kiln init``: create a workspace."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(groups: Any) -> None:
+    parser = groups.add_parser(
+        "init",
+        help="create a workspace (.kiln/) in a folder",
+        description="Create a workspace: an embedded SQLite registry and an artifact store in "
+        "PATH/.kiln/, or a registry in PostgreSQL with --database-url.",
+    )
+    parser.add_argument("path", nargs="?", default=".", help="folder to create it in (default: .)")
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="use PostgreSQL, e.g. postgresql+psycopg://kiln:${KILN_DB_PASSWORD}@db/kiln",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kiln.cli.output import emit_json
+    from kiln.workspace import Workspace
+
+    workspace = Workspace.create(args.path, database_url=args.database_url)
+    if args.json:
+        emit_json({"path": str(workspace.path), "registry": workspace.database_display})
+    else:
+        print(f"Workspace ready at {workspace.path} (registry: {workspace.database_display})")
+    return 0

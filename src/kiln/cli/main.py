@@ -1,0 +1,72 @@
+"""``kiln``: the entry point. Parses, dispatches to a command group, maps errors to exit codes
+in one place. Command modules import the core lazily so ``kiln --help`` stays instant."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from kiln import __version__
+from kiln.cli import env_cmds, init_cmd
+
+UNEXPECTED_EXIT = 70  # EX_SOFTWARE: a bug, not bad input
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiln",
+        description="Reproducible, auditable, portable machine-learning environments.",
+        epilog="Workspace discovery: --workspace, $KILN_WORKSPACE, a .kiln/ folder above the "
+        "current directory, then a per-user default. Every command that prints data takes --json.",
+    )
+    parser.add_argument("--version", action="version", version=f"kiln {__version__}")
+    parser.add_argument("-w", "--workspace", metavar="PATH", help="the workspace folder to use")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND")
+    groups.required = True
+    init_cmd.add_parser(groups)
+    env_cmds.add_parser(groups)
+    return parser
+
+
+def _crash_log(exc: BaseException) -> str:
+    import platform
+    import tempfile
+    import time
+
+    path = os.path.join(tempfile.gettempdir(), f"kiln-crash-{int(time.time())}-{os.getpid()}.log")
+    with open(path, "w", encoding="utf-8") as log:
+        log.write(f"kiln {__version__}; Python {sys.version}; {platform.platform()}\n")
+        log.write(f"argv: {sys.argv}\n\n")
+        log.write("".join(traceback.format_exception(exc)))
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from kiln.errors import KilnError
+
+    try:
+        code: int = args.handler(args)
+        return code
+    except KilnError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"kiln: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # the reader went away (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("kiln: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a report
+        if args.debug:
+            traceback.print_exc()
+        log = _crash_log(exc)
+        print(f"kiln: unexpected error: {type(exc).__name__}: {exc} (details in {log})", file=sys.stderr)
+        return UNEXPECTED_EXIT

@@ -1,0 +1,1 @@
+"""Environment definitions: the model, its canonical form and digests, curated definitions."""

@@ -1,0 +1,292 @@
+"""The one core for environments in a workspace: register, get, list, archive, tag.
+
+Curated definitions ship in the package and are merged into reads; they are never written.
+Local inputs (wheels, build contexts) are copied into the artifact store before the registry
+row is committed, so a registered version never refers to content the workspace lacks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from kiln.environment import curated
+from kiln.environment.canonical import build_hash, definition_digest
+from kiln.environment.definition import CURATED_PREFIX, EnvironmentDefinition
+from kiln.environment.validation import validate_definition
+from kiln.errors import InvalidDefinition, NotFound, ReadOnly
+from kiln.formats.base import local_path_of, resolve_local_inputs
+from kiln.workspace import Workspace
+
+_COLUMNS = {"name", "version", "description", "tags"}
+
+
+class EnvironmentRecord:
+    """A registered (or curated) version: its definition, digests and registry facts."""
+
+    def __init__(
+        self,
+        *,
+        definition_json: str | None = None,
+        definition: EnvironmentDefinition | None = None,
+        name: str,
+        version: str,
+        description: str | None,
+        tags: dict[str, str],
+        definition_digest: str,
+        build_hash: str,
+        created_at: dt.datetime | None,
+        archived: bool = False,
+        curated: bool = False,
+    ) -> None:
+        self._json = definition_json
+        if definition is not None:
+            self.__dict__["definition"] = definition
+        self.name, self.version, self.description, self.tags = name, version, description, tags
+        self.definition_digest, self.build_hash = definition_digest, build_hash
+        self.created_at, self.archived, self.curated = created_at, archived, curated
+
+    @cached_property
+    def definition(self) -> EnvironmentDefinition:
+        data = json.loads(self._json or "{}")
+        data.update(name=self.name, version=self.version, description=self.description, tags=self.tags)
+        return validate_definition(data, source=f"the registry entry {self.reference}")
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def summary(self) -> dict[str, Any]:
+        """Stable public fields (``--json``); never a secret (definitions cannot hold one)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "tags": dict(self.tags),
+            "build_hash": self.build_hash,
+            "definition_digest": self.definition_digest,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "archived": self.archived,
+            "curated": self.curated,
+        }
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    record: EnvironmentRecord
+    created: bool
+
+
+def parse_reference(reference: str) -> tuple[str, str | None]:
+    """``NAME``, ``NAME:VERSION`` or ``NAME@latest`` -> (name, version or None for latest)."""
+    if "@" in reference:
+        name, label = reference.split("@", 1)
+        if label != "latest":
+            raise InvalidDefinition(f"unknown label {label!r} in {reference!r}; only @latest exists")
+        return name, None
+    name, _, version = reference.partition(":")
+    if not name:
+        raise InvalidDefinition(f"{reference!r} names no environment; write NAME or NAME:VERSION")
+    return name, (version or None) if version != "latest" else None
+
+
+def _stored_json(definition: EnvironmentDefinition) -> str:
+    data = definition.model_dump(mode="json", exclude=_COLUMNS, exclude_defaults=True)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _store_local_inputs(workspace: Workspace, definition: EnvironmentDefinition, source_dir: Path) -> None:
+    for entry, digest in definition.python.pip.file_digests.items():
+        stored = workspace.artifacts.put_file(source_dir / local_path_of(entry))
+        if stored != digest:
+            raise InvalidDefinition(f"{local_path_of(entry)} changed while it was being registered; retry")
+    docker = definition.docker
+    if docker.build_context:
+        stored = workspace.artifacts.put_tree(source_dir / docker.build_context)
+        if stored != docker.build_context_digest:
+            raise InvalidDefinition(f"{docker.build_context} changed while it was being registered; retry")
+
+
+def _has_local_inputs(definition: EnvironmentDefinition) -> bool:
+    return bool(definition.python.pip.file_digests) or definition.docker.build_context is not None
+
+
+def _check_stored(workspace: Workspace, definition: EnvironmentDefinition) -> None:
+    """Without a source folder, the local inputs must already be in the artifact store."""
+    digests = list(definition.python.pip.file_digests.values())
+    digests += [definition.docker.build_context_digest or ""] if definition.docker.build_context else []
+    for digest in digests:
+        if workspace.artifacts.lookup(digest) is None:
+            raise InvalidDefinition(
+                "this definition names local files that the workspace does not hold; "
+                "register it from the folder that has them"
+            )
+
+
+def register(
+    workspace: Workspace,
+    definition: EnvironmentDefinition,
+    *,
+    source_dir: Path | None = None,
+) -> RegisterResult:
+    """Register ``definition``: same content as an existing version returns that version."""
+    from kiln.registry.engine import write_transaction
+    from kiln.registry.queries import insert_version
+
+    if definition.name.startswith(CURATED_PREFIX):
+        suggestion = definition.name[len(CURATED_PREFIX):] or "my-env"
+        raise ReadOnly(
+            f"`name`: {definition.name!r} uses the reserved prefix {CURATED_PREFIX!r} of curated "
+            f"environments; register it as {suggestion!r} (env.clone('{suggestion}'))"
+        )
+    if source_dir is not None:
+        definition = resolve_local_inputs(definition, source_dir)
+    if _has_local_inputs(definition):
+        if source_dir is None:
+            _check_stored(workspace, definition)
+        else:
+            _store_local_inputs(workspace, definition, source_dir)
+    with write_transaction(workspace.engine) as connection:
+        row, created = insert_version(
+            connection,
+            name=definition.name,
+            version=definition.version,
+            definition_digest=definition_digest(definition),
+            build_hash=build_hash(definition),
+            definition=_stored_json(definition),
+            description=definition.description,
+            tags=dict(definition.tags),
+        )
+    return RegisterResult(_record(row), created)
+
+
+def _record(row: Any) -> EnvironmentRecord:
+    return EnvironmentRecord(
+        definition_json=row.definition,
+        name=row.name,
+        version=row.version,
+        description=row.description,
+        tags=row.tags,
+        definition_digest=row.definition_digest,
+        build_hash=row.build_hash,
+        created_at=row.created_at,
+        archived=row.archived,
+    )
+
+
+def curated_record(definition: EnvironmentDefinition) -> EnvironmentRecord:
+    return EnvironmentRecord(
+        definition=definition,
+        name=definition.name,
+        version=definition.version or "1",
+        description=definition.description,
+        tags=dict(definition.tags),
+        definition_digest=definition_digest(definition),
+        build_hash=build_hash(definition),
+        created_at=None,
+        curated=True,
+    )
+
+
+def get(workspace: Workspace, name: str, version: str | None = None) -> EnvironmentRecord:
+    """The given version, or the latest unarchived one."""
+    if name.startswith(CURATED_PREFIX):
+        for definition in curated.definitions():
+            if definition.name == name and version in (None, definition.version):
+                return curated_record(definition)
+        raise NotFound(f"no curated environment {name}{':' + version if version else ''}; see `kiln env list`")
+    from kiln.registry.queries import get_version
+
+    with workspace.engine.connect() as connection:
+        row = get_version(connection, name=name, version=version)
+    if row is None:
+        what = f"{name}:{version}" if version else name
+        raise NotFound(f"no environment {what} in {workspace.path}; see `kiln env list`")
+    return _record(row)
+
+
+def list_records(
+    workspace: Workspace,
+    *,
+    name: str | None = None,
+    all_versions: bool = False,
+    include_archived: bool = False,
+    name_contains: str | None = None,
+    tags: dict[str, str | None] | None = None,
+    include_curated: bool = True,
+) -> list[EnvironmentRecord]:
+    from kiln.registry.queries import list_versions
+
+    with workspace.engine.connect() as connection:
+        rows = list_versions(
+            connection, name=name, latest_only=not all_versions, include_archived=include_archived,
+            name_contains=name_contains, tags=tags,
+        )
+    records = [_record(row) for row in rows]
+    if include_curated:
+        records = [r for r in _matching_curated(name, name_contains, tags)] + records
+    return records
+
+
+def _matching_curated(
+    name: str | None, name_contains: str | None, tags: dict[str, str | None] | None
+) -> list[EnvironmentRecord]:
+    found = []
+    for definition in curated.definitions():
+        if name is not None and definition.name != name:
+            continue
+        if name_contains and name_contains.lower() not in definition.name.lower():
+            continue
+        if any(k not in definition.tags or v not in (None, definition.tags[k]) for k, v in (tags or {}).items()):
+            continue
+        found.append(curated_record(definition))
+    return found
+
+
+def same_build(workspace: Workspace, record: EnvironmentRecord) -> list[str]:
+    """Other versions (any name) whose build hash equals this one's: they share one build."""
+    from kiln.registry.queries import list_versions
+
+    with workspace.engine.connect() as connection:
+        rows = list_versions(connection, latest_only=False, include_archived=True, build_hash=record.build_hash)
+    others = [f"{r.name}:{r.version}" for r in rows if (r.name, r.version) != (record.name, record.version)]
+    others += [
+        c.reference for c in map(curated_record, curated.definitions())
+        if c.build_hash == record.build_hash and c.reference != record.reference
+    ]
+    return others
+
+
+def set_archived(workspace: Workspace, name: str, version: str | None, *, archived: bool) -> int:
+    from kiln.registry.engine import write_transaction
+    from kiln.registry.queries import set_archived as update_archived
+
+    if name.startswith(CURATED_PREFIX):
+        raise ReadOnly(f"{name} is curated and cannot be archived or restored")
+    with write_transaction(workspace.engine) as connection:
+        changed = update_archived(connection, name=name, version=version, archived=archived)
+    if changed == 0:
+        raise NotFound(f"no environment {name}{':' + version if version else ''} in {workspace.path}")
+    return changed
+
+
+def set_tags(
+    workspace: Workspace, name: str, version: str | None, *, add: dict[str, str], remove: list[str]
+) -> EnvironmentRecord:
+    from kiln.registry.engine import write_transaction
+    from kiln.registry.queries import get_version
+    from kiln.registry.queries import set_tags as update_tags
+
+    if name.startswith(CURATED_PREFIX):
+        raise ReadOnly(f"{name} is curated; clone it to change its tags")
+    with write_transaction(workspace.engine) as connection:
+        row = get_version(connection, name=name, version=version)
+        if row is None:
+            raise NotFound(f"no environment {name}{':' + version if version else ''} in {workspace.path}")
+        update_tags(connection, version_id=row.id, add=add, remove=remove)
+        row = get_version(connection, name=name, version=row.version)
+    return _record(row)

@@ -1,0 +1,230 @@
+"""The environment definition model, validated on construction and on assignment.
+
+The shape of these models is the shape of Kiln YAML, and ``schema/kiln-environment.schema.json``
+is generated from them. Every field that may hold a file's content holds the content (or its
+sha256), never only a path, so that digests depend on what is built and not where it lives.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kiln.environment.packages import (
+    is_env_reference,
+    parse_conda_entry,
+    parse_pip_entry,
+    url_has_literal_credentials,
+)
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+ENV_VAR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+CURATED_PREFIX = "Kiln-"
+
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=NAME_PATTERN)]
+Version = Annotated[str, Field(min_length=1, max_length=64, pattern=VERSION_PATTERN)]
+Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, str_strip_whitespace=True)
+
+
+class PipSection(_Model):
+    """Packages installed with pip/uv, in order, plus the options pip needs to find them."""
+
+    packages: list[str] = Field(default_factory=list, description="Requirement lines, in order.")
+    constraints: list[str] = Field(
+        default_factory=list, description="Constraint lines (from -c files), in order."
+    )
+    index_url: str | None = Field(default=None, description="Replaces the default package index.")
+    extra_index_urls: list[str] = Field(default_factory=list)
+    find_links: list[str] = Field(default_factory=list)
+    pre: bool = Field(default=False, description="Allow pre-releases (pip --pre).")
+    file_digests: dict[str, Sha256] = Field(
+        default_factory=dict,
+        description="sha256 of each local file named in packages (filled in by Kiln).",
+    )
+
+    @field_validator("packages", "constraints")
+    @classmethod
+    def _valid_requirements(cls, entries: list[str]) -> list[str]:
+        cleaned = [" ".join(e.split()) for e in entries]
+        for index, entry in enumerate(cleaned):
+            try:
+                parse_pip_entry(entry)
+            except ValueError as exc:
+                raise ValueError(f"entry {index}: {exc}") from None
+        return cleaned
+
+    @field_validator("index_url", "extra_index_urls", "find_links")
+    @classmethod
+    def _no_plain_passwords(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for url in [value] if isinstance(value, str) else value or []:
+            if url_has_literal_credentials(url):
+                raise ValueError(
+                    "a URL carries a plain-text password; write https://USER:${ENV_VAR}@HOST/... "
+                    "so the secret is read from the environment"
+                )
+        return value
+
+
+class CondaSection(_Model):
+    channels: list[str] = Field(default_factory=list, description="Channels, in priority order.")
+    packages: list[str] = Field(default_factory=list, description="Conda match specs, in order.")
+
+    @field_validator("packages")
+    @classmethod
+    def _valid_specs(cls, entries: list[str]) -> list[str]:
+        cleaned = [" ".join(e.split()) for e in entries]
+        for index, entry in enumerate(cleaned):
+            try:
+                parse_conda_entry(entry)
+            except ValueError as exc:
+                raise ValueError(f"entry {index}: {exc}") from None
+        return cleaned
+
+    @field_validator("channels")
+    @classmethod
+    def _valid_channels(cls, channels: list[str]) -> list[str]:
+        for channel in channels:
+            if not channel or any(c.isspace() for c in channel):
+                raise ValueError(f"channel {channel!r} must be a name or URL without spaces")
+        return channels
+
+
+class PythonSection(_Model):
+    version: str | None = Field(
+        default=None, pattern=r"^3(\.[0-9]+){0,2}$", description="e.g. '3.11' or '3.11.7'."
+    )
+    conda: CondaSection = Field(default_factory=CondaSection)
+    pip: PipSection = Field(default_factory=PipSection)
+    user_managed: bool = Field(
+        default=False, description="Kiln installs nothing; the interpreter already has it all."
+    )
+    interpreter_path: str | None = None
+
+
+class RegistryRef(_Model):
+    """Where a private base image comes from. The password is only ever a ``${VAR}`` reference."""
+
+    address: str | None = None
+    username: str | None = None
+    password: str | None = Field(default=None, description="An environment reference: ${VAR}.")
+
+    @field_validator("password")
+    @classmethod
+    def _password_is_reference(cls, value: str | None) -> str | None:
+        if value is not None and not is_env_reference(value):
+            raise ValueError(
+                "a plain-text password is never stored; set it in an environment variable and "
+                "write password: ${MY_REGISTRY_PASSWORD}"
+            )
+        return value
+
+
+class Platform(_Model):
+    os: Literal["linux", "windows"] = "linux"
+    architecture: str = "amd64"
+
+    @field_validator("os", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class DockerSection(_Model):
+    """The container side: one of a base image, Dockerfile text or a build-context folder."""
+
+    base_image: str | None = None
+    base_image_registry: RegistryRef | None = None
+    dockerfile: str | None = Field(default=None, description="Dockerfile text.")
+    build_context: str | None = Field(default=None, description="A folder with a Dockerfile.")
+    dockerfile_path: str | None = Field(
+        default=None, description="The Dockerfile inside build_context (default 'Dockerfile')."
+    )
+    build_context_digest: Sha256 | None = Field(
+        default=None, description="sha256 of the build context's files (filled in by Kiln)."
+    )
+    platform: Platform | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DockerSection:
+        chosen = [f for f in ("base_image", "dockerfile", "build_context") if getattr(self, f)]
+        if len(chosen) > 1:
+            raise ValueError(
+                f"`docker.{chosen[0]}` and `docker.{chosen[1]}` are both set; an image comes from "
+                "one of base_image, dockerfile or build_context: remove all but one"
+            )
+        if self.dockerfile_path and not self.build_context:
+            raise ValueError("`docker.dockerfile_path` needs `docker.build_context`")
+        return self
+
+
+class SparkPackage(_Model):
+    group: str = Field(min_length=1)
+    artifact: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+
+
+class SparkSection(_Model):
+    repositories: list[str] = Field(default_factory=list)
+    packages: list[SparkPackage] = Field(default_factory=list)
+    precache_packages: bool = True
+
+
+class Route(_Model):
+    path: str = Field(pattern=r"^/")
+    port: int = Field(ge=1, le=65535)
+
+
+class InferenceConfig(_Model):
+    """Routes of a custom inference image (Azure ML v2 ``inference_config``)."""
+
+    liveness_route: Route | None = None
+    readiness_route: Route | None = None
+    scoring_route: Route | None = None
+
+
+class EnvironmentDefinition(_Model):
+    """Everything Kiln knows about one environment."""
+
+    name: Name
+    version: Version | None = None
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    python: PythonSection = Field(default_factory=PythonSection)
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    docker: DockerSection = Field(default_factory=DockerSection)
+    spark: SparkSection = Field(default_factory=SparkSection)
+    inferencing_stack_version: str | None = None
+    inference_config: InferenceConfig | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _not_latest(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() == "latest":
+            raise ValueError("'latest' is not a version; leave version out to get the next one")
+        return value
+
+    @field_validator("environment_variables")
+    @classmethod
+    def _valid_variable_names(cls, variables: dict[str, str]) -> dict[str, str]:
+        for key in variables:
+            if not ENV_VAR_PATTERN.match(key):
+                raise ValueError(
+                    f"variable name {key!r} is invalid; use letters, digits and '_', not first a digit"
+                )
+        return variables
+
+    @property
+    def is_curated(self) -> bool:
+        return self.name.startswith(CURATED_PREFIX)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}:{self.version}" if self.version else self.name

@@ -1,0 +1,116 @@
+"""Content digests of files and folders named by a definition, and the path-safety rules.
+
+Paths are resolved against the directory a definition came from and must stay inside it
+(symlinks included). A build context's digest covers each kept file's relative path, its
+executable bit and its bytes, honouring ``.kilnignore`` and ``.gitignore``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pathspec
+
+from kiln.errors import InvalidDefinition
+
+MAX_DEFINITION_FILE_BYTES = 5 * 1024 * 1024
+MAX_CONTEXT_BYTES = 512 * 1024 * 1024
+_ALWAYS_IGNORED = (".git/", ".kiln/", "__pycache__/")
+
+
+def resolve_inside(base: Path, relative: str, *, field: str) -> Path:
+    """``base / relative``, refusing anything (symlinks too) that ends up outside ``base``."""
+    root = base.resolve()
+    target = (root / os.path.expanduser(relative)).resolve()
+    if target != root and root not in target.parents:
+        raise InvalidDefinition(
+            f"`{field}`: {relative!r} points outside {root}; keep referenced files inside the "
+            "definition's directory"
+        )
+    return target
+
+
+def read_limited(path: Path, *, field: str, limit: int = MAX_DEFINITION_FILE_BYTES) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InvalidDefinition(
+                f"`{field}`: {path} is {size:,} bytes, over the {limit:,}-byte limit for "
+                "definition files; is this the right file?"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidDefinition(f"`{field}`: {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidDefinition(f"`{field}`: {path} is a folder, not a file") from None
+
+
+def read_text_limited(path: Path, *, field: str) -> str:
+    data = read_limited(path, field=field)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidDefinition(f"`{field}`: {path} is not UTF-8 text ({exc.reason})") from None
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _ignore_spec(root: Path) -> pathspec.PathSpec:
+    lines: list[str] = list(_ALWAYS_IGNORED)
+    for name in (".gitignore", ".kilnignore"):
+        candidate = root / name
+        if candidate.is_file():
+            lines += candidate.read_text(encoding="utf-8", errors="replace").splitlines()
+    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+
+
+def context_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """Kept files of a build context as (posix relative path, path), sorted by relative path."""
+    spec = _ignore_spec(root)
+    resolved_root = root.resolve()
+    found: list[tuple[str, Path]] = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        rel_folder = Path(folder).relative_to(root).as_posix()
+        prefix = "" if rel_folder == "." else rel_folder + "/"
+        dirs[:] = [d for d in dirs if not spec.match_file(prefix + d + "/")]
+        for name in files:
+            rel = prefix + name
+            if spec.match_file(rel):
+                continue
+            path = Path(folder) / name
+            if path.is_symlink():
+                target = path.resolve()
+                if resolved_root not in target.parents:
+                    raise InvalidDefinition(
+                        f"`docker.build_context`: {rel} is a symlink to {target}, outside the "
+                        "build context; copy the file in or add it to .kilnignore"
+                    )
+            found.append((rel, path))
+    return iter(sorted(found))
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over (relative path, executable bit, content digest) of every kept file."""
+    if not root.is_dir():
+        raise InvalidDefinition(f"`docker.build_context`: {root} is not a folder")
+    digest = hashlib.sha256()
+    total = 0
+    for rel, path in context_files(root):
+        total += path.stat().st_size
+        if total > MAX_CONTEXT_BYTES:
+            raise InvalidDefinition(
+                f"`docker.build_context`: {root} holds over {MAX_CONTEXT_BYTES:,} bytes; "
+                "list large data in .kilnignore"
+            )
+        executable = "x" if os.access(path, os.X_OK) else "-"
+        digest.update(f"{rel}\0{executable}\0{file_digest(path)}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,77 @@
+"""Turn pydantic's validation errors into one Kiln error that names the field and the fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.errors import InvalidDefinition
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def field_path(location: Sequence[int | str]) -> str:
+    """``("python", "pip", "packages", 2)`` -> ``python.pip.packages[2]``."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _allowed_keys(model: type[BaseModel], location: Sequence[int | str]) -> list[str]:
+    """The keys valid at ``location`` (whose last part is the unknown key)."""
+    current: Any = model
+    for part in location[:-1]:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        for arg in (*getattr(annotation, "__args__", ()), annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                current = arg
+                break
+    return list(current.model_fields) if isinstance(current, type) else []
+
+
+def describe(exc: ValidationError, model: type[BaseModel], source: str | None) -> str:
+    first = exc.errors()[0]
+    location = first["loc"]
+    where = f"`{field_path(location)}`" if location else "the definition"
+    suffix = f" in {source}" if source else ""
+    if first["type"] == "extra_forbidden":
+        key = str(location[-1])
+        allowed = _allowed_keys(model, location)
+        close = difflib.get_close_matches(key, allowed, n=1)
+        fix = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(allowed)}"
+        return f"unknown key {where}{suffix}; {fix}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "missing":
+        message = "is required"
+    elif first["type"].endswith("_type"):
+        message = f"{message} (got {type(first.get('input')).__name__})"
+    elif first["type"] == "string_pattern_mismatch":
+        message = f"{first.get('input')!r} is not allowed: {message}"
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{where}{suffix}: {message}{tail}"
+
+
+def validate_model(model: type[M], data: Mapping[str, Any], *, source: str | None = None) -> M:
+    """Validate ``data`` into ``model`` or raise ``InvalidDefinition`` naming the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidDefinition(describe(exc, model, source)) from None
+
+
+def validate_definition(data: Mapping[str, Any], *, source: str | None = None) -> EnvironmentDefinition:
+    if not isinstance(data, Mapping):
+        where = f" in {source}" if source else ""
+        raise InvalidDefinition(f"the definition{where} must be a mapping of keys to values")
+    return validate_model(EnvironmentDefinition, data, source=source)

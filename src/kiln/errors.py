@@ -1,0 +1,55 @@
+"""One error base for everything Kiln reports to a user.
+
+The CLI maps ``exit_code`` and the HTTP server maps ``status`` once each; the message is a
+single line that names the field, the bad value and a likely fix.
+"""
+
+from __future__ import annotations
+
+
+class KilnError(Exception):
+    """An expected failure with a message meant for the user."""
+
+    exit_code: int = 1
+    status: int = 400
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InvalidDefinition(KilnError):
+    """A definition or a file that holds one is malformed; nothing was written."""
+
+    exit_code = 2
+    status = 422
+
+
+class NotFound(KilnError):
+    exit_code = 3
+    status = 404
+
+
+class Conflict(KilnError):
+    """The request contradicts what the workspace already holds."""
+
+    exit_code = 4
+    status = 409
+
+
+class ReadOnly(KilnError):
+    """An attempt to change something Kiln ships (a curated environment)."""
+
+    exit_code = 4
+    status = 403
+
+
+class WorkspaceError(KilnError):
+    """No workspace could be found or opened."""
+
+    exit_code = 5
+    status = 500

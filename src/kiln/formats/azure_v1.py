@@ -1,0 +1,362 @@
+"""Azure ML SDK v1 (azureml-core) environment folders, as ``Environment.save_to_directory`` writes
+them: ``azureml_environment.json``, plus ``conda_dependencies.yml`` and ``BaseDockerfile``.
+
+Reading follows ``Environment.load_from_directory``: the conda file wins over an inline
+``python.condaDependencies`` object and ``BaseDockerfile`` over an inline ``docker.baseDockerfile``;
+unknown keys are ignored; a Dockerfile clears ``docker.baseImage`` (with a warning, as the SDK
+does). Where Kiln is stricter than the SDK, or must differ:
+- booleans must be JSON booleans (the SDK's ``bool("false")`` is True), and ``version`` may be a
+  string or an integer; it becomes a string;
+- ``docker.baseImageRegistry.password`` in plain text is dropped with a warning that never shows
+  it; a ``${VAR}`` reference is kept, and written back as it is (Azure ML does not expand it);
+- ``docker.buildContext`` names a remote git or storage location while Kiln builds from a local
+  folder, so reading one is an error (clone it and use ``docker.build_context``); for the same
+  reason, and because v1 has no constraints, writing ``docker.build_context`` or
+  ``python.pip.constraints`` is an error rather than a silently different build;
+- ``interpreterPath`` counts only with ``userManagedDependencies``; the SDK default ``python``
+  reads as no path;
+- conda ``variables`` join ``environmentVariables`` (which win on a clash);
+- ``docker.platform`` null reads as no platform and no platform is written as null, so both stay
+  distinct from an explicit Linux/amd64;
+- ``enabled``, ``sharedVolumes``, ``shmSize``, ``arguments`` and ``assetId`` are run settings
+  or server data and are dropped; ``r``, ``databricks``, ``registryIdentity``,
+  ``baseCondaEnvironment`` and ``condaDependenciesFile`` are dropped with a warning when set.
+  Writing emits the SDK's defaults for all of them. ``description``, ``tags`` and
+  ``inference_config`` have no place in v1 and are not written.
+- A conda file is written only when there is python content; without a python version the SDK
+  loads it but cannot save it again ("Python package is missing").
+Local wheel paths in pip lists are written as they are and read relative to the folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.files import read_text_limited
+from kiln.environment.packages import is_env_reference
+from kiln.environment.validation import validate_definition
+from kiln.errors import InvalidDefinition
+from kiln.formats.base import (
+    Loaded,
+    dump_yaml,
+    read_mapping,
+    resolve_local_inputs,
+    write_files_atomically,
+)
+from kiln.formats.conda_env import python_to_spec, spec_to_python
+
+FORMAT = "azure-v1"
+DEFINITION_FILE = "azureml_environment.json"
+CONDA_FILE = "conda_dependencies.yml"
+DOCKERFILE = "BaseDockerfile"
+CONDA_NAME = "project_environment"  # the name azureml-core gives every conda file
+SDK_INTERPRETER = "python"
+_KINDS = {bool: "true or false", str: "a string", int: "an integer", list: "a list", dict: "a map"}
+_DATABRICKS = ("mavenLibraries", "pypiLibraries", "rcranLibraries", "jarLibraries", "eggLibraries")
+_IGNORED_WITH_WARNING = (
+    ("r",),
+    ("databricks",),
+    ("python", "baseCondaEnvironment"),
+    ("python", "condaDependenciesFile"),
+    ("docker", "baseImageRegistry", "registryIdentity"),
+)
+
+
+def _kind(value: Any) -> str:
+    for kind, text in _KINDS.items():
+        if isinstance(value, kind):
+            return text
+    return "a number" if isinstance(value, float) else type(value).__name__
+
+
+@dataclass
+class _Reader:
+    """Type-checked access to the JSON, collecting warnings and the files read."""
+
+    directory: Path
+    source: str
+    warnings: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def get(self, data: dict[str, Any], where: str, *kinds: type) -> Any:
+        """``data[key]`` (``where`` ends in the key) if one of ``kinds``, None if absent or null."""
+        value = data.get(where.rsplit(".", 1)[-1])
+        # bool is an int subclass in Python, but JSON true is never a number.
+        wrong_bool = isinstance(value, bool) and bool not in kinds
+        if value is None or (isinstance(value, kinds) and not wrong_bool):
+            return value
+        expected = " or ".join(_KINDS[k] for k in kinds)
+        raise InvalidDefinition(
+            f"`{where}` in {self.source} must be {expected}, not {_kind(value)}; "
+            "write it as azureml-core does"
+        )
+
+    def section(self, data: dict[str, Any], where: str) -> dict[str, Any]:
+        value: dict[str, Any] | None = self.get(data, where, dict)
+        return value or {}
+
+    def text(self, data: dict[str, Any], where: str) -> str | None:
+        """A string field, with "" read as absent."""
+        return self.get(data, where, str) or None
+
+
+def _conda_spec(reader: _Reader, inline: dict[str, Any] | None) -> tuple[Any, str] | None:
+    conda_path = reader.directory / CONDA_FILE
+    if conda_path.is_file():  # the file wins, as in load_from_directory
+        reader.files.append(conda_path)
+        return read_mapping(conda_path), str(conda_path)
+    if inline is not None:
+        return inline, f"{reader.source} (python.condaDependencies)"
+    return None
+
+
+def _python(reader: _Reader, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(python fields, conda variables) from the JSON and the conda file."""
+    section = reader.section(data, "python")
+    user_managed = bool(reader.get(section, "python.userManagedDependencies", bool))
+    interpreter = reader.text(section, "python.interpreterPath")
+    found = _conda_spec(reader, reader.get(section, "python.condaDependencies", dict))
+    python: dict[str, Any] = {}
+    variables: dict[str, str] = {}
+    if found is not None:
+        model, variables, warnings = spec_to_python(found[0], source=found[1])
+        python = model.model_dump()
+        reader.warnings += warnings
+    python["user_managed"] = user_managed
+    # "python" is the SDK's default, written for every environment: it names no interpreter.
+    use_path = user_managed and interpreter != SDK_INTERPRETER
+    python["interpreter_path"] = interpreter if use_path else None
+    return python, variables
+
+
+def _registry(reader: _Reader, section: dict[str, Any]) -> dict[str, Any] | None:
+    where = "docker.baseImageRegistry"
+    address = reader.text(section, f"{where}.address")
+    username = reader.text(section, f"{where}.username")
+    password = section.get("password") or None
+    if password is not None and not (isinstance(password, str) and is_env_reference(password)):
+        # Never echo the value: azureml-core wrote a secret in plain text.
+        reader.warnings.append(
+            f"`{where}.password` in {reader.source} is a plain-text password, which Kiln never "
+            "stores, so it was dropped: put it in an environment variable and write "
+            "`password: ${MY_REGISTRY_PASSWORD}` under `docker.base_image_registry` in Kiln YAML "
+            "(and rotate it: it was in a file)"
+        )
+        password = None
+    if not (address or username or password):
+        return None
+    return {"address": address, "username": username, "password": password}
+
+
+def _refuse_build_context(reader: _Reader, context: Any) -> None:
+    kind = context.get("locationType") if isinstance(context, dict) else None
+    # The location is not shown: git and storage URLs may carry tokens.
+    raise InvalidDefinition(
+        f"`docker.buildContext` in {reader.source} is a remote {kind or 'git or storage'} "
+        "location, and Kiln builds from a local folder: clone it and set `docker.build_context` "
+        "(and `docker.dockerfile_path`) in Kiln YAML, or `build.path` in Azure ML v2"
+    )
+
+
+def _dockerfile(reader: _Reader, section: dict[str, Any]) -> str | None:
+    path = reader.directory / DOCKERFILE
+    if not path.is_file():
+        return reader.text(section, "docker.baseDockerfile")
+    reader.files.append(path)  # the file wins, as in load_from_directory
+    return read_text_limited(path, field="docker.baseDockerfile")
+
+
+def _docker(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
+    section = reader.section(data, "docker")
+    if section.get("buildContext") is not None:
+        _refuse_build_context(reader, section["buildContext"])
+    base_image = reader.text(section, "docker.baseImage")
+    dockerfile = _dockerfile(reader, section)
+    if base_image and dockerfile:
+        base_image = None
+        reader.warnings.append(
+            f"`docker.baseImage` in {reader.source} is ignored because a Dockerfile is given, as "
+            "azureml-core does; remove one of them"
+        )
+    registry = reader.section(section, "docker.baseImageRegistry")
+    platform = reader.get(section, "docker.platform", dict)
+    if platform is not None:
+        platform = {k: v for k, v in platform.items() if k in ("os", "architecture")}
+    return {
+        "base_image": base_image,
+        "dockerfile": dockerfile,
+        "base_image_registry": _registry(reader, registry),
+        "platform": platform,
+    }
+
+
+def _spark(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
+    section = reader.section(data, "spark")
+    packages = reader.get(section, "spark.packages", list) or []
+    precache = reader.get(section, "spark.precachePackages", bool)
+    return {
+        "repositories": reader.get(section, "spark.repositories", list) or [],
+        # The SDK ignores unknown keys inside a package too.
+        "packages": [
+            {k: p.get(k) for k in ("group", "artifact", "version")} if isinstance(p, dict) else p
+            for p in packages
+        ],
+        "precache_packages": True if precache is None else precache,
+    }
+
+
+def _variables(reader: _Reader, data: dict[str, Any]) -> dict[str, str]:
+    variables = reader.get(data, "environmentVariables", dict) or {}
+    for key, value in variables.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise InvalidDefinition(
+                f"`environmentVariables.{key}` in {reader.source} must be a string, "
+                f"not {_kind(value)}"
+            )
+    return {str(k): str(v) for k, v in variables.items()}
+
+
+def _warn_ignored(reader: _Reader, data: dict[str, Any]) -> None:
+    def has_content(value: Any) -> bool:
+        if isinstance(value, dict):
+            return any(has_content(v) for v in value.values())
+        return value not in (None, "", [], False)
+
+    for path in _IGNORED_WITH_WARNING:
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if has_content(value):
+            where = ".".join(path)
+            reader.warnings.append(f"`{where}` in {reader.source} has no Kiln equivalent; ignored")
+
+
+def _header(reader: _Reader, data: dict[str, Any]) -> tuple[str, str | None]:
+    if set(data) <= {"name", "version"}:
+        raise InvalidDefinition(
+            f"{reader.source} holds only `name` and `version`, which azureml-core reads as a "
+            "reference to a registered environment: export that environment with "
+            "Environment.get(...).save_to_directory()"
+        )
+    name = reader.text(data, "name")
+    if name is None:
+        raise InvalidDefinition(f"`name` in {reader.source} is required; name the environment")
+    version = reader.get(data, "version", str, int)
+    return name, None if version is None else str(version)
+
+
+def load(path: Path) -> Loaded:
+    """Read an azureml-core environment folder (or its ``azureml_environment.json``)."""
+    directory = path.parent if path.name == DEFINITION_FILE and path.is_file() else path
+    json_path = directory / DEFINITION_FILE
+    if not json_path.is_file():
+        raise InvalidDefinition(
+            f"{json_path} does not exist; point at a folder written by Environment."
+            "save_to_directory, or create one with `kiln env scaffold --format azure-v1`"
+        )
+    reader = _Reader(directory, str(json_path), files=[json_path])
+    data = read_mapping(json_path, kind="json")
+    name, version = _header(reader, data)
+    python, conda_variables = _python(reader, data)
+    fields = {
+        "name": name,
+        "version": version,
+        "python": python,
+        "environment_variables": {**conda_variables, **_variables(reader, data)},
+        "docker": _docker(reader, data),
+        "spark": _spark(reader, data),
+        "inferencing_stack_version": reader.text(data, "inferencingStackVersion"),
+    }
+    definition = validate_definition(fields, source=reader.source)
+    _warn_ignored(reader, data)
+    definition = resolve_local_inputs(definition, directory)
+    return Loaded(definition, tuple(reader.warnings), tuple(reader.files))
+
+
+def _check_expressible(definition: EnvironmentDefinition) -> None:
+    if definition.docker.build_context:
+        raise InvalidDefinition(
+            "`docker.build_context` cannot be written to Azure ML v1, whose build context is a "
+            "remote git or storage location; use `--format azure-v2` or `--format kiln`"
+        )
+    if definition.python.pip.constraints:
+        raise InvalidDefinition(
+            "`python.pip.constraints` cannot be written to Azure ML v1, whose conda file has no "
+            "constraints; pin them in `python.pip.packages` or use `--format kiln`"
+        )
+
+
+def _has_python_content(definition: EnvironmentDefinition) -> bool:
+    python = definition.python
+    pip = python.pip
+    options = pip.index_url or pip.extra_index_urls or pip.find_links or pip.pre
+    conda = python.conda.channels or python.conda.packages
+    return bool(python.version or conda or pip.packages or options)
+
+
+def render_json(definition: EnvironmentDefinition) -> str:
+    """``azureml_environment.json`` as azureml-core 1.61 writes it: same keys, order, defaults."""
+    python, docker, spark = definition.python, definition.docker, definition.spark
+    registry = docker.base_image_registry
+    platform = docker.platform
+    docker_json: dict[str, Any] = {"enabled": False, "baseImage": docker.base_image}
+    if not docker.dockerfile:  # save_to_directory drops the key when the Dockerfile is a file
+        docker_json["baseDockerfile"] = None
+    docker_json |= {
+        "buildContext": None,
+        "sharedVolumes": True,
+        "shmSize": "2g",
+        "arguments": [],
+        "baseImageRegistry": {
+            "address": registry.address if registry else None,
+            "username": registry.username if registry else None,
+            "password": registry.password if registry else None,  # only ever a ${VAR} reference
+            "registryIdentity": None,
+        },
+        "platform": {"os": platform.os.capitalize(), "architecture": platform.architecture}
+        if platform
+        else None,
+    }
+    interpreter = python.interpreter_path if python.user_managed else None
+    data: dict[str, Any] = {
+        "name": definition.name,
+        "version": definition.version,
+        "environmentVariables": dict(definition.environment_variables),
+        "python": {
+            "userManagedDependencies": python.user_managed,
+            "interpreterPath": interpreter or SDK_INTERPRETER,
+            "condaDependenciesFile": None,
+            "baseCondaEnvironment": None,
+        },
+        "docker": docker_json,
+        "spark": {
+            "repositories": list(spark.repositories),
+            "packages": [p.model_dump() for p in spark.packages],
+            "precachePackages": spark.precache_packages,
+        },
+        "databricks": {key: [] for key in _DATABRICKS},
+        "r": None,
+        "inferencingStackVersion": definition.inferencing_stack_version,
+        "assetId": None,
+    }
+    return json.dumps(data, indent=4)
+
+
+def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
+    """Write the folder ``path`` so that azureml-core's ``load_from_directory`` reads it."""
+    _check_expressible(definition)
+    files = {DEFINITION_FILE: render_json(definition).encode()}
+    if _has_python_content(definition):
+        files[CONDA_FILE] = dump_yaml(python_to_spec(definition, name=CONDA_NAME)).encode()
+    if definition.docker.dockerfile:
+        files[DOCKERFILE] = definition.docker.dockerfile.encode()
+    written = write_files_atomically(path, files)
+    # A file left from an earlier save would be read back as part of this definition.
+    for stale in (CONDA_FILE, DOCKERFILE):
+        if stale not in files:
+            (path / stale).unlink(missing_ok=True)
+    return written

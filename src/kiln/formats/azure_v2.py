@@ -1,0 +1,156 @@
+"""Azure ML v2 environment YAML (``az ml environment create --file``).
+
+Keys: ``$schema``, ``name``, ``version``, ``description``, ``tags``, ``image``, ``conda_file``
+(a path next to the YAML, or an inline mapping), ``build{path, dockerfile_path}``, ``os_type``,
+``inference_config``. Any other key is an error naming it, as in Azure. As in Azure, a conda
+file goes with ``image`` only, never with ``build``.
+
+v2 has no place for environment variables, user-managed interpreters, spark packages, the
+inferencing stack version, a registry reference or the CPU architecture: ``dropped_fields``
+names what a save leaves out. Dockerfile text is written as a build context folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.validation import validate_definition
+from kiln.errors import InvalidDefinition
+from kiln.formats import conda_env
+from kiln.formats.base import Loaded, dump_yaml, known_keys, read_mapping, resolve_local_inputs
+from kiln.formats.base import parse_yaml, write_files_atomically
+from kiln.environment.files import read_text_limited, resolve_inside
+
+FORMAT = "azure-v2"
+DEFAULT_FILE = "environment.yaml"
+CONDA_FILE = "conda.yaml"
+DOCKERFILE_CONTEXT = "docker-context"
+SCHEMA = "https://azuremlschemas.azureedge.net/latest/environment.schema.json"
+_KEYS = {
+    "$schema", "name", "version", "description", "tags", "image", "conda_file", "build",
+    "os_type", "inference_config",
+}
+
+
+def _conda_spec(value: Any, base: Path, source: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        raise InvalidDefinition(f"`conda_file` in {source} must be a file path or a mapping")
+    path = resolve_inside(base, value, field="conda_file")
+    data = parse_yaml(read_text_limited(path, field="conda_file"), source=str(path))
+    if not isinstance(data, dict):
+        raise InvalidDefinition(f"`conda_file` {path} must hold a mapping")
+    return data
+
+
+def _docker(data: dict[str, Any], source: str) -> dict[str, Any]:
+    build = data.get("build")
+    if build is None:
+        return {"base_image": data.get("image")}
+    if not isinstance(build, dict):
+        raise InvalidDefinition(f"`build` in {source} must be a mapping with `path`")
+    known_keys(build, {"path", "dockerfile_path"}, where="build.", source=source)
+    if data.get("image"):
+        raise InvalidDefinition(f"`image` and `build` are both set in {source}; keep one of them")
+    if data.get("conda_file"):
+        raise InvalidDefinition(
+            f"`conda_file` goes with `image`, not `build`, in {source}; install packages in the "
+            "Dockerfile or use image + conda_file"
+        )
+    if not build.get("path"):
+        raise InvalidDefinition(f"`build.path` is required in {source}")
+    return {"build_context": str(build["path"]), "dockerfile_path": build.get("dockerfile_path")}
+
+
+def load(path: Path) -> Loaded:
+    data = read_mapping(path)
+    source = str(path)
+    known_keys(data, _KEYS, where="", source=source)
+    python: dict[str, Any] = {}
+    variables: dict[str, str] = {}
+    warnings: list[str] = []
+    if data.get("conda_file") is not None:
+        section, variables, warnings = conda_env.spec_to_python(
+            _conda_spec(data["conda_file"], path.parent, source), source=f"{source} conda_file"
+        )
+        python = section.model_dump()
+    docker = _docker(data, source)
+    if data.get("os_type") is not None:
+        docker["platform"] = {"os": data["os_type"]}
+    definition = validate_definition(
+        {
+            "name": data.get("name"),
+            "version": None if data.get("version") is None else str(data["version"]),
+            "description": data.get("description"),
+            "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
+            "python": python,
+            "environment_variables": variables,
+            "docker": docker,
+            "inference_config": data.get("inference_config"),
+        },
+        source=source,
+    )
+    return Loaded(resolve_local_inputs(definition, path.parent), tuple(warnings), (path,))
+
+
+def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
+    """Fields a v2 file cannot hold, so a save would silently lose them."""
+    checks = {
+        "environment_variables": bool(definition.environment_variables),
+        "python.user_managed": definition.python.user_managed,
+        "spark": bool(definition.spark.packages or definition.spark.repositories),
+        "inferencing_stack_version": definition.inferencing_stack_version is not None,
+        "docker.base_image_registry": definition.docker.base_image_registry is not None,
+        "docker.platform.architecture": bool(
+            definition.docker.platform and definition.docker.platform.architecture != "amd64"
+        ),
+    }
+    return [name for name, lost in checks.items() if lost]
+
+
+def _has_python(definition: EnvironmentDefinition) -> bool:
+    python = definition.python
+    return bool(python.version or python.conda.packages or python.pip.packages or python.conda.channels)
+
+
+def render(definition: EnvironmentDefinition) -> dict[str, bytes]:
+    """File name -> content for the YAML and what it refers to."""
+    docker = definition.docker
+    data: dict[str, Any] = {"$schema": SCHEMA, "name": definition.name}
+    if definition.version:
+        data["version"] = definition.version
+    if definition.description:
+        data["description"] = definition.description
+    if definition.tags:
+        data["tags"] = dict(definition.tags)
+    files: dict[str, bytes] = {}
+    if docker.dockerfile is not None:
+        data["build"] = {"path": DOCKERFILE_CONTEXT}
+        files[f"{DOCKERFILE_CONTEXT}/Dockerfile"] = docker.dockerfile.encode()
+    elif docker.build_context:
+        data["build"] = {"path": docker.build_context}
+        if docker.dockerfile_path:
+            data["build"]["dockerfile_path"] = docker.dockerfile_path
+    elif docker.base_image:
+        data["image"] = docker.base_image
+    if _has_python(definition):
+        if "build" in data:
+            raise InvalidDefinition(
+                "Azure ML v2 cannot combine a Dockerfile build with conda/pip packages; "
+                "save with --format kiln or azure-v1, or install the packages in the Dockerfile"
+            )
+        data["conda_file"] = CONDA_FILE
+        files[CONDA_FILE] = dump_yaml(conda_env.python_to_spec(definition)).encode()
+    if docker.platform is not None:
+        data["os_type"] = docker.platform.os
+    if definition.inference_config is not None:
+        data["inference_config"] = definition.inference_config.model_dump(exclude_none=True)
+    files[DEFAULT_FILE] = dump_yaml(data).encode()
+    return files
+
+
+def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
+    return write_files_atomically(path, render(definition))

@@ -1,0 +1,208 @@
+"""What every format module shares: the load result, safe YAML/JSON parsing, atomic writes,
+and reading the local files a definition names so their content enters the digests.
+
+A format module has ``load(path) -> Loaded`` and ``save(definition, path) -> list[Path]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.files import file_digest, read_text_limited, resolve_inside, tree_digest
+from kiln.environment.packages import parse_pip_entry
+from kiln.errors import InvalidDefinition
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A definition read from files, with warnings the user must see (never secrets)."""
+
+    definition: EnvironmentDefinition
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    files: tuple[Path, ...] = field(default_factory=tuple)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys instead of keeping the last one silently."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            line = key_node.start_mark.line + 1
+            raise InvalidDefinition(f"duplicate key {key!r} at line {line}; keep one of them")
+        seen[key] = loader.construct_object(value_node, deep=True)
+    return seen
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
+)
+
+
+def parse_yaml(text: str, *, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except InvalidDefinition as exc:
+        raise InvalidDefinition(f"{source}: {exc.message}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidDefinition(f"{source} is not valid YAML{where}: {problem}") from None
+
+
+def parse_json(text: str, *, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidDefinition(
+            f"{source} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def read_mapping(path: Path, *, kind: str = "yaml") -> dict[str, Any]:
+    text = read_text_limited(path, field=path.name)
+    data = parse_json(text, source=str(path)) if kind == "json" else parse_yaml(text, source=str(path))
+    if not isinstance(data, dict):
+        raise InvalidDefinition(
+            f"{path} must hold a mapping of keys to values, not {type(data).__name__}"
+        )
+    return data
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=1000)
+
+
+def write_files_atomically(target: Path, files: Mapping[str, bytes | Path]) -> list[Path]:
+    """Write ``files`` (relative name -> bytes, or a folder to copy) into ``target``.
+
+    Everything is staged in a sibling temporary folder first and each entry is moved into place
+    only once all are written, so a failure midway leaves ``target`` as it was.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".kiln-write-", dir=target))
+    try:
+        for name, content in files.items():
+            staged = staging / name
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                shutil.copytree(content, staged, symlinks=False)
+            else:
+                staged.write_bytes(content)
+                with staged.open("rb") as handle:
+                    os.fsync(handle.fileno())
+        written = []
+        for name in files:
+            final = target / name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.is_dir() and not final.is_symlink():
+                shutil.rmtree(final)
+            os.replace(staging / name, final)
+            written.append(final)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def resolve_local_inputs(definition: EnvironmentDefinition, base_dir: Path) -> EnvironmentDefinition:
+    """Read the local files a definition names (wheels, build context) and record their digests.
+
+    Paths stay as written (relative to ``base_dir``, which they may not leave): only the digests
+    enter the hashes, and a registered definition's files live in the artifact store by digest.
+    Digests are always recomputed from disk. Returns a new definition.
+    """
+    updated = definition.model_copy(deep=True)
+    pip = updated.python.pip
+    digests: dict[str, str] = {}
+    for index, entry in enumerate(pip.packages):
+        parsed = parse_pip_entry(entry)
+        if parsed.kind != "path":
+            continue
+        path = resolve_inside(base_dir, local_path_of(entry), field=f"python.pip.packages[{index}]")
+        if not path.is_file():
+            raise InvalidDefinition(f"`python.pip.packages[{index}]`: {path} does not exist")
+        digests[entry] = file_digest(path)
+    pip.file_digests = digests
+    docker = updated.docker
+    if docker.build_context:
+        context = resolve_inside(base_dir, docker.build_context, field="docker.build_context")
+        resolve_inside(context, docker.dockerfile_path or "Dockerfile", field="docker.dockerfile_path")
+        if not (context / (docker.dockerfile_path or "Dockerfile")).is_file():
+            raise InvalidDefinition(
+                f"`docker.dockerfile_path`: {docker.dockerfile_path or 'Dockerfile'} not found in "
+                f"{context}; add it or set dockerfile_path"
+            )
+        docker.build_context_digest = tree_digest(context)
+    return updated
+
+
+def local_path_of(entry: str) -> str:
+    """The file path of a local pip entry (without its ``--hash`` options)."""
+    return entry.split(" --hash")[0].strip()
+
+
+def known_keys(data: Mapping[str, Any], allowed: set[str], *, where: str, source: str) -> None:
+    """Refuse keys a format does not define, naming the key and the valid ones."""
+    for key in data:
+        if key not in allowed:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            fix = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(sorted(allowed))}"
+            raise InvalidDefinition(f"unknown key `{where}{key}` in {source}; {fix}")
+
+
+ContentLookup = Callable[[str], "Path | None"]
+"""Finds stored content by sha256: a wheel file, or a build context folder by its tree digest."""
+
+
+def local_files_for_save(
+    definition: EnvironmentDefinition, *, source_dir: Path | None, lookup: ContentLookup | None
+) -> dict[str, Path]:
+    """The local inputs a saved copy needs beside it: relative path -> file or folder to copy.
+
+    Content comes from the folder the definition was read from while it still matches its
+    digest, else from the artifact store by digest; a definition never saves without them.
+    """
+    wanted: list[tuple[str, str, bool]] = [
+        (local_path_of(entry), digest, False) for entry, digest in definition.python.pip.file_digests.items()
+    ]
+    docker = definition.docker
+    if docker.build_context and docker.build_context_digest:
+        wanted.append((docker.build_context, docker.build_context_digest, True))
+    files: dict[str, Path] = {}
+    for relative, digest, is_tree in wanted:
+        key = Path(relative).as_posix().removeprefix("./")
+        found = _matching_source(source_dir, relative, digest, is_tree)
+        found = found or (lookup(digest) if lookup else None)
+        if found is None:
+            raise InvalidDefinition(
+                f"the content of {relative!r} (sha256 {digest[:12]}) is neither in "
+                f"{source_dir or 'the source folder'} nor in the workspace; register it from a "
+                "folder that holds it"
+            )
+        files[key] = found
+    return files
+
+
+def _matching_source(source_dir: Path | None, relative: str, digest: str, is_tree: bool) -> Path | None:
+    if source_dir is None:
+        return None
+    candidate = source_dir / relative
+    if is_tree:
+        return candidate if candidate.is_dir() and tree_digest(candidate) == digest else None
+    return candidate if candidate.is_file() and file_digest(candidate) == digest else None

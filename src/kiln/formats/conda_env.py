@@ -1,0 +1,159 @@
+"""conda ``environment.yml``: name, channels, dependencies (with a ``pip:`` sub-list), variables.
+
+The two ``spec_*`` functions are shared with the Azure ML formats, whose conda files are the
+same thing. Normal form, so that parse -> write -> parse is the identity:
+- ``python=X`` becomes ``python.version``; any other python spec stays a conda package;
+- a bare ``pip`` that is the only conda package is implied by pip packages and is dropped;
+  with other conda packages and a ``pip:`` sub-list, ``pip`` is added if missing;
+- pip options inside the sub-list (``--index-url``, ``--extra-index-url``, ``--find-links``,
+  ``--pre``) become pip options; comments are never packages.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from kiln.environment.definition import EnvironmentDefinition, PythonSection
+from kiln.environment.packages import conda_python_version
+from kiln.environment.validation import validate_definition, validate_model
+from kiln.errors import InvalidDefinition
+from kiln.formats.base import Loaded, dump_yaml, known_keys, read_mapping, resolve_local_inputs
+from kiln.formats.base import write_files_atomically
+
+FORMAT = "conda"
+DEFAULT_FILE = "environment.yml"
+_SPEC_KEYS = {"name", "channels", "dependencies", "prefix", "variables"}
+_OPTION = re.compile(r"^(--index-url|-i|--extra-index-url|--find-links|-f|--pre)(?:[=\s]+(.*))?$")
+
+# azureml-core writes these two lines into every conda file it creates (a quirk of its bundled
+# index_location.txt). Both point at PyPI, the default index, so they carry no information.
+AZUREML_DEFAULT_PIP_LINES = frozenset(
+    {
+        "--find-links https://pypi.python.org/simple/index.html",
+        "--extra-index-url https://pypi.python.org/simple",
+    }
+)
+
+
+def _pip_options(lines: list[str], source: str) -> tuple[list[str], dict[str, Any], list[str]]:
+    packages: list[str] = []
+    options: dict[str, Any] = {"extra_index_urls": [], "find_links": []}
+    warnings: list[str] = []
+    for raw in lines:
+        line = " ".join(str(raw).split())
+        if not line or line.startswith("#"):
+            if line:
+                warnings.append(f"{source}: {line!r} in the pip list is a comment, not a package")
+            continue
+        if line in AZUREML_DEFAULT_PIP_LINES:
+            continue
+        match = _OPTION.match(line)
+        if match is None:
+            if line.startswith("-"):
+                raise InvalidDefinition(
+                    f"`dependencies.pip`: {line!r} in {source} is not supported; list packages "
+                    "and --index-url/--extra-index-url/--find-links/--pre only"
+                )
+            packages.append(line)
+            continue
+        flag, value = match.group(1), (match.group(2) or "").strip()
+        if flag == "--pre":
+            options["pre"] = True
+        elif not value:
+            raise InvalidDefinition(f"`dependencies.pip`: {flag} in {source} needs a URL")
+        elif flag in ("--index-url", "-i"):
+            options["index_url"] = value
+        elif flag == "--extra-index-url":
+            options["extra_index_urls"].append(value)
+        else:
+            options["find_links"].append(value)
+    return packages, {"packages": packages, **options}, warnings
+
+
+def spec_to_python(data: dict[str, Any], *, source: str) -> tuple[PythonSection, dict[str, str], list[str]]:
+    """A parsed conda spec -> (python section, variables, warnings)."""
+    known_keys(data, _SPEC_KEYS, where="", source=source)
+    channels = data.get("channels") or []
+    dependencies = data.get("dependencies") or []
+    if not isinstance(channels, list) or not isinstance(dependencies, list):
+        raise InvalidDefinition(f"`channels` and `dependencies` in {source} must be lists")
+    version: str | None = None
+    conda: list[str] = []
+    pip_lines: list[str] | None = None
+    for index, item in enumerate(dependencies):
+        if isinstance(item, dict):
+            known_keys(item, {"pip"}, where="dependencies.", source=source)
+            if not isinstance(item.get("pip"), list):
+                raise InvalidDefinition(f"`dependencies[{index}].pip` in {source} must be a list")
+            pip_lines = (pip_lines or []) + [str(x) for x in item["pip"]]
+        elif isinstance(item, (str, int, float)):
+            spec = str(item)
+            found = conda_python_version(spec) if version is None else None
+            if found is not None:
+                version = found
+            else:
+                conda.append(spec)
+        else:
+            raise InvalidDefinition(f"`dependencies[{index}]` in {source} must be a string or pip:")
+    packages, pip, warnings = _pip_options(pip_lines or [], source)
+    if conda == ["pip"]:
+        conda = []
+    elif conda and pip_lines is not None and "pip" not in conda:
+        conda.append("pip")
+    variables = data.get("variables") or {}
+    if not isinstance(variables, dict):
+        raise InvalidDefinition(f"`variables` in {source} must be a mapping")
+    python = validate_model(
+        PythonSection,
+        {"version": version, "conda": {"channels": channels, "packages": conda}, "pip": pip},
+        source=source,
+    )
+    return python, {str(k): str(v) for k, v in variables.items()}, warnings
+
+
+def python_to_spec(definition: EnvironmentDefinition, *, name: str | None = None) -> dict[str, Any]:
+    """The conda spec for a definition's python section (no variables)."""
+    python = definition.python
+    dependencies: list[Any] = [f"python={python.version}"] if python.version else []
+    dependencies += python.conda.packages
+    pip = python.pip
+    lines = ([f"--index-url {pip.index_url}"] if pip.index_url else [])
+    lines += [f"--extra-index-url {u}" for u in pip.extra_index_urls]
+    lines += [f"--find-links {u}" for u in pip.find_links]
+    lines += ["--pre"] if pip.pre else []
+    lines += pip.packages
+    if lines:
+        if "pip" not in python.conda.packages:
+            dependencies.append("pip")
+        dependencies.append({"pip": lines})
+    spec: dict[str, Any] = {"name": name or definition.name}
+    if python.conda.channels:
+        spec["channels"] = list(python.conda.channels)
+    spec["dependencies"] = dependencies
+    return spec
+
+
+def load(path: Path) -> Loaded:
+    data = read_mapping(path)
+    python, variables, warnings = spec_to_python(data, source=str(path))
+    name = str(data.get("name") or path.parent.name or "environment")
+    definition = validate_definition(
+        {"name": name, "python": python.model_dump(), "environment_variables": variables},
+        source=str(path),
+    )
+    return Loaded(resolve_local_inputs(definition, path.parent), tuple(warnings), (path,))
+
+
+def render(definition: EnvironmentDefinition) -> str:
+    spec = python_to_spec(definition)
+    if definition.environment_variables:
+        spec["variables"] = dict(definition.environment_variables)
+    return dump_yaml(spec)
+
+
+def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
+    """Write ``environment.yml`` into the folder ``path`` (or to ``path`` if it ends in .yml)."""
+    target = path if path.suffix in (".yml", ".yaml") else path / DEFAULT_FILE
+    return write_files_atomically(target.parent, {target.name: render(definition).encode()})

@@ -1,0 +1,1 @@
+"""The workspace registry: tables, migrations and keyword-only query functions."""

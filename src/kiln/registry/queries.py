@@ -1,0 +1,190 @@
+"""Keyword-only query functions over an open connection. No definition logic lives here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Row, and_, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from kiln.errors import Conflict
+from kiln.registry.schema import environment_names, environment_tags, environment_versions
+
+V = environment_versions
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    id: int
+    name: str
+    version: str
+    definition_digest: str
+    build_hash: str
+    definition: str
+    description: str | None
+    archived: bool
+    created_at: dt.datetime
+    tags: dict[str, str]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _rows(connection: Connection, rows: Sequence[Row[tuple[object, ...]]]) -> list[VersionRow]:
+    ids = [row.id for row in rows]
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = select(environment_tags).where(environment_tags.c.version_id.in_(chunk))
+        for tag in connection.execute(query):
+            tags[tag.version_id][tag.key] = tag.value
+    return [
+        VersionRow(
+            id=row.id,
+            name=row.name,
+            version=row.version,
+            definition_digest=row.definition_digest,
+            build_hash=row.build_hash,
+            definition=row.definition,
+            description=row.description,
+            archived=bool(row.archived),
+            created_at=_utc(row.created_at),
+            tags=tags[row.id],
+        )
+        for row in rows
+    ]
+
+
+def _lock_name(connection: Connection, *, name: str, now: dt.datetime) -> None:
+    """Create the name's row if needed and lock it until the transaction ends."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(environment_names).values(name=name, created_at=now)
+    connection.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+    # On PostgreSQL this row lock queues concurrent registrations of the name; on SQLite the
+    # whole database is already locked by BEGIN IMMEDIATE and FOR UPDATE is not emitted.
+    connection.execute(select(environment_names.c.name).where(environment_names.c.name == name).with_for_update())
+
+
+def find_by_digest(connection: Connection, *, name: str, definition_digest: str) -> VersionRow | None:
+    query = (
+        select(V)
+        .where(V.c.name == name, V.c.definition_digest == definition_digest)
+        .order_by(V.c.id.desc())
+        .limit(1)
+    )
+    rows = _rows(connection, connection.execute(query).all())
+    return rows[0] if rows else None
+
+
+def insert_version(
+    connection: Connection,
+    *,
+    name: str,
+    version: str | None,
+    definition_digest: str,
+    build_hash: str,
+    definition: str,
+    description: str | None,
+    tags: dict[str, str],
+) -> tuple[VersionRow, bool]:
+    """Register one version; returns (row, created). Same content as an existing version of
+    the name returns that version; ``version=None`` takes the next integer."""
+    now = dt.datetime.now(dt.timezone.utc)
+    _lock_name(connection, name=name, now=now)
+    if version is not None:
+        existing = get_version(connection, name=name, version=version)
+        if existing is not None:
+            if existing.definition_digest == definition_digest:
+                return existing, False
+            raise Conflict(
+                f"{name}:{version} already exists with other content; "
+                "leave the version out to register the next one, or pick a new version"
+            )
+    else:
+        same = find_by_digest(connection, name=name, definition_digest=definition_digest)
+        if same is not None:
+            return same, False
+        highest = connection.execute(select(func.max(V.c.version_number)).where(V.c.name == name)).scalar()
+        version = str((highest or 0) + 1)
+    number = int(version) if version.isdigit() and len(version) < 10 else None
+    values = dict(
+        name=name, version=version, version_number=number, definition_digest=definition_digest,
+        build_hash=build_hash, definition=definition, description=description, archived=False,
+        created_at=now,
+    )
+    try:
+        new_id = connection.execute(insert(V).values(**values).returning(V.c.id)).scalar_one()
+    except IntegrityError:  # only reachable if the lock above was bypassed
+        raise Conflict(f"{name}:{version} was registered by someone else at the same time; retry") from None
+    if tags:
+        connection.execute(
+            insert(environment_tags), [{"version_id": new_id, "key": k, "value": v} for k, v in tags.items()]
+        )
+    row = get_version(connection, name=name, version=version)
+    assert row is not None
+    return row, True
+
+
+def get_version(
+    connection: Connection, *, name: str, version: str | None = None
+) -> VersionRow | None:
+    """A given version (archived or not), or the latest unarchived one."""
+    query = select(V).where(V.c.name == name)
+    if version is None:
+        query = query.where(V.c.archived.is_(False)).order_by(V.c.id.desc()).limit(1)
+    else:
+        query = query.where(V.c.version == version)
+    rows = _rows(connection, connection.execute(query).all())
+    return rows[0] if rows else None
+
+
+def list_versions(
+    connection: Connection,
+    *,
+    name: str | None = None,
+    latest_only: bool = True,
+    include_archived: bool = False,
+    name_contains: str | None = None,
+    tags: dict[str, str | None] | None = None,
+    build_hash: str | None = None,
+) -> list[VersionRow]:
+    """Versions ordered by name, then registration order (newest last)."""
+    conditions = []
+    if not include_archived:
+        conditions.append(V.c.archived.is_(False))
+    if name is not None:
+        conditions.append(V.c.name == name)
+    if name_contains:
+        escaped = name_contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(func.lower(V.c.name).like(f"%{escaped}%", escape="\\"))
+    if build_hash is not None:
+        conditions.append(V.c.build_hash == build_hash)
+    for key, value in (tags or {}).items():
+        tag = environment_tags.c
+        match = and_(tag.version_id == V.c.id, tag.key == key)
+        conditions.append(exists().where(match if value is None else and_(match, tag.value == value)))
+    query = select(V).where(*conditions)
+    if latest_only:
+        newest = select(func.max(V.c.id)).where(*conditions).group_by(V.c.name)
+        query = select(V).where(V.c.id.in_(newest.scalar_subquery()))
+    return _rows(connection, connection.execute(query.order_by(V.c.name, V.c.id)).all())
+
+
+def set_archived(connection: Connection, *, name: str, version: str | None, archived: bool) -> int:
+    statement = update(V).where(V.c.name == name).values(archived=archived)
+    if version is not None:
+        statement = statement.where(V.c.version == version)
+    return connection.execute(statement).rowcount
+
+
+def set_tags(connection: Connection, *, version_id: int, add: dict[str, str], remove: list[str]) -> None:
+    table = environment_tags
+    keys = list(add) + remove
+    if keys:
+        connection.execute(table.delete().where(table.c.version_id == version_id, table.c.key.in_(keys)))
+    if add:
+        connection.execute(insert(table), [{"version_id": version_id, "key": k, "value": v} for k, v in add.items()])

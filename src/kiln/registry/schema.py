@@ -1,0 +1,71 @@
+"""The registry's tables (SQLAlchemy Core). Alembic migrations own the real schema; a test
+checks that these tables and the migrated database agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_REVISION = "0001"  # the newest Alembic revision; opening a registry upgrades to it
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# One row per environment name: the row that concurrent registrations of a name lock.
+environment_names = Table(
+    "environment_names",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+environment_versions = Table(
+    "environment_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), ForeignKey("environment_names.name"), nullable=False),
+    Column("version", String(64), nullable=False),
+    # The integer value of versions Kiln assigned ("7"); NULL for free-form ones ("2.0").
+    Column("version_number", Integer, nullable=True),
+    Column("definition_digest", String(64), nullable=False),
+    Column("build_hash", String(64), nullable=False),
+    # The definition as JSON without name, version, description and tags (kept in columns).
+    Column("definition", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "version"),
+    Index(None, "name", "definition_digest"),
+    Index(None, "build_hash"),
+)
+
+environment_tags = Table(
+    "environment_tags",
+    metadata,
+    Column(
+        "version_id",
+        Integer,
+        ForeignKey("environment_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)

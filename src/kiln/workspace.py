@@ -1,0 +1,160 @@
+"""A workspace: a ``.kiln/`` folder holding the registry (embedded SQLite, or a PostgreSQL URL
+in its config) and the artifact store.
+
+Discovery order: an explicit path (``--workspace``), ``KILN_WORKSPACE``, a ``.kiln/`` found
+upward from the current directory (as git finds ``.git``), then a per-user default. Under
+pytest the per-user default raises, so no test can write to a real home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiln.errors import WorkspaceError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from kiln.artifacts import ArtifactStore
+
+WORKSPACE_DIR = ".kiln"
+CONFIG_FILE = "workspace.json"
+REGISTRY_FILE = "registry.db"
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(url: str) -> str:
+    """Expand ``${VAR}`` in a database URL: passwords stay out of the config file."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise WorkspaceError(f"the database URL uses ${{{name}}}, which is not set; export {name}")
+        return os.environ[name]
+
+    return _ENV_REFERENCE.sub(value, url)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def user_default_path() -> Path:
+    if os.environ.get("PYTEST_VERSION") or os.environ.get("KILN_NO_DEFAULT_WORKSPACE"):
+        raise WorkspaceError(
+            "refusing the per-user default workspace under tests; pass a workspace explicitly"
+        )
+    import platformdirs
+
+    return platformdirs.user_data_path("kiln") / "workspace"
+
+
+def find_upward(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / WORKSPACE_DIR / CONFIG_FILE).is_file():
+            return folder
+    return None
+
+
+class Workspace:
+    """A workspace folder. ``Workspace(path)`` opens an existing one (the folder that holds
+    ``.kiln/``, or ``.kiln/`` itself); ``Workspace.create(path)`` makes one."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        folder = Path(path).expanduser().absolute()
+        if folder.name == WORKSPACE_DIR and (folder / CONFIG_FILE).is_file():
+            folder = folder.parent
+        self.path = folder
+        self.root = folder / WORKSPACE_DIR
+        config_path = self.root / CONFIG_FILE
+        if not config_path.is_file():
+            raise WorkspaceError(f"no Kiln workspace at {folder}; create one with `kiln init {folder}`")
+        try:
+            self.config: dict[str, Any] = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise WorkspaceError(f"{config_path} is unreadable ({exc}); fix or recreate it") from None
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], *, database_url: str | None = None) -> Workspace:
+        """Create a workspace at ``path`` (no-op if one exists with the same settings)."""
+        folder = Path(path).expanduser().absolute()
+        root = folder / WORKSPACE_DIR
+        config_path = root / CONFIG_FILE
+        if config_path.is_file():
+            existing = cls(folder)
+            if database_url and existing.config.get("database_url") != database_url:
+                raise WorkspaceError(f"{folder} already holds a workspace with another database")
+            existing.engine  # noqa: B018 - opening it brings the schema up to date
+            return existing
+        if database_url and re.search(r"://[^/@]*:[^/@$]+@", database_url):
+            raise WorkspaceError(
+                "the database URL holds a plain-text password; write it as "
+                "postgresql+psycopg://USER:${KILN_DB_PASSWORD}@HOST/DB and export the variable"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "artifacts").mkdir(exist_ok=True)
+        config = {"format": 1, "database_url": database_url}
+        handle, temporary = tempfile.mkstemp(dir=root, prefix=".config-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(config, out, indent=2)
+        os.replace(temporary, config_path)
+        workspace = cls(folder)
+        workspace.engine  # noqa: B018 - create the schema now, not on first use
+        return workspace
+
+    @classmethod
+    def discover(cls, explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Workspace:
+        if explicit:
+            return cls(explicit)
+        if os.environ.get("KILN_WORKSPACE"):
+            return cls(os.environ["KILN_WORKSPACE"])
+        found = find_upward((cwd or Path.cwd()).absolute())
+        if found is not None:
+            return cls(found)
+        default = user_default_path()
+        return cls(default) if (default / WORKSPACE_DIR / CONFIG_FILE).is_file() else cls.create(default)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        """As in Azure ML: the workspace this directory belongs to (see ``discover``)."""
+        return cls.discover(path)
+
+    @property
+    def database_url(self) -> str:
+        configured = self.config.get("database_url")
+        if configured:
+            return _expand(str(configured))
+        return f"sqlite:///{self.root / REGISTRY_FILE}"
+
+    @property
+    def database_display(self) -> str:
+        """The database URL with any password hidden: safe to print."""
+        return _redact(self.database_url) if self.config.get("database_url") else str(self.root / REGISTRY_FILE)
+
+    @cached_property
+    def engine(self) -> Engine:
+        from kiln.registry.engine import open_engine
+
+        return open_engine(self.database_url)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        from kiln.artifacts import ArtifactStore
+
+        return ArtifactStore(self.root / "artifacts")
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+            del self.__dict__["engine"]
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r}, registry={self.database_display!r})"
