@@ -193,6 +193,29 @@ def test_single_dash_forms_and_quotes(tmp_path: Path) -> None:
     )
 
 
+def test_the_include_decides_constraint_or_requirement_as_in_pip(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        {
+            "requirements.txt": "-c c/pins.txt\n",
+            "c/pins.txt": "urllib3<2\n-r ../reqs.txt\n--pre\n",
+            "reqs.txt": "requests\n",
+        },
+    )
+    parsed = requirements.parse_lines(path)
+    assert (parsed.constraints, parsed.packages, parsed.pre) == (
+        ("urllib3<2",),
+        ("requests",),
+        True,
+    )
+
+
+def test_windows_line_ends_and_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_bytes("\ufeffnumpy\r\npandas \\\r\n  >=2  # x\r\n".encode())
+    assert requirements.load(path).definition.python.pip.packages == ["numpy", "pandas >=2"]
+
+
 def test_later_index_url_wins_with_a_warning(tmp_path: Path) -> None:
     path = write(tmp_path, {"requirements.txt": "-i https://a.example\n-i https://b.example\nx\n"})
     loaded = requirements.load(path)
@@ -302,10 +325,6 @@ def test_invalid_requirement_names_line_and_fix(tmp_path: Path) -> None:
     assert message.endswith("write it as NAME[extras]SPEC, e.g. 'scikit-learn>=1.4'")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="packaging accepts an empty '===' version; packages.parse_pip_entry must refuse it",
-)
 def test_empty_arbitrary_equality_is_invalid(tmp_path: Path) -> None:
     path = write(tmp_path, {"requirements.txt": "numpy===\n"})
     assert error(path).startswith(f"{path}:1: `python.pip.packages`: 'numpy===' ")

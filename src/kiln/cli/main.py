@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KilnError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"kiln: error: {exc}", file=sys.stderr)
+        print(f"kiln: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # the reader went away (| head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -68,5 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         log = _crash_log(exc)
-        print(f"kiln: unexpected error: {type(exc).__name__}: {exc} (details in {log})", file=sys.stderr)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"kiln: unexpected error: {type(exc).__name__}: {first} (details in {log})", file=sys.stderr)
         return UNEXPECTED_EXIT

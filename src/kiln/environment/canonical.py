@@ -73,10 +73,14 @@ def _docker(docker: DockerSection) -> dict[str, Any]:
     }
 
 
-def _conda_packages(packages: list[str]) -> list[str]:
-    """Normalized conda specs. ``pip`` alone is implied by pip packages: the same as none."""
+def _conda_packages(packages: list[str], has_pip_packages: bool) -> list[str]:
+    """Normalized conda specs. A bare ``pip`` is implied by pip packages (conda formats add it,
+    Azure ML adds it), so with pip packages it is left out wherever it stands; alone, it is
+    the same as no conda packages at all (the fast venv path)."""
     normalized = [normalize_conda_entry(parse_conda_entry(p)) for p in packages]
-    return [] if normalized == ["pip"] else normalized
+    if has_pip_packages or normalized == ["pip"]:
+        normalized = [p for p in normalized if p != "pip"]
+    return normalized
 
 
 def build_form(definition: EnvironmentDefinition) -> dict[str, Any]:
@@ -91,7 +95,7 @@ def build_form(definition: EnvironmentDefinition) -> dict[str, Any]:
             "interpreter_path": python.interpreter_path if python.user_managed else None,
             "conda": {
                 "channels": [c.rstrip("/") for c in python.conda.channels],
-                "packages": _conda_packages(python.conda.packages),
+                "packages": _conda_packages(python.conda.packages, bool(python.pip.packages)),
             },
             "pip": _pip(python.pip),
         },

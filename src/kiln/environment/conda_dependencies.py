@@ -1,20 +1,85 @@
 """``CondaDependencies``: the Azure ML SDK's editor of the python section, over Kiln's model.
 
-Every change is validated as it is made (the model validates on assignment), so a bad package
-string fails at the line that adds it.
+Every change is validated as it is made, so a bad package string, channel or python version
+fails at the line that makes it, with ``InvalidDefinition`` naming the field; a refused change
+leaves the dependencies as they were.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from kiln.environment.definition import EnvironmentDefinition, PythonSection
-from kiln.environment.packages import parse_conda_entry, parse_pip_entry
+from kiln.environment.packages import conda_python_version, parse_conda_entry, parse_pip_entry
+from kiln.environment.validation import describe, field_path
+from kiln.errors import InvalidDefinition
+
+T = TypeVar("T")
+
+
+def _joined(where: str, inner: str) -> str:
+    if not where or not inner:
+        return where or inner
+    return f"{where}{inner}" if inner.startswith("[") else f"{where}.{inner}"
+
+
+def assign(model: BaseModel, attribute: str, value: Any, *, where: str = "") -> None:
+    """``model.attribute = value``, validated. A refused value leaves ``model`` as it was and
+    raises ``InvalidDefinition`` naming the field by its path in the definition: ``where`` is
+    the path of ``model`` itself (``""`` for the definition, ``"docker"`` for its docker part).
+    """
+    if attribute not in type(model).model_fields:
+        fields = list(type(model).model_fields)
+        close = difflib.get_close_matches(attribute, fields, n=1)
+        fix = f"did you mean `{close[0]}`?" if close else f"valid fields: {', '.join(fields)}"
+        raise InvalidDefinition(f"`{_joined(where, attribute)}` is not a field; {fix}")
+    before = dict(model.__dict__)
+    fields_set = set(model.model_fields_set)
+    try:
+        setattr(model, attribute, value)
+    except ValidationError as exc:
+        # pydantic has already stored the value when a whole-model check refuses it: undo that.
+        model.__dict__.clear()
+        model.__dict__.update(before)
+        object.__setattr__(model, "__pydantic_fields_set__", fields_set)
+        # The error's location starts at ``attribute`` (empty for a whole-model check).
+        inner = field_path(exc.errors()[0]["loc"])
+        shown = f"`{inner}`" if inner else "the definition"
+        full = _joined(where, inner)
+        message = describe(exc, type(model), None)
+        raise InvalidDefinition(
+            message.replace(shown, f"`{full}`", 1) if full else message
+        ) from None
+
+
+def _parsed(parse: Callable[[str], T], entry: str, where: str) -> T:
+    try:
+        return parse(entry)
+    except ValueError as exc:
+        raise InvalidDefinition(f"`{where}`: {exc}") from None
 
 
 class CondaDependencies:
-    def __init__(self, conda_dependencies_file_path: str | Path | None = None, *, _section: PythonSection | None = None) -> None:
+    """Python version, conda channels and packages, pip packages and options.
+
+    Adding a package whose name is already listed replaces the old entry, and the new one goes
+    to the end of the list, as in Azure ML (order is part of the build hash); adding an entry
+    that is already listed as written changes nothing. When both conda packages and pip
+    packages are listed, ``pip`` is kept among the conda packages (added at the end if
+    missing), the way a conda ``environment.yml`` needs and writes it.
+    """
+
+    def __init__(
+        self,
+        conda_dependencies_file_path: str | Path | None = None,
+        *,
+        _section: PythonSection | None = None,
+    ) -> None:
         if conda_dependencies_file_path is not None:
             from kiln.formats import conda_env
 
@@ -27,7 +92,7 @@ class CondaDependencies:
         pip_packages: Iterable[str] | None = None,
         conda_packages: Iterable[str] | None = None,
         python_version: str | None = None,
-        pin_sdk_version: bool = True,  # noqa: ARG004 - accepted for Azure ML compatibility
+        pin_sdk_version: bool = True,  # accepted for Azure ML compatibility; Kiln adds no SDK
     ) -> CondaDependencies:
         deps = CondaDependencies()
         if python_version:
@@ -37,7 +102,7 @@ class CondaDependencies:
         for package in pip_packages or []:
             deps.add_pip_package(package)
         if pip_indexurl:
-            deps._section.pip.index_url = pip_indexurl
+            deps.set_pip_index_url(pip_indexurl)
         return deps
 
     # Reading
@@ -58,39 +123,69 @@ class CondaDependencies:
 
     # Changing
     def set_python_version(self, version: str) -> None:
-        self._section.version = version
+        assign(self._section, "version", version, where="python")
 
     def add_conda_package(self, conda_package: str) -> None:
-        name = parse_conda_entry(conda_package).name
-        kept = [p for p in self._section.conda.packages if parse_conda_entry(p).name != name]
-        self._section.conda.packages = [*kept, conda_package]
+        """Add a conda match spec; ``python=X`` sets the python version instead."""
+        version = conda_python_version(conda_package)
+        if version is not None:
+            self.set_python_version(version)
+            return
+        entry = _parsed(parse_conda_entry, conda_package, "python.conda.packages")
+        current = self._section.conda.packages
+        if entry.text not in current:
+            kept = [p for p in current if parse_conda_entry(p).name != entry.name]
+            self._set_conda([*kept, entry.text])
+        self._keep_pip()
 
     def remove_conda_package(self, conda_package: str) -> None:
-        name = parse_conda_entry(conda_package).name
-        self._section.conda.packages = [p for p in self._section.conda.packages if parse_conda_entry(p).name != name]
+        name = _parsed(parse_conda_entry, conda_package, "python.conda.packages").name
+        current = self._section.conda.packages
+        self._set_conda([p for p in current if parse_conda_entry(p).name != name])
 
     def add_pip_package(self, pip_package: str) -> None:
-        key = _pip_key(pip_package)
-        kept = [p for p in self._section.pip.packages if _pip_key(p) != key]
-        self._section.pip.packages = [*kept, pip_package]
+        entry = _parsed(parse_pip_entry, pip_package, "python.pip.packages")
+        current = self._section.pip.packages
+        if entry.text not in current:
+            key = entry.name or entry.text
+            kept = [p for p in current if _pip_key(p) != key]
+            assign(self._section.pip, "packages", [*kept, entry.text], where="python.pip")
+        self._keep_pip()
 
     def remove_pip_package(self, pip_package: str) -> None:
-        key = _pip_key(pip_package)
-        self._section.pip.packages = [p for p in self._section.pip.packages if _pip_key(p) != key]
+        entry = _parsed(parse_pip_entry, pip_package, "python.pip.packages")
+        key = entry.name or entry.text
+        kept = [p for p in self._section.pip.packages if _pip_key(p) != key]
+        assign(self._section.pip, "packages", kept, where="python.pip")
 
     def add_channel(self, channel: str) -> None:
         if channel not in self._section.conda.channels:
-            self._section.conda.channels = [*self._section.conda.channels, channel]
+            channels = [*self._section.conda.channels, channel]
+            assign(self._section.conda, "channels", channels, where="python.conda")
 
     def remove_channel(self, channel: str) -> None:
-        self._section.conda.channels = [c for c in self._section.conda.channels if c != channel]
+        channels = [c for c in self._section.conda.channels if c != channel]
+        assign(self._section.conda, "channels", channels, where="python.conda")
 
     def set_pip_index_url(self, url: str | None) -> None:
-        self._section.pip.index_url = url
+        assign(self._section.pip, "index_url", url, where="python.pip")
 
     def add_pip_extra_index_url(self, url: str) -> None:
-        self._section.pip.extra_index_urls = [*self._section.pip.extra_index_urls, url]
+        urls = self._section.pip.extra_index_urls
+        if url not in urls:
+            assign(self._section.pip, "extra_index_urls", [*urls, url], where="python.pip")
 
+    def _set_conda(self, packages: list[str]) -> None:
+        assign(self._section.conda, "packages", packages, where="python.conda")
+
+    def _keep_pip(self) -> None:
+        """With conda and pip packages both listed, conda must install pip itself."""
+        conda = self._section.conda.packages
+        has_pip = any(parse_conda_entry(p).name == "pip" for p in conda)
+        if conda and self._section.pip.packages and not has_pip:
+            self._set_conda([*conda, "pip"])
+
+    # Writing
     def serialize_to_string(self) -> str:
         """The conda ``environment.yml`` text, as Azure ML's SDK gives it."""
         from kiln.formats import conda_env
@@ -100,14 +195,17 @@ class CondaDependencies:
         return dump_yaml(conda_env.python_to_spec(definition))
 
     def save(self, path: str | Path) -> Path:
-        target = Path(path)
         from kiln.formats.base import write_files_atomically
 
+        target = Path(path)
         write_files_atomically(target.parent, {target.name: self.serialize_to_string().encode()})
         return target
 
     def __repr__(self) -> str:
-        return f"CondaDependencies(python={self._section.version!r}, conda={self.conda_packages}, pip={self.pip_packages})"
+        return (
+            f"CondaDependencies(python={self._section.version!r}, "
+            f"conda={self.conda_packages}, pip={self.pip_packages})"
+        )
 
 
 def _pip_key(entry: str) -> str:

@@ -1,16 +1,29 @@
 """What changed between two definitions, in the words a user thinks in: packages added,
 removed and changed (by normalized name), python, base image, env vars, and changes of order
-only (which give a new hash, as in Azure ML, but install the same things)."""
+only (which give a new hash, as in Azure ML, but install the same things).
+
+Values are compared in the canonical form the digests use, so a diff is empty exactly when the
+definition digests are equal: ``NumPy==1.0`` and ``numpy==1.0`` are the same package, and a
+local wheel whose content changed is a change even though its path did not.
+"""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from kiln.environment.canonical import build_hash, definition_digest
-from kiln.environment.definition import EnvironmentDefinition
-from kiln.environment.packages import parse_conda_entry, parse_pip_entry
+from kiln.environment.canonical import build_form, build_hash, definition_digest, definition_form
+from kiln.environment.definition import EnvironmentDefinition, PipSection
+from kiln.environment.packages import (
+    normalize_conda_entry,
+    normalize_pip_entry,
+    parse_conda_entry,
+    parse_pip_entry,
+    strip_url_credentials,
+)
 
 _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|CREDENTIAL)", re.I)
 
@@ -35,35 +48,175 @@ class ListDiff:
         }
 
 
-def _pip_key(entry: str) -> str:
-    parsed = parse_pip_entry(entry)
-    return parsed.name or parsed.text.split(" --hash")[0]
+class Item(NamedTuple):
+    """One list entry: as written, what pairs it with its counterpart, and what it means."""
+
+    text: str
+    key: str
+    canonical: str
+    shown: str  # how a change of content is shown when ``text`` stays the same
 
 
-def _conda_key(entry: str) -> str:
-    return parse_conda_entry(entry).name
+def _items(
+    entries: list[str], key: Callable[[str], str], canon: Callable[[str], str]
+) -> list[Item]:
+    return [Item(e, key(e), canon(e), e) for e in entries]
 
 
-def diff_lists(old: list[str], new: list[str], key: Any = lambda x: x) -> ListDiff:
-    """Diff by key: same key with other text is a change; same items in another order is
-    a reorder."""
-    old_by_key = {key(x): x for x in old}
-    new_by_key = {key(x): x for x in new}
-    added = [x for k, x in new_by_key.items() if k not in old_by_key]
-    removed = [x for k, x in old_by_key.items() if k not in new_by_key]
-    changed = [(old_by_key[k], x) for k, x in new_by_key.items() if k in old_by_key and old_by_key[k] != x]
-    common_old = [k for k in old_by_key if k in new_by_key]
-    common_new = [k for k in new_by_key if k in old_by_key]
-    return ListDiff(added, removed, changed, reordered=common_old != common_new)
+def _by_occurrence(items: list[Item]) -> dict[tuple[str, int], Item]:
+    """The n-th item with a key pairs with the n-th of the other list: duplicates stay apart."""
+    seen: Counter[str] = Counter()
+    keyed = {}
+    for item in items:
+        keyed[(item.key, seen[item.key])] = item
+        seen[item.key] += 1
+    return keyed
 
 
-def _value(old: Any, new: Any) -> dict[str, Any] | None:
-    return None if old == new else {"from": old, "to": new}
+def diff_items(old: list[Item], new: list[Item]) -> ListDiff:
+    """Same key with another canonical form is a change; the same keys in another order (and
+    nothing else) is a reorder."""
+    old_keyed, new_keyed = _by_occurrence(old), _by_occurrence(new)
+    changed = []
+    for k, item in new_keyed.items():
+        before = old_keyed.get(k)
+        if before is not None and before.canonical != item.canonical:
+            same_text = before.text == item.text
+            changed.append((before.shown, item.shown) if same_text else (before.text, item.text))
+    return ListDiff(
+        added=[x.text for k, x in new_keyed.items() if k not in old_keyed],
+        removed=[x.text for k, x in old_keyed.items() if k not in new_keyed],
+        changed=changed,
+        reordered=[k for k in old_keyed if k in new_keyed]
+        != [k for k in new_keyed if k in old_keyed],
+    )
+
+
+def diff_lists(old: list[str], new: list[str], key: Callable[[str], str] = lambda x: x) -> ListDiff:
+    """Diff plain strings by ``key``; entries are the same when their text is."""
+    return diff_items(_items(old, key, lambda x: x), _items(new, key, lambda x: x))
+
+
+def _pip_items(pip: PipSection, entries: list[str]) -> list[Item]:
+    items = []
+    for entry in entries:
+        parsed = parse_pip_entry(entry)
+        digest = pip.file_digests.get(entry)
+        key = parsed.name or parsed.text.split(" --hash")[0]
+        if parsed.kind == "path" and digest is None:
+            items.append(Item(entry, key, entry, entry))  # not read yet: compare as written
+            continue
+        shown = f"{entry} (sha256 {digest[:12]})" if digest else entry
+        items.append(Item(entry, key, normalize_pip_entry(parsed, digest), shown))
+    return items
+
+
+def _conda_items(entries: list[str]) -> list[Item]:
+    items = [
+        Item(e, parse_conda_entry(e).name, normalize_conda_entry(parse_conda_entry(e)), e)
+        for e in entries
+    ]
+    return [] if [i.canonical for i in items] == ["pip"] else items  # as the build hash does
+
+
+def _url_items(urls: list[str]) -> list[Item]:
+    """URLs without credentials, which never enter a digest (only ${VAR} references can)."""
+    return _items(urls, strip_url_credentials, strip_url_credentials)
+
+
+def _lists(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str, ListDiff]:
+    op, np_ = old.python, new.python
+
+    def channels(d: EnvironmentDefinition) -> list[Item]:
+        strip: Callable[[str], str] = lambda c: c.rstrip("/")  # noqa: E731
+        return _items(d.python.conda.channels, strip, strip)
+
+    return {
+        "python.conda.channels": diff_items(channels(old), channels(new)),
+        "python.conda.packages": diff_items(
+            _conda_items(op.conda.packages), _conda_items(np_.conda.packages)
+        ),
+        "python.pip.packages": diff_items(
+            _pip_items(op.pip, op.pip.packages), _pip_items(np_.pip, np_.pip.packages)
+        ),
+        "python.pip.constraints": diff_items(
+            _pip_items(op.pip, op.pip.constraints), _pip_items(np_.pip, np_.pip.constraints)
+        ),
+        "python.pip.extra_index_urls": diff_items(
+            _url_items(op.pip.extra_index_urls), _url_items(np_.pip.extra_index_urls)
+        ),
+        "python.pip.find_links": diff_items(
+            _url_items(op.pip.find_links), _url_items(np_.pip.find_links)
+        ),
+    }
+
+
+def _at(form: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of a canonical form; absent means default."""
+    value: Any = form
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _registry(definition: EnvironmentDefinition) -> dict[str, str] | None:
+    registry = definition.docker.base_image_registry
+    shown = {k: v for k, v in (registry.model_dump() if registry else {}).items() if v}
+    return shown or None  # the password is only ever a ${VAR} reference
+
+
+# Single-valued fields, compared where the build form holds them (same paths as here).
+_BUILD_FIELDS = (
+    "python.version",
+    "python.user_managed",
+    "python.interpreter_path",  # in the build only when user_managed
+    "python.pip.index_url",  # without credentials
+    "python.pip.pre",
+    "docker.base_image",
+    "docker.dockerfile",  # normalized line ends and trailing spaces
+    "docker.build_context",  # the content digest
+    "docker.dockerfile_path",
+    "docker.platform",
+    "spark",
+    "inferencing_stack_version",
+)
+# Fields better shown as written than in their canonical form (where False is left out).
+_SHOWN_AS_WRITTEN: dict[str, Callable[[EnvironmentDefinition], Any]] = {
+    "python.user_managed": lambda d: d.python.user_managed,
+    "python.interpreter_path": lambda d: d.python.interpreter_path,
+    "python.pip.index_url": lambda d: d.python.pip.index_url,
+    "python.pip.pre": lambda d: d.python.pip.pre,
+}
+
+
+def _values(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str, Any]:
+    old_build, new_build = build_form(old), build_form(new)
+    compared = {path: (_at(old_build, path), _at(new_build, path)) for path in _BUILD_FIELDS}
+    compared["docker.base_image_registry"] = (_registry(old), _registry(new))
+    compared["inference_config"] = (
+        _at(definition_form(old), "inference_config"),
+        _at(definition_form(new), "inference_config"),
+    )
+    changes = {}
+    for path, (before, after) in compared.items():
+        if before != after:
+            show = _SHOWN_AS_WRITTEN.get(path)
+            before, after = (show(old), show(new)) if show else (before, after)
+            changes[path] = {"from": before, "to": after}
+    return changes
 
 
 def _shown(name: str, value: str | None) -> str | None:
     """Env var values are shown unless the name looks like a secret's."""
     return "<redacted>" if value is not None and _SECRET_NAME.search(name) else value
+
+
+def _variables(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
+    return {
+        key: {"from": _shown(key, old.get(key)), "to": _shown(key, new.get(key))}
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    }
 
 
 @dataclass(frozen=True)
@@ -77,8 +230,12 @@ class DefinitionDiff:
         """True when the definitions differ only in the order of packages or channels."""
         if self.same_definition or not self.changes:
             return False
-        return all(isinstance(v, dict) and v.get("reordered") and not (v["added"] or v["removed"] or v["changed"])
-                   for v in self.changes.values())
+        return all(
+            isinstance(v, dict)
+            and v.get("reordered")
+            and not (v["added"] or v["removed"] or v["changed"])
+            for v in self.changes.values()
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,38 +247,9 @@ class DefinitionDiff:
 
 
 def diff(old: EnvironmentDefinition, new: EnvironmentDefinition) -> DefinitionDiff:
-    op, np_ = old.python, new.python
-    lists = {
-        "python.conda.channels": diff_lists(op.conda.channels, np_.conda.channels),
-        "python.conda.packages": diff_lists(op.conda.packages, np_.conda.packages, _conda_key),
-        "python.pip.packages": diff_lists(op.pip.packages, np_.pip.packages, _pip_key),
-        "python.pip.constraints": diff_lists(op.pip.constraints, np_.pip.constraints, _pip_key),
-        "python.pip.extra_index_urls": diff_lists(op.pip.extra_index_urls, np_.pip.extra_index_urls),
-        "python.pip.find_links": diff_lists(op.pip.find_links, np_.pip.find_links),
-    }
-    changes: dict[str, Any] = {k: v.as_dict() for k, v in lists.items() if not v.empty}
-    od, nd = old.docker, new.docker
-    values = {
-        "python.version": _value(op.version, np_.version),
-        "python.user_managed": _value(op.user_managed, np_.user_managed),
-        "python.interpreter_path": _value(op.interpreter_path, np_.interpreter_path),
-        "python.pip.index_url": _value(op.pip.index_url, np_.pip.index_url),
-        "python.pip.pre": _value(op.pip.pre, np_.pip.pre),
-        "docker.base_image": _value(od.base_image, nd.base_image),
-        "docker.dockerfile": _value(od.dockerfile, nd.dockerfile),
-        "docker.build_context": _value(od.build_context_digest, nd.build_context_digest),
-        "docker.platform": _value(
-            od.platform.model_dump() if od.platform else None, nd.platform.model_dump() if nd.platform else None
-        ),
-        "spark": _value(old.spark.model_dump(), new.spark.model_dump()),
-        "inferencing_stack_version": _value(old.inferencing_stack_version, new.inferencing_stack_version),
-    }
-    changes.update({k: v for k, v in values.items() if v is not None})
-    variables = {
-        key: {"from": _shown(key, old.environment_variables.get(key)), "to": _shown(key, new.environment_variables.get(key))}
-        for key in sorted(set(old.environment_variables) | set(new.environment_variables))
-        if old.environment_variables.get(key) != new.environment_variables.get(key)
-    }
+    changes: dict[str, Any] = {k: v.as_dict() for k, v in _lists(old, new).items() if not v.empty}
+    changes.update(_values(old, new))
+    variables = _variables(old.environment_variables, new.environment_variables)
     if variables:
         changes["environment_variables"] = variables
     return DefinitionDiff(
@@ -137,7 +265,8 @@ def describe(result: DefinitionDiff) -> list[str]:
     for where, change in result.changes.items():
         if where == "environment_variables":
             for key, values in change.items():
-                verb = "added" if values["from"] is None else "removed" if values["to"] is None else "changed"
+                verb = "added" if values["from"] is None else "changed"
+                verb = "removed" if values["to"] is None else verb
                 shown = values["to"] if values["to"] is not None else values["from"]
                 lines.append(f"env {verb}: {key}" + (f" = {shown}" if verb != "removed" else ""))
         elif "added" in change:
@@ -146,7 +275,7 @@ def describe(result: DefinitionDiff) -> list[str]:
             lines += [f"{where}: {c['from']} -> {c['to']}" for c in change["changed"]]
             if change["reordered"]:
                 lines.append(f"{where}: order changed (same items)")
-        elif where == "docker.dockerfile" or where == "docker.build_context":
+        elif where in ("docker.dockerfile", "docker.build_context"):
             lines.append(f"{where}: content changed")
         else:
             lines.append(f"{where}: {change['from']} -> {change['to']}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ _ALWAYS_IGNORED = (".git/", ".kiln/", "__pycache__/")
 def resolve_inside(base: Path, relative: str, *, field: str) -> Path:
     """``base / relative``, refusing anything (symlinks too) that ends up outside ``base``."""
     root = base.resolve()
-    target = (root / os.path.expanduser(relative)).resolve()
+    target = (root / Path(relative).expanduser()).resolve()
     if target != root and root not in target.parents:
         raise InvalidDefinition(
             f"`{field}`: {relative!r} points outside {root}; keep referenced files inside the "
@@ -53,7 +54,10 @@ def read_text_limited(path: Path, *, field: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidDefinition(f"`{field}`: {path} is not UTF-8 text ({exc.reason})") from None
+        raise InvalidDefinition(
+            f"`{field}`: {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "save it as UTF-8"
+        ) from None
 
 
 def file_digest(path: Path) -> str:
@@ -64,13 +68,18 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _ignore_spec(root: Path) -> pathspec.PathSpec:
+def is_executable(path: Path) -> bool:
+    """The owner's executable bit, as git records it: a property of the file, not of who asks."""
+    return bool(path.stat().st_mode & stat.S_IXUSR)
+
+
+def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
     lines: list[str] = list(_ALWAYS_IGNORED)
     for name in (".gitignore", ".kilnignore"):
         candidate = root / name
         if candidate.is_file():
             lines += candidate.read_text(encoding="utf-8", errors="replace").splitlines()
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def context_files(root: Path) -> Iterator[tuple[str, Path]]:
@@ -111,6 +120,6 @@ def tree_digest(root: Path) -> str:
                 f"`docker.build_context`: {root} holds over {MAX_CONTEXT_BYTES:,} bytes; "
                 "list large data in .kilnignore"
             )
-        executable = "x" if os.access(path, os.X_OK) else "-"
+        executable = "x" if is_executable(path) else "-"
         digest.update(f"{rel}\0{executable}\0{file_digest(path)}\n".encode())
     return digest.hexdigest()

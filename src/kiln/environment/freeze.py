@@ -11,6 +11,9 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from kiln.errors import InvalidDefinition
 
@@ -44,7 +47,12 @@ def find_interpreter(prefix_or_interpreter: Path) -> Path:
     path = prefix_or_interpreter.expanduser()
     if path.is_file() and os.access(path, os.X_OK):
         return path
-    for candidate in (path / "bin" / "python", path / "bin" / "python3", path / "python.exe", path / "Scripts" / "python.exe"):
+    for candidate in (
+        path / "bin" / "python",
+        path / "bin" / "python3",
+        path / "python.exe",
+        path / "Scripts" / "python.exe",
+    ):
         if candidate.is_file():
             return candidate
     raise InvalidDefinition(
@@ -65,25 +73,43 @@ def freeze(prefix_or_interpreter: Path, *, timeout: float = 60) -> Frozen:
     interpreter = find_interpreter(prefix_or_interpreter)
     try:
         result = subprocess.run(
-            [str(interpreter), "-I", "-c", _PROBE], capture_output=True, text=True, timeout=timeout, check=False
+            [str(interpreter), "-I", "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InvalidDefinition(f"could not run {interpreter}: {exc}") from None
     if result.returncode != 0:
         last = result.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise InvalidDefinition(f"{interpreter} exited with {result.returncode}: {last[0]}")
-    data = json.loads(result.stdout)
-    prefix = Path(data["prefix"])
+        raise InvalidDefinition(
+            f"{interpreter} could not list its packages (exit code {result.returncode}: "
+            f"{last[0]}); is it a Python 3.8+ interpreter?"
+        )
+    try:
+        data = json.loads(result.stdout.strip().splitlines()[-1])
+        prefix = Path(data["prefix"])
+        major, minor, _micro = data["version"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        raise InvalidDefinition(
+            f"{interpreter} is not a Python interpreter (it did not describe itself when run); "
+            "pass a virtualenv or conda prefix, or its bin/python"
+        ) from None
     is_conda = (prefix / "conda-meta").is_dir()
+    first: dict[str, dict[str, Any]] = {}
+    for dist in data["dists"]:  # of two copies on sys.path, Python imports the first
+        first.setdefault(canonicalize_name(dist["name"]), dist)
     pip, skipped = [], []
-    for dist in sorted(data["dists"], key=lambda d: d["name"].lower()):
-        if dist["name"].lower() in _TOOLS or (is_conda and dist["installer"] == "conda"):
+    for key, dist in sorted(first.items()):
+        if key in _TOOLS or (is_conda and dist["installer"] == "conda"):
             continue
         direct = dist["direct_url"] or {}
-        if direct.get("dir_info", {}).get("editable") or str(direct.get("url", "")).startswith("file:"):
+        if direct.get("dir_info", {}).get("editable") or str(direct.get("url", "")).startswith(
+            "file:"
+        ):
             skipped.append(f"{dist['name']} (installed from a local folder or file)")
             continue
         pip.append(f"{dist['name']}=={dist['version']}")
-    major, minor, _micro = data["version"]
     conda = _conda_packages(prefix) if is_conda else []
     return Frozen(f"{major}.{minor}", conda, pip, skipped)

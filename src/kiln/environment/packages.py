@@ -86,6 +86,8 @@ def parse_pip_entry(text: str) -> PipEntry:
             f"{body!r} is a pip option, not a package; put index options under pip options"
         )
     if _URL_SCHEME.match(body):
+        if body.lower().startswith("file:"):
+            raise ValueError(_file_url_message(body))
         if url_has_literal_credentials(body):
             raise ValueError(_credentials_message(body))
         return PipEntry("url", line, None, "", hashes)
@@ -94,12 +96,17 @@ def parse_pip_entry(text: str) -> PipEntry:
     try:
         req = Requirement(body)
     except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]
         raise ValueError(
-            f"{body!r} is not a valid requirement ({exc}); write it as NAME[extras]SPEC, "
+            f"{body!r} is not a valid requirement ({reason}); write it as NAME[extras]SPEC, "
             "e.g. 'scikit-learn>=1.4'"
         ) from None
+    if any(not spec.version for spec in req.specifier):
+        raise ValueError(f"{body!r} has an operator without a version; write e.g. 'numpy==1.26.4'")
     if req.url and url_has_literal_credentials(req.url):
         raise ValueError(_credentials_message(req.url))
+    if req.url and req.url.lower().startswith("file:"):
+        raise ValueError(_file_url_message(body))
     return PipEntry("requirement", line, canonicalize_name(req.name), str(req.specifier), hashes, req)
 
 
@@ -124,6 +131,11 @@ def normalize_pip_entry(entry: PipEntry, file_digest: str | None = None) -> str:
     if req.marker is not None:
         text += f"; {req.marker}"
     return text + hashes
+
+
+def _file_url_message(text: str) -> str:
+    # A file: URL would be hashed by its path; a relative path is hashed by its content.
+    return f"{text!r} is a file: URL; write a path relative to the definition, e.g. ./wheels/x.whl"
 
 
 def _credentials_message(url: str) -> str:

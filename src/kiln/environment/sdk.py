@@ -1,32 +1,116 @@
 """``Environment``: the SDK object Azure ML users know, over Kiln's definition model and core.
 
 Attribute names follow Azure ML (``env.python.conda_dependencies``, ``env.docker.base_image``,
-``env.environment_variables``, ...); every assignment is validated at once.
+``env.environment_variables``, ...). Every assignment is validated at once: a bad value raises
+``InvalidDefinition`` naming the field and leaves the environment as it was. Changes made
+inside a mapping in place (``env.environment_variables["X"] = ...``) are checked when the
+definition is next used (``register``, ``save_to_directory``, ``build_hash``).
+
+An environment that came from a workspace (``get``, ``list``, ``register``) remembers it, so
+local inputs it names (wheels, a build context) are read back from that workspace's artifact
+store when it is saved elsewhere. Changing such an environment and registering it again makes
+the next version, as in Azure ML, unless ``version`` was set to something else.
 """
 
 from __future__ import annotations
 
+import builtins
 import os
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from kiln.environment.conda_dependencies import CondaDependencies
+from pydantic import BaseModel
+
+from kiln.environment.conda_dependencies import CondaDependencies, assign
 from kiln.environment.definition import (
     DockerSection,
     EnvironmentDefinition,
     PythonSection,
     RegistryRef,
-    SparkSection,
 )
 from kiln.environment.validation import validate_definition
+from kiln.errors import InvalidDefinition
 
 if TYPE_CHECKING:
     from kiln.environment.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
+_DOCKERFILE_INSTRUCTIONS = {"FROM", "ARG"}
+
+
+class SectionView:
+    """One part of the definition under Azure ML's attribute names; assignments are validated."""
+
+    _aliases: ClassVar[dict[str, str]] = {}
+    _section: Any
+    _where: str
+
+    def __init__(self, section: BaseModel, where: str) -> None:
+        object.__setattr__(self, "_section", section)
+        object.__setattr__(self, "_where", where)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._section, self._aliases.get(name, name))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, (SectionView, RegistryView)):
+            value = value.model()
+        assign(self._section, self._aliases.get(name, name), value, where=self._where)
+
+    def model(self) -> BaseModel | None:
+        """The part of the definition this view shows."""
+        section: BaseModel = self._section
+        return section
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._section!r})"
+
+
+class RegistryView:
+    """``env.docker.base_image_registry``: ``address``, ``username`` and ``password`` (only
+    ever a ``${VAR}`` reference). Reading it changes nothing; the first assignment creates it."""
+
+    __slots__ = ("_docker",)
+
+    def __init__(self, docker: DockerSection) -> None:
+        object.__setattr__(self, "_docker", docker)
+
+    def __getattr__(self, name: str) -> Any:
+        registry = self._docker.base_image_registry
+        if registry is None and name in RegistryRef.model_fields:
+            return None
+        return getattr(registry if registry is not None else RegistryRef(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        registry = self._docker.base_image_registry
+        if registry is None:
+            assign(self._docker, "base_image_registry", {name: value}, where="docker")
+        else:
+            assign(registry, name, value, where="docker.base_image_registry")
+
+    def model(self) -> BaseModel | None:
+        registry: RegistryRef | None = self._docker.base_image_registry
+        return registry
+
+    def __repr__(self) -> str:
+        return f"RegistryView({self._docker.base_image_registry!r})"
+
+
+class DockerView(SectionView):
+    """``env.docker``: ``base_image``, ``base_dockerfile``, ``base_image_registry``, ..."""
+
+    _aliases: ClassVar[dict[str, str]] = {"base_dockerfile": "dockerfile"}
+
+    @property
+    def base_image_registry(self) -> RegistryView:
+        return RegistryView(self._section)
+
 
 class PythonView:
     """``env.python``: Azure ML's names over the python section."""
+
+    __slots__ = ("_section",)
 
     def __init__(self, section: PythonSection) -> None:
         self._section = section
@@ -37,7 +121,7 @@ class PythonView:
 
     @user_managed_dependencies.setter
     def user_managed_dependencies(self, value: bool) -> None:
-        self._section.user_managed = value
+        assign(self._section, "user_managed", value, where="python")
 
     @property
     def interpreter_path(self) -> str | None:
@@ -45,65 +129,52 @@ class PythonView:
 
     @interpreter_path.setter
     def interpreter_path(self, value: str | None) -> None:
-        self._section.interpreter_path = value
+        assign(self._section, "interpreter_path", value, where="python")
 
     @property
     def conda_dependencies(self) -> CondaDependencies:
+        """A live editor: ``env.python.conda_dependencies.add_pip_package(...)`` changes env."""
         return CondaDependencies(_section=self._section)
 
     @conda_dependencies.setter
     def conda_dependencies(self, value: CondaDependencies) -> None:
         source = value._section
-        self._section.version = source.version
-        self._section.conda = source.conda.model_copy(deep=True)
-        self._section.pip = source.pip.model_copy(deep=True)
-
-
-class DockerView:
-    """``env.docker``: Azure ML's names over the docker section."""
-
-    def __init__(self, section: DockerSection) -> None:
-        self._section = section
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._section, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "_section":
-            object.__setattr__(self, name, value)
-        elif name == "base_dockerfile":
-            self._section.dockerfile = value
-        else:
-            setattr(self._section, name, value)
-
-    @property
-    def base_dockerfile(self) -> str | None:
-        return self._section.dockerfile
-
-    @property
-    def base_image_registry(self) -> RegistryRef:
-        if self._section.base_image_registry is None:
-            self._section.base_image_registry = RegistryRef()
-        registry = self._section.base_image_registry
-        assert registry is not None
-        return registry
+        assign(self._section, "version", source.version, where="python")
+        assign(self._section, "conda", source.conda.model_copy(deep=True), where="python")
+        assign(self._section, "pip", source.pip.model_copy(deep=True), where="python")
 
 
 class Environment:
     """An environment definition you can edit, register, save and load."""
 
-    def __init__(self, name: str, *, _definition: EnvironmentDefinition | None = None, _source_dir: Path | None = None) -> None:
-        self._definition = _definition if _definition is not None else validate_definition({"name": name})
+    created: bool | None = None
+    """After ``register``: True when a new version was made, False when content was unchanged."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        _definition: EnvironmentDefinition | None = None,
+        _source_dir: Path | None = None,
+    ) -> None:
+        self._definition = (
+            _definition if _definition is not None else validate_definition({"name": name})
+        )
         self._source_dir = _source_dir
+        self._workspace: Workspace | None = None
+        self._registered_version: str | None = None
 
     # Fields with Azure ML's names
+    def _set(self, field: str, value: Any) -> None:
+        assign(self._definition, field, value)
+
     @property
     def name(self) -> str:
         return self._definition.name
 
     @name.setter
     def name(self, value: str) -> None:
-        self._definition.name = value
+        self._set("name", value)
 
     @property
     def version(self) -> str | None:
@@ -111,7 +182,7 @@ class Environment:
 
     @version.setter
     def version(self, value: str | None) -> None:
-        self._definition.version = value
+        self._set("version", value)
 
     @property
     def description(self) -> str | None:
@@ -119,7 +190,7 @@ class Environment:
 
     @description.setter
     def description(self, value: str | None) -> None:
-        self._definition.description = value
+        self._set("description", value)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -127,7 +198,7 @@ class Environment:
 
     @tags.setter
     def tags(self, value: dict[str, str]) -> None:
-        self._definition.tags = value
+        self._set("tags", value)
 
     @property
     def environment_variables(self) -> dict[str, str]:
@@ -135,7 +206,7 @@ class Environment:
 
     @environment_variables.setter
     def environment_variables(self, value: dict[str, str]) -> None:
-        self._definition.environment_variables = value
+        self._set("environment_variables", value)
 
     @property
     def inferencing_stack_version(self) -> str | None:
@@ -143,7 +214,7 @@ class Environment:
 
     @inferencing_stack_version.setter
     def inferencing_stack_version(self, value: str | None) -> None:
-        self._definition.inferencing_stack_version = value
+        self._set("inferencing_stack_version", value)
 
     @property
     def python(self) -> PythonView:
@@ -151,17 +222,19 @@ class Environment:
 
     @property
     def docker(self) -> DockerView:
-        return DockerView(self._definition.docker)
+        return DockerView(self._definition.docker, "docker")
 
     @property
-    def spark(self) -> SparkSection:
-        return self._definition.spark
+    def spark(self) -> SectionView:
+        return SectionView(self._definition.spark, "spark")
 
     # Identity
     @property
     def definition(self) -> EnvironmentDefinition:
         """A validated copy of the definition as it stands now."""
-        definition = validate_definition(self._definition.model_dump(), source=f"environment {self.name!r}")
+        definition = validate_definition(
+            self._definition.model_dump(), source=f"environment {self.name!r}"
+        )
         if self._source_dir is not None:
             from kiln.formats.base import resolve_local_inputs
 
@@ -185,40 +258,56 @@ class Environment:
         """Register in ``workspace``; identical content returns the existing version."""
         from kiln.environment import catalog
 
-        result = catalog.register(workspace, self.definition, source_dir=self._source_dir)
-        registered = Environment._from_record(result.record)
+        definition = self.definition
+        if self._registered_version is not None and definition.version == self._registered_version:
+            # Got from the registry and the version left alone: a change is the next version.
+            definition = definition.model_copy(update={"version": None})
+        result = catalog.register(workspace, definition, source_dir=self._source_dir)
+        registered = Environment._from_record(result.record, workspace)
         registered.created = result.created
         return registered
-
-    created: bool | None = None
-    """After ``register``: True when a new version was made, False when content was unchanged."""
 
     @staticmethod
     def get(workspace: Workspace, name: str, version: str | None = None) -> Environment:
         from kiln.environment import catalog
 
-        return Environment._from_record(catalog.get(workspace, name, version))
+        return Environment._from_record(catalog.get(workspace, name, version), workspace)
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, Environment]:
         """The latest version of each environment, curated ones included, by name."""
         from kiln.environment import catalog
 
-        return {r.name: Environment._from_record(r) for r in catalog.list_records(workspace)}
+        records = catalog.list_records(workspace)
+        return {r.name: Environment._from_record(r, workspace) for r in records}
 
     @staticmethod
-    def _from_record(record: EnvironmentRecord) -> Environment:
-        return Environment(record.name, _definition=record.definition.model_copy(deep=True))
+    def _from_record(record: EnvironmentRecord, workspace: Workspace) -> Environment:
+        env = Environment(record.name, _definition=record.definition.model_copy(deep=True))
+        env._workspace = workspace
+        env._registered_version = record.version
+        return env
 
     # Files
-    def save_to_directory(self, path: str | os.PathLike[str], format: str = "kiln", overwrite: bool = False) -> list[Path]:  # noqa: A002
+    def save_to_directory(
+        self,
+        path: str | os.PathLike[str],
+        format: str = "kiln",  # Azure ML's name, though it shadows a builtin
+        overwrite: bool = False,
+    ) -> builtins.list[Path]:
+        """Write the definition (and the local files it names) into folder ``path``."""
         from kiln.errors import Conflict
         from kiln.formats.dispatch import DIRECTORY_MARKERS, save_definition
 
         target = Path(path)
         if not overwrite and any((target / m).exists() for m, _ in DIRECTORY_MARKERS):
-            raise Conflict(f"{target} already holds a definition; pass overwrite=True to replace it")
-        return save_definition(self.definition, target, format, source_dir=self._source_dir)
+            raise Conflict(
+                f"{target} already holds a definition; pass overwrite=True to replace it"
+            )
+        lookup = self._workspace.artifacts.lookup if self._workspace is not None else None
+        return save_definition(
+            self.definition, target, format, source_dir=self._source_dir, lookup=lookup
+        )
 
     @staticmethod
     def load_from_directory(path: str | os.PathLike[str]) -> Environment:
@@ -226,7 +315,9 @@ class Environment:
 
         loaded = load_path(Path(path))
         source = Path(path) if Path(path).is_dir() else Path(path).parent
-        return Environment(loaded.definition.name, _definition=loaded.definition, _source_dir=source)
+        return Environment(
+            loaded.definition.name, _definition=loaded.definition, _source_dir=source
+        )
 
     # Constructors with Azure ML's names
     @staticmethod
@@ -241,46 +332,89 @@ class Environment:
         from kiln.formats import conda_env
 
         definition = conda_env.load(Path(file_path)).definition
-        definition.name = name
+        assign(definition, "name", name)
         return Environment(name, _definition=definition, _source_dir=Path(file_path).parent)
 
     @staticmethod
-    def from_existing_environment(name: str, prefix_or_interpreter: str | os.PathLike[str]) -> Environment:
+    def from_existing_environment(
+        name: str, prefix_or_interpreter: str | os.PathLike[str]
+    ) -> Environment:
         """Freeze what is installed in an existing virtualenv or conda prefix."""
         from kiln.environment.freeze import freeze
 
         frozen = freeze(Path(prefix_or_interpreter))
+        if frozen.skipped:
+            warnings.warn(
+                f"left out of {name!r}: {', '.join(frozen.skipped)}; build a wheel and add "
+                "its path with "
+                "env.python.conda_dependencies.add_pip_package(...)",
+                UserWarning,
+                stacklevel=2,
+            )
         env = Environment(name)
-        env._definition.python = PythonSection.model_validate(
-            {"version": frozen.python_version, "conda": {"packages": frozen.conda_packages}, "pip": {"packages": frozen.pip_packages}}
-        )
+        python = {
+            "version": frozen.python_version,
+            "conda": {"packages": frozen.conda_packages},
+            "pip": {"packages": frozen.pip_packages},
+        }
+        env._set("python", python)
         return env
 
     @staticmethod
-    def from_docker_image(name: str, image: str, conda_file: str | os.PathLike[str] | None = None) -> Environment:
-        env = Environment.from_conda_specification(name, conda_file) if conda_file else Environment(name)
-        env._definition.docker = DockerSection(base_image=image)
+    def from_docker_image(
+        name: str, image: str, conda_file: str | os.PathLike[str] | None = None
+    ) -> Environment:
+        env = Environment.from_conda_specification(name, conda_file) if conda_file else None
+        env = env or Environment(name)
+        env._set("docker", {"base_image": image})
         return env
 
     @staticmethod
-    def from_dockerfile(name: str, dockerfile: str | os.PathLike[str], conda_specification: str | os.PathLike[str] | None = None) -> Environment:
+    def from_dockerfile(
+        name: str,
+        dockerfile: str | os.PathLike[str],
+        conda_specification: str | os.PathLike[str] | None = None,
+    ) -> Environment:
         """``dockerfile`` is a path to a Dockerfile or the Dockerfile text itself."""
-        from kiln.environment.files import read_text_limited
-
-        text = str(dockerfile)
-        candidate = Path(dockerfile)
-        if "\n" not in text and candidate.is_file():
-            text = read_text_limited(candidate, field="dockerfile")
-        env = Environment.from_conda_specification(name, conda_specification) if conda_specification else Environment(name)
-        env._definition.docker = DockerSection(dockerfile=text)
+        text = _dockerfile_text(dockerfile)
+        env = (
+            Environment.from_conda_specification(name, conda_specification)
+            if conda_specification
+            else Environment(name)
+        )
+        env._set("docker", {"dockerfile": text})
         return env
 
     def clone(self, new_name: str) -> Environment:
         """An editable copy under a new name, with no version (curated origins included)."""
         definition = self.definition.model_copy(deep=True, update={"version": None})
-        definition.name = new_name
+        assign(definition, "name", new_name)
         definition.tags = {k: v for k, v in definition.tags.items() if k != "curated"}
-        return Environment(new_name, _definition=definition, _source_dir=self._source_dir)
+        env = Environment(new_name, _definition=definition, _source_dir=self._source_dir)
+        env._workspace = self._workspace
+        return env
 
     def __repr__(self) -> str:
         return f"Environment(name={self.name!r}, version={self.version!r})"
+
+
+def _dockerfile_text(dockerfile: str | os.PathLike[str]) -> str:
+    """The Dockerfile's text: ``dockerfile`` is the text itself or the path of a file."""
+    from kiln.environment.files import read_text_limited
+
+    text = str(dockerfile)
+    if isinstance(dockerfile, str) and "\n" in text:
+        return text
+    try:
+        is_file = Path(dockerfile).is_file()
+    except OSError:  # e.g. a name too long for a path: it is text
+        is_file = False
+    if is_file:
+        return read_text_limited(Path(dockerfile), field="docker.dockerfile")
+    words = text.split(maxsplit=1)
+    if isinstance(dockerfile, str) and words and words[0].upper() in _DOCKERFILE_INSTRUCTIONS:
+        return text
+    raise InvalidDefinition(
+        f"`docker.dockerfile`: {text!r} is neither a file nor Dockerfile text (which starts "
+        "with FROM); pass the path of an existing Dockerfile or its text"
+    )

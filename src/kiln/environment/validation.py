@@ -39,10 +39,12 @@ def _allowed_keys(model: type[BaseModel], location: Sequence[int | str]) -> list
     return list(current.model_fields) if isinstance(current, type) else []
 
 
-def describe(exc: ValidationError, model: type[BaseModel], source: str | None) -> str:
+def describe(
+    exc: ValidationError, model: type[BaseModel], source: str | None, prefix: tuple[str, ...] = ()
+) -> str:
     first = exc.errors()[0]
     location = first["loc"]
-    where = f"`{field_path(location)}`" if location else "the definition"
+    where = f"`{field_path(prefix + tuple(location))}`" if location or prefix else "the definition"
     suffix = f" in {source}" if source else ""
     if first["type"] == "extra_forbidden":
         key = str(location[-1])
@@ -62,12 +64,15 @@ def describe(exc: ValidationError, model: type[BaseModel], source: str | None) -
     return f"{where}{suffix}: {message}{tail}"
 
 
-def validate_model(model: type[M], data: Mapping[str, Any], *, source: str | None = None) -> M:
-    """Validate ``data`` into ``model`` or raise ``InvalidDefinition`` naming the field."""
+def validate_model(
+    model: type[M], data: Mapping[str, Any], *, source: str | None = None, prefix: tuple[str, ...] = ()
+) -> M:
+    """Validate ``data`` into ``model`` or raise ``InvalidDefinition`` naming the field
+    (``prefix`` is where ``model`` sits in a whole definition, e.g. ``("python",)``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidDefinition(describe(exc, model, source)) from None
+        raise InvalidDefinition(describe(exc, model, source, prefix)) from None
 
 
 def validate_definition(data: Mapping[str, Any], *, source: str | None = None) -> EnvironmentDefinition:

@@ -1,31 +1,26 @@
-"""Azure ML SDK v1 (azureml-core) environment folders, as ``Environment.save_to_directory`` writes
-them: ``azureml_environment.json``, plus ``conda_dependencies.yml`` and ``BaseDockerfile``.
+"""Azure ML SDK v1 (azureml-core) environment folders, as ``Environment.save_to_directory``
+writes them: ``azureml_environment.json`` plus ``conda_dependencies.yml`` and ``BaseDockerfile``.
 
-Reading follows ``Environment.load_from_directory``: the conda file wins over an inline
-``python.condaDependencies`` object and ``BaseDockerfile`` over an inline ``docker.baseDockerfile``;
-unknown keys are ignored; a Dockerfile clears ``docker.baseImage`` (with a warning, as the SDK
-does). Where Kiln is stricter than the SDK, or must differ:
-- booleans must be JSON booleans (the SDK's ``bool("false")`` is True), and ``version`` may be a
-  string or an integer; it becomes a string;
-- ``docker.baseImageRegistry.password`` in plain text is dropped with a warning that never shows
-  it; a ``${VAR}`` reference is kept, and written back as it is (Azure ML does not expand it);
-- ``docker.buildContext`` names a remote git or storage location while Kiln builds from a local
-  folder, so reading one is an error (clone it and use ``docker.build_context``); for the same
-  reason, and because v1 has no constraints, writing ``docker.build_context`` or
-  ``python.pip.constraints`` is an error rather than a silently different build;
-- ``interpreterPath`` counts only with ``userManagedDependencies``; the SDK default ``python``
-  reads as no path;
-- conda ``variables`` join ``environmentVariables`` (which win on a clash);
-- ``docker.platform`` null reads as no platform and no platform is written as null, so both stay
-  distinct from an explicit Linux/amd64;
-- ``enabled``, ``sharedVolumes``, ``shmSize``, ``arguments`` and ``assetId`` are run settings
-  or server data and are dropped; ``r``, ``databricks``, ``registryIdentity``,
-  ``baseCondaEnvironment`` and ``condaDependenciesFile`` are dropped with a warning when set.
-  Writing emits the SDK's defaults for all of them. ``description``, ``tags`` and
-  ``inference_config`` have no place in v1 and are not written.
-- A conda file is written only when there is python content; without a python version the SDK
-  loads it but cannot save it again ("Python package is missing").
-Local wheel paths in pip lists are written as they are and read relative to the folder.
+Reading follows ``load_from_directory``: the files win over inline ``python.condaDependencies``
+and ``docker.baseDockerfile``; unknown keys are ignored; a Dockerfile clears ``baseImage`` (with
+a warning, as in the SDK). Where Kiln differs from the SDK, and why:
+- booleans must be JSON booleans (the SDK's ``bool("false")`` is True); ``version`` may be a
+  string or an integer and becomes a string;
+- a plain-text ``baseImageRegistry.password`` is dropped with a warning that never shows it; a
+  ``${VAR}`` reference is kept and written back as is (Azure ML does not expand it);
+- ``docker.buildContext`` is a remote git or storage location and Kiln builds from a local
+  folder, so reading one is an error (clone it, use ``docker.build_context``); writing a
+  ``docker.build_context`` or ``python.pip.constraints`` is an error too, since v1 cannot say it;
+- ``interpreterPath`` counts only with ``userManagedDependencies``, and the SDK default
+  ``python`` means no path; conda ``variables`` join ``environmentVariables`` (which win);
+- ``platform: null`` and no platform map to each other, apart from an explicit Linux/amd64;
+- run settings and server data (``enabled``, ``sharedVolumes``, ``shmSize``, ``arguments``,
+  ``assetId``) are dropped; ``r``, ``databricks``, ``registryIdentity``,
+  ``baseCondaEnvironment`` and ``condaDependenciesFile`` too, with a warning when set. Writing
+  emits the SDK's defaults for them; ``description``, ``tags`` and ``inference_config`` have no
+  place in v1 and are not written.
+A conda file is written only for python content; without a python version the SDK loads it but
+cannot save it again ("Python package is missing"). Local wheel paths are written as they are.
 """
 
 from __future__ import annotations
@@ -35,18 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.definition import EnvironmentDefinition, RegistryRef
 from kiln.environment.files import read_text_limited
 from kiln.environment.packages import is_env_reference
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition
-from kiln.formats.base import (
-    Loaded,
-    dump_yaml,
-    read_mapping,
-    resolve_local_inputs,
-    write_files_atomically,
-)
+from kiln.formats import base
+from kiln.formats.base import Loaded
 from kiln.formats.conda_env import python_to_spec, spec_to_python
 
 FORMAT = "azure-v1"
@@ -55,14 +45,21 @@ CONDA_FILE = "conda_dependencies.yml"
 DOCKERFILE = "BaseDockerfile"
 CONDA_NAME = "project_environment"  # the name azureml-core gives every conda file
 SDK_INTERPRETER = "python"
-_KINDS = {bool: "true or false", str: "a string", int: "an integer", list: "a list", dict: "a map"}
+_KINDS: dict[type, str] = {
+    bool: "true or false (no quotes)",
+    str: "a string",
+    int: "an integer",
+    list: "a list",
+    dict: "a map",
+}
 _DATABRICKS = ("mavenLibraries", "pypiLibraries", "rcranLibraries", "jarLibraries", "eggLibraries")
-_IGNORED_WITH_WARNING = (
-    ("r",),
-    ("databricks",),
-    ("python", "baseCondaEnvironment"),
-    ("python", "condaDependenciesFile"),
-    ("docker", "baseImageRegistry", "registryIdentity"),
+# Settings with content Kiln cannot represent; dropped with a warning when set.
+_WARN_IF_SET = (
+    "r",
+    "databricks",
+    "python.baseCondaEnvironment",
+    "python.condaDependenciesFile",
+    "docker.baseImageRegistry.registryIdentity",
 )
 
 
@@ -91,8 +88,7 @@ class _Reader:
             return value
         expected = " or ".join(_KINDS[k] for k in kinds)
         raise InvalidDefinition(
-            f"`{where}` in {self.source} must be {expected}, not {_kind(value)}; "
-            "write it as azureml-core does"
+            f"`{where}` in {self.source} must be {expected}, not {_kind(value)}"
         )
 
     def section(self, data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -108,7 +104,7 @@ def _conda_spec(reader: _Reader, inline: dict[str, Any] | None) -> tuple[Any, st
     conda_path = reader.directory / CONDA_FILE
     if conda_path.is_file():  # the file wins, as in load_from_directory
         reader.files.append(conda_path)
-        return read_mapping(conda_path), str(conda_path)
+        return base.read_mapping(conda_path), str(conda_path)
     if inline is not None:
         return inline, f"{reader.source} (python.condaDependencies)"
     return None
@@ -152,16 +148,6 @@ def _registry(reader: _Reader, section: dict[str, Any]) -> dict[str, Any] | None
     return {"address": address, "username": username, "password": password}
 
 
-def _refuse_build_context(reader: _Reader, context: Any) -> None:
-    kind = context.get("locationType") if isinstance(context, dict) else None
-    # The location is not shown: git and storage URLs may carry tokens.
-    raise InvalidDefinition(
-        f"`docker.buildContext` in {reader.source} is a remote {kind or 'git or storage'} "
-        "location, and Kiln builds from a local folder: clone it and set `docker.build_context` "
-        "(and `docker.dockerfile_path`) in Kiln YAML, or `build.path` in Azure ML v2"
-    )
-
-
 def _dockerfile(reader: _Reader, section: dict[str, Any]) -> str | None:
     path = reader.directory / DOCKERFILE
     if not path.is_file():
@@ -172,8 +158,15 @@ def _dockerfile(reader: _Reader, section: dict[str, Any]) -> str | None:
 
 def _docker(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
     section = reader.section(data, "docker")
-    if section.get("buildContext") is not None:
-        _refuse_build_context(reader, section["buildContext"])
+    context = section.get("buildContext")
+    if context is not None:
+        kind = context.get("locationType") if isinstance(context, dict) else None
+        # The location is not shown: git and storage URLs may carry tokens.
+        raise InvalidDefinition(
+            f"`docker.buildContext` in {reader.source} is a remote {kind or 'git or storage'} "
+            "location and Kiln builds from a local folder: clone it and set "
+            "`docker.build_context` in Kiln YAML, or `build.path` in Azure ML v2"
+        )
     base_image = reader.text(section, "docker.baseImage")
     dockerfile = _dockerfile(reader, section)
     if base_image and dockerfile:
@@ -185,7 +178,7 @@ def _docker(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
     registry = reader.section(section, "docker.baseImageRegistry")
     platform = reader.get(section, "docker.platform", dict)
     if platform is not None:
-        platform = {k: v for k, v in platform.items() if k in ("os", "architecture")}
+        platform = {k: v for k, v in platform.items() if k in ("os", "architecture") and v}
     return {
         "base_image": base_image,
         "dockerfile": dockerfile,
@@ -226,17 +219,16 @@ def _warn_ignored(reader: _Reader, data: dict[str, Any]) -> None:
             return any(has_content(v) for v in value.values())
         return value not in (None, "", [], False)
 
-    for path in _IGNORED_WITH_WARNING:
+    for where in _WARN_IF_SET:
         value: Any = data
-        for key in path:
+        for key in where.split("."):
             value = value.get(key) if isinstance(value, dict) else None
         if has_content(value):
-            where = ".".join(path)
             reader.warnings.append(f"`{where}` in {reader.source} has no Kiln equivalent; ignored")
 
 
 def _header(reader: _Reader, data: dict[str, Any]) -> tuple[str, str | None]:
-    if set(data) <= {"name", "version"}:
+    if data and set(data) <= {"name", "version"}:
         raise InvalidDefinition(
             f"{reader.source} holds only `name` and `version`, which azureml-core reads as a "
             "reference to a registered environment: export that environment with "
@@ -259,7 +251,7 @@ def load(path: Path) -> Loaded:
             "save_to_directory, or create one with `kiln env scaffold --format azure-v1`"
         )
     reader = _Reader(directory, str(json_path), files=[json_path])
-    data = read_mapping(json_path, kind="json")
+    data = base.read_mapping(json_path, kind="json")
     name, version = _header(reader, data)
     python, conda_variables = _python(reader, data)
     fields = {
@@ -273,7 +265,7 @@ def load(path: Path) -> Loaded:
     }
     definition = validate_definition(fields, source=reader.source)
     _warn_ignored(reader, data)
-    definition = resolve_local_inputs(definition, directory)
+    definition = base.resolve_local_inputs(definition, directory)
     return Loaded(definition, tuple(reader.warnings), tuple(reader.files))
 
 
@@ -301,8 +293,7 @@ def _has_python_content(definition: EnvironmentDefinition) -> bool:
 def render_json(definition: EnvironmentDefinition) -> str:
     """``azureml_environment.json`` as azureml-core 1.61 writes it: same keys, order, defaults."""
     python, docker, spark = definition.python, definition.docker, definition.spark
-    registry = docker.base_image_registry
-    platform = docker.platform
+    registry, platform = docker.base_image_registry, docker.platform
     docker_json: dict[str, Any] = {"enabled": False, "baseImage": docker.base_image}
     if not docker.dockerfile:  # save_to_directory drops the key when the Dockerfile is a file
         docker_json["baseDockerfile"] = None
@@ -311,12 +302,8 @@ def render_json(definition: EnvironmentDefinition) -> str:
         "sharedVolumes": True,
         "shmSize": "2g",
         "arguments": [],
-        "baseImageRegistry": {
-            "address": registry.address if registry else None,
-            "username": registry.username if registry else None,
-            "password": registry.password if registry else None,  # only ever a ${VAR} reference
-            "registryIdentity": None,
-        },
+        # address, username, password: the password is only ever a ${VAR} reference.
+        "baseImageRegistry": {**(registry or RegistryRef()).model_dump(), "registryIdentity": None},
         "platform": {"os": platform.os.capitalize(), "architecture": platform.architecture}
         if platform
         else None,
@@ -351,12 +338,12 @@ def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
     _check_expressible(definition)
     files = {DEFINITION_FILE: render_json(definition).encode()}
     if _has_python_content(definition):
-        files[CONDA_FILE] = dump_yaml(python_to_spec(definition, name=CONDA_NAME)).encode()
+        files[CONDA_FILE] = base.dump_yaml(python_to_spec(definition, name=CONDA_NAME)).encode()
     if definition.docker.dockerfile:
         files[DOCKERFILE] = definition.docker.dockerfile.encode()
-    written = write_files_atomically(path, files)
+    written = base.write_files_atomically(path, files)
     # A file left from an earlier save would be read back as part of this definition.
-    for stale in (CONDA_FILE, DOCKERFILE):
-        if stale not in files:
-            (path / stale).unlink(missing_ok=True)
+    for name in (CONDA_FILE, DOCKERFILE):
+        if name not in files and (path / name).is_file():
+            (path / name).unlink()
     return written

@@ -16,12 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.files import read_text_limited, resolve_inside
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition
 from kiln.formats import conda_env
-from kiln.formats.base import Loaded, dump_yaml, known_keys, read_mapping, resolve_local_inputs
-from kiln.formats.base import parse_yaml, write_files_atomically
-from kiln.environment.files import read_text_limited, resolve_inside
+from kiln.formats.base import (
+    Loaded,
+    dump_yaml,
+    known_keys,
+    parse_yaml,
+    read_mapping,
+    resolve_local_inputs,
+    write_files_atomically,
+)
 
 FORMAT = "azure-v2"
 DEFAULT_FILE = "environment.yaml"
@@ -29,8 +36,16 @@ CONDA_FILE = "conda.yaml"
 DOCKERFILE_CONTEXT = "docker-context"
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/environment.schema.json"
 _KEYS = {
-    "$schema", "name", "version", "description", "tags", "image", "conda_file", "build",
-    "os_type", "inference_config",
+    "$schema",
+    "name",
+    "version",
+    "description",
+    "tags",
+    "image",
+    "conda_file",
+    "build",
+    "os_type",
+    "inference_config",
 }
 
 
@@ -69,6 +84,7 @@ def load(path: Path) -> Loaded:
     data = read_mapping(path)
     source = str(path)
     known_keys(data, _KEYS, where="", source=source)
+    docker = _docker(data, source)  # before reading conda_file: a conflict is the better error
     python: dict[str, Any] = {}
     variables: dict[str, str] = {}
     warnings: list[str] = []
@@ -77,30 +93,31 @@ def load(path: Path) -> Loaded:
             _conda_spec(data["conda_file"], path.parent, source), source=f"{source} conda_file"
         )
         python = section.model_dump()
-    docker = _docker(data, source)
     if data.get("os_type") is not None:
         docker["platform"] = {"os": data["os_type"]}
-    definition = validate_definition(
-        {
-            "name": data.get("name"),
-            "version": None if data.get("version") is None else str(data["version"]),
-            "description": data.get("description"),
-            "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
-            "python": python,
-            "environment_variables": variables,
-            "docker": docker,
-            "inference_config": data.get("inference_config"),
-        },
-        source=source,
-    )
+    fields: dict[str, Any] = {
+        "name": data.get("name"),
+        "version": None if data.get("version") is None else str(data["version"]),
+        "description": data.get("description"),
+        "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
+        "python": python,
+        "environment_variables": variables,
+        "docker": docker,
+        "inference_config": data.get("inference_config"),
+    }
+    present = {k: v for k, v in fields.items() if v is not None}  # absent name: "is required"
+    definition = validate_definition(present, source=source)
     return Loaded(resolve_local_inputs(definition, path.parent), tuple(warnings), (path,))
 
 
 def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
     """Fields a v2 file cannot hold, so a save would silently lose them."""
+    python = definition.python
     checks = {
         "environment_variables": bool(definition.environment_variables),
-        "python.user_managed": definition.python.user_managed,
+        "python.user_managed": python.user_managed,
+        "python.interpreter_path": python.interpreter_path is not None,
+        "python.pip.constraints": bool(python.pip.constraints),
         "spark": bool(definition.spark.packages or definition.spark.repositories),
         "inferencing_stack_version": definition.inferencing_stack_version is not None,
         "docker.base_image_registry": definition.docker.base_image_registry is not None,
@@ -112,8 +129,11 @@ def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
 
 
 def _has_python(definition: EnvironmentDefinition) -> bool:
-    python = definition.python
-    return bool(python.version or python.conda.packages or python.pip.packages or python.conda.channels)
+    """Anything the conda file carries (pip options too, which it writes as pip lines)."""
+    python, pip = definition.python, definition.python.pip
+    conda = python.version or python.conda.packages or python.conda.channels
+    options = pip.index_url or pip.extra_index_urls or pip.find_links or pip.pre
+    return bool(conda or pip.packages or options)
 
 
 def render(definition: EnvironmentDefinition) -> dict[str, bytes]:

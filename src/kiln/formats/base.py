@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -99,10 +100,13 @@ def write_files_atomically(target: Path, files: Mapping[str, bytes | Path]) -> l
         for name, content in files.items():
             staged = staging / name
             staged.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, Path):
+            if isinstance(content, Path) and content.is_dir():
                 shutil.copytree(content, staged, symlinks=False)
+            elif isinstance(content, Path):
+                shutil.copyfile(content, staged)
             else:
                 staged.write_bytes(content)
+            if staged.is_file():
                 with staged.open("rb") as handle:
                     os.fsync(handle.fileno())
         written = []
@@ -153,6 +157,12 @@ def resolve_local_inputs(definition: EnvironmentDefinition, base_dir: Path) -> E
 def local_path_of(entry: str) -> str:
     """The file path of a local pip entry (without its ``--hash`` options)."""
     return entry.split(" --hash")[0].strip()
+
+
+def name_from_folder(folder: Path, fallback: str = "environment") -> str:
+    """A valid environment name made from a folder's name (``my env`` -> ``my-env``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.name).strip("-._")[:255]
+    return cleaned or fallback
 
 
 def known_keys(data: Mapping[str, Any], allowed: set[str], *, where: str, source: str) -> None:

@@ -19,7 +19,8 @@ from kiln.environment.definition import EnvironmentDefinition, PythonSection
 from kiln.environment.packages import conda_python_version
 from kiln.environment.validation import validate_definition, validate_model
 from kiln.errors import InvalidDefinition
-from kiln.formats.base import Loaded, dump_yaml, known_keys, read_mapping, resolve_local_inputs
+from kiln.formats.base import Loaded, dump_yaml, known_keys, name_from_folder, read_mapping
+from kiln.formats.base import resolve_local_inputs
 from kiln.formats.base import write_files_atomically
 
 FORMAT = "conda"
@@ -87,8 +88,13 @@ def spec_to_python(data: dict[str, Any], *, source: str) -> tuple[PythonSection,
             known_keys(item, {"pip"}, where="dependencies.", source=source)
             if not isinstance(item.get("pip"), list):
                 raise InvalidDefinition(f"`dependencies[{index}].pip` in {source} must be a list")
-            pip_lines = (pip_lines or []) + [str(x) for x in item["pip"]]
-        elif isinstance(item, (str, int, float)):
+            for position, line in enumerate(item["pip"]):
+                if not isinstance(line, str):
+                    raise InvalidDefinition(
+                        f"`dependencies[{index}].pip[{position}]` in {source} must be a string"
+                    )
+            pip_lines = (pip_lines or []) + list(item["pip"])
+        elif isinstance(item, (str, int, float)) and not isinstance(item, bool):
             spec = str(item)
             found = conda_python_version(spec) if version is None else None
             if found is not None:
@@ -105,10 +111,15 @@ def spec_to_python(data: dict[str, Any], *, source: str) -> tuple[PythonSection,
     variables = data.get("variables") or {}
     if not isinstance(variables, dict):
         raise InvalidDefinition(f"`variables` in {source} must be a mapping")
+    for key, value in variables.items():
+        # YAML turns yes/null/11.10 into True/None/11.1: only take what reads back unchanged.
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise InvalidDefinition(f"`variables.{key}` in {source} must be a string; quote it")
     python = validate_model(
         PythonSection,
         {"version": version, "conda": {"channels": channels, "packages": conda}, "pip": pip},
         source=source,
+        prefix=("python",),
     )
     return python, {str(k): str(v) for k, v in variables.items()}, warnings
 
@@ -135,10 +146,23 @@ def python_to_spec(definition: EnvironmentDefinition, *, name: str | None = None
     return spec
 
 
-def load(path: Path) -> Loaded:
+def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
+    """Fields a conda environment file cannot hold, so a save would lose them."""
+    docker, spark = definition.docker, definition.spark
+    checks = {
+        "python.pip.constraints": bool(definition.python.pip.constraints),
+        "python.user_managed": definition.python.user_managed,
+        "docker": bool(docker.base_image or docker.dockerfile or docker.build_context),
+        "spark": bool(spark.packages or spark.repositories),
+        "inferencing_stack_version": definition.inferencing_stack_version is not None,
+    }
+    return [name for name, lost in checks.items() if lost]
+
+
+def load(path: Path, *, name: str | None = None) -> Loaded:
     data = read_mapping(path)
     python, variables, warnings = spec_to_python(data, source=str(path))
-    name = str(data.get("name") or path.parent.name or "environment")
+    name = name or str(data.get("name") or name_from_folder(path.parent.absolute()))
     definition = validate_definition(
         {"name": name, "python": python.model_dump(), "environment_variables": variables},
         source=str(path),

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from types import ModuleType
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import InvalidDefinition
-from kiln.formats.base import ContentLookup, Loaded, local_files_for_save, read_mapping
-from kiln.formats.base import write_files_atomically
+from kiln.formats.base import (
+    ContentLookup,
+    Loaded,
+    local_files_for_save,
+    read_mapping,
+    write_files_atomically,
+)
 
 FORMATS: dict[str, str] = {
     "kiln": "kiln.formats.kiln_yaml",
@@ -27,7 +33,17 @@ DIRECTORY_MARKERS: tuple[tuple[str, str], ...] = (
     ("environment.yml", "conda"),
     ("requirements.txt", "requirements"),
 )
-_V2_ONLY_KEYS = {"$schema", "image", "conda_file", "build", "os_type", "inference_config"}
+# Keys only one YAML format has. ``inference_config`` is in both Kiln YAML and Azure ML v2.
+_KILN_ONLY_KEYS = {
+    "python",
+    "docker",
+    "spark",
+    "environment_variables",
+    "inferencing_stack_version",
+}
+_V2_ONLY_KEYS = {"image", "conda_file", "build", "os_type"}
+# Markers whose name several formats use (conda's ``environment.yaml`` is common): read to tell.
+_SNIFFED_MARKERS = {"environment.yaml", "environment.yml"}
 
 
 def format_module(name: str) -> ModuleType:
@@ -46,24 +62,32 @@ def detect_file(path: Path) -> str:
         raise InvalidDefinition(
             f"cannot tell the format of {path}; pass --format ({', '.join(FORMATS)})"
         )
-    keys = set(read_mapping(path))
-    schema = str(read_mapping(path).get("$schema", ""))
-    if "azureml" in schema or keys & (_V2_ONLY_KEYS - {"$schema"}):
+    data = read_mapping(path)
+    keys = set(data)
+    if keys & _KILN_ONLY_KEYS:
+        return "kiln"
+    if "azureml" in str(data.get("$schema", "")) or keys & _V2_ONLY_KEYS:
         return "azure-v2"
-    if "dependencies" in keys and "python" not in keys:
+    if "dependencies" in keys:
         return "conda"
     return "kiln"
 
 
 def locate(path: Path, fmt: str | None = None) -> tuple[str, Path]:
     """(format, the path its module loads) for a file or a folder."""
+    if fmt is not None:
+        format_module(fmt)  # an unknown name is the first thing to report
     if not path.exists():
         raise InvalidDefinition(f"{path} does not exist")
     if path.is_file():
         return fmt or detect_file(path), path
     for marker, marker_format in DIRECTORY_MARKERS:
-        if (path / marker).is_file() and fmt in (None, marker_format):
-            return marker_format, path if marker_format == "azure-v1" else path / marker
+        candidate = path / marker
+        if not candidate.is_file() or fmt not in (None, marker_format):
+            continue
+        if fmt is None and marker in _SNIFFED_MARKERS:
+            marker_format = detect_file(candidate)
+        return marker_format, path if marker_format == "azure-v1" else candidate
     names = ", ".join(m for m, f in DIRECTORY_MARKERS if fmt in (None, f))
     raise InvalidDefinition(
         f"{path} holds no environment definition (looked for {names}); "
@@ -89,10 +113,23 @@ def save_definition(
     """Save into folder ``target``: local inputs (wheels, build context) first, then the
     definition files, so an interrupted save never leaves a definition without its inputs."""
     module = format_module(fmt)
+    _refuse_enclosing_context(definition)
     inputs = local_files_for_save(definition, source_dir=source_dir, lookup=lookup)
     written = write_files_atomically(target, inputs) if inputs else []
     saved: list[Path] = module.save(definition, target)
     return written + saved
+
+
+def _refuse_enclosing_context(definition: EnvironmentDefinition) -> None:
+    """A build context that is the definition's own folder would hold the saved definition
+    files too, so the copy's content (and build hash) could never match the original."""
+    context = definition.docker.build_context
+    if context is not None and os.path.normpath(context) == ".":
+        raise InvalidDefinition(
+            f"`docker.build_context` is {context!r}, the definition's own folder, so it cannot be "
+            "saved elsewhere unchanged; move the Dockerfile and its files into a subfolder and "
+            "point build_context (build.path) at it"
+        )
 
 
 def dropped_fields(definition: EnvironmentDefinition, fmt: str) -> list[str]:

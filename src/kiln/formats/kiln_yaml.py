@@ -7,26 +7,88 @@ editors at it for completion. Digests of local files are always computed by Kiln
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+from pydantic import ValidationError
+
 from kiln.environment.definition import EnvironmentDefinition
-from kiln.environment.validation import validate_definition
-from kiln.formats.base import Loaded, dump_yaml, read_mapping, resolve_local_inputs
-from kiln.formats.base import write_files_atomically
+from kiln.environment.files import read_text_limited
+from kiln.environment.validation import describe
+from kiln.errors import InvalidDefinition
+from kiln.formats.base import (
+    Loaded,
+    dump_yaml,
+    read_mapping,
+    resolve_local_inputs,
+    write_files_atomically,
+)
 
 FORMAT = "kiln"
 DEFAULT_FILE = "kiln.yaml"
 SCHEMA_URL = "https://kiln.dev/schema/kiln-environment.schema.json"
-_COMPUTED = ({"python": {"pip": {"file_digests"}}, "docker": {"build_context_digest"}})
+_COMPUTED: dict[str, Any] = {
+    "python": {"pip": {"file_digests"}},
+    "docker": {"build_context_digest"},
+}
 
 
 def load(path: Path) -> Loaded:
     data = read_mapping(path)
     data.pop("$schema", None)
-    definition = validate_definition(data, source=str(path))
+    _drop_computed(data)
+    definition = _validate(data, path=path)
     return Loaded(resolve_local_inputs(definition, path.parent), (), (path,))
+
+
+def _drop_computed(data: dict[str, Any]) -> None:
+    """Digests in a file are never trusted: Kiln computes them from the files themselves."""
+    python = data.get("python")
+    pip = python.get("pip") if isinstance(python, dict) else None
+    for section, key in ((pip, "file_digests"), (data.get("docker"), "build_context_digest")):
+        if isinstance(section, dict):
+            section.pop(key, None)
+
+
+def _validate(data: dict[str, Any], *, path: Path) -> EnvironmentDefinition:
+    try:
+        return EnvironmentDefinition.model_validate(data)
+    except ValidationError as exc:
+        message = describe(exc, EnvironmentDefinition, str(path)) + _quote_hint(exc, path)
+        raise InvalidDefinition(message) from None
+
+
+def _quote_hint(exc: ValidationError, path: Path) -> str:
+    """YAML reads a bare ``3.10`` as the number 3.1 and ``yes`` as true: the usual cause of a
+    non-string where text belongs. The fix is quotes around the text as the user wrote it."""
+    first = exc.errors()[0]
+    value, location = first.get("input"), first["loc"]
+    scalar = isinstance(value, (int, float, datetime.date))
+    if first["type"] != "string_type" or not location or not scalar:
+        return ""
+    kind = "a number"
+    if isinstance(value, (bool, datetime.date)):
+        kind = "true/false" if isinstance(value, bool) else "a date"
+    text = _source_text(path, location) or str(value)
+    key = location[-1]
+    example = f'- "{text}"' if isinstance(key, int) else f'{key}: "{text}"'
+    return f"; YAML reads {text} unquoted as {kind}: quote it, e.g. {example}"
+
+
+def _source_text(path: Path, location: tuple[int | str, ...]) -> str | None:
+    """The scalar at ``location`` exactly as written in the file (``3.10``, not 3.1)."""
+    node: Any = yaml.compose(read_text_limited(path, field=path.name), Loader=yaml.SafeLoader)
+    for part in location:
+        if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        elif isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(part)), None)
+        else:
+            return None
+    return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
 def to_data(definition: EnvironmentDefinition) -> dict[str, Any]:

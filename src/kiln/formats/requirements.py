@@ -3,7 +3,8 @@
 Reading follows https://pip.pypa.io/en/stable/reference/requirements-file-format/, with Kiln's
 rules on top:
 - ``-r``/``-c`` files are taken relative to the file that names them, must stay inside the top
-  file's folder and are flattened in place, so their content (never their path) is hashed;
+  file's folder and are flattened in place, so their content (never their path) is hashed. As in
+  pip, the include decides: lines under ``-c`` are constraints, lines under ``-r`` requirements;
 - local wheel/sdist paths are rewritten relative to the top file's folder, where
   ``resolve_local_inputs`` reads them and records their sha256;
 - only index options and ``--hash`` are supported; any other option is an error naming the file
@@ -11,7 +12,7 @@ rules on top:
 
 The writer puts index options first, constraints into a sibling ``constraints.txt`` (named with
 ``-c``), then one package per line. It does not copy local wheels: their paths are written as
-given, relative to the new file, and the wheels must be put there before it is loaded.
+given, relative to the new file (``dispatch.save_definition`` copies the wheels there).
 """
 
 from __future__ import annotations
@@ -44,15 +45,15 @@ _COMMENT = re.compile(r"(^|\s+)#.*$")  # pip's rule: '#' starts a comment only a
 _INCLUDES = {"-r": False, "--requirement": False, "-c": True, "--constraint": True}
 _INDEX_OPTIONS = {"-i": "index_url", "--index-url": "index_url", "-f": "find_links"}
 _INDEX_OPTIONS |= {"--find-links": "find_links", "--extra-index-url": "extra_index_urls"}
-_HASH = re.compile(r"^(sha256|sha384|sha512):([0-9A-Fa-f]+)$")
-_HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_HASH = re.compile(r"sha256:[0-9A-Fa-f]{64}|sha384:[0-9A-Fa-f]{96}|sha512:[0-9A-Fa-f]{128}")
 _SUPPORTED = (
     "Kiln supports -r/--requirement, -c/--constraint, -i/--index-url, --extra-index-url, "
     "-f/--find-links and --pre lines, and --hash=ALGO:HEX after a requirement"
 )
+_EDITABLE = "; build a wheel and list its path instead of an editable install"
 _HINTS = {
-    "-e": "; build a wheel and list its path instead of an editable install",
-    "--editable": "; build a wheel and list its path instead of an editable install",
+    "-e": _EDITABLE,
+    "--editable": _EDITABLE,
     "--no-index": "; list local wheels by path, or set --index-url to your own index",
     "--trusted-host": "; serve the index over https",
 }
@@ -98,9 +99,14 @@ class _Line:
 def parse_lines(path: Path) -> ParsedRequirements:
     """Read ``path`` and the files it includes. Nothing is written; errors name file and line."""
     state = _State(top=path.parent.resolve(), shown_top=path.parent)
-    top_file = state.top / path.name
-    _read_file(state, top_file, read_text_limited(top_file, field=path.name), constraint=False)
-    _warn_missing_hashes(state, str(path))
+    text = read_text_limited(path, field=path.name)
+    _read_file(state, state.top / path.name, text, constraint=False)
+    hashed = sum(" --hash=" in entry for entry in state.packages)
+    if 0 < hashed < len(state.packages):
+        state.warnings.append(
+            f"{path}: {hashed} of {len(state.packages)} packages have --hash; pip then requires "
+            "a hash on every package and the build will fail"
+        )
     return ParsedRequirements(
         tuple(state.packages), tuple(state.constraints), state.index_url,
         tuple(state.extra_index_urls), tuple(state.find_links), state.pre,
@@ -167,7 +173,7 @@ def _next_option(line: _Line, tokens: list[str], index: int) -> tuple[str, str, 
         )
     flag, equals, value = token.partition("=") if token.startswith("--") else (token, "", "")
     if len(flag) > 2 and not flag.startswith("--") and flag[:2] in (*_INCLUDES, *_INDEX_OPTIONS):
-        flag, equals, value = flag[:2], "=", flag[2:]  # '-rfile', as pip's option parser allows
+        flag, equals, value = flag[:2], "=", flag[2:].removeprefix("=")  # pip reads '-rfile'
     if flag == "--pre":
         if equals:
             raise InvalidDefinition(f"{line.where}: `--pre` takes no value; write `--pre` alone")
@@ -268,8 +274,7 @@ def _hashes(line: _Line, tokens: list[str]) -> list[str]:
                 f"{line.where}: `{token.partition('=')[0]}` after a requirement is not "
                 "supported; only --hash=ALGO:HEX may follow a requirement"
             )
-        match = _HASH.match(value)
-        if match is None or len(match.group(2)) != _HASH_LENGTHS[match.group(1)]:
+        if not _HASH.fullmatch(value):
             raise InvalidDefinition(
                 f"{line.where}: `--hash={value}` is not a valid hash; write --hash=sha256:HEX "
                 "with 64 hex digits (sha384 and sha512 work too)"
@@ -297,15 +302,6 @@ def _local_file(state: _State, line: _Line, body: str, where: str) -> str:
     return f"./{relative.as_posix()}"
 
 
-def _warn_missing_hashes(state: _State, source: str) -> None:
-    hashed = sum(" --hash=" in entry for entry in state.packages)
-    if 0 < hashed < len(state.packages):
-        state.warnings.append(
-            f"{source}: {hashed} of {len(state.packages)} packages have --hash; pip then "
-            "requires a hash on every package and the build will fail"
-        )
-
-
 def default_name(path: Path) -> str:
     """The name of the folder holding ``path``, made a valid environment name."""
     folder = path.absolute().parent.name
@@ -321,8 +317,8 @@ def load(path: Path, *, name: str | None = None) -> Loaded:
     return Loaded(resolve_local_inputs(definition, path.parent), parsed.warnings, parsed.files)
 
 
-def _left_out(definition: EnvironmentDefinition) -> list[str]:
-    """The fields a requirements file cannot hold, so the header can say they were dropped."""
+def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
+    """Fields a requirements file cannot hold, so a save would silently lose them."""
     fields: dict[str, Any] = definition.model_dump(
         exclude_defaults=True, exclude={"name", "version", "description", "tags"}
     )
@@ -333,8 +329,8 @@ def _left_out(definition: EnvironmentDefinition) -> list[str]:
 def render(definition: EnvironmentDefinition) -> str:
     pip = definition.python.pip
     lines = [f"# Written by Kiln for {definition.reference}"]
-    if left_out := _left_out(definition):
-        lines.append(f"# Not expressible in a requirements file, left out: {', '.join(left_out)}")
+    if dropped := dropped_fields(definition):
+        lines.append(f"# Not expressible in a requirements file, left out: {', '.join(dropped)}")
     lines += [f"--index-url {pip.index_url}"] if pip.index_url else []
     lines += [f"--extra-index-url {url}" for url in pip.extra_index_urls]
     lines += [f"--find-links {url}" for url in pip.find_links]

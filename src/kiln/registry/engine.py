@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 
 from kiln.errors import WorkspaceError
 from kiln.registry.schema import SCHEMA_REVISION
@@ -75,10 +75,12 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as connection:
             row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
             return None if row is None else str(row[0])
-    except (OperationalError, ProgrammingError) as exc:
+    except DatabaseError as exc:
         if "alembic_version" in str(exc):
             return None
-        raise WorkspaceError(f"cannot open the registry at {engine.url!r}: {exc.orig}") from None
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).splitlines()[0]
+        raise WorkspaceError(f"cannot open the registry at {where}: {reason}; restore it from a backup") from None
 
 
 def _ensure_schema(engine: Engine) -> None:

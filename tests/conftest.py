@@ -1,0 +1,82 @@
+"""Shared fixtures: real workspaces on real SQLite files and real PostgreSQL databases.
+
+PostgreSQL comes from ``KILN_TEST_POSTGRES_URL`` (scripts/postgres.sh sets one up; ``.ci/run``
+always does). Each test gets a database of its own, dropped afterwards. Without the variable
+the PostgreSQL variants are skipped locally, and fail under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kiln.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+KILN = [sys.executable, "-m", "kiln"]
+
+
+def _expand(url: str) -> str:
+    return os.path.expandvars(url)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database; its URL keeps the password as ${VAR}."""
+    template = os.environ.get("KILN_TEST_POSTGRES_URL")
+    if not template:
+        if os.environ.get("CI"):
+            pytest.fail("KILN_TEST_POSTGRES_URL is not set; .ci/run starts PostgreSQL for the tests")
+        pytest.skip("no PostgreSQL: run scripts/postgres.sh and set KILN_TEST_POSTGRES_URL")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(_expand(template))
+    name = f"kiln_{uuid.uuid4().hex[:16]}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield template.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None (the embedded SQLite default) or a PostgreSQL URL: tests run against both."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, database_url: str | None) -> Iterator[Workspace]:
+    ws = Workspace.create(tmp_path / "project", database_url=database_url)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def sqlite_workspace(tmp_path: Path) -> Iterator[Workspace]:
+    ws = Workspace.create(tmp_path / "project")
+    yield ws
+    ws.close()
+
+
+def run_kiln(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run([*KILN, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result

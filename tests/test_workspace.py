@@ -1,0 +1,84 @@
+"""Workspace creation, discovery order, configuration and schema migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.config import Config
+
+from kiln.errors import WorkspaceError
+from kiln.registry.engine import current_revision
+from kiln.registry.schema import SCHEMA_REVISION, metadata
+from kiln.workspace import Workspace, user_default_path
+
+
+def test_create_makes_a_usable_embedded_workspace(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "proj")
+    assert (tmp_path / "proj" / ".kiln" / "workspace.json").is_file()
+    assert (tmp_path / "proj" / ".kiln" / "registry.db").is_file()
+    assert current_revision(ws.engine) == SCHEMA_REVISION
+    assert Workspace.create(tmp_path / "proj").path == ws.path  # idempotent
+    ws.close()
+
+
+def test_opening_a_folder_without_workspace_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match=r"no Kiln workspace at .*; create one with `kiln init"):
+        Workspace(tmp_path)
+
+
+def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    explicit = Workspace.create(tmp_path / "explicit").path
+    from_env = Workspace.create(tmp_path / "env").path
+    upward = Workspace.create(tmp_path / "repo").path
+    nested = tmp_path / "repo" / "src" / "deep"
+    nested.mkdir(parents=True)
+    monkeypatch.setenv("KILN_WORKSPACE", str(from_env))
+    assert Workspace.discover(explicit, cwd=nested).path == explicit
+    assert Workspace.discover(None, cwd=nested).path == from_env
+    monkeypatch.delenv("KILN_WORKSPACE")
+    assert Workspace.discover(None, cwd=nested).path == upward
+    assert Workspace.from_config(upward / ".kiln").path == upward  # the .kiln folder itself works too
+
+
+def test_per_user_default_refuses_under_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KILN_WORKSPACE", raising=False)
+    assert os.environ.get("PYTEST_VERSION")
+    with pytest.raises(WorkspaceError, match="refusing the per-user default workspace under tests"):
+        Workspace.discover(None, cwd=tmp_path)
+    with pytest.raises(WorkspaceError):
+        user_default_path()
+
+
+def test_plain_text_database_password_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match=r"plain-text password; write it as .*\$\{KILN_DB_PASSWORD\}"):
+        Workspace.create(tmp_path, database_url="postgresql+psycopg://u:hunter2@127.0.0.1/db")
+    assert not (tmp_path / ".kiln").exists()
+
+
+def test_unset_password_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(WorkspaceError, match=r"\$\{NOT_SET_ANYWHERE\}, which is not set"):
+        Workspace.create(tmp_path, database_url="postgresql+psycopg://u:${NOT_SET_ANYWHERE}@127.0.0.1/db")
+
+
+def test_postgres_workspace_hides_the_password(tmp_path: Path, postgres_url: str) -> None:
+    ws = Workspace.create(tmp_path, database_url=postgres_url)
+    assert "kiln-test-only" not in ws.database_display
+    assert "kiln-test-only" not in repr(ws)
+    assert "kiln-test-only" not in (tmp_path / ".kiln" / "workspace.json").read_text()
+    assert current_revision(ws.engine) == SCHEMA_REVISION
+    ws.close()
+
+
+def test_migrations_match_the_tables_and_the_declared_head(workspace: Workspace) -> None:
+    with workspace.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert compare_metadata(context, metadata) == []
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parents[1] / "src/kiln/registry/migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
