@@ -135,6 +135,15 @@ class Workspace:
         return f"sqlite:///{self.root / REGISTRY_FILE}"
 
     @property
+    def is_embedded(self) -> bool:
+        """True for the embedded SQLite registry inside the workspace folder."""
+        return not self.config.get("database_url")
+
+    @property
+    def registry_file(self) -> Path:
+        return self.root / REGISTRY_FILE
+
+    @property
     def database_display(self) -> str:
         """The database URL with any password hidden: safe to print."""
         return _redact(self.database_url) if self.config.get("database_url") else str(self.root / REGISTRY_FILE)

@@ -14,20 +14,33 @@ def _tags(pairs: list[str]) -> dict[str, str | None]:
     return {p.split("=", 1)[0]: (p.split("=", 1)[1] if "=" in p else None) for p in pairs}
 
 
-def list_(args: argparse.Namespace) -> int:
+def _summaries(args: argparse.Namespace) -> list[dict[str, Any]]:
+    ws = workspace(args)
+    if not (args.search or args.tag) and ws.is_embedded:
+        from kiln.environment.curated import indexed_summaries
+        from kiln.registry.fastread import list_summaries
+
+        rows = list_summaries(ws.registry_file, all_versions=args.all_versions, include_archived=args.archived)
+        if rows is not None:
+            return ([] if args.no_curated else indexed_summaries()) + rows
     from kiln.environment import catalog
 
     records = catalog.list_records(
-        workspace(args), all_versions=args.all_versions, include_archived=args.archived,
+        ws, all_versions=args.all_versions, include_archived=args.archived,
         name_contains=args.search, tags=_tags(args.tag), include_curated=not args.no_curated,
     )
+    return [r.summary() for r in records]
+
+
+def list_(args: argparse.Namespace) -> int:
+    summaries = _summaries(args)
     if args.json:
-        emit_json([r.summary() for r in records])
+        emit_json(summaries)
         return 0
     rows = [
-        (r.name, r.version, r.build_hash[:12], "curated" if r.curated else "archived" if r.archived else "",
-         r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else "")
-        for r in records
+        (s["name"], s["version"], s["build_hash"][:12], "curated" if s["curated"] else "archived" if s["archived"] else "",
+         s["created_at"][:16].replace("T", " ") if s["created_at"] else "")
+        for s in summaries
     ]
     emit_table(["name", "version", "build", "status", "registered"], rows)
     return 0

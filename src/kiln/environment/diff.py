@@ -124,12 +124,15 @@ def _url_items(urls: list[str]) -> list[Item]:
     return _items(urls, strip_url_credentials, strip_url_credentials)
 
 
+def _channel(url: str) -> str:
+    return url.rstrip("/")
+
+
 def _lists(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str, ListDiff]:
     op, np_ = old.python, new.python
 
     def channels(d: EnvironmentDefinition) -> list[Item]:
-        strip: Callable[[str], str] = lambda c: c.rstrip("/")  # noqa: E731
-        return _items(d.python.conda.channels, strip, strip)
+        return _items(d.python.conda.channels, _channel, _channel)
 
     return {
         "python.conda.channels": diff_items(channels(old), channels(new)),

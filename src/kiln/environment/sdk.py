@@ -18,7 +18,7 @@ import builtins
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 _DOCKERFILE_INSTRUCTIONS = {"FROM", "ARG"}
+T = TypeVar("T")
 
 
 class SectionView:
@@ -144,6 +145,26 @@ class PythonView:
         assign(self._section, "pip", source.pip.model_copy(deep=True), where="python")
 
 
+class _Field(Generic[T]):
+    """An attribute of the definition with the same name; assignments are validated."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, env: None, owner: type) -> _Field[T]: ...
+    @overload
+    def __get__(self, env: Environment, owner: type) -> T: ...
+    def __get__(self, env: Environment | None, owner: type) -> _Field[T] | T:
+        if env is None:
+            return self
+        value: T = getattr(env._definition, self.name)
+        return value
+
+    def __set__(self, env: Environment, value: T) -> None:
+        env._set(self.name, value)
+
+
 class Environment:
     """An environment definition you can edit, register, save and load."""
 
@@ -168,53 +189,12 @@ class Environment:
     def _set(self, field: str, value: Any) -> None:
         assign(self._definition, field, value)
 
-    @property
-    def name(self) -> str:
-        return self._definition.name
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self._set("name", value)
-
-    @property
-    def version(self) -> str | None:
-        return self._definition.version
-
-    @version.setter
-    def version(self, value: str | None) -> None:
-        self._set("version", value)
-
-    @property
-    def description(self) -> str | None:
-        return self._definition.description
-
-    @description.setter
-    def description(self, value: str | None) -> None:
-        self._set("description", value)
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return self._definition.tags
-
-    @tags.setter
-    def tags(self, value: dict[str, str]) -> None:
-        self._set("tags", value)
-
-    @property
-    def environment_variables(self) -> dict[str, str]:
-        return self._definition.environment_variables
-
-    @environment_variables.setter
-    def environment_variables(self, value: dict[str, str]) -> None:
-        self._set("environment_variables", value)
-
-    @property
-    def inferencing_stack_version(self) -> str | None:
-        return self._definition.inferencing_stack_version
-
-    @inferencing_stack_version.setter
-    def inferencing_stack_version(self, value: str | None) -> None:
-        self._set("inferencing_stack_version", value)
+    name: _Field[str] = _Field()
+    version: _Field[str | None] = _Field()
+    description: _Field[str | None] = _Field()
+    tags: _Field[dict[str, str]] = _Field()
+    environment_variables: _Field[dict[str, str]] = _Field()
+    inferencing_stack_version: _Field[str | None] = _Field()
 
     @property
     def python(self) -> PythonView:

@@ -17,7 +17,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0001"  # the newest Alembic revision; opening a registry upgrades to it
+from kiln.registry.revision import SCHEMA_REVISION
+
+__all__ = ["SCHEMA_REVISION", "environment_names", "environment_tags", "environment_versions", "metadata"]
 
 metadata = MetaData(
     naming_convention={
