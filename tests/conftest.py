@@ -32,7 +32,9 @@ def postgres_url() -> Iterator[str]:
     template = os.environ.get("KILN_TEST_POSTGRES_URL")
     if not template:
         if os.environ.get("CI"):
-            pytest.fail("KILN_TEST_POSTGRES_URL is not set; .ci/run starts PostgreSQL for the tests")
+            pytest.fail(
+                "KILN_TEST_POSTGRES_URL is not set; .ci/run starts PostgreSQL for the tests"
+            )
         pytest.skip("no PostgreSQL: run scripts/postgres.sh and set KILN_TEST_POSTGRES_URL")
     import psycopg
     from sqlalchemy.engine import make_url
@@ -72,11 +74,16 @@ def sqlite_workspace(tmp_path: Path) -> Iterator[Workspace]:
     ws.close()
 
 
-def run_kiln(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_kiln(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run([*KILN, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*KILN, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result

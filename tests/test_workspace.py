@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 
 from kiln.errors import WorkspaceError
 from kiln.registry.engine import current_revision
@@ -27,7 +27,9 @@ def test_create_makes_a_usable_embedded_workspace(tmp_path: Path) -> None:
 
 
 def test_opening_a_folder_without_workspace_says_how_to_make_one(tmp_path: Path) -> None:
-    with pytest.raises(WorkspaceError, match=r"no Kiln workspace at .*; create one with `kiln init"):
+    with pytest.raises(
+        WorkspaceError, match=r"no Kiln workspace at .*; create one with `kiln init"
+    ):
         Workspace(tmp_path)
 
 
@@ -42,10 +44,14 @@ def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert Workspace.discover(None, cwd=nested).path == from_env
     monkeypatch.delenv("KILN_WORKSPACE")
     assert Workspace.discover(None, cwd=nested).path == upward
-    assert Workspace.from_config(upward / ".kiln").path == upward  # the .kiln folder itself works too
+    assert (
+        Workspace.from_config(upward / ".kiln").path == upward
+    )  # the .kiln folder itself works too
 
 
-def test_per_user_default_refuses_under_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_per_user_default_refuses_under_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("KILN_WORKSPACE", raising=False)
     assert os.environ.get("PYTEST_VERSION")
     with pytest.raises(WorkspaceError, match="refusing the per-user default workspace under tests"):
@@ -55,7 +61,9 @@ def test_per_user_default_refuses_under_tests(tmp_path: Path, monkeypatch: pytes
 
 
 def test_plain_text_database_password_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(WorkspaceError, match=r"plain-text password; write it as .*\$\{KILN_DB_PASSWORD\}"):
+    with pytest.raises(
+        WorkspaceError, match=r"plain-text password; write it as .*\$\{KILN_DB_PASSWORD\}"
+    ):
         Workspace.create(tmp_path, database_url="postgresql+psycopg://u:hunter2@127.0.0.1/db")
     assert not (tmp_path / ".kiln").exists()
 
@@ -63,7 +71,9 @@ def test_plain_text_database_password_is_refused(tmp_path: Path) -> None:
 def test_unset_password_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     with pytest.raises(WorkspaceError, match=r"\$\{NOT_SET_ANYWHERE\}, which is not set"):
-        Workspace.create(tmp_path, database_url="postgresql+psycopg://u:${NOT_SET_ANYWHERE}@127.0.0.1/db")
+        Workspace.create(
+            tmp_path, database_url="postgresql+psycopg://u:${NOT_SET_ANYWHERE}@127.0.0.1/db"
+        )
 
 
 def test_postgres_workspace_hides_the_password(tmp_path: Path, postgres_url: str) -> None:
@@ -80,5 +90,7 @@ def test_migrations_match_the_tables_and_the_declared_head(workspace: Workspace)
         context = MigrationContext.configure(connection)
         assert compare_metadata(context, metadata) == []
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parents[1] / "src/kiln/registry/migrations"))
+    config.set_main_option(
+        "script_location", str(Path(__file__).parents[1] / "src/kiln/registry/migrations")
+    )
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION

@@ -18,7 +18,14 @@ _EXPORTS = {
     "EnvironmentDefinition": "kiln.environment.definition",
     "KilnError": "kiln.errors",
 }
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "CondaDependencies",
+    "Environment",
+    "EnvironmentDefinition",
+    "KilnError",
+    "Workspace",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from kiln.environment.conda_dependencies import CondaDependencies

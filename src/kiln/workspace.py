@@ -35,7 +35,9 @@ def _expand(url: str) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
-            raise WorkspaceError(f"the database URL uses ${{{name}}}, which is not set; export {name}")
+            raise WorkspaceError(
+                f"the database URL uses ${{{name}}}, which is not set; export {name}"
+            )
         return os.environ[name]
 
     return _ENV_REFERENCE.sub(value, url)
@@ -76,11 +78,15 @@ class Workspace:
         self.root = folder / WORKSPACE_DIR
         config_path = self.root / CONFIG_FILE
         if not config_path.is_file():
-            raise WorkspaceError(f"no Kiln workspace at {folder}; create one with `kiln init {folder}`")
+            raise WorkspaceError(
+                f"no Kiln workspace at {folder}; create one with `kiln init {folder}`"
+            )
         try:
             self.config: dict[str, Any] = json.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise WorkspaceError(f"{config_path} is unreadable ({exc}); fix or recreate it") from None
+            raise WorkspaceError(
+                f"{config_path} is unreadable ({exc}); fix or recreate it"
+            ) from None
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, database_url: str | None = None) -> Workspace:
@@ -111,7 +117,9 @@ class Workspace:
         return workspace
 
     @classmethod
-    def discover(cls, explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Workspace:
+    def discover(
+        cls, explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None
+    ) -> Workspace:
         if explicit:
             return cls(explicit)
         if os.environ.get("KILN_WORKSPACE"):
@@ -120,7 +128,11 @@ class Workspace:
         if found is not None:
             return cls(found)
         default = user_default_path()
-        return cls(default) if (default / WORKSPACE_DIR / CONFIG_FILE).is_file() else cls.create(default)
+        return (
+            cls(default)
+            if (default / WORKSPACE_DIR / CONFIG_FILE).is_file()
+            else cls.create(default)
+        )
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
@@ -146,7 +158,11 @@ class Workspace:
     @property
     def database_display(self) -> str:
         """The database URL with any password hidden: safe to print."""
-        return _redact(self.database_url) if self.config.get("database_url") else str(self.root / REGISTRY_FILE)
+        return (
+            _redact(self.database_url)
+            if self.config.get("database_url")
+            else str(self.root / REGISTRY_FILE)
+        )
 
     @cached_property
     def engine(self) -> Engine:

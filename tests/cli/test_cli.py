@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,13 +32,24 @@ def test_quickstart_flow(project: Path) -> None:
     assert (first["name"], first["version"], first["created"]) == ("demo", "1", True)
     again = json.loads(run_kiln("env", "register", "-d", "envdir", "--json", cwd=project).stdout)
     assert (again["version"], again["created"]) == ("1", False)
-    assert "Unchanged: same content as demo:1" in run_kiln("env", "register", "-d", "envdir", cwd=project).stdout
+    assert (
+        "Unchanged: same content as demo:1"
+        in run_kiln("env", "register", "-d", "envdir", cwd=project).stdout
+    )
     _packages(project / "envdir" / "kiln.yaml", "numpy==2.4.6", "pandas==3.1.1")
     second = json.loads(run_kiln("env", "register", "-d", "envdir", "--json", cwd=project).stdout)
     assert (second["version"], second["created"]) == ("2", True)
     listed = json.loads(run_kiln("env", "list", "--json", "--no-curated", cwd=project).stdout)
     assert [(e["name"], e["version"]) for e in listed] == [("demo", "2")]
-    assert set(listed[0]) >= {"name", "version", "build_hash", "definition_digest", "created_at", "archived", "tags"}
+    assert set(listed[0]) >= {
+        "name",
+        "version",
+        "build_hash",
+        "definition_digest",
+        "created_at",
+        "archived",
+        "tags",
+    }
     shown = json.loads(run_kiln("env", "show", "demo:1", "--json", cwd=project).stdout)
     assert shown["definition"]["python"]["pip"]["packages"] == ["numpy==2.4.6"]
     diff = run_kiln("env", "diff", "demo:1", "demo:2", cwd=project).stdout
@@ -66,7 +77,9 @@ def test_bad_input_is_one_line_non_zero_and_changes_nothing(project: Path) -> No
     result = run_kiln("env", "register", "-f", str(bad), cwd=project, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == [f"kiln: error: `python.pip.packages` in {bad}: entry 1: '# not a package' is a comment, not a package"]
+    assert lines == [
+        f"kiln: error: `python.pip.packages` in {bad}: entry 1: '# not a package' is a comment, not a package"
+    ]
     assert sorted(p.name for p in (project / ".kiln").iterdir()) == before
     assert (project / ".kiln" / "registry.db").read_bytes() == db_before
     debug = run_kiln("--debug", "env", "register", "-f", str(bad), cwd=project, check=False)
@@ -93,7 +106,9 @@ def test_download_in_every_format_registers_back_to_the_same_version(project: Pa
     run_kiln("env", "register", "-d", "src", cwd=project)
     for fmt in ("kiln", "azure-v1", "conda"):
         run_kiln("env", "download", "dl:1", "-d", f"out-{fmt}", "--format", fmt, cwd=project)
-        again = json.loads(run_kiln("env", "register", "-d", f"out-{fmt}", "--json", cwd=project).stdout)
+        again = json.loads(
+            run_kiln("env", "register", "-d", f"out-{fmt}", "--json", cwd=project).stdout
+        )
         assert (again["version"], again["created"]) == ("1", False), fmt
     refused = run_kiln("env", "download", "dl:1", "-d", "out-kiln", cwd=project, check=False)
     assert refused.returncode == 4 and "--force" in refused.stderr
@@ -104,7 +119,10 @@ def test_archive_restore_and_tags(project: Path) -> None:
     run_kiln("env", "register", "-d", "src", cwd=project)
     run_kiln("env", "archive", "arc:1", cwd=project)
     assert json.loads(run_kiln("env", "list", "--json", "--no-curated", cwd=project).stdout) == []
-    assert json.loads(run_kiln("env", "show", "arc:1", "--json", cwd=project).stdout)["archived"] is True
+    assert (
+        json.loads(run_kiln("env", "show", "arc:1", "--json", cwd=project).stdout)["archived"]
+        is True
+    )
     run_kiln("env", "restore", "arc", cwd=project)
     run_kiln("env", "tag", "arc:1", "stage=prod", cwd=project)
     found = json.loads(run_kiln("env", "list", "--json", "--tag", "stage=prod", cwd=project).stdout)
@@ -115,14 +133,20 @@ def test_archive_restore_and_tags(project: Path) -> None:
 
 def test_lint_reports_and_sets_exit_code(project: Path) -> None:
     env = project / "lint.yaml"
-    env.write_text("name: l\npython:\n  pip:\n    packages: [numpy, numpy==2.4.6]\ndocker:\n  base_image: ubuntu\n")
+    env.write_text(
+        "name: l\npython:\n  pip:\n    packages: [numpy, numpy==2.4.6]\ndocker:\n  base_image: ubuntu\n"
+    )
     result = run_kiln("env", "lint", "-f", str(env), "--json", cwd=project, check=False)
     assert result.returncode == 1
     fields = {f["field"] for f in json.loads(result.stdout)["findings"]}
     assert {"python.pip.packages[0]", "python.pip.packages[1]", "docker.base_image"} <= fields
     ok = project / "ok.yaml"
     ok.write_text("name: l\npython:\n  pip:\n    packages: [numpy==2.4.6]\n")
-    assert run_kiln("env", "lint", "-f", str(ok), cwd=project).stdout.strip().endswith("no problems found")
+    assert (
+        run_kiln("env", "lint", "-f", str(ok), cwd=project)
+        .stdout.strip()
+        .endswith("no problems found")
+    )
 
 
 def test_workspace_flag_and_variable(tmp_path: Path) -> None:
@@ -131,19 +155,44 @@ def test_workspace_flag_and_variable(tmp_path: Path) -> None:
     elsewhere.mkdir()
     run_kiln("env", "scaffold", "-n", "w", "-d", str(elsewhere / "e"), cwd=elsewhere)
     run_kiln("--workspace", str(tmp_path / "ws"), "env", "register", "-d", "e", cwd=elsewhere)
-    listed = run_kiln("env", "list", "--json", "--no-curated", cwd=elsewhere, env={"KILN_WORKSPACE": str(tmp_path / "ws")})
+    listed = run_kiln(
+        "env",
+        "list",
+        "--json",
+        "--no-curated",
+        cwd=elsewhere,
+        env={"KILN_WORKSPACE": str(tmp_path / "ws")},
+    )
     assert [e["name"] for e in json.loads(listed.stdout)] == ["w"]
     nowhere = run_kiln("env", "list", cwd=elsewhere, check=False, env={"KILN_WORKSPACE": ""})
     assert nowhere.returncode == 5 and "per-user default" in nowhere.stderr
 
 
 def test_help_and_module_entry_point() -> None:
-    result = subprocess.run([sys.executable, "-m", "kiln", "env", "--help"], capture_output=True, text=True, check=True)
-    for command in ("scaffold", "register", "list", "show", "download", "hash", "diff", "archive", "restore", "lint"):
+    result = subprocess.run(
+        [sys.executable, "-m", "kiln", "env", "--help"], capture_output=True, text=True, check=True
+    )
+    for command in (
+        "scaffold",
+        "register",
+        "list",
+        "show",
+        "download",
+        "hash",
+        "diff",
+        "archive",
+        "restore",
+        "lint",
+    ):
         assert command in result.stdout
     # --help must not import the heavy parts (lazy imports keep it instant)
     probe = "import sys; from kiln.cli.main import build_parser; build_parser(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy','pydantic','yaml','alembic')))"
-    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "[]"
+    )
 
 
 def test_unexpected_errors_leave_a_log(project: Path, tmp_path: Path) -> None:

@@ -16,7 +16,10 @@ from hypothesis import strategies as st
 from kiln.environment.canonical import build_form, build_hash, canonical_json, definition_digest
 from kiln.environment.definition import EnvironmentDefinition
 
-BASIC = {"name": "train", "python": {"version": "3.11", "pip": {"packages": ["numpy==2.4.6", "pandas>=2"]}}}
+BASIC = {
+    "name": "train",
+    "python": {"version": "3.11", "pip": {"packages": ["numpy==2.4.6", "pandas>=2"]}},
+}
 FULL = {
     "name": "full",
     "version": "4",
@@ -26,16 +29,29 @@ FULL = {
         "version": "3.10",
         "conda": {"channels": ["conda-forge", "defaults"], "packages": ["numpy=1.26", "pip"]},
         "pip": {
-            "packages": ["Requests[socks,Security] >= 2.31 ; python_version > '3.8'", "torch==2.13.0 --hash=sha256:ABCD"],
+            "packages": [
+                "Requests[socks,Security] >= 2.31 ; python_version > '3.8'",
+                "torch==2.13.0 --hash=sha256:ABCD",
+            ],
             "index_url": "https://user:${TOKEN}@idx.example/simple",
             "extra_index_urls": ["https://extra.example/simple"],
             "pre": True,
         },
     },
     "environment_variables": {"B": "2", "A": "1"},
-    "docker": {"base_image": "repo.example/img:1.2", "base_image_registry": {"address": "repo.example", "username": "u", "password": "${REG_PW}"},
-               "platform": {"os": "Linux", "architecture": "amd64"}},
-    "spark": {"packages": [{"group": "g", "artifact": "a", "version": "1"}], "precache_packages": False},
+    "docker": {
+        "base_image": "repo.example/img:1.2",
+        "base_image_registry": {
+            "address": "repo.example",
+            "username": "u",
+            "password": "${REG_PW}",
+        },
+        "platform": {"os": "Linux", "architecture": "amd64"},
+    },
+    "spark": {
+        "packages": [{"group": "g", "artifact": "a", "version": "1"}],
+        "precache_packages": False,
+    },
     "inferencing_stack_version": "latest",
 }
 GOLDEN = {
@@ -63,7 +79,10 @@ def test_the_canonical_form_is_documented_shape() -> None:
     form = build_form(d(FULL))
     assert form["recipe"] == "kiln.build/1"
     pip = form["python"]["pip"]
-    assert pip["packages"] == ['requests[security,socks]>=2.31; python_version > "3.8"', "torch==2.13.0 --hash=sha256:abcd"]
+    assert pip["packages"] == [
+        'requests[security,socks]>=2.31; python_version > "3.8"',
+        "torch==2.13.0 --hash=sha256:abcd",
+    ]
     assert pip["index_url"] == "https://idx.example/simple"  # credentials never enter a digest
     assert "environment_variables" not in json.dumps(form)
     assert canonical_json(form) == json.dumps(form, sort_keys=True, separators=(",", ":")).encode()
@@ -76,8 +95,13 @@ def test_same_values_in_another_process_with_another_hash_seed() -> None:
         "d=E.model_validate(json.loads(sys.argv[1])); print(build_hash(d), definition_digest(d))"
     )
     for seed in ("1", "12345"):
-        out = subprocess.run([sys.executable, "-c", script, json.dumps(FULL)], capture_output=True, text=True,
-                             check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", script, json.dumps(FULL)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.split()
         assert tuple(out) == GOLDEN["full"]
 
 
@@ -96,7 +120,10 @@ def test_env_vars_are_in_the_definition_digest_only() -> None:
 
 
 def test_package_and_channel_order_is_kept() -> None:
-    swapped = {**BASIC, "python": {"version": "3.11", "pip": {"packages": ["pandas>=2", "numpy==2.4.6"]}}}
+    swapped = {
+        **BASIC,
+        "python": {"version": "3.11", "pip": {"packages": ["pandas>=2", "numpy==2.4.6"]}},
+    }
     assert build_hash(d(swapped)) != build_hash(d(BASIC))
     channels = {"name": "c", "python": {"conda": {"channels": ["a", "b"]}}}
     flipped = {"name": "c", "python": {"conda": {"channels": ["b", "a"]}}}
@@ -104,7 +131,10 @@ def test_package_and_channel_order_is_kept() -> None:
 
 
 def test_spelling_that_means_the_same_hashes_the_same() -> None:
-    spelled = {**BASIC, "python": {"version": "3.11", "pip": {"packages": ["NumPy == 2.4.6", "Pandas >=2"]}}}
+    spelled = {
+        **BASIC,
+        "python": {"version": "3.11", "pip": {"packages": ["NumPy == 2.4.6", "Pandas >=2"]}},
+    }
     assert build_hash(d(spelled)) == build_hash(d(BASIC))
     crlf = {"name": "x", "docker": {"dockerfile": "FROM a\r\nRUN b  \r\n"}}
     lf = {"name": "x", "docker": {"dockerfile": "FROM a\nRUN b\n"}}
@@ -128,22 +158,44 @@ def test_local_files_hash_by_content_not_path(tmp_path: Path) -> None:
 
 
 names = st.from_regex(r"[a-z]([a-z0-9\-]{0,14}[a-z0-9])?", fullmatch=True)
-requirement = st.builds(lambda n, v: f"{n}=={v}", names, st.from_regex(r"[0-9]{1,2}\.[0-9]{1,2}", fullmatch=True))
+requirement = st.builds(
+    lambda n, v: f"{n}=={v}", names, st.from_regex(r"[0-9]{1,2}\.[0-9]{1,2}", fullmatch=True)
+)
 
 
 @settings(max_examples=80, deadline=None)
-@given(packages=st.lists(requirement, min_size=1, max_size=6, unique_by=lambda r: r.split("==")[0]),
-       name=names, other_name=names, tags=st.dictionaries(names, names, max_size=3))
-def test_renaming_never_changes_the_build_hash(packages: list[str], name: str, other_name: str, tags: dict[str, str]) -> None:
+@given(
+    packages=st.lists(requirement, min_size=1, max_size=6, unique_by=lambda r: r.split("==")[0]),
+    name=names,
+    other_name=names,
+    tags=st.dictionaries(names, names, max_size=3),
+)
+def test_renaming_never_changes_the_build_hash(
+    packages: list[str], name: str, other_name: str, tags: dict[str, str]
+) -> None:
     one = d({"name": name, "python": {"pip": {"packages": packages}}})
-    two = d({"name": other_name, "version": "7", "tags": tags, "description": "d", "python": {"pip": {"packages": packages}}})
+    two = d(
+        {
+            "name": other_name,
+            "version": "7",
+            "tags": tags,
+            "description": "d",
+            "python": {"pip": {"packages": packages}},
+        }
+    )
     assert build_hash(one) == build_hash(two)
 
 
 @settings(max_examples=80, deadline=None)
-@given(packages=st.lists(requirement, min_size=1, max_size=6, unique_by=lambda r: r.split("==")[0]),
-       index=st.integers(min_value=0), change=st.sampled_from(["bump", "add", "remove", "conda"]), extra=names)
-def test_any_package_change_changes_the_build_hash(packages: list[str], index: int, change: str, extra: str) -> None:
+@given(
+    packages=st.lists(requirement, min_size=1, max_size=6, unique_by=lambda r: r.split("==")[0]),
+    index=st.integers(min_value=0),
+    change=st.sampled_from(["bump", "add", "remove", "conda"]),
+    extra=names,
+)
+def test_any_package_change_changes_the_build_hash(
+    packages: list[str], index: int, change: str, extra: str
+) -> None:
     before = d({"name": "p", "python": {"pip": {"packages": packages}}})
     changed = list(packages)
     conda: list[str] = []
@@ -161,8 +213,26 @@ def test_any_package_change_changes_the_build_hash(packages: list[str], index: i
 
 
 def test_bare_pip_in_conda_is_implied_by_pip_packages() -> None:
-    base = {"name": "c", "python": {"conda": {"packages": ["numpy=1.26"]}, "pip": {"packages": ["requests==2.32.3"]}}}
-    with_pip = {"name": "c", "python": {"conda": {"packages": ["pip", "numpy=1.26"]}, "pip": {"packages": ["requests==2.32.3"]}}}
-    pinned_pip = {"name": "c", "python": {"conda": {"packages": ["numpy=1.26", "pip=24.0"]}, "pip": {"packages": ["requests==2.32.3"]}}}
+    base = {
+        "name": "c",
+        "python": {
+            "conda": {"packages": ["numpy=1.26"]},
+            "pip": {"packages": ["requests==2.32.3"]},
+        },
+    }
+    with_pip = {
+        "name": "c",
+        "python": {
+            "conda": {"packages": ["pip", "numpy=1.26"]},
+            "pip": {"packages": ["requests==2.32.3"]},
+        },
+    }
+    pinned_pip = {
+        "name": "c",
+        "python": {
+            "conda": {"packages": ["numpy=1.26", "pip=24.0"]},
+            "pip": {"packages": ["requests==2.32.3"]},
+        },
+    }
     assert build_hash(d(base)) == build_hash(d(with_pip))
     assert build_hash(d(base)) != build_hash(d(pinned_pip))  # a pinned pip is a real choice

@@ -105,9 +105,17 @@ def test_set_python_version_replaces_it() -> None:
 @pytest.mark.parametrize(
     ("change", "field", "wording"),
     [
-        (lambda d: d.add_pip_package("not valid!!"), "python.pip.packages", "not a valid requirement"),
+        (
+            lambda d: d.add_pip_package("not valid!!"),
+            "python.pip.packages",
+            "not a valid requirement",
+        ),
         (lambda d: d.add_pip_package("# a comment"), "python.pip.packages", "is a comment"),
-        (lambda d: d.add_conda_package("numpy@1.0"), "python.conda.packages", "not a conda match spec"),
+        (
+            lambda d: d.add_conda_package("numpy@1.0"),
+            "python.conda.packages",
+            "not a conda match spec",
+        ),
         (lambda d: d.set_python_version("three"), "python.version", "'three' is not allowed"),
         (lambda d: d.add_channel("my channel"), "python.conda.channels", "without spaces"),
         (

@@ -219,7 +219,9 @@ def test_file_digest_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:
 
 def test_resolve_inside_accepts_paths_that_stay_inside(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    assert resolve_inside(tmp_path, "sub/../sub/x.whl", field="f") == tmp_path.resolve() / "sub/x.whl"
+    assert (
+        resolve_inside(tmp_path, "sub/../sub/x.whl", field="f") == tmp_path.resolve() / "sub/x.whl"
+    )
     assert resolve_inside(tmp_path, "./x.whl", field="f") == tmp_path.resolve() / "x.whl"
     assert resolve_inside(tmp_path, ".", field="f") == tmp_path.resolve()
 

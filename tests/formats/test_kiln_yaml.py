@@ -180,7 +180,11 @@ def test_a_full_realistic_file_loads(tmp_path: Path) -> None:
             "spark": {
                 "repositories": ["https://repo1.maven.org/maven2"],
                 "packages": [
-                    {"group": "com.microsoft.azure", "artifact": "synapseml_2.12", "version": "1.0.4"}
+                    {
+                        "group": "com.microsoft.azure",
+                        "artifact": "synapseml_2.12",
+                        "version": "1.0.4",
+                    }
                 ],
                 "precache_packages": False,
             },
@@ -406,7 +410,9 @@ def test_digests_written_in_the_file_are_ignored(tmp_path: Path) -> None:
     )
     wheel = add_wheel(tmp_path)
     definition = kiln_yaml.load(tmp_path / "kiln.yaml").definition
-    assert definition.python.pip.file_digests == {f"./{WHEEL}": hashlib.sha256(wheel.read_bytes()).hexdigest()}
+    assert definition.python.pip.file_digests == {
+        f"./{WHEEL}": hashlib.sha256(wheel.read_bytes()).hexdigest()
+    }
     assert definition.docker.build_context_digest is None
     plain = kiln_yaml.load(
         write(tmp_path / "plain", "name: x\ndocker:\n  base_image: ubuntu:22.04\n")
@@ -438,9 +444,7 @@ def test_a_symlinked_wheel_pointing_outside_is_an_error(tmp_path: Path) -> None:
 
 def test_a_missing_wheel_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, f"name: x\npython:\n  pip:\n    packages: [./{WHEEL}]\n")
-    assert error(path) == (
-        f"`python.pip.packages[0]`: {tmp_path.resolve() / WHEEL} does not exist"
-    )
+    assert error(path) == (f"`python.pip.packages[0]`: {tmp_path.resolve() / WHEEL} does not exist")
 
 
 def test_a_build_context_gets_its_digest_and_honours_ignore_files(tmp_path: Path) -> None:
@@ -469,7 +473,9 @@ def test_a_build_context_gets_its_digest_and_honours_ignore_files(tmp_path: Path
 
 
 def test_a_dockerfile_path_missing_from_the_context_is_an_error(tmp_path: Path) -> None:
-    path = write(tmp_path, "name: x\ndocker:\n  build_context: image\n  dockerfile_path: Dockerfile.cpu\n")
+    path = write(
+        tmp_path, "name: x\ndocker:\n  build_context: image\n  dockerfile_path: Dockerfile.cpu\n"
+    )
     context = add_context(tmp_path)
     assert error(path) == (
         f"`docker.dockerfile_path`: Dockerfile.cpu not found in {context.resolve()}; add it or "
@@ -478,7 +484,9 @@ def test_a_dockerfile_path_missing_from_the_context_is_an_error(tmp_path: Path) 
 
 
 def test_a_dockerfile_path_leaving_the_context_is_an_error(tmp_path: Path) -> None:
-    path = write(tmp_path, "name: x\ndocker:\n  build_context: image\n  dockerfile_path: ../Dockerfile\n")
+    path = write(
+        tmp_path, "name: x\ndocker:\n  build_context: image\n  dockerfile_path: ../Dockerfile\n"
+    )
     context = add_context(tmp_path)
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     assert error(path) == (
@@ -526,6 +534,17 @@ def test_save_leaves_out_computed_digests(tmp_path: Path) -> None:
     assert kiln_yaml.load(folder / "kiln.yaml").definition == loaded
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="kiln.formats.base.dump_yaml: PyYAML writes U+0085 raw inside single quotes and "
+    "reads it back as a space; strings holding it must be written double-quoted",
+)
+def test_a_next_line_character_survives(tmp_path: Path) -> None:
+    definition = EnvironmentDefinition(name="x", description="line\x85next")
+    kiln_yaml.save(definition, tmp_path)
+    assert kiln_yaml.load(tmp_path / "kiln.yaml").definition == definition
+
+
 def test_save_to_a_yaml_path_writes_that_file(tmp_path: Path) -> None:
     definition = EnvironmentDefinition(name="named")
     assert kiln_yaml.save(definition, tmp_path / "sub" / "serving.yml") == [
@@ -537,8 +556,9 @@ def test_save_to_a_yaml_path_writes_that_file(tmp_path: Path) -> None:
 
 # --- parse -> write -> parse -----------------------------------------------------------------
 
+# U+0085 (NEL) is left out: base.dump_yaml loses it (see test_a_next_line_character_survives).
 _TEXT = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\x85"), max_size=40
 ).map(str.strip)
 _PIP_NAMES = ["numpy", "scikit-learn", "Pillow", "zope.interface", "typing_extensions", "torch"]
 _MARKERS = ['python_version >= "3.9"', 'sys_platform == "linux"', "platform_machine != 'arm64'"]
@@ -618,7 +638,9 @@ def definitions(draw: st.DrawFn) -> EnvironmentDefinition:
             },
         },
         "environment_variables": draw(
-            st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True), _TEXT, max_size=3)
+            st.dictionaries(
+                st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True), _TEXT, max_size=3
+            )
         ),
         "docker": draw(docker_sections()),
         "spark": {
@@ -664,7 +686,9 @@ def _with(definition: EnvironmentDefinition, **changes: Any) -> EnvironmentDefin
     return EnvironmentDefinition.model_validate({**definition.model_dump(), **changes})
 
 
-def _with_python(definition: EnvironmentDefinition, section: str, packages: list[str]) -> EnvironmentDefinition:
+def _with_python(
+    definition: EnvironmentDefinition, section: str, packages: list[str]
+) -> EnvironmentDefinition:
     data = definition.model_dump()
     data["python"][section]["packages"] = packages
     return EnvironmentDefinition.model_validate(data)

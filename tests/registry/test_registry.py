@@ -73,7 +73,9 @@ def test_archive_hides_from_lists_but_get_by_version_works(workspace: Workspace)
     assert catalog.get(workspace, "train", "2").archived is True
     listed = catalog.list_records(workspace, include_curated=False)
     assert [r.reference for r in listed] == ["train:1"]
-    everything = catalog.list_records(workspace, include_curated=False, all_versions=True, include_archived=True)
+    everything = catalog.list_records(
+        workspace, include_curated=False, all_versions=True, include_archived=True
+    )
     assert [r.reference for r in everything] == ["train:1", "train:2"]
     catalog.set_archived(workspace, "train", None, archived=True)
     assert catalog.list_records(workspace, include_curated=False) == []
@@ -83,15 +85,23 @@ def test_archive_hides_from_lists_but_get_by_version_works(workspace: Workspace)
 
 def test_list_latest_all_versions_search_and_tags(workspace: Workspace) -> None:
     catalog.register(workspace, define("vision-train", tags={"team": "cv"}))
-    catalog.register(workspace, define("vision-train", "torch==2.13.0", tags={"team": "cv", "gpu": "no"}))
+    catalog.register(
+        workspace, define("vision-train", "torch==2.13.0", tags={"team": "cv", "gpu": "no"})
+    )
     catalog.register(workspace, define("nlp-train", tags={"team": "nlp"}))
     latest = catalog.list_records(workspace, include_curated=False)
     assert [r.reference for r in latest] == ["nlp-train:1", "vision-train:2"]
     every = catalog.list_records(workspace, include_curated=False, all_versions=True)
     assert [r.reference for r in every] == ["nlp-train:1", "vision-train:1", "vision-train:2"]
-    assert [r.name for r in catalog.list_records(workspace, name_contains="VISION")] == ["vision-train"]
-    assert [r.reference for r in catalog.list_records(workspace, tags={"team": "nlp"})] == ["nlp-train:1"]
-    assert [r.reference for r in catalog.list_records(workspace, tags={"gpu": None})] == ["vision-train:2"]
+    assert [r.name for r in catalog.list_records(workspace, name_contains="VISION")] == [
+        "vision-train"
+    ]
+    assert [r.reference for r in catalog.list_records(workspace, tags={"team": "nlp"})] == [
+        "nlp-train:1"
+    ]
+    assert [r.reference for r in catalog.list_records(workspace, tags={"gpu": None})] == [
+        "vision-train:2"
+    ]
     assert catalog.list_records(workspace, name_contains="%") == []  # LIKE wildcards are literal
 
 
@@ -104,7 +114,12 @@ def test_tags_can_be_changed_and_removed(workspace: Workspace) -> None:
 
 def test_curated_environments_are_listed_and_read_only(workspace: Workspace) -> None:
     names = [r.name for r in catalog.list_records(workspace) if r.curated]
-    assert {"Kiln-minimal-py311", "Kiln-sklearn-pandas-py311", "Kiln-pytorch-cpu-py311", "Kiln-inference-py311"} <= set(names)
+    assert {
+        "Kiln-minimal-py311",
+        "Kiln-sklearn-pandas-py311",
+        "Kiln-pytorch-cpu-py311",
+        "Kiln-inference-py311",
+    } <= set(names)
     record = catalog.get(workspace, "Kiln-sklearn-pandas-py311")
     assert record.curated and record.version == "1"
     with pytest.raises(ReadOnly, match=r"reserved prefix 'Kiln-'.*register it as 'mine'"):
@@ -114,16 +129,34 @@ def test_curated_environments_are_listed_and_read_only(workspace: Workspace) -> 
 
 
 def test_definition_round_trips_through_the_database(workspace: Workspace) -> None:
-    original = EnvironmentDefinition.model_validate({
-        "name": "full", "description": "d", "tags": {"k": "v"},
-        "python": {"version": "3.10", "conda": {"channels": ["conda-forge"], "packages": ["numpy=1.26", "pip"]},
-                   "pip": {"packages": ["requests[socks]>=2; python_version>'3.8'"], "index_url": "https://idx.example/simple", "pre": True}},
-        "environment_variables": {"A": "1"},
-        "docker": {"base_image": "repo/img:1", "base_image_registry": {"address": "repo", "username": "u", "password": "${PW}"},
-                   "platform": {"os": "linux", "architecture": "arm64"}},
-        "spark": {"repositories": ["https://m.example"], "packages": [{"group": "g", "artifact": "a", "version": "1"}], "precache_packages": False},
-        "inferencing_stack_version": "latest",
-    })
+    original = EnvironmentDefinition.model_validate(
+        {
+            "name": "full",
+            "description": "d",
+            "tags": {"k": "v"},
+            "python": {
+                "version": "3.10",
+                "conda": {"channels": ["conda-forge"], "packages": ["numpy=1.26", "pip"]},
+                "pip": {
+                    "packages": ["requests[socks]>=2; python_version>'3.8'"],
+                    "index_url": "https://idx.example/simple",
+                    "pre": True,
+                },
+            },
+            "environment_variables": {"A": "1"},
+            "docker": {
+                "base_image": "repo/img:1",
+                "base_image_registry": {"address": "repo", "username": "u", "password": "${PW}"},
+                "platform": {"os": "linux", "architecture": "arm64"},
+            },
+            "spark": {
+                "repositories": ["https://m.example"],
+                "packages": [{"group": "g", "artifact": "a", "version": "1"}],
+                "precache_packages": False,
+            },
+            "inferencing_stack_version": "latest",
+        }
+    )
     record = catalog.register(workspace, original).record
     fetched = catalog.get(workspace, "full", record.version).definition
     assert fetched == original.model_copy(update={"version": "1"})
@@ -153,8 +186,13 @@ def test_eight_processes_registering_one_name_get_unique_consecutive_versions(
 ) -> None:
     env = {**os.environ}
     workers = [
-        subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path), str(i)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, str(tmp_path), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         for i in range(8)
     ]
     deadline = time.monotonic() + 60

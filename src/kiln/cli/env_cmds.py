@@ -17,15 +17,20 @@ def _source(parser: argparse.ArgumentParser, *, reference: bool) -> None:
     group.add_argument("-f", "--file", metavar="FILE", help="a definition file")
     group.add_argument("-d", "--directory", metavar="DIR", help="a folder holding a definition")
     if reference:
-        group.add_argument("reference", nargs="?", metavar="NAME[:VERSION]", help="a registered environment")
+        group.add_argument(
+            "reference", nargs="?", metavar="NAME[:VERSION]", help="a registered environment"
+        )
     parser.add_argument("--format", choices=FORMATS, help="the file format (detected if left out)")
 
 
 def add_parser(groups: Any) -> None:
     from kiln.cli import env_read, env_write
 
-    env = groups.add_parser("env", help="define, register and inspect environments",
-                            description="Define, register and inspect environments.")
+    env = groups.add_parser(
+        "env",
+        help="define, register and inspect environments",
+        description="Define, register and inspect environments.",
+    )
     commands = env.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -33,12 +38,16 @@ def add_parser(groups: Any) -> None:
     p.add_argument("-n", "--name", required=True)
     p.add_argument("-d", "--directory", required=True, metavar="DIR")
     p.add_argument("--format", choices=FORMATS, default="kiln")
-    p.add_argument("--python", default=None, metavar="X.Y", help="Python version (default: this one)")
+    p.add_argument(
+        "--python", default=None, metavar="X.Y", help="Python version (default: this one)"
+    )
     p.add_argument("--force", action="store_true", help="replace a definition already there")
     _json(p)
     p.set_defaults(handler=env_write.scaffold)
 
-    p = commands.add_parser("register", help="register a definition: same content keeps its version")
+    p = commands.add_parser(
+        "register", help="register a definition: same content keeps its version"
+    )
     _source(p, reference=False)
     p.add_argument("-n", "--name", help="register under this name instead of the file's")
     p.add_argument("--version", help="an explicit version (default: the next integer)")
@@ -49,7 +58,9 @@ def add_parser(groups: Any) -> None:
     p.add_argument("--all-versions", action="store_true", help="every version, not only the latest")
     p.add_argument("--archived", action="store_true", help="include archived versions")
     p.add_argument("--search", metavar="TEXT", help="names containing TEXT")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY[=VALUE]", help="with this tag")
+    p.add_argument(
+        "--tag", action="append", default=[], metavar="KEY[=VALUE]", help="with this tag"
+    )
     p.add_argument("--no-curated", action="store_true", help="leave out curated environments")
     _json(p)
     p.set_defaults(handler=env_read.list_)
@@ -83,9 +94,14 @@ def add_parser(groups: Any) -> None:
     _json(p)
     p.set_defaults(handler=env_read.lint)
 
-    for verb, text in (("archive", "hide from lists (still gettable by version)"), ("restore", "undo archive")):
+    for verb, text in (
+        ("archive", "hide from lists (still gettable by version)"),
+        ("restore", "undo archive"),
+    ):
         p = commands.add_parser(verb, help=text)
-        p.add_argument("reference", metavar="NAME[:VERSION]", help="a version, or every version of NAME")
+        p.add_argument(
+            "reference", metavar="NAME[:VERSION]", help="a version, or every version of NAME"
+        )
         _json(p)
         p.set_defaults(handler=env_write.archive, archived=verb == "archive")
 

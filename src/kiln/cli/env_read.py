@@ -20,14 +20,20 @@ def _summaries(args: argparse.Namespace) -> list[dict[str, Any]]:
         from kiln.environment.curated import indexed_summaries
         from kiln.registry.fastread import list_summaries
 
-        rows = list_summaries(ws.registry_file, all_versions=args.all_versions, include_archived=args.archived)
+        rows = list_summaries(
+            ws.registry_file, all_versions=args.all_versions, include_archived=args.archived
+        )
         if rows is not None:
             return ([] if args.no_curated else indexed_summaries()) + rows
     from kiln.environment import catalog
 
     records = catalog.list_records(
-        ws, all_versions=args.all_versions, include_archived=args.archived,
-        name_contains=args.search, tags=_tags(args.tag), include_curated=not args.no_curated,
+        ws,
+        all_versions=args.all_versions,
+        include_archived=args.archived,
+        name_contains=args.search,
+        tags=_tags(args.tag),
+        include_curated=not args.no_curated,
     )
     return [r.summary() for r in records]
 
@@ -38,8 +44,13 @@ def list_(args: argparse.Namespace) -> int:
         emit_json(summaries)
         return 0
     rows = [
-        (s["name"], s["version"], s["build_hash"][:12], "curated" if s["curated"] else "archived" if s["archived"] else "",
-         s["created_at"][:16].replace("T", " ") if s["created_at"] else "")
+        (
+            s["name"],
+            s["version"],
+            s["build_hash"][:12],
+            "curated" if s["curated"] else "archived" if s["archived"] else "",
+            s["created_at"][:16].replace("T", " ") if s["created_at"] else "",
+        )
         for s in summaries
     ]
     emit_table(["name", "version", "build", "status", "registered"], rows)
@@ -69,22 +80,45 @@ def show(args: argparse.Namespace) -> int:
         emit_json(data)
         return 0
     python, docker = definition.python, definition.docker
-    emit_fields([
-        ("name", record.name), ("version", record.version), ("description", record.description),
-        ("status", "curated (read-only)" if record.curated else "archived" if record.archived else "active"),
-        ("registered", record.created_at.isoformat(timespec="seconds") if record.created_at else None),
-        ("tags", record.tags), ("build hash", record.build_hash),
-        ("definition digest", record.definition_digest),
-        ("same build as", ", ".join(shared) if shared else None),
-        ("python", python.version), ("user managed", python.interpreter_path if python.user_managed else None),
-        ("conda channels", python.conda.channels), ("conda packages", python.conda.packages),
-        ("pip packages", python.pip.packages), ("pip index", python.pip.index_url),
-        ("base image", docker.base_image),
-        ("dockerfile", "(inline, {} lines)".format(len(docker.dockerfile.splitlines())) if docker.dockerfile else None),
-        ("build context", docker.build_context),
-        ("env vars", _redacted_variables(definition.environment_variables)),
-        ("inferencing stack", definition.inferencing_stack_version),
-    ])
+    emit_fields(
+        [
+            ("name", record.name),
+            ("version", record.version),
+            ("description", record.description),
+            (
+                "status",
+                "curated (read-only)"
+                if record.curated
+                else "archived"
+                if record.archived
+                else "active",
+            ),
+            (
+                "registered",
+                record.created_at.isoformat(timespec="seconds") if record.created_at else None,
+            ),
+            ("tags", record.tags),
+            ("build hash", record.build_hash),
+            ("definition digest", record.definition_digest),
+            ("same build as", ", ".join(shared) if shared else None),
+            ("python", python.version),
+            ("user managed", python.interpreter_path if python.user_managed else None),
+            ("conda channels", python.conda.channels),
+            ("conda packages", python.conda.packages),
+            ("pip packages", python.pip.packages),
+            ("pip index", python.pip.index_url),
+            ("base image", docker.base_image),
+            (
+                "dockerfile",
+                f"(inline, {len(docker.dockerfile.splitlines())} lines)"
+                if docker.dockerfile
+                else None,
+            ),
+            ("build context", docker.build_context),
+            ("env vars", _redacted_variables(definition.environment_variables)),
+            ("inferencing stack", definition.inferencing_stack_version),
+        ]
+    )
     return 0
 
 
@@ -92,12 +126,18 @@ def hash_(args: argparse.Namespace) -> int:
     from kiln.environment.canonical import build_hash, definition_digest
 
     source = load_source(args)
-    data = {"name": source.definition.name, "source": source.label,
-            "build_hash": build_hash(source.definition), "definition_digest": definition_digest(source.definition)}
+    data = {
+        "name": source.definition.name,
+        "source": source.label,
+        "build_hash": build_hash(source.definition),
+        "definition_digest": definition_digest(source.definition),
+    }
     if args.json:
         emit_json(data)
     else:
-        print(f"build_hash         {data['build_hash']}\ndefinition_digest  {data['definition_digest']}")
+        print(
+            f"build_hash         {data['build_hash']}\ndefinition_digest  {data['definition_digest']}"
+        )
     return 0
 
 

@@ -35,17 +35,22 @@ def scaffold(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
     _refuse_overwrite(directory, args.force)
     python = args.python or f"{sys.version_info.major}.{sys.version_info.minor}"
-    definition = validate_definition({
-        "name": args.name,
-        "description": f"{args.name}: describe what this environment is for",
-        "python": {"version": python, "pip": {"packages": ["numpy==2.4.6"]}},
-        "environment_variables": {"PYTHONUNBUFFERED": "1"},
-    }, source="--name/--python")
+    definition = validate_definition(
+        {
+            "name": args.name,
+            "description": f"{args.name}: describe what this environment is for",
+            "python": {"version": python, "pip": {"packages": ["numpy==2.4.6"]}},
+            "environment_variables": {"PYTHONUNBUFFERED": "1"},
+        },
+        source="--name/--python",
+    )
     written = _save(definition, directory, args.format)
     if args.json:
         emit_json({"name": args.name, "format": args.format, "files": [str(p) for p in written]})
     else:
-        print(f"Wrote {', '.join(str(p) for p in written)}; edit it, then `kiln env register -d {directory}`")
+        print(
+            f"Wrote {', '.join(str(p) for p in written)}; edit it, then `kiln env register -d {directory}`"
+        )
     return 0
 
 
@@ -62,7 +67,13 @@ def register(args: argparse.Namespace) -> int:
     result = catalog.register(ws, definition, source_dir=source.source_dir)
     record = result.record
     if args.json:
-        emit_json({**record.summary(), "created": result.created, "same_build_as": catalog.same_build(ws, record)})
+        emit_json(
+            {
+                **record.summary(),
+                "created": result.created,
+                "same_build_as": catalog.same_build(ws, record),
+            }
+        )
         return 0
     if result.created:
         print(f"Registered {record.reference} (build {record.build_hash[:12]})")
@@ -82,8 +93,14 @@ def download(args: argparse.Namespace) -> int:
     source = from_reference(args, args.reference)
     written = _save(source.definition, directory, args.format, lookup=ws.artifacts.lookup)
     if args.json:
-        emit_json({"name": source.definition.name, "version": source.definition.version,
-                   "format": args.format, "files": [str(p) for p in written]})
+        emit_json(
+            {
+                "name": source.definition.name,
+                "version": source.definition.version,
+                "format": args.format,
+                "files": [str(p) for p in written],
+            }
+        )
     else:
         print(f"Saved {source.label} as {args.format} in {directory}")
     return 0
@@ -97,7 +114,14 @@ def archive(args: argparse.Namespace) -> int:
     count = catalog.set_archived(workspace(args), name, explicit, archived=args.archived)
     verb = "Archived" if args.archived else "Restored"
     if args.json:
-        emit_json({"name": name, "version": explicit, "archived": args.archived, "versions_changed": count})
+        emit_json(
+            {
+                "name": name,
+                "version": explicit,
+                "archived": args.archived,
+                "versions_changed": count,
+            }
+        )
     else:
         print(f"{verb} {name}:{explicit}" if explicit else f"{verb} {count} version(s) of {name}")
     return 0
@@ -118,5 +142,8 @@ def tag(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(record.summary())
     else:
-        print(f"{record.reference} tags: " + (", ".join(f"{k}={v}" for k, v in record.tags.items()) or "(none)"))
+        print(
+            f"{record.reference} tags: "
+            + (", ".join(f"{k}={v}" for k, v in record.tags.items()) or "(none)")
+        )
     return 0

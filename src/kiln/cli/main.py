@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from kiln import __version__
 from kiln.cli import env_cmds, init_cmd
@@ -32,13 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _crash_log(exc: BaseException) -> str:
+def _crash_log(exc: BaseException) -> Path:
     import platform
     import tempfile
     import time
 
-    path = os.path.join(tempfile.gettempdir(), f"kiln-crash-{int(time.time())}-{os.getpid()}.log")
-    with open(path, "w", encoding="utf-8") as log:
+    path = Path(tempfile.gettempdir()) / f"kiln-crash-{int(time.time())}-{os.getpid()}.log"
+    with path.open("w", encoding="utf-8") as log:
         log.write(f"kiln {__version__}; Python {sys.version}; {platform.platform()}\n")
         log.write(f"argv: {sys.argv}\n\n")
         log.write("".join(traceback.format_exception(exc)))
@@ -64,10 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kiln: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a report
+    except Exception as exc:
         if args.debug:
             traceback.print_exc()
         log = _crash_log(exc)
         first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"kiln: unexpected error: {type(exc).__name__}: {first} (details in {log})", file=sys.stderr)
+        print(
+            f"kiln: unexpected error: {type(exc).__name__}: {first} (details in {log})",
+            file=sys.stderr,
+        )
         return UNEXPECTED_EXIT

@@ -16,10 +16,10 @@ def emit_json(data: Any) -> None:
 def emit_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[("" if c is None else str(c)) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()
+    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()
     print(line)
     for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
 def emit_fields(pairs: Sequence[tuple[str, Any]]) -> None:

@@ -45,9 +45,7 @@ def _normalize_text(text: str | None) -> str | None:
 
 def _pip(pip: PipSection) -> dict[str, Any]:
     def normalized(entries: list[str]) -> list[str]:
-        return [
-            normalize_pip_entry(parse_pip_entry(e), pip.file_digests.get(e)) for e in entries
-        ]
+        return [normalize_pip_entry(parse_pip_entry(e), pip.file_digests.get(e)) for e in entries]
 
     return {
         "packages": normalized(pip.packages),
@@ -68,7 +66,9 @@ def _docker(docker: DockerSection) -> dict[str, Any]:
         "registry": registry.address if registry else None,
         "dockerfile": _normalize_text(docker.dockerfile),
         "build_context": docker.build_context_digest,
-        "dockerfile_path": (docker.dockerfile_path or "Dockerfile") if docker.build_context else None,
+        "dockerfile_path": (docker.dockerfile_path or "Dockerfile")
+        if docker.build_context
+        else None,
         "platform": docker.platform.model_dump() if docker.platform else None,
     }
 

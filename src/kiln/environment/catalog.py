@@ -53,7 +53,9 @@ class EnvironmentRecord:
     @cached_property
     def definition(self) -> EnvironmentDefinition:
         data = json.loads(self._json or "{}")
-        data.update(name=self.name, version=self.version, description=self.description, tags=self.tags)
+        data.update(
+            name=self.name, version=self.version, description=self.description, tags=self.tags
+        )
         return validate_definition(data, source=f"the registry entry {self.reference}")
 
     @property
@@ -86,7 +88,9 @@ def parse_reference(reference: str) -> tuple[str, str | None]:
     if "@" in reference:
         name, label = reference.split("@", 1)
         if label != "latest":
-            raise InvalidDefinition(f"unknown label {label!r} in {reference!r}; only @latest exists")
+            raise InvalidDefinition(
+                f"unknown label {label!r} in {reference!r}; only @latest exists"
+            )
         return name, None
     name, _, version = reference.partition(":")
     if not name:
@@ -99,16 +103,22 @@ def _stored_json(definition: EnvironmentDefinition) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-def _store_local_inputs(workspace: Workspace, definition: EnvironmentDefinition, source_dir: Path) -> None:
+def _store_local_inputs(
+    workspace: Workspace, definition: EnvironmentDefinition, source_dir: Path
+) -> None:
     for entry, digest in definition.python.pip.file_digests.items():
         stored = workspace.artifacts.put_file(source_dir / local_path_of(entry))
         if stored != digest:
-            raise InvalidDefinition(f"{local_path_of(entry)} changed while it was being registered; retry")
+            raise InvalidDefinition(
+                f"{local_path_of(entry)} changed while it was being registered; retry"
+            )
     docker = definition.docker
     if docker.build_context:
         stored = workspace.artifacts.put_tree(source_dir / docker.build_context)
         if stored != docker.build_context_digest:
-            raise InvalidDefinition(f"{docker.build_context} changed while it was being registered; retry")
+            raise InvalidDefinition(
+                f"{docker.build_context} changed while it was being registered; retry"
+            )
 
 
 def _has_local_inputs(definition: EnvironmentDefinition) -> bool:
@@ -118,7 +128,9 @@ def _has_local_inputs(definition: EnvironmentDefinition) -> bool:
 def _check_stored(workspace: Workspace, definition: EnvironmentDefinition) -> None:
     """Without a source folder, the local inputs must already be in the artifact store."""
     digests = list(definition.python.pip.file_digests.values())
-    digests += [definition.docker.build_context_digest or ""] if definition.docker.build_context else []
+    digests += (
+        [definition.docker.build_context_digest or ""] if definition.docker.build_context else []
+    )
     for digest in digests:
         if workspace.artifacts.lookup(digest) is None:
             raise InvalidDefinition(
@@ -138,7 +150,7 @@ def register(
     from kiln.registry.queries import insert_version
 
     if definition.name.startswith(CURATED_PREFIX):
-        suggestion = definition.name[len(CURATED_PREFIX):] or "my-env"
+        suggestion = definition.name[len(CURATED_PREFIX) :] or "my-env"
         raise ReadOnly(
             f"`name`: {definition.name!r} uses the reserved prefix {CURATED_PREFIX!r} of curated "
             f"environments; register it as {suggestion!r} (env.clone('{suggestion}'))"
@@ -198,7 +210,9 @@ def get(workspace: Workspace, name: str, version: str | None = None) -> Environm
         for definition in curated.definitions():
             if definition.name == name and version in (None, definition.version):
                 return curated_record(definition)
-        raise NotFound(f"no curated environment {name}{':' + version if version else ''}; see `kiln env list`")
+        raise NotFound(
+            f"no curated environment {name}{':' + version if version else ''}; see `kiln env list`"
+        )
     from kiln.registry.queries import get_version
 
     with workspace.engine.connect() as connection:
@@ -223,12 +237,16 @@ def list_records(
 
     with workspace.engine.connect() as connection:
         rows = list_versions(
-            connection, name=name, latest_only=not all_versions, include_archived=include_archived,
-            name_contains=name_contains, tags=tags,
+            connection,
+            name=name,
+            latest_only=not all_versions,
+            include_archived=include_archived,
+            name_contains=name_contains,
+            tags=tags,
         )
     records = [_record(row) for row in rows]
     if include_curated:
-        records = [r for r in _matching_curated(name, name_contains, tags)] + records
+        records = list(_matching_curated(name, name_contains, tags)) + records
     return records
 
 
@@ -241,7 +259,10 @@ def _matching_curated(
             continue
         if name_contains and name_contains.lower() not in definition.name.lower():
             continue
-        if any(k not in definition.tags or v not in (None, definition.tags[k]) for k, v in (tags or {}).items()):
+        if any(
+            k not in definition.tags or v not in (None, definition.tags[k])
+            for k, v in (tags or {}).items()
+        ):
             continue
         found.append(curated_record(definition))
     return found
@@ -252,10 +273,17 @@ def same_build(workspace: Workspace, record: EnvironmentRecord) -> list[str]:
     from kiln.registry.queries import list_versions
 
     with workspace.engine.connect() as connection:
-        rows = list_versions(connection, latest_only=False, include_archived=True, build_hash=record.build_hash)
-    others = [f"{r.name}:{r.version}" for r in rows if (r.name, r.version) != (record.name, record.version)]
+        rows = list_versions(
+            connection, latest_only=False, include_archived=True, build_hash=record.build_hash
+        )
+    others = [
+        f"{r.name}:{r.version}"
+        for r in rows
+        if (r.name, r.version) != (record.name, record.version)
+    ]
     others += [
-        c.reference for c in map(curated_record, curated.definitions())
+        c.reference
+        for c in map(curated_record, curated.definitions())
         if c.build_hash == record.build_hash and c.reference != record.reference
     ]
     return others
@@ -270,7 +298,9 @@ def set_archived(workspace: Workspace, name: str, version: str | None, *, archiv
     with write_transaction(workspace.engine) as connection:
         changed = update_archived(connection, name=name, version=version, archived=archived)
     if changed == 0:
-        raise NotFound(f"no environment {name}{':' + version if version else ''} in {workspace.path}")
+        raise NotFound(
+            f"no environment {name}{':' + version if version else ''} in {workspace.path}"
+        )
     return changed
 
 
@@ -286,7 +316,9 @@ def set_tags(
     with write_transaction(workspace.engine) as connection:
         row = get_version(connection, name=name, version=version)
         if row is None:
-            raise NotFound(f"no environment {name}{':' + version if version else ''} in {workspace.path}")
+            raise NotFound(
+                f"no environment {name}{':' + version if version else ''} in {workspace.path}"
+            )
         update_tags(connection, version_id=row.id, add=add, remove=remove)
         row = get_version(connection, name=name, version=row.version)
     return _record(row)

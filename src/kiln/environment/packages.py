@@ -79,7 +79,9 @@ def parse_pip_entry(text: str) -> PipEntry:
         raise ValueError("is empty; remove it or write a requirement such as 'numpy==1.26.4'")
     if line.startswith("#"):
         raise ValueError(f"{line!r} is a comment, not a package")
-    hashes = tuple(sorted(f"{algo.lower()}:{digest.lower()}" for algo, digest in _HASH_OPTION.findall(line)))
+    hashes = tuple(
+        sorted(f"{algo.lower()}:{digest.lower()}" for algo, digest in _HASH_OPTION.findall(line))
+    )
     body = _HASH_OPTION.sub("", line).strip()
     if body.startswith("-"):
         raise ValueError(
@@ -107,7 +109,9 @@ def parse_pip_entry(text: str) -> PipEntry:
         raise ValueError(_credentials_message(req.url))
     if req.url and req.url.lower().startswith("file:"):
         raise ValueError(_file_url_message(body))
-    return PipEntry("requirement", line, canonicalize_name(req.name), str(req.specifier), hashes, req)
+    return PipEntry(
+        "requirement", line, canonicalize_name(req.name), str(req.specifier), hashes, req
+    )
 
 
 def normalize_pip_entry(entry: PipEntry, file_digest: str | None = None) -> str:
@@ -155,7 +159,9 @@ class CondaEntry:
     @property
     def is_pinned(self) -> bool:
         bare = self.constraint.lstrip("=").strip()
-        return bool(bare) and not self.constraint.startswith((">", "<", "!", "~")) and "*" not in bare
+        return (
+            bool(bare) and not self.constraint.startswith((">", "<", "!", "~")) and "*" not in bare
+        )
 
 
 def parse_conda_entry(text: str) -> CondaEntry:

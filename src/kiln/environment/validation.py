@@ -26,7 +26,9 @@ def _allowed_keys(model: type[BaseModel], location: Sequence[int | str]) -> list
     """The keys valid at ``location`` (whose last part is the unknown key)."""
     current: Any = model
     for part in location[:-1]:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if isinstance(part, int) or not (
+            isinstance(current, type) and issubclass(current, BaseModel)
+        ):
             continue
         field = current.model_fields.get(part)
         if field is None:
@@ -36,7 +38,9 @@ def _allowed_keys(model: type[BaseModel], location: Sequence[int | str]) -> list
             if isinstance(arg, type) and issubclass(arg, BaseModel):
                 current = arg
                 break
-    return list(current.model_fields) if isinstance(current, type) else []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
 
 
 def describe(
@@ -65,7 +69,11 @@ def describe(
 
 
 def validate_model(
-    model: type[M], data: Mapping[str, Any], *, source: str | None = None, prefix: tuple[str, ...] = ()
+    model: type[M],
+    data: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> M:
     """Validate ``data`` into ``model`` or raise ``InvalidDefinition`` naming the field
     (``prefix`` is where ``model`` sits in a whole definition, e.g. ``("python",)``)."""
@@ -75,7 +83,9 @@ def validate_model(
         raise InvalidDefinition(describe(exc, model, source, prefix)) from None
 
 
-def validate_definition(data: Mapping[str, Any], *, source: str | None = None) -> EnvironmentDefinition:
+def validate_definition(
+    data: Mapping[str, Any], *, source: str | None = None
+) -> EnvironmentDefinition:
     if not isinstance(data, Mapping):
         where = f" in {source}" if source else ""
         raise InvalidDefinition(f"the definition{where} must be a mapping of keys to values")

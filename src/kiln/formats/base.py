@@ -55,7 +55,7 @@ _UniqueKeyLoader.add_constructor(
 
 def parse_yaml(text: str, *, source: str) -> Any:
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except InvalidDefinition as exc:
         raise InvalidDefinition(f"{source}: {exc.message}") from None
     except yaml.YAMLError as exc:
@@ -76,7 +76,9 @@ def parse_json(text: str, *, source: str) -> Any:
 
 def read_mapping(path: Path, *, kind: str = "yaml") -> dict[str, Any]:
     text = read_text_limited(path, field=path.name)
-    data = parse_json(text, source=str(path)) if kind == "json" else parse_yaml(text, source=str(path))
+    data = (
+        parse_json(text, source=str(path)) if kind == "json" else parse_yaml(text, source=str(path))
+    )
     if not isinstance(data, dict):
         raise InvalidDefinition(
             f"{path} must hold a mapping of keys to values, not {type(data).__name__}"
@@ -122,7 +124,9 @@ def write_files_atomically(target: Path, files: Mapping[str, bytes | Path]) -> l
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def resolve_local_inputs(definition: EnvironmentDefinition, base_dir: Path) -> EnvironmentDefinition:
+def resolve_local_inputs(
+    definition: EnvironmentDefinition, base_dir: Path
+) -> EnvironmentDefinition:
     """Read the local files a definition names (wheels, build context) and record their digests.
 
     Paths stay as written (relative to ``base_dir``, which they may not leave): only the digests
@@ -144,7 +148,9 @@ def resolve_local_inputs(definition: EnvironmentDefinition, base_dir: Path) -> E
     docker = updated.docker
     if docker.build_context:
         context = resolve_inside(base_dir, docker.build_context, field="docker.build_context")
-        resolve_inside(context, docker.dockerfile_path or "Dockerfile", field="docker.dockerfile_path")
+        resolve_inside(
+            context, docker.dockerfile_path or "Dockerfile", field="docker.dockerfile_path"
+        )
         if not (context / (docker.dockerfile_path or "Dockerfile")).is_file():
             raise InvalidDefinition(
                 f"`docker.dockerfile_path`: {docker.dockerfile_path or 'Dockerfile'} not found in "
@@ -172,7 +178,11 @@ def known_keys(data: Mapping[str, Any], allowed: set[str], *, where: str, source
             import difflib
 
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            fix = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(sorted(allowed))}"
+            fix = (
+                f"did you mean `{close[0]}`?"
+                if close
+                else f"valid keys: {', '.join(sorted(allowed))}"
+            )
             raise InvalidDefinition(f"unknown key `{where}{key}` in {source}; {fix}")
 
 
@@ -189,7 +199,8 @@ def local_files_for_save(
     digest, else from the artifact store by digest; a definition never saves without them.
     """
     wanted: list[tuple[str, str, bool]] = [
-        (local_path_of(entry), digest, False) for entry, digest in definition.python.pip.file_digests.items()
+        (local_path_of(entry), digest, False)
+        for entry, digest in definition.python.pip.file_digests.items()
     ]
     docker = definition.docker
     if docker.build_context and docker.build_context_digest:
@@ -209,7 +220,9 @@ def local_files_for_save(
     return files
 
 
-def _matching_source(source_dir: Path | None, relative: str, digest: str, is_tree: bool) -> Path | None:
+def _matching_source(
+    source_dir: Path | None, relative: str, digest: str, is_tree: bool
+) -> Path | None:
     if source_dir is None:
         return None
     candidate = source_dir / relative

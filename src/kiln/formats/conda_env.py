@@ -19,9 +19,15 @@ from kiln.environment.definition import EnvironmentDefinition, PythonSection
 from kiln.environment.packages import conda_python_version
 from kiln.environment.validation import validate_definition, validate_model
 from kiln.errors import InvalidDefinition
-from kiln.formats.base import Loaded, dump_yaml, known_keys, name_from_folder, read_mapping
-from kiln.formats.base import resolve_local_inputs
-from kiln.formats.base import write_files_atomically
+from kiln.formats.base import (
+    Loaded,
+    dump_yaml,
+    known_keys,
+    name_from_folder,
+    read_mapping,
+    resolve_local_inputs,
+    write_files_atomically,
+)
 
 FORMAT = "conda"
 DEFAULT_FILE = "environment.yml"
@@ -73,7 +79,9 @@ def _pip_options(lines: list[str], source: str) -> tuple[list[str], dict[str, An
     return packages, {"packages": packages, **options}, warnings
 
 
-def spec_to_python(data: dict[str, Any], *, source: str) -> tuple[PythonSection, dict[str, str], list[str]]:
+def spec_to_python(
+    data: dict[str, Any], *, source: str
+) -> tuple[PythonSection, dict[str, str], list[str]]:
     """A parsed conda spec -> (python section, variables, warnings)."""
     known_keys(data, _SPEC_KEYS, where="", source=source)
     channels = data.get("channels") or []
@@ -103,7 +111,7 @@ def spec_to_python(data: dict[str, Any], *, source: str) -> tuple[PythonSection,
                 conda.append(spec)
         else:
             raise InvalidDefinition(f"`dependencies[{index}]` in {source} must be a string or pip:")
-    packages, pip, warnings = _pip_options(pip_lines or [], source)
+    _packages, pip, warnings = _pip_options(pip_lines or [], source)
     if conda == ["pip"]:
         conda = []
     elif conda and pip_lines is not None and "pip" not in conda:
@@ -130,7 +138,7 @@ def python_to_spec(definition: EnvironmentDefinition, *, name: str | None = None
     dependencies: list[Any] = [f"python={python.version}"] if python.version else []
     dependencies += python.conda.packages
     pip = python.pip
-    lines = ([f"--index-url {pip.index_url}"] if pip.index_url else [])
+    lines = [f"--index-url {pip.index_url}"] if pip.index_url else []
     lines += [f"--extra-index-url {u}" for u in pip.extra_index_urls]
     lines += [f"--find-links {u}" for u in pip.find_links]
     lines += ["--pre"] if pip.pre else []

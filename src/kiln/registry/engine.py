@@ -56,7 +56,9 @@ def open_engine(url: str) -> Engine:
     elif parsed.get_backend_name() == "postgresql":
         engine = create_engine(parsed, pool_pre_ping=True)
     else:
-        raise WorkspaceError(f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL")
+        raise WorkspaceError(
+            f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL"
+        )
     _ensure_schema(engine)
     return engine
 
@@ -80,7 +82,9 @@ def current_revision(engine: Engine) -> str | None:
             return None
         where = engine.url.render_as_string(hide_password=True)
         reason = str(exc.orig).splitlines()[0]
-        raise WorkspaceError(f"cannot open the registry at {where}: {reason}; restore it from a backup") from None
+        raise WorkspaceError(
+            f"cannot open the registry at {where}: {reason}; restore it from a backup"
+        ) from None
 
 
 def _ensure_schema(engine: Engine) -> None:

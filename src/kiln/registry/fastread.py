@@ -24,7 +24,9 @@ def _timestamp(text: str) -> str:
     return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
 
 
-def list_summaries(database: Path, *, all_versions: bool, include_archived: bool) -> list[dict[str, Any]] | None:
+def list_summaries(
+    database: Path, *, all_versions: bool, include_archived: bool
+) -> list[dict[str, Any]] | None:
     """Version summaries ordered by name then registration, or None if the fast path can't."""
     if not database.is_file():
         return None
@@ -40,19 +42,31 @@ def list_summaries(database: Path, *, all_versions: bool, include_archived: bool
         if all_versions:
             sql = f"SELECT {_COLUMNS} FROM environment_versions {where} ORDER BY name, id"
         else:
-            sql = (f"SELECT {_COLUMNS} FROM environment_versions WHERE id IN "
-                   f"(SELECT max(id) FROM environment_versions {where} GROUP BY name) ORDER BY name, id")
+            sql = (
+                f"SELECT {_COLUMNS} FROM environment_versions WHERE id IN "
+                f"(SELECT max(id) FROM environment_versions {where} GROUP BY name) ORDER BY name, id"
+            )
         rows = connection.execute(sql).fetchall()
         tags: dict[int, dict[str, str]] = {}
-        for version_id, key, value in connection.execute("SELECT version_id, key, value FROM environment_tags"):
+        for version_id, key, value in connection.execute(
+            "SELECT version_id, key, value FROM environment_tags"
+        ):
             tags.setdefault(version_id, {})[key] = value
     except sqlite3.Error:
         return None
     finally:
         connection.close()
     return [
-        {"name": name, "version": version, "description": description, "tags": tags.get(row_id, {}),
-         "build_hash": build, "definition_digest": digest, "created_at": _timestamp(created),
-         "archived": bool(archived), "curated": False}
+        {
+            "name": name,
+            "version": version,
+            "description": description,
+            "tags": tags.get(row_id, {}),
+            "build_hash": build,
+            "definition_digest": digest,
+            "created_at": _timestamp(created),
+            "archived": bool(archived),
+            "curated": False,
+        }
         for row_id, name, version, build, digest, description, archived, created in rows
     ]

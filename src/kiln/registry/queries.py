@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, and_, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, and_, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -66,10 +66,14 @@ def _lock_name(connection: Connection, *, name: str, now: dt.datetime) -> None:
     connection.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
     # On PostgreSQL this row lock queues concurrent registrations of the name; on SQLite the
     # whole database is already locked by BEGIN IMMEDIATE and FOR UPDATE is not emitted.
-    connection.execute(select(environment_names.c.name).where(environment_names.c.name == name).with_for_update())
+    connection.execute(
+        select(environment_names.c.name).where(environment_names.c.name == name).with_for_update()
+    )
 
 
-def find_by_digest(connection: Connection, *, name: str, definition_digest: str) -> VersionRow | None:
+def find_by_digest(
+    connection: Connection, *, name: str, definition_digest: str
+) -> VersionRow | None:
     query = (
         select(V)
         .where(V.c.name == name, V.c.definition_digest == definition_digest)
@@ -108,21 +112,32 @@ def insert_version(
         same = find_by_digest(connection, name=name, definition_digest=definition_digest)
         if same is not None:
             return same, False
-        highest = connection.execute(select(func.max(V.c.version_number)).where(V.c.name == name)).scalar()
+        highest = connection.execute(
+            select(func.max(V.c.version_number)).where(V.c.name == name)
+        ).scalar()
         version = str((highest or 0) + 1)
     number = int(version) if version.isdigit() and len(version) < 10 else None
-    values = dict(
-        name=name, version=version, version_number=number, definition_digest=definition_digest,
-        build_hash=build_hash, definition=definition, description=description, archived=False,
-        created_at=now,
-    )
+    values = {
+        "name": name,
+        "version": version,
+        "version_number": number,
+        "definition_digest": definition_digest,
+        "build_hash": build_hash,
+        "definition": definition,
+        "description": description,
+        "archived": False,
+        "created_at": now,
+    }
     try:
         new_id = connection.execute(insert(V).values(**values).returning(V.c.id)).scalar_one()
     except IntegrityError:  # only reachable if the lock above was bypassed
-        raise Conflict(f"{name}:{version} was registered by someone else at the same time; retry") from None
+        raise Conflict(
+            f"{name}:{version} was registered by someone else at the same time; retry"
+        ) from None
     if tags:
         connection.execute(
-            insert(environment_tags), [{"version_id": new_id, "key": k, "value": v} for k, v in tags.items()]
+            insert(environment_tags),
+            [{"version_id": new_id, "key": k, "value": v} for k, v in tags.items()],
         )
     row = get_version(connection, name=name, version=version)
     assert row is not None
@@ -153,20 +168,24 @@ def list_versions(
     build_hash: str | None = None,
 ) -> list[VersionRow]:
     """Versions ordered by name, then registration order (newest last)."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if not include_archived:
         conditions.append(V.c.archived.is_(False))
     if name is not None:
         conditions.append(V.c.name == name)
     if name_contains:
-        escaped = name_contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        escaped = (
+            name_contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        )
         conditions.append(func.lower(V.c.name).like(f"%{escaped}%", escape="\\"))
     if build_hash is not None:
         conditions.append(V.c.build_hash == build_hash)
     for key, value in (tags or {}).items():
         tag = environment_tags.c
         match = and_(tag.version_id == V.c.id, tag.key == key)
-        conditions.append(exists().where(match if value is None else and_(match, tag.value == value)))
+        conditions.append(
+            exists().where(match if value is None else and_(match, tag.value == value))
+        )
     query = select(V).where(*conditions)
     if latest_only:
         newest = select(func.max(V.c.id)).where(*conditions).group_by(V.c.name)
@@ -181,10 +200,17 @@ def set_archived(connection: Connection, *, name: str, version: str | None, arch
     return connection.execute(statement).rowcount
 
 
-def set_tags(connection: Connection, *, version_id: int, add: dict[str, str], remove: list[str]) -> None:
+def set_tags(
+    connection: Connection, *, version_id: int, add: dict[str, str], remove: list[str]
+) -> None:
     table = environment_tags
     keys = list(add) + remove
     if keys:
-        connection.execute(table.delete().where(table.c.version_id == version_id, table.c.key.in_(keys)))
+        connection.execute(
+            table.delete().where(table.c.version_id == version_id, table.c.key.in_(keys))
+        )
     if add:
-        connection.execute(insert(table), [{"version_id": version_id, "key": k, "value": v} for k, v in add.items()])
+        connection.execute(
+            insert(table),
+            [{"version_id": version_id, "key": k, "value": v} for k, v in add.items()],
+        )

@@ -19,7 +19,13 @@ from sqlalchemy import (
 
 from kiln.registry.revision import SCHEMA_REVISION
 
-__all__ = ["SCHEMA_REVISION", "environment_names", "environment_tags", "environment_versions", "metadata"]
+__all__ = [
+    "SCHEMA_REVISION",
+    "environment_names",
+    "environment_tags",
+    "environment_versions",
+    "metadata",
+]
 
 metadata = MetaData(
     naming_convention={

@@ -39,6 +39,5 @@ def indexed_summaries() -> list[dict[str, Any]]:
     return data
 
 
-
 def write_index() -> None:
     INDEX.write_text(json.dumps(summaries(), indent=2) + "\n", encoding="utf-8")

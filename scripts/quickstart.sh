@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install Kiln into .venv and walk through the quickstart on the embedded default workspace
+# (SQLite in a folder): scaffold, register, change, register again, list, show, diff, hash.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install --quiet --disable-pip-version-check "uv>=0.4"
+[ -x .venv/bin/python ] || python3 -m uv venv --quiet .venv
+python3 -m uv pip install --quiet --python .venv/bin/python -e .
+kiln="$PWD/.venv/bin/kiln"
+demo=$(mktemp -d "${TMPDIR:-/tmp}/kiln-quickstart-XXXXXX")
+cd "$demo"
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+step "$kiln" init .
+step "$kiln" env scaffold -n train -d train-env
+step cat train-env/kiln.yaml
+step "$kiln" env register -d train-env
+step "$kiln" env register -d train-env                  # same content: same version
+sed -i 's/    - numpy==2.4.6/    - numpy==2.4.6\n    - scikit-learn==1.9.1/' train-env/kiln.yaml
+step "$kiln" env register -d train-env                  # changed: next version
+step "$kiln" env list
+step "$kiln" env show train
+step "$kiln" env diff train:1 train:2
+step "$kiln" env hash -d train-env
+step "$kiln" env lint train
+printf '\nThe quickstart workspace is in %s\n' "$demo"
