@@ -22,22 +22,17 @@ from kiln.errors import InvalidDefinition
 T = TypeVar("T")
 
 
-def _joined(where: str, inner: str) -> str:
-    if not where or not inner:
-        return where or inner
-    return f"{where}{inner}" if inner.startswith("[") else f"{where}.{inner}"
-
-
 def assign(model: BaseModel, attribute: str, value: Any, *, where: str = "") -> None:
     """``model.attribute = value``, validated. A refused value leaves ``model`` as it was and
     raises ``InvalidDefinition`` naming the field by its path in the definition: ``where`` is
     the path of ``model`` itself (``""`` for the definition, ``"docker"`` for its docker part).
     """
+    prefix = tuple(where.split(".")) if where else ()
     if attribute not in type(model).model_fields:
         fields = list(type(model).model_fields)
         close = difflib.get_close_matches(attribute, fields, n=1)
         fix = f"did you mean `{close[0]}`?" if close else f"valid fields: {', '.join(fields)}"
-        raise InvalidDefinition(f"`{_joined(where, attribute)}` is not a field; {fix}")
+        raise InvalidDefinition(f"`{field_path((*prefix, attribute))}` is not a field; {fix}")
     before = dict(model.__dict__)
     fields_set = set(model.model_fields_set)
     try:
@@ -47,14 +42,7 @@ def assign(model: BaseModel, attribute: str, value: Any, *, where: str = "") -> 
         model.__dict__.clear()
         model.__dict__.update(before)
         object.__setattr__(model, "__pydantic_fields_set__", fields_set)
-        # The error's location starts at ``attribute`` (empty for a whole-model check).
-        inner = field_path(exc.errors()[0]["loc"])
-        shown = f"`{inner}`" if inner else "the definition"
-        full = _joined(where, inner)
-        message = describe(exc, type(model), None)
-        raise InvalidDefinition(
-            message.replace(shown, f"`{full}`", 1) if full else message
-        ) from None
+        raise InvalidDefinition(describe(exc, type(model), None, prefix)) from None
 
 
 def _parsed(parse: Callable[[str], T], entry: str, where: str) -> T:
