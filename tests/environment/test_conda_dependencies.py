@@ -4,6 +4,7 @@ ML), and what it serializes is a conda file that reads back to the same content.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -126,13 +127,13 @@ def test_set_python_version_replaces_it() -> None:
     ],
 )
 def test_a_bad_change_fails_at_its_line_naming_the_field_and_changes_nothing(
-    change: object, field: str, wording: str
+    change: Callable[[CondaDependencies], object], field: str, wording: str
 ) -> None:
     deps = make()
     before = deps.serialize_to_string()
 
     with pytest.raises(InvalidDefinition) as caught:
-        change(deps)  # type: ignore[operator]
+        change(deps)
 
     assert caught.value.message.startswith(f"`{field}`"), caught.value.message
     assert wording in caught.value.message

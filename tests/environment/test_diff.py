@@ -236,3 +236,13 @@ def test_dockerfile_changes_are_described_as_content() -> None:
 
     assert describe(diff(old, new)) == ["docker.dockerfile: content changed", "different build"]
     assert diff(old, same).same_build  # line ends and trailing spaces do not count
+
+
+def test_a_bare_pip_beside_pip_packages_is_implied_and_no_change() -> None:
+    old = definition(conda=["numpy=1.26.4"])
+    new = definition(conda=["numpy=1.26.4", "pip"])
+
+    result = diff(old, new)
+
+    assert result.same_build and result.same_definition
+    assert result.changes == {}

@@ -60,7 +60,9 @@ def test_unpinned_pip_packages_are_warnings_that_say_how_to_pin() -> None:
             "'requests>=2' is not pinned; write requests==VERSION",
         ),
         Finding(
-            "warning", "python.pip.packages[2]", "'pandas==2.*' is not pinned; write pandas==VERSION"
+            "warning",
+            "python.pip.packages[2]",
+            "'pandas==2.*' is not pinned; write pandas==VERSION",
         ),
     ]
 
@@ -69,7 +71,9 @@ def test_unpinned_conda_packages_are_flagged_but_python_and_pip_are_not() -> Non
     found = findings(conda=["python", "pip", "numpy", "conda-forge::scipy>=1.10", "mkl=2024.0"])
 
     assert found == [
-        Finding("warning", "python.conda.packages[2]", "'numpy' is not pinned; write numpy=VERSION"),
+        Finding(
+            "warning", "python.conda.packages[2]", "'numpy' is not pinned; write numpy=VERSION"
+        ),
         Finding(
             "warning",
             "python.conda.packages[3]",

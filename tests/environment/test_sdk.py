@@ -110,7 +110,7 @@ def test_a_dockerfile_replaces_the_image_once_the_image_is_unset() -> None:
     env.docker.base_image = None
     env.docker.base_dockerfile = "FROM python:3.11-slim\nRUN echo hi\n"
 
-    assert env.docker.base_dockerfile == "FROM python:3.11-slim\nRUN echo hi\n"
+    assert env.docker.base_dockerfile == "FROM python:3.11-slim\nRUN echo hi"  # stripped
     assert env.definition.docker.dockerfile == env.docker.base_dockerfile
 
 
@@ -372,7 +372,7 @@ def test_from_dockerfile_takes_a_path_or_the_text(tmp_path: Path) -> None:
     by_text = Environment.from_dockerfile("df", text)
     one_line = Environment.from_dockerfile("df", "FROM python:3.11-slim")
 
-    assert by_path.docker.base_dockerfile == by_str_path.docker.base_dockerfile == text
+    assert by_path.docker.base_dockerfile == by_str_path.docker.base_dockerfile == text.strip()
     assert by_path.build_hash == by_text.build_hash
     assert one_line.docker.base_dockerfile == "FROM python:3.11-slim"
 
@@ -425,14 +425,14 @@ def make_wheel(folder: Path, name: str = "localpkg", version: str = "1.0") -> Pa
             f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
         ),
         f"{name}-{version}.dist-info/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: kiln-tests\nRoot-Is-Purelib: true\n"
-            b"Tag: py3-none-any\n"
+            b"Wheel-Version: 1.0\nGenerator: kiln-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
         ),
     }
-    record = [
-        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
-        for path, data in files.items()
-    ]
+
+    def digest(data: bytes) -> str:
+        return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+    record = [f"{path},sha256={digest(data)},{len(data)}" for path, data in files.items()]
     record.append(f"{name}-{version}.dist-info/RECORD,,")
     files[f"{name}-{version}.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
     path = folder / f"{name}-{version}-py3-none-any.whl"
@@ -466,7 +466,9 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_from_existing_environment_freezes_what_is_installed(venv: Path, by: str) -> None:
     target = venv if by == "prefix" else venv / "bin" / "python"
 
-    with pytest.warns(UserWarning, match=r"left out of 'frozen': localpkg \(installed from a local"):
+    with pytest.warns(
+        UserWarning, match=r"left out of 'frozen': localpkg \(installed from a local"
+    ):
         env = Environment.from_existing_environment("frozen", target)
 
     deps = env.python.conda_dependencies

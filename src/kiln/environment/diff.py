@@ -111,12 +111,14 @@ def _pip_items(pip: PipSection, entries: list[str]) -> list[Item]:
     return items
 
 
-def _conda_items(entries: list[str]) -> list[Item]:
+def _conda_items(entries: list[str], has_pip_packages: bool) -> list[Item]:
     items = [
         Item(e, parse_conda_entry(e).name, normalize_conda_entry(parse_conda_entry(e)), e)
         for e in entries
     ]
-    return [] if [i.canonical for i in items] == ["pip"] else items  # as the build hash does
+    if has_pip_packages or [i.canonical for i in items] == ["pip"]:
+        items = [i for i in items if i.canonical != "pip"]  # implied, as in the build hash
+    return items
 
 
 def _url_items(urls: list[str]) -> list[Item]:
@@ -137,7 +139,8 @@ def _lists(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str, 
     return {
         "python.conda.channels": diff_items(channels(old), channels(new)),
         "python.conda.packages": diff_items(
-            _conda_items(op.conda.packages), _conda_items(np_.conda.packages)
+            _conda_items(op.conda.packages, bool(op.pip.packages)),
+            _conda_items(np_.conda.packages, bool(np_.pip.packages)),
         ),
         "python.pip.packages": diff_items(
             _pip_items(op.pip, op.pip.packages), _pip_items(np_.pip, np_.pip.packages)

@@ -142,7 +142,7 @@ def render(definition: EnvironmentDefinition) -> dict[str, bytes]:
     data: dict[str, Any] = {"$schema": SCHEMA, "name": definition.name}
     if definition.version:
         data["version"] = definition.version
-    if definition.description:
+    if definition.description is not None:
         data["description"] = definition.description
     if definition.tags:
         data["tags"] = dict(definition.tags)
