@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -41,7 +42,8 @@ def _crash_log(exc: BaseException) -> Path:
     path = Path(tempfile.gettempdir()) / f"kiln-crash-{int(time.time())}-{os.getpid()}.log"
     with path.open("w", encoding="utf-8") as log:
         log.write(f"kiln {__version__}; Python {sys.version}; {platform.platform()}\n")
-        log.write(f"argv: {sys.argv}\n\n")
+        argv = [re.sub(r"(://[^/:@\s]*:)[^@/\s]+@", r"\1***@", arg) for arg in sys.argv]
+        log.write(f"argv: {argv}\n\n")  # URL passwords redacted: logs never hold secrets
         log.write("".join(traceback.format_exception(exc)))
     return path
 
