@@ -264,7 +264,10 @@ def test_a_build_context_saves_and_loads_back_with_the_same_build_hash(tmp_path:
     original = azure_v2.load(source / "environment.yaml").definition
     save_definition(original, tmp_path / "out", "azure-v2", source_dir=source)
     saved = yaml.safe_load((tmp_path / "out" / "environment.yaml").read_text())
-    assert saved["build"] == {"path": "docker-contexts/python-and-pip", "dockerfile_path": "Dockerfile.cpu"}
+    assert saved["build"] == {
+        "path": "docker-contexts/python-and-pip",
+        "dockerfile_path": "Dockerfile.cpu",
+    }
     again = azure_v2.load(tmp_path / "out" / "environment.yaml").definition
     assert again == original
     assert build_hash(again) == build_hash(original)
@@ -381,12 +384,17 @@ def v2_definitions(draw: st.DrawFn) -> EnvironmentDefinition:
         conda.append("pip")  # conda_env's normal form: a pip sub-list comes with conda's pip
     python = {
         "version": draw(_maybe(st.sampled_from(["3", "3.10", "3.11.7"]))),
-        "conda": {"channels": draw(st.lists(st.sampled_from(["conda-forge", "nvidia"]))), "packages": conda},
+        "conda": {
+            "channels": draw(st.lists(st.sampled_from(["conda-forge", "nvidia"]))),
+            "packages": conda,
+        },
         "pip": pip,
     }
     source = draw(st.sampled_from(["none", "image", "dockerfile"]))
     docker: dict[str, Any] = {
-        "platform": draw(_maybe(st.fixed_dictionaries({"os": st.sampled_from(["linux", "windows"])})))
+        "platform": draw(
+            _maybe(st.fixed_dictionaries({"os": st.sampled_from(["linux", "windows"])}))
+        )
     }
     if source == "image":
         docker["base_image"] = IMAGE

@@ -7,42 +7,16 @@ leaves the dependencies as they were.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TypeVar
 
 from kiln.environment.definition import EnvironmentDefinition, PythonSection
 from kiln.environment.packages import conda_python_version, parse_conda_entry, parse_pip_entry
-from kiln.environment.validation import describe, field_path
+from kiln.environment.validation import assign
 from kiln.errors import InvalidDefinition
 
 T = TypeVar("T")
-
-
-def assign(model: BaseModel, attribute: str, value: Any, *, where: str = "") -> None:
-    """``model.attribute = value``, validated. A refused value leaves ``model`` as it was and
-    raises ``InvalidDefinition`` naming the field by its path in the definition: ``where`` is
-    the path of ``model`` itself (``""`` for the definition, ``"docker"`` for its docker part).
-    """
-    prefix = tuple(where.split(".")) if where else ()
-    if attribute not in type(model).model_fields:
-        fields = list(type(model).model_fields)
-        close = difflib.get_close_matches(attribute, fields, n=1)
-        fix = f"did you mean `{close[0]}`?" if close else f"valid fields: {', '.join(fields)}"
-        raise InvalidDefinition(f"`{field_path((*prefix, attribute))}` is not a field; {fix}")
-    before = dict(model.__dict__)
-    fields_set = set(model.model_fields_set)
-    try:
-        setattr(model, attribute, value)
-    except ValidationError as exc:
-        # pydantic has already stored the value when a whole-model check refuses it: undo that.
-        model.__dict__.clear()
-        model.__dict__.update(before)
-        object.__setattr__(model, "__pydantic_fields_set__", fields_set)
-        raise InvalidDefinition(describe(exc, type(model), None, prefix)) from None
 
 
 def _parsed(parse: Callable[[str], T], entry: str, where: str) -> T:

@@ -37,7 +37,7 @@ class PipEntry:
 
     @property
     def is_pinned(self) -> bool:
-        if self.kind != "requirement":
+        if self.kind != "requirement" or (self.requirement is not None and self.requirement.url):
             return True  # a URL or a file names exactly one artifact
         spec = self.specifier
         return spec.startswith(("==", "===")) and "," not in spec and "*" not in spec

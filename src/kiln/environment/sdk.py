@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
-from kiln.environment.conda_dependencies import CondaDependencies, assign
+from kiln.environment.conda_dependencies import CondaDependencies
 from kiln.environment.definition import (
     DockerSection,
     EnvironmentDefinition,
     PythonSection,
     RegistryRef,
 )
-from kiln.environment.validation import validate_definition
+from kiln.environment.validation import assign, validate_definition
 from kiln.errors import InvalidDefinition
 
 if TYPE_CHECKING:

@@ -90,3 +90,26 @@ def validate_definition(
         where = f" in {source}" if source else ""
         raise InvalidDefinition(f"the definition{where} must be a mapping of keys to values")
     return validate_model(EnvironmentDefinition, data, source=source)
+
+
+def assign(model: BaseModel, attribute: str, value: Any, *, where: str = "") -> None:
+    """``model.attribute = value``, validated. A refused value leaves ``model`` as it was and
+    raises ``InvalidDefinition`` naming the field by its path in the definition: ``where`` is
+    the path of ``model`` itself (``""`` for the definition, ``"docker"`` for its docker part).
+    """
+    prefix = tuple(where.split(".")) if where else ()
+    if attribute not in type(model).model_fields:
+        fields = list(type(model).model_fields)
+        close = difflib.get_close_matches(attribute, fields, n=1)
+        fix = f"did you mean `{close[0]}`?" if close else f"valid fields: {', '.join(fields)}"
+        raise InvalidDefinition(f"`{field_path((*prefix, attribute))}` is not a field; {fix}")
+    before = dict(model.__dict__)
+    fields_set = set(model.model_fields_set)
+    try:
+        setattr(model, attribute, value)
+    except ValidationError as exc:
+        # pydantic has already stored the value when a whole-model check refuses it: undo that.
+        model.__dict__.clear()
+        model.__dict__.update(before)
+        object.__setattr__(model, "__pydantic_fields_set__", fields_set)
+        raise InvalidDefinition(describe(exc, type(model), None, prefix)) from None

@@ -86,8 +86,20 @@ def read_mapping(path: Path, *, kind: str = "yaml") -> dict[str, Any]:
     return data
 
 
+class _Dumper(yaml.SafeDumper):
+    """Double-quotes strings holding line breaks YAML would fold away when reading them back."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(c in value for c in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def dump_yaml(data: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=1000)
+    return yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def write_files_atomically(target: Path, files: Mapping[str, bytes | Path]) -> list[Path]:

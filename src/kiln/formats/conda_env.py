@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.environment.definition import EnvironmentDefinition, PythonSection
-from kiln.environment.packages import conda_python_version
+from kiln.environment.packages import conda_python_version, parse_conda_entry
 from kiln.environment.validation import validate_definition, validate_model
 from kiln.errors import InvalidDefinition
 from kiln.formats.base import (
@@ -79,6 +79,11 @@ def _pip_options(lines: list[str], source: str) -> tuple[list[str], dict[str, An
     return packages, {"packages": packages, **options}, warnings
 
 
+def _lists_pip(conda_packages: list[str]) -> bool:
+    """True when pip is among the conda packages, pinned (``pip=24.0``) or not."""
+    return any(parse_conda_entry(p).name == "pip" for p in conda_packages)
+
+
 def spec_to_python(
     data: dict[str, Any], *, source: str
 ) -> tuple[PythonSection, dict[str, str], list[str]]:
@@ -114,7 +119,7 @@ def spec_to_python(
     _packages, pip, warnings = _pip_options(pip_lines or [], source)
     if conda == ["pip"]:
         conda = []
-    elif conda and pip_lines is not None and "pip" not in conda:
+    elif conda and pip_lines is not None and not _lists_pip(conda):
         conda.append("pip")
     variables = data.get("variables") or {}
     if not isinstance(variables, dict):
@@ -144,7 +149,7 @@ def python_to_spec(definition: EnvironmentDefinition, *, name: str | None = None
     lines += ["--pre"] if pip.pre else []
     lines += pip.packages
     if lines:
-        if "pip" not in python.conda.packages:
+        if not _lists_pip(python.conda.packages):
             dependencies.append("pip")
         dependencies.append({"pip": lines})
     spec: dict[str, Any] = {"name": name or definition.name}
