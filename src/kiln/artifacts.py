@@ -11,7 +11,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from kiln.environment.files import context_files, file_digest, tree_digest
+from kiln.environment.files import context_files, file_digest, is_executable, tree_digest
 
 
 class ArtifactStore:
@@ -57,7 +57,7 @@ class ArtifactStore:
             for relative, path in context_files(folder):
                 info = tarfile.TarInfo(relative)
                 info.size = path.stat().st_size
-                info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+                info.mode = 0o755 if is_executable(path) else 0o644
                 with path.open("rb") as content:
                     archive.addfile(info, content)
         self._publish(buffer.getvalue(), self._tree(digest))
@@ -75,7 +75,11 @@ class ArtifactStore:
         if not extracted.exists():
             staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".extract-"))
             with tarfile.open(tree) as archive:
-                archive.extractall(staging, filter="data")
+                # Our own archives, but extract safely anyway where Python offers it (3.10.12+).
+                if hasattr(tarfile, "data_filter"):
+                    archive.extractall(staging, filter="data")
+                else:  # pragma: no cover - older 3.10 patch releases
+                    archive.extractall(staging)
             extracted.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.replace(staging, extracted)

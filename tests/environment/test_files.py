@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,9 @@ def make_context(root: Path, files: dict[str, str] | None = None) -> Path:
     return root
 
 
-def error_of(call: object, *args: object, **kwargs: object) -> str:
+def error_of(call: Callable[..., object], *args: object, **kwargs: object) -> str:
     with pytest.raises(InvalidDefinition) as caught:
-        call(*args, **kwargs)  # type: ignore[operator]
+        call(*args, **kwargs)
     message = str(caught.value)
     assert "\n" not in message, message
     return message
@@ -180,10 +181,31 @@ def test_a_symlink_leaving_the_context_is_an_error(tmp_path: Path) -> None:
     (context / "app" / "escape.txt").symlink_to(secret)
     assert error_of(tree_digest, context) == (
         f"`docker.build_context`: app/escape.txt is a symlink to {secret}, outside the build "
-        "context; copy the file in or add it to .kilnignore"
+        "context; copy it in or add it to .kilnignore"
     )
     (context / ".kilnignore").write_text("app/escape.txt\n")
     assert len(tree_digest(context)) == 64
+
+
+def test_a_symlinked_folder_leaving_the_context_is_an_error(tmp_path: Path) -> None:
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    (outside / "lib.py").write_text("x = 1\n")
+    context = make_context(tmp_path / "ctx")
+    (context / "vendor").symlink_to(outside, target_is_directory=True)
+    assert error_of(tree_digest, context) == (
+        f"`docker.build_context`: vendor is a symlink to {outside}, outside the build "
+        "context; copy it in or add it to .kilnignore"
+    )
+    (context / ".kilnignore").write_text("vendor\n")
+    assert len(tree_digest(context)) == 64
+
+
+def test_a_symlinked_folder_inside_the_context_is_not_walked_twice(tmp_path: Path) -> None:
+    context = make_context(tmp_path / "ctx")
+    (context / "alias").symlink_to(context / "app", target_is_directory=True)
+    kept = [relative for relative, _ in context_files(context)]
+    assert kept == ["Dockerfile", "app/conf/settings.toml", "app/main.py"]
 
 
 def test_a_missing_context_folder_is_an_error(tmp_path: Path) -> None:

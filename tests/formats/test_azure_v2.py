@@ -354,9 +354,7 @@ def test_a_v2_definition_drops_nothing(tmp_path: Path) -> None:
 
 # --- parse -> write -> parse -----------------------------------------------------------------
 
-_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00\x85"), max_size=30).map(
-    str.strip
-)
+_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=30).map(str.strip)
 _PIP = ["numpy==1.26.4", "scikit-learn>=1.4", 'pandas[excel]<3 ; python_version >= "3.9"']
 _CONDA = ["numpy", "numpy=1.26.4", "conda-forge::libgomp>=13"]
 _URLS = ["https://pkgs.example.com/simple", "https://u:${TOKEN}@pkgs.example.com/simple/"]

@@ -173,7 +173,7 @@ def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
 
 def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "name: a\nchannels: [conda-forge]\nname: b\n")
-    assert error(path) == f"{path}: duplicate key 'name' at line 3; keep one of them"
+    assert error(path) == f"{path}: duplicate key `name` at line 3; keep one of them"
 
 
 def test_unsupported_pip_option(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def _docker(docker: DockerSection) -> dict[str, Any]:
         "base_image": docker.base_image,
         "registry": registry.address if registry else None,
         "dockerfile": _normalize_text(docker.dockerfile),
-        "build_context": docker.build_context_digest,
+        "build_context": docker.build_context_digest if docker.build_context else None,
         "dockerfile_path": (docker.dockerfile_path or "Dockerfile")
         if docker.build_context
         else None,

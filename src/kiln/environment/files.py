@@ -83,7 +83,11 @@ def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
 
 
 def context_files(root: Path) -> Iterator[tuple[str, Path]]:
-    """Kept files of a build context as (posix relative path, path), sorted by relative path."""
+    """Kept files of a build context as (posix relative path, path), sorted by relative path.
+
+    A symlink leaving the context is an error; a symlinked file inside it counts as its target's
+    content, and a symlinked folder inside it is not walked (its target is walked already).
+    """
     spec = _ignore_spec(root)
     resolved_root = root.resolve()
     found: list[tuple[str, Path]] = []
@@ -91,20 +95,25 @@ def context_files(root: Path) -> Iterator[tuple[str, Path]]:
         rel_folder = Path(folder).relative_to(root).as_posix()
         prefix = "" if rel_folder == "." else rel_folder + "/"
         dirs[:] = [d for d in dirs if not spec.match_file(prefix + d + "/")]
+        for name in dirs:
+            _refuse_escaping_link(Path(folder) / name, prefix + name, resolved_root)
         for name in files:
             rel = prefix + name
-            if spec.match_file(rel):
-                continue
-            path = Path(folder) / name
-            if path.is_symlink():
-                target = path.resolve()
-                if resolved_root not in target.parents:
-                    raise InvalidDefinition(
-                        f"`docker.build_context`: {rel} is a symlink to {target}, outside the "
-                        "build context; copy the file in or add it to .kilnignore"
-                    )
-            found.append((rel, path))
+            if not spec.match_file(rel):
+                _refuse_escaping_link(Path(folder) / name, rel, resolved_root)
+                found.append((rel, Path(folder) / name))
     return iter(sorted(found))
+
+
+def _refuse_escaping_link(path: Path, rel: str, resolved_root: Path) -> None:
+    if not path.is_symlink():
+        return
+    target = path.resolve()
+    if target != resolved_root and resolved_root not in target.parents:
+        raise InvalidDefinition(
+            f"`docker.build_context`: {rel} is a symlink to {target}, outside the build "
+            "context; copy it in or add it to .kilnignore"
+        )
 
 
 def tree_digest(root: Path) -> str:

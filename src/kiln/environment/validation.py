@@ -14,6 +14,19 @@ from kiln.errors import InvalidDefinition
 M = TypeVar("M", bound=BaseModel)
 
 
+_NAME_HELP = "use letters, digits, '.', '_' and '-', starting with a letter or digit"
+_FIELD_HELP = {  # by the last part of the field's path
+    "name": f"{_NAME_HELP} (e.g. 'team-train')",
+    "version": f"{_NAME_HELP} (e.g. '3' or '2.0')",
+    "python.version": "write a Python 3 version such as '3.11' or '3.11.7'",
+}
+
+
+def _help_for(location: Sequence[int | str], fallback: str) -> str:
+    path = field_path(location)
+    return _FIELD_HELP.get(path) or _FIELD_HELP.get(str(location[-1]) if location else "", fallback)
+
+
 def field_path(location: Sequence[int | str]) -> str:
     """``("python", "pip", "packages", 2)`` -> ``python.pip.packages[2]``."""
     text = ""
@@ -62,7 +75,11 @@ def describe(
     elif first["type"].endswith("_type"):
         message = f"{message} (got {type(first.get('input')).__name__})"
     elif first["type"] == "string_pattern_mismatch":
-        message = f"{first.get('input')!r} is not allowed: {message}"
+        message = f"{first.get('input')!r} is not allowed: {_help_for(location, message)}"
+    elif first["type"] == "string_too_short" and location and location[-1] in ("name", "version"):
+        message = f"is empty; {_help_for(location, message)}"
+    elif first["type"] == "string_too_long" and location and location[-1] in ("name", "version"):
+        message = f"is {len(str(first.get('input')))} characters, over the limit of {first.get('ctx', {}).get('max_length')}; shorten it"
     more = len(exc.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{where}{suffix}: {message}{tail}"

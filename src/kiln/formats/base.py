@@ -43,7 +43,7 @@ def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode)
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             line = key_node.start_mark.line + 1
-            raise InvalidDefinition(f"duplicate key {key!r} at line {line}; keep one of them")
+            raise InvalidDefinition(f"duplicate key `{key}` at line {line}; keep one of them")
         seen[key] = loader.construct_object(value_node, deep=True)
     return seen
 
@@ -108,6 +108,11 @@ def write_files_atomically(target: Path, files: Mapping[str, bytes | Path]) -> l
     Everything is staged in a sibling temporary folder first and each entry is moved into place
     only once all are written, so a failure midway leaves ``target`` as it was.
     """
+    for name in files:
+        if Path(name).as_posix() in ("", ".") or ".." in Path(name).parts:
+            raise InvalidDefinition(
+                f"cannot write {name!r} into {target}: it must be a path inside it"
+            )
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".kiln-write-", dir=target))
     try:
@@ -158,7 +163,9 @@ def resolve_local_inputs(
         digests[entry] = file_digest(path)
     pip.file_digests = digests
     docker = updated.docker
-    if docker.build_context:
+    if not docker.build_context:
+        docker.build_context_digest = None
+    else:
         context = resolve_inside(base_dir, docker.build_context, field="docker.build_context")
         resolve_inside(
             context, docker.dockerfile_path or "Dockerfile", field="docker.dockerfile_path"
