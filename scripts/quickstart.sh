@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install Kiln into .venv and walk through the quickstart on the embedded default workspace
-# (SQLite in a folder): scaffold, register, change, register again, list, show, diff, hash.
+# (SQLite in a folder): scaffold, register, change, register again, list, show, diff, hash,
+# then build it, run a command in it and export its lock. Builds go to a cache in the demo folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check "uv>=0.4"
@@ -9,6 +10,7 @@ python3 -m uv pip install --quiet --python .venv/bin/python -e .
 kiln="$PWD/.venv/bin/kiln"
 demo=$(mktemp -d "${TMPDIR:-/tmp}/kiln-quickstart-XXXXXX")
 cd "$demo"
+export KILN_CACHE_DIR="$demo/cache"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 step "$kiln" init .
@@ -23,4 +25,9 @@ step "$kiln" env show train
 step "$kiln" env diff train:1 train:2
 step "$kiln" env hash -d train-env
 step "$kiln" env lint train
+step "$kiln" env build train                            # resolves, locks, builds once
+step "$kiln" env build train                            # instant: same build hash, same lock
+step "$kiln" env exec train -- python -c "import sklearn, numpy; print('scikit-learn', sklearn.__version__, 'numpy', numpy.__version__)"
+step "$kiln" env lock train --format requirements
+step "$kiln" cache list
 printf '\nThe quickstart workspace is in %s\n' "$demo"

@@ -94,3 +94,24 @@ def test_migrations_match_the_tables_and_the_declared_head(workspace: Workspace)
         "script_location", str(Path(__file__).parents[1] / "src/kiln/registry/migrations")
     )
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
+
+
+def test_an_older_registry_is_upgraded_on_open_and_keeps_its_data(tmp_path: Path) -> None:
+    from alembic import command
+
+    from kiln.environment import catalog
+    from kiln.environment.definition import EnvironmentDefinition
+
+    ws = Workspace.create(tmp_path)
+    catalog.register(ws, EnvironmentDefinition(name="kept"))
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parents[1] / "src/kiln/registry/migrations"))
+    with ws.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert current_revision(ws.engine) == "0001"
+    ws.close()
+    reopened = Workspace(tmp_path)
+    assert current_revision(reopened.engine) == SCHEMA_REVISION
+    assert catalog.get(reopened, "kept").version == "1"
+    reopened.close()

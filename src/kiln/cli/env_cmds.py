@@ -24,7 +24,7 @@ def _source(parser: argparse.ArgumentParser, *, reference: bool) -> None:
 
 
 def add_parser(groups: Any) -> None:
-    from kiln.cli import env_read, env_write
+    from kiln.cli import build_cmds, env_read, env_write
 
     env = groups.add_parser(
         "env",
@@ -67,6 +67,11 @@ def add_parser(groups: Any) -> None:
 
     p = commands.add_parser("show", help="show one environment version")
     p.add_argument("reference", metavar="NAME[:VERSION]")
+    p.add_argument(
+        "--build",
+        action="store_true",
+        help="also show its build on this machine (builds it if needed)",
+    )
     _json(p)
     p.set_defaults(handler=env_read.show)
 
@@ -111,6 +116,8 @@ def add_parser(groups: Any) -> None:
     p.add_argument("--remove", action="append", default=[], metavar="KEY")
     _json(p)
     p.set_defaults(handler=env_write.tag)
+
+    build_cmds.add_commands(commands)
 
     p = commands.add_parser("schema", help="print the JSON Schema of Kiln YAML (for editors)")
     p.set_defaults(handler=env_read.schema)

@@ -72,11 +72,18 @@ def show(args: argparse.Namespace) -> int:
     record = catalog.get(ws, name, version)
     shared = catalog.same_build(ws, record)
     definition = record.definition
+    build_info = None
+    if args.build:
+        from kiln.cli.build_cmds import show_build
+
+        build_info = show_build(args, record)
     if args.json:
         data: dict[str, Any] = record.summary()
         body = kiln_yaml.to_data(definition)
         body["environment_variables"] = _redacted_variables(definition.environment_variables)
         data.update(same_build_as=shared, definition=body)
+        if build_info is not None:
+            data["build"] = build_info
         emit_json(data)
         return 0
     python, docker = definition.python, definition.docker
@@ -119,6 +126,11 @@ def show(args: argparse.Namespace) -> int:
             ("inferencing stack", definition.inferencing_stack_version),
         ]
     )
+    if build_info is not None:
+        from kiln.cli.build_cmds import print_build
+
+        print("build on this machine:")
+        print_build(build_info)
     return 0
 
 

@@ -21,9 +21,11 @@ from kiln.registry.revision import SCHEMA_REVISION
 
 __all__ = [
     "SCHEMA_REVISION",
+    "builds",
     "environment_names",
     "environment_tags",
     "environment_versions",
+    "locks",
     "metadata",
 ]
 
@@ -76,4 +78,41 @@ environment_tags = Table(
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
     Index(None, "key", "value"),
+)
+
+
+# The first resolution of a build hash for a platform; --refresh adds a generation, never edits.
+locks = Table(
+    "locks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("build_hash", String(64), nullable=False),
+    Column("platform", String(64), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("lock_digest", String(64), nullable=False),
+    Column("lock_format", String(32), nullable=False),
+    Column("lock_text", Text, nullable=False),
+    Column("packages", Text, nullable=False),  # JSON [{"name", "version"}], for diffs and show
+    Column("resolver", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("build_hash", "platform", "generation"),
+)
+
+# One row per build attempt on any machine: what was built, how it went, where its log is.
+builds = Table(
+    "builds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("build_hash", String(64), nullable=False),
+    Column("platform", String(64), nullable=False),
+    Column("lock_digest", String(64), nullable=True),
+    Column("builder", String(32), nullable=False),
+    Column("machine", String(255), nullable=False),
+    Column("status", String(16), nullable=False),  # succeeded | failed
+    Column("error", Text, nullable=True),
+    Column("log_digest", String(64), nullable=True),  # the full log, in the artifact store
+    Column("tool_versions", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Index(None, "build_hash", "platform"),
 )

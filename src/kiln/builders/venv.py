@@ -1,0 +1,224 @@
+"""The ``venv`` builder: a virtualenv made and filled by uv.
+
+Resolution is ``uv pip compile --format pylock.toml`` for the target interpreter (PEP 751: every
+package, transitive ones included, with its exact version, source URL and hashes). A build is
+``uv venv --relocatable`` plus ``uv pip sync`` of exactly that lock, so a rebuild on any machine
+installs the same files, and the folder can be built in a temporary place and renamed into the
+cache. Files are shared between environments through uv's cache (hard links).
+Definitions whose conda packages are only ``python`` and ``pip`` (the usual Azure ML case) take
+this path too: the Python version comes from ``python.version``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from kiln.builders import interpreters
+from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.builders.uvtool import run_uv, uv_version
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.packages import parse_pip_entry
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+name = "venv"
+LOCK_FORMAT = "pylock.toml"
+EMPTY_LOCK = 'lock-version = "1.0"\ncreated-by = "kiln"\n'
+
+_HEALTH = r"""
+import importlib, json, sys
+from importlib import metadata
+wanted = json.loads(sys.argv[1])
+problems, count = [], 0
+for dist in metadata.distributions():
+    count += 1
+    try:
+        dist.metadata["Name"], dist.version
+    except Exception as exc:
+        problems.append(f"unreadable metadata in {getattr(dist, '_path', '?')}: {exc}")
+for requirement in wanted:
+    try:
+        dist = metadata.distribution(requirement)
+    except metadata.PackageNotFoundError:
+        problems.append(f"{requirement} is not installed")
+        continue
+    tops = (dist.read_text("top_level.txt") or "").split()
+    if not tops:
+        tops = sorted({str(f).split("/")[0].removesuffix(".py") for f in dist.files or []
+                       if not str(f).split("/")[0].endswith((".dist-info", ".data", ".pth"))
+                       and (str(f).endswith(".py") or "/" in str(f))} - {"bin", "__pycache__", ".."})
+    for module in tops:
+        if not module.isidentifier():
+            continue
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            problems.append(f"import {module} (from {requirement}) failed: {type(exc).__name__}: {exc}")
+print(json.dumps({"distributions": count, "problems": problems}))
+"""
+
+
+def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
+    return interpreters.find(definition.python.version, ctx.uv_cache)
+
+
+def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> list[str]:
+    """uv's index options, with ``${VAR}`` references expanded from ``secrets``."""
+    pip = definition.python.pip
+
+    def expand(url: str) -> str:
+        for key, value in secrets.items():
+            url = url.replace("${" + key + "}", value)
+        return url
+
+    args = ["--index-url", expand(pip.index_url)] if pip.index_url else []
+    for url in pip.extra_index_urls:
+        args += ["--extra-index-url", expand(url)]
+    for url in pip.find_links:
+        args += ["--find-links", expand(url)]
+    return args + (["--prerelease", "allow"] if pip.pre else [])
+
+
+def _refuse_local_files(definition: EnvironmentDefinition) -> None:
+    for entry in definition.python.pip.packages:
+        if parse_pip_entry(entry).kind == "path":
+            raise BuildError(
+                f"`python.pip.packages`: building with a local file ({entry}) is not supported yet; "
+                "publish the wheel to an index and name it with index_url/extra_index_urls"
+            )
+
+
+def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
+    _refuse_local_files(definition)
+    pip = definition.python.pip
+    if not pip.packages:
+        return Lock(LOCK_FORMAT, EMPTY_LOCK, [], uv_version())
+    with tempfile.TemporaryDirectory(prefix="kiln-resolve-") as folder:
+        work = Path(folder)
+        (work / "requirements.in").write_text("\n".join(pip.packages) + "\n", encoding="utf-8")
+        args = [
+            "pip",
+            "compile",
+            "requirements.in",
+            "--format",
+            LOCK_FORMAT,
+            "-o",
+            "pylock.toml",
+            "--no-header",
+            "--python",
+            str(target.interpreter),
+            *_index_args(definition, ctx.secrets),
+        ]
+        if pip.constraints:
+            (work / "constraints.txt").write_text(
+                "\n".join(pip.constraints) + "\n", encoding="utf-8"
+            )
+            args += ["-c", "constraints.txt"]
+        run_uv(
+            args,
+            log=ctx.log,
+            cache_dir=ctx.uv_cache,
+            secrets=ctx.secrets,
+            cwd=work,
+            what="resolving packages",
+        )
+        text = (work / "pylock.toml").read_text(encoding="utf-8")
+    for key, value in ctx.secrets.items():
+        text = text.replace(value, "${" + key + "}") if value else text
+    return Lock(LOCK_FORMAT, text, packages_of(text), uv_version())
+
+
+def packages_of(lock_text: str) -> list[dict[str, str]]:
+    data = tomllib.loads(lock_text)
+    return [
+        {"name": p["name"], "version": str(p.get("version", ""))} for p in data.get("packages", [])
+    ]
+
+
+def build(
+    definition: EnvironmentDefinition, lock: Lock, target: Target, dest: Path, ctx: BuildContext
+) -> None:
+    ctx.log.phase("install")
+    run_uv(
+        ["venv", "--relocatable", "--python", str(target.interpreter), "--no-project", str(dest)],
+        log=ctx.log,
+        cache_dir=ctx.uv_cache,
+        secrets=ctx.secrets,
+        what="creating the virtualenv",
+    )
+    lock_file = dest / "kiln-lock.toml"  # kept inside the environment: what it was built from
+    lock_file.write_text(lock.text, encoding="utf-8")
+    if not lock.packages:
+        return
+    text = lock.text
+    for key, value in ctx.secrets.items():
+        text = text.replace("${" + key + "}", value)
+    with tempfile.TemporaryDirectory(prefix="kiln-sync-") as folder:
+        expanded = Path(folder) / "pylock.toml"
+        expanded.write_text(text, encoding="utf-8")
+        run_uv(
+            [
+                "pip",
+                "sync",
+                str(expanded),
+                "--preview-features",
+                "pylock",  # pylock.toml (PEP 751) install is a uv preview feature, on purpose
+                "--python",
+                str(interpreter(dest)),
+                *_index_args(definition, ctx.secrets),
+            ],
+            log=ctx.log,
+            cache_dir=ctx.uv_cache,
+            secrets=ctx.secrets,
+            what="installing the locked packages",
+        )
+
+
+def interpreter(dest: Path) -> Path:
+    return dest / "bin" / "python"
+
+
+def direct_names(definition: EnvironmentDefinition) -> list[str]:
+    names = []
+    for entry in definition.python.pip.packages:
+        parsed = parse_pip_entry(entry)
+        if parsed.name and (parsed.requirement is None or parsed.requirement.marker is None):
+            names.append(parsed.name)
+    return names
+
+
+def health_check(
+    dest: Path, definition: EnvironmentDefinition, *, timeout: float = 300
+) -> str | None:
+    python = interpreter(dest)
+    if not python.exists():
+        return f"{python} is missing"
+    try:
+        result = subprocess.run(
+            [str(python), "-I", "-c", _HEALTH, json.dumps(direct_names(definition))],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the interpreter does not start: {exc}"
+    if result.returncode != 0:
+        return f"the interpreter exited with {result.returncode}: {result.stderr.strip()[-300:]}"
+    problems: list[str] = json.loads(result.stdout)["problems"]
+    return "; ".join(problems[:5]) if problems else None
+
+
+def quick_check(dest: Path) -> str | None:
+    """Cheap enough for every reuse: the interpreter and the Python it points at still exist."""
+    python = interpreter(dest)
+    if not python.exists():  # follows the symlink: the base interpreter must exist too
+        return f"{python} or the interpreter it links to is missing"
+    return None

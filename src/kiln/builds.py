@@ -1,0 +1,362 @@
+"""Build once, reuse instantly: from a registered environment to a ready interpreter.
+
+The first build of a build hash on a platform resolves it and stores the result in the
+workspace as a lock; every later build, on any machine sharing the workspace, installs exactly
+that lock. The materialization key is a digest of (recipe, builder, build hash, lock digest,
+platform), so a new lock generation (``--refresh``) builds anew and the old build stays usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from kiln import builders
+from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.cache import Cache, default_root
+from kiln.environment.catalog import EnvironmentRecord
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.errors import KilnError
+from kiln.registry.lock_queries import LockRow
+from kiln.workspace import Workspace
+
+MATERIALIZATION_RECIPE = "kiln.materialization/1"
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Reporter(Protocol):
+    def phase(self, name: str) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class SilentReporter:
+    def phase(self, name: str) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+class BuildLog:
+    """The full log of one build, in a file, with phases reported as they start."""
+
+    def __init__(self, path: Path, reporter: Reporter) -> None:
+        self.path = path
+        self.reporter = reporter
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def phase(self, name: str) -> None:
+        self.write(f"==> {name}\n")
+        self.reporter.phase(name)
+
+    def write(self, text: str) -> None:
+        self._file.write(text)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class Built:
+    """A ready materialization of a registered environment."""
+
+    record: EnvironmentRecord
+    key: str
+    path: Path
+    interpreter: Path
+    builder: str
+    target: Target
+    lock: LockRow
+    built_now: bool
+    seconds: float
+    previous_lock: LockRow | None = None  # set by --refresh when a new generation was made
+
+
+def open_cache(workspace: Workspace | None = None) -> Cache:
+    configured = workspace.config.get("cache_dir") if workspace is not None else None
+    return Cache(default_root(str(configured) if configured else None))
+
+
+def secrets_for(definition: EnvironmentDefinition) -> dict[str, str]:
+    """Values of the ``${VAR}`` references in index URLs, read from the environment now."""
+    pip = definition.python.pip
+    urls = [u for u in [pip.index_url, *pip.extra_index_urls, *pip.find_links] if u]
+    secrets = {}
+    for url in urls:
+        for name in _REFERENCE.findall(url):
+            if name not in os.environ:
+                raise BuildError(
+                    f"the index URL {url} uses ${{{name}}}, which is not set; export {name}"
+                )
+            secrets[name] = os.environ[name]
+    return secrets
+
+
+def materialization_key(builder: str, build_hash: str, lock_digest: str, platform: str) -> str:
+    text = "\0".join([MATERIALIZATION_RECIPE, builder, build_hash, lock_digest, platform])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _to_lock(row: LockRow) -> Lock:
+    return Lock(row.lock_format, row.lock_text, row.packages, row.resolver)
+
+
+def _resolve(
+    workspace: Workspace,
+    cache: Cache,
+    builder: Any,
+    definition: EnvironmentDefinition,
+    build_hash: str,
+    target: Target,
+    ctx: BuildContext,
+    *,
+    refresh: bool,
+    retry: bool,
+) -> tuple[LockRow, LockRow | None]:
+    """The lock to build from, resolving (once, under a lock) when there is none or on refresh."""
+    from kiln.registry.engine import write_transaction
+    from kiln.registry.lock_queries import get_lock, insert_lock, next_generation
+
+    def newest() -> LockRow | None:
+        with workspace.engine.connect() as connection:
+            return get_lock(connection, build_hash=build_hash, platform=target.platform)
+
+    current = newest()
+    if current is not None and not refresh:
+        return current, None
+    name = f"resolve-{build_hash[:32]}-{target.platform}"
+    with cache.lock(name):
+        latest = newest()
+        # Check again under the lock: another process may have resolved (or refreshed) meanwhile.
+        if latest is not None and not refresh:
+            return latest, None
+        if (
+            refresh
+            and latest is not None
+            and current is not None
+            and latest.generation > current.generation
+        ):
+            return latest, current
+        failure = cache.recent_failure(name)
+        if failure and not retry:
+            raise BuildError(
+                f"resolving failed {time.time() - failure['time']:.0f} s ago: {failure['error']} "
+                "(see `kiln env logs`; pass --retry to try again now)"
+            )
+        ctx.log.phase("resolve")
+        try:
+            lock = builder.resolve(definition, target, ctx)
+        except KilnError as exc:
+            cache.remember_failure(name, str(exc), None)
+            raise
+        cache.forget_failure(name)
+        digest = hashlib.sha256(lock.text.encode()).hexdigest()
+        if latest is not None and latest.lock_digest == digest:
+            return latest, latest  # --refresh found nothing new: keep the generation
+        with write_transaction(workspace.engine) as connection:
+            generation = next_generation(
+                connection, build_hash=build_hash, platform=target.platform
+            )
+            insert_lock(
+                connection,
+                build_hash=build_hash,
+                platform=target.platform,
+                generation=generation,
+                lock_digest=digest,
+                lock_format=lock.format,
+                lock_text=lock.text,
+                packages=lock.packages,
+                resolver=lock.resolver,
+            )
+        stored = newest()
+        assert stored is not None
+        return stored, latest
+
+
+def ensure_built(
+    workspace: Workspace,
+    record: EnvironmentRecord,
+    *,
+    cache: Cache | None = None,
+    refresh: bool = False,
+    retry: bool = False,
+    reporter: Reporter | None = None,
+) -> Built:
+    """The ready materialization of ``record``, building it first if needed."""
+    cache = cache or open_cache(workspace)
+    reporter = reporter or SilentReporter()
+    definition = record.definition
+    builder_name = builders.choose(definition)
+    builder = builders.module(builder_name)
+    log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
+    ctx = BuildContext(log, cache.uv_cache, secrets_for(definition))
+    started = time.monotonic()
+    target: Target | None = None
+    lock_row: LockRow | None = None
+    try:
+        target = builder.target(definition, ctx)
+        lock_row, previous = _resolve(
+            workspace,
+            cache,
+            builder,
+            definition,
+            record.build_hash,
+            target,
+            ctx,
+            refresh=refresh,
+            retry=retry,
+        )
+        key = materialization_key(
+            builder_name, record.build_hash, lock_row.lock_digest, target.platform
+        )
+        failure = cache.recent_failure(key)
+        if failure and not retry:
+            raise BuildError(
+                f"this environment failed to build {time.time() - failure['time']:.0f} s ago: "
+                f"{failure['error']} (see `kiln env logs`; pass --retry to try again now)"
+            )
+        facts = {
+            "builder": builder_name,
+            "build_hash": record.build_hash,
+            "lock_digest": lock_row.lock_digest,
+            "lock_generation": lock_row.generation,
+            "platform": target.platform,
+            "python": target.python_version,
+            "tools": {"uv": _uv_version()},
+        }
+        locked, chosen = _to_lock(lock_row), target
+
+        def build(staging: Path) -> dict[str, Any]:
+            builder.build(definition, locked, chosen, staging, ctx)
+            log.phase("verify")
+            reason = builder.health_check(staging, definition)
+            if reason is not None:
+                raise BuildError(f"the new environment failed its health check: {reason}")
+            return {**facts, "seconds": round(time.monotonic() - started, 3)}
+
+        try:
+            path, built_now = cache.materialize(
+                key, build, quick_check=builder.quick_check, notify=reporter.message
+            )
+        except KilnError as exc:
+            digest = _finish(
+                workspace,
+                log,
+                record.build_hash,
+                target,
+                lock_row,
+                builder_name,
+                started,
+                error=str(exc),
+            )
+            cache.remember_failure(key, str(exc), digest)
+            raise
+        if built_now:
+            _finish(
+                workspace,
+                log,
+                record.build_hash,
+                target,
+                lock_row,
+                builder_name,
+                started,
+                error=None,
+            )
+            cache.forget_failure(key)
+        return Built(
+            record,
+            key,
+            path,
+            builder.interpreter(path),
+            builder_name,
+            target,
+            lock_row,
+            built_now,
+            time.monotonic() - started,
+            previous if refresh else None,
+        )
+    except KilnError as exc:
+        if lock_row is None:  # failed before a build started: still keep the log
+            _finish(
+                workspace,
+                log,
+                record.build_hash,
+                target,
+                None,
+                builder_name,
+                started,
+                error=str(exc),
+            )
+        raise
+    finally:
+        log.close()
+        log.path.unlink(missing_ok=True)
+
+
+def _uv_version() -> str:
+    from kiln.builders.uvtool import uv_version
+
+    return uv_version()
+
+
+def _finish(
+    workspace: Workspace,
+    log: BuildLog,
+    build_hash: str,
+    target: Target | None,
+    lock: LockRow | None,
+    builder: str,
+    started: float,
+    *,
+    error: str | None,
+) -> str | None:
+    """Store the log in the artifact store and record the attempt; returns the log's digest."""
+    from kiln.registry.engine import write_transaction
+    from kiln.registry.lock_queries import record_build
+
+    log.write(f"==> {'failed: ' + error if error else 'succeeded'}\n")
+    log.close()
+    digest = workspace.artifacts.put_file(log.path)
+    import datetime as dt
+    import json
+
+    with write_transaction(workspace.engine) as connection:
+        record_build(
+            connection,
+            build_hash=build_hash,
+            platform=target.platform if target else "unknown",
+            lock_digest=lock.lock_digest if lock else None,
+            builder=builder,
+            machine=socket.gethostname(),
+            status="failed" if error else "succeeded",
+            error=error,
+            log_digest=digest,
+            tool_versions=json.dumps({"uv": _uv_version()}),
+            started_at=dt.datetime.now(dt.timezone.utc)
+            - dt.timedelta(seconds=time.monotonic() - started),
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+    return digest
+
+
+def activation_environment(built: Built, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The process environment for running in ``built``: its env vars applied, ``${VAR}``
+    references expanded from the current environment."""
+    env = dict(os.environ if base is None else base)
+    for key, value in built.record.definition.environment_variables.items():
+        env[key] = _REFERENCE.sub(lambda m: env.get(m.group(1), ""), value)
+    if built.builder == "venv":
+        env["VIRTUAL_ENV"] = str(built.path)
+        env["PATH"] = f"{built.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        env.pop("PYTHONHOME", None)
+    return env

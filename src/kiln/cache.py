@@ -1,0 +1,266 @@
+"""The machine-local store of materializations (built environments), one folder per key.
+
+A folder is *ready* only when its marker (written last, after the health check) exists, and it
+appears under ``envs/`` only by an atomic rename from ``tmp/``. So a killed build never leaves
+anything that looks usable: its temporary folder is removed by the next build of that key.
+Builds of one key are serialized by a cross-process file lock; different keys build in parallel.
+Running processes hold a reference (a file named by their pid under ``refs/KEY/``), and garbage
+collection never removes a materialization with a live reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from kiln.errors import KilnError
+
+MARKER = ".kiln-ready"
+FAILURE_TTL_SECONDS = 300.0
+
+
+def default_root(configured: str | None = None) -> Path:
+    """``KILN_CACHE_DIR``, a workspace setting, or the per-user cache (refused under tests)."""
+    chosen = os.environ.get("KILN_CACHE_DIR") or configured
+    if chosen:
+        return Path(chosen).expanduser()
+    if os.environ.get("PYTEST_VERSION"):
+        raise KilnError("refusing the per-user build cache under tests; set KILN_CACHE_DIR")
+    import platformdirs
+
+    return platformdirs.user_cache_path("kiln")
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    path: Path
+    marker: dict[str, Any]
+    size: int  # bytes, each hard-linked file counted once across the listing
+    last_used: float
+    holders: int  # live processes using it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Cache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for folder in ("envs", "tmp", "locks", "failed", "refs"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def uv_cache(self) -> Path:
+        """uv's package cache beside the environments, so installs hard-link its files."""
+        return self.root / "uv"
+
+    def path(self, key: str) -> Path:
+        return self.root / "envs" / key
+
+    def marker(self, key: str) -> dict[str, Any] | None:
+        """The ready marker, or None when the folder is not a complete materialization."""
+        try:
+            data: dict[str, Any] = json.loads((self.path(key) / MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if data.get("key") == key else None
+
+    def touch(self, key: str) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(self.path(key) / MARKER)
+
+    def lock(self, name: str) -> FileLock:
+        return FileLock(str(self.root / "locks" / f"{name}.lock"))
+
+    def materialize(
+        self,
+        key: str,
+        build: Callable[[Path], dict[str, Any]],
+        *,
+        quick_check: Callable[[Path], str | None],
+        notify: Callable[[str], None] = lambda _message: None,
+    ) -> tuple[Path, bool]:
+        """The ready folder for ``key`` and whether this call built it.
+
+        ``build(tmp)`` fills an empty temporary folder, health-checks it and returns facts for
+        the marker; it raises on failure, and the temporary folder is removed.
+        """
+        if self._reusable(key, quick_check, notify):
+            return self.path(key), False
+        with self.lock(key):
+            # Check again: another process may have finished this build while we waited.
+            if self._reusable(key, quick_check, notify):
+                return self.path(key), False
+            self._clear(key)
+            staging = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+            staging.mkdir()
+            try:
+                facts = build(staging)
+                marker = {"key": key, "created_at": time.time(), **facts}
+                (staging / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
+                os.replace(staging, self.path(key))
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        return self.path(key), True
+
+    def _reusable(
+        self, key: str, quick_check: Callable[[Path], str | None], notify: Callable[[str], None]
+    ) -> bool:
+        if self.marker(key) is None:
+            return False
+        reason = quick_check(self.path(key))
+        if reason is None:
+            self.touch(key)
+            return True
+        notify(f"the cached environment {key[:12]} is broken ({reason}); rebuilding it")
+        return False
+
+    def _clear(self, key: str) -> None:
+        """Remove an unready or broken folder and leftovers of killed builds (lock held)."""
+        for leftover in (self.root / "tmp").glob(f"{key}.*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        if self.path(key).exists():
+            self._discard(self.path(key))
+
+    def _discard(self, folder: Path) -> None:
+        trash = self.root / "tmp" / f"trash.{uuid.uuid4().hex}"
+        os.replace(folder, trash)  # gone from envs/ at once; deleting can take its time
+        shutil.rmtree(trash, ignore_errors=True)
+
+    # Failures are remembered for a while, so a retry storm does not rebuild the same error.
+    def remember_failure(self, key: str, error: str, log_digest: str | None) -> None:
+        record = {"time": time.time(), "error": error, "log_digest": log_digest}
+        (self.root / "failed" / f"{key}.json").write_text(json.dumps(record), encoding="utf-8")
+
+    def recent_failure(self, key: str, ttl: float = FAILURE_TTL_SECONDS) -> dict[str, Any] | None:
+        try:
+            record: dict[str, Any] = json.loads(
+                (self.root / "failed" / f"{key}.json").read_text(encoding="utf-8")
+            )
+        except (OSError, ValueError):
+            return None
+        return record if time.time() - float(record.get("time", 0)) < ttl else None
+
+    def forget_failure(self, key: str) -> None:
+        (self.root / "failed" / f"{key}.json").unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def hold(self, key: str, pid: int | None = None) -> Iterator[Path]:
+        """Mark ``key`` as in use by ``pid`` (default: this process) until the block ends."""
+        reference = self.add_reference(key, pid)
+        try:
+            yield self.path(key)
+        finally:
+            reference.unlink(missing_ok=True)
+
+    def add_reference(self, key: str, pid: int | None = None) -> Path:
+        folder = self.root / "refs" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        reference = folder / f"{pid or os.getpid()}-{uuid.uuid4().hex[:8]}"
+        reference.touch()
+        return reference
+
+    def holders(self, key: str) -> int:
+        """Live processes holding ``key``; references of dead processes are removed."""
+        count = 0
+        for reference in (self.root / "refs" / key).glob("*"):
+            pid = int(reference.name.split("-")[0])
+            if _alive(pid):
+                count += 1
+            else:
+                reference.unlink(missing_ok=True)
+        return count
+
+    def entries(self) -> list[Entry]:
+        """Ready materializations, least recently used first."""
+        seen: set[tuple[int, int]] = set()
+        found = []
+        for folder in sorted((self.root / "envs").iterdir()):
+            marker = self.marker(folder.name)
+            if marker is None:
+                continue
+            size = _size(folder, seen)
+            last_used = (folder / MARKER).stat().st_mtime
+            found.append(
+                Entry(folder.name, folder, marker, size, last_used, self.holders(folder.name))
+            )
+        return sorted(found, key=lambda e: e.last_used)
+
+    def remove(self, key: str) -> bool:
+        """Remove a materialization unless a live process holds it. True if removed."""
+        with self.lock(key):
+            if self.holders(key) or not self.path(key).exists():
+                return False
+            self._discard(self.path(key))
+            return True
+
+    def clean_temporary(self) -> int:
+        """Remove leftovers of killed builds whose builder process is gone."""
+        removed = 0
+        for leftover in (self.root / "tmp").iterdir():
+            parts = leftover.name.split(".")
+            if parts[0] == "trash" or (
+                len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1]))
+            ):
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed += 1
+        return removed
+
+
+def _size(folder: Path, seen: set[tuple[int, int]]) -> int:
+    """Bytes under ``folder``, counting each inode once (hard links shared with others too)."""
+    total = 0
+    for base, dirs, files in os.walk(folder):
+        for name in files + dirs:
+            try:
+                info = os.lstat(os.path.join(base, name))  # noqa: PTH118 - hot loop, str paths are faster
+            except OSError:
+                continue
+            identity = (info.st_dev, info.st_ino)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            total += info.st_blocks * 512 if info.st_blocks else info.st_size
+    return total
+
+
+def select_for_gc(
+    entries: list[Entry],
+    *,
+    max_size: int | None,
+    older_than: float | None,
+    now: float | None = None,
+) -> list[Entry]:
+    """Least recently used first: everything unused for ``older_than`` seconds, then more until
+    the rest fits in ``max_size`` bytes. Entries held by a live process are never chosen."""
+    now = now or time.time()
+    chosen: list[Entry] = []
+    total = sum(e.size for e in entries)
+    for entry in entries:
+        if entry.holders:
+            continue
+        too_old = older_than is not None and now - entry.last_used > older_than
+        too_big = max_size is not None and total > max_size
+        if too_old or too_big:
+            chosen.append(entry)
+            total -= entry.size
+    return chosen

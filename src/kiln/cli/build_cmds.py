@@ -1,0 +1,304 @@
+"""``kiln env build|which|exec|activate|lock|logs``: using built environments."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiln.cli.common import workspace
+from kiln.cli.output import emit_fields, emit_json
+
+if TYPE_CHECKING:
+    from kiln.builds import Built
+    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.fastexec import Warm
+    from kiln.workspace import Workspace
+
+
+def add_commands(commands: Any) -> None:
+    def reference(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("reference", metavar="NAME[:VERSION]")
+
+    p = commands.add_parser("build", help="build an environment (once; later uses are instant)")
+    reference(p)
+    p.add_argument("--refresh", action="store_true", help="re-resolve into a new lock generation")
+    p.add_argument("--retry", action="store_true", help="retry now even if it failed moments ago")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=build)
+
+    p = commands.add_parser(
+        "which", help="print the interpreter of an environment (building it if needed)"
+    )
+    reference(p)
+    p.set_defaults(handler=which)
+
+    p = commands.add_parser(
+        "exec", help="run a command in an environment: kiln env exec NAME -- CMD ARGS"
+    )
+    reference(p)
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    p.set_defaults(handler=exec_)
+
+    p = commands.add_parser("activate", help='print shell code: eval "$(kiln env activate NAME)"')
+    reference(p)
+    p.set_defaults(handler=activate)
+
+    p = commands.add_parser("lock", help="export the exact lock for plain pip or uv")
+    reference(p)
+    p.add_argument("--format", choices=["requirements", "pylock"], default="requirements")
+    p.add_argument("--generation", type=int, help="an older lock generation")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(handler=lock)
+
+    p = commands.add_parser("logs", help="show the log of the latest build")
+    reference(p)
+    p.set_defaults(handler=logs)
+
+
+def _record(ws: Workspace, text: str) -> EnvironmentRecord:
+    from kiln.environment import catalog
+
+    name, version = catalog.parse_reference(text)
+    return catalog.get(ws, name, version)
+
+
+def ensure(args: argparse.Namespace, *, refresh: bool = False, retry: bool = False) -> Built:
+    from kiln.builds import ensure_built
+    from kiln.cli.progress import Progress
+    from kiln.fastexec import write_pointer
+
+    ws = workspace(args)
+    record = _record(ws, args.reference)
+    progress = Progress(f"building {record.reference}")
+    try:
+        built = ensure_built(ws, record, refresh=refresh, retry=retry, reporter=progress)
+    finally:
+        progress.done()
+    write_pointer(
+        _cache_root(ws),
+        build_hash=record.build_hash,
+        key=built.key,
+        platform=built.target.platform,
+        lock_digest=built.lock.lock_digest,
+        builder=built.builder,
+        interpreter=built.interpreter,
+    )
+    return built
+
+
+def _cache_root(ws: Workspace) -> Path:
+    from kiln.cache import default_root
+
+    configured = ws.config.get("cache_dir")
+    return default_root(str(configured) if configured else None)
+
+
+def _warm(args: argparse.Namespace) -> Warm | None:
+    """The stdlib-only path for an environment already built on this machine (see fastexec)."""
+    from kiln.fastexec import find_warm
+
+    ws = workspace(args)
+    if not ws.is_embedded:
+        return None
+    return find_warm(ws.registry_file, _cache_root(ws), args.reference)
+
+
+def _pins(row: Any) -> list[str]:
+    return [f"{p['name']}=={p['version']}" for p in row.packages]
+
+
+def build(args: argparse.Namespace) -> int:
+    from kiln.environment.diff import diff_lists
+
+    built = ensure(args, refresh=args.refresh, retry=args.retry)
+    lock = built.lock
+    summary = {
+        "name": built.record.name,
+        "version": built.record.version,
+        "build_hash": built.record.build_hash,
+        "builder": built.builder,
+        "platform": built.target.platform,
+        "lock_generation": lock.generation,
+        "lock_digest": lock.lock_digest,
+        "packages": len(lock.packages),
+        "path": str(built.path),
+        "interpreter": str(built.interpreter),
+        "built": built.built_now,
+        "seconds": round(built.seconds, 3),
+    }
+    changes = None
+    if built.previous_lock is not None and built.previous_lock.generation != lock.generation:
+        changes = diff_lists(
+            _pins(built.previous_lock), _pins(lock), key=lambda t: t.split("==")[0]
+        )
+        summary["lock_changes"] = changes.as_dict()
+    if args.json:
+        emit_json(summary)
+        return 0
+    verb = "Built" if built.built_now else "Ready (cached)"
+    print(
+        f"{verb} {built.record.reference} in {built.seconds:.2f} s: {lock.packages.__len__()} packages, "
+        f"lock generation {lock.generation}\n{built.interpreter}"
+    )
+    if changes is not None:
+        print(f"lock generation {built.previous_lock.generation} -> {lock.generation}:")  # type: ignore[union-attr]
+        for added in changes.added:
+            print(f"  + {added}")
+        for removed in changes.removed:
+            print(f"  - {removed}")
+        for old, new in changes.changed:
+            print(f"  {old} -> {new}")
+    elif args.refresh:
+        print("--refresh resolved the same packages: the lock is unchanged")
+    return 0
+
+
+def which(args: argparse.Namespace) -> int:
+    warm = _warm(args)
+    print(warm.interpreter if warm else ensure(args).interpreter)
+    return 0
+
+
+def exec_(args: argparse.Namespace) -> int:
+    from kiln.cache import Cache
+    from kiln.errors import InvalidDefinition
+    from kiln.fastexec import activation
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise InvalidDefinition("no command given; write kiln env exec NAME -- CMD ARGS")
+    warm = _warm(args)
+    if warm is None:
+        built = ensure(args)
+        key, path, builder = built.key, built.path, built.builder
+        variables = built.record.definition.environment_variables
+    else:
+        key, path, builder, variables = warm.key, warm.path, warm.builder, warm.variables
+    env = activation(builder, path, variables, dict(os.environ))
+    # The reference names this pid, which exec keeps: GC leaves the environment alone until
+    # the command ends.
+    Cache(_cache_root(workspace(args))).add_reference(key)
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], command, env)
+    except FileNotFoundError:
+        raise InvalidDefinition(
+            f"command {command[0]!r} not found in {args.reference} or on PATH"
+        ) from None
+
+
+def activate(args: argparse.Namespace) -> int:
+    from kiln.builds import activation_environment
+
+    built = ensure(args)
+    env = activation_environment(built, base={"PATH": "${PATH}"})
+    lines = []
+    for key, value in env.items():
+        quoted = shlex.quote(value).replace("'${PATH}'", '"${PATH}"')
+        if key == "PATH":
+            quoted = '"' + value.replace('"', '\\"') + '"'
+        lines.append(f"export {key}={quoted}")
+    print("\n".join(lines))
+    return 0
+
+
+def lock(args: argparse.Namespace) -> int:
+    from kiln.builders import choose, module
+    from kiln.builders.base import BuildContext
+    from kiln.builds import BuildLog, SilentReporter, open_cache
+    from kiln.errors import InvalidDefinition, NotFound
+    from kiln.lockexport import export
+    from kiln.registry.lock_queries import get_lock
+
+    ws = workspace(args)
+    record = _record(ws, args.reference)
+    builder = module(choose(record.definition))
+    cache = open_cache(ws)
+    log = BuildLog(cache.root / "tmp" / f"lock.{os.getpid()}.log", SilentReporter())
+    try:
+        target = builder.target(record.definition, BuildContext(log, cache.uv_cache))
+    finally:
+        log.close()
+        log.path.unlink(missing_ok=True)
+    with ws.engine.connect() as connection:
+        row = get_lock(
+            connection,
+            build_hash=record.build_hash,
+            platform=target.platform,
+            generation=args.generation,
+        )
+    if row is None:
+        raise NotFound(
+            f"{record.reference} has no lock for {target.platform} yet; run `kiln env build {args.reference}`"
+        )
+    header = f"kiln lock of {record.reference}, generation {row.generation}, {row.platform}, {row.lock_digest[:12]}"
+    try:
+        text = export(row.lock_format, row.lock_text, args.format, header=header)
+    except ValueError as exc:
+        raise InvalidDefinition(str(exc)) from None
+    if args.output:
+        from kiln.formats.base import write_files_atomically
+
+        out = Path(args.output)
+        write_files_atomically(out.parent.absolute(), {out.name: text.encode()})
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def logs(args: argparse.Namespace) -> int:
+    from kiln.errors import NotFound
+    from kiln.registry.lock_queries import latest_build
+
+    ws = workspace(args)
+    record = _record(ws, args.reference)
+    with ws.engine.connect() as connection:
+        row = latest_build(connection, build_hash=record.build_hash)
+    if row is None or row["log_digest"] is None:
+        raise NotFound(
+            f"{record.reference} has not been built yet; run `kiln env build {args.reference}`"
+        )
+    path = ws.artifacts.lookup(row["log_digest"])
+    if path is None:
+        raise NotFound(f"the build log of {record.reference} is missing from the workspace")
+    print(
+        f"# {row['status']} on {row['machine']} at {row['started_at']:%Y-%m-%d %H:%M:%S}, {row['duration_ms']} ms"
+    )
+    sys.stdout.write(path.read_text(encoding="utf-8"))
+    return 0
+
+
+def show_build(args: argparse.Namespace, record: EnvironmentRecord) -> dict[str, Any]:
+    """What Azure ML's get_image_details gives: the build behind a version, on this machine."""
+    from kiln.builds import ensure_built, open_cache
+    from kiln.cache import _size
+
+    ws = workspace(args)
+    built = ensure_built(ws, record, cache=open_cache(ws))
+    marker = open_cache(ws).marker(built.key) or {}
+    return {
+        "build_hash": record.build_hash,
+        "builder": built.builder,
+        "platform": built.target.platform,
+        "lock_generation": built.lock.generation,
+        "lock_digest": built.lock.lock_digest,
+        "location": str(built.path),
+        "interpreter": str(built.interpreter),
+        "python": built.target.python_version,
+        "size_bytes": _size(built.path, set()),
+        "packages": len(built.lock.packages),
+        "build_seconds": marker.get("seconds"),
+        "tools": marker.get("tools"),
+        "last_used": dt.datetime.fromtimestamp(
+            (built.path / ".kiln-ready").stat().st_mtime, dt.timezone.utc
+        ).isoformat(timespec="seconds"),
+    }
+
+
+def print_build(info: dict[str, Any]) -> None:
+    emit_fields([(k.replace("_", " "), v) for k, v in info.items()])

@@ -1,0 +1,183 @@
+"""``kiln cache list|gc|verify``: the machine-local build cache."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from typing import Any
+
+from kiln.cli.common import workspace
+from kiln.cli.output import emit_json, emit_table
+
+_SIZE = re.compile(r"^\s*([0-9.]+)\s*([kmgt]?)i?b?\s*$", re.I)
+_AGE = re.compile(r"^\s*([0-9.]+)\s*([smhdw])\s*$", re.I)
+
+
+def parse_size(text: str) -> int:
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write e.g. 500M or 20G")
+    return int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " "))
+
+
+def parse_age(text: str) -> float:
+    match = _AGE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age; write e.g. 12h, 7d or 2w")
+    return (
+        float(match.group(1))
+        * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2).lower()]
+    )
+
+
+def human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def add_parser(groups: Any) -> None:
+    cache = groups.add_parser(
+        "cache",
+        help="the machine-local cache of built environments",
+        description="List, clean and verify built environments on this machine.",
+    )
+    commands = cache.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    p = commands.add_parser("list", help="built environments, least recently used first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_)
+    p = commands.add_parser("gc", help="remove least recently used builds (never ones in use)")
+    p.add_argument(
+        "--max-size", type=parse_size, metavar="SIZE", help="keep the cache under SIZE (e.g. 20G)"
+    )
+    p.add_argument(
+        "--older-than",
+        type=parse_age,
+        metavar="AGE",
+        help="remove builds unused for AGE (e.g. 14d)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=gc)
+    p = commands.add_parser("verify", help="re-run the health check of every build")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=verify)
+
+
+def _users(args: argparse.Namespace) -> dict[str, list[str]]:
+    """build hash -> registered versions using it (for the listing)."""
+    from kiln.registry.queries import list_versions
+
+    ws = workspace(args)
+    with ws.engine.connect() as connection:
+        rows = list_versions(connection, latest_only=False, include_archived=True)
+    users: dict[str, list[str]] = {}
+    for row in rows:
+        users.setdefault(row.build_hash, []).append(f"{row.name}:{row.version}")
+    return users
+
+
+def _entries(args: argparse.Namespace) -> list[Any]:
+    from kiln.builds import open_cache
+
+    return open_cache(workspace(args)).entries()
+
+
+def list_(args: argparse.Namespace) -> int:
+    entries, users = _entries(args), _users(args)
+    rows = [
+        {
+            "key": e.key,
+            "environments": users.get(e.marker.get("build_hash", ""), []),
+            "size_bytes": e.size,
+            "last_used": dt.datetime.fromtimestamp(e.last_used, dt.timezone.utc).isoformat(
+                timespec="seconds"
+            ),
+            "in_use": e.holders,
+            "builder": e.marker.get("builder"),
+            "python": e.marker.get("python"),
+        }
+        for e in entries
+    ]
+    if args.json:
+        emit_json(rows)
+        return 0
+    emit_table(
+        ["key", "environments", "size", "last used", "in use"],
+        [
+            (
+                r["key"][:12],
+                ", ".join(r["environments"][:3]) or "-",
+                human(r["size_bytes"]),
+                r["last_used"][:16].replace("T", " "),
+                r["in_use"] or "",
+            )
+            for r in rows
+        ],
+    )
+    print(f"total {human(sum(r['size_bytes'] for r in rows))} in {len(rows)} build(s)")
+    return 0
+
+
+def gc(args: argparse.Namespace) -> int:
+    from kiln.builds import open_cache
+    from kiln.cache import select_for_gc
+    from kiln.errors import InvalidDefinition
+
+    if args.max_size is None and args.older_than is None:
+        raise InvalidDefinition("say what to remove: --max-size SIZE and/or --older-than AGE")
+    cache = open_cache(workspace(args))
+    chosen = select_for_gc(cache.entries(), max_size=args.max_size, older_than=args.older_than)
+    removed = [e for e in chosen if args.dry_run or cache.remove(e.key)]
+    cache.clean_temporary()
+    freed = sum(e.size for e in removed)
+    if args.json:
+        emit_json(
+            {"removed": [e.key for e in removed], "freed_bytes": freed, "dry_run": args.dry_run}
+        )
+    else:
+        verb = "Would remove" if args.dry_run else "Removed"
+        print(f"{verb} {len(removed)} build(s), {human(freed)}")
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    from kiln import builders
+    from kiln.builds import open_cache
+    from kiln.environment.validation import validate_definition
+    from kiln.registry.queries import list_versions
+
+    ws = workspace(args)
+    cache = open_cache(ws)
+    with ws.engine.connect() as connection:
+        rows = {
+            r.build_hash: r
+            for r in list_versions(connection, latest_only=False, include_archived=True)
+        }
+    results = []
+    for entry in cache.entries():
+        row = rows.get(entry.marker.get("build_hash", ""))
+        builder = builders.module(str(entry.marker.get("builder")))
+        definition = (
+            validate_definition({**__import__("json").loads(row.definition), "name": row.name})
+            if row
+            else None
+        )
+        reason = (
+            builder.health_check(entry.path, definition)
+            if definition
+            else builder.quick_check(entry.path)
+        )
+        results.append({"key": entry.key, "healthy": reason is None, "problem": reason})
+    if args.json:
+        emit_json(results)
+    else:
+        for r in results:
+            print(f"{r['key'][:12]}  {'ok' if r['healthy'] else 'BROKEN: ' + str(r['problem'])}")
+        print(f"{sum(r['healthy'] for r in results)} of {len(results)} healthy")
+    return 0 if all(r["healthy"] for r in results) else 1
