@@ -105,7 +105,9 @@ def test_an_older_registry_is_upgraded_on_open_and_keeps_its_data(tmp_path: Path
     ws = Workspace.create(tmp_path)
     catalog.register(ws, EnvironmentDefinition(name="kept"))
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parents[1] / "src/kiln/registry/migrations"))
+    config.set_main_option(
+        "script_location", str(Path(__file__).parents[1] / "src/kiln/registry/migrations")
+    )
     with ws.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0001")

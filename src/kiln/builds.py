@@ -66,6 +66,11 @@ class BuildLog:
         self._file.close()
 
 
+class RecentFailure(BuildError):
+    """The same build failed moments ago: not run again (and not recorded again, so
+    ``kiln env logs`` keeps showing the log of the real attempt)."""
+
+
 @dataclass(frozen=True)
 class Built:
     """A ready materialization of a registered environment."""
@@ -149,7 +154,7 @@ def _resolve(
             return latest, current
         failure = cache.recent_failure(name)
         if failure and not retry:
-            raise BuildError(
+            raise RecentFailure(
                 f"resolving failed {time.time() - failure['time']:.0f} s ago: {failure['error']} "
                 "(see `kiln env logs`; pass --retry to try again now)"
             )
@@ -199,11 +204,11 @@ def ensure_built(
     builder_name = builders.choose(definition)
     builder = builders.module(builder_name)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
-    ctx = BuildContext(log, cache.uv_cache, secrets_for(definition))
     started = time.monotonic()
     target: Target | None = None
     lock_row: LockRow | None = None
     try:
+        ctx = BuildContext(log, cache.uv_cache, secrets_for(definition))
         target = builder.target(definition, ctx)
         lock_row, previous = _resolve(
             workspace,
@@ -221,7 +226,7 @@ def ensure_built(
         )
         failure = cache.recent_failure(key)
         if failure and not retry:
-            raise BuildError(
+            raise RecentFailure(
                 f"this environment failed to build {time.time() - failure['time']:.0f} s ago: "
                 f"{failure['error']} (see `kiln env logs`; pass --retry to try again now)"
             )
@@ -285,6 +290,8 @@ def ensure_built(
             time.monotonic() - started,
             previous if refresh else None,
         )
+    except RecentFailure:
+        raise
     except KilnError as exc:
         if lock_row is None:  # failed before a build started: still keep the log
             _finish(

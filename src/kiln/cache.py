@@ -27,6 +27,7 @@ from kiln.errors import KilnError
 
 MARKER = ".kiln-ready"
 FAILURE_TTL_SECONDS = 300.0
+_NOT_READY = "not built"
 
 
 def default_root(configured: str | None = None) -> Path:
@@ -103,12 +104,15 @@ class Cache:
         ``build(tmp)`` fills an empty temporary folder, health-checks it and returns facts for
         the marker; it raises on failure, and the temporary folder is removed.
         """
-        if self._reusable(key, quick_check, notify):
+        if self._problem(key, quick_check) is None:
             return self.path(key), False
         with self.lock(key):
             # Check again: another process may have finished this build while we waited.
-            if self._reusable(key, quick_check, notify):
+            problem = self._problem(key, quick_check)
+            if problem is None:
                 return self.path(key), False
+            if problem != _NOT_READY:  # said once, by the process that rebuilds it
+                notify(f"the cached environment {key[:12]} is broken ({problem}); rebuilding it")
             self._clear(key)
             staging = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
             staging.mkdir()
@@ -122,17 +126,14 @@ class Cache:
                 raise
         return self.path(key), True
 
-    def _reusable(
-        self, key: str, quick_check: Callable[[Path], str | None], notify: Callable[[str], None]
-    ) -> bool:
+    def _problem(self, key: str, quick_check: Callable[[Path], str | None]) -> str | None:
+        """None when ``key`` is ready and passes ``quick_check`` (then it counts as used)."""
         if self.marker(key) is None:
-            return False
+            return _NOT_READY
         reason = quick_check(self.path(key))
         if reason is None:
             self.touch(key)
-            return True
-        notify(f"the cached environment {key[:12]} is broken ({reason}); rebuilding it")
-        return False
+        return reason
 
     def _clear(self, key: str) -> None:
         """Remove an unready or broken folder and leftovers of killed builds (lock held)."""
@@ -214,14 +215,17 @@ class Cache:
             return True
 
     def clean_temporary(self) -> int:
-        """Remove leftovers of killed builds whose builder process is gone."""
+        """Remove leftovers of killed builds whose builder process is gone: staging folders
+        (``KEY.PID.RANDOM``), build logs (``log.PID.RANDOM.log``) and abandoned trash."""
         removed = 0
         for leftover in (self.root / "tmp").iterdir():
             parts = leftover.name.split(".")
-            if parts[0] == "trash" or (
-                len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1]))
-            ):
-                shutil.rmtree(leftover, ignore_errors=True)
+            dead = len(parts) >= 3 and parts[1].isdigit() and not _alive(int(parts[1]))
+            if parts[0] == "trash" or dead:
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
                 removed += 1
         return removed
 

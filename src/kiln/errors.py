@@ -14,6 +14,10 @@ class KilnError(Exception):
     status: int = 400
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        from kiln.secrets import redact
+
+        # Every message passes here: a credential inside a URL never reaches the user's screen.
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.hint = hint

@@ -49,6 +49,20 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _literal_password(url: str) -> bool:
+    """True when the URL's password is anything but one ``${VAR}`` reference."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        raise WorkspaceError(
+            "the database URL is not valid; use postgresql+psycopg://USER@HOST/DB"
+        ) from None
+    return password is not None and not _ENV_REFERENCE.fullmatch(str(password))
+
+
 def user_default_path() -> Path:
     if os.environ.get("PYTEST_VERSION") or os.environ.get("KILN_NO_DEFAULT_WORKSPACE"):
         raise WorkspaceError(
@@ -100,7 +114,7 @@ class Workspace:
                 raise WorkspaceError(f"{folder} already holds a workspace with another database")
             existing.engine  # noqa: B018 - opening it brings the schema up to date
             return existing
-        if database_url and re.search(r"://[^/@]*:[^/@$]+@", database_url):
+        if database_url and _literal_password(database_url):
             raise WorkspaceError(
                 "the database URL holds a plain-text password; write it as "
                 "postgresql+psycopg://USER:${KILN_DB_PASSWORD}@HOST/DB and export the variable"

@@ -205,3 +205,34 @@ def test_unexpected_errors_leave_a_log(project: Path, tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert os.environ.get("PYTEST_VERSION")
+
+
+def test_download_never_overwrites_or_deletes_without_force(project: Path) -> None:
+    run_kiln("env", "scaffold", "-n", "keep", "-d", "src", cwd=project)
+    run_kiln("env", "register", "-d", "src", cwd=project)
+    out = project / "out"
+    (out / "notes").mkdir(parents=True)
+    (out / "notes" / "mine.txt").write_text("precious")
+    (out / "conda_dependencies.yml").write_text("name: mine\n")
+    refused = run_kiln(
+        "env", "download", "keep", "-d", "out", "--format", "azure-v1", cwd=project, check=False
+    )
+    assert refused.returncode == 4
+    assert "conda_dependencies.yml already exists; pass --force" in refused.stderr
+    assert (out / "conda_dependencies.yml").read_text() == "name: mine\n"
+    assert sorted(p.name for p in out.iterdir()) == ["conda_dependencies.yml", "notes"]
+    run_kiln("env", "download", "keep", "-d", "out", "--format", "azure-v1", "--force", cwd=project)
+    assert (out / "notes" / "mine.txt").read_text() == "precious"  # not ours: left alone
+    assert "name: project_environment" in (out / "conda_dependencies.yml").read_text()
+
+
+def test_overrides_on_register_are_validated(project: Path) -> None:
+    run_kiln("env", "scaffold", "-n", "ov", "-d", "src", cwd=project)
+    for flag, value, field in (
+        ("--name", "a/b", "`name`"),
+        ("--version", "latest", "`version`"),
+        ("--name", "", "`name`"),
+    ):
+        result = run_kiln("env", "register", "-d", "src", flag, value, cwd=project, check=False)
+        assert result.returncode == 2, (flag, value, result.stderr)
+        assert field in result.stderr

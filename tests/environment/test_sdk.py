@@ -305,7 +305,7 @@ def test_save_refuses_to_replace_a_definition_unless_told(tmp_path: Path) -> Non
     env.save_to_directory(tmp_path)
     env.environment_variables = {"MODE": "slow"}
 
-    with pytest.raises(Conflict, match="already holds a definition; pass overwrite=True"):
+    with pytest.raises(Conflict, match="already exists; pass --force \\(overwrite=True\\)"):
         env.save_to_directory(tmp_path)
     assert Environment.load_from_directory(tmp_path).environment_variables == {"MODE": "fast"}
 

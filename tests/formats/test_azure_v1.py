@@ -409,9 +409,12 @@ def test_written_files(tmp_path: Path) -> None:
 
 
 def test_saving_again_removes_files_the_new_definition_does_not_have(tmp_path: Path) -> None:
-    azure_v1.save(FULL, tmp_path)
-    azure_v1.save(DOCKERFILE_ONLY, tmp_path)
-    assert round_trip(BARE, tmp_path) == BARE
+    from kiln.formats.dispatch import save_definition
+
+    save_definition(FULL, tmp_path, "azure-v1")
+    save_definition(DOCKERFILE_ONLY, tmp_path, "azure-v1", overwrite=True)
+    save_definition(BARE, tmp_path, "azure-v1", overwrite=True)
+    assert azure_v1.load(tmp_path).definition == BARE
     assert [p.name for p in tmp_path.iterdir()] == [azure_v1.DEFINITION_FILE]
 
 

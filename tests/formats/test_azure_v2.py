@@ -404,7 +404,7 @@ def v2_definitions(draw: st.DrawFn) -> EnvironmentDefinition:
             "name": draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,20}", fullmatch=True)),
             "version": draw(_maybe(st.sampled_from(["1", "2.0", "v3"]))),
             "description": draw(_maybe(_TEXT)),
-            "tags": draw(st.dictionaries(_TEXT, _TEXT, max_size=3)),
+            "tags": draw(st.dictionaries(_TEXT.filter(bool), _TEXT, max_size=3)),
             "python": python,
             "docker": docker,
             "inference_config": draw(

@@ -61,6 +61,7 @@ def find(version: str | None, cache_dir: Path) -> Target:
         uv_binary(),
         "python",
         "find",
+        "--system",  # never an active virtualenv or a .venv near the current directory
         "--python-preference",
         "only-system",
         *([request] if request else []),

@@ -217,8 +217,17 @@ def health_check(
 
 
 def quick_check(dest: Path) -> str | None:
-    """Cheap enough for every reuse: the interpreter and the Python it points at still exist."""
+    """Cheap enough for every reuse (no process started): the interpreter, the virtualenv's
+    ``pyvenv.cfg`` and the base Python it points at still exist."""
     python = interpreter(dest)
     if not python.exists():  # follows the symlink: the base interpreter must exist too
         return f"{python} or the interpreter it links to is missing"
+    try:
+        config = (dest / "pyvenv.cfg").read_text(encoding="utf-8")
+    except OSError:
+        return f"{dest / 'pyvenv.cfg'} is missing, so bin/python would run without the packages"
+    for line in config.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "home" and not Path(value.strip()).is_dir():
+            return f"its base Python folder {value.strip()} (pyvenv.cfg home) is missing"
     return None

@@ -58,9 +58,9 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def _redacted_variables(variables: dict[str, str]) -> dict[str, str]:
-    from kiln.environment.diff import _shown
+    from kiln.secrets import shown_value
 
-    return {k: _shown(k, v) or "" for k, v in variables.items()}
+    return {k: shown_value(k, v) or "" for k, v in variables.items()}
 
 
 def show(args: argparse.Namespace) -> int:

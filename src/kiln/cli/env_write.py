@@ -10,17 +10,6 @@ from kiln.cli.common import from_reference, load_source, workspace
 from kiln.cli.output import emit_json, warn
 
 
-def _refuse_overwrite(directory: Path, force: bool) -> None:
-    from kiln.errors import Conflict
-    from kiln.formats.dispatch import DIRECTORY_MARKERS
-
-    if force:
-        return
-    existing = [m for m, _ in DIRECTORY_MARKERS if (directory / m).exists()]
-    if existing:
-        raise Conflict(f"{directory / existing[0]} already exists; pass --force to replace it")
-
-
 def _save(definition: object, directory: Path, fmt: str, **kwargs: object) -> list[Path]:
     from kiln.formats.dispatch import dropped_fields, save_definition
 
@@ -33,7 +22,6 @@ def scaffold(args: argparse.Namespace) -> int:
     from kiln.environment.validation import validate_definition
 
     directory = Path(args.directory)
-    _refuse_overwrite(directory, args.force)
     python = args.python or f"{sys.version_info.major}.{sys.version_info.minor}"
     definition = validate_definition(
         {
@@ -44,7 +32,7 @@ def scaffold(args: argparse.Namespace) -> int:
         },
         source="--name/--python",
     )
-    written = _save(definition, directory, args.format)
+    written = _save(definition, directory, args.format, overwrite=args.force)
     if args.json:
         emit_json({"name": args.name, "format": args.format, "files": [str(p) for p in written]})
     else:
@@ -58,11 +46,20 @@ def register(args: argparse.Namespace) -> int:
     from kiln.environment import catalog
 
     source = load_source(args)
+    from kiln.environment.validation import assign
+    from kiln.secrets import looks_secret, shown_value
+
     definition = source.definition
-    if args.name:
-        definition.name = args.name
-    if args.version:
-        definition.version = args.version
+    if args.name is not None:
+        assign(definition, "name", args.name)
+    if args.version is not None:
+        assign(definition, "version", args.version)
+    for key, value in definition.environment_variables.items():
+        if looks_secret(key) and shown_value(key, value) != value:
+            warn(
+                f"`environment_variables.{key}` looks like a secret stored in plain text; "
+                f"write {key}: ${{{key}}} and set it where the environment runs"
+            )
     ws = workspace(args)
     result = catalog.register(ws, definition, source_dir=source.source_dir)
     record = result.record
@@ -88,10 +85,11 @@ def register(args: argparse.Namespace) -> int:
 
 def download(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
-    _refuse_overwrite(directory, args.force)
     ws = workspace(args)
     source = from_reference(args, args.reference)
-    written = _save(source.definition, directory, args.format, lookup=ws.artifacts.lookup)
+    written = _save(
+        source.definition, directory, args.format, lookup=ws.artifacts.lookup, overwrite=args.force
+    )
     if args.json:
         emit_json(
             {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -40,12 +39,14 @@ def _crash_log(exc: BaseException) -> Path:
     import tempfile
     import time
 
+    from kiln.secrets import redact
+
     path = Path(tempfile.gettempdir()) / f"kiln-crash-{int(time.time())}-{os.getpid()}.log"
-    with path.open("w", encoding="utf-8") as log:
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # readable by the user only
+    with os.fdopen(handle, "w", encoding="utf-8") as log:
         log.write(f"kiln {__version__}; Python {sys.version}; {platform.platform()}\n")
-        argv = [re.sub(r"(://[^/:@\s]*:)[^@/\s]+@", r"\1***@", arg) for arg in sys.argv]
-        log.write(f"argv: {argv}\n\n")  # URL passwords redacted: logs never hold secrets
-        log.write("".join(traceback.format_exception(exc)))
+        log.write(redact(f"argv: {sys.argv}\n\n"))  # URL credentials never reach a log
+        log.write(redact("".join(traceback.format_exception(exc))))
     return path
 
 
@@ -72,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         log = _crash_log(exc)
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        from kiln.secrets import redact
+
+        first = redact(str(exc).splitlines()[0]) if str(exc) else ""
         print(
             f"kiln: unexpected error: {type(exc).__name__}: {first} (details in {log})",
             file=sys.stderr,

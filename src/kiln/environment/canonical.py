@@ -117,7 +117,6 @@ def definition_form(definition: EnvironmentDefinition) -> dict[str, Any]:
     form = {
         "recipe": DEFINITION_RECIPE,
         "build": build_form(definition),
-        "environment_variables": dict(sorted(definition.environment_variables.items())),
         "registry_credentials": {
             "username": registry.username if registry else None,
             "password": registry.password if registry else None,  # only ever a ${VAR} reference
@@ -129,6 +128,9 @@ def definition_form(definition: EnvironmentDefinition) -> dict[str, Any]:
         ),
     }
     pruned: dict[str, Any] = _pruned(form)
+    # Added after pruning: a variable set to "" is a real setting, unlike an absent field.
+    if definition.environment_variables:
+        pruned["environment_variables"] = dict(sorted(definition.environment_variables.items()))
     return pruned
 
 

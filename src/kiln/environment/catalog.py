@@ -204,8 +204,9 @@ def curated_record(definition: EnvironmentDefinition) -> EnvironmentRecord:
     )
 
 
-def get(workspace: Workspace, name: str, version: str | None = None) -> EnvironmentRecord:
+def get(workspace: Workspace, name: str, version: str | int | None = None) -> EnvironmentRecord:
     """The given version, or the latest unarchived one."""
+    version = None if version is None else str(version)  # Environment.get(ws, "x", 2) works too
     if name.startswith(CURATED_PREFIX):
         for definition in curated.definitions():
             if definition.name == name and version in (None, definition.version):

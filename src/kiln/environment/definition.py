@@ -31,7 +31,21 @@ Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, str_strip_whitespace=True)
+    # No blanket whitespace stripping: an env var's value "> " must stay "> ". Package lines
+    # are normalized by their own validators; names and versions have patterns.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL cannot store NUL in text, SQLite can: refuse it so both behave the same.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character; remove it")
+        if isinstance(value, dict) and any(
+            "\x00" in f"{k}{v}" for k, v in value.items() if isinstance(v, str)
+        ):
+            raise ValueError("contains a NUL character; remove it")
+        return value
 
 
 class PipSection(_Model):
@@ -65,12 +79,25 @@ class PipSection(_Model):
     @classmethod
     def _no_plain_passwords(cls, value: str | list[str] | None) -> str | list[str] | None:
         for url in [value] if isinstance(value, str) else value or []:
+            url = url.strip()
             if url_has_literal_credentials(url):
                 raise ValueError(
-                    "a URL carries a plain-text password; write https://USER:${ENV_VAR}@HOST/... "
+                    "a URL carries a plain-text password or token; write https://USER:${ENV_VAR}@HOST/... "
                     "so the secret is read from the environment"
                 )
         return value
+
+    @field_validator("find_links")
+    @classmethod
+    def _remote_find_links(cls, urls: list[str]) -> list[str]:
+        # A local folder's wheels would not enter the build hash: builds would go stale silently.
+        for url in urls:
+            if "://" not in url or url.lower().startswith("file:"):
+                raise ValueError(
+                    f"{url!r} is a local folder; its content would not enter the build hash: "
+                    "list each wheel by path in packages instead"
+                )
+        return urls
 
 
 class CondaSection(_Model):
@@ -152,6 +179,12 @@ class DockerSection(_Model):
     )
     platform: Platform | None = None
 
+    @field_validator("dockerfile", "base_image", "build_context", "dockerfile_path")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        # Surrounding blank lines and spaces carry no meaning in these (the digest ignores them too).
+        return value.strip() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _one_source(self) -> DockerSection:
         chosen = [f for f in ("base_image", "dockerfile", "build_context") if getattr(self, f)]
@@ -196,7 +229,9 @@ class EnvironmentDefinition(_Model):
     name: Name
     version: Version | None = None
     description: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[Annotated[str, Field(min_length=1, max_length=255)], str] = Field(
+        default_factory=dict
+    )
     python: PythonSection = Field(default_factory=PythonSection)
     environment_variables: dict[str, str] = Field(default_factory=dict)
     docker: DockerSection = Field(default_factory=DockerSection)

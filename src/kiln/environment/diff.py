@@ -9,7 +9,6 @@ local wheel whose content changed is a change even though its path did not.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +23,7 @@ from kiln.environment.packages import (
     parse_pip_entry,
     strip_url_credentials,
 )
-
-_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|CREDENTIAL)", re.I)
+from kiln.secrets import shown_value
 
 
 @dataclass(frozen=True)
@@ -212,14 +210,9 @@ def _values(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str,
     return changes
 
 
-def _shown(name: str, value: str | None) -> str | None:
-    """Env var values are shown unless the name looks like a secret's."""
-    return "<redacted>" if value is not None and _SECRET_NAME.search(name) else value
-
-
 def _variables(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
     return {
-        key: {"from": _shown(key, old.get(key)), "to": _shown(key, new.get(key))}
+        key: {"from": shown_value(key, old.get(key)), "to": shown_value(key, new.get(key))}
         for key in sorted(set(old) | set(new))
         if old.get(key) != new.get(key)
     }

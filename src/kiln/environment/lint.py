@@ -7,7 +7,6 @@ surprise (an unpinned package or base image, a package listed twice).
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -16,8 +15,8 @@ from packaging.version import InvalidVersion, Version
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import is_env_reference, parse_conda_entry, parse_pip_entry
+from kiln.secrets import looks_secret
 
-_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|CREDENTIAL)", re.I)
 _IMPLIED_CONDA = {"python", "pip"}
 
 
@@ -163,7 +162,7 @@ def _image(definition: EnvironmentDefinition) -> list[Finding]:
 def _other(definition: EnvironmentDefinition) -> list[Finding]:
     found = []
     for key, value in definition.environment_variables.items():
-        if value and _SECRET_NAME.search(key) and not is_env_reference(value):
+        if value and looks_secret(key) and not is_env_reference(value):
             message = (
                 f"{key} looks like a secret stored in plain text; write {key}: ${{{key}}} "
                 "and set it where the environment runs"

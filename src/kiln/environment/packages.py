@@ -49,11 +49,14 @@ def is_env_reference(value: str) -> bool:
 
 
 def url_has_literal_credentials(url: str) -> bool:
-    """True when a URL carries a password that is not a ``${VAR}`` reference."""
+    """True when a URL carries a password, or a lone user name that may be a token
+    (``https://ghp_xxx@host``), that is not a ``${VAR}`` reference. ssh URLs name a login
+    (``git@host``), not a secret."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if "@" not in parts.netloc or "ssh" in parts.scheme.lower():
         return False
-    return not is_env_reference(parts.password)
+    userinfo = parts.netloc.rsplit("@", 1)[0]
+    return not is_env_reference(userinfo.split(":", 1)[-1])
 
 
 def strip_url_credentials(url: str) -> str:

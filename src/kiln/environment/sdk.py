@@ -276,17 +276,16 @@ class Environment:
         overwrite: bool = False,
     ) -> builtins.list[Path]:
         """Write the definition (and the local files it names) into folder ``path``."""
-        from kiln.errors import Conflict
-        from kiln.formats.dispatch import DIRECTORY_MARKERS, save_definition
+        from kiln.formats.dispatch import save_definition
 
-        target = Path(path)
-        if not overwrite and any((target / m).exists() for m, _ in DIRECTORY_MARKERS):
-            raise Conflict(
-                f"{target} already holds a definition; pass overwrite=True to replace it"
-            )
         lookup = self._workspace.artifacts.lookup if self._workspace is not None else None
         return save_definition(
-            self.definition, target, format, source_dir=self._source_dir, lookup=lookup
+            self.definition,
+            Path(path),
+            format,
+            source_dir=self._source_dir,
+            lookup=lookup,
+            overwrite=overwrite,
         )
 
     @staticmethod

@@ -341,9 +341,5 @@ def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
         files[CONDA_FILE] = base.dump_yaml(python_to_spec(definition, name=CONDA_NAME)).encode()
     if definition.docker.dockerfile:
         files[DOCKERFILE] = definition.docker.dockerfile.encode()
-    written = base.write_files_atomically(path, files)
-    # A file left from an earlier save would be read back as part of this definition.
-    for name in (CONDA_FILE, DOCKERFILE):
-        if name not in files and (path / name).is_file():
-            (path / name).unlink()
-    return written
+    # Files an earlier save left here are removed by dispatch.save_definition (with overwrite).
+    return base.write_files_atomically(path, files)

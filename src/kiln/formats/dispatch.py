@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
 from kiln.environment.definition import EnvironmentDefinition
-from kiln.errors import InvalidDefinition
+from kiln.errors import Conflict, InvalidDefinition
 from kiln.formats.base import (
     ContentLookup,
     Loaded,
@@ -102,6 +104,17 @@ def load_path(path: Path, fmt: str | None = None) -> Loaded:
     return loaded
 
 
+# What each format's loader reads in a folder: a save removes these when it does not write them
+# (or they would be read back as part of the new definition).
+FORMAT_FILES: dict[str, tuple[str, ...]] = {
+    "kiln": ("kiln.yaml",),
+    "azure-v1": ("azureml_environment.json", "conda_dependencies.yml", "BaseDockerfile"),
+    "azure-v2": ("environment.yaml", "conda.yaml", "docker-context"),
+    "conda": ("environment.yml",),
+    "requirements": ("requirements.txt", "constraints.txt"),
+}
+
+
 def save_definition(
     definition: EnvironmentDefinition,
     target: Path,
@@ -109,15 +122,57 @@ def save_definition(
     *,
     source_dir: Path | None = None,
     lookup: ContentLookup | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
-    """Save into folder ``target``: local inputs (wheels, build context) first, then the
-    definition files, so an interrupted save never leaves a definition without its inputs."""
+    """Save into folder ``target`` with its local inputs (wheels, build context).
+
+    Everything is written to a staging folder first. Without ``overwrite``, nothing that exists
+    in ``target`` is replaced or removed: the save is refused and names the first clash.
+    """
     module = format_module(fmt)
     _refuse_enclosing_context(definition)
-    inputs = local_files_for_save(definition, source_dir=source_dir, lookup=lookup)
-    written = write_files_atomically(target, inputs) if inputs else []
-    saved: list[Path] = module.save(definition, target)
-    return written + saved
+    target = target.absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".kiln-save-{target.name}-", dir=target.parent))
+    try:
+        inputs = local_files_for_save(definition, source_dir=source_dir, lookup=lookup)
+        if inputs:
+            write_files_atomically(staging, inputs)
+        module.save(definition, staging)
+        produced = sorted(
+            p.name for p in staging.iterdir() if not p.name.startswith(".kiln-write-")
+        )
+        stale = [
+            n for n in FORMAT_FILES.get(fmt, ()) if n not in produced and (target / n).exists()
+        ]
+        clashes = [
+            n for n in produced if (target / n).exists() or (target / n).is_symlink()
+        ] + stale
+        # Another format's definition file here would be read instead of this one.
+        clashes += [m for m, _ in DIRECTORY_MARKERS if m not in produced and (target / m).exists()]
+        if clashes and not overwrite:
+            raise Conflict(
+                f"{target / clashes[0]} already exists; pass --force (overwrite=True) to replace it"
+            )
+        target.mkdir(exist_ok=True)
+        for name in [*produced, *stale]:
+            _remove(target / name)
+        for name in produced:
+            os.replace(staging / name, target / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return sorted(p for name in produced for p in _files_under(target / name))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _files_under(path: Path) -> list[Path]:
+    return [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
 
 
 def _refuse_enclosing_context(definition: EnvironmentDefinition) -> None:

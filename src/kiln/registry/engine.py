@@ -51,10 +51,11 @@ def open_engine(url: str) -> Engine:
             "postgresql+psycopg://USER@HOST/DB"
         ) from None
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 60})
+        # hide_parameters: a failing statement's values (definitions) stay out of messages and logs
+        engine = create_engine(parsed, connect_args={"timeout": 60}, hide_parameters=True)
         _configure_sqlite(engine)
     elif parsed.get_backend_name() == "postgresql":
-        engine = create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     else:
         raise WorkspaceError(
             f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL"

@@ -1,0 +1,55 @@
+"""One place that decides what is secret and how it is hidden.
+
+Used by every error message (KilnError), crash logs, ``show``, ``diff`` and ``lint``. Kiln keeps
+secrets out of definitions altogether (only ``${VAR}`` references are accepted where a password
+goes); this module is the second line: whatever text leaves Kiln passes through ``redact``.
+"""
+
+from __future__ import annotations
+
+import re
+
+SECRET_NAME = re.compile(
+    r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|CREDENTIAL|PRIVATE_?KEY)", re.I
+)
+ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+# scheme://userinfo@ where userinfo is not entirely ${VAR} references
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s'\"]+)@")
+REDACTED = "<redacted>"
+
+
+def looks_secret(name: str) -> bool:
+    """True for a variable name such as API_TOKEN or DB_PASSWORD."""
+    return bool(SECRET_NAME.search(name))
+
+
+def is_reference(value: str) -> bool:
+    return bool(ENV_REFERENCE.match(value))
+
+
+def shown_value(name: str, value: str | None) -> str | None:
+    """An env var's value as Kiln shows it: hidden when the name looks like a secret's."""
+    if value is None or is_reference(value):
+        return value
+    return REDACTED if looks_secret(name) else value
+
+
+def _hide_userinfo(match: re.Match[str]) -> str:
+    parts = match.group("userinfo").split(":", 1)
+    if is_reference(parts[-1]):  # the password (or a lone token) is read from the environment
+        return match.group(0)
+    user = (
+        parts[0]
+        if len(parts) == 2 and not looks_secret(parts[0]) and len(parts[0]) < 40
+        else REDACTED
+    )
+    return (
+        f"{match.group('scheme')}{user}:{REDACTED}@"
+        if len(parts) == 2
+        else f"{match.group('scheme')}{REDACTED}@"
+    )
+
+
+def redact(text: str) -> str:
+    """Hide credentials inside URLs (``https://u:pw@host`` -> ``https://u:<redacted>@host``)."""
+    return _URL_USERINFO.sub(_hide_userinfo, text)

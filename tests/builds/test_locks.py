@@ -1,0 +1,135 @@
+"""Locks: the first resolution of a build hash is what every later build installs, until
+``--refresh`` makes a new generation; exported locks install with plain uv and pip."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from conftest import (
+    PackageIndex,
+    build_rows,
+    definition,
+    installed_versions,
+    lock_generations,
+    register,
+    run_kiln,
+)
+
+from kiln.builds import ensure_built
+from kiln.workspace import Workspace
+
+
+def test_a_later_build_in_a_fresh_cache_installs_the_stored_lock_not_the_newest(
+    workspace: Workspace,
+    package_index: PackageIndex,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cli_env: dict[str, str],
+) -> None:
+    package_index.publish("tiny-dep", "1.0")
+    package_index.publish("demo", "1.0", requires=["tiny-dep"])
+    record = register(workspace, definition("demo", ["demo"], package_index.url))
+    first = ensure_built(workspace, record)
+    assert installed_versions(first.interpreter) == {"demo": "1.0", "tiny-dep": "1.0"}
+
+    package_index.publish("demo", "2.0", requires=["tiny-dep>=2"])
+    package_index.publish("tiny-dep", "2.0")
+    # Another machine (here: an empty cache) building the same registered environment.
+    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path / "other-machine-cache"))
+    package_index.requests.clear()
+    elsewhere = ensure_built(workspace, record)
+
+    assert elsewhere.built_now and elsewhere.path != first.path
+    assert installed_versions(elsewhere.interpreter) == {"demo": "1.0", "tiny-dep": "1.0"}
+    assert elsewhere.lock == first.lock and elsewhere.key == first.key
+    assert not any(r.endswith("/simple/demo/") for r in package_index.requests)  # no resolving
+
+    refreshed = ensure_built(workspace, record, refresh=True)
+
+    assert refreshed.built_now
+    assert installed_versions(refreshed.interpreter) == {"demo": "2.0", "tiny-dep": "2.0"}
+    assert refreshed.lock.generation == 2
+    assert refreshed.previous_lock is not None and refreshed.previous_lock.generation == 1
+    assert refreshed.key != first.key  # the generation-1 build stays usable
+    assert lock_generations(workspace, record.build_hash) == [1, 2]
+    assert not ensure_built(workspace, record).built_now  # later builds use generation 2
+
+    # The CLI prints what a refresh changed, and old generations stay exportable.
+    package_index.publish("demo", "3.0", requires=["tiny-dep>=2"])
+    shown = run_kiln("env", "build", "demo", "--refresh", env=cli_env).stdout
+    assert "lock generation 2 -> 3:" in shown
+    assert "demo==2.0 -> demo==3.0" in shown
+    assert "tiny-dep" not in shown.split("lock generation 2 -> 3:")[1]  # unchanged: not listed
+    unchanged = run_kiln("env", "build", "demo", "--refresh", env=cli_env).stdout
+    assert "the lock is unchanged" in unchanged
+    assert lock_generations(workspace, record.build_hash) == [1, 2, 3]
+
+    old = run_kiln("env", "lock", "demo", "--generation", "1", env=cli_env).stdout
+    assert "demo==1.0" in old and "tiny-dep==1.0" in old
+    assert "generation 1" in old.splitlines()[0]
+    newest = run_kiln("env", "lock", "demo", env=cli_env).stdout
+    assert "demo==3.0" in newest
+    statuses = [r["status"] for r in build_rows(workspace, record.build_hash)]
+    # first, the other machine, the refresh, generation 3; reuses record nothing
+    assert statuses == ["succeeded"] * 4
+
+
+def test_exported_locks_install_with_plain_uv_and_pip(
+    sqlite_workspace: Workspace,
+    package_index: PackageIndex,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    from kiln.builders.uvtool import uv_binary
+
+    package_index.publish("tiny-dep", "1.0")
+    package_index.publish("tiny-dep", "1.5")
+    package_index.publish("demo", "1.0", requires=["tiny-dep<2"])
+    package_index.publish("other", "0.3")
+    record = register(sqlite_workspace, definition("demo", ["demo", "other"], package_index.url))
+    built = ensure_built(sqlite_workspace, record)
+    locked = {p["name"]: p["version"] for p in built.lock.packages}
+    assert locked == {"demo": "1.0", "tiny-dep": "1.5", "other": "0.3"}
+    package_index.publish("tiny-dep", "1.9")  # newer than the lock: must not be picked
+
+    exported = tmp_path / "exported.txt"
+    run_kiln("env", "lock", "demo", "--format", "requirements", "-o", str(exported), env=cli_env)
+    text = exported.read_text()
+    assert text.count("--hash=sha256:") == 3
+
+    plain = tmp_path / "plain-uv"
+    uv_env = {**os.environ, "UV_CACHE_DIR": str(tmp_path / "uv-plain"), "UV_NO_CONFIG": "1"}
+    subprocess.run(
+        [uv_binary(), "venv", "-q", "--python", "3.11", str(plain)], check=True, env=uv_env
+    )
+    subprocess.run(
+        [uv_binary(), "pip", "install", "-q", "--python", str(plain / "bin/python")]
+        + ["-r", str(exported), "--index-url", package_index.url],
+        check=True,
+        env=uv_env,
+    )
+    assert installed_versions(plain / "bin/python") == locked
+
+    # pip, as a user without uv would: a stdlib venv (pip comes from ensurepip, offline).
+    pip_venv = tmp_path / "plain-pip"
+    subprocess.run([sys.executable, "-m", "venv", str(pip_venv)], check=True)
+    pip_env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}
+    subprocess.run(
+        [str(pip_venv / "bin/python"), "-m", "pip", "install", "-q", "--require-hashes"]
+        + ["-r", str(exported), "--index-url", package_index.url],
+        check=True,
+        env=pip_env,
+    )
+    installed = installed_versions(pip_venv / "bin/python")
+    assert {k: v for k, v in installed.items() if k in locked} == locked
+
+    pylock = run_kiln("env", "lock", "demo", "--format", "pylock", env=cli_env).stdout
+    data = tomllib.loads(pylock)
+    assert data["lock-version"] == "1.0"
+    assert {p["name"]: p["version"] for p in data["packages"]} == locked
+    assert all(p["wheels"][0]["hashes"]["sha256"] for p in data["packages"])
