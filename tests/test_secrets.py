@@ -42,3 +42,42 @@ def test_registry_password_from_azure_v1_never_lands(tmp_path: Path) -> None:
     for result in outputs:
         assert SECRET not in result.stdout + result.stderr
     assert SECRET.encode() not in _every_byte_under(cwd)
+
+
+def test_redaction_of_urls() -> None:
+    from kiln.secrets import redact
+
+    assert (
+        redact("see https://bob:hunter2@idx.example/simple now")
+        == "see https://bob:<redacted>@idx.example/simple now"
+    )
+    assert (
+        redact("git+https://ghp_abc123@github.example/x.git")
+        == "git+https://<redacted>@github.example/x.git"
+    )
+    assert redact("https://bob:${PW}@idx.example/simple") == "https://bob:${PW}@idx.example/simple"
+    assert redact("https://${TOKEN}@idx.example/simple") == "https://${TOKEN}@idx.example/simple"
+    assert (
+        redact("postgresql+psycopg://kiln:pa$word@db/kiln")
+        == "postgresql+psycopg://kiln:<redacted>@db/kiln"
+    )
+
+
+def test_error_messages_never_echo_a_password() -> None:
+    from kiln.environment.definition import EnvironmentDefinition
+    from kiln.environment.validation import validate_definition
+    from kiln.errors import InvalidDefinition
+
+    for packages in (
+        ["--extra-index-url https://u:hunter2@h.example/simple"],
+        ["x @ https://tok3n@h.example/x.whl"],
+    ):
+        try:
+            validate_definition({"name": "x", "python": {"pip": {"packages": packages}}})
+        except InvalidDefinition as exc:
+            assert "hunter2" not in str(exc) and "tok3n" not in str(exc), str(exc)
+        else:
+            raise AssertionError(f"{packages} was accepted")
+    assert EnvironmentDefinition(
+        name="ok", python={"pip": {"packages": ["x @ https://${TOKEN}@h.example/x.whl"]}}
+    )

@@ -130,7 +130,7 @@ def _resolve(
 ) -> tuple[LockRow, LockRow | None]:
     """The lock to build from, resolving (once, under a lock) when there is none or on refresh."""
     from kiln.registry.engine import write_transaction
-    from kiln.registry.lock_queries import get_lock, insert_lock, next_generation
+    from kiln.registry.lock_queries import get_lock, insert_lock
 
     def newest() -> LockRow | None:
         with workspace.engine.connect() as connection:
@@ -168,10 +168,11 @@ def _resolve(
         digest = hashlib.sha256(lock.text.encode()).hexdigest()
         if latest is not None and latest.lock_digest == digest:
             return latest, latest  # --refresh found nothing new: keep the generation
+        # The generation after the one seen, not max()+1: a machine sharing the workspace may
+        # have stored it meanwhile (nothing machine-local serializes us), and then its lock is
+        # the one everybody installs rather than a second one stacked on top.
+        generation = (latest.generation if latest else 0) + 1
         with write_transaction(workspace.engine) as connection:
-            generation = next_generation(
-                connection, build_hash=build_hash, platform=target.platform
-            )
             insert_lock(
                 connection,
                 build_hash=build_hash,
@@ -183,7 +184,10 @@ def _resolve(
                 packages=lock.packages,
                 resolver=lock.resolver,
             )
-        stored = newest()
+        with workspace.engine.connect() as connection:
+            stored = get_lock(
+                connection, build_hash=build_hash, platform=target.platform, generation=generation
+            )
         assert stored is not None
         return stored, latest
 

@@ -19,11 +19,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from filelock import FileLock
+from typing import TYPE_CHECKING, Any
 
 from kiln.errors import KilnError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 MARKER = ".kiln-ready"
 FAILURE_TTL_SECONDS = 300.0
@@ -89,6 +90,8 @@ class Cache:
             os.utime(self.path(key) / MARKER)
 
     def lock(self, name: str) -> FileLock:
+        from filelock import FileLock  # imported when needed: CLI start-up stays fast
+
         return FileLock(str(self.root / "locks" / f"{name}.lock"))
 
     def materialize(

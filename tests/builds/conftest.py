@@ -75,7 +75,8 @@ def make_wheel(
 ) -> Path:
     """A minimal valid pure-python wheel at ``folder/simple/NAME/DIST-VERSION-py3-none-any.whl``.
 
-    Its package ``name`` (``-`` -> ``_``) holds ``__version__`` and ``body``."""
+    Its package ``name`` (``-`` -> ``_``) holds ``__version__`` and ``body``. Like wheels built
+    by hatchling, flit or uv, it has no ``top_level.txt``."""
     dist = re.sub(r"[-_.]+", "_", name)
     package = dist.lower()
     info = f"{dist}-{version}.dist-info"
@@ -92,7 +93,6 @@ def make_wheel(
         f"{package}/__init__.py": f'__version__ = "{version}"\n{body}\n',
         f"{info}/METADATA": metadata,
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: kiln-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        f"{info}/top_level.txt": f"{package}\n",
     }
     record = [_record_line(p, text.encode()) for p, text in files.items()]
     record.append(f"{info}/RECORD,,")

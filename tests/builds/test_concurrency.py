@@ -47,12 +47,15 @@ WORKER = textwrap.dedent(
 )
 
 
-def _start(folder: Path, name: str, index: int) -> subprocess.Popen[str]:
+def _start(
+    folder: Path, name: str, index: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", WORKER, str(folder), name, str(index)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
         start_new_session=True,  # its own process group: a kill takes its uv children too
     )
 
@@ -89,6 +92,28 @@ def test_eight_processes_asking_at_once_cause_exactly_one_build(
     ]
     interpreter = Path(str(results[0]["interpreter"]))
     assert installed_versions(interpreter) == {"demo": "1.0", "tiny-dep": "1.0"}
+
+
+def test_machines_sharing_a_workspace_resolving_at_once_store_one_lock(
+    workspace: Workspace, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    """Each process has its own cache, as separate machines would: nothing machine-local
+    serializes their first resolution, only the registry does."""
+    package_index.publish("demo", "1.0")
+    record = register(workspace, definition("demo", ["demo"], package_index.url))
+    caches = [tmp_path / f"machine-{i}" for i in range(4)]
+
+    workers = [
+        _start(tmp_path, "demo", i, {"KILN_CACHE_DIR": str(c)}) for i, c in enumerate(caches)
+    ]
+    results = _release(tmp_path, workers)
+
+    assert lock_generations(workspace, record.build_hash) == [1]
+    assert all(r["built_now"] for r in results)  # each machine builds its own copy...
+    digests = {Cache(c).entries()[0].marker["lock_digest"] for c in caches}
+    assert len(digests) == 1  # ...of the one stored lock
+    rows = build_rows(workspace, record.build_hash)
+    assert [r["status"] for r in rows] == ["succeeded"] * 4
 
 
 def test_different_environments_build_in_parallel(

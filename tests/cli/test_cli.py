@@ -19,6 +19,17 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _rows(project: Path) -> dict[str, int]:
+    """Row counts of every registry table (the WAL file makes comparing bytes meaningless)."""
+    import sqlite3
+
+    with sqlite3.connect(project / ".kiln" / "registry.db") as connection:
+        tables = [
+            t for (t,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        return {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+
 def _packages(path: Path, *packages: str) -> None:
     text = path.read_text()
     start = text.index("    packages:\n") + len("    packages:\n")
@@ -72,16 +83,16 @@ def test_order_only_difference_is_called_out(project: Path) -> None:
 def test_bad_input_is_one_line_non_zero_and_changes_nothing(project: Path) -> None:
     bad = project / "bad.yaml"
     bad.write_text("name: ok\npython:\n  pip:\n    packages: ['numpy==2', '# not a package']\n")
-    before = sorted(p.name for p in (project / ".kiln").iterdir())
-    db_before = (project / ".kiln" / "registry.db").read_bytes()
+    before = sorted(p.name for p in (project / ".kiln" / "artifacts").rglob("*"))
+    rows_before = _rows(project)
     result = run_kiln("env", "register", "-f", str(bad), cwd=project, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
         f"kiln: error: `python.pip.packages` in {bad}: entry 1: '# not a package' is a comment, not a package"
     ]
-    assert sorted(p.name for p in (project / ".kiln").iterdir()) == before
-    assert (project / ".kiln" / "registry.db").read_bytes() == db_before
+    assert sorted(p.name for p in (project / ".kiln" / "artifacts").rglob("*")) == before
+    assert _rows(project) == rows_before
     debug = run_kiln("--debug", "env", "register", "-f", str(bad), cwd=project, check=False)
     assert "Traceback" in debug.stderr
 
@@ -200,11 +211,45 @@ def test_unexpected_errors_leave_a_log(project: Path, tmp_path: Path) -> None:
     (project / ".kiln" / "registry.db").write_bytes(b"this is not sqlite" * 100)
     for wal in (project / ".kiln").glob("registry.db-*"):
         wal.unlink()
-    result = run_kiln("env", "list", cwd=project, check=False, env={"TMPDIR": str(tmp_path)})
-    assert result.returncode in (5, 70)
+    result = run_kiln(
+        "env", "list", "--search", "x", cwd=project, check=False, env={"TMPDIR": str(tmp_path)}
+    )
+    assert result.returncode == 5
+    assert result.stderr.startswith("kiln: error: cannot open the registry at ")
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert os.environ.get("PYTEST_VERSION")
+
+
+def test_a_bug_exits_70_with_a_private_redacted_crash_log(project: Path, tmp_path: Path) -> None:
+    # A real bug cannot be ordered up; this makes one by handing a file where a folder belongs.
+    (project / ".kiln" / "artifacts").rmdir()
+    (project / ".kiln" / "artifacts").write_text("not a folder")
+    run_kiln("env", "scaffold", "-n", "crash", "-d", "src", cwd=project)
+    (project / "src" / "wheels").mkdir()
+    (project / "src" / "wheels" / "x-1.0-py3-none-any.whl").write_bytes(b"wheel")
+    text = (
+        (project / "src" / "kiln.yaml")
+        .read_text()
+        .replace("    - numpy==2.4.6", "    - numpy==2.4.6\n    - ./wheels/x-1.0-py3-none-any.whl")
+    )
+    (project / "src" / "kiln.yaml").write_text(text)
+    result = run_kiln(
+        "env",
+        "register",
+        "-d",
+        "src",
+        "--name",
+        "crash",
+        cwd=project,
+        check=False,
+        env={"TMPDIR": str(tmp_path)},
+    )
+    assert result.returncode == 70, result.stderr
+    logs = list(tmp_path.glob("kiln-crash-*.log"))
+    assert len(logs) == 1 and oct(logs[0].stat().st_mode & 0o777) == "0o600"
+    content = logs[0].read_text()
+    assert "Traceback" in content and "kiln 0.1.0" in content
+    assert str(logs[0]) in result.stderr
 
 
 def test_download_never_overwrites_or_deletes_without_force(project: Path) -> None:

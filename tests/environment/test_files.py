@@ -306,3 +306,23 @@ def test_read_text_limited_strips_a_bom_and_refuses_other_encodings(tmp_path: Pa
         f"`kiln.yaml`: {path} is not UTF-8 text (invalid continuation byte at byte 9); "
         "save it as UTF-8"
     )
+
+
+def test_special_files_in_a_context_are_refused(tmp_path: Path) -> None:
+    import os
+
+    from kiln.environment.files import tree_digest
+    from kiln.errors import InvalidDefinition
+
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\n")
+    os.mkfifo(context / "pipe")
+    with pytest.raises(InvalidDefinition, match="pipe is not a regular file"):
+        tree_digest(context)
+    (context / "pipe").unlink()
+    (context / "gone").symlink_to(context / "missing")
+    with pytest.raises(InvalidDefinition, match="gone is a symlink to nothing"):
+        tree_digest(context)
+    (context / ".kilnignore").write_text("gone\n")
+    assert len(tree_digest(context)) == 64

@@ -450,3 +450,23 @@ def test_parse_write_parse_is_the_identity(definition: EnvironmentDefinition) ->
         expected.docker.build_context = azure_v2.DOCKERFILE_CONTEXT
         expected.docker.build_context_digest = first.docker.build_context_digest
         assert first == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\ntags: [a, b]\nimage: i:1\n", "`tags` in {path} must be a mapping"),
+        (
+            "name: x\nversion: 1.10\nimage: i:1\n",
+            '`version` in {path} must be a string; quote it, e.g. version: "1.1"',
+        ),
+    ],
+)
+def test_types_yaml_would_change_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    from kiln.errors import InvalidDefinition
+
+    path = tmp_path / "environment.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidDefinition) as caught:
+        azure_v2.load(path)
+    assert caught.value.message.startswith(message.format(path=path))

@@ -101,8 +101,25 @@ def context_files(root: Path) -> Iterator[tuple[str, Path]]:
             rel = prefix + name
             if not spec.match_file(rel):
                 _refuse_escaping_link(Path(folder) / name, rel, resolved_root)
+                _refuse_special(Path(folder) / name, rel)
                 found.append((rel, Path(folder) / name))
     return iter(sorted(found))
+
+
+def _refuse_special(path: Path, rel: str) -> None:
+    """Only regular files have content to hash: a FIFO would block forever, a dangling link
+    has nothing to read."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InvalidDefinition(
+            f"`docker.build_context`: {rel} is a symlink to nothing; remove it or add it to .kilnignore"
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise InvalidDefinition(
+            f"`docker.build_context`: {rel} is not a regular file (a pipe, socket or device); "
+            "remove it or add it to .kilnignore"
+        )
 
 
 def _refuse_escaping_link(path: Path, rel: str, resolved_root: Path) -> None:

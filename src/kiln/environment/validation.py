@@ -75,9 +75,11 @@ def describe(
     elif first["type"].endswith("_type"):
         message = f"{message} (got {type(first.get('input')).__name__})"
     elif first["type"] == "string_pattern_mismatch":
-        message = f"{first.get('input')!r} is not allowed: {_help_for(location, message)}"
+        message = (
+            f"{first.get('input')!r} is not allowed: {_help_for(prefix + tuple(location), message)}"
+        )
     elif first["type"] == "string_too_short" and location and location[-1] in ("name", "version"):
-        message = f"is empty; {_help_for(location, message)}"
+        message = f"is empty; {_help_for(prefix + tuple(location), message)}"
     elif first["type"] == "string_too_long" and location and location[-1] in ("name", "version"):
         message = f"is {len(str(first.get('input')))} characters, over the limit of {first.get('ctx', {}).get('max_length')}; shorten it"
     more = len(exc.errors()) - 1

@@ -95,11 +95,20 @@ def load(path: Path) -> Loaded:
         python = section.model_dump()
     if data.get("os_type") is not None:
         docker["platform"] = {"os": data["os_type"]}
+    tags = data.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise InvalidDefinition(f"`tags` in {source} must be a mapping of names to values")
+    version = data.get("version")
+    if isinstance(version, (float, bool)):
+        # YAML reads 1.10 as the number 1.1: the version the user wrote is already lost.
+        raise InvalidDefinition(
+            f'`version` in {source} must be a string; quote it, e.g. version: "{version}"'
+        )
     fields: dict[str, Any] = {
         "name": data.get("name"),
-        "version": None if data.get("version") is None else str(data["version"]),
+        "version": None if version is None else str(version),
         "description": data.get("description"),
-        "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
+        "tags": {str(k): str(v) for k, v in tags.items()},
         "python": python,
         "environment_variables": variables,
         "docker": docker,

@@ -19,7 +19,13 @@ from typing import Any
 import yaml
 
 from kiln.environment.definition import EnvironmentDefinition
-from kiln.environment.files import file_digest, read_text_limited, resolve_inside, tree_digest
+from kiln.environment.files import (
+    context_files,
+    file_digest,
+    read_text_limited,
+    resolve_inside,
+    tree_digest,
+)
 from kiln.environment.packages import parse_pip_entry
 from kiln.errors import InvalidDefinition
 
@@ -120,7 +126,7 @@ def write_files_atomically(target: Path, files: Mapping[str, bytes | Path]) -> l
             staged = staging / name
             staged.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, Path) and content.is_dir():
-                shutil.copytree(content, staged, symlinks=False)
+                _copy_kept_files(content, staged)
             elif isinstance(content, Path):
                 shutil.copyfile(content, staged)
             else:
@@ -139,6 +145,16 @@ def write_files_atomically(target: Path, files: Mapping[str, bytes | Path]) -> l
         return written
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _copy_kept_files(folder: Path, destination: Path) -> None:
+    """Copy a build context's kept files only: what .gitignore/.kilnignore leave out (a .env,
+    logs, data) is not part of the context and must not travel with it."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for relative, path in context_files(folder):
+        copy = destination / relative
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
 
 
 def resolve_local_inputs(

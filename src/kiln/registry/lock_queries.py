@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from kiln.registry.schema import builds, locks
@@ -95,13 +95,6 @@ def insert_lock(
     except IntegrityError:
         return False
     return True
-
-
-def next_generation(connection: Connection, *, build_hash: str, platform: str) -> int:
-    query = select(func.max(locks.c.generation)).where(
-        locks.c.build_hash == build_hash, locks.c.platform == platform
-    )
-    return int(connection.execute(query).scalar() or 0) + 1
 
 
 def record_build(connection: Connection, **values: Any) -> None:
