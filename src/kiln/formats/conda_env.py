@@ -34,27 +34,35 @@ DEFAULT_FILE = "environment.yml"
 _SPEC_KEYS = {"name", "channels", "dependencies", "prefix", "variables"}
 _OPTION = re.compile(r"^(--index-url|-i|--extra-index-url|--find-links|-f|--pre)(?:[=\s]+(.*))?$")
 
-# azureml-core writes these two lines into every conda file it creates (a quirk of its bundled
-# index_location.txt). Both point at PyPI, the default index, so they carry no information.
-AZUREML_DEFAULT_PIP_LINES = frozenset(
-    {
-        "--find-links https://pypi.python.org/simple/index.html",
-        "--extra-index-url https://pypi.python.org/simple",
-    }
-)
+# azureml-core writes a pair of lines into every conda file it creates (a quirk of its bundled
+# index_location.txt): `--find-links BASE/simple/index.html` and `--extra-index-url BASE/simple`,
+# with BASE its default package index, so they carry no information. Recognised by that shape.
+_AZUREML_FIND_LINKS = re.compile(r"^--find-links (?P<base>https://[^ ]+)/simple/index\.html$")
+
+
+def _azureml_default_pair(lines: list[str]) -> set[str]:
+    """The two quirk lines, if both are present with the same base; else nothing."""
+    normalized = {" ".join(str(line).split()) for line in lines}
+    for line in normalized:
+        match = _AZUREML_FIND_LINKS.match(line)
+        partner = f"--extra-index-url {match.group('base')}/simple" if match else None
+        if partner in normalized:
+            return {line, partner}
+    return set()
 
 
 def _pip_options(lines: list[str], source: str) -> tuple[list[str], dict[str, Any], list[str]]:
     packages: list[str] = []
     options: dict[str, Any] = {"extra_index_urls": [], "find_links": []}
     warnings: list[str] = []
+    quirk = _azureml_default_pair(lines)
     for raw in lines:
         line = " ".join(str(raw).split())
         if not line or line.startswith("#"):
             if line:
                 warnings.append(f"{source}: {line!r} in the pip list is a comment, not a package")
             continue
-        if line in AZUREML_DEFAULT_PIP_LINES:
+        if line in quirk:
             continue
         match = _OPTION.match(line)
         if match is None:
