@@ -4,7 +4,6 @@ a blob that exists is complete."""
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tarfile
@@ -47,20 +46,27 @@ class ArtifactStore:
             self._publish(path, self._blob(digest))
         return digest
 
-    def put_tree(self, folder: Path) -> str:
-        """Store a folder's kept files (same rules as its digest); returns the tree digest."""
-        digest = tree_digest(folder)
-        if self._tree(digest).exists():
+    def put_tree(self, folder: Path, digest: str | None = None) -> str:
+        """Store a folder's kept files (same rules as its digest); returns the tree digest.
+        Pass ``digest`` when it is already known, to skip hashing the folder again."""
+        digest = digest or tree_digest(folder)
+        final = self._tree(digest)
+        if final.exists():
             return digest
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as archive:
-            for relative, path in context_files(folder):
-                info = tarfile.TarInfo(relative)
-                info.size = path.stat().st_size
-                info.mode = 0o755 if is_executable(path) else 0o644
-                with path.open("rb") as content:
-                    archive.addfile(info, content)
-        self._publish(buffer.getvalue(), self._tree(digest))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(handle, "wb") as out, tarfile.open(fileobj=out, mode="w") as archive:
+                for relative, path in context_files(folder):
+                    info = tarfile.TarInfo(relative)
+                    info.size = path.stat().st_size
+                    info.mode = 0o755 if is_executable(path) else 0o644
+                    with path.open("rb") as content:
+                        archive.addfile(info, content)
+            os.replace(temporary, final)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
         return digest
 
     def lookup(self, digest: str) -> Path | None:

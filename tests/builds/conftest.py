@@ -65,18 +65,24 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _record_line(path: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{path},sha256={digest},{len(data)}"
+def _record_line(path: str, content: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(content)}"
 
 
 def make_wheel(
-    folder: Path, name: str, version: str, requires: Sequence[str] = (), body: str = ""
+    folder: Path,
+    name: str,
+    version: str,
+    requires: Sequence[str] = (),
+    body: str = "",
+    data: dict[str, bytes] | None = None,
 ) -> Path:
     """A minimal valid pure-python wheel at ``folder/simple/NAME/DIST-VERSION-py3-none-any.whl``.
 
-    Its package ``name`` (``-`` -> ``_``) holds ``__version__`` and ``body``. Like wheels built
-    by hatchling, flit or uv, it has no ``top_level.txt``."""
+    Its package ``name`` (``-`` -> ``_``) holds ``__version__`` and ``body``, and the files in
+    ``data`` (paths relative to the package). Like wheels built by hatchling, flit or uv, it has
+    no ``top_level.txt``."""
     dist = re.sub(r"[-_.]+", "_", name)
     package = dist.lower()
     info = f"{dist}-{version}.dist-info"
@@ -89,12 +95,13 @@ def make_wheel(
             "",
         ]
     )
-    files = {
+    files: dict[str, str | bytes] = {
         f"{package}/__init__.py": f'__version__ = "{version}"\n{body}\n',
+        **{f"{package}/{path}": content for path, content in (data or {}).items()},
         f"{info}/METADATA": metadata,
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: kiln-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
-    record = [_record_line(p, text.encode()) for p, text in files.items()]
+    record = [_record_line(p, c if isinstance(c, bytes) else c.encode()) for p, c in files.items()]
     record.append(f"{info}/RECORD,,")
     files[f"{info}/RECORD"] = "\n".join(record) + "\n"
     target = folder / "simple" / normalize(name) / f"{dist}-{version}-py3-none-any.whl"
@@ -121,9 +128,14 @@ class PackageIndex:
         return f"http://127.0.0.1:{self.port}/simple"
 
     def publish(
-        self, name: str, version: str, requires: Sequence[str] = (), body: str = ""
+        self,
+        name: str,
+        version: str,
+        requires: Sequence[str] = (),
+        body: str = "",
+        data: dict[str, bytes] | None = None,
     ) -> Path:
-        return make_wheel(self.root, name, version, requires, body)
+        return make_wheel(self.root, name, version, requires, body, data)
 
 
 def _handler(index: PackageIndex) -> type[SimpleHTTPRequestHandler]:
@@ -175,9 +187,9 @@ def package_index(tmp_path: Path) -> Iterator[PackageIndex]:
 # ---------------------------------------------------------------- cache and environments
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A cold build cache for this test (uv's own cache lives inside it)."""
+    """A cold build cache for every test (uv's own cache lives inside it)."""
     folder = tmp_path / "cache"
     monkeypatch.setenv("KILN_CACHE_DIR", str(folder))
     return folder

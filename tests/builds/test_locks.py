@@ -29,7 +29,6 @@ def test_a_later_build_in_a_fresh_cache_installs_the_stored_lock_not_the_newest(
     package_index: PackageIndex,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    cli_env: dict[str, str],
 ) -> None:
     package_index.publish("tiny-dep", "1.0")
     package_index.publish("demo", "1.0", requires=["tiny-dep"])
@@ -58,25 +57,42 @@ def test_a_later_build_in_a_fresh_cache_installs_the_stored_lock_not_the_newest(
     assert refreshed.key != first.key  # the generation-1 build stays usable
     assert lock_generations(workspace, record.build_hash) == [1, 2]
     assert not ensure_built(workspace, record).built_now  # later builds use generation 2
+    assert installed_versions(first.interpreter) == {"demo": "1.0", "tiny-dep": "1.0"}
 
-    # The CLI prints what a refresh changed, and old generations stay exportable.
-    package_index.publish("demo", "3.0", requires=["tiny-dep>=2"])
+
+def test_refresh_from_the_cli_prints_the_package_diff_and_keeps_old_generations(
+    sqlite_workspace: Workspace, package_index: PackageIndex, cli_env: dict[str, str]
+) -> None:
+    package_index.publish("tiny-dep", "1.0")
+    package_index.publish("demo", "1.0", requires=["tiny-dep"])
+    record = register(sqlite_workspace, definition("demo", ["demo"], package_index.url))
+    run_kiln("env", "build", "demo", env=cli_env)
+    package_index.publish("demo", "2.0", requires=["tiny-dep"])
+    package_index.publish("extra-dep", "0.1")
+    package_index.publish("demo", "3.0", requires=["extra-dep"])
+
     shown = run_kiln("env", "build", "demo", "--refresh", env=cli_env).stdout
-    assert "lock generation 2 -> 3:" in shown
-    assert "demo==2.0 -> demo==3.0" in shown
-    assert "tiny-dep" not in shown.split("lock generation 2 -> 3:")[1]  # unchanged: not listed
+
+    changes = shown.split("lock generation 1 -> 2:\n")[1].splitlines()
+    assert sorted(changes) == ["  + extra-dep==0.1", "  - tiny-dep==1.0", "  demo==1.0 -> demo==3.0"]
+    assert "lock generation 2" in shown.splitlines()[0]
     unchanged = run_kiln("env", "build", "demo", "--refresh", env=cli_env).stdout
     assert "the lock is unchanged" in unchanged
-    assert lock_generations(workspace, record.build_hash) == [1, 2, 3]
+    assert lock_generations(sqlite_workspace, record.build_hash) == [1, 2]
 
     old = run_kiln("env", "lock", "demo", "--generation", "1", env=cli_env).stdout
-    assert "demo==1.0" in old and "tiny-dep==1.0" in old
     assert "generation 1" in old.splitlines()[0]
+    assert [ln.split(" ")[0] for ln in old.splitlines() if "==" in ln] == [
+        "demo==1.0",
+        "tiny-dep==1.0",
+    ]
     newest = run_kiln("env", "lock", "demo", env=cli_env).stdout
-    assert "demo==3.0" in newest
-    statuses = [r["status"] for r in build_rows(workspace, record.build_hash)]
-    # first, the other machine, the refresh, generation 3; reuses record nothing
-    assert statuses == ["succeeded"] * 4
+    assert [ln.split(" ")[0] for ln in newest.splitlines() if "==" in ln] == [
+        "demo==3.0",
+        "extra-dep==0.1",
+    ]
+    statuses = [r["status"] for r in build_rows(sqlite_workspace, record.build_hash)]
+    assert statuses == ["succeeded", "succeeded"]  # the unchanged refresh built nothing
 
 
 def test_exported_locks_install_with_plain_uv_and_pip(

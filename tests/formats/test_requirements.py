@@ -117,7 +117,7 @@ def test_load_flattens_includes_and_keeps_every_pip_detail(project: Path) -> Non
 def test_load_names_the_environment_and_reports_files_and_warnings(project: Path) -> None:
     loaded = requirements.load(project)
     definition = loaded.definition
-    assert definition.name == "my-project-"
+    assert definition.name == "my-project"
     assert definition.version is None
     assert definition.python.version is None
     assert definition.python.conda.packages == []
@@ -136,8 +136,10 @@ def test_load_names_the_environment_and_reports_files_and_warnings(project: Path
 
 
 def test_default_name_falls_back_to_environment(tmp_path: Path) -> None:
-    assert requirements.default_name(tmp_path / "__" / "requirements.txt") == "environment"
-    assert requirements.default_name(tmp_path / "_x y" / "r.txt") == "x-y"
+    from kiln.formats.base import name_from_folder
+
+    assert name_from_folder(tmp_path / "__") == "environment"
+    assert name_from_folder(tmp_path / "_x y") == "x-y"
 
 
 def test_load_writes_nothing(project: Path) -> None:
@@ -443,7 +445,7 @@ def test_save_writes_constraints_beside_and_round_trips(project: Path) -> None:
     written = requirements.save(loaded, project.parent / "out.txt")
     assert written == [project.parent / "out.txt", project.parent / "constraints.txt"]
     assert (project.parent / "constraints.txt").read_text() == (
-        "# Constraints for my-project-, written by Kiln\n"
+        "# Constraints for my-project, written by Kiln\n"
         f"urllib3<2\ncertifi==2024.2.2 --hash=sha256:{HASH_C}\n"
     )
     again = requirements.load(project.parent / "out.txt", name=loaded.name).definition

@@ -17,6 +17,7 @@ from typing import Any
 from kiln.environment import curated
 from kiln.environment.canonical import build_hash, definition_digest
 from kiln.environment.definition import CURATED_PREFIX, EnvironmentDefinition
+from kiln.environment.packages import parse_pip_entry
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition, NotFound, ReadOnly
 from kiln.formats.base import local_path_of, resolve_local_inputs
@@ -115,10 +116,20 @@ def _store_local_inputs(
     docker = definition.docker
     if docker.build_context:
         stored = workspace.artifacts.put_tree(source_dir / docker.build_context)
-        if stored != docker.build_context_digest:
+        if stored != docker.build_context_digest:  # hashed again on purpose: what was stored
             raise InvalidDefinition(
                 f"{docker.build_context} changed while it was being registered; retry"
             )
+
+
+def _unread_local_inputs(definition: EnvironmentDefinition) -> bool:
+    """True when a local file or build context has no digest yet (loaders record them)."""
+    pip = definition.python.pip
+    unread_files = any(
+        parse_pip_entry(e).kind == "path" and e not in pip.file_digests for e in pip.packages
+    )
+    docker = definition.docker
+    return unread_files or bool(docker.build_context and not docker.build_context_digest)
 
 
 def _has_local_inputs(definition: EnvironmentDefinition) -> bool:
@@ -155,7 +166,7 @@ def register(
             f"`name`: {definition.name!r} uses the reserved prefix {CURATED_PREFIX!r} of curated "
             f"environments; register it as {suggestion!r} (env.clone('{suggestion}'))"
         )
-    if source_dir is not None:
+    if source_dir is not None and _unread_local_inputs(definition):
         definition = resolve_local_inputs(definition, source_dir)
     if _has_local_inputs(definition):
         if source_dir is None:
@@ -283,9 +294,9 @@ def same_build(workspace: Workspace, record: EnvironmentRecord) -> list[str]:
         if (r.name, r.version) != (record.name, record.version)
     ]
     others += [
-        c.reference
-        for c in map(curated_record, curated.definitions())
-        if c.build_hash == record.build_hash and c.reference != record.reference
+        f"{c['name']}:{c['version']}"
+        for c in curated.indexed_summaries()
+        if c["build_hash"] == record.build_hash and c["name"] != record.name
     ]
     return others
 

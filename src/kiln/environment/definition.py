@@ -136,6 +136,15 @@ class PythonSection(_Model):
     interpreter_path: str | None = None
 
 
+def has_conda_file_content(python: PythonSection) -> bool:
+    """True when a conda file has something to say: a version, channels, packages or pip
+    options (which it writes as pip lines)."""
+    pip = python.pip
+    options = pip.index_url or pip.extra_index_urls or pip.find_links or pip.pre
+    conda = python.version or python.conda.packages or python.conda.channels
+    return bool(conda or pip.packages or options)
+
+
 class RegistryRef(_Model):
     """Where a private base image comes from. The password is only ever a ``${VAR}`` reference."""
 

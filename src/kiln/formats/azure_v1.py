@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiln.environment.definition import EnvironmentDefinition, RegistryRef
+from kiln.environment.definition import EnvironmentDefinition, RegistryRef, has_conda_file_content
 from kiln.environment.files import read_text_limited
 from kiln.environment.packages import is_env_reference
 from kiln.environment.validation import validate_definition
@@ -282,14 +282,6 @@ def _check_expressible(definition: EnvironmentDefinition) -> None:
         )
 
 
-def _has_python_content(definition: EnvironmentDefinition) -> bool:
-    python = definition.python
-    pip = python.pip
-    options = pip.index_url or pip.extra_index_urls or pip.find_links or pip.pre
-    conda = python.conda.channels or python.conda.packages
-    return bool(python.version or conda or pip.packages or options)
-
-
 def render_json(definition: EnvironmentDefinition) -> str:
     """``azureml_environment.json`` as azureml-core 1.61 writes it: same keys, order, defaults."""
     python, docker, spark = definition.python, definition.docker, definition.spark
@@ -337,7 +329,7 @@ def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
     """Write the folder ``path`` so that azureml-core's ``load_from_directory`` reads it."""
     _check_expressible(definition)
     files = {DEFINITION_FILE: render_json(definition).encode()}
-    if _has_python_content(definition):
+    if has_conda_file_content(definition.python):
         files[CONDA_FILE] = base.dump_yaml(python_to_spec(definition, name=CONDA_NAME)).encode()
     if definition.docker.dockerfile:
         files[DOCKERFILE] = definition.docker.dockerfile.encode()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.definition import EnvironmentDefinition, has_conda_file_content
 from kiln.environment.files import read_text_limited, resolve_inside
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition
@@ -137,14 +137,6 @@ def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
     return [name for name, lost in checks.items() if lost]
 
 
-def _has_python(definition: EnvironmentDefinition) -> bool:
-    """Anything the conda file carries (pip options too, which it writes as pip lines)."""
-    python, pip = definition.python, definition.python.pip
-    conda = python.version or python.conda.packages or python.conda.channels
-    options = pip.index_url or pip.extra_index_urls or pip.find_links or pip.pre
-    return bool(conda or pip.packages or options)
-
-
 def render(definition: EnvironmentDefinition) -> dict[str, bytes]:
     """File name -> content for the YAML and what it refers to."""
     docker = definition.docker
@@ -165,7 +157,7 @@ def render(definition: EnvironmentDefinition) -> dict[str, bytes]:
             data["build"]["dockerfile_path"] = docker.dockerfile_path
     elif docker.base_image:
         data["image"] = docker.base_image
-    if _has_python(definition):
+    if has_conda_file_content(definition.python):
         if "build" in data:
             raise InvalidDefinition(
                 "Azure ML v2 cannot combine a Dockerfile build with conda/pip packages; "

@@ -34,7 +34,7 @@ from kiln.environment.packages import (
 )
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition
-from kiln.formats.base import Loaded, resolve_local_inputs, write_files_atomically
+from kiln.formats.base import Loaded, name_from_folder, resolve_local_inputs, write_files_atomically
 
 FORMAT = "requirements"
 DEFAULT_FILE = "requirements.txt"
@@ -302,17 +302,12 @@ def _local_file(state: _State, line: _Line, body: str, where: str) -> str:
     return f"./{relative.as_posix()}"
 
 
-def default_name(path: Path) -> str:
-    """The name of the folder holding ``path``, made a valid environment name."""
-    folder = path.absolute().parent.name
-    return re.sub(r"[^A-Za-z0-9._\-]+", "-", folder).lstrip("._-")[:255] or "environment"
-
-
 def load(path: Path, *, name: str | None = None) -> Loaded:
     parsed = parse_lines(path)
     pip = {k: v for k, v in asdict(parsed).items() if k not in ("warnings", "files")}
     definition = validate_definition(
-        {"name": name or default_name(path), "python": {"pip": pip}}, source=str(path)
+        {"name": name or name_from_folder(path.absolute().parent), "python": {"pip": pip}},
+        source=str(path),
     )
     return Loaded(resolve_local_inputs(definition, path.parent), parsed.warnings, parsed.files)
 
