@@ -19,7 +19,7 @@ from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import InvalidDefinition
 from kiln.formats import kiln_yaml
 
-HEADER = f"# yaml-language-server: $schema={kiln_yaml.SCHEMA_URL}\n"
+HEADER = f"# yaml-language-server: $schema={kiln_yaml.schema_file().as_uri()}\n"
 WHEEL = "wheels/scorer-1.0-py3-none-any.whl"
 
 FULL = """\

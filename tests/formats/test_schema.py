@@ -76,7 +76,8 @@ def test_the_committed_schema_is_the_generated_one() -> None:
 def test_the_schema_declares_its_dialect_and_address(validator: Draft202012Validator) -> None:
     schema = validator.schema
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] == kiln_yaml.SCHEMA_URL
+    assert schema["$id"] == kiln_yaml.SCHEMA_ID
+    assert kiln_yaml.schema_file().is_file()
     assert schema["required"] == ["name"]
 
 

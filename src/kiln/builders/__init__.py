@@ -11,6 +11,7 @@ from kiln.environment.packages import parse_conda_entry
 BUILDERS: dict[str, str] = {
     "venv": "kiln.builders.venv",
     "user-managed": "kiln.builders.user_managed",
+    "conda": "kiln.builders.conda",
 }
 _IMPLIED_CONDA = {"python", "pip"}
 

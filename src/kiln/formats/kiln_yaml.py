@@ -29,7 +29,15 @@ from kiln.formats.base import (
 
 FORMAT = "kiln"
 DEFAULT_FILE = "kiln.yaml"
-SCHEMA_URL = "https://kiln.dev/schema/kiln-environment.schema.json"
+SCHEMA_ID = "urn:kiln:schema:environment:1"  # an identifier, not a location
+
+
+def schema_file() -> Path:
+    """The JSON Schema file: shipped inside the package, or the repository's copy in a checkout."""
+    packaged = Path(__file__).resolve().parents[1] / "kiln-environment.schema.json"
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "schema" / "kiln-environment.schema.json"
 _COMPUTED: dict[str, Any] = {
     "python": {"pip": {"file_digests"}},
     "docker": {"build_context_digest"},
@@ -101,7 +109,8 @@ def to_data(definition: EnvironmentDefinition) -> dict[str, Any]:
 
 
 def render(definition: EnvironmentDefinition) -> str:
-    header = f"# yaml-language-server: $schema={SCHEMA_URL}\n"
+    # Editors with a YAML language server complete and check fields from the installed schema.
+    header = f"# yaml-language-server: $schema={schema_file().as_uri()}\n"
     return header + dump_yaml(to_data(definition))
 
 
@@ -113,7 +122,7 @@ def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
 def json_schema() -> dict[str, Any]:
     schema = EnvironmentDefinition.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = SCHEMA_URL
+    schema["$id"] = SCHEMA_ID
     schema["title"] = "Kiln environment definition"
     schema.setdefault("properties", {})["$schema"] = {"type": "string"}
     return schema
