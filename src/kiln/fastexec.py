@@ -138,8 +138,10 @@ def activation(
     env = dict(base)
     for key, value in variables.items():
         env[key] = _REFERENCE.sub(lambda m: env.get(m.group(1), ""), value)
-    if builder == "venv":
+    if builder in ("venv", "conda"):  # a conda build is a venv with conda packages in it
         env["VIRTUAL_ENV"] = str(path)
         env["PATH"] = f"{path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env.pop("PYTHONHOME", None)
+    if builder == "conda":
+        env["CONDA_PREFIX"] = str(path)
     return env

@@ -1,0 +1,361 @@
+"""The ``conda`` builder: conda packages solved and installed by py-rattler, pip packages by uv.
+
+Chosen when ``python.conda.packages`` holds anything besides ``python`` and ``pip`` (see
+``kiln.builders.choose``). The decisions:
+
+- **The interpreter comes from this machine**, as for the venv builder (``python.version``,
+  found by uv, never downloaded): conda channels that ship Python are not reachable here, and a
+  venv of the machine's Python already has conda's ``lib/pythonX.Y/site-packages`` layout. So
+  ``python`` and ``pip`` specs are left out of the solve (``FROM_MACHINE``). The machine's
+  Python is offered to the solver as a virtual package, beside the detected ``__glibc``,
+  ``__linux``... ones, so packages that depend on ``python`` solve against the interpreter
+  they will run with; as ``X.Y`` (that is ``X.Y.0``), not the patch release found, because
+  locks are keyed by ``cpXY`` and shared by machines with other patch releases. To take Python
+  from the channel later, drop ``python`` from ``FROM_MACHINE`` and the virtual package, and
+  create the prefix with rattler instead of ``uv venv``. ``noarch: python`` packages need a
+  conda Python record to be linked, so until then they are refused with a message.
+- **Channels**, in priority order (strict, as conda does), for this machine's subdir
+  (``Subdir.current()``, e.g. ``linux-64``) and ``noarch``. A name (``conda-forge``) stays a
+  name; an absolute path or ``file://`` URL is a local channel; relative paths are refused,
+  because a registered definition is used from anywhere.
+- **The lock** (format ``kiln-conda.json``) is one JSON document:
+  ``{"conda": [record, ...], "pip": PYLOCK_TEXT | null}``. Each record keeps what installs it
+  exactly (name, version, build, build_number, subdir, noarch, depends, constrains, size,
+  sha256, md5, fn, url, channel), sorted by name, so the same solve gives the same text; the
+  indexer's timestamps are left out. ``pip`` is the venv builder's ``pylock.toml``, resolved by
+  uv for the same interpreter, without regard to the conda packages.
+- **A build** is ``uv venv`` + ``uv pip sync`` of the pip part (the venv builder's ``build``),
+  then ``rattler.install`` of exactly the locked records (rebuilt from the lock, never
+  re-solved) into the same prefix, checked afterwards against ``conda-meta/*.json``. Pip goes
+  first because ``uv pip sync`` removes every distribution it did not install, which would
+  include Python packages that came from conda. Downloads and extracted packages are kept in
+  ``conda-pkgs`` beside uv's cache (repodata in ``conda-repodata``) and hard-linked into
+  prefixes, so environments share files. Link scripts are never run.
+- **Relocation**: the prefix is built in a temporary folder and renamed. Files with a conda
+  prefix placeholder get the path they are built at, unless ``build`` is given ``final`` (then
+  rattler writes that path instead); without it such packages are named in the build log.
+- rattler's API is async; each step runs it with ``asyncio.run``, so these functions must not
+  be called from a running event loop (call them in a worker thread there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiln.builders import interpreters, venv
+from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.packages import parse_conda_entry
+
+if TYPE_CHECKING:
+    from rattler import Gateway, RepoDataRecord, Subdir
+
+name = "conda"
+LOCK_FORMAT = "kiln-conda.json"
+LOCK_FILE = "kiln-lock.json"  # written into the prefix: what it was built from
+FROM_MACHINE = frozenset({"python", "pip"})  # never solved: this machine's interpreter has them
+_FIELDS = (  # what a lock keeps of each record: enough to install exactly it, nothing that varies
+    "name", "version", "build", "build_number", "subdir", "noarch", "depends", "constrains",
+    "size", "sha256", "md5", "fn", "url", "channel",
+)  # fmt: skip
+
+
+def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
+    """This machine's interpreter for ``python.version``; the platform key is conda's subdir
+    plus the interpreter tag (``linux-64-cp311``): both the conda and the pip part depend on it."""
+    found = interpreters.find(definition.python.version, ctx.uv_cache)
+    tag = found.platform.rsplit("-", 1)[-1]
+    return Target(found.interpreter, found.python_version, f"{_subdir()}-{tag}")
+
+
+def conda_specs(definition: EnvironmentDefinition) -> list[str]:
+    """The match specs to solve, in order: all but ``python`` and ``pip``."""
+    specs = [parse_conda_entry(p) for p in definition.python.conda.packages]
+    return [s.text for s in specs if s.name not in FROM_MACHINE]
+
+
+def channel_sources(definition: EnvironmentDefinition) -> list[str]:
+    """Channels as rattler takes them: names kept, absolute paths as ``file://`` URLs."""
+    channels = definition.python.conda.channels
+    if not channels:
+        specs = ", ".join(conda_specs(definition))
+        raise BuildError(
+            f"`python.conda.channels` is empty; name the channel(s) that have {specs} "
+            "(a name such as conda-forge, a URL, or the absolute path of a local channel)"
+        )
+    sources = []
+    for channel in channels:
+        if channel.startswith(("/", "~")):
+            sources.append(Path(channel).expanduser().as_uri())
+        elif channel.startswith("."):
+            raise BuildError(
+                f"`python.conda.channels`: {channel!r} is a relative path; write the absolute "
+                "path or a file:// URL of the local channel"
+            )
+        else:
+            sources.append(channel)
+    return sources
+
+
+def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
+    specs, sources = conda_specs(definition), channel_sources(definition)
+    ctx.log.write(f"rattler: solving {', '.join(specs)} from {', '.join(sources)}\n")
+    solved = asyncio.run(_solve(specs, sources, definition.python.conda.channels, target, ctx))
+    conda = sorted((_entry(r) for r in solved), key=lambda e: (e["name"], e["version"]))
+    python_only = [f"{e['name']}-{e['version']}" for e in conda if e["noarch"] == "python"]
+    if python_only:
+        raise BuildError(
+            f"{', '.join(python_only)}: noarch: python conda packages cannot be installed yet "
+            "(Kiln uses this machine's Python, not a conda one); install them with python.pip"
+        )
+    pip = venv.resolve(definition, target, ctx) if definition.python.pip.packages else None
+    text = json.dumps({"conda": conda, "pip": pip.text if pip else None}, indent=1) + "\n"
+    packages = [{"name": e["name"], "version": e["version"]} for e in conda]
+    resolver = f"py-rattler {metadata.version('py-rattler')}"
+    return Lock(
+        LOCK_FORMAT,
+        text,
+        packages + (pip.packages if pip else []),
+        f"{resolver}; {pip.resolver}" if pip else resolver,
+    )
+
+
+async def _solve(
+    specs: list[str], sources: list[str], shown: list[str], target: Target, ctx: BuildContext
+) -> list[RepoDataRecord]:
+    """Solve ``specs`` from ``sources`` (named in messages as written: ``shown``)."""
+    import rattler
+    from rattler import GenericVirtualPackage, VirtualPackage
+    from rattler.exceptions import GatewayError, SolverError
+
+    gateway = rattler.Gateway(cache_dir=ctx.uv_cache.parent / "conda-repodata")
+    await _check_available(gateway, specs, sources, shown)
+    # The minor version (3.11, i.e. 3.11.0): the lock is keyed by it, so any 3.11.x must do.
+    minor = ".".join(target.python_version.split(".")[:2])
+    python = GenericVirtualPackage(
+        rattler.PackageName("python"), rattler.Version(minor), rattler.BuildString("0")
+    )
+    machine: list[VirtualPackage | GenericVirtualPackage] = [*VirtualPackage.detect(), python]
+    try:
+        return await rattler.solve(
+            sources, specs, gateway=gateway, platforms=_platforms(), virtual_packages=machine
+        )
+    except SolverError as exc:
+        raise BuildError(
+            f"the conda packages {', '.join(specs)} cannot be installed together from "
+            f"{', '.join(shown)} (with Python {minor} from this machine):\n"
+            f"{str(exc).strip()}"
+        ) from None
+    except GatewayError as exc:
+        raise BuildError(f"reading the conda channels {', '.join(shown)} failed: {exc}") from None
+
+
+async def _check_available(
+    gateway: Gateway, specs: list[str], sources: list[str], shown: list[str]
+) -> None:
+    """Every channel can be read and every spec matches a package in one of them: the two
+    errors that deserve a message naming the channel or the spec (the solver's do not)."""
+    from rattler import MatchSpec
+    from rattler.exceptions import GatewayError, InvalidMatchSpecError
+
+    wanted = []
+    for spec in specs:
+        try:
+            wanted.append(MatchSpec(spec))
+        except InvalidMatchSpecError as exc:
+            raise BuildError(f"`python.conda.packages`: {spec!r} is not valid: {exc}") from None
+    found = []
+    for source, channel in zip(sources, shown, strict=True):
+        try:
+            result = await gateway.query([source], _platforms(), wanted, recursive=False)
+        except GatewayError as exc:
+            raise BuildError(
+                f"the conda channel {channel} cannot be read ({_cause(exc)}); check its name, "
+                "URL or path (a local channel is a folder with noarch/repodata.json)"
+            ) from None
+        found += [record for records in result for record in records]
+    for spec, match in zip(specs, wanted, strict=True):
+        if not any(record.matches(match) for record in found):
+            raise BuildError(
+                f"the conda package {spec!r} is in none of the channels {', '.join(shown)} "
+                f"(for {_subdir()} or noarch); check its name and version, or add its channel"
+            )
+
+
+def _cause(exc: Exception) -> str:
+    """The innermost cause of a rattler error (its last ``Caused by:`` line)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1].removeprefix("Caused by:").strip() if lines else type(exc).__name__
+
+
+def _entry(record: RepoDataRecord) -> dict[str, Any]:
+    data = json.loads(record.to_json())
+    data.setdefault("depends", [])
+    data.setdefault("constrains", [])
+    return {key: data.get(key) for key in _FIELDS}
+
+
+def _record(entry: dict[str, Any]) -> RepoDataRecord:
+    from rattler import BuildString, PackageRecord, RepoDataRecord
+
+    def digest(key: str) -> bytes | None:
+        return bytes.fromhex(entry[key]) if entry.get(key) else None
+
+    package = PackageRecord(
+        entry["name"],
+        entry["version"],
+        BuildString(entry["build"]),
+        int(entry["build_number"]),
+        entry["subdir"],
+        noarch=entry.get("noarch"),
+        depends=list(entry.get("depends") or []),
+        constrains=list(entry.get("constrains") or []),
+        sha256=digest("sha256"),
+        md5=digest("md5"),
+        size=entry.get("size"),
+    )
+    return RepoDataRecord(package, entry["fn"], entry["url"], entry["channel"] or "")
+
+
+def _parse(lock: Lock) -> dict[str, Any]:
+    if lock.format != LOCK_FORMAT:
+        raise BuildError(f"the conda builder cannot install a {lock.format} lock")
+    data: dict[str, Any] = json.loads(lock.text)
+    return data
+
+
+def build(
+    definition: EnvironmentDefinition,
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+    *,
+    final: Path | None = None,
+) -> None:
+    """Install exactly ``lock`` into ``dest``. ``final``: where the folder will live after the
+    rename, written into files that embed their prefix."""
+    data = _parse(lock)
+    pip_text = data.get("pip")
+    pip = Lock(
+        venv.LOCK_FORMAT,
+        pip_text or venv.EMPTY_LOCK,
+        venv.packages_of(pip_text) if pip_text else [],
+    )
+    venv.build(definition, pip, target, dest, ctx)  # the prefix, its interpreter, pip's part
+    entries: list[dict[str, Any]] = data["conda"]
+    ctx.log.write(f"rattler: installing {len(entries)} locked conda packages into {dest}\n")
+    asyncio.run(_install(entries, dest, ctx, final))
+    problem = _compare(dest, entries)
+    if problem is not None:
+        raise BuildError(f"the conda packages installed are not the locked ones: {problem}")
+    _note_placeholders(dest, ctx, final)
+    (dest / LOCK_FILE).write_text(lock.text, encoding="utf-8")
+
+
+async def _install(
+    entries: list[dict[str, Any]],
+    dest: Path,
+    ctx: BuildContext,
+    final: Path | None,
+) -> None:
+    import rattler
+
+    try:
+        await rattler.install(
+            [_record(e) for e in entries],
+            dest,
+            cache_dir=ctx.uv_cache.parent / "conda-pkgs",
+            installed_packages=[],  # a fresh prefix: nothing to scan or remove
+            execute_link_scripts=False,
+            show_progress=False,
+            alternative_target_prefix=final,
+        )
+    except Exception as exc:  # rattler's errors share no base class but Exception
+        raise BuildError(f"installing the locked conda packages failed: {exc}") from None
+
+
+def _installed(dest: Path) -> dict[str, dict[str, Any]]:
+    """``conda-meta/*.json`` of a prefix by file stem (``name-version-build``)."""
+    found = {}
+    for path in sorted((dest / "conda-meta").glob("*.json")):
+        try:
+            found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            found[path.stem] = {}
+    return found
+
+
+def _stem(entry: dict[str, Any]) -> str:
+    return f"{entry['name']}-{entry['version']}-{entry['build']}"
+
+
+def _compare(dest: Path, entries: list[dict[str, Any]]) -> str | None:
+    installed = _installed(dest)
+    missing = [_stem(e) for e in entries if _stem(e) not in installed]
+    extra = sorted(set(installed) - {_stem(e) for e in entries})
+    changed = [
+        _stem(e)
+        for e in entries
+        if _stem(e) in installed and installed[_stem(e)].get("sha256") != e["sha256"]
+    ]
+    parts = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (("missing", missing), ("not locked", extra), ("other sha256", changed))
+        if names
+    ]
+    return "; ".join(parts) or None
+
+
+def _note_placeholders(dest: Path, ctx: BuildContext, final: Path | None) -> None:
+    if final is not None:
+        return
+    embedding = [
+        stem
+        for stem, meta in _installed(dest).items()
+        if any(p.get("prefix_placeholder") for p in meta.get("paths_data", {}).get("paths", []))
+    ]
+    if embedding:
+        ctx.log.write(
+            f"warning: {', '.join(embedding)} embed the build folder {dest} in their files; "
+            "they will point there after the environment is moved into the cache\n"
+        )
+
+
+def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
+    """The venv builder's check (interpreter, metadata, pip imports), then every locked conda
+    package has its ``conda-meta`` record."""
+    reason = venv.health_check(dest, definition)
+    if reason is not None:
+        return reason
+    try:
+        locked = json.loads((dest / LOCK_FILE).read_text(encoding="utf-8"))["conda"]
+    except (OSError, ValueError, KeyError) as exc:
+        return f"{dest / LOCK_FILE} is missing or unreadable: {exc}"
+    meta = dest / "conda-meta"
+    missing = [_stem(e) for e in locked if not (meta / f"{_stem(e)}.json").is_file()]
+    return f"conda packages missing from conda-meta: {', '.join(missing)}" if missing else None
+
+
+def quick_check(dest: Path) -> str | None:
+    return venv.quick_check(dest)
+
+
+def interpreter(dest: Path) -> Path:
+    return venv.interpreter(dest)
+
+
+def _subdir() -> str:
+    from rattler import Subdir
+
+    return str(Subdir.current())
+
+
+def _platforms() -> list[Subdir]:
+    from rattler import Subdir
+
+    return [Subdir.current(), Subdir("noarch")]
