@@ -8,8 +8,6 @@ the PostgreSQL variants are skipped locally, and fail under CI.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +15,6 @@ from pathlib import Path
 import pytest
 
 from kiln.workspace import Workspace
-
-REPO = Path(__file__).resolve().parents[1]
-KILN = [sys.executable, "-m", "kiln"]
 
 
 def _expand(url: str) -> str:
@@ -72,18 +67,3 @@ def sqlite_workspace(tmp_path: Path) -> Iterator[Workspace]:
     ws = Workspace.create(tmp_path / "project")
     yield ws
     ws.close()
-
-
-def run_kiln(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as a user would."""
-    full_env = {**os.environ, **(env or {})}
-    result = subprocess.run(
-        [*KILN, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        )
-    return result

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import REPO, run_kiln
+from kilntest import REPO, run_kiln
 
 SECRET = "hunter2-plaintext"  # what azureml-core wrote into the fixture's azureml_environment.json
 

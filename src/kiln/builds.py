@@ -14,7 +14,7 @@ import re
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -204,114 +204,108 @@ def ensure_built(
     """The ready materialization of ``record``, building it first if needed."""
     cache = cache or open_cache(workspace)
     reporter = reporter or SilentReporter()
-    definition = record.definition
-    builder_name = builders.choose(definition)
+    builder_name = builders.choose(record.definition)
     builder = builders.module(builder_name)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
-    started = time.monotonic()
-    target: Target | None = None
-    lock_row: LockRow | None = None
+    attempt = _Attempt(workspace, log, record.build_hash, builder_name)
     try:
-        ctx = BuildContext(log, cache.uv_cache, secrets_for(definition))
-        target = builder.target(definition, ctx)
+        ctx = BuildContext(log, cache.uv_cache, secrets_for(record.definition))
+        attempt.target = builder.target(record.definition, ctx)
         lock_row, previous = _resolve(
             workspace,
             cache,
             builder,
-            definition,
+            record.definition,
             record.build_hash,
-            target,
+            attempt.target,
             ctx,
             refresh=refresh,
             retry=retry,
         )
-        key = materialization_key(
-            builder_name, record.build_hash, lock_row.lock_digest, target.platform
-        )
-        failure = cache.recent_failure(key)
-        if failure and not retry:
-            raise RecentFailure(
-                f"this environment failed to build {time.time() - failure['time']:.0f} s ago: "
-                f"{failure['error']} (see `kiln env logs`; pass --retry to try again now)"
-            )
-        facts = {
-            "builder": builder_name,
-            "build_hash": record.build_hash,
-            "lock_digest": lock_row.lock_digest,
-            "lock_generation": lock_row.generation,
-            "platform": target.platform,
-            "python": target.python_version,
-            "tools": {"uv": _uv_version()},
-        }
-        locked, chosen = _to_lock(lock_row), target
-
-        def build(staging: Path) -> dict[str, Any]:
-            builder.build(definition, locked, chosen, staging, ctx)
-            log.phase("verify")
-            reason = builder.health_check(staging, definition)
-            if reason is not None:
-                raise BuildError(f"the new environment failed its health check: {reason}")
-            return {**facts, "seconds": round(time.monotonic() - started, 3)}
-
-        try:
-            path, built_now = cache.materialize(
-                key, build, quick_check=builder.quick_check, notify=reporter.message
-            )
-        except KilnError as exc:
-            digest = _finish(
-                workspace,
-                log,
-                record.build_hash,
-                target,
-                lock_row,
-                builder_name,
-                started,
-                error=str(exc),
-            )
-            cache.remember_failure(key, str(exc), digest)
-            raise
-        if built_now:
-            _finish(
-                workspace,
-                log,
-                record.build_hash,
-                target,
-                lock_row,
-                builder_name,
-                started,
-                error=None,
-            )
-            cache.forget_failure(key)
+        attempt.lock = lock_row
+        path, key, built_now = _materialize(cache, builder, record, attempt, ctx, retry=retry)
         return Built(
             record,
             key,
             path,
             builder.interpreter(path),
             builder_name,
-            target,
+            attempt.target,
             lock_row,
             built_now,
-            time.monotonic() - started,
+            time.monotonic() - attempt.started,
             previous if refresh else None,
         )
     except RecentFailure:
         raise
     except KilnError as exc:
-        if lock_row is None:  # failed before a build started: still keep the log
-            _finish(
-                workspace,
-                log,
-                record.build_hash,
-                target,
-                None,
-                builder_name,
-                started,
-                error=str(exc),
-            )
+        if attempt.lock is None:  # failed before a build started: still keep the log
+            attempt.finish(error=str(exc))
         raise
     finally:
         log.close()
         log.path.unlink(missing_ok=True)
+
+
+def _materialize(
+    cache: Cache,
+    builder: Any,
+    record: EnvironmentRecord,
+    attempt: _Attempt,
+    ctx: BuildContext,
+    *,
+    retry: bool,
+) -> tuple[Path, str, bool]:
+    """Reuse or build the materialization of the attempt's lock: (path, key, built now)."""
+    assert attempt.target is not None and attempt.lock is not None
+    target, lock_row, definition = attempt.target, attempt.lock, record.definition
+    key = materialization_key(
+        attempt.builder, record.build_hash, lock_row.lock_digest, target.platform
+    )
+    failure = cache.recent_failure(key)
+    if failure and not retry:
+        raise RecentFailure(
+            f"this environment failed to build {time.time() - failure['time']:.0f} s ago: "
+            f"{failure['error']} (see `kiln env logs`; pass --retry to try again now)"
+        )
+    facts = {
+        "builder": attempt.builder,
+        "build_hash": record.build_hash,
+        "lock_digest": lock_row.lock_digest,
+        "lock_generation": lock_row.generation,
+        "platform": target.platform,
+        "python": target.python_version,
+        "tools": _tool_versions(attempt.builder),
+    }
+
+    def build(staging: Path) -> dict[str, Any]:
+        builder.build(definition, _to_lock(lock_row), target, staging, ctx, final=cache.path(key))
+        ctx.log.phase("verify")
+        reason = builder.health_check(staging, definition)
+        if reason is not None:
+            raise BuildError(f"the new environment failed its health check: {reason}")
+        return {**facts, "seconds": round(time.monotonic() - attempt.started, 3)}
+
+    try:
+        path, built_now = cache.materialize(
+            key, build, quick_check=builder.quick_check, notify=attempt.log.reporter.message
+        )
+    except KilnError as exc:
+        cache.remember_failure(key, str(exc), attempt.finish(error=str(exc)))
+        raise
+    if built_now:
+        attempt.finish(error=None)
+        cache.forget_failure(key)
+    return path, key, built_now
+
+
+def _tool_versions(builder: str) -> dict[str, str]:
+    versions = {"uv": _uv_version()}
+    if builder == "conda":
+        from importlib.metadata import version
+
+        versions["py-rattler"] = version("py-rattler")
+    return versions
 
 
 def _uv_version() -> str:
@@ -320,44 +314,46 @@ def _uv_version() -> str:
     return uv_version()
 
 
-def _finish(
-    workspace: Workspace,
-    log: BuildLog,
-    build_hash: str,
-    target: Target | None,
-    lock: LockRow | None,
-    builder: str,
-    started: float,
-    *,
-    error: str | None,
-) -> str | None:
-    """Store the log in the artifact store and record the attempt; returns the log's digest."""
-    from kiln.registry.engine import write_transaction
-    from kiln.registry.lock_queries import record_build
+@dataclass
+class _Attempt:
+    """One call of ensure_built, recorded in the registry when it builds or fails."""
 
-    log.write(f"==> {'failed: ' + error if error else 'succeeded'}\n")
-    log.close()
-    digest = workspace.artifacts.put_file(log.path)
-    import datetime as dt
-    import json
+    workspace: Workspace
+    log: BuildLog
+    build_hash: str
+    builder: str
+    target: Target | None = None
+    lock: LockRow | None = None
+    started: float = field(default_factory=time.monotonic)
 
-    with write_transaction(workspace.engine) as connection:
-        record_build(
-            connection,
-            build_hash=build_hash,
-            platform=target.platform if target else "unknown",
-            lock_digest=lock.lock_digest if lock else None,
-            builder=builder,
-            machine=socket.gethostname(),
-            status="failed" if error else "succeeded",
-            error=error,
-            log_digest=digest,
-            tool_versions=json.dumps({"uv": _uv_version()}),
-            started_at=dt.datetime.now(dt.timezone.utc)
-            - dt.timedelta(seconds=time.monotonic() - started),
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
-    return digest
+    def finish(self, *, error: str | None) -> str:
+        """Store the log in the artifact store and record the attempt; returns the log's digest."""
+        import datetime as dt
+        import json
+
+        from kiln.registry.engine import write_transaction
+        from kiln.registry.lock_queries import record_build
+
+        self.log.write(f"==> {'failed: ' + error if error else 'succeeded'}\n")
+        self.log.close()
+        digest = self.workspace.artifacts.put_file(self.log.path)
+        elapsed = time.monotonic() - self.started
+        with write_transaction(self.workspace.engine) as connection:
+            record_build(
+                connection,
+                build_hash=self.build_hash,
+                platform=self.target.platform if self.target else "unknown",
+                lock_digest=self.lock.lock_digest if self.lock else None,
+                builder=self.builder,
+                machine=socket.gethostname(),
+                status="failed" if error else "succeeded",
+                error=error,
+                log_digest=digest,
+                tool_versions=json.dumps(_tool_versions(self.builder)),
+                started_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=elapsed),
+                duration_ms=int(elapsed * 1000),
+            )
+        return digest
 
 
 def activation_environment(built: Built, base: dict[str, str] | None = None) -> dict[str, str]:

@@ -187,10 +187,10 @@ class Cache:
         """Live processes holding ``key``; references of dead processes are removed."""
         count = 0
         for reference in (self.root / "refs" / key).glob("*"):
-            pid = int(reference.name.split("-")[0])
-            if _alive(pid):
+            pid = reference.name.split("-")[0]
+            if pid.isdigit() and _alive(int(pid)):
                 count += 1
-            else:
+            else:  # a dead process's, or not ours: protects nothing
                 reference.unlink(missing_ok=True)
         return count
 
@@ -215,6 +215,8 @@ class Cache:
             if self.holders(key) or not self.path(key).exists():
                 return False
             self._discard(self.path(key))
+            with contextlib.suppress(OSError):
+                (self.root / "refs" / key).rmdir()  # empty now: holders() removed dead ones
             return True
 
     def clean_temporary(self) -> int:

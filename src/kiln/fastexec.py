@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.registry.revision import SCHEMA_REVISION
+from kiln.venvcheck import check_venv
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MARKER = ".kiln-ready"
@@ -120,6 +121,8 @@ def _ready(
     interpreter = Path(pointer["interpreter"])
     if marker.get("lock_digest") != pointer["lock_digest"] or not interpreter.exists():
         return None
+    if pointer["builder"] in ("venv", "conda") and check_venv(path) is not None:
+        return None  # the full path rebuilds it and says why
     os.utime(path / MARKER)  # last used, for LRU garbage collection
     return Warm(
         pointer["key"],

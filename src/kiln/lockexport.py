@@ -1,5 +1,6 @@
-"""Export a stored lock in a form plain pip or uv installs: a hashed requirements file, or the
-PEP 751 ``pylock.toml`` itself."""
+"""Export a stored lock in a form plain tools install: a hashed requirements file or the PEP 751
+``pylock.toml`` (pip, uv), and for conda builds an ``@EXPLICIT`` file (conda, micromamba, pixi)
+holding the exact conda packages by URL and sha256."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-FORMATS = ("requirements", "pylock")
+FORMATS = ("requirements", "pylock", "conda")
 
 
 def _hashes(package: dict[str, Any]) -> list[str]:
@@ -40,7 +41,24 @@ def to_requirements(lock_format: str, lock_text: str, *, header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _conda_explicit(entries: list[dict[str, Any]], header: str) -> str:
+    lines = [f"# {header}", "@EXPLICIT"]
+    lines += [f"{e['url']}#{e['sha256']}" for e in entries]
+    return "\n".join(lines) + "\n"
+
+
 def export(lock_format: str, lock_text: str, fmt: str, *, header: str) -> str:
+    if lock_format == "kiln-conda.json":  # conda records plus the pip part as pylock.toml
+        data = json.loads(lock_text)
+        if fmt == "conda":
+            return _conda_explicit(data["conda"], header)
+        pip = data.get("pip") or 'lock-version = "1.0"\ncreated-by = "kiln"\n'
+        note = f"{header}; the pip part only (export the conda part with --format conda)"
+        return export("pylock.toml", pip, fmt, header=note)
+    if fmt == "conda":
+        raise ValueError(
+            f"this lock is {lock_format}, without conda packages; use --format requirements"
+        )
     if fmt == "pylock":
         if lock_format != "pylock.toml":
             raise ValueError(f"this lock is {lock_format}; export it with --format requirements")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PackageIndex, build_rows, definition, lock_generations, register, run_kiln
+from buildtest import PackageIndex, build_rows, definition, lock_generations, register, run_kiln
 
 from kiln.builders.base import BuildError
 from kiln.builds import ensure_built

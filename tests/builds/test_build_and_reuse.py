@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import (
+from buildtest import (
     PackageIndex,
     Recorder,
     build_rows,
@@ -42,7 +42,8 @@ def test_first_use_builds_and_locks_everything_later_uses_reuse(
     # Built from a system Python, never from a virtualenv that happens to be active or nearby
     # (the tests run from a checkout with a .venv).
     assert not (built.target.interpreter.parent.parent / "pyvenv.cfg").exists()
-    assert reporter.phases == ["resolve", "install", "verify"]
+    assert reporter.phases[0] == "resolve" and reporter.phases[-1] == "verify"
+    assert "install" in reporter.phases
     assert installed_versions(built.interpreter) == {"demo": "1.0", "tiny-dep": "1.4"}
     out = subprocess.run(
         [str(built.interpreter), "-c", "import demo, tiny_dep; print(demo.__version__)"],
@@ -84,7 +85,7 @@ def test_the_cli_builds_locates_runs_and_shows(
 
     first = run_kiln("env", "build", "demo", env=cli_env)
     interpreter = first.stdout.strip().splitlines()[-1]
-    assert first.stdout.startswith("Built demo:1")
+    assert "Built demo:1" in first.stdout
     assert "2 packages, lock generation 1" in first.stdout
     assert Path(interpreter).is_relative_to(Path(cli_env["KILN_CACHE_DIR"]) / "envs")
 
@@ -170,8 +171,17 @@ def test_user_managed_records_what_the_interpreter_has(
         [uv_binary(), "venv", "-q", "--python", "3.11", str(own)], check=True, env=uv_env
     )
     subprocess.run(
-        [uv_binary(), "pip", "install", "-q", "--python", str(own / "bin/python"), "demo"]
-        + ["--index-url", package_index.url],
+        [
+            uv_binary(),
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(own / "bin/python"),
+            "demo",
+            "--index-url",
+            package_index.url,
+        ],
         check=True,
         env=uv_env,
     )
@@ -189,7 +199,7 @@ def test_user_managed_records_what_the_interpreter_has(
 
     missing = tmp_path / "nowhere" / "bin" / "python"
     data = definition("gone", [], None, user_managed=True, interpreter_path=str(missing))
-    with pytest.raises(BuildError, match="`python.interpreter_path`") as caught:
+    with pytest.raises(BuildError, match=r"`python\.interpreter_path`") as caught:
         ensure_built(sqlite_workspace, register(sqlite_workspace, data))
     assert str(missing) in str(caught.value) and "does not exist" in str(caught.value)
     assert [p.name for p in (cache_dir / "envs").iterdir()] == [built.key]

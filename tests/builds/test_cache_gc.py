@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import KILN, PackageIndex, definition, register, run_kiln
+from buildtest import KILN, PackageIndex, definition, register, run_kiln
 
 from kiln.builds import Built, ensure_built
 from kiln.cache import Cache, select_for_gc
@@ -72,6 +72,7 @@ def test_gc_removes_least_recently_used_and_never_what_is_held(
     # A reference left by a process that died protects nothing; a running `kiln env exec`
     # protects the environment it runs in.
     cache.add_reference(alpha.key, pid=_dead_pid())
+    (cache_dir / "refs" / alpha.key / "stray-file").touch()  # not a reference: ignored
     running = subprocess.Popen(
         [*KILN, "env", "exec", "beta", "--", "python", "-c", "import time; time.sleep(60)"],
         env={**os.environ, **cli_env},
@@ -86,6 +87,7 @@ def test_gc_removes_least_recently_used_and_never_what_is_held(
         done = run_kiln("cache", "gc", "--max-size", "0", "--json", env=cli_env)
         assert json.loads(done.stdout)["removed"] == [alpha.key]
         assert not alpha.path.exists()
+        assert not (cache_dir / "refs" / alpha.key).exists()
         assert cache.marker(beta.key) is not None
         assert running.poll() is None  # still running, in an environment that is still there
     finally:
@@ -108,8 +110,14 @@ def test_gc_by_age_keeps_recent_builds(
 ) -> None:
     package_index.publish("alpha", "1.0")
     package_index.publish("beta", "1.0")
-    old = ensure_built(sqlite_workspace, register(sqlite_workspace, definition("alpha", ["alpha"], package_index.url)))
-    new = ensure_built(sqlite_workspace, register(sqlite_workspace, definition("beta", ["beta"], package_index.url)))
+    old = ensure_built(
+        sqlite_workspace,
+        register(sqlite_workspace, definition("alpha", ["alpha"], package_index.url)),
+    )
+    new = ensure_built(
+        sqlite_workspace,
+        register(sqlite_workspace, definition("beta", ["beta"], package_index.url)),
+    )
     cache = Cache(cache_dir)
     now = (cache_dir / "envs" / new.key / ".kiln-ready").stat().st_mtime
     os.utime(old.path / ".kiln-ready", (now - 3 * 86400, now - 3 * 86400))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import (
+from buildtest import (
     PackageIndex,
     build_rows,
     definition,

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from buildtest import PackageIndex
 from conda_channel import CondaChannel, hello_channel
 from sqlalchemy import select
 
-from conftest import PackageIndex
 from kiln.builders import choose, conda
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
 from kiln.builds import ensure_built

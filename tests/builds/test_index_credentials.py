@@ -3,11 +3,10 @@ never land in anything Kiln writes or prints."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import (
+from buildtest import (
     PackageIndex,
     definition,
     every_byte_under,
@@ -73,3 +72,4 @@ def test_a_private_index_token_is_used_and_written_nowhere(
     )
     assert len(written) > 100_000  # the environment, the log and the database are in there
     assert TOKEN.encode() not in written
+    assert b"wrong-token" not in written  # nor the one that was refused

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import (
+import tomllib
+from buildtest import (
     PackageIndex,
     build_rows,
     definition,
@@ -74,7 +74,11 @@ def test_refresh_from_the_cli_prints_the_package_diff_and_keeps_old_generations(
     shown = run_kiln("env", "build", "demo", "--refresh", env=cli_env).stdout
 
     changes = shown.split("lock generation 1 -> 2:\n")[1].splitlines()
-    assert sorted(changes) == ["  + extra-dep==0.1", "  - tiny-dep==1.0", "  demo==1.0 -> demo==3.0"]
+    assert sorted(changes) == [
+        "  + extra-dep==0.1",
+        "  - tiny-dep==1.0",
+        "  demo==1.0 -> demo==3.0",
+    ]
     assert "lock generation 2" in shown.splitlines()[0]
     unchanged = run_kiln("env", "build", "demo", "--refresh", env=cli_env).stdout
     assert "the lock is unchanged" in unchanged
@@ -124,8 +128,18 @@ def test_exported_locks_install_with_plain_uv_and_pip(
         [uv_binary(), "venv", "-q", "--python", "3.11", str(plain)], check=True, env=uv_env
     )
     subprocess.run(
-        [uv_binary(), "pip", "install", "-q", "--python", str(plain / "bin/python")]
-        + ["-r", str(exported), "--index-url", package_index.url],
+        [
+            uv_binary(),
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(plain / "bin/python"),
+            "-r",
+            str(exported),
+            "--index-url",
+            package_index.url,
+        ],
         check=True,
         env=uv_env,
     )
@@ -136,8 +150,18 @@ def test_exported_locks_install_with_plain_uv_and_pip(
     subprocess.run([sys.executable, "-m", "venv", str(pip_venv)], check=True)
     pip_env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}
     subprocess.run(
-        [str(pip_venv / "bin/python"), "-m", "pip", "install", "-q", "--require-hashes"]
-        + ["-r", str(exported), "--index-url", package_index.url],
+        [
+            str(pip_venv / "bin/python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--require-hashes",
+            "-r",
+            str(exported),
+            "--index-url",
+            package_index.url,
+        ],
         check=True,
         env=pip_env,
     )
@@ -149,3 +173,41 @@ def test_exported_locks_install_with_plain_uv_and_pip(
     assert data["lock-version"] == "1.0"
     assert {p["name"]: p["version"] for p in data["packages"]} == locked
     assert all(p["wheels"][0]["hashes"]["sha256"] for p in data["packages"])
+
+
+def _other_patch_release(than: str) -> Path | None:
+    """A Python 3.11 whose patch release differs from ``than`` (e.g. Debian's beside pyenv's)."""
+    from kiln.builders.interpreters import describe
+
+    for candidate in (Path("/usr/bin/python3.11"), Path(sys._base_executable)):
+        if candidate.exists() and describe(candidate).python_version != than:
+            return candidate
+    return None
+
+
+def test_a_lock_installs_on_another_patch_release_of_the_same_python(
+    sqlite_workspace: Workspace,
+    package_index: PackageIndex,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    package_index.publish("demo", "1.0")
+    record = register(sqlite_workspace, definition("demo", ["demo"], package_index.url))
+    first = ensure_built(sqlite_workspace, record)
+    # The lock is for the platform key's Python (3.11), not this machine's patch release.
+    assert tomllib.loads(first.lock.lock_text)["requires-python"] == ">=3.11"
+
+    other = _other_patch_release(first.target.python_version)
+    if other is None:
+        pytest.skip(f"only Python {first.target.python_version} here; no other 3.11 release")
+    machine = tmp_path / "other-machine-bin"
+    machine.mkdir()
+    (machine / "python3.11").symlink_to(other)
+    monkeypatch.setenv("PATH", f"{machine}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path / "other-machine-cache"))
+
+    elsewhere = ensure_built(sqlite_workspace, record)
+
+    assert elsewhere.target.python_version != first.target.python_version
+    assert elsewhere.lock.generation == 1 and elsewhere.key == first.key
+    assert installed_versions(elsewhere.interpreter) == {"demo": "1.0"}

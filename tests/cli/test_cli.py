@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import run_kiln
+from kilntest import run_kiln
 
 
 @pytest.fixture

@@ -79,8 +79,11 @@ class Builder(Protocol):
         target: Target,
         dest: Path,
         ctx: BuildContext,
+        *,
+        final: Path | None = None,
     ) -> None:
-        """Install exactly ``lock`` into the empty folder ``dest``; it is renamed afterwards."""
+        """Install exactly ``lock`` into the empty folder ``dest``. It is renamed to ``final``
+        afterwards; a builder whose files embed their prefix writes ``final`` into them."""
         ...
 
     def health_check(self, dest: Path, definition: EnvironmentDefinition) -> str | None:

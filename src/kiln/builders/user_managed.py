@@ -47,7 +47,13 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
 
 
 def build(
-    definition: EnvironmentDefinition, lock: Lock, target: Target, dest: Path, ctx: BuildContext
+    definition: EnvironmentDefinition,
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+    *,
+    final: Path | None = None,
 ) -> None:
     # Nothing to install: the materialization only records which interpreter to use.
     (dest / "interpreter").write_text(str(target.interpreter), encoding="utf-8")

@@ -12,6 +12,7 @@ this path too: the Python version comes from ``python.version``.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from kiln.builders.base import BuildContext, BuildError, Lock, Target
 from kiln.builders.uvtool import run_uv, uv_version
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_pip_entry
+from kiln.venvcheck import check_venv
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,6 +116,11 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
             "--no-header",
             "--python",
             str(target.interpreter),
+            # For the minor version (the platform key), not this interpreter's patch release:
+            # otherwise the lock says requires-python >=3.11.7 and a machine with 3.11.2 sharing
+            # the workspace cannot install it.
+            "--python-version",
+            minor_version(target),
             *_index_args(definition, ctx.secrets),
         ]
         if pip.constraints:
@@ -135,6 +142,10 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
     return Lock(LOCK_FORMAT, text, packages_of(text), uv_version())
 
 
+def minor_version(target: Target) -> str:
+    return ".".join(target.python_version.split(".")[:2])
+
+
 def packages_of(lock_text: str) -> list[dict[str, str]]:
     data = tomllib.loads(lock_text)
     return [
@@ -143,7 +154,13 @@ def packages_of(lock_text: str) -> list[dict[str, str]]:
 
 
 def build(
-    definition: EnvironmentDefinition, lock: Lock, target: Target, dest: Path, ctx: BuildContext
+    definition: EnvironmentDefinition,
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+    *,
+    final: Path | None = None,  # unused: a relocatable venv embeds no path
 ) -> None:
     ctx.log.phase("install")
     run_uv(
@@ -160,14 +177,17 @@ def build(
     text = lock.text
     for key, value in ctx.secrets.items():
         text = text.replace("${" + key + "}", value)
-    with tempfile.TemporaryDirectory(prefix="kiln-sync-") as folder:
-        expanded = Path(folder) / "pylock.toml"
-        expanded.write_text(text, encoding="utf-8")
+    # uv reads a PEP 751 lock only under a pylock.toml name. The copy (it may hold expanded
+    # credentials) lives inside the staging folder, so even a killed build's copy goes with it.
+    work = dest / ".kiln-sync"
+    work.mkdir()
+    try:
+        (work / "pylock.toml").write_text(text, encoding="utf-8")
         run_uv(
             [
                 "pip",
                 "sync",
-                str(expanded),
+                str(work / "pylock.toml"),
                 "--preview-features",
                 "pylock",  # pylock.toml (PEP 751) install is a uv preview feature, on purpose
                 "--python",
@@ -179,6 +199,8 @@ def build(
             secrets=ctx.secrets,
             what="installing the locked packages",
         )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def interpreter(dest: Path) -> Path:
@@ -217,17 +239,5 @@ def health_check(
 
 
 def quick_check(dest: Path) -> str | None:
-    """Cheap enough for every reuse (no process started): the interpreter, the virtualenv's
-    ``pyvenv.cfg`` and the base Python it points at still exist."""
-    python = interpreter(dest)
-    if not python.exists():  # follows the symlink: the base interpreter must exist too
-        return f"{python} or the interpreter it links to is missing"
-    try:
-        config = (dest / "pyvenv.cfg").read_text(encoding="utf-8")
-    except OSError:
-        return f"{dest / 'pyvenv.cfg'} is missing, so bin/python would run without the packages"
-    for line in config.splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "home" and not Path(value.strip()).is_dir():
-            return f"its base Python folder {value.strip()} (pyvenv.cfg home) is missing"
-    return None
+    """Cheap enough for every reuse (no process started); see kiln.venvcheck."""
+    return check_venv(dest)

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiln.cache import Cache
 from kiln.cli.common import workspace
 from kiln.cli.output import emit_fields, emit_json
+from kiln.errors import KilnError
 
 if TYPE_CHECKING:
     from kiln.builds import Built
@@ -50,7 +52,12 @@ def add_commands(commands: Any) -> None:
 
     p = commands.add_parser("lock", help="export the exact lock for plain pip or uv")
     reference(p)
-    p.add_argument("--format", choices=["requirements", "pylock"], default="requirements")
+    p.add_argument(
+        "--format",
+        choices=["requirements", "pylock", "conda"],
+        default="requirements",
+        help="requirements or pylock (pip and uv install them); conda: an @EXPLICIT file of the conda packages",
+    )
     p.add_argument("--generation", type=int, help="an older lock generation")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(handler=lock)
@@ -165,24 +172,15 @@ def which(args: argparse.Namespace) -> int:
 
 
 def exec_(args: argparse.Namespace) -> int:
-    from kiln.cache import Cache
     from kiln.errors import InvalidDefinition
     from kiln.fastexec import activation
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise InvalidDefinition("no command given; write kiln env exec NAME -- CMD ARGS")
-    warm = _warm(args)
-    if warm is None:
-        built = ensure(args)
-        key, path, builder = built.key, built.path, built.builder
-        variables = built.record.definition.environment_variables
-    else:
-        key, path, builder, variables = warm.key, warm.path, warm.builder, warm.variables
+    cache = Cache(_cache_root(workspace(args)))
+    _key, path, builder, variables = _ready_and_held(args, cache)
     env = activation(builder, path, variables, dict(os.environ))
-    # The reference names this pid, which exec keeps: GC leaves the environment alone until
-    # the command ends.
-    Cache(_cache_root(workspace(args))).add_reference(key)
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)
@@ -190,6 +188,29 @@ def exec_(args: argparse.Namespace) -> int:
         raise InvalidDefinition(
             f"command {command[0]!r} not found in {args.reference} or on PATH"
         ) from None
+
+
+def _ready_and_held(
+    args: argparse.Namespace, cache: Cache
+) -> tuple[str, Path, str, dict[str, str]]:
+    """A ready materialization with a reference held for this pid (which exec keeps), taken
+    before trusting readiness: garbage collection removes nothing a live process holds, and if it
+    removed this one just before, the second look sees that and builds again."""
+    from kiln.fastexec import MARKER
+
+    for _ in range(3):
+        warm = _warm(args)
+        if warm is not None:
+            key, path, builder, variables = warm.key, warm.path, warm.builder, warm.variables
+        else:
+            built = ensure(args)
+            key, path, builder = built.key, built.path, built.builder
+            variables = built.record.definition.environment_variables
+        reference = cache.add_reference(key)
+        if (path / MARKER).exists():
+            return key, path, builder, variables
+        reference.unlink(missing_ok=True)
+    raise KilnError(f"{args.reference} keeps being removed from the cache while starting; retry")
 
 
 def activate(args: argparse.Namespace) -> int:

@@ -38,6 +38,8 @@ def schema_file() -> Path:
     if packaged.is_file():
         return packaged
     return Path(__file__).resolve().parents[3] / "schema" / "kiln-environment.schema.json"
+
+
 _COMPUTED: dict[str, Any] = {
     "python": {"pip": {"file_digests"}},
     "docker": {"build_context_digest"},

@@ -1,0 +1,251 @@
+"""Fixtures for real builds: wheels made on the spot, a package index served over HTTP on
+127.0.0.1, and a cold build cache per test. Nothing is mocked: uv resolves and installs from the
+index, virtualenvs are real, and the registry is a real SQLite (or PostgreSQL) database.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiln.environment import catalog
+from kiln.environment.catalog import EnvironmentRecord
+from kiln.environment.validation import validate_definition
+from kiln.workspace import Workspace
+from kilntest import KILN as KILN  # re-exported for the build tests
+from kilntest import REPO as REPO
+from kilntest import run_kiln as run_kiln
+
+PYTHON_VERSION = "3.11"
+
+
+# ---------------------------------------------------------------- wheels and the package index
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _record_line(path: str, content: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(content)}"
+
+
+def make_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    requires: Sequence[str] = (),
+    body: str = "",
+    data: dict[str, bytes] | None = None,
+) -> Path:
+    """A minimal valid pure-python wheel at ``folder/simple/NAME/DIST-VERSION-py3-none-any.whl``.
+
+    Its package ``name`` (``-`` -> ``_``) holds ``__version__`` and ``body``, and the files in
+    ``data`` (paths relative to the package). Like wheels built by hatchling, flit or uv, it has
+    no ``top_level.txt``."""
+    dist = re.sub(r"[-_.]+", "_", name)
+    package = dist.lower()
+    info = f"{dist}-{version}.dist-info"
+    metadata = "\n".join(
+        [
+            "Metadata-Version: 2.1",
+            f"Name: {name}",
+            f"Version: {version}",
+            *(f"Requires-Dist: {r}" for r in requires),
+            "",
+        ]
+    )
+    files: dict[str, str | bytes] = {
+        f"{package}/__init__.py": f'__version__ = "{version}"\n{body}\n',
+        **{f"{package}/{path}": content for path, content in (data or {}).items()},
+        f"{info}/METADATA": metadata,
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: kiln-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [_record_line(p, c if isinstance(c, bytes) else c.encode()) for p, c in files.items()]
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = "\n".join(record) + "\n"
+    target = folder / "simple" / normalize(name) / f"{dist}-{version}-py3-none-any.whl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return target
+
+
+@dataclass
+class PackageIndex:
+    """A PEP 503 index served by ``http.server`` (its directory listings are the pages)."""
+
+    root: Path
+    port: int = 0
+    delay: float = 0.0  # seconds slept before answering each request...
+    delay_suffix: str = ""  # ...whose path ends with this (e.g. ".whl": downloads only)
+    credentials: tuple[str, str] | None = None  # HTTP basic auth required when set
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/simple"
+
+    def publish(
+        self,
+        name: str,
+        version: str,
+        requires: Sequence[str] = (),
+        body: str = "",
+        data: dict[str, bytes] | None = None,
+    ) -> Path:
+        return make_wheel(self.root, name, version, requires, body, data)
+
+
+def _handler(index: PackageIndex) -> type[SimpleHTTPRequestHandler]:
+    expected: dict[str, str | None] = {"header": None}
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(index.root), **kwargs)
+
+        def do_GET(self) -> None:
+            index.requests.append(self.path)
+            if index.delay and self.path.endswith(index.delay_suffix):
+                time.sleep(index.delay)
+            if index.credentials is not None:
+                user, password = index.credentials
+                token = base64.b64encode(f"{user}:{password}".encode()).decode()
+                expected["header"] = f"Basic {token}"
+                if self.headers.get("Authorization") != expected["header"]:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="kiln-tests"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+            super().do_GET()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def package_index(tmp_path: Path) -> Iterator[PackageIndex]:
+    index = PackageIndex(tmp_path / "index")
+    (index.root / "simple").mkdir(parents=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(index))
+    server.daemon_threads = True
+    index.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield index
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+# ---------------------------------------------------------------- cache and environments
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cold build cache for every test (uv's own cache lives inside it)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("KILN_CACHE_DIR", str(folder))
+    return folder
+
+
+def definition(
+    name: str,
+    packages: Sequence[str],
+    index_url: str | None,
+    *,
+    version: str = PYTHON_VERSION,
+    **python: Any,
+) -> dict[str, Any]:
+    pip: dict[str, Any] = {"packages": list(packages)}
+    if index_url is not None:
+        pip["index_url"] = index_url
+    return {"name": name, "python": {"version": version, "pip": pip, **python}}
+
+
+def register(workspace: Workspace, data: dict[str, Any]) -> EnvironmentRecord:
+    return catalog.register(workspace, validate_definition(data)).record
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, cache_dir: Path) -> dict[str, str]:
+    """What the real CLI needs: this test's workspace and cache."""
+    return {"KILN_WORKSPACE": str(tmp_path / "project"), "KILN_CACHE_DIR": str(cache_dir)}
+
+
+def installed_versions(python: Path) -> dict[str, str]:
+    """{normalized name: version} of what ``python`` has installed."""
+    code = (
+        "import json; from importlib import metadata; "
+        "print(json.dumps({d.metadata['Name']: d.version for d in metadata.distributions()}))"
+    )
+    out = subprocess.run(
+        [str(python), "-I", "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return {normalize(k): v for k, v in json.loads(out).items()}
+
+
+def every_byte_under(folder: Path, *, skip: Sequence[Path] = ()) -> bytes:
+    chunks = []
+    for base, dirs, files in os.walk(folder):
+        if any(Path(base) == s or s in Path(base).parents for s in skip):
+            dirs[:] = []
+            continue
+        for name in files:
+            path = Path(base) / name
+            if not path.is_symlink():
+                chunks.append(path.read_bytes())
+    return b"".join(chunks)
+
+
+class Recorder:
+    """A build reporter that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.phases: list[str] = []
+        self.messages: list[str] = []
+
+    def phase(self, name: str) -> None:
+        self.phases.append(name)
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+
+
+def build_rows(workspace: Workspace, build_hash: str) -> list[dict[str, Any]]:
+    """Every recorded build attempt of ``build_hash``, oldest first."""
+    from sqlalchemy import select
+
+    from kiln.registry.schema import builds
+
+    query = select(builds).where(builds.c.build_hash == build_hash).order_by(builds.c.id)
+    with workspace.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def lock_generations(workspace: Workspace, build_hash: str) -> list[int]:
+    from kiln.registry.lock_queries import list_locks
+
+    with workspace.engine.connect() as connection:
+        return [row.generation for row in list_locks(connection, build_hash=build_hash)]
