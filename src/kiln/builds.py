@@ -23,11 +23,13 @@ from kiln.builders.base import BuildContext, BuildError, Lock, Target
 from kiln.cache import Cache, default_root
 from kiln.environment.catalog import EnvironmentRecord
 from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.packages import local_file_name
 from kiln.errors import KilnError
 from kiln.registry.lock_queries import LockRow
 from kiln.workspace import Workspace
 
 MATERIALIZATION_RECIPE = "kiln.materialization/1"
+WHEELS_FOLDER = "wheels"  # local wheels staged from the artifact store, by sha256
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -105,6 +107,46 @@ def secrets_for(definition: EnvironmentDefinition) -> dict[str, str]:
                 )
             secrets[name] = os.environ[name]
     return secrets
+
+
+def stage_local_wheels(
+    workspace: Workspace, cache: Cache, definition: EnvironmentDefinition
+) -> dict[str, str]:
+    """Copy the local wheels a definition names from the artifact store into the cache.
+
+    Each lands at ``<cache root>/wheels/<sha256>/<original file name>`` (uv needs a wheel's
+    file name to install it), written to a temporary name and renamed, and is reused when it is
+    there already. Returns pip entry -> staged file relative to ``<cache root>/wheels``.
+    """
+    staged: dict[str, str] = {}
+    for entry, digest in definition.python.pip.file_digests.items():
+        file_name = local_file_name(entry)
+        final = cache.root / WHEELS_FOLDER / digest / file_name
+        if not final.exists():
+            source = workspace.artifacts.lookup(digest)
+            if source is None or not source.is_file():
+                raise BuildError(
+                    f"`python.pip.packages`: the workspace does not hold {entry} (sha256 "
+                    f"{digest[:12]}); register the definition again from the folder that has it"
+                )
+            _copy_atomically(source, final)
+        staged[entry] = f"{digest}/{file_name}"
+    return staged
+
+
+def _copy_atomically(source: Path, final: Path) -> None:
+    import shutil
+    import tempfile
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, final)  # a staged wheel that exists is complete
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def materialization_key(builder: str, build_hash: str, lock_digest: str, platform: str) -> str:
@@ -209,7 +251,13 @@ def ensure_built(
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
     attempt = _Attempt(workspace, log, record.build_hash, builder_name)
     try:
-        ctx = BuildContext(log, cache.uv_cache, secrets_for(record.definition))
+        ctx = BuildContext(
+            log,
+            cache.uv_cache,
+            secrets_for(record.definition),
+            wheel_root=cache.root / WHEELS_FOLDER,
+            local_wheels=stage_local_wheels(workspace, cache, record.definition),
+        )
         attempt.target = builder.target(record.definition, ctx)
         lock_row, previous = _resolve(
             workspace,

@@ -57,6 +57,12 @@ class BuildContext:
     log: Log
     uv_cache: Path
     secrets: dict[str, str] = field(default_factory=dict)
+    # Local wheels staged from the artifact store: ``wheel_root`` is ``<cache root>/wheels``,
+    # ``local_wheels`` maps each local pip entry (a path or ``wheel:NAME``) to its staged file
+    # relative to it ("<sha256>/<file name>"). Builders resolve and install with uv's files
+    # inside ``wheel_root``, so the lock records that relative path and installs anywhere.
+    wheel_root: Path | None = None
+    local_wheels: dict[str, str] = field(default_factory=dict)
 
 
 class Builder(Protocol):

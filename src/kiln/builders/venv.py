@@ -12,10 +12,13 @@ this path too: the Python version comes from ``python.version``.
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import subprocess
 import sys
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kiln.builders import interpreters
@@ -33,6 +36,7 @@ else:  # pragma: no cover
 name = "venv"
 LOCK_FORMAT = "pylock.toml"
 EMPTY_LOCK = 'lock-version = "1.0"\ncreated-by = "kiln"\n'
+LOCAL_KINDS = ("path", "wheel")  # pip entries installed from a staged file
 
 _HEALTH = r"""
 import importlib, json, sys
@@ -88,31 +92,66 @@ def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> l
     return args + (["--prerelease", "allow"] if pip.pre else [])
 
 
-def _refuse_local_files(definition: EnvironmentDefinition) -> None:
+def _requirement_lines(definition: EnvironmentDefinition, ctx: BuildContext) -> list[str]:
+    """The pip entries for uv, local files replaced by their staged copy relative to
+    ``ctx.wheel_root`` (uv resolves a relative path against its working folder)."""
+    lines = []
     for entry in definition.python.pip.packages:
-        if parse_pip_entry(entry).kind == "path":
-            raise BuildError(
-                f"`python.pip.packages`: building with a local file ({entry}) is not supported yet; "
-                "publish the wheel to an index and name it with index_url/extra_index_urls"
+        parsed = parse_pip_entry(entry)
+        if parsed.kind not in LOCAL_KINDS:
+            lines.append(entry)
+        elif entry in ctx.local_wheels:
+            lines.append(
+                f"./{ctx.local_wheels[entry]}" + "".join(f" --hash={h}" for h in parsed.hashes)
             )
+        else:
+            raise BuildError(
+                f"`python.pip.packages`: {entry} has not been staged from the workspace; "
+                "register the definition again from the folder that holds it"
+            )
+    return lines
+
+
+@contextmanager
+def _uv_files(ctx: BuildContext, inside: Path | None = None) -> Iterator[tuple[Path, str]]:
+    """A folder for uv's input and output files and a tag ("" or ".<hex>") for their names.
+
+    With local wheels it is ``ctx.wheel_root`` itself: uv writes a local archive into
+    pylock.toml by the path it was given, relative to the lock file's folder when that path is
+    relative (an absolute one stays absolute), and ``pip sync`` reads it relative to the lock
+    file again. So the lock says ``path = "<sha256>/<file>"`` and installs on any machine. The
+    tag keeps concurrent builds sharing that folder apart; the files are removed afterwards.
+    Otherwise it is a new temporary folder (inside ``inside`` when given) and no tag is needed.
+    """
+    if ctx.local_wheels and ctx.wheel_root is not None:
+        tag = f".{uuid.uuid4().hex}"
+        ctx.wheel_root.mkdir(parents=True, exist_ok=True)
+        try:
+            yield ctx.wheel_root, tag
+        finally:
+            for leftover in ctx.wheel_root.glob(f"*{tag}.*"):
+                leftover.unlink(missing_ok=True)
+        return
+    with tempfile.TemporaryDirectory(prefix="kiln-uv-", dir=inside) as folder:
+        yield Path(folder), ""
 
 
 def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
-    _refuse_local_files(definition)
     pip = definition.python.pip
     if not pip.packages:
         return Lock(LOCK_FORMAT, EMPTY_LOCK, [], uv_version())
-    with tempfile.TemporaryDirectory(prefix="kiln-resolve-") as folder:
-        work = Path(folder)
-        (work / "requirements.in").write_text("\n".join(pip.packages) + "\n", encoding="utf-8")
+    lines = _requirement_lines(definition, ctx)
+    with _uv_files(ctx) as (work, tag):
+        requirements, output = f"requirements{tag}.in", f"pylock{tag}.toml"
+        (work / requirements).write_text("\n".join(lines) + "\n", encoding="utf-8")
         args = [
             "pip",
             "compile",
-            "requirements.in",
+            requirements,
             "--format",
             LOCK_FORMAT,
             "-o",
-            "pylock.toml",
+            output,  # uv accepts pylock.toml or pylock.<name>.toml only
             "--no-header",
             "--python",
             str(target.interpreter),
@@ -124,10 +163,9 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
             *_index_args(definition, ctx.secrets),
         ]
         if pip.constraints:
-            (work / "constraints.txt").write_text(
-                "\n".join(pip.constraints) + "\n", encoding="utf-8"
-            )
-            args += ["-c", "constraints.txt"]
+            constraints = f"constraints{tag}.txt"
+            (work / constraints).write_text("\n".join(pip.constraints) + "\n", encoding="utf-8")
+            args += ["-c", constraints]
         run_uv(
             args,
             log=ctx.log,
@@ -136,7 +174,7 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
             cwd=work,
             what="resolving packages",
         )
-        text = (work / "pylock.toml").read_text(encoding="utf-8")
+        text = (work / output).read_text(encoding="utf-8")
     for key, value in ctx.secrets.items():
         text = text.replace(value, "${" + key + "}") if value else text
     return Lock(LOCK_FORMAT, text, packages_of(text), uv_version())
@@ -177,17 +215,20 @@ def build(
     text = lock.text
     for key, value in ctx.secrets.items():
         text = text.replace("${" + key + "}", value)
-    # uv reads a PEP 751 lock only under a pylock.toml name. The copy (it may hold expanded
-    # credentials) lives inside the staging folder, so even a killed build's copy goes with it.
-    work = dest / ".kiln-sync"
-    work.mkdir()
-    try:
-        (work / "pylock.toml").write_text(text, encoding="utf-8")
+    # uv reads a PEP 751 lock only under a pylock.toml or pylock.<name>.toml name. Without
+    # local wheels the copy (it may hold expanded credentials) lives inside the staging folder
+    # ``dest``, so even a killed build's copy goes with it; with them it must sit beside the
+    # staged wheels (see _uv_files), readable by this user only, removed when the sync ends.
+    with _uv_files(ctx, inside=dest) as (work, tag):
+        lock_copy = work / f"pylock{tag}.toml"
+        handle = os.open(lock_copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
         run_uv(
             [
                 "pip",
                 "sync",
-                str(work / "pylock.toml"),
+                str(lock_copy),
                 "--preview-features",
                 "pylock",  # pylock.toml (PEP 751) install is a uv preview feature, on purpose
                 "--python",
@@ -199,8 +240,6 @@ def build(
             secrets=ctx.secrets,
             what="installing the locked packages",
         )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def interpreter(dest: Path) -> Path:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiln import __version__
-from kiln.cli import cache_cmds, env_cmds, init_cmd
+from kiln.cli import cache_cmds, env_cmds, init_cmd, wheel_cmds
 
 UNEXPECTED_EXIT = 70  # EX_SOFTWARE: a bug, not bad input
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     init_cmd.add_parser(groups)
     env_cmds.add_parser(groups)
     cache_cmds.add_parser(groups)
+    wheel_cmds.add_parser(groups)
     return parser
 
 

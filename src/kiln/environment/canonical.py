@@ -22,6 +22,7 @@ from kiln.environment.packages import (
     parse_pip_entry,
     strip_url_credentials,
 )
+from kiln.errors import InvalidDefinition
 
 BUILD_RECIPE = "kiln.build/1"
 DEFINITION_RECIPE = "kiln.definition/1"
@@ -45,7 +46,12 @@ def _normalize_text(text: str | None) -> str | None:
 
 def _pip(pip: PipSection) -> dict[str, Any]:
     def normalized(entries: list[str]) -> list[str]:
-        return [normalize_pip_entry(parse_pip_entry(e), pip.file_digests.get(e)) for e in entries]
+        try:
+            return [
+                normalize_pip_entry(parse_pip_entry(e), pip.file_digests.get(e)) for e in entries
+            ]
+        except ValueError as exc:  # a local file or stored wheel whose content is not known here
+            raise InvalidDefinition(f"`python.pip.packages`: {exc}") from None
 
     return {
         "packages": normalized(pip.packages),

@@ -108,6 +108,8 @@ def _store_local_inputs(
     workspace: Workspace, definition: EnvironmentDefinition, source_dir: Path
 ) -> None:
     for entry, digest in definition.python.pip.file_digests.items():
+        if parse_pip_entry(entry).kind == "wheel":
+            continue  # stored already by `kiln wheel add`
         stored = workspace.artifacts.put_file(source_dir / local_path_of(entry))
         if stored != digest:
             raise InvalidDefinition(
@@ -168,6 +170,10 @@ def register(
         )
     if source_dir is not None and _unread_local_inputs(definition):
         definition = resolve_local_inputs(definition, source_dir)
+    if any(parse_pip_entry(e).kind == "wheel" for e in definition.python.pip.packages):
+        from kiln.environment.wheels import resolve_stored_wheels
+
+        definition = resolve_stored_wheels(workspace, definition)
     if _has_local_inputs(definition):
         if source_dir is None:
             _check_stored(workspace, definition)

@@ -1,7 +1,8 @@
 """Parse and normalize single package entries (pip requirement lines, conda match specs).
 
-A pip entry is a PEP 508 requirement, a direct URL, or a local file path, optionally followed
-by ``--hash=ALGO:HEX`` options. The normalized form is what enters the digests: PEP 503 names,
+A pip entry is a PEP 508 requirement, a direct URL, a local file path, or ``wheel:FILENAME`` (a
+wheel stored in the workspace with ``kiln wheel add``), optionally followed by ``--hash=ALGO:HEX``
+options. The normalized form is what enters the digests: PEP 503 names,
 sorted extras, specifiers and hashes (sets have no order), but never a file path.
 """
 
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+WHEEL_PREFIX = "wheel:"
 _HASH_OPTION = re.compile(r"\s+--hash[=\s]([A-Za-z0-9]+):([0-9A-Fa-f]+)")
 _URL_SCHEME = re.compile(r"^(https?|file|git\+[a-z]+|hg\+[a-z]+|svn\+[a-z]+|bzr\+[a-z]+)://", re.I)
 _ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
@@ -26,7 +28,7 @@ _CONDA_SPEC = re.compile(
 
 @dataclass(frozen=True)
 class PipEntry:
-    """One parsed pip entry. ``kind`` is ``requirement``, ``url`` or ``path``."""
+    """One parsed pip entry. ``kind`` is ``requirement``, ``url``, ``path`` or ``wheel``."""
 
     kind: str
     text: str
@@ -90,6 +92,8 @@ def parse_pip_entry(text: str) -> PipEntry:
         raise ValueError(
             f"{body!r} is a pip option, not a package; put index options under pip options"
         )
+    if body.startswith(WHEEL_PREFIX):
+        return PipEntry("wheel", line, _stored_wheel_name(body), "", hashes)
     if _URL_SCHEME.match(body):
         if body.lower().startswith("file:"):
             raise ValueError(_file_url_message(body))
@@ -117,10 +121,36 @@ def parse_pip_entry(text: str) -> PipEntry:
     )
 
 
+def _stored_wheel_name(body: str) -> str:
+    filename = body[len(WHEEL_PREFIX) :].strip()
+    try:
+        name = parse_wheel_filename(filename)[0]
+    except InvalidWheelFilename as exc:
+        raise ValueError(
+            f"{body!r} does not name a wheel file ({exc}); write wheel:FILENAME as "
+            "`kiln wheel list` shows it, e.g. wheel:demo-1.0-py3-none-any.whl"
+        ) from None
+    if "/" in filename or "\\" in filename:
+        raise ValueError(f"{body!r} names a path; write the stored wheel's file name only")
+    return str(name)
+
+
+def local_file_name(entry: str) -> str:
+    """The file name of a local entry (``./wheels/x.whl`` or ``wheel:x.whl`` -> ``x.whl``)."""
+    body = _HASH_OPTION.sub("", " ".join(entry.split())).strip()
+    return body.removeprefix(WHEEL_PREFIX).replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def normalize_pip_entry(entry: PipEntry, file_digest: str | None = None) -> str:
-    """The canonical text of an entry. Local files are identified by content only."""
+    """The canonical text of an entry. Local files and stored wheels are identified by content
+    only: the same wheel by path or by ``wheel:`` name hashes alike."""
     hashes = "".join(f" --hash={h}" for h in entry.hashes)
-    if entry.kind == "path":
+    if entry.kind == "wheel" and file_digest is None:
+        raise ValueError(
+            f"stored wheel {entry.text!r} has not been looked up in a workspace; register the "
+            "definition to hash it (`kiln wheel add` stores the wheel first)"
+        )
+    if entry.kind in ("path", "wheel"):
         if file_digest is None:
             raise ValueError(f"local file {entry.text!r} has not been read; its content is needed")
         return f"file:sha256:{file_digest}{hashes}"

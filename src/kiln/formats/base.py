@@ -236,6 +236,7 @@ def local_files_for_save(
     wanted: list[tuple[str, str, bool]] = [
         (local_path_of(entry), digest, False)
         for entry, digest in definition.python.pip.file_digests.items()
+        if parse_pip_entry(entry).kind == "path"  # wheel:NAME lives in the workspace, not beside
     ]
     docker = definition.docker
     if docker.build_context and docker.build_context_digest:

@@ -4,6 +4,7 @@ checks that these tables and the migrated database agree."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -27,6 +28,7 @@ __all__ = [
     "environment_versions",
     "locks",
     "metadata",
+    "wheels",
 ]
 
 metadata = MetaData(
@@ -115,4 +117,21 @@ builds = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("duration_ms", Integer, nullable=False),
     Index(None, "build_hash", "platform"),
+)
+
+# Wheels stored with ``kiln wheel add``: the file is in the artifact store by its sha256;
+# definitions name it ``wheel:FILENAME`` (so a file name maps to exactly one content).
+wheels = Table(
+    "wheels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),  # PEP 503 canonical
+    Column("version", String(128), nullable=False),
+    Column("filename", String(512), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("sha256"),
+    UniqueConstraint("filename"),
+    Index(None, "name"),
 )
