@@ -10,62 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import socket
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from kiln import builders
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.buildinputs import WHEELS_FOLDER, secrets_for, stage_local_wheels
+from kiln.buildlog import BuildLog, Reporter, SilentReporter
 from kiln.cache import Cache, default_root
 from kiln.environment.catalog import EnvironmentRecord
 from kiln.environment.definition import EnvironmentDefinition
-from kiln.environment.packages import local_file_name
 from kiln.errors import KilnError
 from kiln.registry.lock_queries import LockRow
 from kiln.workspace import Workspace
 
 MATERIALIZATION_RECIPE = "kiln.materialization/1"
-WHEELS_FOLDER = "wheels"  # local wheels staged from the artifact store, by sha256
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class Reporter(Protocol):
-    def phase(self, name: str) -> None: ...
-
-    def message(self, text: str) -> None: ...
-
-
-class SilentReporter:
-    def phase(self, name: str) -> None:
-        pass
-
-    def message(self, text: str) -> None:
-        pass
-
-
-class BuildLog:
-    """The full log of one build, in a file, with phases reported as they start."""
-
-    def __init__(self, path: Path, reporter: Reporter) -> None:
-        self.path = path
-        self.reporter = reporter
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
-
-    def phase(self, name: str) -> None:
-        self.write(f"==> {name}\n")
-        self.reporter.phase(name)
-
-    def write(self, text: str) -> None:
-        self._file.write(text)
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
 
 
 class RecentFailure(BuildError):
@@ -92,61 +55,6 @@ class Built:
 def open_cache(workspace: Workspace | None = None) -> Cache:
     configured = workspace.config.get("cache_dir") if workspace is not None else None
     return Cache(default_root(str(configured) if configured else None))
-
-
-def secrets_for(definition: EnvironmentDefinition) -> dict[str, str]:
-    """Values of the ``${VAR}`` references in index URLs, read from the environment now."""
-    pip = definition.python.pip
-    urls = [u for u in [pip.index_url, *pip.extra_index_urls, *pip.find_links] if u]
-    secrets = {}
-    for url in urls:
-        for name in _REFERENCE.findall(url):
-            if name not in os.environ:
-                raise BuildError(
-                    f"the index URL {url} uses ${{{name}}}, which is not set; export {name}"
-                )
-            secrets[name] = os.environ[name]
-    return secrets
-
-
-def stage_local_wheels(
-    workspace: Workspace, cache: Cache, definition: EnvironmentDefinition
-) -> dict[str, str]:
-    """Copy the local wheels a definition names from the artifact store into the cache.
-
-    Each lands at ``<cache root>/wheels/<sha256>/<original file name>`` (uv needs a wheel's
-    file name to install it), written to a temporary name and renamed, and is reused when it is
-    there already. Returns pip entry -> staged file relative to ``<cache root>/wheels``.
-    """
-    staged: dict[str, str] = {}
-    for entry, digest in definition.python.pip.file_digests.items():
-        file_name = local_file_name(entry)
-        final = cache.root / WHEELS_FOLDER / digest / file_name
-        if not final.exists():
-            source = workspace.artifacts.lookup(digest)
-            if source is None or not source.is_file():
-                raise BuildError(
-                    f"`python.pip.packages`: the workspace does not hold {entry} (sha256 "
-                    f"{digest[:12]}); register the definition again from the folder that has it"
-                )
-            _copy_atomically(source, final)
-        staged[entry] = f"{digest}/{file_name}"
-    return staged
-
-
-def _copy_atomically(source: Path, final: Path) -> None:
-    import shutil
-    import tempfile
-
-    final.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, final)  # a staged wheel that exists is complete
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def materialization_key(builder: str, build_hash: str, lock_digest: str, platform: str) -> str:
@@ -405,13 +313,10 @@ class _Attempt:
 
 
 def activation_environment(built: Built, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The process environment for running in ``built``: its env vars applied, ``${VAR}``
-    references expanded from the current environment."""
-    env = dict(os.environ if base is None else base)
-    for key, value in built.record.definition.environment_variables.items():
-        env[key] = _REFERENCE.sub(lambda m: env.get(m.group(1), ""), value)
-    if built.builder == "venv":
-        env["VIRTUAL_ENV"] = str(built.path)
-        env["PATH"] = f"{built.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-        env.pop("PYTHONHOME", None)
-    return env
+    """The process environment for running in ``built`` (see fastexec.activation)."""
+    from kiln.fastexec import activation
+
+    variables = built.record.definition.environment_variables
+    return activation(
+        built.builder, built.path, variables, dict(os.environ if base is None else base)
+    )

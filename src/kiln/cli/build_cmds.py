@@ -231,7 +231,8 @@ def activate(args: argparse.Namespace) -> int:
 def lock(args: argparse.Namespace) -> int:
     from kiln.builders import choose, module
     from kiln.builders.base import BuildContext
-    from kiln.builds import BuildLog, SilentReporter, open_cache
+    from kiln.buildlog import BuildLog, SilentReporter
+    from kiln.builds import open_cache
     from kiln.errors import InvalidDefinition, NotFound
     from kiln.lockexport import export
     from kiln.registry.lock_queries import get_lock

@@ -1,0 +1,76 @@
+"""What a build needs besides its definition: secret values for ``${VAR}`` references in index
+URLs (read from the environment at build time, never stored), and local wheels staged from the
+workspace's artifact store into the cache by sha256."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiln.builders.base import BuildError
+from kiln.environment.packages import local_file_name
+
+if TYPE_CHECKING:
+    from kiln.cache import Cache
+    from kiln.environment.definition import EnvironmentDefinition
+    from kiln.workspace import Workspace
+
+WHEELS_FOLDER = "wheels"  # local wheels staged from the artifact store, by sha256
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def secrets_for(definition: EnvironmentDefinition) -> dict[str, str]:
+    """Values of the ``${VAR}`` references in index URLs, read from the environment now."""
+    pip = definition.python.pip
+    urls = [u for u in [pip.index_url, *pip.extra_index_urls, *pip.find_links] if u]
+    secrets = {}
+    for url in urls:
+        for name in _REFERENCE.findall(url):
+            if name not in os.environ:
+                raise BuildError(
+                    f"the index URL {url} uses ${{{name}}}, which is not set; export {name}"
+                )
+            secrets[name] = os.environ[name]
+    return secrets
+
+
+def stage_local_wheels(
+    workspace: Workspace, cache: Cache, definition: EnvironmentDefinition
+) -> dict[str, str]:
+    """Copy the local wheels a definition names from the artifact store into the cache.
+
+    Each lands at ``<cache root>/wheels/<sha256>/<original file name>`` (uv needs a wheel's
+    file name to install it), written to a temporary name and renamed, and is reused when it is
+    there already. Returns pip entry -> staged file relative to ``<cache root>/wheels``.
+    """
+    staged: dict[str, str] = {}
+    for entry, digest in definition.python.pip.file_digests.items():
+        file_name = local_file_name(entry)
+        final = cache.root / WHEELS_FOLDER / digest / file_name
+        if not final.exists():
+            source = workspace.artifacts.lookup(digest)
+            if source is None or not source.is_file():
+                raise BuildError(
+                    f"`python.pip.packages`: the workspace does not hold {entry} (sha256 "
+                    f"{digest[:12]}); register the definition again from the folder that has it"
+                )
+            _copy_atomically(source, final)
+        staged[entry] = f"{digest}/{file_name}"
+    return staged
+
+
+def _copy_atomically(source: Path, final: Path) -> None:
+    import tempfile
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, final)  # a staged wheel that exists is complete
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,41 @@
+"""What a build writes as it goes: the full log in a file, and phases for a progress display."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class Reporter(Protocol):
+    def phase(self, name: str) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class SilentReporter:
+    def phase(self, name: str) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+class BuildLog:
+    """The full log of one build, in a file, with phases reported as they start."""
+
+    def __init__(self, path: Path, reporter: Reporter) -> None:
+        self.path = path
+        self.reporter = reporter
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def phase(self, name: str) -> None:
+        self.write(f"==> {name}\n")
+        self.reporter.phase(name)
+
+    def write(self, text: str) -> None:
+        self._file.write(text)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
