@@ -32,6 +32,10 @@ def to_requirements(lock_format: str, lock_text: str, *, header: str) -> str:
         return "\n".join(lines) + "\n"
     for package in tomllib.loads(lock_text).get("packages", []):
         archive = package.get("archive") or package.get("vcs") or package.get("directory")
+        if archive and archive.get("path"):  # a local wheel, relative to the lock's folder
+            hashes = [f"--hash={a}:{v}" for a, v in sorted((archive.get("hashes") or {}).items())]
+            lines.append(" \\\n    ".join([f"./{archive['path']}", *hashes]))
+            continue
         if archive and archive.get("url"):
             lines.append(f"{package['name']} @ {archive['url']}")
             continue

@@ -2,7 +2,8 @@
 
 Resolution is ``uv pip compile --format pylock.toml`` for the target interpreter (PEP 751: every
 package, transitive ones included, with its exact version, source URL and hashes). A build is
-``uv venv --relocatable`` plus ``uv pip sync`` of exactly that lock, so a rebuild on any machine
+``uv venv --relocatable`` plus ``uv pip sync --require-hashes`` of exactly that lock (as hashed
+requirements, through the index, so uv's cache is reused), so a rebuild on any machine
 installs the same files, and the folder can be built in a temporary place and renamed into the
 cache. Files are shared between environments through uv's cache (hard links).
 Definitions whose conda packages are only ``python`` and ``pip`` (the usual Azure ML case) take
@@ -26,6 +27,7 @@ from kiln.builders.base import BuildContext, BuildError, Lock, Target
 from kiln.builders.uvtool import run_uv, uv_version
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_pip_entry
+from kiln.lockexport import to_requirements
 from kiln.venvcheck import check_venv
 
 if sys.version_info >= (3, 11):
@@ -212,25 +214,23 @@ def build(
     lock_file.write_text(lock.text, encoding="utf-8")
     if not lock.packages:
         return
-    text = lock.text
-    for key, value in ctx.secrets.items():
-        text = text.replace("${" + key + "}", value)
-    # uv reads a PEP 751 lock only under a pylock.toml or pylock.<name>.toml name. Without
-    # local wheels the copy (it may hold expanded credentials) lives inside the staging folder
-    # ``dest``, so even a killed build's copy goes with it; with them it must sit beside the
-    # staged wheels (see _uv_files), readable by this user only, removed when the sync ends.
+    # Installed through the index as hashed requirements, not from pylock.toml's file URLs: uv
+    # then reuses its cache (a mirror whose file responses carry no caching headers makes every
+    # direct-URL fetch a new download) and still installs exactly the locked files, hashes
+    # checked. The copy (it may hold expanded credentials) sits beside any staged local wheels,
+    # whose lock paths are relative to that folder, readable by this user only.
+    requirements = to_requirements(LOCK_FORMAT, lock.text, header="kiln: the locked packages")
     with _uv_files(ctx, inside=dest) as (work, tag):
-        lock_copy = work / f"pylock{tag}.toml"
-        handle = os.open(lock_copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        copy = work / f"requirements{tag}.txt"
+        handle = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+            out.write(requirements)
         run_uv(
             [
                 "pip",
                 "sync",
-                str(lock_copy),
-                "--preview-features",
-                "pylock",  # pylock.toml (PEP 751) install is a uv preview feature, on purpose
+                copy.name,
+                "--require-hashes",
                 "--python",
                 str(interpreter(dest)),
                 *_index_args(definition, ctx.secrets),
@@ -238,6 +238,7 @@ def build(
             log=ctx.log,
             cache_dir=ctx.uv_cache,
             secrets=ctx.secrets,
+            cwd=work,
             what="installing the locked packages",
         )
 
@@ -263,7 +264,7 @@ def health_check(
         return f"{python} is missing"
     try:
         result = subprocess.run(
-            [str(python), "-I", "-c", _HEALTH, json.dumps(direct_names(definition))],
+            [str(python), "-I", "-B", "-c", _HEALTH, json.dumps(direct_names(definition))],
             capture_output=True,
             text=True,
             timeout=timeout,
