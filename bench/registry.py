@@ -74,7 +74,9 @@ def median_ms(action: Callable[[int], object], repeat: int) -> float:
 
 def cli_ms(args: list[str], cwd: Path, repeat: int = 10, program: list[str] | None = None) -> float:
     command = program or [sys.executable, "-m", "kiln"]
-    env = {**os.environ, "KILN_WORKSPACE": str(cwd)}
+    # As users run it: with bytecode caches (a sandbox may set PYTHONDONTWRITEBYTECODE).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["KILN_WORKSPACE"] = str(cwd)
     return median_ms(
         lambda _: subprocess.run(
             [*command, *args], cwd=cwd, env=env, capture_output=True, check=True

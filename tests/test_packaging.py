@@ -56,3 +56,23 @@ def test_the_wheel_installs_and_runs_from_anywhere(tmp_path: Path) -> None:
     schema = Path(header.split("$schema=file://", 1)[1])
     assert schema.is_file() and str(venv) in str(schema)
     assert json.loads(schema.read_text())["title"] == "Kiln environment definition"
+    # uv missing from an installation: a real uninstall, then a build says how to repair it.
+    subprocess.run(
+        [uv, "pip", "uninstall", "-q", "--python", str(venv / "bin/python"), "uv"], check=True
+    )
+    subprocess.run(
+        [kiln, "env", "register", "-d", "e"], cwd=work, env=env, check=True, capture_output=True
+    )
+    broken = subprocess.run(
+        [kiln, "env", "build", "w"],
+        cwd=work,
+        env={**env, "KILN_CACHE_DIR": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+    )
+    assert broken.returncode == 6, broken.stderr
+    assert (
+        broken.stderr.strip()
+        == "kiln: error: uv is not installed; reinstall Kiln (`pip install kiln`), which ships it"
+    )
+    assert not list((tmp_path / "cache" / "envs").iterdir())

@@ -117,3 +117,27 @@ def test_an_older_registry_is_upgraded_on_open_and_keeps_its_data(tmp_path: Path
     assert current_revision(reopened.engine) == SCHEMA_REVISION
     assert catalog.get(reopened, "kept").version == "1"
     reopened.close()
+
+
+def test_a_cache_dir_setting_moves_the_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiln.builds import open_cache
+
+    monkeypatch.delenv("KILN_CACHE_DIR", raising=False)
+    ws = Workspace.create(tmp_path / "p", cache_dir=str(tmp_path / "elsewhere"))
+    assert open_cache(ws).root == tmp_path / "elsewhere"
+    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path / "env-wins"))
+    assert open_cache(ws).root == tmp_path / "env-wins"
+    ws.close()
+
+
+def test_an_unreachable_database_leaves_no_workspace_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNREACHABLE_PW", "x")
+    url = "postgresql+psycopg://kiln:${UNREACHABLE_PW}@127.0.0.1:1/kiln?connect_timeout=2"
+    with pytest.raises(WorkspaceError, match="cannot open the registry at"):
+        Workspace.create(tmp_path / "p", database_url=url)
+    assert not (tmp_path / "p" / ".kiln").exists()
+    Workspace.create(tmp_path / "p").close()  # the corrected retry works

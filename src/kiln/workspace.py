@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from functools import cached_property
 from pathlib import Path
@@ -103,8 +104,15 @@ class Workspace:
             ) from None
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], *, database_url: str | None = None) -> Workspace:
-        """Create a workspace at ``path`` (no-op if one exists with the same settings)."""
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        database_url: str | None = None,
+        cache_dir: str | None = None,
+    ) -> Workspace:
+        """Create a workspace at ``path`` (no-op if one exists with the same settings).
+        ``cache_dir`` moves this workspace's build cache (default: the per-user cache)."""
         folder = Path(path).expanduser().absolute()
         root = folder / WORKSPACE_DIR
         config_path = root / CONFIG_FILE
@@ -119,15 +127,26 @@ class Workspace:
                 "the database URL holds a plain-text password; write it as "
                 "postgresql+psycopg://USER:${KILN_DB_PASSWORD}@HOST/DB and export the variable"
             )
+        made_root = not root.exists()
         root.mkdir(parents=True, exist_ok=True)
         (root / "artifacts").mkdir(exist_ok=True)
-        config = {"format": 1, "database_url": database_url}
+        config: dict[str, Any] = {"format": 1, "database_url": database_url}
+        if cache_dir:
+            config["cache_dir"] = str(Path(cache_dir).expanduser().absolute())
         handle, temporary = tempfile.mkstemp(dir=root, prefix=".config-")
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(config, out, indent=2)
         os.replace(temporary, config_path)
-        workspace = cls(folder)
-        workspace.engine  # noqa: B018 - create the schema now, not on first use
+        try:
+            workspace = cls(folder)
+            workspace.engine  # noqa: B018 - create the schema now, not on first use
+        except BaseException:
+            # A database that cannot be reached must not leave a workspace that blocks a retry.
+            if made_root:
+                shutil.rmtree(root, ignore_errors=True)
+            else:
+                config_path.unlink(missing_ok=True)
+            raise
         return workspace
 
     @classmethod

@@ -19,6 +19,11 @@ def add_parser(groups: Any) -> None:
         metavar="URL",
         help="use PostgreSQL, e.g. postgresql+psycopg://kiln:${KILN_DB_PASSWORD}@db/kiln",
     )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="PATH",
+        help="keep this workspace's builds in PATH (default: the per-user cache)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)
 
@@ -27,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from kiln.cli.output import emit_json
     from kiln.workspace import Workspace
 
-    workspace = Workspace.create(args.path, database_url=args.database_url)
+    workspace = Workspace.create(
+        args.path, database_url=args.database_url, cache_dir=args.cache_dir
+    )
     if args.json:
         emit_json({"path": str(workspace.path), "registry": workspace.database_display})
     else:

@@ -135,6 +135,14 @@ class Environment:
         registered.created = result.created
         return registered
 
+    def build(self, workspace: Workspace) -> EnvironmentBuild:
+        """Build this environment in ``workspace`` (registering it first if needed), as in
+        Azure ML: ``env.build(ws).wait_for_completion(show_output=True)``."""
+        registered = (
+            self if self._workspace is workspace and self.version else self.register(workspace)
+        )
+        return EnvironmentBuild(workspace, registered.name, str(registered.version))
+
     @staticmethod
     def get(workspace: Workspace, name: str, version: str | None = None) -> Environment:
         from kiln.environment import catalog
@@ -285,3 +293,54 @@ def _dockerfile_text(dockerfile: str | os.PathLike[str]) -> str:
         f"`docker.dockerfile`: {text!r} is neither a file nor Dockerfile text (which starts "
         "with FROM); pass the path of an existing Dockerfile or its text"
     )
+
+
+class EnvironmentBuild:
+    """A build of one registered version. ``wait_for_completion`` builds it, or reuses the
+    cached build at once; afterwards ``interpreter``, ``path`` and ``log`` describe it."""
+
+    def __init__(self, workspace: Workspace, name: str, version: str) -> None:
+        self.workspace, self.name, self.version = workspace, name, version
+        self.status = "NotStarted"
+        self.interpreter: Path | None = None
+        self.path: Path | None = None
+
+    def wait_for_completion(self, show_output: bool = False) -> EnvironmentBuild:
+        from kiln.buildlog import SilentReporter
+        from kiln.builds import ensure_built
+        from kiln.cli.progress import Progress
+        from kiln.environment import catalog
+
+        record = catalog.get(self.workspace, self.name, self.version)
+        reporter = Progress(f"building {record.reference}") if show_output else SilentReporter()
+        self.status = "Running"
+        try:
+            built = ensure_built(self.workspace, record, reporter=reporter)
+        except Exception:
+            self.status = "Failed"
+            raise
+        finally:
+            if isinstance(reporter, Progress):
+                reporter.done()
+        self.status = "Succeeded"
+        self.interpreter, self.path = built.interpreter, built.path
+        if show_output:
+            verb = "Built" if built.built_now else "Reused the cached build of"
+            print(f"{verb} {record.reference}: {built.interpreter}")
+        return self
+
+    @property
+    def log(self) -> str:
+        """The full log of the latest build of this version."""
+        from kiln.environment import catalog
+        from kiln.registry.lock_queries import latest_build
+
+        record = catalog.get(self.workspace, self.name, self.version)
+        with self.workspace.engine.connect() as connection:
+            row = latest_build(connection, build_hash=record.build_hash)
+        stored = (
+            self.workspace.artifacts.lookup(row["log_digest"])
+            if row and row["log_digest"]
+            else None
+        )
+        return stored.read_text(encoding="utf-8") if stored else ""
