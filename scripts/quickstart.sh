@@ -4,13 +4,7 @@
 # then build it, run a command in it and export its lock. Builds go to a cache in the demo folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# A virtualenv first: Debian's own python3 refuses system-wide pip installs (PEP 668).
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && python3 -m venv .venv; }
-fi
-.venv/bin/python -m pip --version >/dev/null 2>&1 || .venv/bin/python -m ensurepip --upgrade >/dev/null
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.6,<1"
-.venv/bin/python -m uv pip install --quiet --python .venv/bin/python -e "."
+source scripts/venv.sh ""
 kiln="$PWD/.venv/bin/kiln"
 demo=$(mktemp -d "${TMPDIR:-/tmp}/kiln-quickstart-XXXXXX")
 cd "$demo"

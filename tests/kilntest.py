@@ -6,7 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+from kiln.errors import InvalidDefinition
 
 REPO = Path(__file__).resolve().parents[1]
 KILN = [sys.executable, "-m", "kiln"]
@@ -25,3 +30,12 @@ def run_kiln(
             f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def error_of(call: Callable[..., object], *args: object, **kwargs: object) -> str:
+    """The one-line message of the InvalidDefinition that ``call`` raises."""
+    with pytest.raises(InvalidDefinition) as caught:
+        call(*args, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message, message
+    return message

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from kiln.environment.files import (
     tree_digest,
 )
 from kiln.errors import InvalidDefinition
+from kilntest import error_of
 
 
 def make_context(root: Path, files: dict[str, str] | None = None) -> Path:
@@ -34,14 +34,6 @@ def make_context(root: Path, files: dict[str, str] | None = None) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return root
-
-
-def error_of(call: Callable[..., object], *args: object, **kwargs: object) -> str:
-    with pytest.raises(InvalidDefinition) as caught:
-        call(*args, **kwargs)
-    message = str(caught.value)
-    assert "\n" not in message, message
-    return message
 
 
 # --- tree_digest -----------------------------------------------------------------------------
@@ -312,7 +304,6 @@ def test_special_files_in_a_context_are_refused(tmp_path: Path) -> None:
     import os
 
     from kiln.environment.files import tree_digest
-    from kiln.errors import InvalidDefinition
 
     context = tmp_path / "ctx"
     context.mkdir()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,8 @@ import pytest
 from kiln.artifacts import ArtifactStore
 from kiln.environment.canonical import build_hash
 from kiln.environment.definition import EnvironmentDefinition
-from kiln.errors import InvalidDefinition
 from kiln.formats import dispatch
+from kilntest import error_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "azureml_v1"
 WHEEL = "wheels/scorer-1.0-py3-none-any.whl"
@@ -33,14 +32,6 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def error_of(call: Callable[..., object], *args: object, **kwargs: object) -> str:
-    with pytest.raises(InvalidDefinition) as caught:
-        call(*args, **kwargs)
-    message = str(caught.value)
-    assert "\n" not in message, message
-    return message
 
 
 # --- detect_file -----------------------------------------------------------------------------
