@@ -5,13 +5,13 @@ workspace's artifact store into the cache by sha256."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.builders.base import BuildError
 from kiln.environment.packages import local_file_name
+from kiln.secrets import references
 
 if TYPE_CHECKING:
     from kiln.cache import Cache
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 WHEELS_FOLDER = "wheels"  # local wheels staged from the artifact store, by sha256
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def secrets_for(definition: EnvironmentDefinition) -> dict[str, str]:
@@ -28,7 +27,7 @@ def secrets_for(definition: EnvironmentDefinition) -> dict[str, str]:
     urls = [u for u in [pip.index_url, *pip.extra_index_urls, *pip.find_links] if u]
     secrets = {}
     for url in urls:
-        for name in _REFERENCE.findall(url):
+        for name in references(url):
             if name not in os.environ:
                 raise BuildError(
                     f"the index URL {url} uses ${{{name}}}, which is not set; export {name}"

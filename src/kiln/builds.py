@@ -224,15 +224,6 @@ def _materialize(
             f"this environment failed to build {time.time() - failure['time']:.0f} s ago: "
             f"{failure['error']} (see `kiln env logs`; pass --retry to try again now)"
         )
-    facts = {
-        "builder": attempt.builder,
-        "build_hash": record.build_hash,
-        "lock_digest": lock_row.lock_digest,
-        "lock_generation": lock_row.generation,
-        "platform": target.platform,
-        "python": target.python_version,
-        "tools": _tool_versions(attempt.builder),
-    }
 
     def build(staging: Path) -> dict[str, Any]:
         builder.build(definition, _to_lock(lock_row), target, staging, ctx, final=cache.path(key))
@@ -240,7 +231,16 @@ def _materialize(
         reason = builder.health_check(staging, definition)
         if reason is not None:
             raise BuildError(f"the new environment failed its health check: {reason}")
-        return {**facts, "seconds": round(time.monotonic() - attempt.started, 3)}
+        return {  # the marker's facts
+            "builder": attempt.builder,
+            "build_hash": record.build_hash,
+            "lock_digest": lock_row.lock_digest,
+            "lock_generation": lock_row.generation,
+            "platform": target.platform,
+            "python": target.python_version,
+            "tools": _tool_versions(attempt.builder),
+            "seconds": round(time.monotonic() - attempt.started, 3),
+        }
 
     try:
         path, built_now = cache.materialize(

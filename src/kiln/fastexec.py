@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kiln.registry.revision import SCHEMA_REVISION
+from kiln.secrets import expand
 from kiln.venvcheck import check_venv
 
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MARKER = ".kiln-ready"
 
 
@@ -140,7 +139,7 @@ def activation(
     ``${VAR}`` references expanded from ``base``, and a virtualenv's bin first on PATH."""
     env = dict(base)
     for key, value in variables.items():
-        env[key] = _REFERENCE.sub(lambda m: env.get(m.group(1), ""), value)
+        env[key] = expand(value, env, default="")
     if builder in ("venv", "conda"):  # a conda build is a venv with conda packages in it
         env["VIRTUAL_ENV"] = str(path)
         env["PATH"] = f"{path / 'bin'}{os.pathsep}{env.get('PATH', '')}"

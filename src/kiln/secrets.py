@@ -8,11 +8,14 @@ goes); this module is the second line: whatever text leaves Kiln passes through 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|CREDENTIAL|PRIVATE_?KEY)", re.I
 )
-ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+# ``${NAME}``: a value read from the environment where it is used; the only form in which a
+# secret may appear in a definition, a config file, a lock or a log.
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # scheme://userinfo@ where userinfo is not entirely ${VAR} references
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s'\"]+)@")
 REDACTED = "<redacted>"
@@ -24,7 +27,26 @@ def looks_secret(name: str) -> bool:
 
 
 def is_reference(value: str) -> bool:
-    return bool(ENV_REFERENCE.match(value))
+    """True when ``value`` is exactly one ``${NAME}`` reference."""
+    return REFERENCE.fullmatch(value) is not None
+
+
+def references(text: str) -> list[str]:
+    """The names of the ``${NAME}`` references in ``text``."""
+    return REFERENCE.findall(text)
+
+
+def expand(text: str, values: Mapping[str, str], *, default: str | None = None) -> str:
+    """``text`` with each ``${NAME}`` replaced by ``values[NAME]``; a name without a value is
+    replaced by ``default``, or left as it is when ``default`` is None."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in values:
+            return values[name]
+        return match.group(0) if default is None else default
+
+    return REFERENCE.sub(value, text)
 
 
 def shown_value(name: str, value: str | None) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from functools import cached_property
@@ -27,21 +26,18 @@ if TYPE_CHECKING:
 WORKSPACE_DIR = ".kiln"
 CONFIG_FILE = "workspace.json"
 REGISTRY_FILE = "registry.db"
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _expand(url: str) -> str:
     """Expand ``${VAR}`` in a database URL: passwords stay out of the config file."""
+    from kiln.secrets import expand, references
 
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
+    for name in references(url):
         if name not in os.environ:
             raise WorkspaceError(
                 f"the database URL uses ${{{name}}}, which is not set; export {name}"
             )
-        return os.environ[name]
-
-    return _ENV_REFERENCE.sub(value, url)
+    return expand(url, os.environ)
 
 
 def _redact(url: str) -> str:
@@ -61,7 +57,9 @@ def _literal_password(url: str) -> bool:
         raise WorkspaceError(
             "the database URL is not valid; use postgresql+psycopg://USER@HOST/DB"
         ) from None
-    return password is not None and not _ENV_REFERENCE.fullmatch(str(password))
+    from kiln.secrets import is_reference
+
+    return password is not None and not is_reference(str(password))
 
 
 def user_default_path() -> Path:

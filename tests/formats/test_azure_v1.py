@@ -18,6 +18,7 @@ from filelock import FileLock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kiln.builders.uvtool import uv_binary
 from kiln.environment.canonical import build_hash
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import InvalidDefinition
@@ -702,8 +703,8 @@ def azureml_python() -> Path:
         # Check again: another worker may have built it while this one waited for the lock.
         if not (marker.is_file() and python.is_file()):
             shutil.rmtree(venv, ignore_errors=True)
-            _run(["uv", "venv", "--quiet", "--python", sys.executable, str(venv)])
-            _run(["uv", "pip", "install", "--quiet", "--python", str(python), AZUREML_CORE])
+            _run([uv_binary(), "venv", "--quiet", "--python", sys.executable, str(venv)])
+            _run([uv_binary(), "pip", "install", "--quiet", "--python", str(python), AZUREML_CORE])
             _run([str(python), "-c", "import azureml.core"])
             marker.write_text(AZUREML_CORE)
     return python

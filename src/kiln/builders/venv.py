@@ -24,10 +24,11 @@ from pathlib import Path
 
 from kiln.builders import interpreters
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
-from kiln.builders.uvtool import run_uv, uv_version
+from kiln.builders.uvtool import redact, run_uv, uv_version
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_pip_entry
 from kiln.lockexport import to_requirements
+from kiln.secrets import expand
 from kiln.venvcheck import check_venv
 
 if sys.version_info >= (3, 11):
@@ -81,16 +82,11 @@ def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> l
     """uv's index options, with ``${VAR}`` references expanded from ``secrets``."""
     pip = definition.python.pip
 
-    def expand(url: str) -> str:
-        for key, value in secrets.items():
-            url = url.replace("${" + key + "}", value)
-        return url
-
-    args = ["--index-url", expand(pip.index_url)] if pip.index_url else []
+    args = ["--index-url", expand(pip.index_url, secrets)] if pip.index_url else []
     for url in pip.extra_index_urls:
-        args += ["--extra-index-url", expand(url)]
+        args += ["--extra-index-url", expand(url, secrets)]
     for url in pip.find_links:
-        args += ["--find-links", expand(url)]
+        args += ["--find-links", expand(url, secrets)]
     return args + (["--prerelease", "allow"] if pip.pre else [])
 
 
@@ -177,8 +173,7 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
             what="resolving packages",
         )
         text = (work / output).read_text(encoding="utf-8")
-    for key, value in ctx.secrets.items():
-        text = text.replace(value, "${" + key + "}") if value else text
+    text = redact(text, ctx.secrets)  # a secret the lock might echo goes back to ${NAME}
     return Lock(LOCK_FORMAT, text, packages_of(text), uv_version())
 
 

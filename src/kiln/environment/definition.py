@@ -13,11 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kiln.environment.packages import (
-    is_env_reference,
     parse_conda_entry,
     parse_pip_entry,
     url_has_literal_credentials,
 )
+from kiln.secrets import is_reference
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
@@ -155,7 +155,7 @@ class RegistryRef(_Model):
     @field_validator("password")
     @classmethod
     def _password_is_reference(cls, value: str | None) -> str | None:
-        if value is not None and not is_env_reference(value):
+        if value is not None and not is_reference(value):
             raise ValueError(
                 "a plain-text password is never stored; set it in an environment variable and "
                 "write password: ${MY_REGISTRY_PASSWORD}"

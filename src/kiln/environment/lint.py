@@ -14,8 +14,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from kiln.environment.definition import EnvironmentDefinition
-from kiln.environment.packages import is_env_reference, parse_conda_entry, parse_pip_entry
-from kiln.secrets import looks_secret
+from kiln.environment.packages import parse_conda_entry, parse_pip_entry
+from kiln.secrets import is_reference, looks_secret
 
 _IMPLIED_CONDA = {"python", "pip"}
 
@@ -162,7 +162,7 @@ def _image(definition: EnvironmentDefinition) -> list[Finding]:
 def _other(definition: EnvironmentDefinition) -> list[Finding]:
     found = []
     for key, value in definition.environment_variables.items():
-        if value and looks_secret(key) and not is_env_reference(value):
+        if value and looks_secret(key) and not is_reference(value):
             message = (
                 f"{key} looks like a secret stored in plain text; write {key}: ${{{key}}} "
                 "and set it where the environment runs"

@@ -15,10 +15,11 @@ from urllib.parse import urlsplit, urlunsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from kiln.secrets import is_reference
+
 WHEEL_PREFIX = "wheel:"
 _HASH_OPTION = re.compile(r"\s+--hash[=\s]([A-Za-z0-9]+):([0-9A-Fa-f]+)")
 _URL_SCHEME = re.compile(r"^(https?|file|git\+[a-z]+|hg\+[a-z]+|svn\+[a-z]+|bzr\+[a-z]+)://", re.I)
-_ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 _CONDA_SPEC = re.compile(
     r"^(?:(?P<channel>[A-Za-z0-9_.\-/:]+)::)?"
     r"(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)"
@@ -45,11 +46,6 @@ class PipEntry:
         return spec.startswith(("==", "===")) and "," not in spec and "*" not in spec
 
 
-def is_env_reference(value: str) -> bool:
-    """True for ``${NAME}``: a value read from an environment variable at use time."""
-    return bool(_ENV_REFERENCE.match(value))
-
-
 def url_has_literal_credentials(url: str) -> bool:
     """True when a URL carries a password, or a lone user name that may be a token
     (``https://ghp_xxx@host``), that is not a ``${VAR}`` reference. ssh URLs name a login
@@ -58,7 +54,7 @@ def url_has_literal_credentials(url: str) -> bool:
     if "@" not in parts.netloc or "ssh" in parts.scheme.lower():
         return False
     userinfo = parts.netloc.rsplit("@", 1)[0]
-    return not is_env_reference(userinfo.split(":", 1)[-1])
+    return not is_reference(userinfo.split(":", 1)[-1])
 
 
 def strip_url_credentials(url: str) -> str:

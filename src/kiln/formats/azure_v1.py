@@ -32,12 +32,12 @@ from typing import Any
 
 from kiln.environment.definition import EnvironmentDefinition, RegistryRef, has_conda_file_content
 from kiln.environment.files import read_text_limited
-from kiln.environment.packages import is_env_reference
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition
 from kiln.formats import base
 from kiln.formats.base import Loaded
 from kiln.formats.conda_env import python_to_spec, spec_to_python
+from kiln.secrets import is_reference
 
 FORMAT = "azure-v1"
 DEFINITION_FILE = "azureml_environment.json"
@@ -134,7 +134,7 @@ def _registry(reader: _Reader, section: dict[str, Any]) -> dict[str, Any] | None
     address = reader.text(section, f"{where}.address")
     username = reader.text(section, f"{where}.username")
     password = section.get("password") or None
-    if password is not None and not (isinstance(password, str) and is_env_reference(password)):
+    if password is not None and not (isinstance(password, str) and is_reference(password)):
         # Never echo the value: azureml-core wrote a secret in plain text.
         reader.warnings.append(
             f"`{where}.password` in {reader.source} is a plain-text password, which Kiln never "
