@@ -20,6 +20,16 @@ class SilentReporter:
         pass
 
 
+class NullLog:
+    """A log for steps that write nothing worth keeping (finding a build's target)."""
+
+    def phase(self, name: str) -> None:
+        pass
+
+    def write(self, text: str) -> None:
+        pass
+
+
 class BuildLog:
     """The full log of one build, in a file, with phases reported as they start."""
 

@@ -21,7 +21,7 @@ from kiln import builders
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
 from kiln.buildinputs import WHEELS_FOLDER, secrets_for, stage_local_wheels
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
-from kiln.cache import Cache, default_root
+from kiln.cache import Cache
 from kiln.environment.catalog import EnvironmentRecord
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import KilnError
@@ -52,9 +52,8 @@ class Built:
     previous_lock: LockRow | None = None  # set by --refresh when a new generation was made
 
 
-def open_cache(workspace: Workspace | None = None) -> Cache:
-    configured = workspace.config.get("cache_dir") if workspace is not None else None
-    return Cache(default_root(str(configured) if configured else None))
+def open_cache(workspace: Workspace) -> Cache:
+    return Cache(workspace.cache_root)
 
 
 def materialization_key(builder: str, build_hash: str, lock_digest: str, platform: str) -> str:

@@ -202,7 +202,7 @@ class Cache:
             marker = self.marker(folder.name)
             if marker is None:
                 continue
-            size = _size(folder, seen)
+            size = disk_usage(folder, seen)
             last_used = (folder / MARKER).stat().st_mtime
             found.append(
                 Entry(folder.name, folder, marker, size, last_used, self.holders(folder.name))
@@ -235,8 +235,9 @@ class Cache:
         return removed
 
 
-def _size(folder: Path, seen: set[tuple[int, int]]) -> int:
+def disk_usage(folder: Path, seen: set[tuple[int, int]] | None = None) -> int:
     """Bytes under ``folder``, counting each inode once (hard links shared with others too)."""
+    seen = set() if seen is None else seen
     total = 0
     for base, dirs, files in os.walk(folder):
         for name in files + dirs:

@@ -178,6 +178,15 @@ class Workspace:
         return f"sqlite:///{self.root / REGISTRY_FILE}"
 
     @property
+    def cache_root(self) -> Path:
+        """Where this workspace's builds are cached on this machine: ``KILN_CACHE_DIR``, the
+        workspace's ``cache_dir`` setting, or the per-user cache folder."""
+        from kiln.cache import default_root
+
+        configured = self.config.get("cache_dir")
+        return default_root(str(configured) if configured else None)
+
+    @property
     def is_embedded(self) -> bool:
         """True for the embedded SQLite registry inside the workspace folder."""
         return not self.config.get("database_url")

@@ -203,3 +203,25 @@ def test_user_managed_records_what_the_interpreter_has(
         ensure_built(sqlite_workspace, register(sqlite_workspace, data))
     assert str(missing) in str(caught.value) and "does not exist" in str(caught.value)
     assert [p.name for p in (cache_dir / "envs").iterdir()] == [built.key]
+
+
+def test_activate_prints_shell_code_that_keeps_references(
+    sqlite_workspace: Workspace, package_index: PackageIndex, cli_env: dict[str, str]
+) -> None:
+    package_index.publish("demo", "1.0")
+    variables = {"API_TOKEN": "${SHELL_SIDE_TOKEN}", "ODD": 'a "quoted" $HOME `x` \\ value'}
+    data = definition("act", ["demo==1.0"], package_index.url)
+    register(sqlite_workspace, {**data, "environment_variables": variables})
+    code = run_kiln("env", "activate", "act", env=cli_env).stdout
+    assert "${SHELL_SIDE_TOKEN}" in code  # a reference, expanded by the shell, never a value
+    script = f'{code}\nprintf "%s\\n" "$API_TOKEN" "$ODD" "$VIRTUAL_ENV"; command -v python; python -c "import demo"'
+    shell = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"], "SHELL_SIDE_TOKEN": "tok-123", "PYTHONHOME": "/nowhere"},
+    )
+    token, odd, venv, python = shell.stdout.splitlines()
+    assert (token, odd) == ("tok-123", variables["ODD"])
+    assert python == f"{venv}/bin/python"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,7 +86,7 @@ def ensure(args: argparse.Namespace, *, refresh: bool = False, retry: bool = Fal
     finally:
         progress.done()
     write_pointer(
-        _cache_root(ws),
+        ws.cache_root,
         build_hash=record.build_hash,
         key=built.key,
         platform=built.target.platform,
@@ -98,13 +97,6 @@ def ensure(args: argparse.Namespace, *, refresh: bool = False, retry: bool = Fal
     return built
 
 
-def _cache_root(ws: Workspace) -> Path:
-    from kiln.cache import default_root
-
-    configured = ws.config.get("cache_dir")
-    return default_root(str(configured) if configured else None)
-
-
 def _warm(args: argparse.Namespace) -> Warm | None:
     """The stdlib-only path for an environment already built on this machine (see fastexec)."""
     from kiln.fastexec import find_warm
@@ -112,7 +104,7 @@ def _warm(args: argparse.Namespace) -> Warm | None:
     ws = workspace(args)
     if not ws.is_embedded:
         return None
-    return find_warm(ws.registry_file, _cache_root(ws), args.reference)
+    return find_warm(ws.registry_file, ws.cache_root, args.reference)
 
 
 def _pins(row: Any) -> list[str]:
@@ -149,7 +141,7 @@ def build(args: argparse.Namespace) -> int:
         return 0
     verb = "Built" if built.built_now else "Ready (cached)"
     print(
-        f"{verb} {built.record.reference} in {built.seconds:.2f} s: {lock.packages.__len__()} packages, "
+        f"{verb} {built.record.reference} in {built.seconds:.2f} s: {len(lock.packages)} packages, "
         f"lock generation {lock.generation}\n{built.interpreter}"
     )
     if changes is not None:
@@ -178,7 +170,7 @@ def exec_(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise InvalidDefinition("no command given; write kiln env exec NAME -- CMD ARGS")
-    cache = Cache(_cache_root(workspace(args)))
+    cache = Cache(workspace(args).cache_root)
     _key, path, builder, variables = _ready_and_held(args, cache)
     env = activation(builder, path, variables, dict(os.environ))
     sys.stdout.flush()
@@ -214,25 +206,39 @@ def _ready_and_held(
 
 
 def activate(args: argparse.Namespace) -> int:
-    from kiln.builds import activation_environment
+    """POSIX shell code; ``${NAME}`` references in env vars stay references, for the shell to
+    expand where the code runs (they may be secrets: never written out as values)."""
+    from kiln.fastexec import activation
 
     built = ensure(args)
-    env = activation_environment(built, base={"PATH": "${PATH}"})
-    lines = []
-    for key, value in env.items():
-        quoted = shlex.quote(value).replace("'${PATH}'", '"${PATH}"')
-        if key == "PATH":
-            quoted = '"' + value.replace('"', '\\"') + '"'
-        lines.append(f"export {key}={quoted}")
-    print("\n".join(lines))
+    # activation() sets PATH from the base given: a literal ${PATH} the shell expands.
+    env = activation(built.builder, built.path, {}, {"PATH": "${PATH}"})
+    env.update(built.record.definition.environment_variables)
+    lines = [f"export {key}={_shell_quoted(value)}" for key, value in env.items()]
+    print("\n".join(["unset PYTHONHOME", *lines]))
     return 0
+
+
+def _shell_quoted(value: str) -> str:
+    """Double-quoted for a POSIX shell with everything literal except ``${NAME}`` references."""
+    from kiln.secrets import REFERENCE
+
+    def literal(text: str) -> str:
+        for special in ("\\", '"', "$", "`"):
+            text = text.replace(special, "\\" + special)
+        return text
+
+    parts, last = [], 0
+    for match in REFERENCE.finditer(value):
+        parts += [literal(value[last : match.start()]), match.group(0)]
+        last = match.end()
+    return '"' + "".join([*parts, literal(value[last:])]) + '"'
 
 
 def lock(args: argparse.Namespace) -> int:
     from kiln.builders import choose, module
     from kiln.builders.base import BuildContext
-    from kiln.buildlog import BuildLog, SilentReporter
-    from kiln.builds import open_cache
+    from kiln.buildlog import NullLog
     from kiln.errors import InvalidDefinition, NotFound
     from kiln.lockexport import export
     from kiln.registry.lock_queries import get_lock
@@ -240,13 +246,7 @@ def lock(args: argparse.Namespace) -> int:
     ws = workspace(args)
     record = _record(ws, args.reference)
     builder = module(choose(record.definition))
-    cache = open_cache(ws)
-    log = BuildLog(cache.root / "tmp" / f"lock.{os.getpid()}.log", SilentReporter())
-    try:
-        target = builder.target(record.definition, BuildContext(log, cache.uv_cache))
-    finally:
-        log.close()
-        log.path.unlink(missing_ok=True)
+    target = builder.target(record.definition, BuildContext(NullLog(), ws.cache_root / "uv"))
     with ws.engine.connect() as connection:
         row = get_lock(
             connection,
@@ -298,11 +298,12 @@ def logs(args: argparse.Namespace) -> int:
 def show_build(args: argparse.Namespace, record: EnvironmentRecord) -> dict[str, Any]:
     """What Azure ML's get_image_details gives: the build behind a version, on this machine."""
     from kiln.builds import ensure_built, open_cache
-    from kiln.cache import _size
+    from kiln.cache import MARKER, disk_usage
 
     ws = workspace(args)
-    built = ensure_built(ws, record, cache=open_cache(ws))
-    marker = open_cache(ws).marker(built.key) or {}
+    cache = open_cache(ws)
+    built = ensure_built(ws, record, cache=cache)
+    marker = cache.marker(built.key) or {}
     return {
         "build_hash": record.build_hash,
         "builder": built.builder,
@@ -312,12 +313,12 @@ def show_build(args: argparse.Namespace, record: EnvironmentRecord) -> dict[str,
         "location": str(built.path),
         "interpreter": str(built.interpreter),
         "python": built.target.python_version,
-        "size_bytes": _size(built.path, set()),
+        "size_bytes": disk_usage(built.path),
         "packages": len(built.lock.packages),
         "build_seconds": marker.get("seconds"),
         "tools": marker.get("tools"),
         "last_used": dt.datetime.fromtimestamp(
-            (built.path / ".kiln-ready").stat().st_mtime, dt.timezone.utc
+            (built.path / MARKER).stat().st_mtime, dt.timezone.utc
         ).isoformat(timespec="seconds"),
     }
 
