@@ -69,16 +69,14 @@ def add_parser(groups: Any) -> None:
     p.set_defaults(handler=verify)
 
 
-def _users(args: argparse.Namespace) -> dict[str, list[str]]:
-    """build hash -> registered versions using it (for the listing)."""
-    from kiln.registry.queries import list_versions
+def _records_by_build(args: argparse.Namespace) -> dict[str, list[Any]]:
+    """build hash -> the versions (registered and curated) that use it."""
+    from kiln.environment import catalog
 
-    ws = workspace(args)
-    with ws.engine.connect() as connection:
-        rows = list_versions(connection, latest_only=False, include_archived=True)
-    users: dict[str, list[str]] = {}
-    for row in rows:
-        users.setdefault(row.build_hash, []).append(f"{row.name}:{row.version}")
+    records = catalog.list_records(workspace(args), all_versions=True, include_archived=True)
+    users: dict[str, list[Any]] = {}
+    for record in records:
+        users.setdefault(record.build_hash, []).append(record)
     return users
 
 
@@ -89,11 +87,11 @@ def _entries(args: argparse.Namespace) -> list[Any]:
 
 
 def list_(args: argparse.Namespace) -> int:
-    entries, users = _entries(args), _users(args)
+    entries, users = _entries(args), _records_by_build(args)
     rows = [
         {
             "key": e.key,
-            "environments": users.get(e.marker.get("build_hash", ""), []),
+            "environments": [r.reference for r in users.get(e.marker.get("build_hash", ""), [])],
             "size_bytes": e.size,
             "last_used": dt.datetime.fromtimestamp(e.last_used, dt.timezone.utc).isoformat(
                 timespec="seconds"
@@ -149,28 +147,17 @@ def gc(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     from kiln import builders
     from kiln.builds import open_cache
-    from kiln.environment.validation import validate_definition
-    from kiln.registry.queries import list_versions
 
-    ws = workspace(args)
-    cache = open_cache(ws)
-    with ws.engine.connect() as connection:
-        rows = {
-            r.build_hash: r
-            for r in list_versions(connection, latest_only=False, include_archived=True)
-        }
+    users = _records_by_build(args)
     results = []
-    for entry in cache.entries():
-        row = rows.get(entry.marker.get("build_hash", ""))
+    for entry in open_cache(workspace(args)).entries():
         builder = builders.module(str(entry.marker.get("builder")))
-        definition = (
-            validate_definition({**__import__("json").loads(row.definition), "name": row.name})
-            if row
-            else None
-        )
+        records = users.get(entry.marker.get("build_hash", ""))
+        # The full check needs the definition (which packages to import); a build no version
+        # uses any more gets the cheap one.
         reason = (
-            builder.health_check(entry.path, definition)
-            if definition
+            builder.health_check(entry.path, records[0].definition)
+            if records
             else builder.quick_check(entry.path)
         )
         results.append({"key": entry.key, "healthy": reason is None, "problem": reason})
