@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiln.cache import MARKER
 from kiln.registry.revision import SCHEMA_REVISION
 from kiln.secrets import expand
 from kiln.venvcheck import check_venv
-
-MARKER = ".kiln-ready"
 
 
 @dataclass(frozen=True)

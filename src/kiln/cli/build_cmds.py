@@ -188,7 +188,7 @@ def _ready_and_held(
     """A ready materialization with a reference held for this pid (which exec keeps), taken
     before trusting readiness: garbage collection removes nothing a live process holds, and if it
     removed this one just before, the second look sees that and builds again."""
-    from kiln.fastexec import MARKER
+    from kiln.cache import MARKER
 
     for _ in range(3):
         warm = _warm(args)
