@@ -4,6 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh "[test]"
 bash scripts/postgres.sh
+# Debian's Python 3.11 beside the machine's own: a lock must install on another patch release.
+if [ ! -x /usr/bin/python3.11 ] && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11 >/dev/null
+fi
 export KILN_TEST_POSTGRES_URL='postgresql+psycopg://kiln_test:${KILN_TEST_PGPASSWORD}@127.0.0.1:5432/postgres'
 export KILN_TEST_PGPASSWORD='kiln-test-only'
 export PATH="$PWD/.venv/bin:$PATH"

@@ -13,6 +13,26 @@ from pathlib import Path
 from kiln.environment.files import context_files, file_digest, is_executable, tree_digest
 
 
+def publish(source: Path | bytes, final: Path) -> None:
+    """Write ``source`` (a file's content or bytes) to ``final`` atomically: a temporary name in
+    the same folder, flushed to disk, then renamed. A file that exists is complete."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            if isinstance(source, bytes):
+                out.write(source)
+            else:
+                with source.open("rb") as data:
+                    shutil.copyfileobj(data, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, final)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 class ArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -23,27 +43,10 @@ class ArtifactStore:
     def _tree(self, digest: str) -> Path:
         return self.root / "trees" / f"{digest}.tar"
 
-    def _publish(self, data_source: Path | bytes, final: Path) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                if isinstance(data_source, bytes):
-                    out.write(data_source)
-                else:
-                    with data_source.open("rb") as source:
-                        shutil.copyfileobj(source, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, final)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-
     def put_file(self, path: Path) -> str:
         digest = file_digest(path)
         if not self._blob(digest).exists():
-            self._publish(path, self._blob(digest))
+            publish(path, self._blob(digest))
         return digest
 
     def put_tree(self, folder: Path, digest: str | None = None) -> str:

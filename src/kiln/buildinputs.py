@@ -5,10 +5,9 @@ workspace's artifact store into the cache by sha256."""
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln.artifacts import publish
 from kiln.builders.base import BuildError
 from kiln.environment.packages import local_file_name
 from kiln.secrets import references
@@ -56,20 +55,6 @@ def stage_local_wheels(
                     f"`python.pip.packages`: the workspace does not hold {entry} (sha256 "
                     f"{digest[:12]}); register the definition again from the folder that has it"
                 )
-            _copy_atomically(source, final)
+            publish(source, final)  # a staged wheel that exists is complete
         staged[entry] = f"{digest}/{file_name}"
     return staged
-
-
-def _copy_atomically(source: Path, final: Path) -> None:
-    import tempfile
-
-    final.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, final)  # a staged wheel that exists is complete
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
