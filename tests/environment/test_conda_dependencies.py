@@ -192,3 +192,15 @@ def test_loads_a_hand_written_conda_file(tmp_path: Path) -> None:
     assert deps.conda_channels == ["conda-forge"]
     assert deps.conda_packages == ["numpy=1.26.4", "pip"]
     assert deps.pip_packages == ["six==1.16.0"]
+
+
+def test_extra_index_urls_are_added_in_order_and_serialized() -> None:
+    deps = CondaDependencies.create(pip_packages=["numpy==2.4.6"])
+    deps.add_pip_extra_index_url("https://one.example/simple")
+    deps.add_pip_extra_index_url("https://two.example/simple")
+    text = deps.serialize_to_string()
+    assert text.index("--extra-index-url https://one.example/simple") < text.index(
+        "--extra-index-url https://two.example/simple"
+    )
+    with pytest.raises(InvalidDefinition, match="plain-text password"):
+        deps.add_pip_extra_index_url("https://me:hunter2@three.example/simple")

@@ -266,9 +266,5 @@ class EnvironmentDefinition(_Model):
         return variables
 
     @property
-    def is_curated(self) -> bool:
-        return self.name.startswith(CURATED_PREFIX)
-
-    @property
     def reference(self) -> str:
         return f"{self.name}:{self.version}" if self.version else self.name
