@@ -1,6 +1,7 @@
 """Kiln: reproducible, auditable, portable machine-learning environments on your own machines.
 
-The SDK surface mirrors Azure ML's: ``Workspace``, ``Environment``, ``CondaDependencies``.
+The SDK surface mirrors Azure ML's: ``Workspace``, ``Environment``, ``CondaDependencies``,
+``Experiment``, ``ScriptRunConfig``, ``Run``.
 Names are imported on first use so that ``import kiln`` (and ``kiln --help``) stay fast.
 """
 
@@ -17,12 +18,18 @@ _EXPORTS = {
     "CondaDependencies": "kiln.environment.conda_dependencies",
     "EnvironmentDefinition": "kiln.environment.definition",
     "KilnError": "kiln.errors",
+    "Experiment": "kiln.runs.sdk",
+    "ScriptRunConfig": "kiln.runs.sdk",
+    "Run": "kiln.runs.sdk",
 }
 __all__ = [
     "CondaDependencies",
     "Environment",
     "EnvironmentDefinition",
+    "Experiment",
     "KilnError",
+    "Run",
+    "ScriptRunConfig",
     "Workspace",
     "__version__",
 ]
@@ -32,6 +39,7 @@ if TYPE_CHECKING:
     from kiln.environment.definition import EnvironmentDefinition
     from kiln.environment.sdk import Environment
     from kiln.errors import KilnError
+    from kiln.runs.sdk import Experiment, Run, ScriptRunConfig
     from kiln.workspace import Workspace
 
 

@@ -49,10 +49,13 @@ class ArtifactStore:
             publish(path, self._blob(digest))
         return digest
 
-    def put_tree(self, folder: Path, digest: str | None = None) -> str:
+    def put_tree(
+        self, folder: Path, digest: str | None = None, *, field: str = "docker.build_context"
+    ) -> str:
         """Store a folder's kept files (same rules as its digest); returns the tree digest.
-        Pass ``digest`` when it is already known, to skip hashing the folder again."""
-        digest = digest or tree_digest(folder)
+        Pass ``digest`` when it is already known, to skip hashing the folder again; ``field``
+        names what the folder is for, in errors."""
+        digest = digest or tree_digest(folder, field=field)
         final = self._tree(digest)
         if final.exists():
             return digest
@@ -60,7 +63,7 @@ class ArtifactStore:
         handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
         try:
             with os.fdopen(handle, "wb") as out, tarfile.open(fileobj=out, mode="w") as archive:
-                for relative, path in context_files(folder):
+                for relative, path in context_files(folder, field=field):
                     info = tarfile.TarInfo(relative)
                     info.size = path.stat().st_size
                     info.mode = 0o755 if is_executable(path) else 0o644
@@ -77,21 +80,36 @@ class ArtifactStore:
         blob = self._blob(digest)
         if blob.exists():
             return blob
-        tree = self._tree(digest)
-        if not tree.exists():
-            return None
         extracted = self.root / "extracted" / digest
         if not extracted.exists():
-            staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".extract-"))
-            with tarfile.open(tree) as archive:
+            if not self._tree(digest).exists():
+                return None
+            extracted.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.extract_tree(digest, extracted)
+            except OSError:
+                if not extracted.exists():
+                    raise
+                # else another process extracted it first
+        return extracted
+
+    def has_tree(self, digest: str) -> bool:
+        return self._tree(digest).exists()
+
+    def extract_tree(self, digest: str, destination: Path) -> None:
+        """A fresh, private copy of a stored folder at ``destination`` (which must not exist),
+        made in a temporary folder beside it and renamed into place."""
+        staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=".extract-"))
+        try:
+            with tarfile.open(self._tree(digest)) as archive:
                 # Our own archives, but extract safely anyway where Python offers it (3.10.12+).
                 if hasattr(tarfile, "data_filter"):
                     archive.extractall(staging, filter="data")
                 else:  # pragma: no cover - older 3.10 patch releases
                     archive.extractall(staging)
-            extracted.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.replace(staging, extracted)
-            except OSError:  # another process extracted it first
+            if destination.exists():
+                raise FileExistsError(destination)
+            os.replace(staging, destination)
+        finally:
+            if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-        return extracted

@@ -57,3 +57,10 @@ class WorkspaceError(KilnError):
 
     exit_code = 5
     status = 500
+
+
+class InvalidRequest(KilnError):
+    """A request (a run's script, source folder, target, ...) is malformed; nothing was written."""
+
+    exit_code = 2
+    status = 422

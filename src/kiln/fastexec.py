@@ -32,6 +32,11 @@ class Warm:
     interpreter: Path
     builder: str
     variables: dict[str, str]
+    name: str
+    version: str
+    build_hash: str
+    lock_digest: str
+    platform: str
 
 
 def pointer_path(cache_root: Path, build_hash: str) -> Path:
@@ -63,17 +68,20 @@ def write_pointer(
     os.replace(temporary, target)
 
 
-def _row(connection: sqlite3.Connection, name: str, version: str | None) -> tuple[str, str] | None:
-    row: tuple[str, str] | None
+def _row(
+    connection: sqlite3.Connection, name: str, version: str | None
+) -> tuple[str, str, str] | None:
+    row: tuple[str, str, str] | None
     if version is None:
         sql = (
-            "SELECT build_hash, definition FROM environment_versions WHERE name = ? AND archived = 0 "
-            "ORDER BY id DESC LIMIT 1"
+            "SELECT version, build_hash, definition FROM environment_versions "
+            "WHERE name = ? AND archived = 0 ORDER BY id DESC LIMIT 1"
         )
         row = connection.execute(sql, (name,)).fetchone()
     else:
         sql = (
-            "SELECT build_hash, definition FROM environment_versions WHERE name = ? AND version = ?"
+            "SELECT version, build_hash, definition FROM environment_versions "
+            "WHERE name = ? AND version = ?"
         )
         row = connection.execute(sql, (name, version)).fetchone()
     return row
@@ -93,7 +101,7 @@ def find_warm(registry: Path, cache_root: Path, reference: str) -> Warm | None:
         row = _row(connection, name, version or None) if revision == (SCHEMA_REVISION,) else None
         if row is None:
             return None
-        build_hash, definition = row
+        found_version, build_hash, definition = row
         pointer = json.loads(pointer_path(cache_root, build_hash).read_text(encoding="utf-8"))
         newest = connection.execute(
             "SELECT lock_digest FROM locks WHERE build_hash = ? AND platform = ? ORDER BY generation DESC LIMIT 1",
@@ -103,11 +111,16 @@ def find_warm(registry: Path, cache_root: Path, reference: str) -> Warm | None:
         return None
     finally:
         connection.close()
-    return _ready(cache_root, pointer, newest, json.loads(definition))
+    facts = {"name": name, "version": found_version, "build_hash": build_hash}
+    return _ready(cache_root, pointer, newest, json.loads(definition), facts)
 
 
 def _ready(
-    cache_root: Path, pointer: dict[str, Any], newest: tuple[str] | None, definition: dict[str, Any]
+    cache_root: Path,
+    pointer: dict[str, Any],
+    newest: tuple[str] | None,
+    definition: dict[str, Any],
+    facts: dict[str, str],
 ) -> Warm | None:
     if newest is None or newest[0] != pointer["lock_digest"]:
         return None  # a newer lock generation exists: the full path builds it
@@ -128,6 +141,9 @@ def _ready(
         interpreter,
         pointer["builder"],
         definition.get("environment_variables", {}),
+        lock_digest=pointer["lock_digest"],
+        platform=pointer["platform"],
+        **facts,
     )
 
 

@@ -62,6 +62,11 @@ def add_parser(groups: Any) -> None:
         "--tag", action="append", default=[], metavar="KEY[=VALUE]", help="with this tag"
     )
     p.add_argument("--no-curated", action="store_true", help="leave out curated environments")
+    p.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="include the unregistered definitions runs used (registered as 'anonymous')",
+    )
     _json(p)
     p.set_defaults(handler=env_read.list_)
 
@@ -72,6 +77,7 @@ def add_parser(groups: Any) -> None:
         action="store_true",
         help="also show its build on this machine (builds it if needed)",
     )
+    p.add_argument("--runs", action="store_true", help="also list the runs that used it")
     _json(p)
     p.set_defaults(handler=env_read.show)
 

@@ -15,6 +15,15 @@ def _tags(pairs: list[str]) -> dict[str, str | None]:
 
 
 def _summaries(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from kiln.environment import ANONYMOUS_NAME
+
+    found = _all_summaries(args)
+    if args.anonymous:
+        return found
+    return [s for s in found if s["name"] != ANONYMOUS_NAME]
+
+
+def _all_summaries(args: argparse.Namespace) -> list[dict[str, Any]]:
     ws = workspace(args)
     if not (args.search or args.tag) and ws.is_embedded:
         from kiln.environment.curated import indexed_summaries
@@ -77,6 +86,7 @@ def show(args: argparse.Namespace) -> int:
         from kiln.cli.build_cmds import show_build
 
         build_info = show_build(args, record)
+    runs = _runs_of(ws, record) if args.runs else None
     if args.json:
         data: dict[str, Any] = record.summary()
         body = kiln_yaml.to_data(definition)
@@ -84,6 +94,8 @@ def show(args: argparse.Namespace) -> int:
         data.update(same_build_as=shared, definition=body)
         if build_info is not None:
             data["build"] = build_info
+        if runs is not None:
+            data["runs"] = runs
         emit_json(data)
         return 0
     python, docker = definition.python, definition.docker
@@ -131,7 +143,36 @@ def show(args: argparse.Namespace) -> int:
 
         print("build on this machine:")
         print_build(build_info)
+    if runs is not None:
+        print(f"runs ({len(runs)}):")
+        for run in runs:
+            print(f"  {run['id']}  {run['status']}  {run['created']}")
     return 0
+
+
+def _runs_of(ws: Any, record: Any) -> list[dict[str, Any]]:
+    """The runs that used this version, newest first (lineage from environment to runs)."""
+    import datetime as dt
+
+    from kiln.runs.store import RunStore
+
+    store = RunStore(ws)
+    try:
+        found = store.find(env_name=record.name, env_version=record.version, limit=1000)
+    finally:
+        store.close()
+    return [
+        {
+            "id": r.id,
+            "experiment": r.experiment,
+            "status": r.status,
+            "lock_digest": r.lock_digest,
+            "created": dt.datetime.fromtimestamp(r.created_at, dt.timezone.utc).isoformat(
+                timespec="seconds"
+            ),
+        }
+        for r in found
+    ]
 
 
 def hash_(args: argparse.Namespace) -> int:

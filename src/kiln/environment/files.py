@@ -82,11 +82,12 @@ def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def context_files(root: Path) -> Iterator[tuple[str, Path]]:
+def context_files(root: Path, *, field: str = "docker.build_context") -> Iterator[tuple[str, Path]]:
     """Kept files of a build context as (posix relative path, path), sorted by relative path.
 
     A symlink leaving the context is an error; a symlinked file inside it counts as its target's
     content, and a symlinked folder inside it is not walked (its target is walked already).
+    ``field`` names what the folder is for, in errors.
     """
     spec = _ignore_spec(root)
     resolved_root = root.resolve()
@@ -96,54 +97,54 @@ def context_files(root: Path) -> Iterator[tuple[str, Path]]:
         prefix = "" if rel_folder == "." else rel_folder + "/"
         dirs[:] = [d for d in dirs if not spec.match_file(prefix + d + "/")]
         for name in dirs:
-            _refuse_escaping_link(Path(folder) / name, prefix + name, resolved_root)
+            _refuse_escaping_link(Path(folder) / name, prefix + name, resolved_root, field)
         for name in files:
             rel = prefix + name
             if not spec.match_file(rel):
-                _refuse_escaping_link(Path(folder) / name, rel, resolved_root)
-                _refuse_special(Path(folder) / name, rel)
+                _refuse_escaping_link(Path(folder) / name, rel, resolved_root, field)
+                _refuse_special(Path(folder) / name, rel, field)
                 found.append((rel, Path(folder) / name))
     return iter(sorted(found))
 
 
-def _refuse_special(path: Path, rel: str) -> None:
+def _refuse_special(path: Path, rel: str, field: str) -> None:
     """Only regular files have content to hash: a FIFO would block forever, a dangling link
     has nothing to read."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise InvalidDefinition(
-            f"`docker.build_context`: {rel} is a symlink to nothing; remove it or add it to .kilnignore"
+            f"`{field}`: {rel} is a symlink to nothing; remove it or add it to .kilnignore"
         ) from None
     if not stat.S_ISREG(mode):
         raise InvalidDefinition(
-            f"`docker.build_context`: {rel} is not a regular file (a pipe, socket or device); "
+            f"`{field}`: {rel} is not a regular file (a pipe, socket or device); "
             "remove it or add it to .kilnignore"
         )
 
 
-def _refuse_escaping_link(path: Path, rel: str, resolved_root: Path) -> None:
+def _refuse_escaping_link(path: Path, rel: str, resolved_root: Path, field: str) -> None:
     if not path.is_symlink():
         return
     target = path.resolve()
     if target != resolved_root and resolved_root not in target.parents:
         raise InvalidDefinition(
-            f"`docker.build_context`: {rel} is a symlink to {target}, outside the build "
+            f"`{field}`: {rel} is a symlink to {target}, outside the build "
             "context; copy it in or add it to .kilnignore"
         )
 
 
-def tree_digest(root: Path) -> str:
+def tree_digest(root: Path, *, field: str = "docker.build_context") -> str:
     """sha256 over (relative path, executable bit, content digest) of every kept file."""
     if not root.is_dir():
-        raise InvalidDefinition(f"`docker.build_context`: {root} is not a folder")
+        raise InvalidDefinition(f"`{field}`: {root} is not a folder")
     digest = hashlib.sha256()
     total = 0
-    for rel, path in context_files(root):
+    for rel, path in context_files(root, field=field):
         total += path.stat().st_size
         if total > MAX_CONTEXT_BYTES:
             raise InvalidDefinition(
-                f"`docker.build_context`: {root} holds over {MAX_CONTEXT_BYTES:,} bytes; "
+                f"`{field}`: {root} holds over {MAX_CONTEXT_BYTES:,} bytes; "
                 "list large data in .kilnignore"
             )
         executable = "x" if is_executable(path) else "-"

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -23,11 +24,14 @@ from kiln.registry.revision import SCHEMA_REVISION
 __all__ = [
     "SCHEMA_REVISION",
     "builds",
+    "compute_targets",
     "environment_names",
     "environment_tags",
     "environment_versions",
     "locks",
     "metadata",
+    "run_metrics",
+    "runs",
     "wheels",
 ]
 
@@ -134,4 +138,62 @@ wheels = Table(
     UniqueConstraint("sha256"),
     UniqueConstraint("filename"),
     Index(None, "name"),
+)
+
+# One row per run. Times are epoch seconds (floats) and JSON is text, so the runs store can
+# use the same SQL through SQLAlchemy (PostgreSQL) and through the standard library's sqlite3
+# (the embedded registry, on the warm `kiln run submit` path that must not import SQLAlchemy).
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("experiment", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("script", Text, nullable=False),
+    Column("arguments", Text, nullable=False),  # JSON list
+    Column("snapshot_digest", String(64), nullable=False),
+    Column("env_name", String(255), nullable=False),
+    Column("env_version", String(64), nullable=False),
+    Column("build_hash", String(64), nullable=False),
+    Column("lock_digest", String(64), nullable=True),  # set once the environment is ready
+    Column("platform", String(64), nullable=True),
+    Column("compute_target", String(512), nullable=False),
+    Column("target_job_id", String(255), nullable=True),  # e.g. the Ray submission id
+    # The process that watches the run ("HOST:PID:START"), and the script's process group:
+    # lets any later command notice a watcher that died and settle the run.
+    Column("watcher", String(255), nullable=True),
+    Column("process_group", Integer, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("exit_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("log_digest", String(64), nullable=True),
+    Column("outputs_digest", String(64), nullable=True),
+    Column("outputs", Text, nullable=False),  # JSON [{"name", "size"}]
+    Column("reproduces", String(128), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("ended_at", Float, nullable=True),
+    Index(None, "experiment", "created_at"),
+    Index(None, "env_name", "env_version"),
+)
+
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(128), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("value", Text, nullable=False),  # JSON
+    Column("logged_at", Float, nullable=False),
+    Index(None, "run_id", "name"),
+)
+
+# Compute targets registered by name (`kiln target add`): a Ray address a team shares.
+compute_targets = Table(
+    "compute_targets",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("address", String(512), nullable=False),
+    Column("created_at", Float, nullable=False),
 )

@@ -1,0 +1,358 @@
+"""``kiln run ...`` and ``kiln target ...``: submit scripts, follow them, look back at them.
+
+``kiln run submit`` in the foreground is the run's watcher itself (no second process), so a
+run in a warm environment costs little more than starting the script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from kiln.cli.common import workspace
+from kiln.cli.output import emit_fields, emit_json, emit_table
+
+CANCELED_EXIT = 130
+
+
+def add_parser(groups: Any) -> None:
+    group = groups.add_parser(
+        "run",
+        help="run scripts in environments, and their history",
+        description="Run a script in a registered environment on a compute target; every run "
+        "keeps its snapshot, environment lock, logs, metrics and outputs.",
+    )
+    commands = group.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    p = commands.add_parser(
+        "submit",
+        help="run a script (waits and streams its output unless --detach)",
+        description="Snapshot the source folder, materialize the environment (building it if "
+        "needed) and run SCRIPT with ARGS on the target. Exit status: 0 when the run "
+        "completes, the script's own exit code when it fails, 130 when canceled.",
+    )
+    environment = p.add_mutually_exclusive_group()
+    environment.add_argument(
+        "--env", metavar="NAME[:VERSION]", help="a registered or curated environment"
+    )
+    environment.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help="a definition file (Kiln YAML, conda, requirements, Azure ML); registered as "
+        "'anonymous' unless the same content is registered under its name",
+    )
+    p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
+    p.add_argument(
+        "--target",
+        default="local",
+        metavar="TARGET",
+        help="local (default), ray://HOST:PORT (a Ray dashboard address), or a registered target",
+    )
+    p.add_argument("-e", "--experiment", default="default", metavar="NAME")
+    p.add_argument("--detach", action="store_true", help="print the run id and return at once")
+    p.add_argument("--json", action="store_true", help="print the run's details as JSON at the end")
+    p.add_argument("script", help="the script, relative to the source folder")
+    p.add_argument("arguments", nargs=argparse.REMAINDER, metavar="-- ARGS")
+    p.set_defaults(handler=submit)
+
+    p = commands.add_parser("list", help="list runs, newest first")
+    p.add_argument("-e", "--experiment", metavar="NAME")
+    p.add_argument("--env", metavar="NAME[:VERSION]", help="runs that used this environment")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_)
+
+    p = commands.add_parser("show", help="a run's details, environment, metrics and outputs")
+    p.add_argument("run_id", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=show)
+
+    p = commands.add_parser("logs", help="print a run's output")
+    p.add_argument("run_id", metavar="ID")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    p.set_defaults(handler=logs)
+
+    p = commands.add_parser("cancel", help="stop a run (SIGTERM, then SIGKILL after --grace)")
+    p.add_argument("run_id", metavar="ID")
+    p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cancel)
+
+    p = commands.add_parser("download", help="save a run's outputs (and log) to a folder")
+    p.add_argument("run_id", metavar="ID")
+    p.add_argument("-d", "--directory", required=True, metavar="DIR")
+    p.add_argument("--prefix", default="", help="only files under this prefix, e.g. outputs/")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=download)
+
+    p = commands.add_parser(
+        "reproduce", help="run again: same snapshot, environment version and target"
+    )
+    p.add_argument("run_id", metavar="ID")
+    p.add_argument("--detach", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=reproduce)
+
+    targets = groups.add_parser("target", help="named compute targets (Ray clusters)")
+    commands = targets.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    p = commands.add_parser("add", help="name a Ray cluster: kiln target add NAME ray://HOST:PORT")
+    p.add_argument("name")
+    p.add_argument("address", metavar="ray://HOST:PORT")
+    p.set_defaults(handler=target_add)
+    p = commands.add_parser("list", help="list named targets")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=target_list)
+    p = commands.add_parser("remove", help="forget a named target")
+    p.add_argument("name")
+    p.set_defaults(handler=target_remove)
+
+
+def _arguments(args: argparse.Namespace) -> list[str]:
+    values: list[str] = args.arguments
+    return values[1:] if values[:1] == ["--"] else values
+
+
+def _exit_code(status: str, code: int | None) -> int:
+    if status == "Completed":
+        return 0
+    if status == "Canceled":
+        return CANCELED_EXIT
+    return code if code is not None and 0 < code < 256 else 1
+
+
+def _time(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _run_in_foreground(args: argparse.Namespace, ws: Any, prepared: Any) -> int:
+    from kiln.runs.execution import execute
+    from kiln.runs.submission import start_detached
+
+    record = prepared.record
+    if args.detach:
+        start_detached(ws, prepared)
+        if args.json:
+            emit_json({"runId": record.id, "status": record.status})
+        else:
+            print(record.id)
+        return 0
+    print(
+        f"kiln: run {record.id} ({record.environment}, {record.compute_target})",
+        file=sys.stderr,
+    )
+    # With --json, stdout carries only the JSON document: the script's output goes to stderr.
+    echo = sys.stderr.buffer if args.json else sys.stdout.buffer
+    sys.stdout.flush()
+    final = execute(ws, record.id, echo=echo, ready=prepared.ready)
+    if args.json:
+        from kiln.runs.views import details
+
+        emit_json(details(ws, final))
+    else:
+        print(f"kiln: run {final.id}: {final.status}", file=sys.stderr)
+    return _exit_code(final.status, final.exit_code)
+
+
+def submit(args: argparse.Namespace) -> int:
+    from kiln.runs.submission import RunRequest, prepare
+
+    ws = workspace(args)
+    request = RunRequest(
+        script=args.script,
+        source_directory=Path(args.source_directory),
+        arguments=_arguments(args),
+        environment=args.env,
+        compute_target=args.target,
+        experiment=args.experiment,
+    )
+    if args.env_file:
+        from kiln.cli.common import from_path
+
+        source = from_path(Path(args.env_file), None)
+        request.environment, request.environment_source = source.definition, source.source_dir
+    return _run_in_foreground(args, ws, prepare(ws, request))
+
+
+def reproduce(args: argparse.Namespace) -> int:
+    from kiln.runs.submission import prepare, reproduce_request
+
+    ws = workspace(args)
+    return _run_in_foreground(args, ws, prepare(ws, reproduce_request(ws, args.run_id)))
+
+
+def list_(args: argparse.Namespace) -> int:
+    from kiln.runs.store import RunStore
+    from kiln.runs.submission import settle
+
+    ws = workspace(args)
+    name = version = None
+    if args.env:
+        name, _, version = args.env.partition(":")
+    store = RunStore(ws)
+    try:
+        found = store.find(
+            experiment=args.experiment, env_name=name, env_version=version or None, limit=args.limit
+        )
+    finally:
+        store.close()
+    found = [settle(ws, r) for r in found]
+    if args.json:
+        emit_json(
+            [
+                {
+                    "runId": r.id,
+                    "experiment": r.experiment,
+                    "status": r.status,
+                    "environment": r.environment,
+                    "target": r.compute_target,
+                    "created": r.created_at,
+                    "exit_code": r.exit_code,
+                }
+                for r in found
+            ]
+        )
+        return 0
+    emit_table(
+        ["run", "status", "environment", "target", "started", "exit"],
+        [
+            (r.id, r.status, r.environment, r.compute_target, _time(r.created_at), r.exit_code)
+            for r in found
+        ],
+    )
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    from kiln.runs.submission import get
+    from kiln.runs.views import details, newer_versions
+
+    ws = workspace(args)
+    record = get(ws, args.run_id)
+    info = details(ws, record)
+    info["environment"]["newer_versions"] = newer_versions(ws, record)
+    if args.json:
+        emit_json(info)
+        return 0
+    env = info["environment"]
+    newer = env["newer_versions"]
+    emit_fields(
+        [
+            ("run", record.id),
+            ("experiment", record.experiment),
+            ("status", record.status + (f" ({record.error})" if record.error else "")),
+            ("target", record.compute_target),
+            ("script", " ".join([record.script, *record.arguments])),
+            (
+                "environment",
+                f"{record.environment}"
+                + (f" (newer: {', '.join(newer)})" if newer else " (the latest version)"),
+            ),
+            ("build hash", record.build_hash),
+            ("lock digest", record.lock_digest),
+            ("snapshot", record.snapshot_digest),
+            ("started", _time(record.started_at) or None),
+            ("ended", _time(record.ended_at) or None),
+            ("duration", f"{info['duration_seconds']} s" if info["duration_seconds"] else None),
+            ("exit code", record.exit_code),
+            ("reproduces", record.reproduces),
+            ("metrics", info["metrics"]),
+            ("files", info["files"]),
+        ]
+    )
+    return 0
+
+
+def logs(args: argparse.Namespace) -> int:
+    from kiln.runs.submission import get
+    from kiln.runs.views import LOG_NAME, follow, open_file
+
+    ws = workspace(args)
+    if args.follow:
+        follow(ws, args.run_id, sys.stdout.buffer)
+        return 0
+    record = get(ws, args.run_id)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(open_file(ws, record, LOG_NAME).read_bytes())
+    return 0
+
+
+def cancel(args: argparse.Namespace) -> int:
+    from kiln.runs.submission import cancel as cancel_run
+
+    record = cancel_run(workspace(args), args.run_id, grace=args.grace)
+    if args.json:
+        emit_json({"runId": record.id, "status": record.status})
+    else:
+        print(f"run {record.id}: {record.status}")
+    return 0
+
+
+def download(args: argparse.Namespace) -> int:
+    from kiln.runs.sdk import Run
+
+    run = Run(workspace(args), args.run_id)
+    names = [n for n in run.get_file_names() if n.startswith(args.prefix)]
+    saved = [str(run.download_file(n, Path(args.directory) / n)) for n in names]
+    if args.json:
+        emit_json(saved)
+    else:
+        for path in saved:
+            print(path)
+    return 0
+
+
+def target_add(args: argparse.Namespace) -> int:
+    from kiln.errors import InvalidRequest
+    from kiln.runs.ray_backend import dashboard_url
+    from kiln.runs.store import RunStore
+
+    if args.name in ("local",) or "://" in args.name:
+        raise InvalidRequest(f"`name`: {args.name!r} is reserved; pick another name")
+    if not args.address.startswith("ray://"):
+        raise InvalidRequest(f"`address`: {args.address!r} must look like ray://HOST:PORT")
+    dashboard_url(args.address)
+    store = RunStore(workspace(args))
+    try:
+        store.add_target(args.name, "ray", args.address)
+    finally:
+        store.close()
+    print(f"target {args.name} -> {args.address}")
+    return 0
+
+
+def target_list(args: argparse.Namespace) -> int:
+    from kiln.runs.store import RunStore
+
+    store = RunStore(workspace(args))
+    try:
+        found = store.targets()
+    finally:
+        store.close()
+    if args.json:
+        emit_json(found)
+    else:
+        emit_table(
+            ["name", "kind", "address"], [(t["name"], t["kind"], t["address"]) for t in found]
+        )
+    return 0
+
+
+def target_remove(args: argparse.Namespace) -> int:
+    from kiln.errors import NotFound
+    from kiln.runs.store import RunStore
+
+    store = RunStore(workspace(args))
+    try:
+        if not store.remove_target(args.name):
+            raise NotFound(f"no target {args.name!r}; see `kiln target list`")
+    finally:
+        store.close()
+    print(f"removed target {args.name}")
+    return 0

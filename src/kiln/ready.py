@@ -1,0 +1,148 @@
+"""A ready environment, held: what every command that runs code in an environment needs first
+(``env exec``, runs, deployments).
+
+The reference is taken before readiness is trusted: garbage collection removes nothing a live
+process holds, and if it removed this materialization just before, the second look sees that
+and builds again. Warm environments of the embedded registry are found with the standard
+library only (see fastexec); anything else goes through ``ensure_built``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiln.cache import MARKER, Cache
+from kiln.errors import KilnError
+
+if TYPE_CHECKING:
+    from kiln.buildlog import Reporter
+    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Ready:
+    name: str
+    version: str
+    build_hash: str
+    key: str
+    path: Path
+    interpreter: Path
+    builder: str
+    variables: dict[str, str]
+    lock_digest: str
+    platform: str
+    hold: Path  # the reference file that keeps garbage collection away
+
+    def release(self) -> None:
+        self.hold.unlink(missing_ok=True)
+
+    def process_environment(self, base: dict[str, str]) -> dict[str, str]:
+        from kiln.fastexec import activation
+
+        return activation(self.builder, self.path, self.variables, base)
+
+
+def _warm(workspace: Workspace, cache: Cache, reference: str | None) -> Ready | None:
+    from kiln.fastexec import find_warm
+
+    if reference is None or not workspace.is_embedded:
+        return None
+    warm = find_warm(workspace.registry_file, cache.root, reference)
+    if warm is None:
+        return None
+    return Ready(
+        warm.name,
+        warm.version,
+        warm.build_hash,
+        warm.key,
+        warm.path,
+        warm.interpreter,
+        warm.builder,
+        warm.variables,
+        warm.lock_digest,
+        warm.platform,
+        hold=Path(),
+    )
+
+
+def _built(
+    workspace: Workspace,
+    cache: Cache,
+    record: EnvironmentRecord | None,
+    reference: str | None,
+    reporter: Reporter | None,
+) -> Ready:
+    from kiln.builds import ensure_built
+    from kiln.environment import catalog
+    from kiln.fastexec import write_pointer
+
+    if record is None:
+        assert reference is not None
+        record = catalog.get(workspace, *catalog.parse_reference(reference))
+    built = ensure_built(workspace, record, cache=cache, reporter=reporter)
+    write_pointer(
+        cache.root,
+        build_hash=record.build_hash,
+        key=built.key,
+        platform=built.target.platform,
+        lock_digest=built.lock.lock_digest,
+        builder=built.builder,
+        interpreter=built.interpreter,
+    )
+    return Ready(
+        record.name,
+        record.version,
+        record.build_hash,
+        built.key,
+        built.path,
+        built.interpreter,
+        built.builder,
+        dict(record.definition.environment_variables),
+        built.lock.lock_digest,
+        built.target.platform,
+        hold=Path(),
+    )
+
+
+def held_if_warm(
+    workspace: Workspace, reference: str, *, cache: Cache | None = None, pid: int | None = None
+) -> Ready | None:
+    """The fast path alone: ``reference`` already built on this machine, held; else None."""
+    cache = cache or Cache(workspace.cache_root)
+    warm = _warm(workspace, cache, reference)
+    if warm is None:
+        return None
+    hold = cache.add_reference(warm.key, pid)
+    if (warm.path / MARKER).exists():
+        return replace(warm, hold=hold)
+    hold.unlink(missing_ok=True)
+    return None
+
+
+def ready_and_held(
+    workspace: Workspace,
+    *,
+    reference: str | None = None,
+    record: EnvironmentRecord | None = None,
+    cache: Cache | None = None,
+    reporter: Reporter | None = None,
+    pid: int | None = None,
+) -> Ready:
+    """The ready materialization of ``record`` (or of ``reference``, NAME[:VERSION]), built if
+    needed, with a reference held for ``pid`` (default: this process) until ``release()``."""
+    cache = cache or Cache(workspace.cache_root)
+    for _ in range(3):
+        if record is None and reference is not None:
+            warm = held_if_warm(workspace, reference, cache=cache, pid=pid)
+            if warm is not None:
+                return warm
+        ready = _built(workspace, cache, record, reference, reporter)
+        hold = cache.add_reference(ready.key, pid)
+        if (ready.path / MARKER).exists():
+            return replace(ready, hold=hold)
+        hold.unlink(missing_ok=True)
+    what = record.reference if record else reference
+    raise KilnError(f"{what} keeps being removed from the cache while starting; retry")

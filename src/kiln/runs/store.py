@@ -1,0 +1,303 @@
+"""Run records in the registry database.
+
+One set of SQL statements with ``:named`` parameters serves both drivers: the standard
+library's sqlite3 for the embedded registry (so a warm ``kiln run submit`` never imports
+SQLAlchemy, ~0.2 s here) and SQLAlchemy for PostgreSQL. Times are epoch seconds, JSON is text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kiln.errors import InvalidRequest, NotFound
+from kiln.registry.revision import SCHEMA_REVISION
+
+if TYPE_CHECKING:
+    from kiln.workspace import Workspace
+
+QUEUED = "Queued"
+PREPARING = "Preparing"  # materializing the environment
+RUNNING = "Running"
+FINALIZING = "Finalizing"  # collecting outputs
+COMPLETED = "Completed"
+FAILED = "Failed"
+CANCELED = "Canceled"
+TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
+
+_EXPERIMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def check_experiment_name(name: str) -> str:
+    if not _EXPERIMENT.fullmatch(name or ""):
+        raise InvalidRequest(
+            f"experiment name {name!r} is not valid: use letters, digits, '_', '.' and '-', "
+            "starting with a letter or digit, at most 100 characters (e.g. 'train-iris')"
+        )
+    return name
+
+
+def new_run_id(experiment: str) -> str:
+    """Azure's shape: EXPERIMENT_UNIXTIME_RANDOM, sortable by time within an experiment."""
+    return f"{experiment}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RunRecord:
+    id: str
+    experiment: str
+    status: str
+    script: str
+    arguments: list[str]
+    snapshot_digest: str
+    env_name: str
+    env_version: str
+    build_hash: str
+    compute_target: str
+    created_at: float
+    lock_digest: str | None = None
+    platform: str | None = None
+    target_job_id: str | None = None
+    watcher: str | None = None
+    process_group: int | None = None
+    cancel_requested: bool = False
+    exit_code: int | None = None
+    error: str | None = None
+    log_digest: str | None = None
+    outputs_digest: str | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    reproduces: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def environment(self) -> str:
+        return f"{self.env_name}:{self.env_version}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_row(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row["arguments"] = json.dumps(self.arguments)
+        row["outputs"] = json.dumps(self.outputs)
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+        data = dict(row)
+        data["arguments"] = json.loads(data["arguments"])
+        data["outputs"] = json.loads(data["outputs"])
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return cls(**data)
+
+
+_COLUMNS = [f.name for f in fields(RunRecord)]
+_INSERT = (
+    f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})"
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM runs"
+
+
+class _Database(Protocol):
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+    def write(self) -> contextlib.AbstractContextManager[_Writer]: ...
+    def close(self) -> None: ...
+
+
+class _Writer(Protocol):
+    def run(self, sql: str, params: Mapping[str, Any]) -> int: ...
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+
+class _Sqlite:
+    """The embedded registry through the standard library: WAL, a busy timeout, and
+    ``BEGIN IMMEDIATE`` for writers, as the SQLAlchemy engine configures it."""
+
+    def __init__(self, path: str) -> None:
+        self.connection = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.connection.row_factory = sqlite3.Row
+        self.connection.execute("PRAGMA busy_timeout=60000")
+        self.connection.execute("PRAGMA foreign_keys=ON")
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.connection.execute(sql, params).fetchall()]
+
+    def run(self, sql: str, params: Mapping[str, Any]) -> int:
+        return self.connection.execute(sql, params).rowcount
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[_Sqlite]:
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _Alchemy:
+    def __init__(self, workspace: Workspace) -> None:
+        self.engine = workspace.engine
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(text(sql), dict(params)).mappings()]
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[_AlchemyWriter]:
+        from kiln.registry.engine import write_transaction
+
+        with write_transaction(self.engine) as connection:
+            yield _AlchemyWriter(connection)
+
+    def close(self) -> None:
+        pass  # the workspace owns the engine
+
+
+class _AlchemyWriter:
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def run(self, sql: str, params: Mapping[str, Any]) -> int:
+        from sqlalchemy import text
+
+        result = self.connection.execute(text(sql), dict(params))
+        return int(result.rowcount)
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        from sqlalchemy import text
+
+        return [dict(r) for r in self.connection.execute(text(sql), dict(params)).mappings()]
+
+
+def _open_database(workspace: Workspace) -> _Database:
+    if not workspace.is_embedded:
+        return _Alchemy(workspace)
+    database = _Sqlite(str(workspace.registry_file))
+    try:
+        revision = database.rows("SELECT version_num FROM alembic_version", {})
+    except sqlite3.Error:
+        revision = []
+    if revision != [{"version_num": SCHEMA_REVISION}]:
+        database.close()
+        workspace.engine  # noqa: B018 - opening the engine migrates the schema (once, locked)
+        database = _Sqlite(str(workspace.registry_file))
+    return database
+
+
+class RunStore:
+    """Create, read and update run records and their metrics."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.db = _open_database(workspace)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def insert(self, record: RunRecord) -> None:
+        with self.db.write() as tx:
+            tx.run(_INSERT, record.to_row())
+
+    def get(self, run_id: str) -> RunRecord:
+        rows = self.db.rows(f"{_SELECT} WHERE id = :id", {"id": run_id})
+        if not rows:
+            raise NotFound(f"no run {run_id!r} in {self.workspace.path}; see `kiln run list`")
+        return RunRecord.from_row(rows[0])
+
+    def find(
+        self,
+        *,
+        experiment: str | None = None,
+        env_name: str | None = None,
+        env_version: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        where: list[str] = []
+        params: dict[str, Any] = {"limit": limit}
+        for column, value in (
+            ("experiment", experiment),
+            ("env_name", env_name),
+            ("env_version", env_version),
+        ):
+            if value is not None:
+                where.append(f"{column} = :{column}")
+                params[column] = value
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = f"{_SELECT}{clause} ORDER BY created_at DESC, id DESC LIMIT :limit"
+        return [RunRecord.from_row(r) for r in self.db.rows(sql, params)]
+
+    def update(self, run_id: str, *, unless_finished: bool = True, **values: Any) -> bool:
+        """Set columns of a run. With ``unless_finished`` a run already in a final state is
+        left alone (two watchers, or a watcher and ``settle``, never both finish it)."""
+        for key in ("arguments", "outputs"):
+            if key in values:
+                values[key] = json.dumps(values[key])
+        assignments = ", ".join(f"{k} = :{k}" for k in values)
+        guard = " AND status NOT IN ('Completed', 'Failed', 'Canceled')" if unless_finished else ""
+        with self.db.write() as tx:
+            changed = tx.run(
+                f"UPDATE runs SET {assignments} WHERE id = :run_id{guard}",
+                {**values, "run_id": run_id},
+            )
+        return changed > 0
+
+    def add_metrics(self, run_id: str, metrics: Sequence[tuple[str, Any, float]]) -> None:
+        if not metrics:
+            return
+        with self.db.write() as tx:
+            for name, value, logged_at in metrics:
+                tx.run(
+                    "INSERT INTO run_metrics (run_id, name, value, logged_at) "
+                    "VALUES (:run_id, :name, :value, :logged_at)",
+                    {
+                        "run_id": run_id,
+                        "name": name,
+                        "value": json.dumps(value),
+                        "logged_at": logged_at,
+                    },
+                )
+
+    def metrics(self, run_id: str) -> dict[str, Any]:
+        """Azure's shape: a metric logged once is its value; logged several times, a list."""
+        rows = self.db.rows(
+            "SELECT name, value FROM run_metrics WHERE run_id = :run_id ORDER BY id",
+            {"run_id": run_id},
+        )
+        grouped: dict[str, list[Any]] = {}
+        for row in rows:
+            grouped.setdefault(row["name"], []).append(json.loads(row["value"]))
+        return {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
+
+    # Named compute targets.
+    def add_target(self, name: str, kind: str, address: str) -> None:
+        with self.db.write() as tx:
+            tx.run("DELETE FROM compute_targets WHERE name = :name", {"name": name})
+            tx.run(
+                "INSERT INTO compute_targets (name, kind, address, created_at) "
+                "VALUES (:name, :kind, :address, :created_at)",
+                {"name": name, "kind": kind, "address": address, "created_at": time.time()},
+            )
+
+    def targets(self) -> list[dict[str, Any]]:
+        return self.db.rows("SELECT name, kind, address, created_at FROM compute_targets", {})
+
+    def remove_target(self, name: str) -> bool:
+        with self.db.write() as tx:
+            return tx.run("DELETE FROM compute_targets WHERE name = :name", {"name": name}) > 0

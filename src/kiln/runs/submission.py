@@ -1,0 +1,295 @@
+"""From a request (script, folder, arguments, environment, target) to a recorded run, and the
+commands that act on runs afterwards (cancel, settle).
+
+A warm environment of the embedded registry is found with the standard library only, so the
+foreground ``kiln run submit`` adds little to starting the script. Anything else (a cold
+environment, an unregistered definition, PostgreSQL) takes the full path; the build then
+happens inside the run, so a build failure ends the run Failed with the build log attached.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiln.environment import ANONYMOUS_NAME
+from kiln.errors import InvalidRequest, KilnError, NotFound
+from kiln.runs import processes, snapshot
+from kiln.runs.execution import LOCAL_TARGET, run_folder
+from kiln.runs.store import (
+    CANCELED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    RunRecord,
+    RunStore,
+    check_experiment_name,
+    new_run_id,
+)
+
+if TYPE_CHECKING:
+    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.environment.definition import EnvironmentDefinition
+    from kiln.ready import Ready
+    from kiln.workspace import Workspace
+
+DEFAULT_ENVIRONMENT = "Kiln-minimal-py311"
+DEFAULT_EXPERIMENT = "default"
+
+
+@dataclass
+class RunRequest:
+    script: str
+    source_directory: Path = field(default_factory=Path.cwd)
+    arguments: list[str] = field(default_factory=list)
+    # None (the curated default), "NAME[:VERSION]", a definition, or an SDK Environment.
+    environment: Any = None
+    environment_source: Path | None = None  # where a definition's local files are
+    compute_target: str = LOCAL_TARGET
+    experiment: str = DEFAULT_EXPERIMENT
+    reproduces: str | None = None
+    snapshot_digest: str | None = None  # reuse a stored snapshot (reproduce)
+
+
+@dataclass
+class Prepared:
+    record: RunRecord
+    ready: Ready | None  # the environment, when it was already built and is held for the run
+
+
+def normalize_target(store: RunStore, target: str | None) -> str:
+    """``local``, ``ray://HOST:PORT``, or the name of a registered compute target."""
+    target = (target or LOCAL_TARGET).strip()
+    if target == LOCAL_TARGET or target.startswith("ray://"):
+        return target
+    for known in store.targets():
+        if known["name"] == target:
+            return str(known["address"])
+    raise InvalidRequest(
+        f"`compute_target`: unknown target {target!r}; use 'local', 'ray://HOST:PORT', or add "
+        f"it with `kiln target add {target} ray://HOST:PORT`"
+    )
+
+
+def _anonymous(workspace: Workspace, definition: EnvironmentDefinition, source: Path | None) -> Any:
+    from kiln.environment import catalog
+    from kiln.environment.canonical import definition_digest
+
+    digest = definition_digest(definition)
+    tags = {**definition.tags, "kiln.anonymous_of": definition.name}
+    anonymous = definition.model_copy(
+        update={"name": ANONYMOUS_NAME, "version": digest[:16], "tags": tags}
+    )
+    return catalog.register(workspace, anonymous, source_dir=source).record
+
+
+def resolve_environment(
+    workspace: Workspace, environment: Any, source: Path | None = None
+) -> EnvironmentRecord:
+    """The registered version a run uses: a reference as given, a definition as the registered
+    version with the same content under its name, or else as an anonymous version."""
+    from kiln.environment import catalog
+    from kiln.environment.canonical import definition_digest
+    from kiln.environment.definition import EnvironmentDefinition
+    from kiln.registry.queries import find_by_digest
+
+    if environment is None:
+        environment = DEFAULT_ENVIRONMENT
+    if isinstance(environment, str):
+        return catalog.get(workspace, *catalog.parse_reference(environment))
+    definition = getattr(environment, "definition", environment)
+    if not isinstance(definition, EnvironmentDefinition):
+        raise InvalidRequest(
+            f"`environment`: expected an Environment, a definition or 'NAME[:VERSION]', not "
+            f"{type(environment).__name__}"
+        )
+    with workspace.engine.connect() as connection:
+        row = find_by_digest(
+            connection, name=definition.name, definition_digest=definition_digest(definition)
+        )
+    if row is not None:
+        return catalog.get(workspace, row.name, row.version)
+    return _anonymous(workspace, definition, source)  # type: ignore[no-any-return]
+
+
+def _warm(workspace: Workspace, environment: Any) -> Ready | None:
+    """The already built environment, found and held without SQLAlchemy, or None."""
+    from kiln.ready import held_if_warm
+
+    if not isinstance(environment, str) or not workspace.is_embedded:
+        return None
+    return held_if_warm(workspace, environment)
+
+
+def prepare(workspace: Workspace, request: RunRequest, *, watcher: str | None = None) -> Prepared:
+    """Check the request, snapshot the folder and record the run (nothing runs yet)."""
+    experiment = check_experiment_name(request.experiment)
+    source = Path(request.source_directory).expanduser().absolute()
+    script = snapshot.script_path(source, request.script)
+    arguments = [str(a) for a in request.arguments]
+    store = RunStore(workspace)
+    ready = None
+    try:
+        target = normalize_target(store, request.compute_target)
+        if target.startswith("ray://"):
+            from kiln.runs.ray_backend import dashboard_url
+
+            dashboard_url(target)  # bad addresses fail before anything is stored
+        ready = _warm(workspace, request.environment)
+        if ready is not None:
+            env_name, env_version, build_hash = ready.name, ready.version, ready.build_hash
+        else:
+            env = resolve_environment(workspace, request.environment, request.environment_source)
+            env_name, env_version, build_hash = env.name, env.version, env.build_hash
+        digest = request.snapshot_digest or snapshot.take(workspace, source, script)
+        record = RunRecord(
+            id=new_run_id(experiment),
+            experiment=experiment,
+            status=QUEUED,
+            script=script,
+            arguments=arguments,
+            snapshot_digest=digest,
+            env_name=env_name,
+            env_version=env_version,
+            build_hash=build_hash,
+            compute_target=target,
+            created_at=time.time(),
+            watcher=watcher or processes.watcher_token(),
+            reproduces=request.reproduces,
+        )
+        store.insert(record)
+    except BaseException:
+        if ready is not None:
+            ready.release()
+        raise
+    finally:
+        store.close()
+    run_folder(workspace, record.id).mkdir(parents=True, exist_ok=True)
+    return Prepared(record, ready)
+
+
+def start_detached(workspace: Workspace, prepared: Prepared) -> None:
+    """Hand the run to a background watcher that outlives this process."""
+    if prepared.ready is not None:
+        prepared.ready.release()  # the watcher takes its own hold
+    folder = run_folder(workspace, prepared.record.id)
+    with (folder / "watcher.log").open("ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "kiln.runs.watch", str(workspace.path), prepared.record.id],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    store = RunStore(workspace)
+    try:
+        store.update(prepared.record.id, watcher=processes.watcher_token(child.pid))
+    finally:
+        store.close()
+
+
+def settle(workspace: Workspace, record: RunRecord) -> RunRecord:
+    """A run whose watcher died is ended for it: its processes stopped, what it left collected,
+    its state set. A run watched elsewhere, or still watched, is returned unchanged."""
+    from kiln.runs.execution import LOG_FILE, _Output, finish
+
+    if record.finished or processes.watcher_alive(record.watcher) is not False:
+        return record
+    if record.compute_target != LOCAL_TARGET:
+        from kiln.runs.ray_target import settle_ray
+
+        return settle_ray(workspace, record)
+    if record.process_group:
+        processes.stop_group(record.process_group, record.id, grace=2.0)
+    folder = run_folder(workspace, record.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    store = RunStore(workspace)
+    output = _Output(folder / LOG_FILE, None)
+    try:
+        if record.cancel_requested:
+            status, error = CANCELED, "canceled"
+        else:
+            pid = (record.watcher or "::").split(":")[1]
+            status = FAILED
+            error = (
+                f"the Kiln process watching this run (pid {pid}) stopped before the run "
+                "ended; its processes were stopped"
+            )
+        finish(workspace, store, record, folder, output, status, None, error)
+        return store.get(record.id)
+    finally:
+        output.close()
+        store.close()
+
+
+def cancel(workspace: Workspace, run_id: str, *, grace: float = 10.0) -> RunRecord:
+    store = RunStore(workspace)
+    try:
+        record = store.get(run_id)
+        if record.finished:
+            raise InvalidRequest(f"run {run_id} already ended ({record.status}); nothing to cancel")
+        store.update(run_id, cancel_requested=True)
+        record = store.get(run_id)
+    finally:
+        store.close()
+    if record.compute_target != LOCAL_TARGET and record.target_job_id:
+        from kiln.runs.ray_backend import stop_job
+
+        stop_job(record.compute_target, record.target_job_id)
+    elif record.process_group and record.status == RUNNING:
+        processes.stop_group(record.process_group, run_id, grace)
+    return wait_until_settled(workspace, run_id, timeout=grace + 30)
+
+
+def get(workspace: Workspace, run_id: str) -> RunRecord:
+    """The run, settled first if its watcher died."""
+    store = RunStore(workspace)
+    try:
+        record = store.get(run_id)
+    finally:
+        store.close()
+    return settle(workspace, record)
+
+
+def wait_until_settled(workspace: Workspace, run_id: str, *, timeout: float) -> RunRecord:
+    deadline = time.monotonic() + timeout
+    while True:
+        record = get(workspace, run_id)
+        if record.finished:
+            return record
+        if time.monotonic() > deadline:
+            raise KilnError(
+                f"run {run_id} did not end within {timeout:.0f} s ({record.status}); "
+                "see `kiln run show`"
+            )
+        time.sleep(0.1)
+
+
+def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:
+    """The same snapshot, environment version and target as ``run_id``, as a new request."""
+    store = RunStore(workspace)
+    try:
+        original = store.get(run_id)
+    finally:
+        store.close()
+    source = run_folder(workspace, original.id) / "source"
+    if not workspace.artifacts.has_tree(original.snapshot_digest):
+        raise NotFound(f"the snapshot of run {run_id} is no longer in the workspace")
+    if not source.exists():
+        workspace.artifacts.extract_tree(original.snapshot_digest, source)
+    return RunRequest(
+        script=original.script,
+        source_directory=source,
+        arguments=list(original.arguments),
+        environment=original.environment,
+        compute_target=original.compute_target,
+        experiment=original.experiment,
+        reproduces=original.id,
+        snapshot_digest=original.snapshot_digest,
+    )

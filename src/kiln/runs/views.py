@@ -1,0 +1,136 @@
+"""What a run looks like from outside: its details, metrics, files and live log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from kiln.environment import ANONYMOUS_NAME
+from kiln.errors import KilnError, NotFound
+from kiln.runs.context import METRICS_FILE
+from kiln.runs.execution import LOG_FILE, _read_metrics, run_folder
+from kiln.runs.store import RunRecord, RunStore
+from kiln.workspace import Workspace
+
+LOG_NAME = f"logs/{LOG_FILE}"
+
+
+def _utc(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def metrics(workspace: Workspace, record: RunRecord) -> dict[str, Any]:
+    """Stored metrics; while the run goes on, also those the script has written so far."""
+    store = RunStore(workspace)
+    try:
+        stored = store.metrics(record.id)
+    finally:
+        store.close()
+    if record.finished:
+        return stored
+    live: dict[str, list[Any]] = {}
+    for name, value, _ in _read_metrics(run_folder(workspace, record.id) / METRICS_FILE):
+        live.setdefault(name, []).append(value)
+    merged = {**stored, **{k: v[0] if len(v) == 1 else v for k, v in live.items()}}
+    return merged
+
+
+def details(workspace: Workspace, record: RunRecord) -> dict[str, Any]:
+    duration = None
+    if record.started_at is not None:
+        duration = round((record.ended_at or time.time()) - record.started_at, 3)
+    return {
+        "runId": record.id,
+        "experiment": record.experiment,
+        "status": record.status,
+        "target": record.compute_target,
+        "script": record.script,
+        "arguments": record.arguments,
+        "environment": {
+            "name": record.env_name,
+            "version": record.env_version,
+            "build_hash": record.build_hash,
+            "lock_digest": record.lock_digest,
+            "platform": record.platform,
+        },
+        "snapshot_digest": record.snapshot_digest,
+        "createdTimeUtc": _utc(record.created_at),
+        "startTimeUtc": _utc(record.started_at),
+        "endTimeUtc": _utc(record.ended_at),
+        "duration_seconds": duration,
+        "exit_code": record.exit_code,
+        "error": record.error,
+        "cancel_requested": record.cancel_requested,
+        "metrics": metrics(workspace, record),
+        "outputs": record.outputs,
+        "files": file_names(record),
+        "reproduces": record.reproduces,
+        "target_job_id": record.target_job_id,
+    }
+
+
+def file_names(record: RunRecord) -> list[str]:
+    return [o["name"] for o in record.outputs] + [LOG_NAME]
+
+
+def open_file(workspace: Workspace, record: RunRecord, name: str) -> Path:
+    """A path to read the run's file ``name`` (as listed by ``file_names``)."""
+    if name == LOG_NAME:
+        live = run_folder(workspace, record.id) / LOG_FILE
+        stored = workspace.artifacts.lookup(record.log_digest) if record.log_digest else None
+        path = stored or live
+        if path.exists():
+            return path
+    elif name in {o["name"] for o in record.outputs} and record.outputs_digest:
+        tree = workspace.artifacts.lookup(record.outputs_digest)
+        if tree is not None:
+            return tree / name.removeprefix("outputs/")
+    raise NotFound(
+        f"run {record.id} has no file {name!r}; its files: {', '.join(file_names(record))}"
+    )
+
+
+def follow(
+    workspace: Workspace, run_id: str, echo: IO[bytes] | None, *, timeout: float | None = None
+) -> RunRecord:
+    """Wait for the run to end, copying its log to ``echo`` as it grows."""
+    from kiln.runs.submission import get
+
+    log = run_folder(workspace, run_id) / LOG_FILE
+    offset = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        record = get(workspace, run_id)  # read before the log: the last bytes are in by the end
+        if echo is not None and log.exists():
+            with log.open("rb") as handle:
+                handle.seek(offset)
+                while chunk := handle.read(1 << 16):
+                    echo.write(chunk)
+                    offset += len(chunk)
+            echo.flush()
+        if record.finished:
+            return record
+        if deadline is not None and time.monotonic() > deadline:
+            raise KilnError(f"run {run_id} is still {record.status} after {timeout:g} s")
+        time.sleep(0.1)
+
+
+def newer_versions(workspace: Workspace, record: RunRecord) -> list[str]:
+    """Versions of the run's environment registered after the one it used."""
+    from kiln.environment import catalog
+
+    if record.env_name.startswith("Kiln-") or record.env_name == ANONYMOUS_NAME:
+        return []
+    versions = [
+        r.version
+        for r in catalog.list_records(
+            workspace, name=record.env_name, all_versions=True, include_curated=False
+        )
+    ]
+    if record.env_version not in versions:
+        return []
+    return versions[versions.index(record.env_version) + 1 :]
