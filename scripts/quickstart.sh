@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install Kiln into .venv and walk through the quickstart on the embedded default workspace
 # (SQLite in a folder): scaffold, register, change, register again, list, show, diff, hash,
-# then build it, run a command in it and export its lock. Builds go to a cache in the demo folder.
+# then build it, run a command in it and export its lock; train a scikit-learn model in it as a
+# run and look at the run's metrics and outputs. Builds go to a cache in the demo folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh ""
@@ -28,4 +29,34 @@ step "$kiln" env build train                            # instant: same build ha
 step "$kiln" env exec train -- python -c "import sklearn, numpy; print('scikit-learn', sklearn.__version__, 'numpy', numpy.__version__)"
 step "$kiln" env lock train --format requirements
 step "$kiln" cache list
+
+mkdir -p train-src
+cat > train-src/train.py <<'PY'
+"""Train a small classifier; log its accuracy; save the model to ./outputs."""
+import pickle, sys
+from pathlib import Path
+
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from kiln import Run
+
+run = Run.get_context()
+c = float(sys.argv[sys.argv.index("--C") + 1]) if "--C" in sys.argv else 1.0
+X_train, X_test, y_train, y_test = train_test_split(*load_iris(return_X_y=True), random_state=0)
+model = LogisticRegression(C=c, max_iter=500).fit(X_train, y_train)
+accuracy = model.score(X_test, y_test)
+run.log("C", c)
+run.log("accuracy", accuracy)
+Path("outputs").mkdir(exist_ok=True)
+Path("outputs/model.pkl").write_bytes(pickle.dumps(model))
+print(f"accuracy {accuracy:.3f} with C={c}")
+PY
+step "$kiln" run submit --env train -e iris -d train-src train.py -- --C 0.5
+run_id=$("$kiln" run list -e iris --json | python3 -c "import json, sys; print(json.load(sys.stdin)[0]['runId'])")
+step "$kiln" run list
+step "$kiln" run show "$run_id"
+step "$kiln" run download "$run_id" -d run-files
+step "$kiln" env show train --runs
 printf '\nThe quickstart workspace is in %s\n' "$demo"
