@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from kiln.artifacts import publish
 from kiln.builders.base import BuildError
+from kiln.builders.uvtool import MIN_SECRET_LENGTH
 from kiln.environment.packages import local_file_name
 from kiln.secrets import references
 
@@ -30,6 +31,14 @@ def secrets_for(definition: EnvironmentDefinition) -> dict[str, str]:
             if name not in os.environ:
                 raise BuildError(
                     f"the index URL {url} uses ${{{name}}}, which is not set; export {name}"
+                )
+            # A short value could not be redacted from logs without mangling them (see
+            # uvtool.redact), so it is refused rather than risked; the value is never shown.
+            if len(os.environ[name]) < MIN_SECRET_LENGTH:
+                raise BuildError(
+                    f"the index URL {url} uses ${{{name}}}, whose value is shorter than "
+                    f"{MIN_SECRET_LENGTH} characters; Kiln cannot keep so short a secret out of "
+                    f"build logs reliably: use a longer password or token for {name}"
                 )
             secrets[name] = os.environ[name]
     return secrets

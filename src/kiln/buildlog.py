@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 
 class Reporter(Protocol):
@@ -31,21 +31,29 @@ class NullLog:
 
 
 class BuildLog:
-    """The full log of one build, in a file, with phases reported as they start."""
+    """The full log of one build, in a file, with phases reported as they start. The file is
+    created by the first write, so a warm reuse (which writes nothing) touches no disk."""
 
     def __init__(self, path: Path, reporter: Reporter) -> None:
         self.path = path
         self.reporter = reporter
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        self._file: TextIO | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._file is not None
 
     def phase(self, name: str) -> None:
         self.write(f"==> {name}\n")
         self.reporter.phase(name)
 
     def write(self, text: str) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
         self._file.write(text)
         self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln import builders
+from kiln.builders import bytecode, packagecaches
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
 from kiln.buildinputs import WHEELS_FOLDER, secrets_for, stage_local_wheels
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
@@ -157,6 +158,22 @@ def ensure_built(
     builder = builders.module(builder_name)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
     attempt = _Attempt(workspace, log, record.build_hash, builder_name)
+    # Held throughout: `kiln cache gc` leaves the package caches alone while a build uses them.
+    with packagecaches.in_use(cache.root):
+        return _ensure(workspace, record, cache, builder, attempt, refresh=refresh, retry=retry)
+
+
+def _ensure(
+    workspace: Workspace,
+    record: EnvironmentRecord,
+    cache: Cache,
+    builder: Any,
+    attempt: _Attempt,
+    *,
+    refresh: bool,
+    retry: bool,
+) -> Built:
+    log, builder_name = attempt.log, attempt.builder
     try:
         ctx = BuildContext(
             log,
@@ -199,7 +216,8 @@ def ensure_built(
         raise
     finally:
         log.close()
-        log.path.unlink(missing_ok=True)
+        if log.opened:
+            log.path.unlink(missing_ok=True)
 
 
 def _materialize(
@@ -227,9 +245,14 @@ def _materialize(
     def build(staging: Path) -> dict[str, Any]:
         builder.build(definition, _to_lock(lock_row), target, staging, ctx, final=cache.path(key))
         ctx.log.phase("verify")
-        reason = builder.health_check(staging, definition)
+        # Bytecode: what earlier builds compiled is linked in first, so the imports of the
+        # health check compile only what is new; that is then shared for the next build.
+        store = cache.root / packagecaches.BYTECODE
+        bytecode.link_known(staging, store)
+        reason = builder.health_check(staging, definition, write_bytecode=True)
         if reason is not None:
             raise BuildError(f"the new environment failed its health check: {reason}")
+        bytecode.share_written(staging, store)
         return {  # the marker's facts
             "builder": attempt.builder,
             "build_hash": record.build_hash,

@@ -86,8 +86,9 @@ def test_eight_processes_asking_at_once_cause_exactly_one_build(
     assert sorted(r["built_now"] for r in results) == [False] * 7 + [True]
     assert [r["status"] for r in build_rows(workspace, record.build_hash)] == ["succeeded"]
     assert lock_generations(workspace, record.build_hash) == [1]
-    # Resolved once and installed once: each uv process reads demo's index page once.
-    assert package_index.requests.count("/simple/demo/") == 2
+    # Resolved once and installed once: demo's index page is read by the resolution and at
+    # most once more by the install (which tries uv's cache first).
+    assert 1 <= package_index.requests.count("/simple/demo/") <= 2
     assert [p.name for p in (cache_dir / "envs").iterdir()] == [
         Path(str(results[0]["interpreter"])).parents[1].name
     ]

@@ -92,8 +92,12 @@ class Builder(Protocol):
         afterwards; a builder whose files embed their prefix writes ``final`` into them."""
         ...
 
-    def health_check(self, dest: Path, definition: EnvironmentDefinition) -> str | None:
-        """None when healthy, else why not (interpreter starts, metadata, top-level imports)."""
+    def health_check(
+        self, dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool = False
+    ) -> str | None:
+        """None when healthy, else why not (interpreter starts, metadata, top-level imports).
+        ``write_bytecode``: the imports may leave ``.pyc`` files (in a new build, for
+        kiln.builders.bytecode to share); otherwise the folder is left as it is."""
         ...
 
     def quick_check(self, dest: Path) -> str | None:

@@ -326,10 +326,12 @@ def _note_placeholders(dest: Path, ctx: BuildContext, final: Path | None) -> Non
         )
 
 
-def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
+def health_check(
+    dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool = False
+) -> str | None:
     """The venv builder's check (interpreter, metadata, pip imports), then every locked conda
     package has its ``conda-meta`` record."""
-    reason = venv.health_check(dest, definition)
+    reason = venv.health_check(dest, definition, write_bytecode=write_bytecode)
     if reason is not None:
         return reason
     try:

@@ -7,6 +7,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+from kiln.builders import found
 from kiln.builders.base import BuildError, Target
 from kiln.builders.uvtool import uv_binary, uv_environment
 
@@ -55,8 +56,15 @@ def describe(interpreter: Path) -> Target:
 
 
 def find(version: str | None, cache_dir: Path) -> Target:
-    """The interpreter for ``python.version`` (or uv's default), never downloaded."""
+    """The interpreter for ``python.version`` (or uv's default), never downloaded.
+
+    ``uv python find`` and the probe cost ~0.2 s, so the answer is remembered beside uv's
+    cache per (request, PATH), and reused while that interpreter file is unchanged (see
+    kiln.builders.found)."""
     request = version or ""
+    remembered = found.recall(cache_dir.parent, request)
+    if remembered is not None:
+        return remembered
     args = [
         uv_binary(),
         "python",
@@ -70,10 +78,11 @@ def find(version: str | None, cache_dir: Path) -> Target:
         args, capture_output=True, text=True, env=uv_environment(cache_dir), check=False
     )
     if result.returncode != 0 or not result.stdout.strip():
-        found = installed(cache_dir)
-        listing = "; ".join(found) if found else "none"
+        listing = "; ".join(installed(cache_dir)) or "none"
         raise BuildError(
             f"`python.version` {version!r}: no such interpreter on this machine (found: {listing}); "
             "install that Python or change python.version"
         )
-    return describe(Path(result.stdout.strip()))
+    target = describe(Path(result.stdout.strip()))
+    found.remember(cache_dir.parent, request, target)
+    return target

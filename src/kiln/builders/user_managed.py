@@ -63,7 +63,9 @@ def interpreter(dest: Path) -> Path:
     return Path((dest / "interpreter").read_text(encoding="utf-8").strip())
 
 
-def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
+def health_check(
+    dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool = False
+) -> str | None:
     python = interpreter(dest)
     return None if python.exists() else f"{python} no longer exists"
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
 from kiln.builders.base import BuildError, Log
 
 TAIL_LINES = 15
+MIN_SECRET_LENGTH = 8  # shorter values cannot be told apart from ordinary text in a log
 
 
 @cache
@@ -50,9 +51,13 @@ def uv_environment(cache_dir: Path, secrets: Mapping[str, str] | None = None) ->
 
 
 def redact(text: str, secrets: Mapping[str, str]) -> str:
-    """Replace every secret value with its ``${NAME}`` reference."""
+    """Replace every secret value with its ``${NAME}`` reference.
+
+    Values shorter than MIN_SECRET_LENGTH are left alone: replacing a two-letter value
+    everywhere would mangle unrelated text. kiln.buildinputs.secrets_for refuses such values
+    before anything runs, so none reaches a build."""
     for name, value in secrets.items():
-        if value:
+        if len(value) >= MIN_SECRET_LENGTH:
             text = text.replace(value, "${" + name + "}")
     return text
 
@@ -65,24 +70,55 @@ def run_uv(
     secrets: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     what: str,
+    on_line: Callable[[str], None] | None = None,
 ) -> str:
     """Run ``uv ARGS``; return stdout. On failure raise BuildError with the command, its exit
-    code and the last lines of its output, secrets redacted."""
+    code and the last lines of its output, secrets redacted. With ``on_line``, uv's output
+    (stdout and stderr together; "" is returned) is logged and passed on line by line as it
+    comes, e.g. to follow "Downloading ..." / "Prepared N packages" in the progress display."""
     secrets = secrets or {}
     command = [uv_binary(), *args]
     shown = redact(" ".join(["uv", *args]), secrets)
     log.write(f"$ {shown}\n")
-    result = subprocess.run(
+    env = uv_environment(cache_dir, secrets)
+    if on_line is None:
+        result = subprocess.run(
+            command, capture_output=True, text=True, cwd=cwd, env=env, check=False
+        )
+        code, output, stdout = result.returncode, redact(result.stderr, secrets), result.stdout
+        log.write(output if output.endswith("\n") or not output else output + "\n")
+    else:
+        (code, output), stdout = _stream(command, cwd, env, secrets, log, on_line), ""
+    if code != 0:
+        tail = "\n".join(output.strip().splitlines()[-TAIL_LINES:])
+        raise BuildError(f"{what} failed: `{shown}` exited with {code}:\n{tail}")
+    return redact(stdout, secrets)
+
+
+def _stream(
+    command: list[str],
+    cwd: Path | None,
+    env: dict[str, str],
+    secrets: Mapping[str, str],
+    log: Log,
+    on_line: Callable[[str], None],
+) -> tuple[int, str]:
+    """Run ``command`` with stdout and stderr merged, logging and passing on each line;
+    returns the exit code and the (redacted) output."""
+    process = subprocess.Popen(
         command,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one pipe: nothing can fill up unread
         text=True,
         cwd=cwd,
-        env=uv_environment(cache_dir, secrets),
-        check=False,
+        env=env,
     )
-    output = redact(result.stderr, secrets)
-    log.write(output if output.endswith("\n") or not output else output + "\n")
-    if result.returncode != 0:
-        tail = "\n".join(output.strip().splitlines()[-TAIL_LINES:])
-        raise BuildError(f"{what} failed: `{shown}` exited with {result.returncode}:\n{tail}")
-    return redact(result.stdout, secrets)
+    assert process.stdout is not None
+    lines = []
+    with process.stdout:
+        for raw in process.stdout:
+            line = redact(raw, secrets).rstrip("\n")
+            lines.append(line)
+            log.write(line + "\n")
+            on_line(line)
+    return process.wait(), "\n".join(lines)

@@ -220,22 +220,54 @@ def build(
         handle = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(requirements)
+        sync = [
+            "pip",
+            "sync",
+            copy.name,
+            "--require-hashes",
+            "--python",
+            str(interpreter(dest)),
+            *_index_args(definition, ctx.secrets),
+        ]
+        _install(sync, ctx, work)
+
+
+def _install(sync: list[str], ctx: BuildContext, work: Path) -> None:
+    """``uv pip sync``: offline first, then (phase "download") through the index.
+
+    Pins and hashes fix every file, so uv's cached index pages are as good as fresh ones here:
+    when everything is cached, offline skips ~0.3 s of index requests. Otherwise it fails
+    before installing anything, and the online run downloads, moving the display from
+    "download" to "install" when uv says it has prepared the packages."""
+    try:
         run_uv(
-            [
-                "pip",
-                "sync",
-                copy.name,
-                "--require-hashes",
-                "--python",
-                str(interpreter(dest)),
-                *_index_args(definition, ctx.secrets),
-            ],
+            [*sync, "--offline"],
             log=ctx.log,
             cache_dir=ctx.uv_cache,
             secrets=ctx.secrets,
             cwd=work,
-            what="installing the locked packages",
+            what="installing the locked packages from uv's cache",
         )
+        return
+    except BuildError:
+        ctx.log.write("(not everything is in uv's cache: downloading)\n")
+    ctx.log.phase("download")
+
+    def follow(line: str) -> None:
+        if line.startswith(("Prepared ", "Installed ")) and not installing:
+            installing.append(line)
+            ctx.log.phase("install")
+
+    installing: list[str] = []
+    run_uv(
+        sync,
+        log=ctx.log,
+        cache_dir=ctx.uv_cache,
+        secrets=ctx.secrets,
+        cwd=work,
+        what="installing the locked packages",
+        on_line=follow,
+    )
 
 
 def interpreter(dest: Path) -> Path:
@@ -252,14 +284,19 @@ def direct_names(definition: EnvironmentDefinition) -> list[str]:
 
 
 def health_check(
-    dest: Path, definition: EnvironmentDefinition, *, timeout: float = 300
+    dest: Path,
+    definition: EnvironmentDefinition,
+    *,
+    write_bytecode: bool = False,
+    timeout: float = 300,
 ) -> str | None:
     python = interpreter(dest)
     if not python.exists():
         return f"{python} is missing"
+    flags = ["-I"] if write_bytecode else ["-I", "-B"]
     try:
         result = subprocess.run(
-            [str(python), "-I", "-B", "-c", _HEALTH, json.dumps(direct_names(definition))],
+            [str(python), *flags, "-c", _HEALTH, json.dumps(direct_names(definition))],
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -123,6 +123,7 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def gc(args: argparse.Namespace) -> int:
+    from kiln.builders.packagecaches import reclaim
     from kiln.builds import open_cache
     from kiln.cache import select_for_gc
     from kiln.errors import InvalidDefinition
@@ -130,17 +131,39 @@ def gc(args: argparse.Namespace) -> int:
     if args.max_size is None and args.older_than is None:
         raise InvalidDefinition("say what to remove: --max-size SIZE and/or --older-than AGE")
     cache = open_cache(workspace(args))
-    chosen = select_for_gc(cache.entries(), max_size=args.max_size, older_than=args.older_than)
+    entries = cache.entries()
+    chosen = select_for_gc(entries, max_size=args.max_size, older_than=args.older_than)
     removed = [e for e in chosen if args.dry_run or cache.remove(e.key)]
-    cache.clean_temporary()
-    freed = sum(e.size for e in removed)
+    if not args.dry_run:
+        cache.clean_temporary()
+    gone = {e.key for e in removed}
+    packages = reclaim(
+        cache.root,
+        [e.path for e in entries if e.key not in gone],
+        dry_run=args.dry_run,
+        dropped=[e.path for e in removed],
+    )
+    builds_freed = sum(e.size for e in removed)
+    packages_freed = sum(v or 0 for v in (packages or {}).values())
     if args.json:
         emit_json(
-            {"removed": [e.key for e in removed], "freed_bytes": freed, "dry_run": args.dry_run}
+            {
+                "removed": [e.key for e in removed],
+                "freed_bytes": builds_freed + packages_freed,
+                "builds_freed_bytes": builds_freed,
+                "package_caches": packages,  # bytes per cache; null: a build is using them
+                "dry_run": args.dry_run,
+            }
         )
-    else:
-        verb = "Would remove" if args.dry_run else "Removed"
-        print(f"{verb} {len(removed)} build(s), {human(freed)}")
+        return 0
+    verb = "Would remove" if args.dry_run else "Removed"
+    print(f"{verb} {len(removed)} build(s), {human(builds_freed)}")
+    if packages is None:
+        print("Package caches: in use by a running build; left alone")
+        return 0
+    parts = [f"{name} {'not estimated' if v is None else human(v)}" for name, v in packages.items()]
+    verb = "would free" if args.dry_run else "freed"
+    print(f"Package caches {verb} {human(packages_freed)} ({', '.join(parts)})")
     return 0
 
 

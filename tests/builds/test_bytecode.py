@@ -1,0 +1,79 @@
+"""Bytecode written by the health check is shared between environments through a store keyed
+by source content, and a file compiled in a build's temporary folder still names the final path
+in tracebacks once the folder is renamed into the cache."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from buildtest import PackageIndex, definition, register
+
+from kiln.builds import Built, ensure_built
+from kiln.workspace import Workspace
+
+BOOM = "def boom():\n    raise ValueError('boom from shared')\n"
+
+
+def _pyc(built: Built, package: str) -> Path:
+    site = next(built.path.glob("lib/python3*/site-packages"))
+    return next((site / package / "__pycache__").glob("__init__.*.pyc"))
+
+
+def _boom(python: Path) -> str:
+    """stderr of calling ``shared.boom()`` in ``python``."""
+    return subprocess.run(
+        [str(python), "-c", "import shared; shared.boom()"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stderr
+
+
+def test_bytecode_is_compiled_once_shared_and_names_the_final_path(
+    sqlite_workspace: Workspace, package_index: PackageIndex, cache_dir: Path
+) -> None:
+    package_index.publish("shared", "1.0", body=BOOM)
+    package_index.publish("extra-a", "1.0")
+    package_index.publish("extra-b", "1.0")
+    first = ensure_built(
+        sqlite_workspace,
+        register(sqlite_workspace, definition("a", ["shared", "extra-a"], package_index.url)),
+    )
+    second = ensure_built(
+        sqlite_workspace,
+        register(sqlite_workspace, definition("b", ["shared", "extra-b"], package_index.url)),
+    )
+
+    one, two = _pyc(first, "shared"), _pyc(second, "shared")
+    assert one.stat().st_ino == two.stat().st_ino  # one file, linked into both
+    assert one.stat().st_nlink == 3  # and into the store
+    assert one.stat().st_ino in {p.stat().st_ino for p in (cache_dir / "bytecode").rglob("*.pyc")}
+    # It was compiled inside the first build's temporary folder...
+    assert str(cache_dir / "tmp").encode() in one.read_bytes()
+
+    stderr = _boom(second.interpreter)
+    # ...yet the traceback names the file where it is now, and Python took the shared file as
+    # valid (it rewrites a stale .pyc by replacing it, which would give a new inode).
+    assert "boom from shared" in stderr
+    assert f'File "{second.path / "lib"}' in stderr
+    assert str(cache_dir / "tmp") not in stderr
+    assert _pyc(second, "shared").stat().st_ino == one.stat().st_ino
+
+
+def test_stored_bytecode_is_never_used_for_different_source(
+    sqlite_workspace: Workspace, package_index: PackageIndex
+) -> None:
+    package_index.publish("shared", "1.0", body=BOOM)
+    package_index.publish("shared", "2.0", body=BOOM.replace("boom from", "two from"))
+    old = ensure_built(
+        sqlite_workspace,
+        register(sqlite_workspace, definition("a", ["shared==1.0"], package_index.url)),
+    )
+    new = ensure_built(
+        sqlite_workspace,
+        register(sqlite_workspace, definition("b", ["shared==2.0"], package_index.url)),
+    )
+
+    assert _pyc(old, "shared").stat().st_ino != _pyc(new, "shared").stat().st_ino
+    assert "two from shared" in _boom(new.interpreter)
