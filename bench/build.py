@@ -6,7 +6,8 @@ Prints one table against the goals from issue 3:
   ``python -c pass`` of that environment's own interpreter (median of many runs);
 - a build with empty caches (fresh ``KILN_CACHE_DIR``, fresh uv cache, fresh workspace so Kiln
   resolves like the others do) and with a warm package cache (uv cache filled, no built
-  environment), vs raw ``uv venv && uv pip install`` (cold and warm uv cache), and vs
+  environment; for Kiln that means its package caches: uv's, the shared bytecode and the
+  remembered interpreter), vs raw ``uv venv && uv pip install`` (cold and warm uv cache), and vs
   ``python -m venv && pip install`` (what MLflow's virtualenv manager and Ray's pip runtime env
   do: ``--no-cache-dir`` cold, a filled temporary ``PIP_CACHE_DIR`` warm);
 - disk use of N environments sharing a base package set (plus one distinct small package each)
@@ -70,6 +71,7 @@ EXTRAS = [
     "wcwidth==0.9.4",
     "tabulate==0.10.0",
 ]
+KILN_PACKAGE_CACHES = ("uv", "bytecode", "interpreters")  # folders under KILN_CACHE_DIR
 PHASE_LINE = re.compile(r"^kiln: building \S+: (\w[\w ]*)$")
 STARTUP = "start-up"
 
@@ -321,7 +323,9 @@ def rmtree(path: Path) -> None:
 
 def bench_builds(bench: Bench, pset: PackageSet, repeat: int, results: Results) -> None:
     """Cold and warm builds of ``pset`` by Kiln, raw uv and venv + pip, interleaved."""
-    warm_kiln_uv = bench.fresh("warm-kiln-uv")  # Kiln's uv cache, kept between warm runs
+    # Kiln's package caches (uv's, shared bytecode, remembered interpreters), kept between warm
+    # runs: what a machine that has built other environments has.
+    warm_kiln_uv = bench.fresh("warm-kiln-caches")
     warm_uv = bench.fresh("warm-uv")
     warm_pip = bench.fresh("warm-pip")
     log(f"{pset.label}: filling the warm pip cache")
@@ -335,20 +339,26 @@ def bench_builds(bench: Bench, pset: PackageSet, repeat: int, results: Results) 
         results.add(pset, scenario + " +import", seconds + bench.first_import(interpreter, pset))
         log(f"{pset.label}: {scenario}: {seconds:.2f} s")
 
-    def kiln(scenario: str, workspace: Path, uv_cache: Path | None) -> None:
+    def kiln(scenario: str, workspace: Path, caches: Path | None) -> None:
         cache = bench.fresh("kiln-cache")
-        warm = uv_cache is not None and uv_cache.exists()
+        warm = caches is not None and caches.exists()
         if warm:
-            before = disk_usage([uv_cache])
-            move(uv_cache, cache / "uv")
+            assert caches is not None
+            before = disk_usage([caches / "uv"])
+            for name in KILN_PACKAGE_CACHES:
+                if (caches / name).exists():
+                    move(caches / name, cache / name)
+            rmtree(caches)
         run = bench.kiln_build("bench", workspace, cache)
         if warm:
             results.growth[pset.label, scenario].append(disk_usage([cache / "uv"]) - before)
         results.packages[pset.label] = run.packages
         results.phases[pset.label, scenario].append(run.phases)
         record(scenario, run.seconds, run.interpreter)
-        if uv_cache is not None and not uv_cache.exists():
-            move(cache / "uv", uv_cache)
+        if caches is not None and not caches.exists():
+            for name in KILN_PACKAGE_CACHES:
+                if (cache / name).exists():
+                    move(cache / name, caches / name)
         rmtree(cache)
 
     for attempt in range(repeat):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from kiln.artifacts import publish
 from kiln.builders.base import BuildError
 from kiln.builders.uvtool import MIN_SECRET_LENGTH
 from kiln.environment.packages import local_file_name
@@ -54,6 +53,10 @@ def stage_local_wheels(
     there already. Returns pip entry -> staged file relative to ``<cache root>/wheels``.
     """
     staged: dict[str, str] = {}
+    if not definition.python.pip.file_digests:
+        return staged
+    from kiln.artifacts import publish  # imported when needed: a build without files skips it
+
     for entry, digest in definition.python.pip.file_digests.items():
         file_name = local_file_name(entry)
         final = cache.root / WHEELS_FOLDER / digest / file_name

@@ -1,3 +1,4 @@
+# ruff: noqa: PTH102, PTH108, PTH116, PTH119, PTH120, PTH123 - hot loops over str paths
 """Bytecode shared between environments, so the health check's imports compile each file once.
 
 Compiling on import is most of what a health check costs (``import sklearn`` compiles ~1,000
@@ -7,9 +8,9 @@ the sha256 of its source and hard-linked back: ten environments with the same pa
 one copy (disk), and the next build links the store's files in *before* its health check
 (time), like uv links package files from its cache.
 
-Safe by construction: a file is linked only when the source it would serve has that sha256 and
-the mtime and size its header names (what Python validates on import), so it is exactly the
-bytecode Python would have written. The path it was compiled under does not matter: Python sets
+Safe by construction: a file is stored under the sha256 of the source it was compiled from
+(computed, not read from RECORD), and linked back only for a source whose RECORD names that
+sha256 and whose mtime and size are the ones its header names (what Python validates on import). The path it was compiled under does not matter: Python sets
 a code object's file name from where it loads the source. Python replaces a stale ``.pyc`` by an
 atomic rename, never in place, so no environment can change a stored file.
 """
@@ -17,6 +18,7 @@ atomic rename, never in place, so no environment can change a stored file.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import uuid
@@ -37,18 +39,23 @@ def _cache_tag(site: Path) -> str:
     return "cpython-" + site.parent.name.removeprefix("python").replace(".", "")
 
 
-def _stored(store: Path, source_digest: str, rest: str) -> Path:
-    return store / source_digest[:2] / f"{source_digest}.{rest}"
+def _stored(store: str, source_digest: str, rest: str) -> str:
+    return f"{store}/{source_digest}.{rest}"
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()  # sources are small
+# The loops below run for thousands of files per build, so they use str paths and os calls
+# (the PTH suppressions at the top): pathlib's objects cost more here than the file system.
 
 
-def _header_matches(pyc: Path, source: os.stat_result) -> bool:
+def _digest(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()  # sources are small
+
+
+def _header_matches(pyc: str, source: os.stat_result) -> bool:
     """The ``.pyc`` is a timestamp one for a source of this mtime and size."""
     try:
-        with pyc.open("rb") as handle:
+        with open(pyc, "rb") as handle:
             header = handle.read(16)
     except OSError:
         return False
@@ -59,18 +66,24 @@ def _header_matches(pyc: Path, source: os.stat_result) -> bool:
     return mtime == int(source.st_mtime) & 0xFFFFFFFF and size == source.st_size & 0xFFFFFFFF
 
 
-def _link(source: Path, destination: Path) -> None:
-    """Hard-link ``source`` at ``destination`` atomically (replacing what is there)."""
-    temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}")
+def _link(source: str, destination: str) -> None:
+    """Hard-link ``source`` at ``destination``, atomically replacing what is there."""
+    try:
+        os.link(source, destination)  # a new name appears complete or not at all
+        return
+    except FileExistsError:
+        pass
+    temporary = f"{destination}.{uuid.uuid4().hex[:8]}.tmp"
     os.link(source, temporary)
     try:
         os.replace(temporary, destination)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
         raise
 
 
-def _recorded_sources(site: Path) -> Iterator[tuple[Path, str]]:
+def _recorded_sources(site: Path) -> Iterator[tuple[str, str]]:
     """(source file, sha256 hex its RECORD claims) for each ``.py`` file installed in ``site``."""
     for record in site.glob("*.dist-info/RECORD"):
         try:
@@ -82,29 +95,33 @@ def _recorded_sources(site: Path) -> Iterator[tuple[Path, str]]:
             claimed, _, _ = rest.partition(",")
             if path.endswith(".py") and not path.startswith("..") and claimed[:7] == "sha256=":
                 raw = base64.urlsafe_b64decode(claimed[7:] + "=" * (-len(claimed[7:]) % 4))
-                yield site / path, raw.hex()
+                yield f"{site}/{path}", raw.hex()
 
 
 def link_known(dest: Path, store: Path) -> int:
     """Link the store's bytecode for the sources installed in ``dest``; returns how many."""
     linked = 0
+    made: set[str] = set()
     for site in site_packages(dest):
         rest = f"{_cache_tag(site)}{SUFFIX}"
         for source, claimed in _recorded_sources(site):
-            stored = _stored(store, claimed, rest)
+            stored = _stored(str(store), claimed, rest)
             try:
-                info = source.stat()
+                info = os.stat(source)
             except OSError:
                 continue
-            # RECORD only points at candidates; the source's own hash and the header decide.
-            if not stored.exists() or not _header_matches(stored, info):
+            # The store's keys are true hashes (share_written computes them), so trusting this
+            # RECORD can only mislead this package's own files; the header must match too.
+            if not _header_matches(stored, info):
                 continue
-            if _digest(source) != claimed:
-                continue
-            pycache = source.parent / "__pycache__"
-            pycache.mkdir(exist_ok=True)
+            folder, name = os.path.split(source)
+            pycache = f"{folder}/__pycache__"
+            if pycache not in made:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(pycache)
+                made.add(pycache)
             try:
-                _link(stored, pycache / f"{source.stem}.{rest}")
+                _link(stored, f"{pycache}/{name[:-3]}.{rest}")
             except FileNotFoundError:  # pruned meanwhile: the import compiles it instead
                 continue
             linked += 1
@@ -114,31 +131,40 @@ def link_known(dest: Path, store: Path) -> int:
 def share_written(dest: Path, store: Path) -> int:
     """Move bytecode written in ``dest`` into the store and link it back; returns how many."""
     shared = 0
+    store.mkdir(parents=True, exist_ok=True)
     for site in site_packages(dest):
-        for pyc in site.glob(f"**/__pycache__/*{SUFFIX}"):
-            try:
-                info = pyc.stat()
-            except OSError:
+        for base, _dirs, files in os.walk(site):
+            if os.path.basename(base) != "__pycache__":
                 continue
-            stem, _, rest = pyc.name.partition(".")
-            source = pyc.parent.parent / f"{stem}.py"
-            if info.st_nlink > 1 or not source.is_file():  # linked already, or sourceless
-                continue
-            stored = _stored(store, _digest(source), rest)
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                _link(stored, pyc)
-            except FileNotFoundError:  # not stored yet (or pruned meanwhile): this one is
-                _link(pyc, stored)
-            shared += 1
+            for name in files:
+                shared += _share(f"{base}/{name}", str(store))
     return shared
+
+
+def _share(pyc: str, store: str) -> int:
+    stem, _, rest = os.path.basename(pyc).partition(".")
+    source = f"{os.path.dirname(os.path.dirname(pyc))}/{stem}.py"
+    try:
+        if not rest.endswith(SUFFIX) or os.stat(pyc).st_nlink > 1:  # linked already
+            return 0
+        stored = _stored(store, _digest(source), rest)
+    except OSError:  # sourceless, or gone
+        return 0
+    try:
+        os.link(pyc, stored)  # the first of its kind: the store keeps this file
+    except FileExistsError:
+        try:
+            _link(stored, pyc)  # known: this environment takes the stored file
+        except FileNotFoundError:  # pruned meanwhile: this one stays unshared
+            return 0
+    return 1
 
 
 def prune(store: Path, *, dry_run: bool = False, leaving: Counter[Inode] | None = None) -> int:
     """Remove stored bytecode no environment links any more; returns the bytes freed.
     ``leaving``: links that are about to go (a dry run's estimate counts them as gone)."""
     freed = 0
-    for stored in store.glob(f"*/*{SUFFIX}"):
+    for stored in store.glob(f"*{SUFFIX}"):
         try:
             info = stored.stat()
         except OSError:
