@@ -21,15 +21,23 @@ _EXPORTS = {
     "Experiment": "kiln.runs.sdk",
     "ScriptRunConfig": "kiln.runs.sdk",
     "Run": "kiln.runs.sdk",
+    "Model": "kiln.serving.sdk",
+    "InferenceConfig": "kiln.serving.sdk",
+    "LocalWebservice": "kiln.serving.sdk",
+    "Webservice": "kiln.serving.sdk",
 }
 __all__ = [
     "CondaDependencies",
     "Environment",
     "EnvironmentDefinition",
     "Experiment",
+    "InferenceConfig",
     "KilnError",
+    "LocalWebservice",
+    "Model",
     "Run",
     "ScriptRunConfig",
+    "Webservice",
     "Workspace",
     "__version__",
 ]
@@ -40,6 +48,7 @@ if TYPE_CHECKING:
     from kiln.environment.sdk import Environment
     from kiln.errors import KilnError
     from kiln.runs.sdk import Experiment, Run, ScriptRunConfig
+    from kiln.serving.sdk import InferenceConfig, LocalWebservice, Model, Webservice
     from kiln.workspace import Workspace
 
 

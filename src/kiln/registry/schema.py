@@ -25,11 +25,13 @@ __all__ = [
     "SCHEMA_REVISION",
     "builds",
     "compute_targets",
+    "deployments",
     "environment_names",
     "environment_tags",
     "environment_versions",
     "locks",
     "metadata",
+    "models",
     "run_metrics",
     "runs",
     "wheels",
@@ -196,4 +198,43 @@ compute_targets = Table(
     Column("kind", String(32), nullable=False),
     Column("address", String(512), nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# Registered models: a file or a folder in the artifact store, with its lineage (the run that
+# produced it and that run's environment) when it came from a run.
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # file | folder
+    Column("file_name", String(512), nullable=False),  # the file's (or folder's) own name
+    Column("size", BigInteger, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("tags", Text, nullable=False),  # JSON
+    Column("run_id", String(128), nullable=True),
+    Column("env_name", String(255), nullable=True),
+    Column("env_version", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "version"),
+)
+
+# Deployments: the wanted spec (JSON, references to versions only, ${VAR} never expanded), what
+# the supervisor process made of it, and who that supervisor is.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("state", String(32), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("generation", Integer, nullable=False),  # bumped by every update
+    Column("applied_generation", Integer, nullable=False),  # the one serving now (0: none yet)
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=True),
+    Column("supervisor", String(255), nullable=True),  # "HOST:PID:START", as a run's watcher
+    Column("error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

@@ -179,6 +179,23 @@ class Run:
         finally:
             store.close()
 
+    def register_model(
+        self,
+        model_name: str,
+        model_path: str = "outputs",
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+    ) -> Any:
+        """Register a file or folder of this run's outputs as a model (with this run and its
+        environment as its lineage); returns the ``Model``."""
+        from kiln.serving.models import register_from_run
+        from kiln.serving.sdk import Model
+
+        record = register_from_run(
+            self.workspace, self.id, model_path, model_name, tags=tags, description=description
+        )
+        return Model(self.workspace, record.name, record.version)
+
     def cancel(self) -> None:
         from kiln.runs.submission import cancel
 

@@ -1,0 +1,301 @@
+"""``kiln model ...`` and ``kiln deploy ...``: registered models and the services that serve them."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from kiln.cli.common import workspace
+from kiln.cli.output import emit_fields, emit_json, emit_table
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    from kiln.errors import InvalidRequest
+
+    found = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise InvalidRequest(f"`{what}`: {value!r} is not KEY=VALUE")
+        found[key] = text
+    return found
+
+
+def add_parser(groups: Any) -> None:
+    group = groups.add_parser("model", help="register, list and download models")
+    commands = group.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    p = commands.add_parser("register", help="register a file or folder as the next version")
+    p.add_argument("-n", "--name", required=True)
+    p.add_argument(
+        "-p", "--path", required=True, help="a file or folder; with --run, a path in its outputs"
+    )
+    p.add_argument("--run", metavar="ID", help="take the path from this run's outputs (lineage)")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--description")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=model_register)
+    p = commands.add_parser("list", help="list models")
+    p.add_argument("-n", "--name", help="every version of this model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=model_list)
+    p = commands.add_parser("show", help="a model version and its lineage")
+    p.add_argument("reference", metavar="NAME[:VERSION]")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=model_show)
+    p = commands.add_parser("download", help="copy a model version into a folder")
+    p.add_argument("reference", metavar="NAME[:VERSION]")
+    p.add_argument("-d", "--directory", required=True, metavar="DIR")
+    p.set_defaults(handler=model_download)
+
+    group = groups.add_parser(
+        "deploy",
+        help="serve models with a score.py as a background web service",
+        description="Deployments run score.py (init()/run()) in a registered environment, "
+        "speaking Azure ML's inference server contract, and outlive the command.",
+    )
+    commands = group.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    p = commands.add_parser("create", help="deploy models (waits until healthy unless --no-wait)")
+    p.add_argument("-n", "--name", required=True)
+    _spec_arguments(p, required=True)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    p.add_argument("--port", type=int, help="port (default: a free one)")
+    p.add_argument("--no-wait", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=deploy_create)
+    p = commands.add_parser("update", help="switch to new models/code with no downtime")
+    p.add_argument("name")
+    _spec_arguments(p, required=False)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=deploy_update)
+    for verb, text in (("list", "list deployments"), ("show", "one deployment")):
+        p = commands.add_parser(verb, help=text)
+        if verb == "show":
+            p.add_argument("name")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler=deploy_list if verb == "list" else deploy_show)
+    p = commands.add_parser("logs", help="print the service's log")
+    p.add_argument("name")
+    p.set_defaults(handler=deploy_logs)
+    p = commands.add_parser("delete", help="stop the service and forget it")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=deploy_delete)
+
+
+def _spec_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument(
+        "--model", action="append", default=[], metavar="NAME[:VERSION]", required=required
+    )
+    p.add_argument("--entry-script", required=required, metavar="score.py")
+    p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
+    p.add_argument("--env", metavar="NAME[:VERSION]", help="default: the curated inference env")
+    p.add_argument("--workers", type=int)
+    p.add_argument(
+        "--env-var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="for score.py; write secrets as ${VAR} (expanded when it starts)",
+    )
+    p.add_argument("--max-body-mb", type=float, help="largest request body (default 100)")
+    p.add_argument(
+        "--show-errors",
+        action="store_true",
+        help="500 answers carry run()'s exception message (azmlinfsrv's do not)",
+    )
+
+
+def _created(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def model_register(args: argparse.Namespace) -> int:
+    from kiln.serving import models
+
+    ws = workspace(args)
+    tags = _pairs(args.tag, "tag")
+    if args.run:
+        record = models.register_from_run(
+            ws, args.run, args.path, args.name, tags=tags, description=args.description
+        )
+    else:
+        record = models.register(
+            ws, Path(args.path), args.name, tags=tags, description=args.description
+        )
+    if args.json:
+        emit_json(record.summary())
+    else:
+        print(
+            f"Registered model {record.reference}"
+            + (f" from run {record.run_id}" if record.run_id else "")
+        )
+    return 0
+
+
+def model_list(args: argparse.Namespace) -> int:
+    from kiln.serving import models
+
+    found = models.list_models(workspace(args), args.name)
+    if args.json:
+        emit_json([r.summary() for r in found])
+        return 0
+    emit_table(
+        ["name", "version", "kind", "size", "run", "registered"],
+        [(r.name, r.version, r.kind, r.size, r.run_id, _created(r.created_at)) for r in found],
+    )
+    return 0
+
+
+def model_show(args: argparse.Namespace) -> int:
+    from kiln.serving import models
+
+    record = models.get(workspace(args), *models.parse_model_reference(args.reference))
+    info = record.summary()
+    if args.json:
+        emit_json(info)
+    else:
+        emit_fields([(k.replace("_", " "), v) for k, v in info.items()])
+    return 0
+
+
+def model_download(args: argparse.Namespace) -> int:
+    from kiln.serving import models
+
+    ws = workspace(args)
+    record = models.get(ws, *models.parse_model_reference(args.reference))
+    print(models.download(ws, record, Path(args.directory)))
+    return 0
+
+
+def _spec_from(args: argparse.Namespace, base: Any = None) -> Any:
+    from dataclasses import replace
+
+    from kiln.serving import models
+    from kiln.serving.sdk import DeploymentConfig, InferenceConfig, Model, _spec
+
+    ws = workspace(args)
+    config = DeploymentConfig(
+        workers=args.workers or (base.workers if base else 1),
+        environment_variables=_pairs(args.env_var, "env-var")
+        or (base.environment_variables if base else {}),
+        max_request_body_bytes=int(args.max_body_mb * 1024 * 1024)
+        if args.max_body_mb
+        else (base.max_body_bytes if base else 100 * 1024 * 1024),
+        show_errors=args.show_errors or (base.show_errors if base else False),
+    )
+    chosen = [Model(ws, *models.parse_model_reference(m)) for m in args.model] or (
+        [Model(ws, *models.parse_model_reference(m)) for m in base.models] if base else []
+    )
+    if args.entry_script or base is None:
+        env = args.env or (
+            f"{base.env_name}:{base.env_version}" if base else "Kiln-inference-py311"
+        )
+        inference = InferenceConfig(args.entry_script, args.source_directory, env)
+        return _spec(ws, chosen, inference, config), config
+    spec = replace(
+        base,
+        models=[m.id for m in chosen],
+        workers=config.workers,
+        environment_variables=config.environment_variables,
+        max_body_bytes=config.max_request_body_bytes,
+        show_errors=config.show_errors,
+    )
+    return spec, config
+
+
+def _print_deployment(record: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(record.summary())
+        return
+    emit_fields(
+        [
+            (k.replace("_", " "), v)
+            for k, v in record.summary().items()
+            if k not in ("created_at", "updated_at")
+        ]
+    )
+
+
+def deploy_create(args: argparse.Namespace) -> int:
+    from kiln.serving import deployments
+
+    ws = workspace(args)
+    spec, _config = _spec_from(args)
+    deployments.create(ws, args.name, spec, host=args.host, port=args.port)
+    if args.no_wait:
+        record = deployments.get(ws, args.name)
+    else:
+        record = deployments.wait(ws, args.name, echo=None if args.json else sys.stderr.buffer)
+    _print_deployment(record, args.json)
+    if record.state != deployments.HEALTHY:
+        return 1
+    if not args.json:
+        print(
+            f"\nscore:  curl -d '{{\"data\": [1]}}' {record.scoring_uri}\nstop:   kiln deploy delete {record.name}"
+        )
+    return 0
+
+
+def deploy_update(args: argparse.Namespace) -> int:
+    from kiln.serving import deployments
+
+    ws = workspace(args)
+    current = deployments.get(ws, args.name)
+    spec, _config = _spec_from(args, current.spec)
+    deployments.update(ws, args.name, spec)
+    record = deployments.wait(ws, args.name, echo=None if args.json else sys.stderr.buffer)
+    _print_deployment(record, args.json)
+    return 0 if record.state == deployments.HEALTHY and not record.error else 1
+
+
+def deploy_list(args: argparse.Namespace) -> int:
+    from kiln.serving import deployments
+
+    found = deployments.list_deployments(workspace(args))
+    if args.json:
+        emit_json([r.summary() for r in found])
+        return 0
+    emit_table(
+        ["name", "state", "scoring uri", "models", "environment"],
+        [
+            (
+                r.name,
+                r.state,
+                r.scoring_uri,
+                ", ".join(r.spec.models),
+                f"{r.spec.env_name}:{r.spec.env_version}",
+            )
+            for r in found
+        ],
+    )
+    return 0
+
+
+def deploy_show(args: argparse.Namespace) -> int:
+    from kiln.serving import deployments
+
+    _print_deployment(deployments.get(workspace(args), args.name), args.json)
+    return 0
+
+
+def deploy_logs(args: argparse.Namespace) -> int:
+    from kiln.serving import deployments
+
+    sys.stdout.write(deployments.logs(workspace(args), args.name))
+    return 0
+
+
+def deploy_delete(args: argparse.Namespace) -> int:
+    from kiln.serving import deployments
+
+    deployments.delete(workspace(args), args.name)
+    if args.json:
+        emit_json({"name": args.name, "deleted": True})
+    else:
+        print(f"deleted deployment {args.name}")
+    return 0

@@ -1,0 +1,289 @@
+"""Deployments: a model (or several) served by a ``score.py`` in a registered environment, as a
+background service that outlives the command that started it.
+
+The workspace records what is wanted (the spec, with a generation number bumped by every
+update) and what a *supervisor* process made of it (state, port, which generation serves). The
+supervisor owns the listening socket, so the scoring URI never changes across updates; workers
+run the scoring runtime on the environment's own interpreter. A supervisor that died is reported
+as ``Dead``, whatever the record last said.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
+from kiln.registry.plainsql import open_database
+from kiln.runs import processes
+from kiln.workspace import Workspace
+
+TRANSITIONING = "Transitioning"
+HEALTHY = "Healthy"
+UPDATING = "Updating"
+FAILED = "Failed"
+STOPPED = "Stopped"
+DEAD = "Dead"
+LOG_FILE = "service.log"
+DEFAULT_MAX_BODY = 100 * 1024 * 1024
+_COLUMNS = (
+    "name, state, spec, generation, applied_generation, host, port, supervisor, error, "
+    "created_at, updated_at"
+)
+
+
+@dataclass
+class DeploymentSpec:
+    """What to serve. Environment variables may hold ``${VAR}`` references; they are expanded
+    from the supervisor's environment when workers start, and never stored expanded."""
+
+    models: list[str]  # NAME:VERSION
+    entry_script: str  # relative to the source snapshot
+    source_snapshot: str
+    env_name: str
+    env_version: str
+    workers: int = 1
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    show_errors: bool = False
+
+
+@dataclass
+class DeploymentRecord:
+    name: str
+    state: str
+    spec: DeploymentSpec
+    generation: int
+    applied_generation: int
+    host: str
+    port: int | None
+    supervisor: str | None
+    error: str | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def scoring_uri(self) -> str | None:
+        return f"http://{self.host}:{self.port}/score" if self.port else None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "scoring_uri": self.scoring_uri,
+            "host": self.host,
+            "port": self.port,
+            "models": self.spec.models,
+            "environment": f"{self.spec.env_name}:{self.spec.env_version}",
+            "entry_script": self.spec.entry_script,
+            "workers": self.spec.workers,
+            "generation": self.generation,
+            "serving_generation": self.applied_generation,
+            "error": self.error,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def folder(workspace: Workspace, name: str) -> Path:
+    return workspace.root / "deployments" / name
+
+
+def _record(row: dict[str, Any]) -> DeploymentRecord:
+    spec = DeploymentSpec(**json.loads(row["spec"]))
+    record = DeploymentRecord(**{**row, "spec": spec})
+    if (
+        record.state not in (FAILED, STOPPED)
+        and processes.watcher_alive(record.supervisor) is False
+    ):
+        record.state = DEAD  # the process serving it is gone, whatever the record last said
+    return record
+
+
+def get(workspace: Workspace, name: str) -> DeploymentRecord:
+    db = open_database(workspace)
+    try:
+        rows = db.rows(f"SELECT {_COLUMNS} FROM deployments WHERE name = :name", {"name": name})
+    finally:
+        db.close()
+    if not rows:
+        raise NotFound(f"no deployment {name!r} in {workspace.path}; see `kiln deploy list`")
+    return _record(rows[0])
+
+
+def list_deployments(workspace: Workspace) -> list[DeploymentRecord]:
+    db = open_database(workspace)
+    try:
+        rows = db.rows(f"SELECT {_COLUMNS} FROM deployments ORDER BY name", {})
+    finally:
+        db.close()
+    return [_record(r) for r in rows]
+
+
+def set_fields(workspace: Workspace, name: str, **values: Any) -> None:
+    values["updated_at"] = time.time()
+    assignments = ", ".join(f"{k} = :{k}" for k in values)
+    db = open_database(workspace)
+    try:
+        with db.write() as tx:
+            tx.run(
+                f"UPDATE deployments SET {assignments} WHERE name = :name", {**values, "name": name}
+            )
+    finally:
+        db.close()
+
+
+def _check_port(host: str, port: int | None) -> None:
+    if port is not None and not 0 <= port <= 65535:
+        raise InvalidRequest(
+            f"`port`: {port} is not a port number (1-65535, or omit it for a free one)"
+        )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        pass  # serving beyond loopback is the user's explicit choice
+
+
+def create(
+    workspace: Workspace,
+    name: str,
+    spec: DeploymentSpec,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+) -> DeploymentRecord:
+    """Record the deployment and start its supervisor; returns at once (see ``wait``)."""
+    from kiln.serving.models import check_name
+
+    check_name(name)
+    _check_port(host, port)
+    if spec.workers < 1:
+        raise InvalidRequest(f"`workers`: {spec.workers} must be at least 1")
+    now = time.time()
+    db = open_database(workspace)
+    try:
+        with db.write() as tx:
+            existing = tx.rows(
+                "SELECT state, supervisor FROM deployments WHERE name = :name", {"name": name}
+            )
+            if existing:
+                alive = processes.watcher_alive(existing[0]["supervisor"]) is not False
+                if alive and existing[0]["state"] not in (FAILED, STOPPED):
+                    raise Conflict(
+                        f"deployment {name!r} exists and is running; use `kiln deploy update {name}` "
+                        f"or delete it first"
+                    )
+                tx.run("DELETE FROM deployments WHERE name = :name", {"name": name})
+            tx.run(
+                f"INSERT INTO deployments ({_COLUMNS}) VALUES (:name, :state, :spec, 1, 0, :host, "
+                ":port, NULL, NULL, :now, :now)",
+                {
+                    "name": name,
+                    "state": TRANSITIONING,
+                    "spec": json.dumps(asdict(spec)),
+                    "host": host,
+                    "port": port,
+                    "now": now,
+                },
+            )
+    finally:
+        db.close()
+    place = folder(workspace, name)
+    place.mkdir(parents=True, exist_ok=True)
+    (place / LOG_FILE).unlink(missing_ok=True)
+    _start_supervisor(workspace, name)
+    return get(workspace, name)
+
+
+def _start_supervisor(workspace: Workspace, name: str) -> None:
+    place = folder(workspace, name)
+    with (place / LOG_FILE).open("ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "kiln.serving.supervisor", str(workspace.path), name],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives this command and its terminal
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    set_fields(workspace, name, supervisor=processes.watcher_token(child.pid))
+
+
+def update(workspace: Workspace, name: str, spec: DeploymentSpec) -> DeploymentRecord:
+    """Ask the supervisor to serve ``spec``: it starts new workers, checks them, then stops the
+    old ones; the old ones keep serving if the new ones fail."""
+    record = get(workspace, name)
+    if record.state == DEAD or record.supervisor is None:
+        raise Conflict(f"deployment {name!r} is {record.state.lower()}; create it again")
+    if record.state == FAILED:
+        raise Conflict(f"deployment {name!r} failed to start; create it again")
+    set_fields(
+        workspace,
+        name,
+        spec=json.dumps(asdict(spec)),
+        generation=record.generation + 1,
+        state=UPDATING,
+        error=None,
+    )
+    pid = int(record.supervisor.split(":")[1])
+    os.kill(pid, signal.SIGHUP)
+    return get(workspace, name)
+
+
+def wait(
+    workspace: Workspace, name: str, *, echo: IO[bytes] | None = None, timeout: float = 900.0
+) -> DeploymentRecord:
+    """Wait until the newest generation serves, or failed; streams the service log to ``echo``."""
+    log = folder(workspace, name) / LOG_FILE
+    offset = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        record = get(workspace, name)
+        if echo is not None and log.exists():
+            with log.open("rb") as handle:
+                handle.seek(offset)
+                while chunk := handle.read(1 << 16):
+                    echo.write(chunk)
+                    offset += len(chunk)
+            echo.flush()
+        settled = record.state in (FAILED, DEAD, STOPPED) or (
+            record.state == HEALTHY
+            and (record.applied_generation == record.generation or record.error)
+        )
+        if settled:
+            return record
+        if time.monotonic() > deadline:
+            raise KilnError(f"deployment {name!r} is still {record.state} after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def delete(workspace: Workspace, name: str, *, timeout: float = 60.0) -> None:
+    """Stop the service (its workers finish the requests in flight) and forget it."""
+    record = get(workspace, name)
+    if record.supervisor and processes.watcher_alive(record.supervisor):
+        pid = int(record.supervisor.split(":")[1])
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while processes.watcher_alive(record.supervisor) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if processes.watcher_alive(record.supervisor):
+            os.kill(pid, signal.SIGKILL)
+    db = open_database(workspace)
+    try:
+        with db.write() as tx:
+            tx.run("DELETE FROM deployments WHERE name = :name", {"name": name})
+    finally:
+        db.close()
+    shutil.rmtree(folder(workspace, name), ignore_errors=True)
+
+
+def logs(workspace: Workspace, name: str) -> str:
+    get(workspace, name)
+    log = folder(workspace, name) / LOG_FILE
+    return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""

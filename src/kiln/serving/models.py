@@ -1,0 +1,227 @@
+"""Registered models: a file or a folder kept in the artifact store by content, with versions
+(every registration is the next version, as in Azure ML) and lineage to the run that produced
+it and that run's environment."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kiln.errors import InvalidRequest, NotFound
+from kiln.registry.plainsql import open_database
+from kiln.workspace import Workspace
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+_COLUMNS = (
+    "name, version, digest, kind, file_name, size, description, tags, run_id, env_name, "
+    "env_version, created_at"
+)
+
+
+@dataclass
+class ModelRecord:
+    name: str
+    version: int
+    digest: str
+    kind: str  # file | folder
+    file_name: str
+    size: int
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+    env_name: str | None = None
+    env_version: str | None = None
+    created_at: float = 0.0
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "id": self.reference,
+            "kind": self.kind,
+            "file_name": self.file_name,
+            "size": self.size,
+            "digest": self.digest,
+            "description": self.description,
+            "tags": self.tags,
+            "run_id": self.run_id,
+            "environment": f"{self.env_name}:{self.env_version}" if self.env_name else None,
+            "created_at": self.created_at,
+        }
+
+
+def _record(row: dict[str, Any]) -> ModelRecord:
+    return ModelRecord(**{**row, "tags": json.loads(row["tags"]), "version": int(row["version"])})
+
+
+def parse_model_reference(text: str) -> tuple[str, int | None]:
+    name, _, version = text.partition(":")
+    if not version or version == "latest":
+        return name, None
+    if not version.isdigit():
+        raise InvalidRequest(f"model version {version!r} in {text!r} is not a number (NAME:3)")
+    return name, int(version)
+
+
+def check_name(name: str) -> str:
+    if not _NAME.fullmatch(name or ""):
+        raise InvalidRequest(
+            f"`model_name`: {name!r} is not valid; use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit (e.g. 'iris-classifier')"
+        )
+    return name
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def register(
+    workspace: Workspace,
+    path: Path,
+    name: str,
+    *,
+    tags: dict[str, str] | None = None,
+    description: str | None = None,
+    run_id: str | None = None,
+    environment: tuple[str, str] | None = None,
+) -> ModelRecord:
+    """Store ``path`` (a file or a folder) and record it as the next version of ``name``."""
+    check_name(name)
+    if not path.exists():
+        raise InvalidRequest(f"`model_path`: {path} does not exist")
+    if path.is_dir():
+        kind, digest = "folder", workspace.artifacts.put_tree(path, field="model_path")
+    elif path.is_file():
+        kind, digest = "file", workspace.artifacts.put_file(path)
+    else:
+        raise InvalidRequest(f"`model_path`: {path} is neither a file nor a folder")
+    values = {
+        "name": name,
+        "digest": digest,
+        "kind": kind,
+        "file_name": path.name,
+        "size": _size(path),
+        "description": description,
+        "tags": json.dumps(dict(tags or {}), sort_keys=True),
+        "run_id": run_id,
+        "env_name": environment[0] if environment else None,
+        "env_version": environment[1] if environment else None,
+        "created_at": time.time(),
+    }
+    db = open_database(workspace)
+    try:
+        for _attempt in range(10):  # two registrations of one name at once: the loser retries
+            try:
+                with db.write() as tx:
+                    newest = tx.rows(
+                        "SELECT max(version) AS v FROM models WHERE name = :name", {"name": name}
+                    )
+                    version = int(newest[0]["v"] or 0) + 1
+                    tx.run(
+                        f"INSERT INTO models ({_COLUMNS}) VALUES "
+                        f"({', '.join(':' + c.strip() for c in _COLUMNS.split(','))})",
+                        {**values, "version": version},
+                    )
+                return get(workspace, name, version)
+            except Exception as exc:
+                if "unique" not in str(exc).lower() and "duplicate" not in str(exc).lower():
+                    raise
+        raise InvalidRequest(f"could not register {name}: too many concurrent registrations")
+    finally:
+        db.close()
+
+
+def get(workspace: Workspace, name: str, version: int | None = None) -> ModelRecord:
+    db = open_database(workspace)
+    try:
+        if version is None:
+            rows = db.rows(
+                f"SELECT {_COLUMNS} FROM models WHERE name = :name ORDER BY version DESC LIMIT 1",
+                {"name": name},
+            )
+        else:
+            rows = db.rows(
+                f"SELECT {_COLUMNS} FROM models WHERE name = :name AND version = :version",
+                {"name": name, "version": version},
+            )
+    finally:
+        db.close()
+    if not rows:
+        what = f"{name}:{version}" if version else name
+        raise NotFound(f"no model {what} in {workspace.path}; see `kiln model list`")
+    return _record(rows[0])
+
+
+def list_models(workspace: Workspace, name: str | None = None) -> list[ModelRecord]:
+    db = open_database(workspace)
+    try:
+        if name is None:
+            rows = db.rows(f"SELECT {_COLUMNS} FROM models ORDER BY name, version", {})
+        else:
+            rows = db.rows(
+                f"SELECT {_COLUMNS} FROM models WHERE name = :name ORDER BY version",
+                {"name": name},
+            )
+    finally:
+        db.close()
+    return [_record(r) for r in rows]
+
+
+def download(workspace: Workspace, record: ModelRecord, directory: Path) -> Path:
+    """Copy the model into ``directory`` under its own name; returns the copy's path."""
+    stored = workspace.artifacts.lookup(record.digest)
+    if stored is None:
+        raise NotFound(f"the content of model {record.reference} is missing from the workspace")
+    target = directory / record.file_name
+    directory.mkdir(parents=True, exist_ok=True)
+    if record.kind == "folder":
+        shutil.copytree(stored, target, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(stored, target)
+    return target
+
+
+def register_from_run(
+    workspace: Workspace,
+    run_id: str,
+    model_path: str,
+    name: str,
+    *,
+    tags: dict[str, str] | None = None,
+    description: str | None = None,
+) -> ModelRecord:
+    """Register a file or folder from a run's outputs (``outputs/model.pkl``), keeping lineage."""
+    from kiln.runs.submission import get as get_run
+
+    run = get_run(workspace, run_id)
+    wanted = PurePosixPath(model_path).as_posix().rstrip("/")
+    names = [o["name"] for o in run.outputs]
+    if not run.outputs_digest or not any(n == wanted or n.startswith(wanted + "/") for n in names):
+        raise InvalidRequest(
+            f"`model_path`: run {run_id} has no output {wanted!r}; its files: "
+            f"{', '.join(names) or 'none'}"
+        )
+    tree = workspace.artifacts.lookup(run.outputs_digest)
+    assert tree is not None
+    source = tree if wanted == "outputs" else tree / wanted.removeprefix("outputs/")
+    return register(
+        workspace,
+        source,
+        name,
+        tags=tags,
+        description=description,
+        run_id=run_id,
+        environment=(run.env_name, run.env_version),
+    )

@@ -1,0 +1,313 @@
+"""``python -m kiln.serving.supervisor WORKSPACE NAME``: the process behind a deployment.
+
+It binds the listening socket once (so the scoring URI survives updates), materializes the
+environment (held in the cache while it serves, so garbage collection leaves it alone), and runs
+the scoring runtime's workers on the environment's interpreter, all accepting on that socket.
+An update (SIGHUP) starts a new generation of workers beside the old, waits until every one has
+run ``init()`` and the service answers, then stops the old ones: no request is refused on the
+way. A worker that dies is restarted; the workers die with the supervisor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import http.client
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiln.errors import KilnError
+from kiln.serving import deployments
+from kiln.serving.deployments import DeploymentSpec
+from kiln.workspace import Workspace
+
+READY_TIMEOUT_SECONDS = 600.0  # init() may load a large model
+STOP_GRACE_SECONDS = 30.0
+
+
+def _die_with_parent() -> None:
+    """In each worker, before exec: SIGTERM when the supervisor dies (Linux), so a killed
+    supervisor never leaves workers serving an unsupervised, unrecorded service."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Generation:
+    number: int
+    spec: DeploymentSpec
+    folder: Path
+    argv: list[str]
+    env: dict[str, str]
+    hold: Any  # the environment's cache reference
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, workspace: Workspace, name: str) -> None:
+        self.workspace = workspace
+        self.name = name
+        self.folder = deployments.folder(workspace, name)
+        self.log = (self.folder / deployments.LOG_FILE).open("ab", buffering=0)
+        self.reload = False
+        self.stopping = False
+
+    def say(self, text: str) -> None:
+        self.log.write(f"[kiln] {text}\n".encode())
+
+    # ---------------------------------------------------------------- generations
+
+    def _prepare(self, number: int, spec: DeploymentSpec) -> Generation:
+        from kiln.environment import catalog
+        from kiln.ready import ready_and_held
+        from kiln.runs.execution import kiln_python_path
+        from kiln.secrets import expand
+        from kiln.serving import models
+
+        place = self.folder / f"g{number}"
+        shutil.rmtree(place, ignore_errors=True)
+        place.mkdir(parents=True)
+        env_record = catalog.get(self.workspace, spec.env_name, spec.env_version)
+        self.say(f"generation {number}: environment {env_record.reference}")
+        ready = ready_and_held(self.workspace, record=env_record, reporter=_Reporter(self))
+        try:
+            self.workspace.artifacts.extract_tree(spec.source_snapshot, place / "src")
+            model_root = place / "models"
+            for reference in spec.models:
+                record = models.get(self.workspace, *models.parse_model_reference(reference))
+                models.download(
+                    self.workspace, record, model_root / record.name / str(record.version)
+                )
+            if len(spec.models) == 1:  # Azure ML's rule: one model, its own folder
+                only = models.get(self.workspace, *models.parse_model_reference(spec.models[0]))
+                model_dir = model_root / only.name / str(only.version)
+            else:
+                model_dir = model_root
+            env = ready.process_environment(dict(os.environ))
+            for key, value in spec.environment_variables.items():
+                env[key] = expand(value, env, default="")
+            overlay = str(kiln_python_path(place))
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (overlay, env.get("PYTHONPATH", "")) if p
+            )
+            env["PYTHONUNBUFFERED"] = "1"
+            argv = [
+                str(ready.interpreter),
+                "-m",
+                "kiln.serving.runtime",
+                "--entry-script",
+                str(place / "src" / spec.entry_script),
+                "--model-dir",
+                str(model_dir),
+                "--max-body-bytes",
+                str(spec.max_body_bytes),
+            ]
+            if spec.show_errors:
+                argv.append("--show-errors")
+        except BaseException:
+            ready.release()
+            raise
+        return Generation(number, spec, place, argv, env, ready)
+
+    def _spawn(
+        self, generation: Generation, listener: socket.socket
+    ) -> tuple[subprocess.Popen[bytes], int]:
+        read_end, write_end = os.pipe()
+        argv = [
+            *generation.argv,
+            "--listen-fd",
+            str(listener.fileno()),
+            "--ready-fd",
+            str(write_end),
+        ]
+        try:
+            worker = subprocess.Popen(
+                argv,
+                cwd=generation.folder / "src",
+                env=generation.env,
+                stdin=subprocess.DEVNULL,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(listener.fileno(), write_end),
+                preexec_fn=_die_with_parent,  # the supervisor runs no threads
+            )
+        finally:
+            os.close(write_end)
+        return worker, read_end
+
+    def _await_ready(self, worker: subprocess.Popen[bytes], read_end: int) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        try:
+            while True:
+                ready, _, _ = select.select([read_end], [], [], 0.2)
+                if ready and os.read(read_end, 64).startswith(b"ready"):
+                    return
+                code = worker.poll()
+                if code is not None or ready:  # exited, or closed the pipe without "ready"
+                    code = worker.wait()
+                    raise KilnError(
+                        f"the scoring script failed to start (exit code {code}); its init() "
+                        "traceback is in the deployment's log (`kiln deploy logs`)"
+                    )
+                if time.monotonic() > deadline or self.stopping:
+                    worker.kill()
+                    raise KilnError(
+                        f"the scoring script did not finish init() within {READY_TIMEOUT_SECONDS:.0f} s"
+                    )
+        finally:
+            os.close(read_end)
+
+    def start(self, generation: Generation, listener: socket.socket) -> None:
+        try:
+            for _ in range(generation.spec.workers):
+                worker, read_end = self._spawn(generation, listener)
+                generation.workers.append(worker)
+                self._await_ready(worker, read_end)
+            self._health_check(listener)
+        except BaseException:
+            self.stop(generation, grace=2.0)
+            raise
+        self.say(f"generation {generation.number}: {len(generation.workers)} worker(s) ready")
+
+    def _health_check(self, listener: socket.socket) -> None:
+        host, port = listener.getsockname()[:2]
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+        try:
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            if response.status != 200:
+                raise KilnError(f"the health check GET / answered {response.status}")
+        except OSError as exc:
+            raise KilnError(f"the health check GET / failed: {exc}") from None
+        finally:
+            connection.close()
+
+    def stop(self, generation: Generation, *, grace: float = STOP_GRACE_SECONDS) -> None:
+        for worker in generation.workers:
+            if worker.poll() is None:
+                worker.terminate()  # finishes the requests in flight, then exits
+        deadline = time.monotonic() + grace
+        for worker in generation.workers:
+            try:
+                worker.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        generation.hold.release()
+        shutil.rmtree(generation.folder, ignore_errors=True)
+
+    def _restart_dead_workers(self, generation: Generation, listener: socket.socket) -> None:
+        for index, worker in enumerate(generation.workers):
+            code = worker.poll()
+            if code is None:
+                continue
+            self.say(f"worker {worker.pid} exited with code {code}; starting another")
+            replacement, read_end = self._spawn(generation, listener)
+            generation.workers[index] = replacement
+            try:
+                self._await_ready(replacement, read_end)
+            except KilnError as exc:
+                self.say(f"restart failed: {exc}")
+                time.sleep(1.0)  # do not spin on a worker that keeps dying
+
+    # ---------------------------------------------------------------- main loop
+
+    def serve(self) -> int:
+        record = deployments.get(self.workspace, self.name)
+        listener = socket.create_server(
+            (record.host, record.port or 0), family=_family(record.host), backlog=1024
+        )
+        deployments.set_fields(self.workspace, self.name, port=listener.getsockname()[1])
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload", True))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: setattr(self, "stopping", True))
+        try:
+            current = self._prepare(record.generation, record.spec)
+            self.start(current, listener)
+        except Exception as exc:  # anything: the record must say Failed, not stay Transitioning
+            reason = str(exc) if isinstance(exc, KilnError) else f"{type(exc).__name__}: {exc}"
+            self.say(f"failed: {reason}")
+            deployments.set_fields(
+                self.workspace, self.name, state=deployments.FAILED, error=reason
+            )
+            return 1
+        deployments.set_fields(
+            self.workspace,
+            self.name,
+            state=deployments.HEALTHY,
+            applied_generation=current.number,
+            error=None,
+        )
+        self.say(f"serving http://{record.host}:{listener.getsockname()[1]}/score")
+        try:
+            while not self.stopping:
+                time.sleep(0.1)
+                if self.reload:
+                    self.reload = False
+                    current = self._update(current, listener)
+                self._restart_dead_workers(current, listener)
+        finally:
+            self.stop(current)
+            listener.close()
+            with contextlib.suppress(KilnError):
+                deployments.set_fields(self.workspace, self.name, state=deployments.STOPPED)
+            self.say("stopped")
+        return 0
+
+    def _update(self, current: Generation, listener: socket.socket) -> Generation:
+        record = deployments.get(self.workspace, self.name)
+        if record.generation <= current.number:
+            return current
+        try:
+            new = self._prepare(record.generation, record.spec)
+            self.start(new, listener)
+        except KilnError as exc:
+            message = f"update to generation {record.generation} failed, generation {current.number} still serves: {exc}"
+            self.say(message)
+            deployments.set_fields(
+                self.workspace, self.name, state=deployments.HEALTHY, error=message
+            )
+            return current
+        self.stop(current)  # the new workers already accept on the same socket
+        deployments.set_fields(
+            self.workspace,
+            self.name,
+            state=deployments.HEALTHY,
+            applied_generation=new.number,
+            error=None,
+        )
+        self.say(f"generation {new.number} serves; generation {current.number} stopped")
+        return new
+
+
+class _Reporter:
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    def phase(self, name: str) -> None:
+        self.supervisor.say(f"environment: {name}")
+
+    def message(self, text: str) -> None:
+        self.supervisor.say(text)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def main(argv: list[str]) -> int:
+    workspace_path, name = argv
+    return Supervisor(Workspace(workspace_path), name).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,3 @@
+"""Fixtures for the serving tests live in plain modules (importing them registers them)."""
+
+from runtest import *  # noqa: F403
