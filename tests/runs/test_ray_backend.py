@@ -11,9 +11,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from buildtest import PackageIndex, make_wheel
+from buildtest import package_index as package_index  # the fixture
 
-from builds.buildtest import PackageIndex, make_wheel
-from builds.buildtest import package_index as package_index  # the fixture
 from kiln.errors import Conflict, InvalidRequest, NotFound
 from kiln.runs import ray_backend
 from kiln.runs.ray_backend import RayAddressError, RayTargetError, dashboard_url

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from buildtest import PackageIndex, make_wheel, package_index  # noqa: F401 - a fixture
+from buildtest import PackageIndex
+from buildtest import package_index as package_index  # the fixture
 from runtest import kiln_cli, run_json, write_script
 
 from kiln.environment import ANONYMOUS_NAME, catalog
@@ -99,7 +100,7 @@ def test_no_environment_means_the_curated_default(project: Workspace, cache_dir:
 def test_a_build_failure_fails_the_run_with_the_build_log(
     project: Workspace,
     cache_dir: Path,
-    package_index: PackageIndex,  # noqa: F811
+    package_index: PackageIndex,
 ) -> None:
     env_file = project.path / "broken.yml"
     env_file.write_text(

@@ -76,7 +76,7 @@ def test_a_model_from_a_run_keeps_its_lineage(
     info = model.serialize()
     assert info["run_id"] == run.id and info["environment"] == "py:1"
     assert Path(model.download(tmp_path / "dl")).read_bytes() == b"trained"
-    with pytest.raises(InvalidRequest, match="no output 'outputs/none.pkl'"):
+    with pytest.raises(InvalidRequest, match=r"no output 'outputs/none\.pkl'"):
         run.register_model("x", "outputs/none.pkl")
     result = kiln_cli(
         project,

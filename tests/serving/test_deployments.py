@@ -1,0 +1,287 @@
+"""Deployments on 127.0.0.1 in real environments: create, score, update without downtime,
+failures, a supervisor that dies, garbage collection, and a scikit-learn model trained by a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from runtest import kiln_cli, write_script
+
+from kiln.cache import MARKER, Cache
+from kiln.environment import catalog
+from kiln.environment.validation import validate_definition
+from kiln.errors import KilnError
+from kiln.fastexec import pointer_path
+from kiln.runs.sdk import Experiment, ScriptRunConfig
+from kiln.serving import deployments
+from kiln.serving.sdk import InferenceConfig, LocalWebservice, Model, Webservice
+from kiln.workspace import Workspace
+
+SCORE = """
+    import json, os
+    def init():
+        global model
+        model = open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.txt")).read()
+        if model == "broken":
+            raise RuntimeError("cannot load this model")
+    def run(raw_data):
+        return {"model": model, "input": json.loads(raw_data) if raw_data else None, "pid": os.getpid()}
+"""
+
+
+def _post(uri: str, body: bytes = b"{}") -> tuple[int, bytes]:
+    request = urllib.request.Request(uri, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _model(ws: Workspace, tmp_path: Path, text: str) -> Model:
+    folder = tmp_path / f"model-{text}"
+    folder.mkdir()
+    (folder / "model.txt").write_text(text)
+    return Model.register(ws, folder / "model.txt", "m")
+
+
+@pytest.fixture
+def service(project: Workspace, tmp_path: Path):  # type: ignore[no-untyped-def]
+    write_script(tmp_path / "serve", "score.py", SCORE)
+    model = _model(project, tmp_path, "one")
+    inference = InferenceConfig("score.py", tmp_path / "serve", "py")
+    web = Model.deploy(
+        project, "svc", [model], inference, LocalWebservice.deploy_configuration(workers=2)
+    )
+    web.wait_for_deployment()
+    yield web
+    web.delete()
+
+
+def test_a_deployment_serves_and_outlives_its_command(
+    project: Workspace, service: Webservice, cache_dir: Path
+) -> None:
+    uri = service.scoring_uri
+    assert uri is not None and uri.startswith("http://127.0.0.1:")
+    assert service.run({"x": 1})["input"] == {"x": 1}
+    assert service.run({"x": 1})["model"] == "one"
+    pids = {service.run({})["pid"] for _ in range(40)}
+    assert len(pids) >= 1
+    logs = service.get_logs()
+    assert "POST /score 200" in logs and '{"x": 1}' not in logs  # bodies never logged
+    assert service.state == "Healthy"
+    # The environment is held while it serves: garbage collection leaves it alone.
+    build_hash = catalog.get(project, "py").build_hash
+    key = json.loads(pointer_path(project.cache_root, build_hash).read_text())["key"]
+    cache = Cache(project.cache_root)
+    assert cache.holders(key) >= 1
+    gc = kiln_cli(project, cache_dir, "cache", "gc", "--max-size", "0", "--json")
+    assert gc.returncode == 0, gc.stderr
+    assert (cache.path(key) / MARKER).exists()
+    assert service.run({"x": 2})["input"] == {"x": 2}
+
+
+def test_update_switches_models_without_refusing_a_request(
+    project: Workspace, service: Webservice, tmp_path: Path
+) -> None:
+    uri = service.scoring_uri
+    assert uri is not None
+    statuses: list[int] = []
+    models_seen: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            status, body = _post(uri)
+            statuses.append(status)
+            if status == 200:
+                models_seen.append(json.loads(body)["model"])
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        service.update(models=[_model(project, tmp_path, "two")])
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join()
+    assert statuses and set(statuses) == {200}
+    assert models_seen[0] == "one" and models_seen[-1] == "two"
+    assert service.scoring_uri == uri  # same socket, same address
+    # A broken update keeps the old version serving and says why.
+    with pytest.raises(KilnError, match="generation 2 still serves"):
+        service.update(models=[_model(project, tmp_path, "broken")])
+    assert service.run({})["model"] == "two"
+    assert "cannot load this model" in service.get_logs()
+
+
+def test_an_init_failure_fails_the_deployment_with_its_traceback(
+    project: Workspace, tmp_path: Path, cache_dir: Path
+) -> None:
+    write_script(tmp_path / "serve", "score.py", SCORE)
+    _model(project, tmp_path, "broken")
+    result = kiln_cli(
+        project,
+        cache_dir,
+        "deploy",
+        "create",
+        "-n",
+        "bad",
+        "--model",
+        "m",
+        "--entry-script",
+        "score.py",
+        "-d",
+        str(tmp_path / "serve"),
+        "--env",
+        "py",
+        "--json",
+    )
+    assert result.returncode == 1
+    info = json.loads(result.stdout)
+    assert info["state"] == "Failed" and "init()" in info["error"]
+    logs = kiln_cli(project, cache_dir, "deploy", "logs", "bad").stdout
+    assert "RuntimeError: cannot load this model" in logs and "Traceback" in logs
+    assert kiln_cli(project, cache_dir, "deploy", "delete", "bad").returncode == 0
+
+
+def test_a_dead_supervisor_is_reported_dead_and_its_workers_stop(
+    project: Workspace, service: Webservice
+) -> None:
+    record = deployments.get(project, "svc")
+    assert record.supervisor is not None
+    os.kill(int(record.supervisor.split(":")[1]), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while service.state != "Dead":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    uri = service.scoring_uri
+    assert uri is not None
+    deadline = time.monotonic() + 30
+    while True:  # the workers follow their supervisor
+        try:
+            _post(uri)
+        except OSError:
+            break
+        assert time.monotonic() < deadline, "workers kept serving without a supervisor"
+        time.sleep(0.1)
+
+
+def test_cli_create_list_show_delete(project: Workspace, tmp_path: Path, cache_dir: Path) -> None:
+    write_script(tmp_path / "serve", "score.py", SCORE)
+    _model(project, tmp_path, "cli")
+    created = kiln_cli(
+        project,
+        cache_dir,
+        "deploy",
+        "create",
+        "-n",
+        "web",
+        "--model",
+        "m:1",
+        "--entry-script",
+        "score.py",
+        "-d",
+        str(tmp_path / "serve"),
+        "--env",
+        "py",
+        "--json",
+    )
+    assert created.returncode == 0, created.stderr
+    info = json.loads(created.stdout)
+    assert info["state"] == "Healthy"
+    status, body = _post(info["scoring_uri"], b'{"k": 2}')
+    assert status == 200 and json.loads(body)["input"] == {"k": 2}
+    listed = json.loads(kiln_cli(project, cache_dir, "deploy", "list", "--json").stdout)
+    assert [(d["name"], d["state"]) for d in listed] == [("web", "Healthy")]
+    again = kiln_cli(
+        project,
+        cache_dir,
+        "deploy",
+        "create",
+        "-n",
+        "web",
+        "--model",
+        "m:1",
+        "--entry-script",
+        "score.py",
+        "-d",
+        str(tmp_path / "serve"),
+        "--env",
+        "py",
+    )
+    assert again.returncode == 4 and "kiln deploy update web" in again.stderr
+    assert kiln_cli(project, cache_dir, "deploy", "delete", "web").returncode == 0
+    with pytest.raises(OSError):
+        _post(info["scoring_uri"])
+    assert json.loads(kiln_cli(project, cache_dir, "deploy", "list", "--json").stdout) == []
+
+
+SKLEARN_ENV = {
+    "name": "sk",
+    "python": {"version": "3.11", "pip": {"packages": ["scikit-learn==1.9.1", "joblib"]}},
+}
+TRAIN = """
+    import json, os
+    from importlib import metadata
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from kiln import Run
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    Run.get_context().log("accuracy", model.score(X, y))
+    os.makedirs("outputs", exist_ok=True)
+    joblib.dump(model, "outputs/model.joblib")
+    packages = sorted(f"{d.metadata['Name'].lower()}=={d.version}" for d in metadata.distributions())
+    print("PACKAGES", json.dumps(packages))
+"""
+SCORE_SKLEARN = """
+    import json, os
+    from importlib import metadata
+    import joblib
+    def init():
+        global model
+        model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.joblib"))
+    def run(raw_data):
+        data = json.loads(raw_data)
+        if "packages" in data:
+            return sorted(f"{d.metadata['Name'].lower()}=={d.version}" for d in metadata.distributions())
+        return model.predict(data["data"]).tolist()
+"""
+
+
+def test_a_model_trained_by_a_run_is_served_in_the_same_environment(
+    project: Workspace, tmp_path: Path
+) -> None:
+    catalog.register(project, validate_definition(SKLEARN_ENV))
+    write_script(tmp_path / "train", "train.py", TRAIN)
+    run = Experiment(project, "iris").submit(
+        ScriptRunConfig(source_directory=tmp_path / "train", script="train.py", environment="sk")
+    )
+    run.wait_for_completion()
+    log = (project.root / "runs" / run.id / "output.log").read_text()
+    trained_with = json.loads(log.split("PACKAGES ", 1)[1].splitlines()[0])
+    model = run.register_model("iris", "outputs/model.joblib")
+    write_script(tmp_path / "serve", "score.py", SCORE_SKLEARN)
+    service = Model.deploy(
+        project, "iris", [model], InferenceConfig("score.py", tmp_path / "serve", "sk")
+    )
+    try:
+        service.wait_for_deployment()
+        assert service.run({"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}) == [0, 2]
+        # The user packages are identical: Kiln's runtime reaches the environment through
+        # PYTHONPATH, never by installing anything into it.
+        assert service.run({"packages": True}) == trained_with
+        assert "kiln" not in " ".join(trained_with)
+    finally:
+        service.delete()
