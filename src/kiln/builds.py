@@ -142,6 +142,22 @@ def _resolve(
         return stored, latest
 
 
+def _stored_lock(
+    workspace: Workspace, record: EnvironmentRecord, target: Target, lock_digest: str
+) -> LockRow:
+    from kiln.registry.lock_queries import list_locks
+
+    with workspace.engine.connect() as connection:
+        rows = list_locks(connection, build_hash=record.build_hash)
+    for row in rows:
+        if row.lock_digest == lock_digest and row.platform == target.platform:
+            return row
+    raise KilnError(
+        f"{record.reference} has no lock {lock_digest[:12]} for {target.platform}; "
+        "it was made on another platform, or the workspace lost it"
+    )
+
+
 def ensure_built(
     workspace: Workspace,
     record: EnvironmentRecord,
@@ -150,8 +166,10 @@ def ensure_built(
     refresh: bool = False,
     retry: bool = False,
     reporter: Reporter | None = None,
+    lock_digest: str | None = None,
 ) -> Built:
-    """The ready materialization of ``record``, building it first if needed."""
+    """The ready materialization of ``record``, building it first if needed. ``lock_digest``
+    asks for one stored lock generation instead of the newest (reproducing a run)."""
     cache = cache or open_cache(workspace)
     reporter = reporter or SilentReporter()
     builder_name = builders.choose(record.definition)
@@ -160,7 +178,16 @@ def ensure_built(
     attempt = _Attempt(workspace, log, record.build_hash, builder_name)
     # Held throughout: `kiln cache gc` leaves the package caches alone while a build uses them.
     with packagecaches.in_use(cache.root):
-        return _ensure(workspace, record, cache, builder, attempt, refresh=refresh, retry=retry)
+        return _ensure(
+            workspace,
+            record,
+            cache,
+            builder,
+            attempt,
+            refresh=refresh,
+            retry=retry,
+            lock_digest=lock_digest,
+        )
 
 
 def _ensure(
@@ -172,6 +199,7 @@ def _ensure(
     *,
     refresh: bool,
     retry: bool,
+    lock_digest: str | None,
 ) -> Built:
     log, builder_name = attempt.log, attempt.builder
     try:
@@ -183,17 +211,20 @@ def _ensure(
             local_wheels=stage_local_wheels(workspace, cache, record.definition),
         )
         attempt.target = builder.target(record.definition, ctx)
-        lock_row, previous = _resolve(
-            workspace,
-            cache,
-            builder,
-            record.definition,
-            record.build_hash,
-            attempt.target,
-            ctx,
-            refresh=refresh,
-            retry=retry,
-        )
+        if lock_digest is not None:
+            lock_row, previous = _stored_lock(workspace, record, attempt.target, lock_digest), None
+        else:
+            lock_row, previous = _resolve(
+                workspace,
+                cache,
+                builder,
+                record.definition,
+                record.build_hash,
+                attempt.target,
+                ctx,
+                refresh=refresh,
+                retry=retry,
+            )
         attempt.lock = lock_row
         path, key, built_now = _materialize(cache, builder, record, attempt, ctx, retry=retry)
         return Built(

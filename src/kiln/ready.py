@@ -74,6 +74,7 @@ def _built(
     record: EnvironmentRecord | None,
     reference: str | None,
     reporter: Reporter | None,
+    lock_digest: str | None,
 ) -> Ready:
     from kiln.builds import ensure_built
     from kiln.environment import catalog
@@ -82,16 +83,17 @@ def _built(
     if record is None:
         assert reference is not None
         record = catalog.get(workspace, *catalog.parse_reference(reference))
-    built = ensure_built(workspace, record, cache=cache, reporter=reporter)
-    write_pointer(
-        cache.root,
-        build_hash=record.build_hash,
-        key=built.key,
-        platform=built.target.platform,
-        lock_digest=built.lock.lock_digest,
-        builder=built.builder,
-        interpreter=built.interpreter,
-    )
+    built = ensure_built(workspace, record, cache=cache, reporter=reporter, lock_digest=lock_digest)
+    if lock_digest is None:  # the pointer names the newest lock's build, for the warm path
+        write_pointer(
+            cache.root,
+            build_hash=record.build_hash,
+            key=built.key,
+            platform=built.target.platform,
+            lock_digest=built.lock.lock_digest,
+            builder=built.builder,
+            interpreter=built.interpreter,
+        )
     return Ready(
         record.name,
         record.version,
@@ -130,16 +132,20 @@ def ready_and_held(
     cache: Cache | None = None,
     reporter: Reporter | None = None,
     pid: int | None = None,
+    lock_digest: str | None = None,
 ) -> Ready:
     """The ready materialization of ``record`` (or of ``reference``, NAME[:VERSION]), built if
-    needed, with a reference held for ``pid`` (default: this process) until ``release()``."""
+    needed, with a reference held for ``pid`` (default: this process) until ``release()``.
+    ``lock_digest`` asks for that stored lock rather than the newest."""
     cache = cache or Cache(workspace.cache_root)
     for _ in range(3):
         if record is None and reference is not None:
             warm = held_if_warm(workspace, reference, cache=cache, pid=pid)
-            if warm is not None:
+            if warm is not None and lock_digest in (None, warm.lock_digest):
                 return warm
-        ready = _built(workspace, cache, record, reference, reporter)
+            if warm is not None:
+                warm.release()
+        ready = _built(workspace, cache, record, reference, reporter, lock_digest)
         hold = cache.add_reference(ready.key, pid)
         if (ready.path / MARKER).exists():
             return replace(ready, hold=hold)

@@ -213,3 +213,29 @@ def test_runs_are_recorded_in_a_postgresql_registry(workspace: Workspace, tmp_pa
     details = run.wait_for_completion()
     assert details["metrics"] == {"m": 2}
     assert [r.id for r in Experiment(workspace, "pg").get_runs()] == [run.id]
+
+
+def test_reproduce_installs_the_lock_of_the_original_run(
+    project: Workspace, cache_dir: Path, package_index: PackageIndex
+) -> None:
+    package_index.publish("tinypkg", "1.0")
+    env_file = project.path / "tiny.yml"
+    env_file.write_text(
+        "name: tiny\npython:\n  version: '3.11'\n  pip:\n"
+        f"    index_url: {package_index.url}\n    packages: [tinypkg]\n"
+    )
+    assert kiln_cli(project, cache_dir, "env", "register", "-f", str(env_file)).returncode == 0
+    src = project.path / "src"
+    write_script(src, "v.py", "import tinypkg; print('tinypkg', tinypkg.__version__)\n")
+    submit = ["run", "submit", "--env", "tiny", "-d", str(src), "v.py"]
+    assert "tinypkg 1.0" in kiln_cli(project, cache_dir, *submit).stdout
+    original = _only_run(project)
+    package_index.publish("tinypkg", "2.0")
+    refreshed = kiln_cli(project, cache_dir, "env", "build", "tiny", "--refresh")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "tinypkg 2.0" in kiln_cli(project, cache_dir, *submit).stdout  # the newest lock
+    again = kiln_cli(project, cache_dir, "run", "reproduce", original)
+    assert again.returncode == 0, again.stderr
+    assert "tinypkg 1.0" in again.stdout  # the original run's lock, not the newest
+    # ...and reproducing did not make the old lock the one everyday runs get.
+    assert "tinypkg 2.0" in kiln_cli(project, cache_dir, *submit).stdout

@@ -162,7 +162,10 @@ def _prepare(workspace: Workspace, record: RunRecord, output: _Output) -> Ready:
     env = catalog.get(workspace, record.env_name, record.env_version)
     output.line(f"environment {env.reference} (build {env.build_hash[:12]})")
     try:
-        return ready_and_held(workspace, record=env, reporter=_RunReporter(output))
+        # A reproduced run names the lock of the run it repeats; others take the newest.
+        return ready_and_held(
+            workspace, record=env, reporter=_RunReporter(output), lock_digest=record.lock_digest
+        )
     except KilnError as exc:
         _attach_build_log(workspace, env.build_hash, output)
         raise KilnError(f"the environment {env.reference} failed to build: {exc}") from None

@@ -54,6 +54,7 @@ class RunRequest:
     experiment: str = DEFAULT_EXPERIMENT
     reproduces: str | None = None
     snapshot_digest: str | None = None  # reuse a stored snapshot (reproduce)
+    lock_digest: str | None = None  # install this stored lock, not the newest (reproduce)
 
 
 @dataclass
@@ -141,6 +142,9 @@ def prepare(workspace: Workspace, request: RunRequest, *, watcher: str | None = 
 
             dashboard_url(target)  # bad addresses fail before anything is stored
         ready = _warm(workspace, request.environment)
+        if ready is not None and request.lock_digest not in (None, ready.lock_digest):
+            ready.release()
+            ready = None
         if ready is not None:
             env_name, env_version, build_hash = ready.name, ready.version, ready.build_hash
         else:
@@ -161,6 +165,7 @@ def prepare(workspace: Workspace, request: RunRequest, *, watcher: str | None = 
             created_at=time.time(),
             watcher=watcher or processes.watcher_token(),
             reproduces=request.reproduces,
+            lock_digest=request.lock_digest,
         )
         store.insert(record)
     except BaseException:
@@ -292,4 +297,5 @@ def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:
         experiment=original.experiment,
         reproduces=original.id,
         snapshot_digest=original.snapshot_digest,
+        lock_digest=original.lock_digest,
     )
