@@ -2,7 +2,9 @@
 # Install Kiln into .venv and walk through the quickstart on the embedded default workspace
 # (SQLite in a folder): scaffold, register, change, register again, list, show, diff, hash,
 # then build it, run a command in it and export its lock; train a scikit-learn model in it as a
-# run and look at the run's metrics and outputs. Builds go to a cache in the demo folder.
+# run and look at the run's metrics and outputs; register the model and serve it with a score.py
+# in the same environment, answer one request, and leave the service running (the last line
+# says how to stop it). Builds go to a cache in the demo folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh ""
@@ -59,4 +61,25 @@ step "$kiln" run list
 step "$kiln" run show "$run_id"
 step "$kiln" run download "$run_id" -d run-files
 step "$kiln" env show train --runs
+
+step "$kiln" model register -n iris -p outputs/model.pkl --run "$run_id"
+mkdir -p serve-src
+cat > serve-src/score.py <<'PY'
+"""Azure ML's scoring contract: init() once per worker, run(raw_data) per request."""
+import json, os, pickle
+
+def init():
+    global model
+    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.pkl"), "rb") as handle:
+        model = pickle.load(handle)
+
+def run(raw_data):
+    return model.predict(json.loads(raw_data)["data"]).tolist()
+PY
+step "$kiln" deploy create -n iris --model iris:1 --entry-script score.py -d serve-src --env train
+uri=$("$kiln" deploy show iris --json | python3 -c "import json, sys; print(json.load(sys.stdin)['scoring_uri'])")
+step curl -s -d '{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}' "$uri"
+echo
+step "$kiln" deploy list
+printf '\nThe service keeps running; stop it with:\n  KILN_WORKSPACE=%s %s deploy delete iris\n' "$demo" "$kiln"
 printf '\nThe quickstart workspace is in %s\n' "$demo"
