@@ -1,0 +1,116 @@
+"""HTTP/1.1 messages for the scoring runtime: the request and response values, the request
+head parser (strict: anything malformed is a 400, never a crash) and the response encoder.
+
+Standard library only: this runs on the user environment's interpreter.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import NamedTuple, Protocol
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_REQUEST_LINE = 8 * 1024
+MAX_HEADERS = 100
+
+
+class Request(NamedTuple):
+    method: str
+    path: str  # percent-decoded, slashes merged, no query
+    query: str
+    version: str
+    headers: dict[str, str]  # lower-case name -> value (repeated headers joined by ",")
+    raw_headers: list[tuple[str, str]]  # as sent
+    body: bytes
+
+
+class Response(NamedTuple):
+    status: int
+    body: bytes = b""
+    content_type: str | None = "application/json"
+    headers: list[tuple[str, str]] = []  # noqa: RUF012 (never mutated: _replace copies)
+    close: bool = False  # close the connection after this response
+
+
+class App(Protocol):
+    def handle(self, request: Request) -> Response: ...
+
+    def reject(self, headers: dict[str, str], status: int, message: str) -> Response: ...
+
+
+class HttpError(Exception):
+    """A request this server refuses before the application sees it (then it closes)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers: dict[str, str] = {}
+
+
+_PHRASES = {s.value: s.phrase for s in HTTPStatus}
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
+def encode_response(response: Response, *, head_only: bool, keep_alive: bool) -> bytes:
+    status, body = response.status, response.body
+    lines = [
+        f"HTTP/1.1 {status} {_PHRASES.get(status, 'Unknown')}",
+        "Server: kiln",
+        f"Date: {http_date()}",
+        f"Content-Length: {len(body)}",
+    ]
+    if response.content_type:
+        lines.append(f"Content-Type: {response.content_type}")
+    if not keep_alive:
+        lines.append("Connection: close")
+    lines.extend(f"{name}: {value}" for name, value in response.headers)
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + body
+
+
+def parse_head(head: bytes) -> tuple[str, str, str, list[tuple[str, str]]]:
+    """Request line and headers; raises :class:`HttpError` (400/414/431/505) on bad input."""
+    request_line, *header_lines = head.split(b"\r\n")
+    if len(request_line) > MAX_REQUEST_LINE:
+        raise HttpError(414, "Request line is too long")
+    parts = request_line.decode("latin-1").split(" ")
+    if len(parts) != 3 or not parts[0].isalpha() or not parts[1]:
+        raise HttpError(400, "Malformed request line")
+    method, target, version = parts
+    if version not in ("HTTP/1.1", "HTTP/1.0"):
+        raise HttpError(505, "Only HTTP/1.0 and HTTP/1.1 are supported")
+    if len(header_lines) > MAX_HEADERS:
+        raise HttpError(431, "Too many request headers")
+    headers = []
+    for line in header_lines:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+            raise HttpError(400, "Malformed request header")
+        headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
+    return method, target, version, headers
+
+
+def header_map(raw: list[tuple[str, str]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    return headers
+
+
+def keeps_alive(version: str, headers: dict[str, str]) -> bool:
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    if version == "HTTP/1.1":
+        return "close" not in tokens
+    return "keep-alive" in tokens

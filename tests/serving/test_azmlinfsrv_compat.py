@@ -1,0 +1,198 @@
+"""The same score.py served by Kiln's runtime and by the real azmlinfsrv (the
+``azureml-inference-server-http`` package in a throwaway venv): same status codes, same bodies,
+the same id and failure headers.
+
+Kiln's runtime runs on that venv's interpreter, with Kiln only on PYTHONPATH, as deployments
+run it: so this also shows the runtime needs nothing outside the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from filelock import FileLock
+from servingtest import Reply, azmlinfsrv_baseline, send, start_runtime, write_score
+
+from kiln.builders.uvtool import uv_binary
+
+AZMLINFSRV = "azureml-inference-server-http==1.5.1"
+
+SCORE = """\
+import json
+
+
+def init():
+    pass
+
+
+def run(raw_data, request_headers):
+    try:
+        req = json.loads(raw_data)
+    except ValueError:
+        return {"type": type(raw_data).__name__, "raw": raw_data}
+    kind = req.get("kind") if isinstance(req, dict) else None
+    if kind == "dict":
+        return {"ok": True, "n": [1, 2.5, None]}
+    if kind == "list":
+        return [1, "two", 3.0, None]
+    if kind == "str":
+        return "hello"
+    if kind == "none":
+        return None
+    if kind == "set":
+        return {1, 2}
+    if kind == "raise":
+        raise ValueError("boom")
+    if kind == "headers":
+        return {"foo": request_headers.get("X-Foo"), "id": request_headers.get("X-Request-Id")}
+    return {"type": type(raw_data).__name__, "raw": raw_data}
+"""
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
+        pytest.fail(f"{' '.join(command)} exited with {result.returncode}:\n{tail}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def azmlinfsrv_python() -> Path:
+    """A venv with azmlinfsrv, built once and reused across runs (and xdist workers)."""
+    cache = Path(
+        os.environ.get("KILN_TEST_CACHE") or Path(tempfile.gettempdir()) / "kiln-test-cache"
+    )
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
+    venv = cache / f"{AZMLINFSRV.replace('==', '-')}-{tag}"
+    python = venv / "bin" / "python"
+    marker = venv / ".kiln-ready"  # written last: a venv without it is half-built
+    if marker.is_file() and python.is_file():
+        return python
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(venv) + ".lock"):
+        # Check again: another worker may have built it while this one waited for the lock.
+        if not (marker.is_file() and python.is_file()):
+            shutil.rmtree(venv, ignore_errors=True)
+            _run([uv_binary(), "venv", "--quiet", "--python", sys.executable, str(venv)])
+            _run([uv_binary(), "pip", "install", "--quiet", "--python", str(python), AZMLINFSRV])
+            _run([str(python), "-c", "import azureml_inference_server_http.amlserver"])
+            marker.write_text(AZMLINFSRV)
+    return python
+
+
+class Servers(NamedTuple):
+    kiln: int
+    azure: int
+
+
+@pytest.fixture(scope="module")
+def servers(azmlinfsrv_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    root = tmp_path_factory.mktemp("compat")
+    script = write_score(root / "app", SCORE)
+    model = root / "model"
+    model.mkdir()
+    baseline = azmlinfsrv_baseline()
+    port = baseline.free_port()
+    azure = baseline.start_azmlinfsrv(
+        azmlinfsrv_python, script.parent, "score.py", port, 1, model_dir=model
+    )
+    try:
+        kiln = start_runtime(
+            script, log_dir=root / "kiln", model_dir=model, python=str(azmlinfsrv_python)
+        )
+        try:
+            assert kiln.ready, kiln.log()
+            yield Servers(kiln.port, port)
+        finally:
+            kiln.stop()
+    finally:
+        baseline.stop(azure)
+
+
+def both(
+    servers: Servers, method: str, path: str, body: bytes | None = None, **kw: str
+) -> tuple[Reply, Reply]:
+    headers = {k.replace("_", "-"): v for k, v in kw.items()}
+    return (
+        send(servers.kiln, method, path, body, headers),
+        send(servers.azure, method, path, body, headers),
+    )
+
+
+def decoded(reply: Reply) -> object:
+    if reply.headers.get("content-type") == "application/json":
+        return json.loads(reply.body)
+    return reply.body
+
+
+CASES = [
+    ("GET", "/", None),
+    ("POST", "/score", b'{"kind": "dict"}'),
+    ("POST", "/score", b'{"kind": "list"}'),
+    ("POST", "/score", b'{"kind": "str"}'),
+    ("POST", "/score", b'{"kind": "none"}'),
+    ("POST", "/score", b"hello text"),
+    ("POST", "/score", b""),
+    ("GET", "/score?a=1&b=%5B1,2%5D&c=x&c=y", None),
+    ("GET", "/score", None),
+    ("POST", "/score", b'{"kind": "raise"}'),
+    ("POST", "/score", b'{"kind": "set"}'),
+    ("POST", "/score", b"\xff\xfeinvalid"),
+    ("GET", "/nope", None),
+    ("POST", "/nope", b"{}"),
+    ("PUT", "/score", b"{}"),
+    ("DELETE", "/", None),
+    ("GET", "/swagger.json", None),
+    ("GET", "/swagger.json?version=3", None),
+    ("GET", "/swagger.json?version=9", None),
+]
+
+
+@pytest.mark.azureml
+@pytest.mark.parametrize(("method", "path", "body"), CASES, ids=lambda v: repr(v)[:40])
+def test_same_status_body_and_headers(
+    servers: Servers, method: str, path: str, body: bytes | None
+) -> None:
+    kiln, azure = both(servers, method, path, body)
+    assert (kiln.status, decoded(kiln)) == (azure.status, decoded(azure))
+    assert kiln.headers.get("content-type") == azure.headers.get("content-type")
+    for name in ("x-ms-run-function-failed", "x-request-id", "x-ms-request-id"):
+        if name in azure.headers:  # azmlinfsrv leaves the ids off 404/405; Kiln always sends them
+            assert name in kiln.headers, name
+    assert kiln.headers.get("x-ms-run-function-failed") == azure.headers.get(
+        "x-ms-run-function-failed"
+    )
+    assert ("x-ms-run-fn-exec-ms" in kiln.headers) == ("x-ms-run-fn-exec-ms" in azure.headers)
+
+
+@pytest.mark.azureml
+def test_same_request_ids_and_request_headers(servers: Servers) -> None:
+    kiln, azure = both(
+        servers, "POST", "/score", b'{"kind": "headers"}', x_request_id="rid-A", x_foo="bar"
+    )
+    assert kiln.json() == azure.json() == {"foo": "bar", "id": "rid-A"}
+    for reply in (kiln, azure):
+        assert (reply.headers["x-request-id"], reply.headers["x-ms-request-id"]) == (
+            "rid-A",
+            "rid-A",
+        )
+    kiln, azure = both(servers, "GET", "/", x_ms_client_request_id="crid-B")
+    for reply in (kiln, azure):
+        assert (
+            reply.headers["x-ms-request-id"] == reply.headers["x-ms-client-request-id"] == "crid-B"
+        )
+    kiln, azure = both(servers, "GET", "/", x_request_id="x" * 101)
+    assert (
+        (kiln.status, kiln.json())
+        == (azure.status, azure.json())
+        == (431, {"message": "x-request-id must not exceed 100 characters"})
+    )
