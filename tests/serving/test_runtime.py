@@ -358,3 +358,12 @@ def test_two_workers_on_an_inherited_socket(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
         assert [proc.wait(timeout=30) for proc in procs] == [0, 0]
     assert str(KILN_SRC) in runtime_env()["PYTHONPATH"]
+
+
+def test_workers_option_exits_3_when_a_worker_cannot_start(
+    serve: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    source = "def init():\n    raise RuntimeError('init exploded')\ndef run(x):\n    return 1\n"
+    runtime = serve(write_score(tmp_path / "app", source), "--workers", "2")
+    assert (runtime.ready, runtime.proc.returncode) == (False, 3)
+    assert "RuntimeError: init exploded" in runtime.stderr.read_text()
