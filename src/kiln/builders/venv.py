@@ -3,7 +3,8 @@
 Resolution is ``uv pip compile --format pylock.toml`` for the target interpreter (PEP 751: every
 package, transitive ones included, with its exact version, source URL and hashes). A build is
 ``uv venv --relocatable`` plus ``uv pip sync --require-hashes`` of exactly that lock (as hashed
-requirements, through the index, so uv's cache is reused), so a rebuild on any machine
+requirements, through the index, so uv's cache is reused; offline first, so a build whose files
+are all cached makes no index requests), so a rebuild on any machine
 installs the same files, and the folder can be built in a temporary place and renamed into the
 cache. Files are shared between environments through uv's cache (hard links).
 Definitions whose conda packages are only ``python`` and ``pip`` (the usual Azure ML case) take
@@ -253,12 +254,14 @@ def _install(sync: list[str], ctx: BuildContext, work: Path) -> None:
         ctx.log.write("(not everything is in uv's cache: downloading)\n")
     ctx.log.phase("download")
 
+    installing = False
+
     def follow(line: str) -> None:
+        nonlocal installing
         if line.startswith(("Prepared ", "Installed ")) and not installing:
-            installing.append(line)
+            installing = True
             ctx.log.phase("install")
 
-    installing: list[str] = []
     run_uv(
         sync,
         log=ctx.log,
