@@ -39,3 +39,48 @@ def error_of(call: Callable[..., object], *args: object, **kwargs: object) -> st
     message = str(caught.value)
     assert "\n" not in message, message
     return message
+
+
+def run_or_fail(command: list[str]) -> str:
+    """Run a command; on failure, fail the test with the command, exit code and last lines."""
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
+        shown = " ".join(c if len(c) < 80 else c[:60] + "..." for c in command)
+        pytest.fail(f"{shown} exited with {result.returncode}:\n{tail}", pytrace=False)
+    return result.stdout
+
+
+def cached_venv(requirement: str, probe: str) -> Path:
+    """The interpreter of a throwaway venv holding ``requirement`` (e.g. the real azureml-core),
+    built once with uv and reused across runs and xdist workers; ``probe`` is an import that
+    must work. Lives in ``$KILN_TEST_CACHE`` (default: the temp folder's kiln-test-cache)."""
+    import tempfile
+
+    from filelock import FileLock
+
+    from kiln.builders.uvtool import uv_binary
+
+    cache = Path(
+        os.environ.get("KILN_TEST_CACHE") or Path(tempfile.gettempdir()) / "kiln-test-cache"
+    )
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
+    venv = cache / f"{requirement.replace('==', '-')}-{tag}"
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    marker = venv / ".kiln-ready"  # written last: a venv without it is half-built
+    if marker.is_file() and python.is_file():
+        return python
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(venv) + ".lock"):
+        # Check again: another worker may have built it while this one waited for the lock.
+        if not (marker.is_file() and python.is_file()):
+            import shutil
+
+            shutil.rmtree(venv, ignore_errors=True)
+            run_or_fail([uv_binary(), "venv", "--quiet", "--python", sys.executable, str(venv)])
+            run_or_fail(
+                [uv_binary(), "pip", "install", "--quiet", "--python", str(python), requirement]
+            )
+            run_or_fail([str(python), "-c", f"import {probe}"])
+            marker.write_text(requirement)
+    return python

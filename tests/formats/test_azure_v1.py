@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from filelock import FileLock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiln.builders.uvtool import uv_binary
 from kiln.environment.canonical import build_hash
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import InvalidDefinition
 from kiln.formats import azure_v1
 from kiln.formats.base import resolve_local_inputs
+from kilntest import cached_venv, run_or_fail
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "azureml_v1"
 FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
@@ -676,38 +672,10 @@ for env in envs:
 """
 
 
-def _run(command: list[str]) -> str:
-    """Run a command; on failure, fail the test with the command, exit code and last lines."""
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
-        shown = " ".join(c if len(c) < 80 else c[:60] + "..." for c in command)
-        pytest.fail(f"{shown} exited with {result.returncode}:\n{tail}", pytrace=False)
-    return result.stdout
-
-
 @pytest.fixture(scope="session")
 def azureml_python() -> Path:
     """A venv with azureml-core, built once and reused across runs (and xdist workers)."""
-    cache = Path(
-        os.environ.get("KILN_TEST_CACHE") or Path(tempfile.gettempdir()) / "kiln-test-cache"
-    )
-    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
-    venv = cache / f"{AZUREML_CORE.replace('==', '-')}-{tag}"
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    marker = venv / ".kiln-ready"  # written last: a venv without it is half-built
-    if marker.is_file() and python.is_file():
-        return python
-    cache.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(venv) + ".lock"):
-        # Check again: another worker may have built it while this one waited for the lock.
-        if not (marker.is_file() and python.is_file()):
-            shutil.rmtree(venv, ignore_errors=True)
-            _run([uv_binary(), "venv", "--quiet", "--python", sys.executable, str(venv)])
-            _run([uv_binary(), "pip", "install", "--quiet", "--python", str(python), AZUREML_CORE])
-            _run([str(python), "-c", "import azureml.core"])
-            marker.write_text(AZUREML_CORE)
-    return python
+    return cached_venv(AZUREML_CORE, "azureml.core")
 
 
 def _sdk_view(definition: EnvironmentDefinition) -> dict[str, Any]:
@@ -756,7 +724,9 @@ def test_azureml_core_reads_what_kiln_writes(azureml_python: Path, tmp_path: Pat
         azure_v1.save(definition, folders[definition.name])
     resaved = tmp_path / "sdk"
     resaved.mkdir()
-    output = _run([str(azureml_python), "-c", SUMMARY, str(resaved), *map(str, folders.values())])
+    output = run_or_fail(
+        [str(azureml_python), "-c", SUMMARY, str(resaved), *map(str, folders.values())]
+    )
     results = json.loads(output.splitlines()[-1])
     for definition in EXAMPLES:
         result = results[str(folders[definition.name])]
@@ -770,7 +740,7 @@ def test_azureml_core_reads_what_kiln_writes(azureml_python: Path, tmp_path: Pat
 
 @pytest.mark.azureml
 def test_kiln_reads_what_azureml_core_writes(azureml_python: Path, tmp_path: Path) -> None:
-    _run([str(azureml_python), "-c", CREATE, str(tmp_path)])
+    run_or_fail([str(azureml_python), "-c", CREATE, str(tmp_path)])
     from_conda = azure_v1.load(tmp_path / "from-conda").definition
     assert from_conda.python.version == "3.11"
     assert from_conda.python.conda.channels == ["conda-forge"]

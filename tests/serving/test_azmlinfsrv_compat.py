@@ -9,20 +9,14 @@ run it: so this also shows the runtime needs nothing outside the standard librar
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from filelock import FileLock
 from servingtest import Reply, azmlinfsrv_baseline, send, start_runtime, write_score
 
-from kiln.builders.uvtool import uv_binary
+from kilntest import cached_venv
 
 AZMLINFSRV = "azureml-inference-server-http==1.5.1"
 
@@ -58,35 +52,10 @@ def run(raw_data, request_headers):
 """
 
 
-def _run(command: list[str]) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
-        pytest.fail(f"{' '.join(command)} exited with {result.returncode}:\n{tail}", pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def azmlinfsrv_python() -> Path:
     """A venv with azmlinfsrv, built once and reused across runs (and xdist workers)."""
-    cache = Path(
-        os.environ.get("KILN_TEST_CACHE") or Path(tempfile.gettempdir()) / "kiln-test-cache"
-    )
-    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
-    venv = cache / f"{AZMLINFSRV.replace('==', '-')}-{tag}"
-    python = venv / "bin" / "python"
-    marker = venv / ".kiln-ready"  # written last: a venv without it is half-built
-    if marker.is_file() and python.is_file():
-        return python
-    cache.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(venv) + ".lock"):
-        # Check again: another worker may have built it while this one waited for the lock.
-        if not (marker.is_file() and python.is_file()):
-            shutil.rmtree(venv, ignore_errors=True)
-            _run([uv_binary(), "venv", "--quiet", "--python", sys.executable, str(venv)])
-            _run([uv_binary(), "pip", "install", "--quiet", "--python", str(python), AZMLINFSRV])
-            _run([str(python), "-c", "import azureml_inference_server_http.amlserver"])
-            marker.write_text(AZMLINFSRV)
-    return python
+    return cached_venv(AZMLINFSRV, "azureml_inference_server_http.amlserver")
 
 
 class Servers(NamedTuple):

@@ -33,6 +33,7 @@ from kiln.serving.runtime_protocol import (
     parse_head,
 )
 
+STOP_LINGER = 2.0  # seconds an idle connection may still send a request once the worker stops
 IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may sit idle (or a request trickle in)
 MAX_CONNECTIONS = 1024  # per worker process; further connections wait in the kernel's backlog
 
@@ -95,8 +96,6 @@ class Connection:
             if len(buffer) > MAX_HEAD_BYTES:
                 raise HttpError(431, "Request header fields too large")
             self.busy = False
-            if self.server.stopping.is_set():
-                return None
             try:
                 chunk = self.sock.recv(262144)
             except TimeoutError:
@@ -259,14 +258,20 @@ class HttpServer:
             self.drain(grace)
 
     def drain(self, grace: float, clock: Callable[[], float] = time.monotonic) -> None:
-        deadline = clock() + grace
+        """Finish what is in flight. A connection with no request under way gets STOP_LINGER
+        seconds to send one (it is answered, with ``Connection: close``) before it is closed:
+        a client that connected, or reused a keep-alive connection, just as an update stopped
+        this worker is served rather than reset."""
+        started = clock()
+        deadline = started + grace
         while clock() < deadline:
             with self.lock:
                 remaining = list(self.connections)
             if not remaining:
                 return
-            for connection in remaining:
-                if not connection.busy:  # idle keep-alive: wake its recv() so the thread ends
-                    with contextlib.suppress(OSError):
-                        connection.sock.shutdown(socket.SHUT_RDWR)
+            if clock() - started >= STOP_LINGER:
+                for connection in remaining:
+                    if not connection.busy:  # still idle: wake its recv() so the thread ends
+                        with contextlib.suppress(OSError):
+                            connection.sock.shutdown(socket.SHUT_RDWR)
             time.sleep(0.02)

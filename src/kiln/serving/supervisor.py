@@ -108,6 +108,8 @@ class Supervisor:
                 str(place / "src" / spec.entry_script),
                 "--model-dir",
                 str(model_dir),
+                "--app-root",  # as Azure ML: the source folder, wherever score.py is in it
+                str(place / "src"),
                 "--max-body-bytes",
                 str(spec.max_body_bytes),
             ]
