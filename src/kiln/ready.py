@@ -18,6 +18,7 @@ from kiln.errors import KilnError
 
 if TYPE_CHECKING:
     from kiln.buildlog import Reporter
+    from kiln.builds import Built
     from kiln.environment.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
@@ -68,6 +69,42 @@ def _warm(workspace: Workspace, cache: Cache, reference: str | None) -> Ready | 
     )
 
 
+def build(
+    workspace: Workspace,
+    record: EnvironmentRecord,
+    *,
+    cache: Cache | None = None,
+    reporter: Reporter | None = None,
+    refresh: bool = False,
+    retry: bool = False,
+    lock_digest: str | None = None,
+) -> Built:
+    """``ensure_built``, then point this machine's warm path (fastexec) at the result."""
+    from kiln.builds import ensure_built
+    from kiln.fastexec import write_pointer
+
+    built = ensure_built(
+        workspace,
+        record,
+        cache=cache,
+        reporter=reporter,
+        refresh=refresh,
+        retry=retry,
+        lock_digest=lock_digest,
+    )
+    if lock_digest is None:  # the pointer names the newest lock's build, for the warm path
+        write_pointer(
+            (cache.root if cache else workspace.cache_root),
+            build_hash=record.build_hash,
+            key=built.key,
+            platform=built.target.platform,
+            lock_digest=built.lock.lock_digest,
+            builder=built.builder,
+            interpreter=built.interpreter,
+        )
+    return built
+
+
 def _built(
     workspace: Workspace,
     cache: Cache,
@@ -76,24 +113,12 @@ def _built(
     reporter: Reporter | None,
     lock_digest: str | None,
 ) -> Ready:
-    from kiln.builds import ensure_built
     from kiln.environment import catalog
-    from kiln.fastexec import write_pointer
 
     if record is None:
         assert reference is not None
         record = catalog.get(workspace, *catalog.parse_reference(reference))
-    built = ensure_built(workspace, record, cache=cache, reporter=reporter, lock_digest=lock_digest)
-    if lock_digest is None:  # the pointer names the newest lock's build, for the warm path
-        write_pointer(
-            cache.root,
-            build_hash=record.build_hash,
-            key=built.key,
-            platform=built.target.platform,
-            lock_digest=built.lock.lock_digest,
-            builder=built.builder,
-            interpreter=built.interpreter,
-        )
+    built = build(workspace, record, cache=cache, reporter=reporter, lock_digest=lock_digest)
     return Ready(
         record.name,
         record.version,

@@ -9,10 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiln.cache import Cache
 from kiln.cli.common import workspace
 from kiln.cli.output import emit_fields, emit_json
-from kiln.errors import KilnError
 
 if TYPE_CHECKING:
     from kiln.builds import Built
@@ -74,27 +72,16 @@ def _record(ws: Workspace, text: str) -> EnvironmentRecord:
 
 
 def ensure(args: argparse.Namespace, *, refresh: bool = False, retry: bool = False) -> Built:
-    from kiln.builds import ensure_built
     from kiln.cli.progress import Progress
-    from kiln.fastexec import write_pointer
+    from kiln.ready import build as build_and_point
 
     ws = workspace(args)
     record = _record(ws, args.reference)
     progress = Progress(f"building {record.reference}")
     try:
-        built = ensure_built(ws, record, refresh=refresh, retry=retry, reporter=progress)
+        return build_and_point(ws, record, refresh=refresh, retry=retry, reporter=progress)
     finally:
         progress.done()
-    write_pointer(
-        ws.cache_root,
-        build_hash=record.build_hash,
-        key=built.key,
-        platform=built.target.platform,
-        lock_digest=built.lock.lock_digest,
-        builder=built.builder,
-        interpreter=built.interpreter,
-    )
-    return built
 
 
 def _warm(args: argparse.Namespace) -> Warm | None:
@@ -165,14 +152,20 @@ def which(args: argparse.Namespace) -> int:
 
 def exec_(args: argparse.Namespace) -> int:
     from kiln.errors import InvalidDefinition
-    from kiln.fastexec import activation
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise InvalidDefinition("no command given; write kiln env exec NAME -- CMD ARGS")
-    cache = Cache(workspace(args).cache_root)
-    _key, path, builder, variables = _ready_and_held(args, cache)
-    env = activation(builder, path, variables, dict(os.environ))
+    from kiln.cli.progress import Progress
+    from kiln.ready import ready_and_held
+
+    # The hold is taken for this pid, which exec keeps: GC leaves the environment alone.
+    progress = Progress(f"building {args.reference}")
+    try:
+        ready = ready_and_held(workspace(args), reference=args.reference, reporter=progress)
+    finally:
+        progress.done()
+    env = ready.process_environment(dict(os.environ))
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)
@@ -180,29 +173,6 @@ def exec_(args: argparse.Namespace) -> int:
         raise InvalidDefinition(
             f"command {command[0]!r} not found in {args.reference} or on PATH"
         ) from None
-
-
-def _ready_and_held(
-    args: argparse.Namespace, cache: Cache
-) -> tuple[str, Path, str, dict[str, str]]:
-    """A ready materialization with a reference held for this pid (which exec keeps), taken
-    before trusting readiness: garbage collection removes nothing a live process holds, and if it
-    removed this one just before, the second look sees that and builds again."""
-    from kiln.cache import MARKER
-
-    for _ in range(3):
-        warm = _warm(args)
-        if warm is not None:
-            key, path, builder, variables = warm.key, warm.path, warm.builder, warm.variables
-        else:
-            built = ensure(args)
-            key, path, builder = built.key, built.path, built.builder
-            variables = built.record.definition.environment_variables
-        reference = cache.add_reference(key)
-        if (path / MARKER).exists():
-            return key, path, builder, variables
-        reference.unlink(missing_ok=True)
-    raise KilnError(f"{args.reference} keeps being removed from the cache while starting; retry")
 
 
 def activate(args: argparse.Namespace) -> int:
