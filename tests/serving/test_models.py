@@ -42,7 +42,11 @@ def test_register_versions_download_and_list(project: Workspace, tmp_path: Path)
         Model.register(project, weights, "bad name")
 
 
-def test_concurrent_registrations_get_distinct_versions(project: Workspace, tmp_path: Path) -> None:
+def test_concurrent_registrations_get_distinct_versions(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """On SQLite and on PostgreSQL."""
+    project = workspace
     weights = tmp_path / "m.bin"
     weights.write_bytes(b"m")
     versions: list[int] = []
