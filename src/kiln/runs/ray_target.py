@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 _SUBMIT_TIMEOUT = 120.0  # uploading the snapshot is part of submitting
+_POLL_SECONDS = 0.2
 
 
 def lock_requirements(
@@ -107,11 +108,13 @@ def run_on_ray(
         timeout=_SUBMIT_TIMEOUT,
     )
     store.update(record.id, status=RUNNING, started_at=time.time(), target_job_id=record.id)
+    follower = _LogFollower(address, record.id, output)
+    follower.start()
     stopping = False
     while True:
         try:
-            for chunk in ray_backend.follow_logs(address, record.id):
-                output.write(chunk.encode())
+            while ray_backend.job_status(address, record.id) in ("PENDING", "RUNNING"):
+                time.sleep(_POLL_SECONDS)
             break
         except KeyboardInterrupt:  # Ctrl-C on a watched run cancels it
             if stopping:
@@ -120,7 +123,49 @@ def run_on_ray(
             store.update(record.id, cancel_requested=True)
             output.line("canceling: stopping the Ray job")
             ray_backend.stop_job(address, record.id)
+    follower.finish()
     return _ended(address, record.id, store.get(record.id).cancel_requested)
+
+
+class _LogFollower:
+    """Streams the job's log into the run as it comes. Ray closes its log stream seconds after
+    the job ends, so the end is taken from the job's status instead, and whatever the stream
+    had not delivered by then is read once from the full log."""
+
+    def __init__(self, address: str, job_id: str, output: _Output) -> None:
+        import threading
+
+        self.address, self.job_id, self.output = address, job_id, output
+        self.lock = threading.Lock()
+        self.received = 0  # characters written so far
+        self.done = False
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _follow(self) -> None:
+        from kiln.runs import ray_backend
+
+        try:
+            for chunk in ray_backend.follow_logs(self.address, self.job_id):
+                with self.lock:
+                    if self.done:
+                        return
+                    self.output.write(chunk.encode())
+                    self.received += len(chunk)
+        except KilnError:
+            pass  # the final read below fills in whatever the stream missed
+
+    def finish(self) -> None:
+        from kiln.runs import ray_backend
+
+        self.thread.join(timeout=0.5)  # the last chunks are usually already on their way
+        whole = ray_backend.job_logs(self.address, self.job_id)
+        with self.lock:
+            self.done = True
+            if len(whole) > self.received:
+                self.output.write(whole[self.received :].encode())
 
 
 def _ended(address: str, job_id: str, cancel_requested: bool) -> tuple[str, int | None, str | None]:
