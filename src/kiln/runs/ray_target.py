@@ -160,7 +160,7 @@ class _LogFollower:
     def finish(self) -> None:
         from kiln.runs import ray_backend
 
-        self.thread.join(timeout=0.5)  # the last chunks are usually already on their way
+        self.thread.join(timeout=0.05)  # a chunk already on its way; the read below has the rest
         whole = ray_backend.job_logs(self.address, self.job_id)
         with self.lock:
             self.done = True
