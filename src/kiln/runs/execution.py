@@ -47,6 +47,14 @@ def run_folder(workspace: Workspace, run_id: str) -> Path:
     return workspace.root / "runs" / run_id
 
 
+def with_kiln_importable(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """``env`` with Kiln's package importable (runs' context, the scoring runtime) through
+    ``PYTHONPATH``: nothing is installed into the environment."""
+    overlay = str(kiln_python_path(folder))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (overlay, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def kiln_python_path(folder: Path) -> Path:
     """A folder holding only a link to Kiln's own package, for the script's PYTHONPATH: the
     script can ``from kiln import Run`` and nothing else of Kiln's environment leaks in."""
@@ -112,11 +120,13 @@ def execute(
             _execute(workspace, store, record, folder, output, ready, grace)
         finally:
             output.close()
-            if ready is not None:
-                ready.release()
         return store.get(run_id)
     finally:
         store.close()
+
+
+class Canceled(KilnError):
+    """The run was canceled before its script started."""
 
 
 def _execute(
@@ -137,6 +147,8 @@ def _execute(
         if work.exists():
             shutil.rmtree(work)
         workspace.artifacts.extract_tree(record.snapshot_digest, work)
+        if store.get(record.id).cancel_requested:
+            raise Canceled("canceled before the script started")
         if record.compute_target == LOCAL_TARGET:
             status, code, error = _run_local(store, record, ready, folder, work, output, grace)
         else:
@@ -144,14 +156,19 @@ def _execute(
 
             status, code, error = run_on_ray(store, record, ready, folder, work, output)
     except KilnError as exc:
-        output.line(f"failed: {exc}")
+        output.line(f"{'canceled' if isinstance(exc, Canceled) else 'failed'}: {exc}")
         status, code, error = FAILED, None, str(exc)
         if store.get(record.id).cancel_requested:
-            status = CANCELED
-    except BaseException as exc:
-        output.line(f"failed: Kiln stopped ({type(exc).__name__})")
-        finish(workspace, store, record, folder, output, FAILED, None, "Kiln stopped")
+            status, error = CANCELED, "canceled"
+    except BaseException as exc:  # Kiln itself is stopping (a second Ctrl-C, a bug)
+        output.line(f"Kiln stopped ({type(exc).__name__})")
+        canceled = store.get(record.id).cancel_requested
+        status, error = (CANCELED, "canceled") if canceled else (FAILED, "Kiln stopped")
+        finish(workspace, store, record, folder, output, status, None, error)
         raise
+    finally:
+        if ready is not None:
+            ready.release()  # the hold this run took, whoever made it
     finish(workspace, store, record, folder, output, status, code, error)
 
 
@@ -192,9 +209,7 @@ def script_environment(
     env[RUN_ID_VARIABLE] = record.id
     env[RUN_DIR_VARIABLE] = str(folder)
     env["PYTHONUNBUFFERED"] = "1"  # logs arrive as they are written
-    overlay = str(kiln_python_path(folder))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (overlay, env.get("PYTHONPATH", "")) if p)
-    return env
+    return with_kiln_importable(env, folder)
 
 
 def _run_local(
@@ -218,20 +233,29 @@ def _run_local(
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: cancel stops everything it started
     )
-    store.update(record.id, status=RUNNING, started_at=time.time(), process_group=process.pid)
-    interrupted = False
-    while True:
-        try:
-            if piped:
-                assert process.stdout is not None
-                _pump(process.stdout.fileno(), output)
-            code = process.wait()
-            break
-        except KeyboardInterrupt:  # Ctrl-C on a watched run cancels it
-            interrupted = True
-            store.update(record.id, cancel_requested=True)
-            output.line(f"canceling: SIGTERM, then SIGKILL after {grace:g} s")
+    try:
+        store.update(record.id, status=RUNNING, started_at=time.time(), process_group=process.pid)
+        # A cancel that came while we started it found no process group yet: act on it now.
+        if store.get(record.id).cancel_requested:
             processes.stop_group(process.pid, record.id, grace)
+        interrupted = False
+        while True:
+            try:
+                if piped:
+                    assert process.stdout is not None
+                    _pump(process.stdout.fileno(), output)
+                code = process.wait()
+                break
+            except KeyboardInterrupt:  # Ctrl-C on a watched run cancels it
+                if interrupted:
+                    raise  # a second Ctrl-C: stop waiting (the group is killed below)
+                interrupted = True
+                store.update(record.id, cancel_requested=True)
+                output.line(f"canceling: SIGTERM, then SIGKILL after {grace:g} s")
+                processes.stop_group(process.pid, record.id, grace)
+    except BaseException:
+        processes.stop_group(process.pid, record.id, 0.0)  # never leave it running unrecorded
+        raise
     if interrupted or store.get(record.id).cancel_requested:
         return CANCELED, code, "canceled"
     if code == 0:
@@ -261,17 +285,24 @@ def finish(
     code: int | None,
     error: str | None,
 ) -> None:
+    from kiln.secrets import redact
+
     if not store.update(record.id, status=FINALIZING):
         return  # somebody else finished it (settle, or a cancel of a run that never started)
-    values: dict[str, Any] = {"status": status, "exit_code": code, "error": error}
+    values: dict[str, Any] = {
+        "status": status,
+        "exit_code": code,
+        "error": redact(error) if error else None,  # e.g. a message from a Ray cluster
+    }
     with contextlib.suppress(OSError, KilnError):
         values.update(collect_outputs(workspace, folder / "work" / "outputs"))
-    store.add_metrics(record.id, list(_read_metrics(folder / METRICS_FILE)))
-    output.line(f"run {record.id}: {status}" + (f" ({error})" if error else ""))
+    output.line(f"run {record.id}: {status}" + (f" ({values['error']})" if error else ""))
     output.file.flush()
     values["log_digest"] = workspace.artifacts.put_file(folder / LOG_FILE)
     values["ended_at"] = time.time()
-    store.update(record.id, **values)
+    # The metrics and the final state in one transaction: a run is never final without them,
+    # nor are they stored twice.
+    store.finish(record.id, list(_read_metrics(folder / METRICS_FILE)), **values)
     shutil.rmtree(folder / "work", ignore_errors=True)
 
 

@@ -1,5 +1,6 @@
-"""Processes of local runs: who watches a run, whether it is still alive, and stopping a run's
-process group without ever touching a process that is not the run's."""
+"""Processes behind runs and deployments: starting a detached watcher or supervisor, telling
+whether it is still alive, and stopping a run's process group without ever touching a process
+that is not the run's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import socket
 import time
 from pathlib import Path
+from typing import IO
 
 
 def _start_time(pid: int) -> str:
@@ -24,6 +26,16 @@ def _start_time(pid: int) -> str:
 def watcher_token(pid: int | None = None) -> str:
     pid = pid or os.getpid()
     return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def pid_of(token: str | None) -> int | None:
+    """The process id in a watcher token ("HOST:PID:START")."""
+    parts = (token or "").split(":")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def host_of(token: str | None) -> str:
+    return (token or "").split(":")[0]
 
 
 def watcher_alive(token: str | None) -> bool | None:
@@ -93,3 +105,34 @@ def stop_group(pgid: int, run_id: str, grace: float) -> None:
             return
         time.sleep(0.05)
     signal_group(pgid, run_id, signal.SIGKILL)
+
+
+def spawn_detached(argv: list[str], log: Path) -> str:
+    """Start ``argv`` in a session of its own (it outlives this process and its terminal),
+    output appended to ``log``; returns its watcher token."""
+    import subprocess
+
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    return watcher_token(child.pid)
+
+
+def copy_new_bytes(path: Path, offset: int, echo: IO[bytes]) -> int:
+    """Write what ``path`` gained since ``offset`` to ``echo``; returns the new offset (for
+    following a log that another process appends to)."""
+    if not path.exists():
+        return offset
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        while chunk := handle.read(1 << 16):
+            echo.write(chunk)
+            offset += len(chunk)
+    echo.flush()
+    return offset

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiln.errors import KilnError
+from kiln.errors import KilnError, NotFound
 from kiln.runs.context import RUN_DIR_VARIABLE, RUN_ID_VARIABLE
 from kiln.runs.launch import OUTPUTS_VARIABLE
 from kiln.runs.store import CANCELED, COMPLETED, FAILED, RUNNING, RunRecord, RunStore
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 _SUBMIT_TIMEOUT = 120.0  # uploading the snapshot is part of submitting
 _POLL_SECONDS = 0.2
+_OUTAGE_SECONDS = 600.0  # how long a cluster may stop answering before the run is failed
 
 
 def lock_requirements(
@@ -97,6 +98,9 @@ def run_on_ray(
     output.line(
         f"submitting to {ray_backend.dashboard_url(address)} ({len(requirements)} lock lines)"
     )
+    # Recorded before submitting (the submission id is the run id): a watcher that dies during
+    # the upload leaves a run that settle and cancel can still ask Ray about.
+    store.update(record.id, target_job_id=record.id)
     ray_backend.submit_job(
         address,
         submission_id=record.id,
@@ -107,13 +111,15 @@ def run_on_ray(
         requirements=requirements,
         timeout=_SUBMIT_TIMEOUT,
     )
-    store.update(record.id, status=RUNNING, started_at=time.time(), target_job_id=record.id)
+    store.update(record.id, status=RUNNING, started_at=time.time())
+    if store.get(record.id).cancel_requested:  # canceled while it was being submitted
+        ray_backend.stop_job(address, record.id)
     follower = _LogFollower(address, record.id, output)
     follower.start()
     stopping = False
     while True:
         try:
-            while ray_backend.job_status(address, record.id) in ("PENDING", "RUNNING"):
+            while _status(address, record.id, output) in ("PENDING", "RUNNING"):
                 time.sleep(_POLL_SECONDS)
             break
         except KeyboardInterrupt:  # Ctrl-C on a watched run cancels it
@@ -125,6 +131,22 @@ def run_on_ray(
             ray_backend.stop_job(address, record.id)
     follower.finish()
     return _ended(address, record.id, store.get(record.id).cancel_requested)
+
+
+def _status(address: str, job_id: str, output: _Output) -> str:
+    """The job's status, riding out a cluster that stops answering for a while: a long
+    training run is not failed, and its job not orphaned, by a dashboard restart."""
+    from kiln.runs import ray_backend
+
+    deadline = time.monotonic() + _OUTAGE_SECONDS
+    while True:
+        try:
+            return ray_backend.job_status(address, job_id)
+        except ray_backend.RayTargetError as exc:
+            if time.monotonic() > deadline:
+                raise
+            output.line(f"the Ray cluster does not answer ({exc}); retrying")
+            time.sleep(5.0)
 
 
 class _LogFollower:
@@ -209,6 +231,9 @@ def settle_ray(workspace: Workspace, record: RunRecord) -> RunRecord:
                 record.compute_target, record.target_job_id, record.cancel_requested
             )
             logs = ray_backend.job_logs(record.compute_target, record.target_job_id)
+        except NotFound:  # the watcher stopped before the job reached the cluster
+            status, code, error = FAILED, None, "the run never reached the Ray cluster"
+            logs = ""
         except KilnError:
             return record  # the cluster cannot tell now; ask again later
     folder = run_folder(workspace, record.id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import InvalidRequest, NotFound
-from kiln.registry.plainsql import open_database
+from kiln.registry.plainsql import Writer, open_database
 
 if TYPE_CHECKING:
     from kiln.workspace import Workspace
@@ -101,6 +101,28 @@ _INSERT = (
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM runs"
 
 
+_UNFINISHED = " AND status NOT IN ('Completed', 'Failed', 'Canceled')"
+
+
+def _update(tx: Writer, run_id: str, values: dict[str, Any], *, unless_finished: bool) -> bool:
+    for key in ("arguments", "outputs"):
+        if key in values:
+            values[key] = json.dumps(values[key])
+    assignments = ", ".join(f"{k} = :{k}" for k in values)
+    guard = _UNFINISHED if unless_finished else ""
+    sql = f"UPDATE runs SET {assignments} WHERE id = :run_id{guard}"
+    return tx.run(sql, {**values, "run_id": run_id}) > 0
+
+
+def _insert_metrics(tx: Writer, run_id: str, metrics: Sequence[tuple[str, Any, float]]) -> None:
+    for name, value, logged_at in metrics:
+        tx.run(
+            "INSERT INTO run_metrics (run_id, name, value, logged_at) "
+            "VALUES (:run_id, :name, :value, :logged_at)",
+            {"run_id": run_id, "name": name, "value": json.dumps(value), "logged_at": logged_at},
+        )
+
+
 class RunStore:
     """Create, read and update run records and their metrics."""
 
@@ -146,33 +168,30 @@ class RunStore:
     def update(self, run_id: str, *, unless_finished: bool = True, **values: Any) -> bool:
         """Set columns of a run. With ``unless_finished`` a run already in a final state is
         left alone (two watchers, or a watcher and ``settle``, never both finish it)."""
-        for key in ("arguments", "outputs"):
-            if key in values:
-                values[key] = json.dumps(values[key])
-        assignments = ", ".join(f"{k} = :{k}" for k in values)
-        guard = " AND status NOT IN ('Completed', 'Failed', 'Canceled')" if unless_finished else ""
+        with self.db.write() as tx:
+            return _update(tx, run_id, values, unless_finished=unless_finished)
+
+    def finish(self, run_id: str, metrics: Sequence[tuple[str, Any, float]], **values: Any) -> bool:
+        """The final state and the metrics together, once: False if the run had ended already."""
+        with self.db.write() as tx:
+            if not _update(tx, run_id, values, unless_finished=True):
+                return False
+            _insert_metrics(tx, run_id, metrics)
+        return True
+
+    def take_over(self, run_id: str, old_watcher: str | None, new_watcher: str) -> bool:
+        """Become the run's watcher if ``old_watcher`` still is (only one settler wins)."""
         with self.db.write() as tx:
             changed = tx.run(
-                f"UPDATE runs SET {assignments} WHERE id = :run_id{guard}",
-                {**values, "run_id": run_id},
+                f"UPDATE runs SET watcher = :new WHERE id = :run_id AND watcher = :old{_UNFINISHED}",
+                {"new": new_watcher, "run_id": run_id, "old": old_watcher or ""},
             )
         return changed > 0
 
     def add_metrics(self, run_id: str, metrics: Sequence[tuple[str, Any, float]]) -> None:
-        if not metrics:
-            return
-        with self.db.write() as tx:
-            for name, value, logged_at in metrics:
-                tx.run(
-                    "INSERT INTO run_metrics (run_id, name, value, logged_at) "
-                    "VALUES (:run_id, :name, :value, :logged_at)",
-                    {
-                        "run_id": run_id,
-                        "name": name,
-                        "value": json.dumps(value),
-                        "logged_at": logged_at,
-                    },
-                )
+        if metrics:
+            with self.db.write() as tx:
+                _insert_metrics(tx, run_id, metrics)
 
     def metrics(self, run_id: str) -> dict[str, Any]:
         """Azure's shape: a metric logged once is its value; logged several times, a list."""

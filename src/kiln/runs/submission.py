@@ -9,8 +9,7 @@ happens inside the run, so a build failure ends the run Failed with the build lo
 
 from __future__ import annotations
 
-import os
-import subprocess
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -183,29 +182,31 @@ def start_detached(workspace: Workspace, prepared: Prepared) -> None:
     if prepared.ready is not None:
         prepared.ready.release()  # the watcher takes its own hold
     folder = run_folder(workspace, prepared.record.id)
-    with (folder / "watcher.log").open("ab") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "kiln.runs.watch", str(workspace.path), prepared.record.id],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    token = processes.spawn_detached(
+        [sys.executable, "-m", "kiln.runs.watch", str(workspace.path), prepared.record.id],
+        folder / "watcher.log",
+    )
     store = RunStore(workspace)
     try:
-        store.update(prepared.record.id, watcher=processes.watcher_token(child.pid))
+        store.update(prepared.record.id, watcher=token)
     finally:
         store.close()
 
 
 def settle(workspace: Workspace, record: RunRecord) -> RunRecord:
     """A run whose watcher died is ended for it: its processes stopped, what it left collected,
-    its state set. A run watched elsewhere, or still watched, is returned unchanged."""
+    its state set. A run watched elsewhere, or still watched, is returned unchanged. Several
+    commands may notice at once: the one that takes the run over settles it."""
     from kiln.runs.execution import LOG_FILE, _Output, finish
 
     if record.finished or processes.watcher_alive(record.watcher) is not False:
         return record
+    store = RunStore(workspace)
+    try:
+        if not store.take_over(record.id, record.watcher, processes.watcher_token()):
+            return store.get(record.id)  # another command is settling it
+    finally:
+        store.close()
     if record.compute_target != LOCAL_TARGET:
         from kiln.runs.ray_target import settle_ray
 
@@ -220,11 +221,10 @@ def settle(workspace: Workspace, record: RunRecord) -> RunRecord:
         if record.cancel_requested:
             status, error = CANCELED, "canceled"
         else:
-            pid = (record.watcher or "::").split(":")[1]
             status = FAILED
             error = (
-                f"the Kiln process watching this run (pid {pid}) stopped before the run "
-                "ended; its processes were stopped"
+                f"the Kiln process watching this run (pid {processes.pid_of(record.watcher)}) "
+                "stopped before the run ended; its processes were stopped"
             )
         finish(workspace, store, record, folder, output, status, None, error)
         return store.get(record.id)
@@ -246,7 +246,8 @@ def cancel(workspace: Workspace, run_id: str, *, grace: float = 10.0) -> RunReco
     if record.compute_target != LOCAL_TARGET and record.target_job_id:
         from kiln.runs.ray_backend import stop_job
 
-        stop_job(record.compute_target, record.target_job_id)
+        with contextlib.suppress(NotFound):  # not submitted yet: the watcher checks the flag
+            stop_job(record.compute_target, record.target_job_id)
     elif record.process_group and record.status == RUNNING:
         processes.stop_group(record.process_group, run_id, grace)
     return wait_until_settled(workspace, run_id, timeout=grace + 30)

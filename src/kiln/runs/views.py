@@ -11,6 +11,7 @@ from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import KilnError, NotFound
 from kiln.runs.context import METRICS_FILE
 from kiln.runs.execution import LOG_FILE, _read_metrics, run_folder
+from kiln.runs.processes import copy_new_bytes
 from kiln.runs.store import RunRecord, RunStore
 from kiln.workspace import Workspace
 
@@ -105,13 +106,8 @@ def follow(
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         record = get(workspace, run_id)  # read before the log: the last bytes are in by the end
-        if echo is not None and log.exists():
-            with log.open("rb") as handle:
-                handle.seek(offset)
-                while chunk := handle.read(1 << 16):
-                    echo.write(chunk)
-                    offset += len(chunk)
-            echo.flush()
+        if echo is not None:
+            offset = copy_new_bytes(log, offset, echo)
         if record.finished:
             return record
         if deadline is not None and time.monotonic() > deadline:

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -180,18 +179,25 @@ def create(
                         f"or delete it first"
                     )
                 tx.run("DELETE FROM deployments WHERE name = :name", {"name": name})
+            # The creating process's token until the supervisor's replaces it: a second
+            # `create` meanwhile sees a live owner, not a dead record to replace.
             tx.run(
                 f"INSERT INTO deployments ({_COLUMNS}) VALUES (:name, :state, :spec, 1, 0, :host, "
-                ":port, NULL, NULL, :now, :now)",
+                ":port, :supervisor, NULL, :now, :now)",
                 {
                     "name": name,
                     "state": TRANSITIONING,
                     "spec": json.dumps(asdict(spec)),
                     "host": host,
                     "port": port,
+                    "supervisor": processes.watcher_token(),
                     "now": now,
                 },
             )
+    except Exception as exc:
+        if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
+            raise Conflict(f"deployment {name!r} is being created by another command") from None
+        raise
     finally:
         db.close()
     place = folder(workspace, name)
@@ -202,36 +208,52 @@ def create(
 
 
 def _start_supervisor(workspace: Workspace, name: str) -> None:
-    place = folder(workspace, name)
-    with (place / LOG_FILE).open("ab") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "kiln.serving.supervisor", str(workspace.path), name],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives this command and its terminal
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    token = processes.spawn_detached(
+        [sys.executable, "-m", "kiln.serving.supervisor", str(workspace.path), name],
+        folder(workspace, name) / LOG_FILE,
+    )
+    set_fields(workspace, name, supervisor=token)
+
+
+def _live_supervisor(record: DeploymentRecord, action: str) -> int:
+    """The pid of a deployment's supervisor that runs on this machine, or a clear error."""
+    alive = processes.watcher_alive(record.supervisor)
+    if alive is None:
+        raise Conflict(
+            f"deployment {record.name!r} is served from {processes.host_of(record.supervisor)}; "
+            f"{action} it there"
         )
-    set_fields(workspace, name, supervisor=processes.watcher_token(child.pid))
+    pid = processes.pid_of(record.supervisor)
+    if not alive or pid is None:
+        raise Conflict(f"deployment {record.name!r} is {record.state.lower()}; create it again")
+    return pid
 
 
 def update(workspace: Workspace, name: str, spec: DeploymentSpec) -> DeploymentRecord:
     """Ask the supervisor to serve ``spec``: it starts new workers, checks them, then stops the
     old ones; the old ones keep serving if the new ones fail."""
     record = get(workspace, name)
-    if record.state == DEAD or record.supervisor is None:
-        raise Conflict(f"deployment {name!r} is {record.state.lower()}; create it again")
-    if record.state == FAILED:
-        raise Conflict(f"deployment {name!r} failed to start; create it again")
-    set_fields(
-        workspace,
-        name,
-        spec=json.dumps(asdict(spec)),
-        generation=record.generation + 1,
-        state=UPDATING,
-        error=None,
-    )
-    pid = int(record.supervisor.split(":")[1])
+    if record.state != HEALTHY:
+        raise Conflict(
+            f"deployment {name!r} is {record.state.lower()}; update it once it is healthy"
+            + ("" if record.state not in (DEAD, FAILED, STOPPED) else ", or create it again")
+        )
+    pid = _live_supervisor(record, "update")
+    db = open_database(workspace)
+    try:
+        with db.write() as tx:  # the generation is counted in SQL: two updates never share one
+            tx.run(
+                "UPDATE deployments SET spec = :spec, generation = generation + 1, state = :state, "
+                "error = NULL, updated_at = :now WHERE name = :name",
+                {
+                    "spec": json.dumps(asdict(spec)),
+                    "state": UPDATING,
+                    "now": time.time(),
+                    "name": name,
+                },
+            )
+    finally:
+        db.close()
     os.kill(pid, signal.SIGHUP)
     return get(workspace, name)
 
@@ -245,13 +267,8 @@ def wait(
     deadline = time.monotonic() + timeout
     while True:
         record = get(workspace, name)
-        if echo is not None and log.exists():
-            with log.open("rb") as handle:
-                handle.seek(offset)
-                while chunk := handle.read(1 << 16):
-                    echo.write(chunk)
-                    offset += len(chunk)
-            echo.flush()
+        if echo is not None:
+            offset = processes.copy_new_bytes(log, offset, echo)
         settled = record.state in (FAILED, DEAD, STOPPED) or (
             record.state == HEALTHY
             and (record.applied_generation == record.generation or record.error)
@@ -266,8 +283,11 @@ def wait(
 def delete(workspace: Workspace, name: str, *, timeout: float = 60.0) -> None:
     """Stop the service (its workers finish the requests in flight) and forget it."""
     record = get(workspace, name)
-    if record.supervisor and processes.watcher_alive(record.supervisor):
-        pid = int(record.supervisor.split(":")[1])
+    if processes.watcher_alive(record.supervisor) is None:
+        _live_supervisor(record, "delete")  # served from another machine: refuse
+    if processes.watcher_alive(record.supervisor):
+        pid = processes.pid_of(record.supervisor)
+        assert pid is not None
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while processes.watcher_alive(record.supervisor) and time.monotonic() < deadline:

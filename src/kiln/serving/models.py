@@ -96,8 +96,10 @@ def register(
     description: str | None = None,
     run_id: str | None = None,
     environment: tuple[str, str] | None = None,
+    file_name: str | None = None,
 ) -> ModelRecord:
-    """Store ``path`` (a file or a folder) and record it as the next version of ``name``."""
+    """Store ``path`` (a file or a folder) and record it as the next version of ``name``
+    (``file_name``: what to call it where it is downloaded, default its own name)."""
     check_name(name)
     if not path.exists():
         raise InvalidRequest(f"`model_path`: {path} does not exist")
@@ -111,7 +113,7 @@ def register(
         "name": name,
         "digest": digest,
         "kind": kind,
-        "file_name": path.name,
+        "file_name": file_name or path.name,
         "size": _size(path),
         "description": description,
         "tags": json.dumps(dict(tags or {}), sort_keys=True),
@@ -224,4 +226,5 @@ def register_from_run(
         description=description,
         run_id=run_id,
         environment=(run.env_name, run.env_version),
+        file_name=PurePosixPath(wanted).name,  # not the store's name for the extracted folder
     )

@@ -19,6 +19,8 @@ from kiln.serving import deployments
 from kiln.serving import models as model_store
 from kiln.workspace import Workspace
 
+DEFAULT_ENVIRONMENT = "Kiln-inference-py311"  # when an InferenceConfig names none
+
 
 class Model:
     """A registered model version."""
@@ -120,7 +122,9 @@ def _spec(
         raise InvalidRequest("`models`: deploy at least one registered model")
     source = Path(inference_config.source_directory).expanduser().absolute()
     entry = snapshot.script_path(source, inference_config.entry_script)
-    env = resolve_environment(workspace, inference_config.environment, source)
+    env = resolve_environment(
+        workspace, inference_config.environment or DEFAULT_ENVIRONMENT, source
+    )
     return deployments.DeploymentSpec(
         models=[m.id for m in models],
         entry_script=entry,

@@ -69,7 +69,7 @@ class Supervisor:
     def _prepare(self, number: int, spec: DeploymentSpec) -> Generation:
         from kiln.environment import catalog
         from kiln.ready import ready_and_held
-        from kiln.runs.execution import kiln_python_path
+        from kiln.runs.execution import with_kiln_importable
         from kiln.secrets import expand
         from kiln.serving import models
 
@@ -95,10 +95,7 @@ class Supervisor:
             env = ready.process_environment(dict(os.environ))
             for key, value in spec.environment_variables.items():
                 env[key] = expand(value, env, default="")
-            overlay = str(kiln_python_path(place))
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (overlay, env.get("PYTHONPATH", "")) if p
-            )
+            with_kiln_importable(env, place)
             env["PYTHONUNBUFFERED"] = "1"
             argv = [
                 str(ready.interpreter),
@@ -217,22 +214,22 @@ class Supervisor:
             generation.workers[index] = replacement
             try:
                 self._await_ready(replacement, read_end)
-            except KilnError as exc:
+            except Exception as exc:  # keep serving with the workers that are left
                 self.say(f"restart failed: {exc}")
                 time.sleep(1.0)  # do not spin on a worker that keeps dying
 
     # ---------------------------------------------------------------- main loop
 
     def serve(self) -> int:
-        record = deployments.get(self.workspace, self.name)
-        listener = socket.create_server(
-            (record.host, record.port or 0), family=_family(record.host), backlog=1024
-        )
-        deployments.set_fields(self.workspace, self.name, port=listener.getsockname()[1])
         signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload", True))
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: setattr(self, "stopping", True))
         try:
+            record = deployments.get(self.workspace, self.name)
+            listener = socket.create_server(
+                (record.host, record.port or 0), family=_family(record.host), backlog=1024
+            )
+            deployments.set_fields(self.workspace, self.name, port=listener.getsockname()[1])
             current = self._prepare(record.generation, record.spec)
             self.start(current, listener)
         except Exception as exc:  # anything: the record must say Failed, not stay Transitioning
@@ -272,8 +269,9 @@ class Supervisor:
         try:
             new = self._prepare(record.generation, record.spec)
             self.start(new, listener)
-        except KilnError as exc:
-            message = f"update to generation {record.generation} failed, generation {current.number} still serves: {exc}"
+        except Exception as exc:  # whatever went wrong, the old generation keeps serving
+            reason = str(exc) if isinstance(exc, KilnError) else f"{type(exc).__name__}: {exc}"
+            message = f"update to generation {record.generation} failed, generation {current.number} still serves: {reason}"
             self.say(message)
             deployments.set_fields(
                 self.workspace, self.name, state=deployments.HEALTHY, error=message
