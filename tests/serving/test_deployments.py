@@ -67,7 +67,7 @@ def service(project: Workspace, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_a_deployment_serves_and_outlives_its_command(
-    project: Workspace, service: Webservice, cache_dir: Path
+    project: Workspace, service: Webservice
 ) -> None:
     uri = service.scoring_uri
     assert uri is not None and uri.startswith("http://127.0.0.1:")
@@ -82,15 +82,33 @@ def test_a_deployment_serves_and_outlives_its_command(
     logs = service.get_logs()
     assert "POST /score 200" in logs and '{"x": 1}' not in logs  # bodies never logged
     assert service.state == "Healthy"
-    # The environment is held while it serves: garbage collection leaves it alone.
-    build_hash = catalog.get(project, "py").build_hash
-    key = json.loads(pointer_path(project.cache_root, build_hash).read_text())["key"]
-    cache = Cache(project.cache_root)
-    assert cache.holders(key) >= 1
-    gc = kiln_cli(project, cache_dir, "cache", "gc", "--max-size", "0", "--json")
-    assert gc.returncode == 0, gc.stderr
-    assert (cache.path(key) / MARKER).exists()
-    assert service.run({"x": 2})["input"] == {"x": 2}
+
+
+def test_garbage_collection_leaves_a_served_environment_alone(
+    project: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cache of its own: `gc --max-size 0` would take other tests' builds from the shared one.
+    private = tmp_path / "private-cache"
+    monkeypatch.setenv("KILN_CACHE_DIR", str(private))
+    write_script(tmp_path / "serve", "score.py", SCORE)
+    model = _model(project, tmp_path, "gc")
+    web = Model.deploy(
+        project, "gc", [model], InferenceConfig("score.py", tmp_path / "serve", "py")
+    )
+    try:
+        web.wait_for_deployment()
+        build_hash = catalog.get(project, "py").build_hash
+        key = json.loads(pointer_path(private, build_hash).read_text())["key"]
+        cache = Cache(private)
+        assert cache.holders(key) >= 1
+        gc = kiln_cli(project, private, "cache", "gc", "--max-size", "0", "--json")
+        assert gc.returncode == 0, gc.stderr
+        assert (cache.path(key) / MARKER).exists()
+        assert web.run({"x": 2})["input"] == {"x": 2}
+    finally:
+        web.delete()
+    # Once the service is gone, nothing holds it.
+    assert cache.holders(key) == 0
 
 
 def test_update_switches_models_without_refusing_a_request(

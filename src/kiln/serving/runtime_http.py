@@ -228,10 +228,15 @@ class HttpServer:
             while not self.stopping.is_set():
                 if not self.slots.acquire(timeout=0.5):
                     continue
-                events = selector.select()
+                # A timeout, not a blocking wait: SIGTERM may be delivered to a connection's
+                # thread, and Python runs the handler only when the main thread looks up.
+                events = selector.select(timeout=0.25)
                 if self.stopping.is_set():
                     self.slots.release()
                     break
+                if not events:
+                    self.slots.release()
+                    continue
                 try:
                     sock, _ = self.listener.accept()
                 except (BlockingIOError, InterruptedError, ConnectionAbortedError):
