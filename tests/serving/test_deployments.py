@@ -233,6 +233,13 @@ def test_cli_create_list_show_delete(project: Workspace, tmp_path: Path, cache_d
     assert shown["scoring_uri"] == info["scoring_uri"]
     half = kiln_cli(project, cache_dir, "deploy", "update", "web", "-d", str(tmp_path))
     assert half.returncode == 2 and "--entry-script" in half.stderr
+    _model(project, tmp_path, "cli-two")
+    updated = kiln_cli(project, cache_dir, "deploy", "update", "web", "--model", "m:2", "--json")
+    assert updated.returncode == 0, updated.stderr
+    after = json.loads(updated.stdout)
+    assert (after["models"], after["serving_generation"]) == (["m:2"], 2)
+    assert after["entry_script"] == "score.py" and after["environment"] == "py:1"  # kept
+    assert json.loads(_post(info["scoring_uri"])[1])["model"] == "cli-two"
     again = kiln_cli(
         project,
         cache_dir,

@@ -186,6 +186,7 @@ def _spec_from(args: argparse.Namespace, base: Any = None) -> Any:
         InferenceConfig,
         Model,
         _spec,
+        updated_spec,
     )
 
     ws = workspace(args)
@@ -202,21 +203,20 @@ def _spec_from(args: argparse.Namespace, base: Any = None) -> Any:
         if args.show_errors is not None
         else (base.show_errors if base else False),
     )
-    references = args.model or (base.models if base else [])
-    chosen = [Model(ws, *models.parse_model_reference(m)) for m in references]
-    if base is None or args.entry_script:
-        env = args.env or (f"{base.env_name}:{base.env_version}" if base else DEFAULT_ENVIRONMENT)
+    chosen = [Model(ws, *models.parse_model_reference(m)) for m in args.model]
+    if base is None:
+        first = InferenceConfig(
+            args.entry_script, args.source_directory, args.env or DEFAULT_ENVIRONMENT
+        )
+        return _spec(ws, chosen, first, config)
+    inference: InferenceConfig | None = None
+    if args.entry_script:
+        env = args.env or f"{base.env_name}:{base.env_version}"
         inference = InferenceConfig(args.entry_script, args.source_directory, env)
-        return _spec(ws, chosen, inference, config)
-    spec = replace(
-        base,
-        models=[m.id for m in chosen],
-        workers=config.workers,
-        environment_variables=config.environment_variables,
-        max_body_bytes=config.max_request_body_bytes,
-        show_errors=config.show_errors,
+    spec = updated_spec(
+        ws, base, models=chosen or None, inference_config=inference, deployment_config=config
     )
-    if args.env:  # the same code in another environment version
+    if args.env and not args.entry_script:  # the same code in another environment version
         record = resolve_environment(ws, args.env)
         spec = replace(spec, env_name=record.name, env_version=record.version)
     return spec

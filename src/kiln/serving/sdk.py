@@ -138,6 +138,39 @@ def _spec(
     )
 
 
+def updated_spec(
+    workspace: Workspace,
+    base: deployments.DeploymentSpec,
+    *,
+    models: Sequence[Model] | None = None,
+    inference_config: InferenceConfig | None = None,
+    deployment_config: DeploymentConfig | None = None,
+) -> deployments.DeploymentSpec:
+    """``base`` with what an update names replaced; host and port stay (the socket is kept)."""
+    spec = base
+    if inference_config is not None:
+        current = [Model(workspace, *model_store.parse_model_reference(m)) for m in base.models]
+        spec = _spec(workspace, models or current, inference_config, DeploymentConfig())
+    elif models is not None:
+        spec = replace(spec, models=[m.id for m in models])
+    config = deployment_config
+    if config is None:
+        return replace(
+            spec,
+            workers=base.workers,
+            environment_variables=base.environment_variables,
+            max_body_bytes=base.max_body_bytes,
+            show_errors=base.show_errors,
+        )
+    return replace(
+        spec,
+        workers=config.workers,
+        environment_variables=dict(config.environment_variables),
+        max_body_bytes=config.max_request_body_bytes,
+        show_errors=config.show_errors,
+    )
+
+
 class Webservice:
     """A deployment, as Azure ML's SDK shows one."""
 
@@ -194,33 +227,13 @@ class Webservice:
         """Serve new models or code with no downtime: returns once the update is live (or
         raises with the reason, the previous version still serving)."""
         record = deployments.get(self.workspace, self.name)
-        spec = record.spec
-        if inference_config is not None:
-            current = [
-                Model(self.workspace, *model_store.parse_model_reference(m)) for m in spec.models
-            ]
-            spec = _spec(
-                self.workspace,
-                models or current,
-                inference_config,
-                deployment_config
-                or DeploymentConfig(
-                    workers=spec.workers,
-                    environment_variables=spec.environment_variables,
-                    max_request_body_bytes=spec.max_body_bytes,
-                    show_errors=spec.show_errors,
-                ),
-            )
-        elif models is not None:
-            spec = replace(spec, models=[m.id for m in models])
-        if deployment_config is not None:  # host and port stay: the socket is kept across updates
-            spec = replace(
-                spec,
-                workers=deployment_config.workers,
-                environment_variables=dict(deployment_config.environment_variables),
-                max_body_bytes=deployment_config.max_request_body_bytes,
-                show_errors=deployment_config.show_errors,
-            )
+        spec = updated_spec(
+            self.workspace,
+            record.spec,
+            models=models,
+            inference_config=inference_config,
+            deployment_config=deployment_config,
+        )
         deployments.update(self.workspace, self.name, spec)
         record = deployments.wait(self.workspace, self.name)
         if record.error or record.applied_generation != record.generation:
