@@ -27,6 +27,8 @@ from kiln.venvcheck import check_venv
 
 @dataclass(frozen=True)
 class Warm:
+    """A ready materialization and the registered version it serves."""
+
     key: str
     path: Path
     interpreter: Path
@@ -37,6 +39,9 @@ class Warm:
     build_hash: str
     lock_digest: str
     platform: str
+
+    def process_environment(self, base: dict[str, str]) -> dict[str, str]:
+        return activation(self.builder, self.path, self.variables, base)
 
 
 def pointer_path(cache_root: Path, build_hash: str) -> Path:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kiln.cache import MARKER, Cache
 from kiln.errors import KilnError
+from kiln.fastexec import Warm
 
 if TYPE_CHECKING:
     from kiln.buildlog import Reporter
@@ -24,26 +25,13 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Ready:
-    name: str
-    version: str
-    build_hash: str
-    key: str
-    path: Path
-    interpreter: Path
-    builder: str
-    variables: dict[str, str]
-    lock_digest: str
-    platform: str
+class Ready(Warm):
+    """A ready materialization, held for a process until ``release()``."""
+
     hold: Path  # the reference file that keeps garbage collection away
 
     def release(self) -> None:
         self.hold.unlink(missing_ok=True)
-
-    def process_environment(self, base: dict[str, str]) -> dict[str, str]:
-        from kiln.fastexec import activation
-
-        return activation(self.builder, self.path, self.variables, base)
 
 
 def _warm(workspace: Workspace, cache: Cache, reference: str | None) -> Ready | None:
@@ -52,21 +40,7 @@ def _warm(workspace: Workspace, cache: Cache, reference: str | None) -> Ready | 
     if reference is None or not workspace.is_embedded:
         return None
     warm = find_warm(workspace.registry_file, cache.root, reference)
-    if warm is None:
-        return None
-    return Ready(
-        warm.name,
-        warm.version,
-        warm.build_hash,
-        warm.key,
-        warm.path,
-        warm.interpreter,
-        warm.builder,
-        warm.variables,
-        warm.lock_digest,
-        warm.platform,
-        hold=Path(),
-    )
+    return None if warm is None else Ready(**vars(warm), hold=Path())
 
 
 def build(
@@ -120,16 +94,16 @@ def _built(
         record = catalog.get(workspace, *catalog.parse_reference(reference))
     built = build(workspace, record, cache=cache, reporter=reporter, lock_digest=lock_digest)
     return Ready(
-        record.name,
-        record.version,
-        record.build_hash,
-        built.key,
-        built.path,
-        built.interpreter,
-        built.builder,
-        dict(record.definition.environment_variables),
-        built.lock.lock_digest,
-        built.target.platform,
+        key=built.key,
+        path=built.path,
+        interpreter=built.interpreter,
+        builder=built.builder,
+        variables=dict(record.definition.environment_variables),
+        name=record.name,
+        version=record.version,
+        build_hash=record.build_hash,
+        lock_digest=built.lock.lock_digest,
+        platform=built.target.platform,
         hold=Path(),
     )
 

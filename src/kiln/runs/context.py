@@ -15,13 +15,33 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 RUN_ID_VARIABLE = "KILN_RUN_ID"
 RUN_DIR_VARIABLE = "KILN_RUN_DIR"
 METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(path: Path) -> Iterator[tuple[str, Any, float]]:
+    """(name, value, time) of each metric a script appended to ``path``."""
+    if not path.exists():
+        return
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            yield str(entry["name"]), entry["value"], float(entry["time"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a killed script
+
+
+def metrics_view(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Azure's shape: a metric logged once is its value; logged several times, a list."""
+    grouped: dict[str, list[Any]] = {}
+    for name, value in pairs:
+        grouped.setdefault(name, []).append(value)
+    return {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
 
 
 def _jsonable(name: str, value: Any) -> Any:
@@ -59,13 +79,7 @@ class ScriptRunContext:
         self._append([(name, v) for v in values])
 
     def get_metrics(self) -> dict[str, Any]:
-        grouped: dict[str, list[Any]] = {}
-        if self._metrics.exists():
-            for line in self._metrics.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    entry = json.loads(line)
-                    grouped.setdefault(entry["name"], []).append(entry["value"])
-        return {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
+        return metrics_view((name, value) for name, value, _ in read_metrics(self._metrics))
 
     def _append(self, pairs: list[tuple[str, Any]]) -> None:
         now = time.time()
@@ -91,10 +105,10 @@ class OfflineRunContext:
     def __init__(self) -> None:
         self.id = f"OfflineRun_{uuid.uuid4()}"
         self.experiment_name = "offline"
-        self._values: dict[str, list[Any]] = {}
+        self._logged: list[tuple[str, Any]] = []
 
     def log(self, name: str, value: Any, description: str = "") -> None:
-        self._values.setdefault(name, []).append(_jsonable(name, value))
+        self._logged.append((name, _jsonable(name, value)))
 
     def log_metrics(self, metrics: Mapping[str, Any]) -> None:
         for name, value in metrics.items():
@@ -105,7 +119,7 @@ class OfflineRunContext:
             self.log(name, value)
 
     def get_metrics(self) -> dict[str, Any]:
-        return {k: v[0] if len(v) == 1 else list(v) for k, v in self._values.items()}
+        return metrics_view(self._logged)
 
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, offline)"

@@ -10,19 +10,16 @@ script, the run ends in exactly one final state; if the watcher itself dies, ``s
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from kiln.errors import KilnError
 from kiln.runs import processes
-from kiln.runs.context import METRICS_FILE, RUN_DIR_VARIABLE, RUN_ID_VARIABLE
+from kiln.runs.context import METRICS_FILE, RUN_DIR_VARIABLE, RUN_ID_VARIABLE, read_metrics
 from kiln.runs.store import (
     CANCELED,
     COMPLETED,
@@ -302,7 +299,7 @@ def finish(
     values["ended_at"] = time.time()
     # The metrics and the final state in one transaction: a run is never final without them,
     # nor are they stored twice.
-    store.finish(record.id, list(_read_metrics(folder / METRICS_FILE)), **values)
+    store.finish(record.id, list(read_metrics(folder / METRICS_FILE)), **values)
     shutil.rmtree(folder / "work", ignore_errors=True)
 
 
@@ -319,18 +316,3 @@ def collect_outputs(workspace: Workspace, outputs: Path) -> dict[str, Any]:
         return {}
     digest = workspace.artifacts.put_tree(outputs, field="outputs")
     return {"outputs_digest": digest, "outputs": listing}
-
-
-def _read_metrics(path: Path) -> Iterator[tuple[str, Any, float]]:
-    if not path.exists():
-        return
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-            yield str(entry["name"]), entry["value"], float(entry["time"])
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by a killed script
-
-
-def stdout_bytes() -> IO[bytes]:
-    return sys.stdout.buffer

@@ -193,16 +193,13 @@ class RunStore:
             with self.db.write() as tx:
                 _insert_metrics(tx, run_id, metrics)
 
-    def metrics(self, run_id: str) -> dict[str, Any]:
-        """Azure's shape: a metric logged once is its value; logged several times, a list."""
+    def metrics(self, run_id: str) -> list[tuple[str, Any]]:
+        """(name, value) of the run's stored metrics, in the order they were logged."""
         rows = self.db.rows(
             "SELECT name, value FROM run_metrics WHERE run_id = :run_id ORDER BY id",
             {"run_id": run_id},
         )
-        grouped: dict[str, list[Any]] = {}
-        for row in rows:
-            grouped.setdefault(row["name"], []).append(json.loads(row["value"]))
-        return {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
+        return [(row["name"], json.loads(row["value"])) for row in rows]
 
     # Named compute targets.
     def add_target(self, name: str, kind: str, address: str) -> None:

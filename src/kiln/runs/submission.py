@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.environment import ANONYMOUS_NAME
-from kiln.errors import InvalidRequest, KilnError, NotFound
+from kiln.errors import InvalidRequest, NotFound
 from kiln.runs import processes, snapshot
 from kiln.runs.execution import LOCAL_TARGET, run_folder
 from kiln.runs.store import (
@@ -76,7 +76,9 @@ def normalize_target(store: RunStore, target: str | None) -> str:
     )
 
 
-def _anonymous(workspace: Workspace, definition: EnvironmentDefinition, source: Path | None) -> Any:
+def _anonymous(
+    workspace: Workspace, definition: EnvironmentDefinition, source: Path | None
+) -> EnvironmentRecord:
     from kiln.environment import catalog
     from kiln.environment.canonical import definition_digest
 
@@ -114,7 +116,7 @@ def resolve_environment(
         )
     if row is not None:
         return catalog.get(workspace, row.name, row.version)
-    return _anonymous(workspace, definition, source)  # type: ignore[no-any-return]
+    return _anonymous(workspace, definition, source)
 
 
 def _warm(workspace: Workspace, environment: Any) -> Ready | None:
@@ -126,11 +128,14 @@ def _warm(workspace: Workspace, environment: Any) -> Ready | None:
     return held_if_warm(workspace, environment)
 
 
-def prepare(workspace: Workspace, request: RunRequest, *, watcher: str | None = None) -> Prepared:
+def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
     """Check the request, snapshot the folder and record the run (nothing runs yet)."""
     experiment = check_experiment_name(request.experiment)
     source = Path(request.source_directory).expanduser().absolute()
-    script = snapshot.script_path(source, request.script)
+    if request.snapshot_digest is None:
+        script = snapshot.script_path(source, request.script)
+    else:  # a stored snapshot (reproduce): its script was checked when it was taken
+        script = request.script
     arguments = [str(a) for a in request.arguments]
     store = RunStore(workspace)
     ready = None
@@ -162,7 +167,7 @@ def prepare(workspace: Workspace, request: RunRequest, *, watcher: str | None = 
             build_hash=build_hash,
             compute_target=target,
             created_at=time.time(),
-            watcher=watcher or processes.watcher_token(),
+            watcher=processes.watcher_token(),
             reproduces=request.reproduces,
             lock_digest=request.lock_digest,
         )
@@ -250,7 +255,9 @@ def cancel(workspace: Workspace, run_id: str, *, grace: float = 10.0) -> RunReco
             stop_job(record.compute_target, record.target_job_id)
     elif record.process_group and record.status == RUNNING:
         processes.stop_group(record.process_group, run_id, grace)
-    return wait_until_settled(workspace, run_id, timeout=grace + 30)
+    from kiln.runs.views import follow
+
+    return follow(workspace, run_id, None, timeout=grace + 30)
 
 
 def get(workspace: Workspace, run_id: str) -> RunRecord:
@@ -263,20 +270,6 @@ def get(workspace: Workspace, run_id: str) -> RunRecord:
     return settle(workspace, record)
 
 
-def wait_until_settled(workspace: Workspace, run_id: str, *, timeout: float) -> RunRecord:
-    deadline = time.monotonic() + timeout
-    while True:
-        record = get(workspace, run_id)
-        if record.finished:
-            return record
-        if time.monotonic() > deadline:
-            raise KilnError(
-                f"run {run_id} did not end within {timeout:.0f} s ({record.status}); "
-                "see `kiln run show`"
-            )
-        time.sleep(0.1)
-
-
 def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:
     """The same snapshot, environment version and target as ``run_id``, as a new request."""
     store = RunStore(workspace)
@@ -284,14 +277,10 @@ def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:
         original = store.get(run_id)
     finally:
         store.close()
-    source = run_folder(workspace, original.id) / "source"
     if not workspace.artifacts.has_tree(original.snapshot_digest):
         raise NotFound(f"the snapshot of run {run_id} is no longer in the workspace")
-    if not source.exists():
-        workspace.artifacts.extract_tree(original.snapshot_digest, source)
     return RunRequest(
         script=original.script,
-        source_directory=source,
         arguments=list(original.arguments),
         environment=original.environment,
         compute_target=original.compute_target,

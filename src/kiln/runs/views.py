@@ -9,8 +9,8 @@ from typing import IO, Any
 
 from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import KilnError, NotFound
-from kiln.runs.context import METRICS_FILE
-from kiln.runs.execution import LOG_FILE, _read_metrics, run_folder
+from kiln.runs.context import METRICS_FILE, metrics_view, read_metrics
+from kiln.runs.execution import LOG_FILE, run_folder
 from kiln.runs.processes import copy_new_bytes
 from kiln.runs.store import RunRecord, RunStore
 from kiln.workspace import Workspace
@@ -31,13 +31,10 @@ def metrics(workspace: Workspace, record: RunRecord) -> dict[str, Any]:
         stored = store.metrics(record.id)
     finally:
         store.close()
-    if record.finished:
-        return stored
-    live: dict[str, list[Any]] = {}
-    for name, value, _ in _read_metrics(run_folder(workspace, record.id) / METRICS_FILE):
-        live.setdefault(name, []).append(value)
-    merged = {**stored, **{k: v[0] if len(v) == 1 else v for k, v in live.items()}}
-    return merged
+    if not record.finished:
+        live = read_metrics(run_folder(workspace, record.id) / METRICS_FILE)
+        stored += [(name, value) for name, value, _ in live]
+    return metrics_view(stored)
 
 
 def details(workspace: Workspace, record: RunRecord) -> dict[str, Any]:

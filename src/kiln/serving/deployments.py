@@ -145,8 +145,6 @@ def _check_port(host: str, port: int | None) -> None:
         raise InvalidRequest(
             f"`port`: {port} is not a port number (1-65535, or omit it for a free one)"
         )
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        pass  # serving beyond loopback is the user's explicit choice
 
 
 def create(
@@ -160,7 +158,7 @@ def create(
     """Record the deployment and start its supervisor; returns at once (see ``wait``)."""
     from kiln.serving.models import check_name
 
-    check_name(name)
+    check_name(name, field="name")
     _check_port(host, port)
     if spec.workers < 1:
         raise InvalidRequest(f"`workers`: {spec.workers} must be at least 1")

@@ -72,10 +72,10 @@ def parse_model_reference(text: str) -> tuple[str, int | None]:
     return name, int(version)
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, *, field: str = "model_name") -> str:
     if not _NAME.fullmatch(name or ""):
         raise InvalidRequest(
-            f"`model_name`: {name!r} is not valid; use letters, digits, '.', '_' and '-', "
+            f"`{field}`: {name!r} is not valid; use letters, digits, '.', '_' and '-', "
             "starting with a letter or digit (e.g. 'iris-classifier')"
         )
     return name

@@ -23,12 +23,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kiln.errors import KilnError
 from kiln.serving import deployments
 from kiln.serving.deployments import DeploymentSpec
 from kiln.workspace import Workspace
+
+if TYPE_CHECKING:
+    from kiln.ready import Ready
 
 READY_TIMEOUT_SECONDS = 600.0  # init() may load a large model
 STOP_GRACE_SECONDS = 30.0
@@ -48,7 +51,7 @@ class Generation:
     folder: Path
     argv: list[str]
     env: dict[str, str]
-    hold: Any  # the environment's cache reference
+    ready: Ready  # the environment, held in the cache while this generation serves
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
@@ -82,16 +85,13 @@ class Supervisor:
         try:
             self.workspace.artifacts.extract_tree(spec.source_snapshot, place / "src")
             model_root = place / "models"
+            folders = []
             for reference in spec.models:
                 record = models.get(self.workspace, *models.parse_model_reference(reference))
-                models.download(
-                    self.workspace, record, model_root / record.name / str(record.version)
-                )
-            if len(spec.models) == 1:  # Azure ML's rule: one model, its own folder
-                only = models.get(self.workspace, *models.parse_model_reference(spec.models[0]))
-                model_dir = model_root / only.name / str(only.version)
-            else:
-                model_dir = model_root
+                folders.append(model_root / record.name / str(record.version))
+                models.download(self.workspace, record, folders[-1])
+            # Azure ML's rule: one model, its own folder; several, the folder above theirs.
+            model_dir = folders[0] if len(folders) == 1 else model_root
             env = ready.process_environment(dict(os.environ))
             for key, value in spec.environment_variables.items():
                 env[key] = expand(value, env, default="")
@@ -201,7 +201,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
-        generation.hold.release()
+        generation.ready.release()
         shutil.rmtree(generation.folder, ignore_errors=True)
 
     def _restart_dead_workers(self, generation: Generation, listener: socket.socket) -> None:
