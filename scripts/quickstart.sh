@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh ""
 kiln="$PWD/.venv/bin/kiln"
+python="$PWD/.venv/bin/python"
 demo=$(mktemp -d "${TMPDIR:-/tmp}/kiln-quickstart-XXXXXX")
 cd "$demo"
 export KILN_CACHE_DIR="$demo/cache"
@@ -56,7 +57,7 @@ Path("outputs/model.pkl").write_bytes(pickle.dumps(model))
 print(f"accuracy {accuracy:.3f} with C={c}")
 PY
 step "$kiln" run submit --env train -e iris -d train-src train.py -- --C 0.5
-run_id=$("$kiln" run list -e iris --json | python3 -c "import json, sys; print(json.load(sys.stdin)[0]['runId'])")
+run_id=$("$kiln" run list -e iris --json | "$python" -c "import json, sys; print(json.load(sys.stdin)[0]['runId'])")
 step "$kiln" run list
 step "$kiln" run show "$run_id"
 step "$kiln" run download "$run_id" -d run-files
@@ -77,9 +78,8 @@ def run(raw_data):
     return model.predict(json.loads(raw_data)["data"]).tolist()
 PY
 step "$kiln" deploy create -n iris --model iris:1 --entry-script score.py -d serve-src --env train
-uri=$("$kiln" deploy show iris --json | python3 -c "import json, sys; print(json.load(sys.stdin)['scoring_uri'])")
-step curl -s -d '{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}' "$uri"
-echo
+# One request through the SDK (a fresh machine may have no curl; `curl -d JSON URI` works too).
+step "$python" -c "from kiln import Webservice, Workspace; print(Webservice(Workspace('.'), 'iris').run({'data': [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}))"
 step "$kiln" deploy list
 printf '\nThe service keeps running; stop it with:\n  KILN_WORKSPACE=%s %s deploy delete iris\n' "$demo" "$kiln"
 printf '\nThe quickstart workspace is in %s\n' "$demo"

@@ -240,7 +240,6 @@ def _child_pid_file(src: Path) -> Path:
         """
         import subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-        open("/dev/null", "w")
         print("child", child.pid, flush=True)
         time.sleep(600)
         """,

@@ -204,23 +204,9 @@ def test_a_dead_supervisor_is_reported_dead_and_its_workers_stop(
 def test_cli_create_list_show_delete(project: Workspace, tmp_path: Path, cache_dir: Path) -> None:
     write_script(tmp_path / "serve", "score.py", SCORE)
     _model(project, tmp_path, "cli")
-    created = kiln_cli(
-        project,
-        cache_dir,
-        "deploy",
-        "create",
-        "-n",
-        "web",
-        "--model",
-        "m:1",
-        "--entry-script",
-        "score.py",
-        "-d",
-        str(tmp_path / "serve"),
-        "--env",
-        "py",
-        "--json",
-    )
+    create = ["deploy", "create", "-n", "web", "--model", "m:1", "--entry-script", "score.py"]
+    create += ["-d", str(tmp_path / "serve"), "--env", "py", "--json"]
+    created = kiln_cli(project, cache_dir, *create)
     assert created.returncode == 0, created.stderr
     info = json.loads(created.stdout)
     assert info["state"] == "Healthy"
@@ -240,22 +226,7 @@ def test_cli_create_list_show_delete(project: Workspace, tmp_path: Path, cache_d
     assert (after["models"], after["serving_generation"]) == (["m:2"], 2)
     assert after["entry_script"] == "score.py" and after["environment"] == "py:1"  # kept
     assert json.loads(_post(info["scoring_uri"])[1])["model"] == "cli-two"
-    again = kiln_cli(
-        project,
-        cache_dir,
-        "deploy",
-        "create",
-        "-n",
-        "web",
-        "--model",
-        "m:1",
-        "--entry-script",
-        "score.py",
-        "-d",
-        str(tmp_path / "serve"),
-        "--env",
-        "py",
-    )
+    again = kiln_cli(project, cache_dir, *create)
     assert again.returncode == 4 and "kiln deploy update web" in again.stderr
     assert kiln_cli(project, cache_dir, "deploy", "delete", "web").returncode == 0
     with pytest.raises(OSError):
