@@ -2,7 +2,7 @@
 # $1 ("" or "[test]"). A virtualenv first: Debian's own python3 refuses system-wide pip installs
 # (PEP 668), and a fresh Debian may lack the venv module.
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && python3 -m venv .venv; }
+  python3 -m venv .venv >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && python3 -m venv .venv; }
 fi
 .venv/bin/python -m pip --version >/dev/null 2>&1 || .venv/bin/python -m ensurepip --upgrade >/dev/null
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.6,<1"
