@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from kiln.registry.revision import SCHEMA_REVISION
+from kiln.registry.readonly import open_readonly
 
 _COLUMNS = "id, name, version, build_hash, definition_digest, description, archived, created_at"
 
@@ -28,16 +28,10 @@ def list_summaries(
     database: Path, *, all_versions: bool, include_archived: bool
 ) -> list[dict[str, Any]] | None:
     """Version summaries ordered by name then registration, or None if the fast path can't."""
-    if not database.is_file():
+    connection = open_readonly(database)
+    if connection is None:
         return None
     try:
-        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=60)
-    except sqlite3.Error:
-        return None
-    try:
-        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-        if row is None or row[0] != SCHEMA_REVISION:
-            return None
         where = "" if include_archived else "WHERE archived = 0"
         if all_versions:
             sql = f"SELECT {_COLUMNS} FROM environment_versions {where} ORDER BY name, id"
