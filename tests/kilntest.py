@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,15 @@ KILN = [sys.executable, "-m", "kiln"]
 
 
 def run_kiln(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    inherit: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as a user would."""
-    full_env = {**os.environ, **(env or {})}
+    """Run the real CLI in a subprocess, as a user would. ``env`` adds to this process's
+    environment, or replaces it with ``inherit=False``."""
+    full_env = {**os.environ, **(env or {})} if inherit else dict(env or {})
     result = subprocess.run(
         [*KILN, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
     )
@@ -29,7 +34,34 @@ def run_kiln(
         raise AssertionError(
             f"kiln {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
+    if "--json" in args and result.stdout.strip():
+        check_published_schema(args, result.stdout)
     return result
+
+
+def json_schema_of(args: Sequence[str]) -> str:
+    """The public schema a ``kiln ... --json`` command line declares it prints."""
+    from kiln.cli.main import build_parser
+
+    namespace, _ = build_parser().parse_known_args(list(args))
+    schema: str | None = getattr(namespace, "json_schema", None)
+    assert schema, f"`kiln {' '.join(args)}` takes --json but declares no public schema"
+    return schema
+
+
+def check_published_schema(args: Sequence[str], stdout: str) -> None:
+    """Every ``--json`` output a test sees must fit its published schema (schema/public/)."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    name = json_schema_of(args)
+    document = json.loads((REPO / "schema" / "public" / f"{name}.schema.json").read_text())
+    errors = sorted(Draft202012Validator(document).iter_errors(json.loads(stdout)), key=str)
+    assert not errors, (
+        f"`kiln {' '.join(args)} --json` does not fit schema/public/{name}.schema.json: "
+        + "; ".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+    )
 
 
 def error_of(call: Callable[..., object], *args: object, **kwargs: object) -> str:

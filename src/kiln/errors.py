@@ -64,3 +64,11 @@ class InvalidRequest(KilnError):
 
     exit_code = 2
     status = 422
+
+
+class UsageError(KilnError):
+    """A command line that does not say what to do (a malformed option value, a missing
+    operand): the message says what to write instead."""
+
+    exit_code = 2
+    status = 400

@@ -149,8 +149,15 @@ class Workspace:
 
     @classmethod
     def discover(
-        cls, explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None
+        cls,
+        explicit: str | os.PathLike[str] | None = None,
+        *,
+        cwd: Path | None = None,
+        create: bool = True,
     ) -> Workspace:
+        """The workspace to use (see the module's discovery order). ``create=False`` is for
+        reading: with nothing found and no per-user default yet, it raises instead of making
+        the default, so a read never leaves a workspace behind."""
         if explicit:
             return cls(explicit)
         if os.environ.get("KILN_WORKSPACE"):
@@ -159,11 +166,14 @@ class Workspace:
         if found is not None:
             return cls(found)
         default = user_default_path()
-        return (
-            cls(default)
-            if (default / WORKSPACE_DIR / CONFIG_FILE).is_file()
-            else cls.create(default)
-        )
+        if (default / WORKSPACE_DIR / CONFIG_FILE).is_file():
+            return cls(default)
+        if not create:
+            raise WorkspaceError(
+                "no Kiln workspace here or above, and no per-user default yet; create one "
+                "with `kiln init`, or pass --workspace PATH"
+            )
+        return cls.create(default)
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None) -> Workspace:

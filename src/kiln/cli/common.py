@@ -17,9 +17,17 @@ if TYPE_CHECKING:
 
 
 def workspace(args: argparse.Namespace) -> Workspace:
+    """The workspace for a command that writes (made at the per-user default if none)."""
     from kiln.workspace import Workspace
 
     return Workspace.discover(args.workspace)
+
+
+def existing_workspace(args: argparse.Namespace) -> Workspace:
+    """The workspace for a command that only reads: never created by the reading."""
+    from kiln.workspace import Workspace
+
+    return Workspace.discover(args.workspace, create=False)
 
 
 @dataclass
@@ -43,7 +51,7 @@ def from_reference(args: argparse.Namespace, reference: str) -> Source:
     from kiln.environment import catalog
 
     name, version = catalog.parse_reference(reference)
-    record = catalog.get(workspace(args), name, version)
+    record = catalog.get(existing_workspace(args), name, version)
     return Source(record.definition, record.reference, None, record)
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kiln.cli.output import add_json
+
 FORMATS = ["kiln", "azure-v1", "azure-v2", "conda", "requirements"]
-
-
-def _json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (stable field names)")
 
 
 def _source(parser: argparse.ArgumentParser, *, reference: bool) -> None:
@@ -42,7 +40,7 @@ def add_parser(groups: Any) -> None:
         "--python", default=None, metavar="X.Y", help="Python version (default: this one)"
     )
     p.add_argument("--force", action="store_true", help="replace a definition already there")
-    _json(p)
+    add_json(p, "written-files")
     p.set_defaults(handler=env_write.scaffold)
 
     p = commands.add_parser(
@@ -51,7 +49,7 @@ def add_parser(groups: Any) -> None:
     _source(p, reference=False)
     p.add_argument("-n", "--name", help="register under this name instead of the file's")
     p.add_argument("--version", help="an explicit version (default: the next integer)")
-    _json(p)
+    add_json(p, "registered-version")
     p.set_defaults(handler=env_write.register)
 
     p = commands.add_parser("list", help="list environments (latest version of each)")
@@ -67,7 +65,7 @@ def add_parser(groups: Any) -> None:
         action="store_true",
         help="include the unregistered definitions runs used (registered as 'anonymous')",
     )
-    _json(p)
+    add_json(p, "environment-version-list")
     p.set_defaults(handler=env_read.list_)
 
     p = commands.add_parser("show", help="show one environment version")
@@ -75,10 +73,10 @@ def add_parser(groups: Any) -> None:
     p.add_argument(
         "--build",
         action="store_true",
-        help="also show its build on this machine (builds it if needed)",
+        help="also show its build on this machine (never builds)",
     )
     p.add_argument("--runs", action="store_true", help="also list the runs that used it")
-    _json(p)
+    add_json(p, "environment-detail")
     p.set_defaults(handler=env_read.show)
 
     p = commands.add_parser("download", help="save a registered environment as files")
@@ -86,23 +84,23 @@ def add_parser(groups: Any) -> None:
     p.add_argument("-d", "--directory", required=True, metavar="DIR")
     p.add_argument("--format", choices=FORMATS, default="kiln")
     p.add_argument("--force", action="store_true", help="replace a definition already there")
-    _json(p)
+    add_json(p, "written-files")
     p.set_defaults(handler=env_write.download)
 
     p = commands.add_parser("hash", help="print the build hash and definition digest")
     _source(p, reference=True)
-    _json(p)
+    add_json(p, "digests")
     p.set_defaults(handler=env_read.hash_)
 
     p = commands.add_parser("diff", help="compare two versions or files")
     p.add_argument("old", metavar="A", help="NAME:VERSION, a file or a folder")
     p.add_argument("new", metavar="B", help="NAME:VERSION, a file or a folder")
-    _json(p)
+    add_json(p, "definition-diff")
     p.set_defaults(handler=env_read.diff)
 
     p = commands.add_parser("lint", help="find unpinned, duplicate and conflicting packages")
     _source(p, reference=True)
-    _json(p)
+    add_json(p, "lint-report")
     p.set_defaults(handler=env_read.lint)
 
     for verb, text in (
@@ -113,14 +111,14 @@ def add_parser(groups: Any) -> None:
         p.add_argument(
             "reference", metavar="NAME[:VERSION]", help="a version, or every version of NAME"
         )
-        _json(p)
+        add_json(p, "archive-result")
         p.set_defaults(handler=env_write.archive, archived=verb == "archive")
 
     p = commands.add_parser("tag", help="set or remove tags on a version")
     p.add_argument("reference", metavar="NAME[:VERSION]")
     p.add_argument("tags", nargs="*", metavar="KEY=VALUE")
     p.add_argument("--remove", action="append", default=[], metavar="KEY")
-    _json(p)
+    add_json(p, "environment-version")
     p.set_defaults(handler=env_write.tag)
 
     build_cmds.add_commands(commands)

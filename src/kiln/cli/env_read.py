@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from kiln.cli.common import load_source, path_or_reference, workspace
+from kiln.cli.common import existing_workspace, load_source, path_or_reference
 from kiln.cli.output import emit_fields, emit_json, emit_table
 
 
@@ -15,36 +15,17 @@ def _tags(pairs: list[str]) -> dict[str, str | None]:
 
 
 def _summaries(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from kiln.environment import ANONYMOUS_NAME
+    from kiln.envlist import list_versions
 
-    found = _all_summaries(args)
-    if args.anonymous:
-        return found
-    return [s for s in found if s["name"] != ANONYMOUS_NAME]
-
-
-def _all_summaries(args: argparse.Namespace) -> list[dict[str, Any]]:
-    ws = workspace(args)
-    if not (args.search or args.tag) and ws.is_embedded:
-        from kiln.environment.curated import indexed_summaries
-        from kiln.registry.fastread import list_summaries
-
-        rows = list_summaries(
-            ws.registry_file, all_versions=args.all_versions, include_archived=args.archived
-        )
-        if rows is not None:
-            return ([] if args.no_curated else indexed_summaries()) + rows
-    from kiln.environment import catalog
-
-    records = catalog.list_records(
-        ws,
+    return list_versions(
+        existing_workspace(args),
         all_versions=args.all_versions,
         include_archived=args.archived,
         name_contains=args.search,
         tags=_tags(args.tag),
         include_curated=not args.no_curated,
+        include_anonymous=args.anonymous,
     )
-    return [r.summary() for r in records]
 
 
 def list_(args: argparse.Namespace) -> int:
@@ -76,7 +57,7 @@ def show(args: argparse.Namespace) -> int:
     from kiln.environment import catalog
     from kiln.formats import kiln_yaml
 
-    ws = workspace(args)
+    ws = existing_workspace(args)
     name, version = catalog.parse_reference(args.reference)
     record = catalog.get(ws, name, version)
     shared = catalog.same_build(ws, record)
@@ -86,7 +67,11 @@ def show(args: argparse.Namespace) -> int:
         from kiln.cli.build_cmds import show_build
 
         build_info = show_build(args, record)
-    runs = _runs_of(ws, record) if args.runs else None
+    runs = None
+    if args.runs:
+        from kiln.lineage import runs_of
+
+        runs = runs_of(ws, record.name, record.version)
     if args.json:
         data: dict[str, Any] = record.summary()
         body = kiln_yaml.to_data(definition)
@@ -146,33 +131,8 @@ def show(args: argparse.Namespace) -> int:
     if runs is not None:
         print(f"runs ({len(runs)}):")
         for run in runs:
-            print(f"  {run['id']}  {run['status']}  {run['created']}")
+            print(f"  {run['id']}  {run['status']}  {run['created_at']}")
     return 0
-
-
-def _runs_of(ws: Any, record: Any) -> list[dict[str, Any]]:
-    """The runs that used this version, newest first (lineage from environment to runs)."""
-    import datetime as dt
-
-    from kiln.runs.store import RunStore
-
-    store = RunStore(ws)
-    try:
-        found = store.find(env_name=record.name, env_version=record.version, limit=1000)
-    finally:
-        store.close()
-    return [
-        {
-            "id": r.id,
-            "experiment": r.experiment,
-            "status": r.status,
-            "lock_digest": r.lock_digest,
-            "created": dt.datetime.fromtimestamp(r.created_at, dt.timezone.utc).isoformat(
-                timespec="seconds"
-            ),
-        }
-        for r in found
-    ]
 
 
 def hash_(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kiln.cli.common import from_reference, load_source, workspace
+from kiln.cli.common import existing_workspace, from_reference, load_source, workspace
 from kiln.cli.output import emit_json, warn
 
 
@@ -46,20 +46,16 @@ def register(args: argparse.Namespace) -> int:
     from kiln.environment import catalog
 
     source = load_source(args)
+    from kiln.environment.lint import plaintext_secrets
     from kiln.environment.validation import assign
-    from kiln.secrets import looks_secret, shown_value
 
     definition = source.definition
     if args.name is not None:
         assign(definition, "name", args.name)
     if args.version is not None:
         assign(definition, "version", args.version)
-    for key, value in definition.environment_variables.items():
-        if looks_secret(key) and shown_value(key, value) != value:
-            warn(
-                f"`environment_variables.{key}` looks like a secret stored in plain text; "
-                f"write {key}: ${{{key}}} and set it where the environment runs"
-            )
+    for finding in plaintext_secrets(definition):
+        warn(f"`{finding.field}`: {finding.message}")
     ws = workspace(args)
     result = catalog.register(ws, definition, source_dir=source.source_dir)
     record = result.record
@@ -85,7 +81,7 @@ def register(args: argparse.Namespace) -> int:
 
 def download(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
-    ws = workspace(args)
+    ws = existing_workspace(args)
     source = from_reference(args, args.reference)
     written = _save(
         source.definition, directory, args.format, lookup=ws.artifacts.lookup, overwrite=args.force
@@ -127,14 +123,14 @@ def archive(args: argparse.Namespace) -> int:
 
 def tag(args: argparse.Namespace) -> int:
     from kiln.environment import catalog
-    from kiln.errors import InvalidDefinition
+    from kiln.errors import UsageError
 
     name, version = catalog.parse_reference(args.reference)
     add = {}
     for pair in args.tags:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise InvalidDefinition(f"tag {pair!r} must be KEY=VALUE; use --remove KEY to drop one")
+            raise UsageError(f"tag {pair!r} must be KEY=VALUE; use --remove KEY to drop one")
         add[key] = value
     record = catalog.set_tags(workspace(args), name, version, add=add, remove=args.remove)
     if args.json:

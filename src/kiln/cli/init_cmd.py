@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kiln.cli.output import add_json
+
 
 def add_parser(groups: Any) -> None:
     parser = groups.add_parser(
@@ -24,7 +26,7 @@ def add_parser(groups: Any) -> None:
         metavar="PATH",
         help="keep this workspace's builds in PATH (default: the per-user cache)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_json(parser, "workspace")
     parser.set_defaults(handler=run)
 
 

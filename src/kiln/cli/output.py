@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+
+def add_json(parser: argparse.ArgumentParser, schema: str) -> None:
+    """``--json``, printing a document of the public schema ``schema`` (see kiln.schemas; the
+    tests validate every command's output against it)."""
+    parser.add_argument(
+        "--json", action="store_true", help=f"print JSON (schema/public/{schema}.schema.json)"
+    )
+    parser.set_defaults(json_schema=schema)
 
 
 def emit_json(data: Any) -> None:

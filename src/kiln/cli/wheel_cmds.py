@@ -7,8 +7,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiln.cli.common import workspace
-from kiln.cli.output import emit_json, emit_table
+from kiln.cli.common import existing_workspace, workspace
+from kiln.cli.output import add_json, emit_json, emit_table
+from kiln.utctime import utc_text
 
 if TYPE_CHECKING:
     from kiln.registry.wheel_queries import WheelRow
@@ -26,11 +27,11 @@ def add_parser(groups: Any) -> None:
 
     p = commands.add_parser("add", help="check a .whl file and store it by its sha256")
     p.add_argument("path", metavar="PATH.whl")
-    p.add_argument("--json", action="store_true", help="print JSON (stable field names)")
+    add_json(p, "wheel-added")
     p.set_defaults(handler=add)
 
     p = commands.add_parser("list", help="list the stored wheels")
-    p.add_argument("--json", action="store_true", help="print JSON (stable field names)")
+    add_json(p, "wheel-list")
     p.set_defaults(handler=list_)
 
 
@@ -41,7 +42,7 @@ def _public(row: WheelRow) -> dict[str, Any]:
         "filename": row.filename,
         "sha256": row.sha256,
         "size": row.size,
-        "added_at": row.added_at.isoformat(),
+        "added_at": utc_text(row.added_at),
         "entry": f"wheel:{row.filename}",
     }
 
@@ -65,7 +66,7 @@ def add(args: argparse.Namespace) -> int:
 def list_(args: argparse.Namespace) -> int:
     from kiln.environment.wheels import list_wheels
 
-    rows = list_wheels(workspace(args))
+    rows = list_wheels(existing_workspace(args))
     if args.json:
         emit_json([_public(row) for row in rows])
         return 0

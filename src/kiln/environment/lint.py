@@ -159,7 +159,8 @@ def _image(definition: EnvironmentDefinition) -> list[Finding]:
     return []
 
 
-def _other(definition: EnvironmentDefinition) -> list[Finding]:
+def plaintext_secrets(definition: EnvironmentDefinition) -> list[Finding]:
+    """Environment variables whose names say secret and whose values are written out."""
     found = []
     for key, value in definition.environment_variables.items():
         if value and looks_secret(key) and not is_reference(value):
@@ -168,6 +169,11 @@ def _other(definition: EnvironmentDefinition) -> list[Finding]:
                 "and set it where the environment runs"
             )
             found.append(Finding("error", f"environment_variables.{key}", message))
+    return found
+
+
+def _other(definition: EnvironmentDefinition) -> list[Finding]:
+    found = plaintext_secrets(definition)
     python = definition.python
     if python.user_managed and (python.pip.packages or python.conda.packages):
         message = "packages are listed but user_managed is true, so Kiln installs none of them"

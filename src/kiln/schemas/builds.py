@@ -1,0 +1,74 @@
+"""Builds, locks and the machine-local cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiln.schemas.base import Public
+
+
+class Package(Public):
+    name: str
+    version: str
+
+
+class Lock(Public):
+    """One lock generation of a build hash on a platform (the exact resolved package set)."""
+
+    build_hash: str
+    platform: str
+    generation: int
+    lock_digest: str
+    format: str
+    resolver: str
+    packages: list[Package]
+    created_at: str | None
+
+
+class BuildResult(Public):
+    """``env build``: the ready build of a version, and whether it was built just now."""
+
+    name: str
+    version: str
+    build_hash: str
+    builder: str
+    platform: str
+    lock_generation: int
+    lock_digest: str
+    packages: int
+    path: str
+    interpreter: str
+    built: bool
+    seconds: float
+    lock_changes: dict[str, Any] | None = None
+
+
+class CacheEntry(Public):
+    """``cache list``: one materialization on this machine."""
+
+    key: str
+    environments: list[str]
+    size_bytes: int
+    last_used: str
+    in_use: int
+    builder: str | None
+    python: str | None
+
+
+class GcReport(Public):
+    """``cache gc``: ``package_caches`` maps a cache to bytes freed (None: not estimated), or
+    is None when a running build holds the package caches."""
+
+    removed: list[str]
+    freed_bytes: int
+    builds_freed_bytes: int
+    package_caches: dict[str, int | None] | None
+    dry_run: bool
+
+
+class HealthResult(Public):
+    """``cache verify``: one materialization's health."""
+
+    key: str
+    healthy: bool
+    problem: str | None

@@ -1,0 +1,74 @@
+"""Runs, their metrics and the compute targets they run on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiln.schemas.base import Public
+
+
+class RunEnvironment(Public):
+    name: str
+    version: str
+    build_hash: str | None
+    lock_digest: str | None
+    platform: str | None
+    newer_versions: list[str] | None = None  # ``run show`` only
+
+
+class OutputFile(Public):
+    name: str
+    size: int
+
+
+class Run(Public):
+    """``run show`` and ``run submit --json``. ``metrics`` is Azure's shape: a metric logged
+    once is its value, logged several times a list of values."""
+
+    id: str
+    experiment: str
+    status: str
+    target: str
+    script: str
+    arguments: list[str]
+    environment: RunEnvironment
+    snapshot_digest: str | None
+    created_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    duration_seconds: float | None
+    exit_code: int | None
+    error: str | None
+    cancel_requested: bool
+    metrics: dict[str, Any]
+    outputs: list[OutputFile]
+    files: list[str]
+    reproduces: str | None
+    target_job_id: str | None
+
+
+class RunSummary(Public):
+    """``run list``: one row."""
+
+    id: str
+    experiment: str
+    status: str
+    environment: str
+    target: str
+    created_at: str | None
+    exit_code: int | None
+
+
+class RunState(Public):
+    """``run submit --detach`` and ``run cancel``."""
+
+    id: str
+    status: str
+
+
+class ComputeTarget(Public):
+    """``target list``: a named compute target."""
+
+    name: str
+    kind: str
+    address: str

@@ -1,0 +1,48 @@
+"""Registered models and deployments."""
+
+from __future__ import annotations
+
+from kiln.schemas.base import Public
+
+
+class Model(Public):
+    """``model register|list|show``."""
+
+    name: str
+    version: int
+    id: str  # NAME:VERSION, as Azure's Model.id
+    kind: str  # file | folder
+    file_name: str
+    size: int
+    digest: str
+    description: str | None
+    tags: dict[str, str]
+    run_id: str | None
+    environment: str | None  # NAME:VERSION of the environment that trained it
+    created_at: str | None
+
+
+class Deployment(Public):
+    """``deploy create|list|show|update``."""
+
+    name: str
+    state: str
+    scoring_uri: str | None
+    host: str
+    port: int | None
+    models: list[str]
+    environment: str
+    entry_script: str
+    workers: int
+    generation: int
+    serving_generation: int
+    error: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class DeploymentDeleted(Public):
+    """``deploy delete``."""
+
+    name: str
+    deleted: bool

@@ -1,0 +1,30 @@
+"""The workspace itself and the private wheels it stores."""
+
+from __future__ import annotations
+
+from kiln.schemas.base import Public
+
+
+class WorkspaceInfo(Public):
+    """``init``."""
+
+    path: str
+    registry: str  # the database, password hidden
+
+
+class Wheel(Public):
+    """``wheel list``: a private wheel stored in the workspace (``wheel:FILENAME`` entries)."""
+
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    size: int
+    added_at: str
+    entry: str
+
+
+class WheelAdded(Wheel):
+    """``wheel add``: the wheel, and False when the same file was stored already."""
+
+    added: bool
