@@ -22,7 +22,7 @@ def _source(parser: argparse.ArgumentParser, *, reference: bool) -> None:
 
 
 def add_parser(groups: Any) -> None:
-    from kiln.cli import build_cmds, env_read, env_write
+    from kiln.cli import build_cmds, env_read
 
     env = groups.add_parser(
         "env",
@@ -31,6 +31,17 @@ def add_parser(groups: Any) -> None:
     )
     commands = env.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+
+    _add_writers(commands)
+    _add_readers(commands)
+    build_cmds.add_commands(commands)
+
+    p = commands.add_parser("schema", help="print the JSON Schema of Kiln YAML (for editors)")
+    p.set_defaults(handler=env_read.schema)
+
+
+def _add_writers(commands: Any) -> None:
+    from kiln.cli import env_write
 
     p = commands.add_parser("scaffold", help="write a starter definition into a folder")
     p.add_argument("-n", "--name", required=True)
@@ -51,6 +62,36 @@ def add_parser(groups: Any) -> None:
     p.add_argument("--version", help="an explicit version (default: the next integer)")
     add_json(p, "registered-version")
     p.set_defaults(handler=env_write.register)
+
+    p = commands.add_parser("download", help="save a registered environment as files")
+    p.add_argument("reference", metavar="NAME[:VERSION]")
+    p.add_argument("-d", "--directory", required=True, metavar="DIR")
+    p.add_argument("--format", choices=FORMATS, default="kiln")
+    p.add_argument("--force", action="store_true", help="replace a definition already there")
+    add_json(p, "written-files")
+    p.set_defaults(handler=env_write.download)
+
+    for verb, text in (
+        ("archive", "hide from lists (still gettable by version)"),
+        ("restore", "undo archive"),
+    ):
+        p = commands.add_parser(verb, help=text)
+        p.add_argument(
+            "reference", metavar="NAME[:VERSION]", help="a version, or every version of NAME"
+        )
+        add_json(p, "archive-result")
+        p.set_defaults(handler=env_write.archive, archived=verb == "archive")
+
+    p = commands.add_parser("tag", help="set or remove tags on a version")
+    p.add_argument("reference", metavar="NAME[:VERSION]")
+    p.add_argument("tags", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--remove", action="append", default=[], metavar="KEY")
+    add_json(p, "environment-version")
+    p.set_defaults(handler=env_write.tag)
+
+
+def _add_readers(commands: Any) -> None:
+    from kiln.cli import env_read
 
     p = commands.add_parser("list", help="list environments (latest version of each)")
     p.add_argument("--all-versions", action="store_true", help="every version, not only the latest")
@@ -79,14 +120,6 @@ def add_parser(groups: Any) -> None:
     add_json(p, "environment-detail")
     p.set_defaults(handler=env_read.show)
 
-    p = commands.add_parser("download", help="save a registered environment as files")
-    p.add_argument("reference", metavar="NAME[:VERSION]")
-    p.add_argument("-d", "--directory", required=True, metavar="DIR")
-    p.add_argument("--format", choices=FORMATS, default="kiln")
-    p.add_argument("--force", action="store_true", help="replace a definition already there")
-    add_json(p, "written-files")
-    p.set_defaults(handler=env_write.download)
-
     p = commands.add_parser("hash", help="print the build hash and definition digest")
     _source(p, reference=True)
     add_json(p, "digests")
@@ -102,26 +135,3 @@ def add_parser(groups: Any) -> None:
     _source(p, reference=True)
     add_json(p, "lint-report")
     p.set_defaults(handler=env_read.lint)
-
-    for verb, text in (
-        ("archive", "hide from lists (still gettable by version)"),
-        ("restore", "undo archive"),
-    ):
-        p = commands.add_parser(verb, help=text)
-        p.add_argument(
-            "reference", metavar="NAME[:VERSION]", help="a version, or every version of NAME"
-        )
-        add_json(p, "archive-result")
-        p.set_defaults(handler=env_write.archive, archived=verb == "archive")
-
-    p = commands.add_parser("tag", help="set or remove tags on a version")
-    p.add_argument("reference", metavar="NAME[:VERSION]")
-    p.add_argument("tags", nargs="*", metavar="KEY=VALUE")
-    p.add_argument("--remove", action="append", default=[], metavar="KEY")
-    add_json(p, "environment-version")
-    p.set_defaults(handler=env_write.tag)
-
-    build_cmds.add_commands(commands)
-
-    p = commands.add_parser("schema", help="print the JSON Schema of Kiln YAML (for editors)")
-    p.set_defaults(handler=env_read.schema)

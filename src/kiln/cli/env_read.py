@@ -55,13 +55,11 @@ def _redacted_variables(variables: dict[str, str]) -> dict[str, str]:
 
 def show(args: argparse.Namespace) -> int:
     from kiln.environment import catalog
-    from kiln.formats import kiln_yaml
 
     ws = existing_workspace(args)
     name, version = catalog.parse_reference(args.reference)
     record = catalog.get(ws, name, version)
     shared = catalog.same_build(ws, record)
-    definition = record.definition
     build_info = None
     if args.build:
         from kiln.cli.build_cmds import show_build
@@ -73,9 +71,11 @@ def show(args: argparse.Namespace) -> int:
 
         runs = runs_of(ws, record.name, record.version)
     if args.json:
+        from kiln.formats import kiln_yaml
+
         data: dict[str, Any] = record.summary()
-        body = kiln_yaml.to_data(definition)
-        body["environment_variables"] = _redacted_variables(definition.environment_variables)
+        body = kiln_yaml.to_data(record.definition)
+        body["environment_variables"] = _redacted_variables(record.definition.environment_variables)
         data.update(same_build_as=shared, definition=body)
         if build_info is not None:
             data["build"] = build_info
@@ -83,46 +83,7 @@ def show(args: argparse.Namespace) -> int:
             data["runs"] = runs
         emit_json(data)
         return 0
-    python, docker = definition.python, definition.docker
-    emit_fields(
-        [
-            ("name", record.name),
-            ("version", record.version),
-            ("description", record.description),
-            (
-                "status",
-                "curated (read-only)"
-                if record.curated
-                else "archived"
-                if record.archived
-                else "active",
-            ),
-            (
-                "registered",
-                record.created_at.isoformat(timespec="seconds") if record.created_at else None,
-            ),
-            ("tags", record.tags),
-            ("build hash", record.build_hash),
-            ("definition digest", record.definition_digest),
-            ("same build as", ", ".join(shared) if shared else None),
-            ("python", python.version),
-            ("user managed", python.interpreter_path if python.user_managed else None),
-            ("conda channels", python.conda.channels),
-            ("conda packages", python.conda.packages),
-            ("pip packages", python.pip.packages),
-            ("pip index", python.pip.index_url),
-            ("base image", docker.base_image),
-            (
-                "dockerfile",
-                f"(inline, {len(docker.dockerfile.splitlines())} lines)"
-                if docker.dockerfile
-                else None,
-            ),
-            ("build context", docker.build_context),
-            ("env vars", _redacted_variables(definition.environment_variables)),
-            ("inferencing stack", definition.inferencing_stack_version),
-        ]
-    )
+    emit_fields(_shown_fields(record, shared))
     if build_info is not None:
         from kiln.cli.build_cmds import print_build
 
@@ -133,6 +94,41 @@ def show(args: argparse.Namespace) -> int:
         for run in runs:
             print(f"  {run['id']}  {run['status']}  {run['created_at']}")
     return 0
+
+
+def _status(record: Any) -> str:
+    return "curated (read-only)" if record.curated else "archived" if record.archived else "active"
+
+
+def _shown_fields(record: Any, shared: list[str]) -> list[tuple[str, Any]]:
+    definition = record.definition
+    python, docker = definition.python, definition.docker
+    dockerfile = docker.dockerfile
+    return [
+        ("name", record.name),
+        ("version", record.version),
+        ("description", record.description),
+        ("status", _status(record)),
+        (
+            "registered",
+            record.created_at.isoformat(timespec="seconds") if record.created_at else None,
+        ),
+        ("tags", record.tags),
+        ("build hash", record.build_hash),
+        ("definition digest", record.definition_digest),
+        ("same build as", ", ".join(shared) if shared else None),
+        ("python", python.version),
+        ("user managed", python.interpreter_path if python.user_managed else None),
+        ("conda channels", python.conda.channels),
+        ("conda packages", python.conda.packages),
+        ("pip packages", python.pip.packages),
+        ("pip index", python.pip.index_url),
+        ("base image", docker.base_image),
+        ("dockerfile", f"(inline, {len(dockerfile.splitlines())} lines)" if dockerfile else None),
+        ("build context", docker.build_context),
+        ("env vars", _redacted_variables(definition.environment_variables)),
+        ("inferencing stack", definition.inferencing_stack_version),
+    ]
 
 
 def hash_(args: argparse.Namespace) -> int:

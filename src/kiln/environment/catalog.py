@@ -7,10 +7,7 @@ row is committed, so a registered version never refers to content the workspace 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,85 +15,29 @@ from kiln.environment import curated
 from kiln.environment.canonical import build_hash, definition_digest
 from kiln.environment.definition import CURATED_PREFIX, EnvironmentDefinition
 from kiln.environment.packages import parse_pip_entry
-from kiln.environment.validation import validate_definition
+from kiln.environment.record import (
+    EnvironmentRecord,
+    RegisterResult,
+    curated_record,
+    parse_reference,
+)
 from kiln.errors import InvalidDefinition, NotFound, ReadOnly
 from kiln.formats.base import local_path_of, resolve_local_inputs
 from kiln.workspace import Workspace
 
+__all__ = [  # the record types are defined in the model and re-exported for callers of the core
+    "EnvironmentRecord",
+    "RegisterResult",
+    "curated_record",
+    "get",
+    "list_records",
+    "parse_reference",
+    "register",
+    "same_build",
+    "set_archived",
+    "set_tags",
+]
 _COLUMNS = {"name", "version", "description", "tags"}
-
-
-class EnvironmentRecord:
-    """A registered (or curated) version: its definition, digests and registry facts."""
-
-    def __init__(
-        self,
-        *,
-        definition_json: str | None = None,
-        definition: EnvironmentDefinition | None = None,
-        name: str,
-        version: str,
-        description: str | None,
-        tags: dict[str, str],
-        definition_digest: str,
-        build_hash: str,
-        created_at: dt.datetime | None,
-        archived: bool = False,
-        curated: bool = False,
-    ) -> None:
-        self._json = definition_json
-        if definition is not None:
-            self.__dict__["definition"] = definition
-        self.name, self.version, self.description, self.tags = name, version, description, tags
-        self.definition_digest, self.build_hash = definition_digest, build_hash
-        self.created_at, self.archived, self.curated = created_at, archived, curated
-
-    @cached_property
-    def definition(self) -> EnvironmentDefinition:
-        data = json.loads(self._json or "{}")
-        data.update(
-            name=self.name, version=self.version, description=self.description, tags=self.tags
-        )
-        return validate_definition(data, source=f"the registry entry {self.reference}")
-
-    @property
-    def reference(self) -> str:
-        return f"{self.name}:{self.version}"
-
-    def summary(self) -> dict[str, Any]:
-        """Stable public fields (``--json``); never a secret (definitions cannot hold one)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "description": self.description,
-            "tags": dict(self.tags),
-            "build_hash": self.build_hash,
-            "definition_digest": self.definition_digest,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-            "archived": self.archived,
-            "curated": self.curated,
-        }
-
-
-@dataclass(frozen=True)
-class RegisterResult:
-    record: EnvironmentRecord
-    created: bool
-
-
-def parse_reference(reference: str) -> tuple[str, str | None]:
-    """``NAME``, ``NAME:VERSION`` or ``NAME@latest`` -> (name, version or None for latest)."""
-    if "@" in reference:
-        name, label = reference.split("@", 1)
-        if label != "latest":
-            raise InvalidDefinition(
-                f"unknown label {label!r} in {reference!r}; only @latest exists"
-            )
-        return name, None
-    name, _, version = reference.partition(":")
-    if not name:
-        raise InvalidDefinition(f"{reference!r} names no environment; write NAME or NAME:VERSION")
-    return name, (version or None) if version != "latest" else None
 
 
 def _stored_json(definition: EnvironmentDefinition) -> str:
@@ -204,20 +145,6 @@ def _record(row: Any) -> EnvironmentRecord:
         build_hash=row.build_hash,
         created_at=row.created_at,
         archived=row.archived,
-    )
-
-
-def curated_record(definition: EnvironmentDefinition) -> EnvironmentRecord:
-    return EnvironmentRecord(
-        definition=definition,
-        name=definition.name,
-        version=definition.version or "1",
-        description=definition.description,
-        tags=dict(definition.tags),
-        definition_digest=definition_digest(definition),
-        build_hash=build_hash(definition),
-        created_at=None,
-        curated=True,
     )
 
 

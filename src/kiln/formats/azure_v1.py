@@ -25,26 +25,39 @@ cannot save it again ("Python package is missing"). Local wheel paths are writte
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiln.environment.definition import EnvironmentDefinition, RegistryRef, has_conda_file_content
 from kiln.environment.files import read_text_limited
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition
 from kiln.formats import base
+from kiln.formats.azure_v1_write import (
+    CONDA_FILE,
+    CONDA_NAME,
+    DEFINITION_FILE,
+    DOCKERFILE,
+    FORMAT,
+    SDK_INTERPRETER,
+    render_json,
+    save,
+)
 from kiln.formats.base import Loaded
-from kiln.formats.conda_env import python_to_spec, spec_to_python
+from kiln.formats.conda_env import spec_to_python
 from kiln.secrets import is_reference
 
-FORMAT = "azure-v1"
-DEFINITION_FILE = "azureml_environment.json"
-CONDA_FILE = "conda_dependencies.yml"
-DOCKERFILE = "BaseDockerfile"
-CONDA_NAME = "project_environment"  # the name azureml-core gives every conda file
-SDK_INTERPRETER = "python"
+__all__ = [
+    "CONDA_FILE",
+    "CONDA_NAME",
+    "DEFINITION_FILE",
+    "DOCKERFILE",
+    "FORMAT",
+    "SDK_INTERPRETER",
+    "load",
+    "render_json",
+    "save",
+]
 _KINDS: dict[type, str] = {
     bool: "true or false (no quotes)",
     str: "a string",
@@ -52,7 +65,6 @@ _KINDS: dict[type, str] = {
     list: "a list",
     dict: "a map",
 }
-_DATABRICKS = ("mavenLibraries", "pypiLibraries", "rcranLibraries", "jarLibraries", "eggLibraries")
 # Settings with content Kiln cannot represent; dropped with a warning when set.
 _WARN_IF_SET = (
     "r",
@@ -267,71 +279,3 @@ def load(path: Path) -> Loaded:
     _warn_ignored(reader, data)
     definition = base.resolve_local_inputs(definition, directory)
     return Loaded(definition, tuple(reader.warnings), tuple(reader.files))
-
-
-def _check_expressible(definition: EnvironmentDefinition) -> None:
-    if definition.docker.build_context:
-        raise InvalidDefinition(
-            "`docker.build_context` cannot be written to Azure ML v1, whose build context is a "
-            "remote git or storage location; use `--format azure-v2` or `--format kiln`"
-        )
-    if definition.python.pip.constraints:
-        raise InvalidDefinition(
-            "`python.pip.constraints` cannot be written to Azure ML v1, whose conda file has no "
-            "constraints; pin them in `python.pip.packages` or use `--format kiln`"
-        )
-
-
-def render_json(definition: EnvironmentDefinition) -> str:
-    """``azureml_environment.json`` as azureml-core 1.61 writes it: same keys, order, defaults."""
-    python, docker, spark = definition.python, definition.docker, definition.spark
-    registry, platform = docker.base_image_registry, docker.platform
-    docker_json: dict[str, Any] = {"enabled": False, "baseImage": docker.base_image}
-    if not docker.dockerfile:  # save_to_directory drops the key when the Dockerfile is a file
-        docker_json["baseDockerfile"] = None
-    docker_json |= {
-        "buildContext": None,
-        "sharedVolumes": True,
-        "shmSize": "2g",
-        "arguments": [],
-        # address, username, password: the password is only ever a ${VAR} reference.
-        "baseImageRegistry": {**(registry or RegistryRef()).model_dump(), "registryIdentity": None},
-        "platform": {"os": platform.os.capitalize(), "architecture": platform.architecture}
-        if platform
-        else None,
-    }
-    interpreter = python.interpreter_path if python.user_managed else None
-    data: dict[str, Any] = {
-        "name": definition.name,
-        "version": definition.version,
-        "environmentVariables": dict(definition.environment_variables),
-        "python": {
-            "userManagedDependencies": python.user_managed,
-            "interpreterPath": interpreter or SDK_INTERPRETER,
-            "condaDependenciesFile": None,
-            "baseCondaEnvironment": None,
-        },
-        "docker": docker_json,
-        "spark": {
-            "repositories": list(spark.repositories),
-            "packages": [p.model_dump() for p in spark.packages],
-            "precachePackages": spark.precache_packages,
-        },
-        "databricks": {key: [] for key in _DATABRICKS},
-        "r": None,
-        "inferencingStackVersion": definition.inferencing_stack_version,
-        "assetId": None,
-    }
-    return json.dumps(data, indent=4)
-
-
-def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
-    """Write the folder ``path`` so that azureml-core's ``load_from_directory`` reads it."""
-    _check_expressible(definition)
-    files = {DEFINITION_FILE: render_json(definition).encode()}
-    if has_conda_file_content(definition.python):
-        files[CONDA_FILE] = base.dump_yaml(python_to_spec(definition, name=CONDA_NAME)).encode()
-    if definition.docker.dockerfile:
-        files[DOCKERFILE] = definition.docker.dockerfile.encode()
-    # Files an earlier save left here are removed by dispatch.save_definition (with overwrite).
-    return base.write_files_atomically(path, files)

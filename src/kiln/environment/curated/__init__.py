@@ -28,7 +28,7 @@ INDEX = Path(__file__).parent / "index.json"
 
 def summaries() -> list[dict[str, Any]]:
     """Public summaries of the curated definitions, as ``kiln env list --json`` shows them."""
-    from kiln.environment.catalog import curated_record
+    from kiln.environment.record import curated_record
 
     return [curated_record(d).summary() for d in definitions()]
 

@@ -1,0 +1,102 @@
+"""A registered (or curated) environment version: its definition, digests and registry facts,
+and the ``NAME[:VERSION]`` references that name one. Pure: no storage, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from kiln.environment.canonical import build_hash, definition_digest
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.validation import validate_definition
+from kiln.errors import InvalidDefinition
+
+
+class EnvironmentRecord:
+    """A registered (or curated) version: its definition, digests and registry facts."""
+
+    def __init__(
+        self,
+        *,
+        definition_json: str | None = None,
+        definition: EnvironmentDefinition | None = None,
+        name: str,
+        version: str,
+        description: str | None,
+        tags: dict[str, str],
+        definition_digest: str,
+        build_hash: str,
+        created_at: dt.datetime | None,
+        archived: bool = False,
+        curated: bool = False,
+    ) -> None:
+        self._json = definition_json
+        if definition is not None:
+            self.__dict__["definition"] = definition
+        self.name, self.version, self.description, self.tags = name, version, description, tags
+        self.definition_digest, self.build_hash = definition_digest, build_hash
+        self.created_at, self.archived, self.curated = created_at, archived, curated
+
+    @cached_property
+    def definition(self) -> EnvironmentDefinition:
+        data = json.loads(self._json or "{}")
+        data.update(
+            name=self.name, version=self.version, description=self.description, tags=self.tags
+        )
+        return validate_definition(data, source=f"the registry entry {self.reference}")
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def summary(self) -> dict[str, Any]:
+        """Stable public fields (``--json``); never a secret (definitions cannot hold one)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "tags": dict(self.tags),
+            "build_hash": self.build_hash,
+            "definition_digest": self.definition_digest,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "archived": self.archived,
+            "curated": self.curated,
+        }
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    record: EnvironmentRecord
+    created: bool
+
+
+def parse_reference(reference: str) -> tuple[str, str | None]:
+    """``NAME``, ``NAME:VERSION`` or ``NAME@latest`` -> (name, version or None for latest)."""
+    if "@" in reference:
+        name, label = reference.split("@", 1)
+        if label != "latest":
+            raise InvalidDefinition(
+                f"unknown label {label!r} in {reference!r}; only @latest exists"
+            )
+        return name, None
+    name, _, version = reference.partition(":")
+    if not name:
+        raise InvalidDefinition(f"{reference!r} names no environment; write NAME or NAME:VERSION")
+    return name, (version or None) if version != "latest" else None
+
+
+def curated_record(definition: EnvironmentDefinition) -> EnvironmentRecord:
+    return EnvironmentRecord(
+        definition=definition,
+        name=definition.name,
+        version=definition.version or "1",
+        description=definition.description,
+        tags=dict(definition.tags),
+        definition_digest=definition_digest(definition),
+        build_hash=build_hash(definition),
+        created_at=None,
+        curated=True,
+    )

@@ -1,0 +1,89 @@
+"""Writing Azure ML SDK v1 environment folders (see azure_v1.py for the format and Kiln's
+rules): ``azureml_environment.json`` as azureml-core writes it, the conda file, the Dockerfile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kiln.environment.definition import EnvironmentDefinition, RegistryRef, has_conda_file_content
+from kiln.errors import InvalidDefinition
+from kiln.formats import base
+from kiln.formats.conda_env import python_to_spec
+
+FORMAT = "azure-v1"
+DEFINITION_FILE = "azureml_environment.json"
+CONDA_FILE = "conda_dependencies.yml"
+DOCKERFILE = "BaseDockerfile"
+CONDA_NAME = "project_environment"  # the name azureml-core gives every conda file
+SDK_INTERPRETER = "python"
+_DATABRICKS = ("mavenLibraries", "pypiLibraries", "rcranLibraries", "jarLibraries", "eggLibraries")
+
+
+def _check_expressible(definition: EnvironmentDefinition) -> None:
+    if definition.docker.build_context:
+        raise InvalidDefinition(
+            "`docker.build_context` cannot be written to Azure ML v1, whose build context is a "
+            "remote git or storage location; use `--format azure-v2` or `--format kiln`"
+        )
+    if definition.python.pip.constraints:
+        raise InvalidDefinition(
+            "`python.pip.constraints` cannot be written to Azure ML v1, whose conda file has no "
+            "constraints; pin them in `python.pip.packages` or use `--format kiln`"
+        )
+
+
+def render_json(definition: EnvironmentDefinition) -> str:
+    """``azureml_environment.json`` as azureml-core 1.61 writes it: same keys, order, defaults."""
+    python, docker, spark = definition.python, definition.docker, definition.spark
+    registry, platform = docker.base_image_registry, docker.platform
+    docker_json: dict[str, Any] = {"enabled": False, "baseImage": docker.base_image}
+    if not docker.dockerfile:  # save_to_directory drops the key when the Dockerfile is a file
+        docker_json["baseDockerfile"] = None
+    docker_json |= {
+        "buildContext": None,
+        "sharedVolumes": True,
+        "shmSize": "2g",
+        "arguments": [],
+        # address, username, password: the password is only ever a ${VAR} reference.
+        "baseImageRegistry": {**(registry or RegistryRef()).model_dump(), "registryIdentity": None},
+        "platform": {"os": platform.os.capitalize(), "architecture": platform.architecture}
+        if platform
+        else None,
+    }
+    interpreter = python.interpreter_path if python.user_managed else None
+    data: dict[str, Any] = {
+        "name": definition.name,
+        "version": definition.version,
+        "environmentVariables": dict(definition.environment_variables),
+        "python": {
+            "userManagedDependencies": python.user_managed,
+            "interpreterPath": interpreter or SDK_INTERPRETER,
+            "condaDependenciesFile": None,
+            "baseCondaEnvironment": None,
+        },
+        "docker": docker_json,
+        "spark": {
+            "repositories": list(spark.repositories),
+            "packages": [p.model_dump() for p in spark.packages],
+            "precachePackages": spark.precache_packages,
+        },
+        "databricks": {key: [] for key in _DATABRICKS},
+        "r": None,
+        "inferencingStackVersion": definition.inferencing_stack_version,
+        "assetId": None,
+    }
+    return json.dumps(data, indent=4)
+
+
+def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
+    """Write the folder ``path`` so that azureml-core's ``load_from_directory`` reads it."""
+    _check_expressible(definition)
+    files = {DEFINITION_FILE: render_json(definition).encode()}
+    if has_conda_file_content(definition.python):
+        files[CONDA_FILE] = base.dump_yaml(python_to_spec(definition, name=CONDA_NAME)).encode()
+    if definition.docker.dockerfile:
+        files[DOCKERFILE] = definition.docker.dockerfile.encode()
+    # Files an earlier save left here are removed by dispatch.save_definition (with overwrite).
+    return base.write_files_atomically(path, files)
