@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
 from kiln.runs import processes
+from kiln.serving.specs import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY  # its public name here
 from kiln.workspace import Workspace
 
 TRANSITIONING = "Transitioning"
@@ -31,7 +32,6 @@ FAILED = "Failed"
 STOPPED = "Stopped"
 DEAD = "Dead"
 LOG_FILE = "service.log"
-DEFAULT_MAX_BODY = 100 * 1024 * 1024
 
 
 @dataclass
