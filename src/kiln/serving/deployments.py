@@ -20,8 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy.exc import IntegrityError
+
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
+from kiln.registry import deployment_queries as queries
+from kiln.registry.engine import write_transaction
 from kiln.runs import processes
+from kiln.serving.models import check_name
 from kiln.serving.specs import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY  # its public name here
 from kiln.workspace import Workspace
 
@@ -103,29 +108,22 @@ def _record(row: dict[str, Any]) -> DeploymentRecord:
 
 
 def get(workspace: Workspace, name: str) -> DeploymentRecord:
-    from kiln.registry.deployment_queries import get_deployment
-
     with workspace.engine.connect() as connection:
-        row = get_deployment(connection, name=name)
+        row = queries.get_deployment(connection, name=name)
     if row is None:
         raise NotFound(f"no deployment {name!r} in {workspace.path}; see `kiln deploy list`")
     return _record(row)
 
 
 def list_deployments(workspace: Workspace) -> list[DeploymentRecord]:
-    from kiln.registry import deployment_queries
-
     with workspace.engine.connect() as connection:
-        rows = deployment_queries.list_deployments(connection)
+        rows = queries.list_deployments(connection)
     return [_record(r) for r in rows]
 
 
 def set_fields(workspace: Workspace, name: str, **values: Any) -> None:
-    from kiln.registry.deployment_queries import set_deployment_fields
-    from kiln.registry.engine import write_transaction
-
     with write_transaction(workspace.engine) as connection:
-        set_deployment_fields(connection, name=name, values=values, now=time.time())
+        queries.set_deployment_fields(connection, name=name, values=values, now=time.time())
 
 
 def _check_port(host: str, port: int | None) -> None:
@@ -144,8 +142,6 @@ def create(
     port: int | None = None,
 ) -> DeploymentRecord:
     """Record the deployment and start its supervisor; returns at once (see ``wait``)."""
-    from kiln.serving.models import check_name
-
     check_name(name, field="name")
     _check_port(host, port)
     if spec.workers < 1:
@@ -162,11 +158,6 @@ def _replace_record(
     workspace: Workspace, name: str, spec: DeploymentSpec, *, host: str, port: int | None
 ) -> None:
     """Record the deployment's first generation, replacing a stopped, failed or dead one."""
-    from sqlalchemy.exc import IntegrityError
-
-    from kiln.registry import deployment_queries as queries
-    from kiln.registry.engine import write_transaction
-
     try:
         with write_transaction(workspace.engine) as connection:
             existing = queries.get_deployment(connection, name=name)
@@ -226,11 +217,9 @@ def update(workspace: Workspace, name: str, spec: DeploymentSpec) -> DeploymentR
             + ("" if record.state not in (DEAD, FAILED, STOPPED) else ", or create it again")
         )
     pid = _live_supervisor(record, "update")
-    from kiln.registry.deployment_queries import request_generation
-    from kiln.registry.engine import write_transaction
 
     with write_transaction(workspace.engine) as connection:
-        request_generation(
+        queries.request_generation(
             connection, name=name, spec=json.dumps(asdict(spec)), state=UPDATING, now=time.time()
         )
     os.kill(pid, signal.SIGHUP)
@@ -273,11 +262,9 @@ def delete(workspace: Workspace, name: str, *, timeout: float = 60.0) -> None:
             time.sleep(0.05)
         if processes.watcher_alive(record.supervisor):
             os.kill(pid, signal.SIGKILL)
-    from kiln.registry.deployment_queries import delete_deployment
-    from kiln.registry.engine import write_transaction
 
     with write_transaction(workspace.engine) as connection:
-        delete_deployment(connection, name=name)
+        queries.delete_deployment(connection, name=name)
     shutil.rmtree(folder(workspace, name), ignore_errors=True)
 
 

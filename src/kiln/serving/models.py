@@ -13,6 +13,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kiln.errors import InvalidRequest, NotFound
+from kiln.registry import model_queries as queries
+from kiln.registry.engine import write_transaction
 from kiln.workspace import Workspace
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -104,11 +106,9 @@ def register(
         kind, digest = "file", workspace.artifacts.put_file(path)
     else:
         raise InvalidRequest(f"`model_path`: {path} is neither a file nor a folder")
-    from kiln.registry.engine import write_transaction
-    from kiln.registry.model_queries import insert_next_version
 
     with write_transaction(workspace.engine) as connection:
-        version = insert_next_version(
+        version = queries.insert_next_version(
             connection,
             name=name,
             digest=digest,
@@ -128,10 +128,8 @@ def register(
 
 
 def get(workspace: Workspace, name: str, version: int | None = None) -> ModelRecord:
-    from kiln.registry.model_queries import get_model
-
     with workspace.engine.connect() as connection:
-        row = get_model(connection, name=name, version=version)
+        row = queries.get_model(connection, name=name, version=version)
     if row is None:
         what = f"{name}:{version}" if version else name
         raise NotFound(f"no model {what} in {workspace.path}; see `kiln model list`")
@@ -139,10 +137,8 @@ def get(workspace: Workspace, name: str, version: int | None = None) -> ModelRec
 
 
 def list_models(workspace: Workspace, name: str | None = None) -> list[ModelRecord]:
-    from kiln.registry import model_queries
-
     with workspace.engine.connect() as connection:
-        rows = model_queries.list_models(connection, name=name)
+        rows = queries.list_models(connection, name=name)
     return [_record(r) for r in rows]
 
 
