@@ -3,7 +3,7 @@ through the standard library.
 
 Why: a warm ``kiln run submit`` records its run before and after the script, and must add
 little to starting it; importing SQLAlchemy alone takes longer than that budget on a 2-core
-machine (see run_store.py). Same names, same keyword arguments, same results as the SQLAlchemy
+machine (measured in run_database.py). Same names, same keyword arguments, same results as the SQLAlchemy
 queries (tests/registry/test_run_queries.py runs both on the same data); table and column
 names come from ``layout.py``, which a test checks against ``schema.py``.
 """
