@@ -1,10 +1,10 @@
 """The runs store's database: the run and target queries plus how to read and write, behind one
 small Protocol, with two implementations.
 
-- ``CoreRunDatabase``: SQLAlchemy (``run_queries``, ``target_queries``) on the workspace's engine, for
-  PostgreSQL.
-- ``FastRunDatabase``: the standard library (``fastruns``) on the embedded SQLite registry. Measured
-  reason it stays: a whole warm ``kiln run submit`` of a one-line script takes 0.20-0.23 s on
+- ``CoreRunDatabase``: SQLAlchemy (``run_queries``, ``target_queries``) on the workspace's
+  engine, for PostgreSQL.
+- ``FastRunDatabase``: the standard library (``fastruns``) on the embedded SQLite registry.
+  Measured reason it stays: a whole warm ``kiln run submit`` of a one-line script takes 0.20-0.23 s on
   the 2-core machine and imports no SQLAlchemy module, while ``python -X importtime -c 'import
   sqlalchemy'`` alone takes 0.54-1.0 s there (bench/runs.py's budget: 0.3 s over the bare
   script); the store writes before and after the script runs.
