@@ -39,6 +39,7 @@ def test_fast_path_equals_the_sqlalchemy_path(
         ws.registry_file, all_versions=all_versions, include_archived=include_archived
     )
     assert fast == slow
+    assert repr(fast) == repr(slow)  # same types too (True is not 1) and the same key order
     assert (
         len(fast)
         == {(False, False): 2, (False, True): 3, (True, False): 2, (True, True): 4}[

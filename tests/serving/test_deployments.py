@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -18,11 +20,15 @@ from runtest import kiln_cli, write_script
 from kiln.cache import MARKER, Cache
 from kiln.environment import catalog
 from kiln.environment.validation import validate_definition
-from kiln.errors import KilnError
+from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
 from kiln.fastexec import pointer_path
+from kiln.registry import deployment_queries
+from kiln.registry.engine import write_transaction
+from kiln.runs import processes
 from kiln.runs.sdk import Experiment, ScriptRunConfig
-from kiln.serving import deployments
+from kiln.serving import deployments, specs
 from kiln.serving.sdk import InferenceConfig, LocalWebservice, Model, Webservice
+from kiln.serving.specs import SpecRequest
 from kiln.workspace import Workspace
 
 SCORE = """
@@ -232,6 +238,95 @@ def test_cli_create_list_show_delete(project: Workspace, tmp_path: Path, cache_d
     with pytest.raises(OSError):
         _post(info["scoring_uri"])
     assert json.loads(kiln_cli(project, cache_dir, "deploy", "list", "--json").stdout) == []
+
+
+def test_deployment_records_on_both_databases(workspace: Workspace) -> None:
+    """What create, get, set_fields, update and delete do with the record, on SQLite and
+    PostgreSQL, without starting a service (the tests above start real ones)."""
+    spec = deployments.DeploymentSpec(["m:1"], "score.py", "s" * 64, "py", "1")
+    with pytest.raises(NotFound, match="no deployment 'web'"):
+        deployments.get(workspace, "web")
+    assert deployments.list_deployments(workspace) == []
+    with write_transaction(workspace.engine) as connection:  # served by this very process
+        deployment_queries.insert_deployment(
+            connection,
+            name="web",
+            state=deployments.HEALTHY,
+            spec=json.dumps(asdict(spec)),
+            host="127.0.0.1",
+            port=None,
+            supervisor=processes.watcher_token(),
+            now=1.0,
+        )
+    with pytest.raises(Conflict, match="exists and is running"):
+        deployments.create(workspace, "web", spec)
+    deployments.set_fields(workspace, "web", port=8123, applied_generation=1)
+    record = deployments.get(workspace, "web")
+    assert (record.spec, record.state, record.generation) == (spec, deployments.HEALTHY, 1)
+    assert record.scoring_uri == "http://127.0.0.1:8123/score" and record.updated_at > 1.0
+    dead = f"{processes.host_of(processes.watcher_token())}:{_ended_pid()}:0"
+    deployments.set_fields(workspace, "web", supervisor=dead)
+    assert [r.state for r in deployments.list_deployments(workspace)] == [deployments.DEAD]
+    with pytest.raises(Conflict, match="'web' is dead; update it once it is healthy"):
+        deployments.update(workspace, "web", spec)
+    deployments.delete(workspace, "web")  # nothing left to stop
+    assert deployments.list_deployments(workspace) == []
+
+
+def _ended_pid() -> int:
+    """The id of a process that has ended (and been reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_specs_fill_defaults_and_updates_keep_what_they_do_not_name(
+    project: Workspace, tmp_path: Path
+) -> None:
+    serve = tmp_path / "serve"
+    write_script(serve, "score.py", SCORE)
+    _model(project, tmp_path, "one")
+    _model(project, tmp_path, "two")
+    request = SpecRequest(models=["m:1"], entry_script="score.py", source_directory=serve)
+    first = specs.new_spec(project, replace(request, environment="py"))
+    assert (first.models, first.entry_script, first.env_name, first.env_version) == (
+        ["m:1"],
+        "score.py",
+        "py",
+        "1",
+    )
+    assert (first.workers, first.environment_variables, first.show_errors) == (1, {}, False)
+    assert first.max_body_bytes == deployments.DEFAULT_MAX_BODY == 100 * 2**20
+    tuned = specs.updated_spec(
+        project,
+        first,
+        SpecRequest(workers=3, environment_variables={"KEY": "${SECRET}"}, show_errors=True),
+    )
+    assert tuned == replace(
+        first, workers=3, environment_variables={"KEY": "${SECRET}"}, show_errors=True
+    )
+    assert specs.updated_spec(project, tuned, SpecRequest(models=["m"])) == replace(
+        tuned,
+        models=["m:2"],  # a name alone: its newest version
+    )
+    cleared = specs.updated_spec(
+        project, tuned, SpecRequest(environment_variables={}, max_body_bytes=10)
+    )
+    assert cleared == replace(tuned, environment_variables={}, max_body_bytes=10)
+    write_script(serve, "score.py", SCORE + "\n# new code\n")
+    code = specs.updated_spec(
+        project, tuned, SpecRequest(entry_script="score.py", source_directory=serve)
+    )
+    assert code.source_snapshot != tuned.source_snapshot
+    assert code == replace(tuned, source_snapshot=code.source_snapshot)  # env, models kept
+    with pytest.raises(InvalidRequest, match="`source_directory` needs `entry_script`"):
+        specs.updated_spec(project, tuned, SpecRequest(source_directory=serve))
+    with pytest.raises(InvalidRequest, match="`workers`: 0 must be at least 1"):
+        specs.updated_spec(project, tuned, SpecRequest(workers=0))
+    with pytest.raises(InvalidRequest, match="`models`: deploy at least one"):
+        specs.new_spec(project, replace(request, models=[]))
+    with pytest.raises(NotFound, match="no model m:7"):
+        specs.new_spec(project, replace(request, models=["m:7"]))
 
 
 SKLEARN_ENV = {

@@ -6,10 +6,14 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln.cli.common import workspace
 from kiln.cli.output import emit_fields, emit_json, emit_table
+from kiln.serving.specs import DEFAULT_MAX_BODY
+
+if TYPE_CHECKING:
+    from kiln.serving.specs import SpecRequest
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:
@@ -102,7 +106,11 @@ def _spec_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
         metavar="KEY=VALUE",
         help="for score.py; write secrets as ${VAR} (expanded when it starts)",
     )
-    p.add_argument("--max-body-mb", type=float, help="largest request body (default 100)")
+    p.add_argument(
+        "--max-body-mb",
+        type=float,
+        help=f"largest request body (default {DEFAULT_MAX_BODY // 2**20})",
+    )
     p.add_argument(
         "--show-errors",
         action=argparse.BooleanOptionalAction,
@@ -173,53 +181,20 @@ def model_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spec_from(args: argparse.Namespace, base: Any = None) -> Any:
-    """The deployment spec from the command line; for ``update``, what is not given stays."""
-    from dataclasses import replace
+def _request(args: argparse.Namespace) -> SpecRequest:
+    """The deployment the command line asks for (what it leaves out: see ``specs``)."""
+    from kiln.serving.specs import SpecRequest
 
-    from kiln.errors import InvalidRequest
-    from kiln.runs.submission import resolve_environment
-    from kiln.serving import models
-    from kiln.serving.sdk import (
-        DEFAULT_ENVIRONMENT,
-        DeploymentConfig,
-        InferenceConfig,
-        Model,
-        _spec,
-        updated_spec,
+    return SpecRequest(
+        models=args.model,
+        entry_script=args.entry_script,
+        source_directory=args.source_directory,
+        environment=args.env,
+        workers=args.workers,
+        environment_variables=_pairs(args.env_var, "env-var") or None,
+        max_body_bytes=int(args.max_body_mb * 2**20) if args.max_body_mb else None,
+        show_errors=args.show_errors,
     )
-
-    ws = workspace(args)
-    if base is not None and args.source_directory != "." and not args.entry_script:
-        raise InvalidRequest("`--source-directory` needs `--entry-script` (the new code's entry)")
-    config = DeploymentConfig(
-        workers=args.workers or (base.workers if base else 1),
-        environment_variables=_pairs(args.env_var, "env-var")
-        or (base.environment_variables if base else {}),
-        max_request_body_bytes=int(args.max_body_mb * 1024 * 1024)
-        if args.max_body_mb
-        else (base.max_body_bytes if base else 100 * 1024 * 1024),
-        show_errors=args.show_errors
-        if args.show_errors is not None
-        else (base.show_errors if base else False),
-    )
-    chosen = [Model(ws, *models.parse_model_reference(m)) for m in args.model]
-    if base is None:
-        first = InferenceConfig(
-            args.entry_script, args.source_directory, args.env or DEFAULT_ENVIRONMENT
-        )
-        return _spec(ws, chosen, first, config)
-    inference: InferenceConfig | None = None
-    if args.entry_script:
-        env = args.env or f"{base.env_name}:{base.env_version}"
-        inference = InferenceConfig(args.entry_script, args.source_directory, env)
-    spec = updated_spec(
-        ws, base, models=chosen or None, inference_config=inference, deployment_config=config
-    )
-    if args.env and not args.entry_script:  # the same code in another environment version
-        record = resolve_environment(ws, args.env)
-        spec = replace(spec, env_name=record.name, env_version=record.version)
-    return spec
 
 
 def _print_deployment(record: Any, as_json: bool) -> None:
@@ -237,9 +212,10 @@ def _print_deployment(record: Any, as_json: bool) -> None:
 
 def deploy_create(args: argparse.Namespace) -> int:
     from kiln.serving import deployments
+    from kiln.serving.specs import new_spec
 
     ws = workspace(args)
-    spec = _spec_from(args)
+    spec = new_spec(ws, _request(args))
     deployments.create(ws, args.name, spec, host=args.host, port=args.port)
     if args.no_wait:
         record = deployments.get(ws, args.name)
@@ -256,12 +232,15 @@ def deploy_create(args: argparse.Namespace) -> int:
 
 
 def deploy_update(args: argparse.Namespace) -> int:
+    from kiln.errors import InvalidRequest
     from kiln.serving import deployments
+    from kiln.serving.specs import updated_spec
 
+    if args.source_directory != "." and not args.entry_script:
+        raise InvalidRequest("`--source-directory` needs `--entry-script` (the new code's entry)")
     ws = workspace(args)
     current = deployments.get(ws, args.name)
-    spec = _spec_from(args, current.spec)
-    deployments.update(ws, args.name, spec)
+    deployments.update(ws, args.name, updated_spec(ws, current.spec, _request(args)))
     record = deployments.wait(ws, args.name, echo=None if args.json else sys.stderr.buffer)
     _print_deployment(record, args.json)
     return 0 if record.state == deployments.HEALTHY and not record.error else 1

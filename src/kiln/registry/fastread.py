@@ -2,7 +2,8 @@
 
 Why: on a 2-core machine importing SQLAlchemy alone takes ~0.45 s and pydantic ~0.25 s, more
 than the whole command may take. This is the same query as ``queries.list_versions`` (without
-filters), written in SQLite's SQL; a test runs both on the same data and compares every field.
+filters), written in SQLite's SQL with the names of ``layout.py`` (checked against schema.py);
+a test runs both on the same data and compares every field.
 Alembic still owns the schema: if the database is not at ``SCHEMA_REVISION`` this returns None
 and the caller takes the ordinary path, which migrates.
 """
@@ -14,9 +15,22 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from kiln.registry.layout import ENVIRONMENT_TAGS, ENVIRONMENT_VERSIONS, columns
 from kiln.registry.readonly import open_readonly
 
-_COLUMNS = "id, name, version, build_hash, definition_digest, description, archived, created_at"
+_VERSIONS = ENVIRONMENT_VERSIONS
+_COLUMNS = columns(
+    _VERSIONS,
+    "id",
+    "name",
+    "version",
+    "build_hash",
+    "definition_digest",
+    "description",
+    "archived",
+    "created_at",
+)
+_TAGS = f"SELECT {columns(ENVIRONMENT_TAGS)} FROM {ENVIRONMENT_TAGS}"
 
 
 def _timestamp(text: str) -> str:
@@ -34,17 +48,15 @@ def list_summaries(
     try:
         where = "" if include_archived else "WHERE archived = 0"
         if all_versions:
-            sql = f"SELECT {_COLUMNS} FROM environment_versions {where} ORDER BY name, id"
+            sql = f"SELECT {_COLUMNS} FROM {_VERSIONS} {where} ORDER BY name, id"
         else:
             sql = (
-                f"SELECT {_COLUMNS} FROM environment_versions WHERE id IN "
-                f"(SELECT max(id) FROM environment_versions {where} GROUP BY name) ORDER BY name, id"
+                f"SELECT {_COLUMNS} FROM {_VERSIONS} WHERE id IN "
+                f"(SELECT max(id) FROM {_VERSIONS} {where} GROUP BY name) ORDER BY name, id"
             )
         rows = connection.execute(sql).fetchall()
         tags: dict[int, dict[str, str]] = {}
-        for version_id, key, value in connection.execute(
-            "SELECT version_id, key, value FROM environment_tags"
-        ):
+        for version_id, key, value in connection.execute(_TAGS):
             tags.setdefault(version_id, {})[key] = value
     except sqlite3.Error:
         return None

@@ -1,4 +1,5 @@
-"""The one read-only opening of the embedded SQLite registry, for the standard-library fast paths.
+"""The one opening of the embedded SQLite registry for the standard-library fast paths: read-only
+(``kiln env list``, the warm exec path) or writable (the runs of a warm ``kiln run submit``).
 
 Alembic owns the schema: a database that is not at ``SCHEMA_REVISION`` (or is missing, or is
 not SQLite at all) gives None, and the caller takes the ordinary path, which migrates.
@@ -6,18 +7,21 @@ not SQLite at all) gives None, and the caller takes the ordinary path, which mig
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from kiln.registry.revision import SCHEMA_REVISION
 
 
-def open_readonly(database: Path) -> sqlite3.Connection | None:
-    """A read-only connection to ``database`` at the current schema revision, or None."""
+def _open_current(database: Path, mode: str) -> sqlite3.Connection | None:
     if not database.is_file():
         return None
     try:
-        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=60)
+        connection = sqlite3.connect(
+            f"file:{database}?mode={mode}", uri=True, timeout=60, isolation_level=None
+        )
     except sqlite3.Error:
         return None
     try:
@@ -28,3 +32,33 @@ def open_readonly(database: Path) -> sqlite3.Connection | None:
         connection.close()
         return None
     return connection
+
+
+def open_readonly(database: Path) -> sqlite3.Connection | None:
+    """A read-only connection to ``database`` at the current schema revision, or None."""
+    return _open_current(database, "ro")
+
+
+def open_writable(database: Path) -> sqlite3.Connection | None:
+    """A connection that may write, configured as the SQLAlchemy engine configures SQLite
+    (busy timeout, foreign keys; the engine already put the file in WAL mode), or None.
+    Write with ``immediate_transaction``."""
+    connection = _open_current(database, "rw")
+    if connection is not None:
+        connection.execute("PRAGMA busy_timeout=60000")
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+@contextlib.contextmanager
+def immediate_transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` as the engine's writers do: two writers never both read before either
+    writes (pysqlite's deferred BEGIN would let them)."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

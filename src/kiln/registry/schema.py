@@ -142,9 +142,10 @@ wheels = Table(
     Index(None, "name"),
 )
 
-# One row per run. Times are epoch seconds (floats) and JSON is text, so the runs store can
-# use the same SQL through SQLAlchemy (PostgreSQL) and through the standard library's sqlite3
-# (the embedded registry, on the warm `kiln run submit` path that must not import SQLAlchemy).
+# One row per run. Times are epoch seconds (floats) and JSON is text, so the queries of
+# run_queries.py (SQLAlchemy) and fastruns.py (the standard library's sqlite3, for the warm
+# `kiln run submit` path that must not import SQLAlchemy) store and return the same values.
+# The tables the standard-library paths read are also named in layout.py (checked by a test).
 runs = Table(
     "runs",
     metadata,

@@ -1,5 +1,6 @@
-"""Run records in the registry database, through ``plainsql`` (so a warm ``kiln run submit``
-never imports SQLAlchemy). Times are epoch seconds, JSON is text."""
+"""Run records in the registry database, through the query functions of ``registry/`` (on the
+embedded registry their standard-library twins, so a warm ``kiln run submit`` never imports
+SQLAlchemy; see registry/run_database.py). Times are epoch seconds, JSON is text."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import InvalidRequest, NotFound
-from kiln.registry.plainsql import Writer, open_database
+from kiln.registry.run_database import open_run_database
 
 if TYPE_CHECKING:
     from kiln.workspace import Workspace
@@ -94,33 +95,13 @@ class RunRecord:
         return cls(**data)
 
 
-_COLUMNS = [f.name for f in fields(RunRecord)]
-_INSERT = (
-    f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})"
-)
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM runs"
+def _encoded(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values as stored: the JSON columns as text."""
+    return {k: json.dumps(v) if k in ("arguments", "outputs") else v for k, v in values.items()}
 
 
-_UNFINISHED = " AND status NOT IN ('Completed', 'Failed', 'Canceled')"
-
-
-def _update(tx: Writer, run_id: str, values: dict[str, Any], *, unless_finished: bool) -> bool:
-    for key in ("arguments", "outputs"):
-        if key in values:
-            values[key] = json.dumps(values[key])
-    assignments = ", ".join(f"{k} = :{k}" for k in values)
-    guard = _UNFINISHED if unless_finished else ""
-    sql = f"UPDATE runs SET {assignments} WHERE id = :run_id{guard}"
-    return tx.run(sql, {**values, "run_id": run_id}) > 0
-
-
-def _insert_metrics(tx: Writer, run_id: str, metrics: Sequence[tuple[str, Any, float]]) -> None:
-    for name, value, logged_at in metrics:
-        tx.run(
-            "INSERT INTO run_metrics (run_id, name, value, logged_at) "
-            "VALUES (:run_id, :name, :value, :logged_at)",
-            {"run_id": run_id, "name": name, "value": json.dumps(value), "logged_at": logged_at},
-        )
+def _metric_rows(metrics: Sequence[tuple[str, Any, float]]) -> list[tuple[str, str, float]]:
+    return [(name, json.dumps(value), logged_at) for name, value, logged_at in metrics]
 
 
 class RunStore:
@@ -128,20 +109,22 @@ class RunStore:
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.db = open_database(workspace)
+        self.db = open_run_database(workspace)
+        self.queries = self.db.queries
 
     def close(self) -> None:
         self.db.close()
 
     def insert(self, record: RunRecord) -> None:
-        with self.db.write() as tx:
-            tx.run(_INSERT, record.to_row())
+        with self.db.writing() as tx:
+            self.queries.insert_run(tx, row=record.to_row())
 
     def get(self, run_id: str) -> RunRecord:
-        rows = self.db.rows(f"{_SELECT} WHERE id = :id", {"id": run_id})
-        if not rows:
+        with self.db.reading() as connection:
+            row = self.queries.get_run(connection, run_id=run_id)
+        if row is None:
             raise NotFound(f"no run {run_id!r} in {self.workspace.path}; see `kiln run list`")
-        return RunRecord.from_row(rows[0])
+        return RunRecord.from_row(row)
 
     def find(
         self,
@@ -151,69 +134,70 @@ class RunStore:
         env_version: str | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
-        where: list[str] = []
-        params: dict[str, Any] = {"limit": limit}
-        for column, value in (
-            ("experiment", experiment),
-            ("env_name", env_name),
-            ("env_version", env_version),
-        ):
-            if value is not None:
-                where.append(f"{column} = :{column}")
-                params[column] = value
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        sql = f"{_SELECT}{clause} ORDER BY created_at DESC, id DESC LIMIT :limit"
-        return [RunRecord.from_row(r) for r in self.db.rows(sql, params)]
+        with self.db.reading() as connection:
+            rows = self.queries.find_runs(
+                connection,
+                experiment=experiment,
+                env_name=env_name,
+                env_version=env_version,
+                limit=limit,
+            )
+        return [RunRecord.from_row(r) for r in rows]
 
     def update(self, run_id: str, *, unless_finished: bool = True, **values: Any) -> bool:
         """Set columns of a run. With ``unless_finished`` a run already in a final state is
         left alone (two watchers, or a watcher and ``settle``, never both finish it)."""
-        with self.db.write() as tx:
-            return _update(tx, run_id, values, unless_finished=unless_finished)
+        with self.db.writing() as tx:
+            return self.queries.update_run(
+                tx,
+                run_id=run_id,
+                values=_encoded(values),
+                unless_status=TERMINAL if unless_finished else (),
+            )
 
     def finish(self, run_id: str, metrics: Sequence[tuple[str, Any, float]], **values: Any) -> bool:
         """The final state and the metrics together, once: False if the run had ended already."""
-        with self.db.write() as tx:
-            if not _update(tx, run_id, values, unless_finished=True):
+        with self.db.writing() as tx:
+            if not self.queries.update_run(
+                tx, run_id=run_id, values=_encoded(values), unless_status=TERMINAL
+            ):
                 return False
-            _insert_metrics(tx, run_id, metrics)
+            self.queries.insert_metrics(tx, run_id=run_id, metrics=_metric_rows(metrics))
         return True
 
     def take_over(self, run_id: str, old_watcher: str | None, new_watcher: str) -> bool:
         """Become the run's watcher if ``old_watcher`` still is (only one settler wins)."""
-        with self.db.write() as tx:
-            changed = tx.run(
-                f"UPDATE runs SET watcher = :new WHERE id = :run_id AND watcher = :old{_UNFINISHED}",
-                {"new": new_watcher, "run_id": run_id, "old": old_watcher or ""},
+        with self.db.writing() as tx:
+            return self.queries.take_over_run(
+                tx,
+                run_id=run_id,
+                old_watcher=old_watcher,
+                new_watcher=new_watcher,
+                unless_status=TERMINAL,
             )
-        return changed > 0
 
     def add_metrics(self, run_id: str, metrics: Sequence[tuple[str, Any, float]]) -> None:
         if metrics:
-            with self.db.write() as tx:
-                _insert_metrics(tx, run_id, metrics)
+            with self.db.writing() as tx:
+                self.queries.insert_metrics(tx, run_id=run_id, metrics=_metric_rows(metrics))
 
     def metrics(self, run_id: str) -> list[tuple[str, Any]]:
         """(name, value) of the run's stored metrics, in the order they were logged."""
-        rows = self.db.rows(
-            "SELECT name, value FROM run_metrics WHERE run_id = :run_id ORDER BY id",
-            {"run_id": run_id},
-        )
-        return [(row["name"], json.loads(row["value"])) for row in rows]
+        with self.db.reading() as connection:
+            rows = self.queries.list_metrics(connection, run_id=run_id)
+        return [(name, json.loads(value)) for name, value in rows]
 
     # Named compute targets.
     def add_target(self, name: str, kind: str, address: str) -> None:
-        with self.db.write() as tx:
-            tx.run("DELETE FROM compute_targets WHERE name = :name", {"name": name})
-            tx.run(
-                "INSERT INTO compute_targets (name, kind, address, created_at) "
-                "VALUES (:name, :kind, :address, :created_at)",
-                {"name": name, "kind": kind, "address": address, "created_at": time.time()},
+        with self.db.writing() as tx:
+            self.queries.put_target(
+                tx, name=name, kind=kind, address=address, created_at=time.time()
             )
 
     def targets(self) -> list[dict[str, Any]]:
-        return self.db.rows("SELECT name, kind, address, created_at FROM compute_targets", {})
+        with self.db.reading() as connection:
+            return self.queries.list_targets(connection)
 
     def remove_target(self, name: str) -> bool:
-        with self.db.write() as tx:
-            return tx.run("DELETE FROM compute_targets WHERE name = :name", {"name": name}) > 0
+        with self.db.writing() as tx:
+            return self.queries.delete_target(tx, name=name)

@@ -20,9 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy.exc import IntegrityError
+
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
-from kiln.registry.plainsql import open_database
+from kiln.registry import deployment_queries as queries
+from kiln.registry.engine import write_transaction
 from kiln.runs import processes
+from kiln.serving.models import check_name
+from kiln.serving.specs import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY  # its public name here
 from kiln.workspace import Workspace
 
 TRANSITIONING = "Transitioning"
@@ -32,11 +37,6 @@ FAILED = "Failed"
 STOPPED = "Stopped"
 DEAD = "Dead"
 LOG_FILE = "service.log"
-DEFAULT_MAX_BODY = 100 * 1024 * 1024
-_COLUMNS = (
-    "name, state, spec, generation, applied_generation, host, port, supervisor, error, "
-    "created_at, updated_at"
-)
 
 
 @dataclass
@@ -108,36 +108,22 @@ def _record(row: dict[str, Any]) -> DeploymentRecord:
 
 
 def get(workspace: Workspace, name: str) -> DeploymentRecord:
-    db = open_database(workspace)
-    try:
-        rows = db.rows(f"SELECT {_COLUMNS} FROM deployments WHERE name = :name", {"name": name})
-    finally:
-        db.close()
-    if not rows:
+    with workspace.engine.connect() as connection:
+        row = queries.get_deployment(connection, name=name)
+    if row is None:
         raise NotFound(f"no deployment {name!r} in {workspace.path}; see `kiln deploy list`")
-    return _record(rows[0])
+    return _record(row)
 
 
 def list_deployments(workspace: Workspace) -> list[DeploymentRecord]:
-    db = open_database(workspace)
-    try:
-        rows = db.rows(f"SELECT {_COLUMNS} FROM deployments ORDER BY name", {})
-    finally:
-        db.close()
+    with workspace.engine.connect() as connection:
+        rows = queries.list_deployments(connection)
     return [_record(r) for r in rows]
 
 
 def set_fields(workspace: Workspace, name: str, **values: Any) -> None:
-    values["updated_at"] = time.time()
-    assignments = ", ".join(f"{k} = :{k}" for k in values)
-    db = open_database(workspace)
-    try:
-        with db.write() as tx:
-            tx.run(
-                f"UPDATE deployments SET {assignments} WHERE name = :name", {**values, "name": name}
-            )
-    finally:
-        db.close()
+    with write_transaction(workspace.engine) as connection:
+        queries.set_deployment_fields(connection, name=name, values=values, now=time.time())
 
 
 def _check_port(host: str, port: int | None) -> None:
@@ -156,53 +142,47 @@ def create(
     port: int | None = None,
 ) -> DeploymentRecord:
     """Record the deployment and start its supervisor; returns at once (see ``wait``)."""
-    from kiln.serving.models import check_name
-
     check_name(name, field="name")
     _check_port(host, port)
     if spec.workers < 1:
         raise InvalidRequest(f"`workers`: {spec.workers} must be at least 1")
-    now = time.time()
-    db = open_database(workspace)
-    try:
-        with db.write() as tx:
-            existing = tx.rows(
-                "SELECT state, supervisor FROM deployments WHERE name = :name", {"name": name}
-            )
-            if existing:
-                alive = processes.watcher_alive(existing[0]["supervisor"]) is not False
-                if alive and existing[0]["state"] not in (FAILED, STOPPED):
-                    raise Conflict(
-                        f"deployment {name!r} exists and is running; use `kiln deploy update {name}` "
-                        f"or delete it first"
-                    )
-                tx.run("DELETE FROM deployments WHERE name = :name", {"name": name})
-            # The creating process's token until the supervisor's replaces it: a second
-            # `create` meanwhile sees a live owner, not a dead record to replace.
-            tx.run(
-                f"INSERT INTO deployments ({_COLUMNS}) VALUES (:name, :state, :spec, 1, 0, :host, "
-                ":port, :supervisor, NULL, :now, :now)",
-                {
-                    "name": name,
-                    "state": TRANSITIONING,
-                    "spec": json.dumps(asdict(spec)),
-                    "host": host,
-                    "port": port,
-                    "supervisor": processes.watcher_token(),
-                    "now": now,
-                },
-            )
-    except Exception as exc:
-        if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
-            raise Conflict(f"deployment {name!r} is being created by another command") from None
-        raise
-    finally:
-        db.close()
+    _replace_record(workspace, name, spec, host=host, port=port)
     place = folder(workspace, name)
     place.mkdir(parents=True, exist_ok=True)
     (place / LOG_FILE).unlink(missing_ok=True)
     _start_supervisor(workspace, name)
     return get(workspace, name)
+
+
+def _replace_record(
+    workspace: Workspace, name: str, spec: DeploymentSpec, *, host: str, port: int | None
+) -> None:
+    """Record the deployment's first generation, replacing a stopped, failed or dead one."""
+    try:
+        with write_transaction(workspace.engine) as connection:
+            existing = queries.get_deployment(connection, name=name)
+            if existing is not None:
+                alive = processes.watcher_alive(existing["supervisor"]) is not False
+                if alive and existing["state"] not in (FAILED, STOPPED):
+                    raise Conflict(
+                        f"deployment {name!r} exists and is running; use `kiln deploy update {name}` "
+                        f"or delete it first"
+                    )
+                queries.delete_deployment(connection, name=name)
+            # The creating process's token until the supervisor's replaces it: a second
+            # `create` meanwhile sees a live owner, not a dead record to replace.
+            queries.insert_deployment(
+                connection,
+                name=name,
+                state=TRANSITIONING,
+                spec=json.dumps(asdict(spec)),
+                host=host,
+                port=port,
+                supervisor=processes.watcher_token(),
+                now=time.time(),
+            )
+    except IntegrityError:  # PostgreSQL: another create inserted the name since we looked
+        raise Conflict(f"deployment {name!r} is being created by another command") from None
 
 
 def _start_supervisor(workspace: Workspace, name: str) -> None:
@@ -237,21 +217,11 @@ def update(workspace: Workspace, name: str, spec: DeploymentSpec) -> DeploymentR
             + ("" if record.state not in (DEAD, FAILED, STOPPED) else ", or create it again")
         )
     pid = _live_supervisor(record, "update")
-    db = open_database(workspace)
-    try:
-        with db.write() as tx:  # the generation is counted in SQL: two updates never share one
-            tx.run(
-                "UPDATE deployments SET spec = :spec, generation = generation + 1, state = :state, "
-                "error = NULL, updated_at = :now WHERE name = :name",
-                {
-                    "spec": json.dumps(asdict(spec)),
-                    "state": UPDATING,
-                    "now": time.time(),
-                    "name": name,
-                },
-            )
-    finally:
-        db.close()
+
+    with write_transaction(workspace.engine) as connection:
+        queries.request_generation(
+            connection, name=name, spec=json.dumps(asdict(spec)), state=UPDATING, now=time.time()
+        )
     os.kill(pid, signal.SIGHUP)
     return get(workspace, name)
 
@@ -292,12 +262,9 @@ def delete(workspace: Workspace, name: str, *, timeout: float = 60.0) -> None:
             time.sleep(0.05)
         if processes.watcher_alive(record.supervisor):
             os.kill(pid, signal.SIGKILL)
-    db = open_database(workspace)
-    try:
-        with db.write() as tx:
-            tx.run("DELETE FROM deployments WHERE name = :name", {"name": name})
-    finally:
-        db.close()
+
+    with write_transaction(workspace.engine) as connection:
+        queries.delete_deployment(connection, name=name)
     shutil.rmtree(folder(workspace, name), ignore_errors=True)
 
 

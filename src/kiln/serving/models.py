@@ -13,14 +13,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kiln.errors import InvalidRequest, NotFound
-from kiln.registry.plainsql import open_database
+from kiln.registry import model_queries as queries
+from kiln.registry.engine import write_transaction
 from kiln.workspace import Workspace
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
-_COLUMNS = (
-    "name, version, digest, kind, file_name, size, description, tags, run_id, env_name, "
-    "env_version, created_at"
-)
 
 
 @dataclass
@@ -109,75 +106,39 @@ def register(
         kind, digest = "file", workspace.artifacts.put_file(path)
     else:
         raise InvalidRequest(f"`model_path`: {path} is neither a file nor a folder")
-    values = {
-        "name": name,
-        "digest": digest,
-        "kind": kind,
-        "file_name": file_name or path.name,
-        "size": _size(path),
-        "description": description,
-        "tags": json.dumps(dict(tags or {}), sort_keys=True),
-        "run_id": run_id,
-        "env_name": environment[0] if environment else None,
-        "env_version": environment[1] if environment else None,
-        "created_at": time.time(),
-    }
-    db = open_database(workspace)
-    try:
-        for _attempt in range(10):  # two registrations of one name at once: the loser retries
-            try:
-                with db.write() as tx:
-                    newest = tx.rows(
-                        "SELECT max(version) AS v FROM models WHERE name = :name", {"name": name}
-                    )
-                    version = int(newest[0]["v"] or 0) + 1
-                    tx.run(
-                        f"INSERT INTO models ({_COLUMNS}) VALUES "
-                        f"({', '.join(':' + c.strip() for c in _COLUMNS.split(','))})",
-                        {**values, "version": version},
-                    )
-                return get(workspace, name, version)
-            except Exception as exc:
-                if "unique" not in str(exc).lower() and "duplicate" not in str(exc).lower():
-                    raise
+
+    with write_transaction(workspace.engine) as connection:
+        version = queries.insert_next_version(
+            connection,
+            name=name,
+            digest=digest,
+            kind=kind,
+            file_name=file_name or path.name,
+            size=_size(path),
+            description=description,
+            tags=json.dumps(dict(tags or {}), sort_keys=True),
+            run_id=run_id,
+            env_name=environment[0] if environment else None,
+            env_version=environment[1] if environment else None,
+            created_at=time.time(),
+        )
+    if version is None:
         raise InvalidRequest(f"could not register {name}: too many concurrent registrations")
-    finally:
-        db.close()
+    return get(workspace, name, version)
 
 
 def get(workspace: Workspace, name: str, version: int | None = None) -> ModelRecord:
-    db = open_database(workspace)
-    try:
-        if version is None:
-            rows = db.rows(
-                f"SELECT {_COLUMNS} FROM models WHERE name = :name ORDER BY version DESC LIMIT 1",
-                {"name": name},
-            )
-        else:
-            rows = db.rows(
-                f"SELECT {_COLUMNS} FROM models WHERE name = :name AND version = :version",
-                {"name": name, "version": version},
-            )
-    finally:
-        db.close()
-    if not rows:
+    with workspace.engine.connect() as connection:
+        row = queries.get_model(connection, name=name, version=version)
+    if row is None:
         what = f"{name}:{version}" if version else name
         raise NotFound(f"no model {what} in {workspace.path}; see `kiln model list`")
-    return _record(rows[0])
+    return _record(row)
 
 
 def list_models(workspace: Workspace, name: str | None = None) -> list[ModelRecord]:
-    db = open_database(workspace)
-    try:
-        if name is None:
-            rows = db.rows(f"SELECT {_COLUMNS} FROM models ORDER BY name, version", {})
-        else:
-            rows = db.rows(
-                f"SELECT {_COLUMNS} FROM models WHERE name = :name ORDER BY version",
-                {"name": name},
-            )
-    finally:
-        db.close()
+    with workspace.engine.connect() as connection:
+        rows = queries.list_models(connection, name=name)
     return [_record(r) for r in rows]
 
 

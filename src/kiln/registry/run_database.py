@@ -1,0 +1,132 @@
+"""The runs store's database: the run and target queries plus how to read and write, behind one
+small Protocol, with two implementations.
+
+- ``CoreRunDatabase``: SQLAlchemy (``run_queries``, ``target_queries``) on the workspace's
+  engine, for PostgreSQL.
+- ``FastRunDatabase``: the standard library (``fastruns``) on the embedded SQLite registry.
+  Measured reason it stays: a whole warm ``kiln run submit`` of a one-line script takes 0.20-0.23 s on
+  the 2-core machine and imports no SQLAlchemy module, while ``python -X importtime -c 'import
+  sqlalchemy'`` alone takes 0.54-1.0 s there (bench/runs.py's budget: 0.3 s over the bare
+  script); the store writes before and after the script runs.
+
+Both query modules have the same functions with the same keyword arguments (``RunQueries``);
+tests/registry/test_run_queries.py checks they give the same results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kiln.registry.readonly import immediate_transaction, open_writable
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from sqlalchemy import Engine
+
+    from kiln.workspace import Workspace
+
+
+class RunQueries(Protocol):
+    """What ``run_queries`` + ``target_queries`` and ``fastruns`` both provide."""
+
+    def insert_run(self, connection: Any, *, row: Mapping[str, Any]) -> None: ...
+    def get_run(self, connection: Any, *, run_id: str) -> dict[str, Any] | None: ...
+    def find_runs(
+        self,
+        connection: Any,
+        *,
+        experiment: str | None = None,
+        env_name: str | None = None,
+        env_version: str | None = None,
+        limit: int,
+    ) -> list[dict[str, Any]]: ...
+    def update_run(
+        self,
+        connection: Any,
+        *,
+        run_id: str,
+        values: Mapping[str, Any],
+        unless_status: Collection[str] = (),
+    ) -> bool: ...
+    def take_over_run(
+        self,
+        connection: Any,
+        *,
+        run_id: str,
+        old_watcher: str | None,
+        new_watcher: str,
+        unless_status: Collection[str] = (),
+    ) -> bool: ...
+    def insert_metrics(
+        self, connection: Any, *, run_id: str, metrics: Sequence[tuple[str, str, float]]
+    ) -> None: ...
+    def list_metrics(self, connection: Any, *, run_id: str) -> list[tuple[str, str]]: ...
+    def put_target(
+        self, connection: Any, *, name: str, kind: str, address: str, created_at: float
+    ) -> None: ...
+    def list_targets(self, connection: Any) -> list[dict[str, Any]]: ...
+    def delete_target(self, connection: Any, *, name: str) -> bool: ...
+
+
+class RunDatabase(Protocol):
+    queries: RunQueries
+
+    def reading(self) -> contextlib.AbstractContextManager[Any]: ...
+    def writing(self) -> contextlib.AbstractContextManager[Any]: ...
+    def close(self) -> None: ...
+
+
+class CoreRunDatabase:
+    """SQLAlchemy, on any registry."""
+
+    def __init__(self, engine: Engine) -> None:
+        from kiln.registry import core_run_queries
+
+        self.engine = engine
+        self.queries: RunQueries = core_run_queries
+
+    def reading(self) -> contextlib.AbstractContextManager[Any]:
+        return self.engine.connect()
+
+    def writing(self) -> contextlib.AbstractContextManager[Any]:
+        from kiln.registry.engine import write_transaction
+
+        return write_transaction(self.engine)
+
+    def close(self) -> None:
+        pass  # the workspace owns the engine
+
+
+class FastRunDatabase:
+    """The standard library, on the embedded SQLite registry at the current revision."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        from kiln.registry import fastruns
+
+        self.connection = connection
+        self.queries: RunQueries = fastruns
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        yield self.connection  # autocommit: each read sees the newest committed data
+
+    def writing(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self.connection)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def open_run_database(workspace: Workspace) -> RunDatabase:
+    if not workspace.is_embedded:
+        return CoreRunDatabase(workspace.engine)
+    connection = open_writable(workspace.registry_file)
+    if connection is None:  # missing or older schema: opening the engine migrates it (locked)
+        workspace.engine  # noqa: B018
+        connection = open_writable(workspace.registry_file)
+    if connection is None:
+        return CoreRunDatabase(workspace.engine)
+    return FastRunDatabase(connection)

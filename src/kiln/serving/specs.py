@@ -1,0 +1,120 @@
+"""Deployment specs from what a face asks for: the one place where a new deployment's defaults
+are filled in and an update keeps what it does not name. The CLI and the SDK both call it.
+
+Light on purpose (nothing imported at module level but the standard library): the CLI reads
+``DEFAULT_MAX_BODY`` while it builds its parser.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kiln.serving.deployments import DeploymentSpec
+    from kiln.workspace import Workspace
+
+DEFAULT_ENVIRONMENT = "Kiln-inference-py311"  # when a request names none
+DEFAULT_MAX_BODY = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SpecRequest:
+    """What to serve. ``None`` (or no models) means the default for a new deployment, and what
+    serves now for an update; ``environment_variables={}`` clears them."""
+
+    models: Sequence[str] = ()  # NAME[:VERSION]
+    entry_script: str | None = None  # relative to source_directory
+    source_directory: str | os.PathLike[str] = "."
+    environment: Any = None  # "NAME[:VERSION]", a definition or an SDK Environment
+    workers: int | None = None
+    environment_variables: Mapping[str, str] | None = None
+    max_body_bytes: int | None = None
+    show_errors: bool | None = None
+
+
+def _model_references(workspace: Workspace, references: Sequence[str]) -> list[str]:
+    """``NAME:VERSION`` of each registered model (``NAME`` alone: its newest version)."""
+    from kiln.serving import models
+
+    return [models.get(workspace, *models.parse_model_reference(r)).reference for r in references]
+
+
+def _code_spec(
+    workspace: Workspace, request: SpecRequest, model_references: Sequence[str], environment: Any
+) -> DeploymentSpec:
+    """A spec for the request's code and models, with the default service settings."""
+    from kiln.errors import InvalidRequest
+    from kiln.runs import snapshot
+    from kiln.runs.submission import resolve_environment
+    from kiln.serving.deployments import DeploymentSpec
+
+    if not model_references:
+        raise InvalidRequest("`models`: deploy at least one registered model")
+    if not request.entry_script:
+        raise InvalidRequest("`entry_script`: name the scoring script (e.g. score.py)")
+    source = Path(request.source_directory).expanduser().absolute()
+    entry = snapshot.script_path(source, request.entry_script)
+    env = resolve_environment(workspace, environment, source)
+    return DeploymentSpec(
+        models=_model_references(workspace, model_references),
+        entry_script=entry,
+        source_snapshot=snapshot.take(workspace, source, entry),
+        env_name=env.name,
+        env_version=env.version,
+    )
+
+
+def _with_settings(
+    spec: DeploymentSpec, request: SpecRequest, base: DeploymentSpec
+) -> DeploymentSpec:
+    from kiln.errors import InvalidRequest
+
+    if request.workers is not None and request.workers < 1:
+        raise InvalidRequest(f"`workers`: {request.workers} must be at least 1")
+    variables = request.environment_variables
+    return replace(
+        spec,
+        workers=base.workers if request.workers is None else request.workers,
+        environment_variables=dict(base.environment_variables if variables is None else variables),
+        max_body_bytes=base.max_body_bytes
+        if request.max_body_bytes is None
+        else request.max_body_bytes,
+        show_errors=base.show_errors if request.show_errors is None else request.show_errors,
+    )
+
+
+def new_spec(workspace: Workspace, request: SpecRequest) -> DeploymentSpec:
+    """The spec of a new deployment: the source folder snapshotted, the environment and the
+    models resolved to versions, defaults for what the request leaves out."""
+    spec = _code_spec(
+        workspace, request, request.models, request.environment or DEFAULT_ENVIRONMENT
+    )
+    return _with_settings(spec, request, spec)
+
+
+def updated_spec(
+    workspace: Workspace, base: DeploymentSpec, request: SpecRequest
+) -> DeploymentSpec:
+    """``base`` with what the request names replaced. New code (``entry_script``) is
+    snapshotted again, in the request's environment or the current one; an environment alone
+    runs the same code in another environment version. Host and port stay (the socket is kept)."""
+    from kiln.errors import InvalidRequest
+    from kiln.runs.submission import resolve_environment
+
+    spec = base
+    if request.entry_script:
+        environment = request.environment or f"{base.env_name}:{base.env_version}"
+        spec = _code_spec(workspace, request, request.models or base.models, environment)
+    else:
+        if Path(request.source_directory) != Path():
+            raise InvalidRequest("`source_directory` needs `entry_script` (the new code's entry)")
+        if request.models:
+            spec = replace(spec, models=_model_references(workspace, request.models))
+        if request.environment:
+            env = resolve_environment(workspace, request.environment)
+            spec = replace(spec, env_name=env.name, env_version=env.version)
+    return _with_settings(spec, request, base)
