@@ -10,16 +10,15 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kiln.errors import InvalidRequest, KilnError, NotFound
-from kiln.serving import deployments
+from kiln.serving import deployments, specs
 from kiln.serving import models as model_store
+from kiln.serving.specs import DEFAULT_ENVIRONMENT, DEFAULT_MAX_BODY, SpecRequest
 from kiln.workspace import Workspace
-
-DEFAULT_ENVIRONMENT = "Kiln-inference-py311"  # when an InferenceConfig names none
 
 
 class Model:
@@ -78,7 +77,10 @@ class Model:
         if overwrite:
             with contextlib.suppress(NotFound):
                 deployments.delete(workspace, name)
-        spec = _spec(workspace, models, inference_config, config)
+        request = SpecRequest(
+            models=[m.id for m in models], **_code(inference_config), **_settings(config)
+        )
+        spec = specs.new_spec(workspace, request)
         deployments.create(workspace, name, spec, host=config.host, port=config.port)
         return Webservice(workspace, name)
 
@@ -99,7 +101,7 @@ class DeploymentConfig:
     host: str = "127.0.0.1"
     workers: int = 1
     environment_variables: dict[str, str] = field(default_factory=dict)
-    max_request_body_bytes: int = deployments.DEFAULT_MAX_BODY
+    max_request_body_bytes: int = DEFAULT_MAX_BODY
     show_errors: bool = False  # 500 bodies carry run()'s exception message (azmlinfsrv's do not)
 
 
@@ -109,66 +111,21 @@ class LocalWebservice:
         return DeploymentConfig(port=port, **options)
 
 
-def _spec(
-    workspace: Workspace,
-    models: Sequence[Model],
-    inference_config: InferenceConfig,
-    config: DeploymentConfig,
-) -> deployments.DeploymentSpec:
-    from kiln.runs import snapshot
-    from kiln.runs.submission import resolve_environment
-
-    if not models:
-        raise InvalidRequest("`models`: deploy at least one registered model")
-    source = Path(inference_config.source_directory).expanduser().absolute()
-    entry = snapshot.script_path(source, inference_config.entry_script)
-    env = resolve_environment(
-        workspace, inference_config.environment or DEFAULT_ENVIRONMENT, source
-    )
-    return deployments.DeploymentSpec(
-        models=[m.id for m in models],
-        entry_script=entry,
-        source_snapshot=snapshot.take(workspace, source, entry),
-        env_name=env.name,
-        env_version=env.version,
-        workers=config.workers,
-        environment_variables=dict(config.environment_variables),
-        max_body_bytes=config.max_request_body_bytes,
-        show_errors=config.show_errors,
-    )
+def _settings(config: DeploymentConfig) -> dict[str, Any]:
+    return {
+        "workers": config.workers,
+        "environment_variables": dict(config.environment_variables),
+        "max_body_bytes": config.max_request_body_bytes,
+        "show_errors": config.show_errors,
+    }
 
 
-def updated_spec(
-    workspace: Workspace,
-    base: deployments.DeploymentSpec,
-    *,
-    models: Sequence[Model] | None = None,
-    inference_config: InferenceConfig | None = None,
-    deployment_config: DeploymentConfig | None = None,
-) -> deployments.DeploymentSpec:
-    """``base`` with what an update names replaced; host and port stay (the socket is kept)."""
-    spec = base
-    if inference_config is not None:
-        current = [Model(workspace, *model_store.parse_model_reference(m)) for m in base.models]
-        spec = _spec(workspace, models or current, inference_config, DeploymentConfig())
-    elif models is not None:
-        spec = replace(spec, models=[m.id for m in models])
-    config = deployment_config
-    if config is None:
-        return replace(
-            spec,
-            workers=base.workers,
-            environment_variables=base.environment_variables,
-            max_body_bytes=base.max_body_bytes,
-            show_errors=base.show_errors,
-        )
-    return replace(
-        spec,
-        workers=config.workers,
-        environment_variables=dict(config.environment_variables),
-        max_body_bytes=config.max_request_body_bytes,
-        show_errors=config.show_errors,
-    )
+def _code(inference_config: InferenceConfig) -> dict[str, Any]:
+    return {
+        "entry_script": inference_config.entry_script,
+        "source_directory": inference_config.source_directory,
+        "environment": inference_config.environment or DEFAULT_ENVIRONMENT,
+    }
 
 
 class Webservice:
@@ -227,13 +184,12 @@ class Webservice:
         """Serve new models or code with no downtime: returns once the update is live (or
         raises with the reason, the previous version still serving)."""
         record = deployments.get(self.workspace, self.name)
-        spec = updated_spec(
-            self.workspace,
-            record.spec,
-            models=models,
-            inference_config=inference_config,
-            deployment_config=deployment_config,
+        request = SpecRequest(
+            models=[m.id for m in models or ()],
+            **(_code(inference_config) if inference_config else {}),
+            **(_settings(deployment_config) if deployment_config else {}),
         )
+        spec = specs.updated_spec(self.workspace, record.spec, request)
         deployments.update(self.workspace, self.name, spec)
         record = deployments.wait(self.workspace, self.name)
         if record.error or record.applied_generation != record.generation:
