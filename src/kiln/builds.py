@@ -13,13 +13,13 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kiln import builders
-from kiln.builders import bytecode, packagecaches
-from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.builders import packagecaches
+from kiln.builders.base import Activation, BuildContext, Builder, BuildError, Lock, Target
 from kiln.buildinputs import WHEELS_FOLDER, secrets_for, stage_local_wheels
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
 from kiln.cache import Cache
@@ -45,11 +45,12 @@ class Built:
     key: str
     path: Path
     interpreter: Path
-    builder: str
+    builder: str  # its name in kiln.builders.BUILDERS
     target: Target
     lock: LockRow
     built_now: bool
     seconds: float
+    activation: Activation
     previous_lock: LockRow | None = None  # set by --refresh when a new generation was made
 
 
@@ -69,7 +70,7 @@ def _to_lock(row: LockRow) -> Lock:
 def _resolve(
     workspace: Workspace,
     cache: Cache,
-    builder: Any,
+    builder: Builder,
     definition: EnvironmentDefinition,
     build_hash: str,
     target: Target,
@@ -169,39 +170,51 @@ def ensure_built(
     lock_digest: str | None = None,
 ) -> Built:
     """The ready materialization of ``record``, building it first if needed. ``lock_digest``
-    asks for one stored lock generation instead of the newest (reproducing a run)."""
+    asks for one stored lock generation instead of the newest (reproducing a run).
+
+    Every success with the newest lock points this machine's warm path (fastexec) at it, so
+    ``kiln env exec`` finds it without SQLAlchemy whichever face built it."""
     cache = cache or open_cache(workspace)
     reporter = reporter or SilentReporter()
-    builder_name = builders.choose(record.definition)
-    builder = builders.module(builder_name)
+    builder = builders.choose(record.definition)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
-    attempt = _Attempt(workspace, log, record.build_hash, builder_name)
+    attempt = _Attempt(workspace, log, record.build_hash, builder)
     # Held throughout: `kiln cache gc` leaves the package caches alone while a build uses them.
     with packagecaches.in_use(cache.root):
-        return _ensure(
-            workspace,
-            record,
-            cache,
-            builder,
-            attempt,
-            refresh=refresh,
-            retry=retry,
-            lock_digest=lock_digest,
+        built = _ensure(
+            workspace, record, cache, attempt, refresh=refresh, retry=retry, lock_digest=lock_digest
         )
+    if lock_digest is None:  # the pointer names the newest lock's build, for the warm path
+        _point_warm_path(cache, built)
+    return built
+
+
+def _point_warm_path(cache: Cache, built: Built) -> None:
+    from kiln.fastexec import write_pointer
+
+    write_pointer(
+        cache.root,
+        build_hash=built.record.build_hash,
+        key=built.key,
+        platform=built.target.platform,
+        lock_digest=built.lock.lock_digest,
+        builder=built.builder,
+        interpreter=built.interpreter,
+        activation=built.activation,
+    )
 
 
 def _ensure(
     workspace: Workspace,
     record: EnvironmentRecord,
     cache: Cache,
-    builder: Any,
     attempt: _Attempt,
     *,
     refresh: bool,
     retry: bool,
     lock_digest: str | None,
 ) -> Built:
-    log, builder_name = attempt.log, attempt.builder
+    log, builder = attempt.log, attempt.builder
     try:
         ctx = BuildContext(
             log,
@@ -226,17 +239,18 @@ def _ensure(
                 retry=retry,
             )
         attempt.lock = lock_row
-        path, key, built_now = _materialize(cache, builder, record, attempt, ctx, retry=retry)
+        path, key, built_now = _materialize(cache, record, attempt, ctx, retry=retry)
         return Built(
             record,
             key,
             path,
             builder.interpreter(path),
-            builder_name,
+            builder.name,
             attempt.target,
             lock_row,
             built_now,
             time.monotonic() - attempt.started,
+            builder.activation(path),
             previous if refresh else None,
         )
     except RecentFailure:
@@ -253,7 +267,6 @@ def _ensure(
 
 def _materialize(
     cache: Cache,
-    builder: Any,
     record: EnvironmentRecord,
     attempt: _Attempt,
     ctx: BuildContext,
@@ -263,8 +276,9 @@ def _materialize(
     """Reuse or build the materialization of the attempt's lock: (path, key, built now)."""
     assert attempt.target is not None and attempt.lock is not None
     target, lock_row, definition = attempt.target, attempt.lock, record.definition
+    builder = attempt.builder
     key = materialization_key(
-        attempt.builder, record.build_hash, lock_row.lock_digest, target.platform
+        builder.name, record.build_hash, lock_row.lock_digest, target.platform
     )
     failure = cache.recent_failure(key)
     if failure and not retry:
@@ -273,25 +287,21 @@ def _materialize(
             f"{failure['error']} (see `kiln env logs`; pass --retry to try again now)"
         )
 
+    context = replace(
+        ctx, final=cache.path(key), bytecode_store=cache.root / packagecaches.BYTECODE
+    )
+
     def build(staging: Path) -> dict[str, Any]:
-        builder.build(definition, _to_lock(lock_row), target, staging, ctx, final=cache.path(key))
-        ctx.log.phase("verify")
-        # Bytecode: what earlier builds compiled is linked in first, so the imports of the
-        # health check compile only what is new; that is then shared for the next build.
-        store = cache.root / packagecaches.BYTECODE
-        bytecode.link_known(staging, store)
-        reason = builder.health_check(staging, definition, write_bytecode=True)
-        if reason is not None:
-            raise BuildError(f"the new environment failed its health check: {reason}")
-        bytecode.share_written(staging, store)
+        # The builder health-checks what it built: a failure raises, and nothing is kept.
+        builder.build(definition, _to_lock(lock_row), target, staging, context)
         return {  # the marker's facts
-            "builder": attempt.builder,
+            "builder": builder.name,
             "build_hash": record.build_hash,
             "lock_digest": lock_row.lock_digest,
             "lock_generation": lock_row.generation,
             "platform": target.platform,
             "python": target.python_version,
-            "tools": _tool_versions(attempt.builder),
+            "tools": builder.tool_versions(),
             "seconds": round(time.monotonic() - attempt.started, 3),
         }
 
@@ -308,21 +318,6 @@ def _materialize(
     return path, key, built_now
 
 
-def _tool_versions(builder: str) -> dict[str, str]:
-    versions = {"uv": _uv_version()}
-    if builder == "conda":
-        from importlib.metadata import version
-
-        versions["py-rattler"] = version("py-rattler")
-    return versions
-
-
-def _uv_version() -> str:
-    from kiln.builders.uvtool import uv_version
-
-    return uv_version()
-
-
 @dataclass
 class _Attempt:
     """One call of ensure_built, recorded in the registry when it builds or fails."""
@@ -330,7 +325,7 @@ class _Attempt:
     workspace: Workspace
     log: BuildLog
     build_hash: str
-    builder: str
+    builder: Builder
     target: Target | None = None
     lock: LockRow | None = None
     started: float = field(default_factory=time.monotonic)
@@ -353,12 +348,12 @@ class _Attempt:
                 build_hash=self.build_hash,
                 platform=self.target.platform if self.target else "unknown",
                 lock_digest=self.lock.lock_digest if self.lock else None,
-                builder=self.builder,
+                builder=self.builder.name,
                 machine=socket.gethostname(),
                 status="failed" if error else "succeeded",
                 error=error,
                 log_digest=digest,
-                tool_versions=json.dumps(_tool_versions(self.builder)),
+                tool_versions=json.dumps(self.builder.tool_versions()),
                 started_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=elapsed),
                 duration_ms=int(elapsed * 1000),
             )
@@ -366,10 +361,7 @@ class _Attempt:
 
 
 def activation_environment(built: Built, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The process environment for running in ``built`` (see fastexec.activation)."""
-    from kiln.fastexec import activation
-
+    """The process environment for running in ``built``: the definition's env vars and the
+    builder's activation applied to ``base`` (default: this process's environment)."""
     variables = built.record.definition.environment_variables
-    return activation(
-        built.builder, built.path, variables, dict(os.environ if base is None else base)
-    )
+    return built.activation.environment(variables, dict(os.environ if base is None else base))

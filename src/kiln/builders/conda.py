@@ -40,14 +40,13 @@ Chosen when ``python.conda.packages`` holds anything besides ``python`` and ``pi
 
 from __future__ import annotations
 
-import asyncio
 import json
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.builders import interpreters, venv
-from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
 
@@ -104,6 +103,8 @@ def channel_sources(definition: EnvironmentDefinition) -> list[str]:
 def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
     specs, sources = conda_specs(definition), channel_sources(definition)
     ctx.log.write(f"rattler: solving {', '.join(specs)} from {', '.join(sources)}\n")
+    import asyncio  # here, not at the top: ``kiln.builders`` is imported on quick CLI paths
+
     solved = asyncio.run(_solve(specs, sources, definition.python.conda.channels, target, ctx))
     conda = sorted((_entry(r) for r in solved), key=lambda e: (e["name"], e["version"]))
     python_only = [f"{e['name']}-{e['version']}" for e in conda if e["noarch"] == "python"]
@@ -234,11 +235,12 @@ def build(
     target: Target,
     dest: Path,
     ctx: BuildContext,
-    *,
-    final: Path | None = None,
 ) -> None:
-    """Install exactly ``lock`` into ``dest``. ``final``: where the folder will live after the
-    rename, written into files that embed their prefix."""
+    """Install exactly ``lock`` into ``dest``, then health-check it. ``ctx.final``: where the
+    folder will live after the rename, written into files that embed their prefix."""
+    import asyncio  # here, not at the top: ``kiln.builders`` is imported on quick CLI paths
+
+    final = ctx.final
     data = _parse(lock)
     pip_text = data.get("pip")
     pip = Lock(
@@ -246,7 +248,7 @@ def build(
         pip_text or venv.EMPTY_LOCK,
         venv.packages_of(pip_text) if pip_text else [],
     )
-    venv.build(definition, pip, target, dest, ctx)  # the prefix, its interpreter, pip's part
+    venv.install(definition, pip, target, dest, ctx)  # the prefix, its interpreter, pip's part
     entries: list[dict[str, Any]] = data["conda"]
     ctx.log.write(f"rattler: installing {len(entries)} locked conda packages into {dest}\n")
     asyncio.run(_install(entries, dest, ctx, final))
@@ -255,6 +257,7 @@ def build(
         raise BuildError(f"the conda packages installed are not the locked ones: {problem}")
     _note_placeholders(dest, ctx, final)
     (dest / LOCK_FILE).write_text(lock.text, encoding="utf-8")
+    venv.verify_new(dest, ctx, lambda writing: _health(dest, definition, write_bytecode=writing))
 
 
 async def _install(
@@ -326,12 +329,14 @@ def _note_placeholders(dest: Path, ctx: BuildContext, final: Path | None) -> Non
         )
 
 
-def health_check(
-    dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool = False
-) -> str | None:
+def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
     """The venv builder's check (interpreter, metadata, pip imports), then every locked conda
     package has its ``conda-meta`` record."""
-    reason = venv.health_check(dest, definition, write_bytecode=write_bytecode)
+    return _health(dest, definition, write_bytecode=False)
+
+
+def _health(dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool) -> str | None:
+    reason = venv.run_health_check(dest, definition, write_bytecode=write_bytecode)
     if reason is not None:
         return reason
     try:
@@ -349,6 +354,41 @@ def quick_check(dest: Path) -> str | None:
 
 def interpreter(dest: Path) -> Path:
     return venv.interpreter(dest)
+
+
+def activation(dest: Path) -> Activation:
+    """The venv builder's, and ``CONDA_PREFIX`` (a conda build is a venv with conda packages
+    in it)."""
+    found = venv.activation(dest)
+    return Activation(
+        argv=found.argv,
+        set_env={**found.set_env, "CONDA_PREFIX": str(dest)},
+        path_prepend=found.path_prepend,
+        unset=found.unset,
+        requires=found.requires,
+    )
+
+
+def remove(dest: Path) -> None:
+    """Nothing outside the prefix: ``conda-pkgs`` is shared and collected on its own."""
+
+
+def tool_versions() -> dict[str, str]:
+    return {**venv.tool_versions(), "py-rattler": metadata.version("py-rattler")}
+
+
+def export_lock(lock: Lock, fmt: str, *, header: str) -> str:
+    """``conda``: an ``@EXPLICIT`` file of the conda packages by URL and sha256 (conda,
+    micromamba, pixi install it); ``requirements`` or ``pylock``: the pip part."""
+    data = _parse(lock)
+    if fmt == "conda":
+        lines = [f"# {header}", "@EXPLICIT"]
+        lines += [f"{e['url']}#{e['sha256']}" for e in data["conda"]]
+        return "\n".join(lines) + "\n"
+    note = f"{header}; the pip part only (export the conda part with --format conda)"
+    return venv.export_lock(
+        Lock(venv.LOCK_FORMAT, data.get("pip") or venv.EMPTY_LOCK), fmt, header=note
+    )
 
 
 def _subdir() -> str:
