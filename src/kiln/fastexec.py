@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from kiln.activation import Activation
-from kiln.atomicfile import write_atomically
 from kiln.cache import MARKER
 from kiln.registry.readonly import open_readonly
 
@@ -63,6 +62,8 @@ def write_pointer(
 ) -> None:
     """Remember, on this machine, which materialization serves ``build_hash`` and how to run
     in it. Written only when it changed: a warm reuse writes nothing."""
+    from kiln.atomicfile import write_atomically  # not needed by the warm path, which reads
+
     target = pointer_path(cache_root, build_hash)
     data = {
         "key": key,

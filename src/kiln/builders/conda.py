@@ -47,20 +47,17 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.builders import interpreters, venv
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
+from kiln.builders.condasolve import solve, subdir
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
 
 if TYPE_CHECKING:
-    from rattler import Gateway, RepoDataRecord, Subdir
+    from rattler import RepoDataRecord
 
 name = "conda"
 LOCK_FORMAT = "kiln-conda.json"
 LOCK_FILE = "kiln-lock.json"  # written into the prefix: what it was built from
 FROM_MACHINE = frozenset({"python", "pip"})  # never solved: this machine's interpreter has them
-_FIELDS = (  # what a lock keeps of each record: enough to install exactly it, nothing that varies
-    "name", "version", "build", "build_number", "subdir", "noarch", "depends", "constrains",
-    "size", "sha256", "md5", "fn", "url", "channel",
-)  # fmt: skip
 
 
 def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
@@ -68,7 +65,7 @@ def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
     plus the interpreter tag (``linux-64-cp311``): both the conda and the pip part depend on it."""
     found = interpreters.find(definition.python.version, ctx.uv_cache)
     tag = found.platform.rsplit("-", 1)[-1]
-    return Target(found.interpreter, found.python_version, f"{_subdir()}-{tag}")
+    return Target(found.interpreter, found.python_version, f"{subdir()}-{tag}")
 
 
 def conda_specs(definition: EnvironmentDefinition) -> list[str]:
@@ -103,10 +100,7 @@ def channel_sources(definition: EnvironmentDefinition) -> list[str]:
 def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
     specs, sources = conda_specs(definition), channel_sources(definition)
     ctx.log.write(f"rattler: solving {', '.join(specs)} from {', '.join(sources)}\n")
-    import asyncio  # here, not at the top: ``kiln.builders`` is imported on quick CLI paths
-
-    solved = asyncio.run(_solve(specs, sources, definition.python.conda.channels, target, ctx))
-    conda = sorted((_entry(r) for r in solved), key=lambda e: (e["name"], e["version"]))
+    conda = solve(specs, sources, definition.python.conda.channels, target, ctx)
     python_only = [f"{e['name']}-{e['version']}" for e in conda if e["noarch"] == "python"]
     if python_only:
         raise BuildError(
@@ -123,81 +117,6 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
         packages + (pip.packages if pip else []),
         f"{resolver}; {pip.resolver}" if pip else resolver,
     )
-
-
-async def _solve(
-    specs: list[str], sources: list[str], shown: list[str], target: Target, ctx: BuildContext
-) -> list[RepoDataRecord]:
-    """Solve ``specs`` from ``sources`` (named in messages as written: ``shown``)."""
-    import rattler
-    from rattler import GenericVirtualPackage, VirtualPackage
-    from rattler.exceptions import GatewayError, SolverError
-
-    gateway = rattler.Gateway(cache_dir=ctx.uv_cache.parent / "conda-repodata")
-    await _check_available(gateway, specs, sources, shown)
-    # The minor version (3.11, i.e. 3.11.0): the lock is keyed by it, so any 3.11.x must do.
-    minor = ".".join(target.python_version.split(".")[:2])
-    python = GenericVirtualPackage(
-        rattler.PackageName("python"), rattler.Version(minor), rattler.BuildString("0")
-    )
-    machine: list[VirtualPackage | GenericVirtualPackage] = [*VirtualPackage.detect(), python]
-    try:
-        return await rattler.solve(
-            sources, specs, gateway=gateway, platforms=_platforms(), virtual_packages=machine
-        )
-    except SolverError as exc:
-        raise BuildError(
-            f"the conda packages {', '.join(specs)} cannot be installed together from "
-            f"{', '.join(shown)} (with Python {minor} from this machine):\n"
-            f"{str(exc).strip()}"
-        ) from None
-    except GatewayError as exc:
-        raise BuildError(f"reading the conda channels {', '.join(shown)} failed: {exc}") from None
-
-
-async def _check_available(
-    gateway: Gateway, specs: list[str], sources: list[str], shown: list[str]
-) -> None:
-    """Every channel can be read and every spec matches a package in one of them: the two
-    errors that deserve a message naming the channel or the spec (the solver's do not)."""
-    from rattler import MatchSpec
-    from rattler.exceptions import GatewayError, InvalidMatchSpecError
-
-    wanted = []
-    for spec in specs:
-        try:
-            wanted.append(MatchSpec(spec))
-        except InvalidMatchSpecError as exc:
-            raise BuildError(f"`python.conda.packages`: {spec!r} is not valid: {exc}") from None
-    found = []
-    for source, channel in zip(sources, shown, strict=True):
-        try:
-            result = await gateway.query([source], _platforms(), wanted, recursive=False)
-        except GatewayError as exc:
-            raise BuildError(
-                f"the conda channel {channel} cannot be read ({_cause(exc)}); check its name, "
-                "URL or path (a local channel is a folder with noarch/repodata.json)"
-            ) from None
-        found += [record for records in result for record in records]
-    for spec, match in zip(specs, wanted, strict=True):
-        if not any(record.matches(match) for record in found):
-            raise BuildError(
-                f"the conda package {spec!r} is in none of the channels {', '.join(shown)} "
-                f"(for {_subdir()} or noarch); check its name and version, or add its channel"
-            )
-
-
-def _cause(exc: Exception) -> str:
-    """The innermost cause of a rattler error (its last ``Caused by:`` line)."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[-1].removeprefix("Caused by:").strip() if lines else type(exc).__name__
-
-
-def _entry(record: RepoDataRecord) -> dict[str, Any]:
-    data = json.loads(record.to_json())
-    data.setdefault("depends", [])
-    data.setdefault("constrains", [])
-    return {key: data.get(key) for key in _FIELDS}
 
 
 def _record(entry: dict[str, Any]) -> RepoDataRecord:
@@ -389,15 +308,3 @@ def export_lock(lock: Lock, fmt: str, *, header: str) -> str:
     return venv.export_lock(
         Lock(venv.LOCK_FORMAT, data.get("pip") or venv.EMPTY_LOCK), fmt, header=note
     )
-
-
-def _subdir() -> str:
-    from rattler import Subdir
-
-    return str(Subdir.current())
-
-
-def _platforms() -> list[Subdir]:
-    from rattler import Subdir
-
-    return [Subdir.current(), Subdir("noarch")]

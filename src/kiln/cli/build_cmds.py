@@ -165,9 +165,10 @@ def exec_(args: argparse.Namespace) -> int:
     finally:
         progress.done()
     env = ready.process_environment(dict(os.environ))
+    argv = ready.activation.command(command)  # an engine's run command first, if any
     sys.stdout.flush()
     try:
-        os.execvpe(command[0], command, env)
+        os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
         raise InvalidDefinition(
             f"command {command[0]!r} not found in {args.reference} or on PATH"
