@@ -13,28 +13,23 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kiln import builders
-from kiln.builders import bytecode, packagecaches
-from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.builders import packagecaches
+from kiln.builders.base import Activation, BuildContext, Builder, Lock, Target
 from kiln.buildinputs import WHEELS_FOLDER, secrets_for, stage_local_wheels
+from kiln.buildlocks import RecentFailure, resolve_lock, stored_lock
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
 from kiln.cache import Cache
 from kiln.environment.catalog import EnvironmentRecord
-from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import KilnError
 from kiln.registry.lock_queries import LockRow
 from kiln.workspace import Workspace
 
 MATERIALIZATION_RECIPE = "kiln.materialization/1"
-
-
-class RecentFailure(BuildError):
-    """The same build failed moments ago: not run again (and not recorded again, so
-    ``kiln env logs`` keeps showing the log of the real attempt)."""
 
 
 @dataclass(frozen=True)
@@ -45,11 +40,12 @@ class Built:
     key: str
     path: Path
     interpreter: Path
-    builder: str
+    builder: str  # its name in kiln.builders.BUILDERS
     target: Target
     lock: LockRow
     built_now: bool
     seconds: float
+    activation: Activation
     previous_lock: LockRow | None = None  # set by --refresh when a new generation was made
 
 
@@ -66,98 +62,6 @@ def _to_lock(row: LockRow) -> Lock:
     return Lock(row.lock_format, row.lock_text, row.packages, row.resolver)
 
 
-def _resolve(
-    workspace: Workspace,
-    cache: Cache,
-    builder: Any,
-    definition: EnvironmentDefinition,
-    build_hash: str,
-    target: Target,
-    ctx: BuildContext,
-    *,
-    refresh: bool,
-    retry: bool,
-) -> tuple[LockRow, LockRow | None]:
-    """The lock to build from, resolving (once, under a lock) when there is none or on refresh."""
-    from kiln.registry.engine import write_transaction
-    from kiln.registry.lock_queries import get_lock, insert_lock
-
-    def newest() -> LockRow | None:
-        with workspace.engine.connect() as connection:
-            return get_lock(connection, build_hash=build_hash, platform=target.platform)
-
-    current = newest()
-    if current is not None and not refresh:
-        return current, None
-    name = f"resolve-{build_hash[:32]}-{target.platform}"
-    with cache.lock(name):
-        latest = newest()
-        # Check again under the lock: another process may have resolved (or refreshed) meanwhile.
-        if latest is not None and not refresh:
-            return latest, None
-        if (
-            refresh
-            and latest is not None
-            and current is not None
-            and latest.generation > current.generation
-        ):
-            return latest, current
-        failure = cache.recent_failure(name)
-        if failure and not retry:
-            raise RecentFailure(
-                f"resolving failed {time.time() - failure['time']:.0f} s ago: {failure['error']} "
-                "(see `kiln env logs`; pass --retry to try again now)"
-            )
-        ctx.log.phase("resolve")
-        try:
-            lock = builder.resolve(definition, target, ctx)
-        except KilnError as exc:
-            cache.remember_failure(name, str(exc), None)
-            raise
-        cache.forget_failure(name)
-        digest = hashlib.sha256(lock.text.encode()).hexdigest()
-        if latest is not None and latest.lock_digest == digest:
-            return latest, latest  # --refresh found nothing new: keep the generation
-        # The generation after the one seen, not max()+1: a machine sharing the workspace may
-        # have stored it meanwhile (nothing machine-local serializes us), and then its lock is
-        # the one everybody installs rather than a second one stacked on top.
-        generation = (latest.generation if latest else 0) + 1
-        with write_transaction(workspace.engine) as connection:
-            insert_lock(
-                connection,
-                build_hash=build_hash,
-                platform=target.platform,
-                generation=generation,
-                lock_digest=digest,
-                lock_format=lock.format,
-                lock_text=lock.text,
-                packages=lock.packages,
-                resolver=lock.resolver,
-            )
-        with workspace.engine.connect() as connection:
-            stored = get_lock(
-                connection, build_hash=build_hash, platform=target.platform, generation=generation
-            )
-        assert stored is not None
-        return stored, latest
-
-
-def _stored_lock(
-    workspace: Workspace, record: EnvironmentRecord, target: Target, lock_digest: str
-) -> LockRow:
-    from kiln.registry.lock_queries import list_locks
-
-    with workspace.engine.connect() as connection:
-        rows = list_locks(connection, build_hash=record.build_hash)
-    for row in rows:
-        if row.lock_digest == lock_digest and row.platform == target.platform:
-            return row
-    raise KilnError(
-        f"{record.reference} has no lock {lock_digest[:12]} for {target.platform}; "
-        "it was made on another platform, or the workspace lost it"
-    )
-
-
 def ensure_built(
     workspace: Workspace,
     record: EnvironmentRecord,
@@ -169,39 +73,51 @@ def ensure_built(
     lock_digest: str | None = None,
 ) -> Built:
     """The ready materialization of ``record``, building it first if needed. ``lock_digest``
-    asks for one stored lock generation instead of the newest (reproducing a run)."""
+    asks for one stored lock generation instead of the newest (reproducing a run).
+
+    Every success with the newest lock points this machine's warm path (fastexec) at it, so
+    ``kiln env exec`` finds it without SQLAlchemy whichever face built it."""
     cache = cache or open_cache(workspace)
     reporter = reporter or SilentReporter()
-    builder_name = builders.choose(record.definition)
-    builder = builders.module(builder_name)
+    builder = builders.choose(record.definition)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
-    attempt = _Attempt(workspace, log, record.build_hash, builder_name)
+    attempt = _Attempt(workspace, log, record.build_hash, builder)
     # Held throughout: `kiln cache gc` leaves the package caches alone while a build uses them.
     with packagecaches.in_use(cache.root):
-        return _ensure(
-            workspace,
-            record,
-            cache,
-            builder,
-            attempt,
-            refresh=refresh,
-            retry=retry,
-            lock_digest=lock_digest,
+        built = _ensure(
+            workspace, record, cache, attempt, refresh=refresh, retry=retry, lock_digest=lock_digest
         )
+    if lock_digest is None:  # the pointer names the newest lock's build, for the warm path
+        _point_warm_path(cache, built)
+    return built
+
+
+def _point_warm_path(cache: Cache, built: Built) -> None:
+    from kiln.fastexec import write_pointer
+
+    write_pointer(
+        cache.root,
+        build_hash=built.record.build_hash,
+        key=built.key,
+        platform=built.target.platform,
+        lock_digest=built.lock.lock_digest,
+        builder=built.builder,
+        interpreter=built.interpreter,
+        activation=built.activation,
+    )
 
 
 def _ensure(
     workspace: Workspace,
     record: EnvironmentRecord,
     cache: Cache,
-    builder: Any,
     attempt: _Attempt,
     *,
     refresh: bool,
     retry: bool,
     lock_digest: str | None,
 ) -> Built:
-    log, builder_name = attempt.log, attempt.builder
+    log, builder = attempt.log, attempt.builder
     try:
         ctx = BuildContext(
             log,
@@ -212,9 +128,9 @@ def _ensure(
         )
         attempt.target = builder.target(record.definition, ctx)
         if lock_digest is not None:
-            lock_row, previous = _stored_lock(workspace, record, attempt.target, lock_digest), None
+            lock_row, previous = stored_lock(workspace, record, attempt.target, lock_digest), None
         else:
-            lock_row, previous = _resolve(
+            lock_row, previous = resolve_lock(
                 workspace,
                 cache,
                 builder,
@@ -226,17 +142,18 @@ def _ensure(
                 retry=retry,
             )
         attempt.lock = lock_row
-        path, key, built_now = _materialize(cache, builder, record, attempt, ctx, retry=retry)
+        path, key, built_now = _materialize(cache, record, attempt, ctx, retry=retry)
         return Built(
             record,
             key,
             path,
             builder.interpreter(path),
-            builder_name,
+            builder.name,
             attempt.target,
             lock_row,
             built_now,
             time.monotonic() - attempt.started,
+            builder.activation(path),
             previous if refresh else None,
         )
     except RecentFailure:
@@ -253,7 +170,6 @@ def _ensure(
 
 def _materialize(
     cache: Cache,
-    builder: Any,
     record: EnvironmentRecord,
     attempt: _Attempt,
     ctx: BuildContext,
@@ -263,8 +179,9 @@ def _materialize(
     """Reuse or build the materialization of the attempt's lock: (path, key, built now)."""
     assert attempt.target is not None and attempt.lock is not None
     target, lock_row, definition = attempt.target, attempt.lock, record.definition
+    builder = attempt.builder
     key = materialization_key(
-        attempt.builder, record.build_hash, lock_row.lock_digest, target.platform
+        builder.name, record.build_hash, lock_row.lock_digest, target.platform
     )
     failure = cache.recent_failure(key)
     if failure and not retry:
@@ -273,25 +190,21 @@ def _materialize(
             f"{failure['error']} (see `kiln env logs`; pass --retry to try again now)"
         )
 
+    context = replace(
+        ctx, final=cache.path(key), bytecode_store=cache.root / packagecaches.BYTECODE
+    )
+
     def build(staging: Path) -> dict[str, Any]:
-        builder.build(definition, _to_lock(lock_row), target, staging, ctx, final=cache.path(key))
-        ctx.log.phase("verify")
-        # Bytecode: what earlier builds compiled is linked in first, so the imports of the
-        # health check compile only what is new; that is then shared for the next build.
-        store = cache.root / packagecaches.BYTECODE
-        bytecode.link_known(staging, store)
-        reason = builder.health_check(staging, definition, write_bytecode=True)
-        if reason is not None:
-            raise BuildError(f"the new environment failed its health check: {reason}")
-        bytecode.share_written(staging, store)
+        # The builder health-checks what it built: a failure raises, and nothing is kept.
+        builder.build(definition, _to_lock(lock_row), target, staging, context)
         return {  # the marker's facts
-            "builder": attempt.builder,
+            "builder": builder.name,
             "build_hash": record.build_hash,
             "lock_digest": lock_row.lock_digest,
             "lock_generation": lock_row.generation,
             "platform": target.platform,
             "python": target.python_version,
-            "tools": _tool_versions(attempt.builder),
+            "tools": builder.tool_versions(),
             "seconds": round(time.monotonic() - attempt.started, 3),
         }
 
@@ -308,21 +221,6 @@ def _materialize(
     return path, key, built_now
 
 
-def _tool_versions(builder: str) -> dict[str, str]:
-    versions = {"uv": _uv_version()}
-    if builder == "conda":
-        from importlib.metadata import version
-
-        versions["py-rattler"] = version("py-rattler")
-    return versions
-
-
-def _uv_version() -> str:
-    from kiln.builders.uvtool import uv_version
-
-    return uv_version()
-
-
 @dataclass
 class _Attempt:
     """One call of ensure_built, recorded in the registry when it builds or fails."""
@@ -330,7 +228,7 @@ class _Attempt:
     workspace: Workspace
     log: BuildLog
     build_hash: str
-    builder: str
+    builder: Builder
     target: Target | None = None
     lock: LockRow | None = None
     started: float = field(default_factory=time.monotonic)
@@ -353,12 +251,12 @@ class _Attempt:
                 build_hash=self.build_hash,
                 platform=self.target.platform if self.target else "unknown",
                 lock_digest=self.lock.lock_digest if self.lock else None,
-                builder=self.builder,
+                builder=self.builder.name,
                 machine=socket.gethostname(),
                 status="failed" if error else "succeeded",
                 error=error,
                 log_digest=digest,
-                tool_versions=json.dumps(_tool_versions(self.builder)),
+                tool_versions=json.dumps(self.builder.tool_versions()),
                 started_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=elapsed),
                 duration_ms=int(elapsed * 1000),
             )
@@ -366,10 +264,7 @@ class _Attempt:
 
 
 def activation_environment(built: Built, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The process environment for running in ``built`` (see fastexec.activation)."""
-    from kiln.fastexec import activation
-
+    """The process environment for running in ``built``: the definition's env vars and the
+    builder's activation applied to ``base`` (default: this process's environment)."""
     variables = built.record.definition.environment_variables
-    return activation(
-        built.builder, built.path, variables, dict(os.environ if base is None else base)
-    )
+    return built.activation.environment(variables, dict(os.environ if base is None else base))

@@ -79,11 +79,7 @@ class Cache:
 
     def marker(self, key: str) -> dict[str, Any] | None:
         """The ready marker, or None when the folder is not a complete materialization."""
-        try:
-            data: dict[str, Any] = json.loads((self.path(key) / MARKER).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if data.get("key") == key else None
+        return read_marker(self.path(key))
 
     def touch(self, key: str) -> None:
         with contextlib.suppress(OSError):
@@ -209,11 +205,14 @@ class Cache:
             )
         return sorted(found, key=lambda e: e.last_used)
 
-    def remove(self, key: str) -> bool:
-        """Remove a materialization unless a live process holds it. True if removed."""
+    def remove(self, key: str, *, release: Callable[[Path], None] | None = None) -> bool:
+        """Remove a materialization unless a live process holds it. True if removed.
+        ``release(path)`` first removes what its builder made outside the folder."""
         with self.lock(key):
             if self.holders(key) or not self.path(key).exists():
                 return False
+            if release is not None:
+                release(self.path(key))
             self._discard(self.path(key))
             with contextlib.suppress(OSError):
                 (self.root / "refs" / key).rmdir()  # empty now: holders() removed dead ones
@@ -233,6 +232,16 @@ class Cache:
                     leftover.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def read_marker(folder: Path) -> dict[str, Any] | None:
+    """The ready marker of a materialization folder (``envs/KEY``), or None when it is not a
+    complete one. Reads only: a cache that does not exist yet stays that way."""
+    try:
+        data: dict[str, Any] = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("key") == folder.name else None
 
 
 def disk_usage(folder: Path, seen: set[tuple[int, int]] | None = None) -> int:

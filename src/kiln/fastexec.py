@@ -3,11 +3,12 @@
 Why: a warm ``kiln env exec`` should cost little more than starting Python, but importing
 SQLAlchemy and pydantic alone takes ~0.7 s on a 2-core machine. When the workspace is the
 embedded SQLite registry, this module finds NAME[:VERSION] -> build hash -> newest lock -> ready
-materialization with the standard library only, using a pointer the CLI writes after each build
-(``by-build/BUILD_HASH.json`` in the cache). Anything unusual (no pointer, a newer lock, a
-missing marker, a broken interpreter, PostgreSQL) returns None and the caller takes the full
-path, which builds or rebuilds as needed. Tests check both paths give the same interpreter and
-environment.
+materialization with the standard library only, using a pointer every successful build writes
+(``by-build/BUILD_HASH.json`` in the cache) with the facts recorded at build time: the key, the
+interpreter and the builder's activation (kiln.activation). It knows no builder: it checks the
+files the activation requires and applies it. Anything unusual (no pointer, a newer lock, a
+missing marker or file, PostgreSQL) returns None and the caller takes the full path, which
+builds or rebuilds as needed. Tests check both paths give the same interpreter and environment.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiln.activation import Activation
 from kiln.cache import MARKER
-from kiln.registry.revision import SCHEMA_REVISION
-from kiln.secrets import expand
-from kiln.venvcheck import check_venv
+from kiln.registry.readonly import open_readonly
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,10 @@ class Warm:
     build_hash: str
     lock_digest: str
     platform: str
+    activation: Activation
 
     def process_environment(self, base: dict[str, str]) -> dict[str, str]:
-        return activation(self.builder, self.path, self.variables, base)
+        return self.activation.environment(self.variables, base)
 
 
 def pointer_path(cache_root: Path, build_hash: str) -> Path:
@@ -57,20 +58,28 @@ def write_pointer(
     lock_digest: str,
     builder: str,
     interpreter: Path,
+    activation: Activation,
 ) -> None:
-    """Remember, on this machine, which materialization serves ``build_hash``."""
+    """Remember, on this machine, which materialization serves ``build_hash`` and how to run
+    in it. Written only when it changed: a warm reuse writes nothing."""
+    from kiln.atomicfile import write_atomically  # not needed by the warm path, which reads
+
     target = pointer_path(cache_root, build_hash)
-    target.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "key": key,
         "platform": platform,
         "lock_digest": lock_digest,
         "builder": builder,
         "interpreter": str(interpreter),
+        "activation": activation.to_json(),
     }
-    temporary = target.with_name(f".{target.name}.{os.getpid()}")
-    temporary.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(temporary, target)
+    text = json.dumps(data)
+    try:
+        if target.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
+    write_atomically(target, text)
 
 
 def _row(
@@ -95,15 +104,13 @@ def _row(
 def find_warm(registry: Path, cache_root: Path, reference: str) -> Warm | None:
     """The ready materialization for ``reference``, or None to take the full path."""
     name, _, version = reference.partition(":")
-    if not name or "@" in reference or name.startswith("Kiln-") or not registry.is_file():
+    if not name or "@" in reference or name.startswith("Kiln-"):
         return None  # curated definitions live in the package: the full path handles them
-    try:
-        connection = sqlite3.connect(f"file:{registry}?mode=ro", uri=True, timeout=60)
-    except sqlite3.Error:
+    connection = open_readonly(registry)
+    if connection is None:
         return None
     try:
-        revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-        row = _row(connection, name, version or None) if revision == (SCHEMA_REVISION,) else None
+        row = _row(connection, name, version or None)
         if row is None:
             return None
         found_version, build_hash, definition = row
@@ -132,38 +139,23 @@ def _ready(
     path = cache_root / "envs" / pointer["key"]
     try:
         marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        activation = Activation.from_json(pointer["activation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no marker, or a pointer from before activations were recorded
     interpreter = Path(pointer["interpreter"])
     if marker.get("lock_digest") != pointer["lock_digest"] or not interpreter.exists():
         return None
-    if pointer["builder"] in ("venv", "conda") and check_venv(path) is not None:
+    if activation.missing() is not None:
         return None  # the full path rebuilds it and says why
     os.utime(path / MARKER)  # last used, for LRU garbage collection
     return Warm(
         pointer["key"],
         path,
         interpreter,
-        pointer["builder"],
+        str(pointer["builder"]),
         definition.get("environment_variables", {}),
         lock_digest=pointer["lock_digest"],
         platform=pointer["platform"],
+        activation=activation,
         **facts,
     )
-
-
-def activation(
-    builder: str, path: Path, variables: dict[str, str], base: dict[str, str]
-) -> dict[str, str]:
-    """The process environment for running in a materialization: its env vars applied with
-    ``${VAR}`` references expanded from ``base``, and a virtualenv's bin first on PATH."""
-    env = dict(base)
-    for key, value in variables.items():
-        env[key] = expand(value, env, default="")
-    if builder in ("venv", "conda"):  # a conda build is a venv with conda packages in it
-        env["VIRTUAL_ENV"] = str(path)
-        env["PATH"] = f"{path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-        env.pop("PYTHONHOME", None)
-    if builder == "conda":
-        env["CONDA_PREFIX"] = str(path)
-    return env

@@ -1,6 +1,6 @@
-"""Export a stored lock in a form plain tools install: a hashed requirements file or the PEP 751
-``pylock.toml`` (pip, uv), and for conda builds an ``@EXPLICIT`` file (conda, micromamba, pixi)
-holding the exact conda packages by URL and sha256."""
+"""Export a stored pip lock in a form plain tools install: a hashed requirements file or the
+PEP 751 ``pylock.toml`` (pip, uv). Which formats a builder's lock exports to is the builder's
+fact (``Builder.export_lock``); the builders share these writers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-FORMATS = ("requirements", "pylock", "conda")
+FORMATS = ("requirements", "pylock", "conda")  # every export format some builder offers
+PYLOCK = "pylock.toml"
+INSTALLED = "installed.json"  # what an existing interpreter has: names and versions only
 
 
 def _hashes(package: dict[str, Any]) -> list[str]:
@@ -27,7 +29,7 @@ def _hashes(package: dict[str, Any]) -> list[str]:
 def to_requirements(lock_format: str, lock_text: str, *, header: str) -> str:
     """``name==version --hash=...`` for every locked package (``pip install --require-hashes``)."""
     lines = [f"# {header}"]
-    if lock_format == "installed.json":  # a user-managed interpreter: versions only
+    if lock_format == INSTALLED:  # versions only
         lines += [f"{p['name']}=={p['version']}" for p in json.loads(lock_text)]
         return "\n".join(lines) + "\n"
     for package in tomllib.loads(lock_text).get("packages", []):
@@ -45,26 +47,14 @@ def to_requirements(lock_format: str, lock_text: str, *, header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _conda_explicit(entries: list[dict[str, Any]], header: str) -> str:
-    lines = [f"# {header}", "@EXPLICIT"]
-    lines += [f"{e['url']}#{e['sha256']}" for e in entries]
-    return "\n".join(lines) + "\n"
-
-
-def export(lock_format: str, lock_text: str, fmt: str, *, header: str) -> str:
-    if lock_format == "kiln-conda.json":  # conda records plus the pip part as pylock.toml
-        data = json.loads(lock_text)
-        if fmt == "conda":
-            return _conda_explicit(data["conda"], header)
-        pip = data.get("pip") or 'lock-version = "1.0"\ncreated-by = "kiln"\n'
-        note = f"{header}; the pip part only (export the conda part with --format conda)"
-        return export("pylock.toml", pip, fmt, header=note)
-    if fmt == "conda":
+def export_pip_lock(lock_format: str, lock_text: str, fmt: str, *, header: str) -> str:
+    """A ``pylock.toml`` or ``installed.json`` lock as ``requirements`` or ``pylock``."""
+    if fmt == "requirements":
+        return to_requirements(lock_format, lock_text, header=header)
+    if fmt != "pylock":
         raise ValueError(
             f"this lock is {lock_format}, without conda packages; use --format requirements"
         )
-    if fmt == "pylock":
-        if lock_format != "pylock.toml":
-            raise ValueError(f"this lock is {lock_format}; export it with --format requirements")
-        return f"# {header}\n{lock_text}"
-    return to_requirements(lock_format, lock_text, header=header)
+    if lock_format != PYLOCK:
+        raise ValueError(f"this lock is {lock_format}; export it with --format requirements")
+    return f"# {header}\n{lock_text}"

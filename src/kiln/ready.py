@@ -19,7 +19,6 @@ from kiln.fastexec import Warm
 
 if TYPE_CHECKING:
     from kiln.buildlog import Reporter
-    from kiln.builds import Built
     from kiln.environment.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
@@ -43,42 +42,6 @@ def _warm(workspace: Workspace, cache: Cache, reference: str | None) -> Ready | 
     return None if warm is None else Ready(**vars(warm), hold=Path())
 
 
-def build(
-    workspace: Workspace,
-    record: EnvironmentRecord,
-    *,
-    cache: Cache | None = None,
-    reporter: Reporter | None = None,
-    refresh: bool = False,
-    retry: bool = False,
-    lock_digest: str | None = None,
-) -> Built:
-    """``ensure_built``, then point this machine's warm path (fastexec) at the result."""
-    from kiln.builds import ensure_built
-    from kiln.fastexec import write_pointer
-
-    built = ensure_built(
-        workspace,
-        record,
-        cache=cache,
-        reporter=reporter,
-        refresh=refresh,
-        retry=retry,
-        lock_digest=lock_digest,
-    )
-    if lock_digest is None:  # the pointer names the newest lock's build, for the warm path
-        write_pointer(
-            (cache.root if cache else workspace.cache_root),
-            build_hash=record.build_hash,
-            key=built.key,
-            platform=built.target.platform,
-            lock_digest=built.lock.lock_digest,
-            builder=built.builder,
-            interpreter=built.interpreter,
-        )
-    return built
-
-
 def _built(
     workspace: Workspace,
     cache: Cache,
@@ -87,12 +50,13 @@ def _built(
     reporter: Reporter | None,
     lock_digest: str | None,
 ) -> Ready:
+    from kiln.builds import ensure_built
     from kiln.environment import catalog
 
     if record is None:
         assert reference is not None
         record = catalog.get(workspace, *catalog.parse_reference(reference))
-    built = build(workspace, record, cache=cache, reporter=reporter, lock_digest=lock_digest)
+    built = ensure_built(workspace, record, cache=cache, reporter=reporter, lock_digest=lock_digest)
     return Ready(
         key=built.key,
         path=built.path,
@@ -104,6 +68,7 @@ def _built(
         build_hash=record.build_hash,
         lock_digest=built.lock.lock_digest,
         platform=built.target.platform,
+        activation=built.activation,
         hold=Path(),
     )
 

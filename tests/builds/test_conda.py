@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def test_solves_locks_and_installs_exactly_the_solved_conda_packages(
     channel: CondaChannel, tmp_path: Path
 ) -> None:
     definition = validate_definition(hello(channel))
-    assert choose(definition) == "conda"
+    assert choose(definition) is conda
     ctx, prefix = context(tmp_path / "cache"), tmp_path / "prefix"
     target, lock = build_into(prefix, definition, ctx)
 
@@ -219,7 +220,7 @@ def test_files_that_embed_the_prefix_get_the_final_path_when_given(
     lock = conda.resolve(definition, target, ctx)
     staged, final = tmp_path / "staged", tmp_path / "final"
     staged.mkdir()
-    conda.build(definition, lock, target, staged, ctx, final=final)
+    conda.build(definition, lock, target, staged, replace(ctx, final=final))
     assert (staged / "etc/hello-conf/prefix.txt").read_text() == f"prefix={final}\n"
 
     elsewhere = tmp_path / "elsewhere"

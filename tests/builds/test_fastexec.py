@@ -3,36 +3,61 @@ and step aside whenever the full path would do something else."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from buildtest import PackageIndex, definition, register, run_kiln
 
 from kiln.builds import activation_environment, ensure_built
-from kiln.fastexec import activation, find_warm
+from kiln.cache import Cache
+from kiln.fastexec import find_warm, pointer_path
 from kiln.workspace import Workspace
+
+_SHOW = "import json, os, sys, demo; print(json.dumps([sys.executable, sys.prefix, os.environ['GREETING'], demo.__version__]))"
+
+
+def _run(interpreter: str, env: dict[str, str]) -> list[str]:
+    out = subprocess.run(
+        [interpreter, "-c", _SHOW], env=env, capture_output=True, text=True, check=True
+    )
+    shown: list[str] = json.loads(out.stdout)
+    return shown
 
 
 def test_the_warm_path_agrees_with_the_full_path_and_steps_aside(
-    sqlite_workspace: Workspace, package_index: PackageIndex, cli_env: dict[str, str]
+    sqlite_workspace: Workspace,
+    package_index: PackageIndex,
+    cli_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     ws = sqlite_workspace
     package_index.publish("demo", "1.0")
     data = definition("warm", ["demo"], package_index.url)
     record = register(ws, {**data, "environment_variables": {"GREETING": "hi ${USER_PART}"}})
     assert find_warm(ws.registry_file, ws.cache_root, "warm") is None  # nothing built yet
-    run_kiln("env", "build", "warm", env=cli_env)  # the CLI records the pointer
+    run_kiln("env", "build", "warm", env=cli_env)
 
+    # The full path computes the activation from the builder; the warm path reads what the
+    # build recorded, knowing no builder. Both must start the same process.
     built = ensure_built(ws, record)
     warm = find_warm(ws.registry_file, ws.cache_root, "warm:1")
     assert warm is not None
     assert (warm.key, warm.path, warm.interpreter) == (built.key, built.path, built.interpreter)
-    base = {"PATH": "/usr/bin", "USER_PART": "there"}
-    assert activation(warm.builder, warm.path, warm.variables, base) == activation_environment(
-        built, base
-    )
-    assert activation_environment(built, base)["GREETING"] == "hi there"
+    base = {"PATH": "/usr/bin:/bin", "USER_PART": "there", "PYTHONHOME": "/nowhere"}
+    full_env = activation_environment(built, base)
+    assert warm.process_environment(base) == full_env
+    assert full_env["GREETING"] == "hi there"
+    assert full_env != base and "PYTHONHOME" not in full_env  # the activation did something
+    ran = _run(str(warm.interpreter), warm.process_environment(base))
+    assert ran == _run(str(built.interpreter), full_env)
+    assert ran[1:] == [str(built.path), "hi there", "1.0"]
 
-    # A newer lock generation: the full path must build it, so the warm path steps aside.
+    # A newer lock generation (made on another machine sharing the workspace): the full path
+    # must build it here, so the warm path steps aside until it has.
     package_index.publish("demo", "2.0")
-    ensure_built(ws, record, refresh=True)
+    ensure_built(ws, record, refresh=True, cache=Cache(tmp_path / "elsewhere"))
     assert find_warm(ws.registry_file, ws.cache_root, "warm") is None
     run_kiln("env", "build", "warm", env=cli_env)
     rebuilt = find_warm(ws.registry_file, ws.cache_root, "warm")
@@ -42,3 +67,35 @@ def test_the_warm_path_agrees_with_the_full_path_and_steps_aside(
     (rebuilt.path / "pyvenv.cfg").unlink()
     assert find_warm(ws.registry_file, ws.cache_root, "warm") is None
     assert find_warm(ws.registry_file, ws.cache_root, "Kiln-minimal-py311") is None  # curated
+
+
+def test_a_build_through_ensure_built_alone_takes_the_warm_path_next(
+    sqlite_workspace: Workspace, package_index: PackageIndex
+) -> None:
+    ws = sqlite_workspace
+    package_index.publish("demo", "1.0")
+    record = register(ws, definition("sdk-only", ["demo"], package_index.url))
+    built = ensure_built(ws, record)  # what Environment.build() and runs do: no CLI involved
+    warm = find_warm(ws.registry_file, ws.cache_root, "sdk-only")
+    assert warm is not None and (warm.key, warm.interpreter) == (built.key, built.interpreter)
+
+    # A pointer from before activations were recorded: the warm path steps aside, and the
+    # next ensure_built records the activation again.
+    pointer = pointer_path(ws.cache_root, record.build_hash)
+    old = json.loads(pointer.read_text())
+    del old["activation"]
+    pointer.write_text(json.dumps(old))
+    assert find_warm(ws.registry_file, ws.cache_root, "sdk-only") is None
+    ensure_built(ws, record)
+    assert find_warm(ws.registry_file, ws.cache_root, "sdk-only") == warm
+
+
+def test_the_warm_path_imports_no_heavy_library_and_no_builder() -> None:
+    probe = (
+        "import sys; from pathlib import Path; from kiln.fastexec import find_warm; "
+        "find_warm(Path('/nonexistent/registry.db'), Path('/nonexistent'), 'x'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'pydantic', 'yaml', 'alembic', 'filelock') or m.startswith('kiln.builders')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

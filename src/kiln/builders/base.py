@@ -2,7 +2,7 @@
 
 A builder knows *how* to turn a definition into a materialization; the cache decides *whether*
 to build (see cache.py). Each builder is one module of plain functions registered in
-``kiln.builders.BUILDERS``; their docstrings are the builder documentation.
+``kiln.builders.BUILDERS``; the docstrings of ``Builder`` below are the builder documentation.
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from kiln.activation import Activation
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import KilnError
+
+__all__ = ["Activation", "BuildContext", "BuildError", "Builder", "Lock", "Log", "Target"]
 
 
 class BuildError(KilnError):
@@ -63,10 +66,19 @@ class BuildContext:
     # inside ``wheel_root``, so the lock records that relative path and installs anywhere.
     wheel_root: Path | None = None
     local_wheels: dict[str, str] = field(default_factory=dict)
+    # Set for ``build`` only. ``final``: where the built folder is renamed to afterwards (a
+    # builder whose files embed their prefix writes it into them). ``bytecode_store``: the
+    # bytecode shared between builds (see kiln.builders.bytecode), for builders that have any.
+    final: Path | None = None
+    bytecode_store: Path | None = None
 
 
 class Builder(Protocol):
-    """A builder module. ``name`` is its key in ``kiln.builders.BUILDERS``."""
+    """A builder: one module of plain functions, registered in ``kiln.builders.BUILDERS`` under
+    its ``name``. The core calls ``target``, then ``resolve`` once per build hash and platform
+    (the lock is stored in the workspace), then ``build`` into a temporary folder that the cache
+    renames into place after writing its ready marker. Nothing outside ``kiln.builders`` knows
+    which builders exist: what running in a build takes is recorded from ``activation``."""
 
     name: str
 
@@ -85,25 +97,41 @@ class Builder(Protocol):
         target: Target,
         dest: Path,
         ctx: BuildContext,
-        *,
-        final: Path | None = None,
     ) -> None:
-        """Install exactly ``lock`` into the empty folder ``dest``. It is renamed to ``final``
-        afterwards; a builder whose files embed their prefix writes ``final`` into them."""
+        """Install exactly ``lock`` into the empty folder ``dest``, then health-check it: raise
+        BuildError when unhealthy (right after a build, a failure is a bug, never reused).
+        ``dest`` is renamed to ``ctx.final`` afterwards."""
         ...
 
-    def health_check(
-        self, dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool = False
-    ) -> str | None:
-        """None when healthy, else why not (interpreter starts, metadata, top-level imports).
-        ``write_bytecode``: the imports may leave ``.pyc`` files (in a new build, for
-        kiln.builders.bytecode to share); otherwise the folder is left as it is."""
+    def health_check(self, dest: Path, definition: EnvironmentDefinition) -> str | None:
+        """None when the built folder is healthy, else why not (interpreter starts, metadata,
+        top-level imports). Leaves the folder as it is (``kiln cache verify``)."""
         ...
 
     def quick_check(self, dest: Path) -> str | None:
-        """A check cheap enough for every reuse (no process started)."""
+        """A check cheap enough for every reuse (no process started); a reason means rebuild."""
         ...
 
     def interpreter(self, dest: Path) -> Path:
         """The Python interpreter of a materialization."""
+        ...
+
+    def activation(self, dest: Path) -> Activation:
+        """How to run in the ready materialization at ``dest`` (an argv prefix, environment
+        changes, the files a warm reuse checks). Recorded after every build for the warm
+        path, so it must not depend on anything but the folder."""
+        ...
+
+    def remove(self, dest: Path) -> None:
+        """Remove what the build made outside ``dest`` (an image in an engine's store, say);
+        the cache removes ``dest`` itself afterwards. Called with the cache's lock held."""
+        ...
+
+    def tool_versions(self) -> dict[str, str]:
+        """The tools that built it and their versions, recorded with each build."""
+        ...
+
+    def export_lock(self, lock: Lock, fmt: str, *, header: str) -> str:
+        """``lock`` in the export format ``fmt`` (kiln.lockexport.FORMATS) with a ``header``
+        comment; ValueError naming the formats that work when this lock has no such form."""
         ...

@@ -40,28 +40,24 @@ Chosen when ``python.conda.packages`` holds anything besides ``python`` and ``pi
 
 from __future__ import annotations
 
-import asyncio
 import json
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.builders import interpreters, venv
-from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
+from kiln.builders.condasolve import solve, subdir
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
 
 if TYPE_CHECKING:
-    from rattler import Gateway, RepoDataRecord, Subdir
+    from rattler import RepoDataRecord
 
 name = "conda"
 LOCK_FORMAT = "kiln-conda.json"
 LOCK_FILE = "kiln-lock.json"  # written into the prefix: what it was built from
 FROM_MACHINE = frozenset({"python", "pip"})  # never solved: this machine's interpreter has them
-_FIELDS = (  # what a lock keeps of each record: enough to install exactly it, nothing that varies
-    "name", "version", "build", "build_number", "subdir", "noarch", "depends", "constrains",
-    "size", "sha256", "md5", "fn", "url", "channel",
-)  # fmt: skip
 
 
 def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
@@ -69,7 +65,7 @@ def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
     plus the interpreter tag (``linux-64-cp311``): both the conda and the pip part depend on it."""
     found = interpreters.find(definition.python.version, ctx.uv_cache)
     tag = found.platform.rsplit("-", 1)[-1]
-    return Target(found.interpreter, found.python_version, f"{_subdir()}-{tag}")
+    return Target(found.interpreter, found.python_version, f"{subdir()}-{tag}")
 
 
 def conda_specs(definition: EnvironmentDefinition) -> list[str]:
@@ -104,8 +100,7 @@ def channel_sources(definition: EnvironmentDefinition) -> list[str]:
 def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
     specs, sources = conda_specs(definition), channel_sources(definition)
     ctx.log.write(f"rattler: solving {', '.join(specs)} from {', '.join(sources)}\n")
-    solved = asyncio.run(_solve(specs, sources, definition.python.conda.channels, target, ctx))
-    conda = sorted((_entry(r) for r in solved), key=lambda e: (e["name"], e["version"]))
+    conda = solve(specs, sources, definition.python.conda.channels, target, ctx)
     python_only = [f"{e['name']}-{e['version']}" for e in conda if e["noarch"] == "python"]
     if python_only:
         raise BuildError(
@@ -122,81 +117,6 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
         packages + (pip.packages if pip else []),
         f"{resolver}; {pip.resolver}" if pip else resolver,
     )
-
-
-async def _solve(
-    specs: list[str], sources: list[str], shown: list[str], target: Target, ctx: BuildContext
-) -> list[RepoDataRecord]:
-    """Solve ``specs`` from ``sources`` (named in messages as written: ``shown``)."""
-    import rattler
-    from rattler import GenericVirtualPackage, VirtualPackage
-    from rattler.exceptions import GatewayError, SolverError
-
-    gateway = rattler.Gateway(cache_dir=ctx.uv_cache.parent / "conda-repodata")
-    await _check_available(gateway, specs, sources, shown)
-    # The minor version (3.11, i.e. 3.11.0): the lock is keyed by it, so any 3.11.x must do.
-    minor = ".".join(target.python_version.split(".")[:2])
-    python = GenericVirtualPackage(
-        rattler.PackageName("python"), rattler.Version(minor), rattler.BuildString("0")
-    )
-    machine: list[VirtualPackage | GenericVirtualPackage] = [*VirtualPackage.detect(), python]
-    try:
-        return await rattler.solve(
-            sources, specs, gateway=gateway, platforms=_platforms(), virtual_packages=machine
-        )
-    except SolverError as exc:
-        raise BuildError(
-            f"the conda packages {', '.join(specs)} cannot be installed together from "
-            f"{', '.join(shown)} (with Python {minor} from this machine):\n"
-            f"{str(exc).strip()}"
-        ) from None
-    except GatewayError as exc:
-        raise BuildError(f"reading the conda channels {', '.join(shown)} failed: {exc}") from None
-
-
-async def _check_available(
-    gateway: Gateway, specs: list[str], sources: list[str], shown: list[str]
-) -> None:
-    """Every channel can be read and every spec matches a package in one of them: the two
-    errors that deserve a message naming the channel or the spec (the solver's do not)."""
-    from rattler import MatchSpec
-    from rattler.exceptions import GatewayError, InvalidMatchSpecError
-
-    wanted = []
-    for spec in specs:
-        try:
-            wanted.append(MatchSpec(spec))
-        except InvalidMatchSpecError as exc:
-            raise BuildError(f"`python.conda.packages`: {spec!r} is not valid: {exc}") from None
-    found = []
-    for source, channel in zip(sources, shown, strict=True):
-        try:
-            result = await gateway.query([source], _platforms(), wanted, recursive=False)
-        except GatewayError as exc:
-            raise BuildError(
-                f"the conda channel {channel} cannot be read ({_cause(exc)}); check its name, "
-                "URL or path (a local channel is a folder with noarch/repodata.json)"
-            ) from None
-        found += [record for records in result for record in records]
-    for spec, match in zip(specs, wanted, strict=True):
-        if not any(record.matches(match) for record in found):
-            raise BuildError(
-                f"the conda package {spec!r} is in none of the channels {', '.join(shown)} "
-                f"(for {_subdir()} or noarch); check its name and version, or add its channel"
-            )
-
-
-def _cause(exc: Exception) -> str:
-    """The innermost cause of a rattler error (its last ``Caused by:`` line)."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[-1].removeprefix("Caused by:").strip() if lines else type(exc).__name__
-
-
-def _entry(record: RepoDataRecord) -> dict[str, Any]:
-    data = json.loads(record.to_json())
-    data.setdefault("depends", [])
-    data.setdefault("constrains", [])
-    return {key: data.get(key) for key in _FIELDS}
 
 
 def _record(entry: dict[str, Any]) -> RepoDataRecord:
@@ -234,11 +154,12 @@ def build(
     target: Target,
     dest: Path,
     ctx: BuildContext,
-    *,
-    final: Path | None = None,
 ) -> None:
-    """Install exactly ``lock`` into ``dest``. ``final``: where the folder will live after the
-    rename, written into files that embed their prefix."""
+    """Install exactly ``lock`` into ``dest``, then health-check it. ``ctx.final``: where the
+    folder will live after the rename, written into files that embed their prefix."""
+    import asyncio  # here, not at the top: ``kiln.builders`` is imported on quick CLI paths
+
+    final = ctx.final
     data = _parse(lock)
     pip_text = data.get("pip")
     pip = Lock(
@@ -246,7 +167,7 @@ def build(
         pip_text or venv.EMPTY_LOCK,
         venv.packages_of(pip_text) if pip_text else [],
     )
-    venv.build(definition, pip, target, dest, ctx)  # the prefix, its interpreter, pip's part
+    venv.install(definition, pip, target, dest, ctx)  # the prefix, its interpreter, pip's part
     entries: list[dict[str, Any]] = data["conda"]
     ctx.log.write(f"rattler: installing {len(entries)} locked conda packages into {dest}\n")
     asyncio.run(_install(entries, dest, ctx, final))
@@ -255,6 +176,7 @@ def build(
         raise BuildError(f"the conda packages installed are not the locked ones: {problem}")
     _note_placeholders(dest, ctx, final)
     (dest / LOCK_FILE).write_text(lock.text, encoding="utf-8")
+    venv.verify_new(dest, ctx, lambda writing: _health(dest, definition, write_bytecode=writing))
 
 
 async def _install(
@@ -326,12 +248,14 @@ def _note_placeholders(dest: Path, ctx: BuildContext, final: Path | None) -> Non
         )
 
 
-def health_check(
-    dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool = False
-) -> str | None:
+def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
     """The venv builder's check (interpreter, metadata, pip imports), then every locked conda
     package has its ``conda-meta`` record."""
-    reason = venv.health_check(dest, definition, write_bytecode=write_bytecode)
+    return _health(dest, definition, write_bytecode=False)
+
+
+def _health(dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool) -> str | None:
+    reason = venv.run_health_check(dest, definition, write_bytecode=write_bytecode)
     if reason is not None:
         return reason
     try:
@@ -351,13 +275,36 @@ def interpreter(dest: Path) -> Path:
     return venv.interpreter(dest)
 
 
-def _subdir() -> str:
-    from rattler import Subdir
+def activation(dest: Path) -> Activation:
+    """The venv builder's, and ``CONDA_PREFIX`` (a conda build is a venv with conda packages
+    in it)."""
+    found = venv.activation(dest)
+    return Activation(
+        argv=found.argv,
+        set_env={**found.set_env, "CONDA_PREFIX": str(dest)},
+        path_prepend=found.path_prepend,
+        unset=found.unset,
+        requires=found.requires,
+    )
 
-    return str(Subdir.current())
+
+def remove(dest: Path) -> None:
+    """Nothing outside the prefix: ``conda-pkgs`` is shared and collected on its own."""
 
 
-def _platforms() -> list[Subdir]:
-    from rattler import Subdir
+def tool_versions() -> dict[str, str]:
+    return {**venv.tool_versions(), "py-rattler": metadata.version("py-rattler")}
 
-    return [Subdir.current(), Subdir("noarch")]
+
+def export_lock(lock: Lock, fmt: str, *, header: str) -> str:
+    """``conda``: an ``@EXPLICIT`` file of the conda packages by URL and sha256 (conda,
+    micromamba, pixi install it); ``requirements`` or ``pylock``: the pip part."""
+    data = _parse(lock)
+    if fmt == "conda":
+        lines = [f"# {header}", "@EXPLICIT"]
+        lines += [f"{e['url']}#{e['sha256']}" for e in data["conda"]]
+        return "\n".join(lines) + "\n"
+    note = f"{header}; the pip part only (export the conda part with --format conda)"
+    return venv.export_lock(
+        Lock(venv.LOCK_FORMAT, data.get("pip") or venv.EMPTY_LOCK), fmt, header=note
+    )

@@ -9,8 +9,10 @@ import subprocess
 from pathlib import Path
 
 from kiln.builders import interpreters
-from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
+from kiln.builders.uvtool import uv_version
 from kiln.environment.definition import EnvironmentDefinition
+from kiln.lockexport import export_pip_lock
 
 name = "user-managed"
 LOCK_FORMAT = "installed.json"
@@ -52,23 +54,42 @@ def build(
     target: Target,
     dest: Path,
     ctx: BuildContext,
-    *,
-    final: Path | None = None,
 ) -> None:
-    # Nothing to install: the materialization only records which interpreter to use.
+    """Nothing to install: the materialization only records which interpreter to use."""
     (dest / "interpreter").write_text(str(target.interpreter), encoding="utf-8")
+    ctx.log.phase("verify")
+    reason = health_check(dest, definition)
+    if reason is not None:
+        raise BuildError(f"the new environment failed its health check: {reason}")
 
 
 def interpreter(dest: Path) -> Path:
     return Path((dest / "interpreter").read_text(encoding="utf-8").strip())
 
 
-def health_check(
-    dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool = False
-) -> str | None:
+def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
+    return quick_check(dest)
+
+
+def quick_check(dest: Path) -> str | None:
+    """The interpreter still exists (what it has is the user's business)."""
     python = interpreter(dest)
     return None if python.exists() else f"{python} no longer exists"
 
 
-def quick_check(dest: Path) -> str | None:
-    return health_check(dest, None)  # type: ignore[arg-type]
+def activation(dest: Path) -> Activation:
+    """Nothing to change: the interpreter is run as it is, and must still exist."""
+    return Activation(requires=(str(interpreter(dest)),))
+
+
+def remove(dest: Path) -> None:
+    """Nothing: the interpreter is the user's."""
+
+
+def tool_versions() -> dict[str, str]:
+    return {"uv": uv_version()}
+
+
+def export_lock(lock: Lock, fmt: str, *, header: str) -> str:
+    """``requirements`` only: the versions found, without hashes or sources."""
+    return export_pip_lock(lock.format, lock.text, fmt, header=header)

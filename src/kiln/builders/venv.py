@@ -13,9 +13,7 @@ this path too: the Python version comes from ``python.version``.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -24,13 +22,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kiln.builders import interpreters
-from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
 from kiln.builders.uvtool import redact, run_uv, uv_version
+from kiln.builders.venvcheck import health_check as health_check
+from kiln.builders.venvcheck import home_of
+from kiln.builders.venvcheck import interpreter as interpreter
+from kiln.builders.venvcheck import quick_check as quick_check
+from kiln.builders.venvcheck import run_health_check as run_health_check
+from kiln.builders.venvcheck import verify_new as verify_new
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_pip_entry
-from kiln.lockexport import to_requirements
+from kiln.lockexport import export_pip_lock, to_requirements
 from kiln.secrets import expand
-from kiln.venvcheck import check_venv
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,38 +44,6 @@ name = "venv"
 LOCK_FORMAT = "pylock.toml"
 EMPTY_LOCK = 'lock-version = "1.0"\ncreated-by = "kiln"\n'
 LOCAL_KINDS = ("path", "wheel")  # pip entries installed from a staged file
-
-_HEALTH = r"""
-import importlib, json, sys
-from importlib import metadata
-wanted = json.loads(sys.argv[1])
-problems, count = [], 0
-for dist in metadata.distributions():
-    count += 1
-    try:
-        dist.metadata["Name"], dist.version
-    except Exception as exc:
-        problems.append(f"unreadable metadata in {getattr(dist, '_path', '?')}: {exc}")
-for requirement in wanted:
-    try:
-        dist = metadata.distribution(requirement)
-    except metadata.PackageNotFoundError:
-        problems.append(f"{requirement} is not installed")
-        continue
-    tops = (dist.read_text("top_level.txt") or "").split()
-    if not tops:
-        tops = sorted({str(f).split("/")[0].removesuffix(".py") for f in dist.files or []
-                       if not str(f).split("/")[0].endswith((".dist-info", ".data", ".pth"))
-                       and (str(f).endswith(".py") or "/" in str(f))} - {"bin", "__pycache__", ".."})
-    for module in tops:
-        if not module.isidentifier():
-            continue
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            problems.append(f"import {module} (from {requirement}) failed: {type(exc).__name__}: {exc}")
-print(json.dumps({"distributions": count, "problems": problems}))
-"""
 
 
 def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
@@ -195,9 +166,23 @@ def build(
     target: Target,
     dest: Path,
     ctx: BuildContext,
-    *,
-    final: Path | None = None,  # unused: a relocatable venv embeds no path
 ) -> None:
+    """``install``, then the health check (``ctx.final`` is not needed: a relocatable venv
+    embeds no path)."""
+    install(definition, lock, target, dest, ctx)
+    verify_new(
+        dest, ctx, lambda writing: run_health_check(dest, definition, write_bytecode=writing)
+    )
+
+
+def install(
+    definition: EnvironmentDefinition,
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+) -> None:
+    """A relocatable venv of ``target``'s interpreter with exactly ``lock`` installed."""
     ctx.log.phase("install")
     run_uv(
         ["venv", "--relocatable", "--python", str(target.interpreter), "--no-project", str(dest)],
@@ -273,46 +258,27 @@ def _install(sync: list[str], ctx: BuildContext, work: Path) -> None:
     )
 
 
-def interpreter(dest: Path) -> Path:
-    return dest / "bin" / "python"
+def activation(dest: Path) -> Activation:
+    """``bin`` first on PATH, ``VIRTUAL_ENV`` set and ``PYTHONHOME`` unset, as ``activate``
+    does; a warm reuse needs what ``quick_check`` checks."""
+    home = home_of(dest)
+    required = [interpreter(dest), dest / "pyvenv.cfg", *([home] if home else [])]
+    return Activation(
+        set_env={"VIRTUAL_ENV": str(dest)},
+        path_prepend=(str(dest / "bin"),),
+        unset=("PYTHONHOME",),
+        requires=tuple(str(path) for path in required),
+    )
 
 
-def direct_names(definition: EnvironmentDefinition) -> list[str]:
-    names = []
-    for entry in definition.python.pip.packages:
-        parsed = parse_pip_entry(entry)
-        if parsed.name and (parsed.requirement is None or parsed.requirement.marker is None):
-            names.append(parsed.name)
-    return names
+def remove(dest: Path) -> None:
+    """Nothing outside the folder: uv's cache is shared and collected on its own."""
 
 
-def health_check(
-    dest: Path,
-    definition: EnvironmentDefinition,
-    *,
-    write_bytecode: bool = False,
-    timeout: float = 300,
-) -> str | None:
-    python = interpreter(dest)
-    if not python.exists():
-        return f"{python} is missing"
-    flags = ["-I"] if write_bytecode else ["-I", "-B"]
-    try:
-        result = subprocess.run(
-            [str(python), *flags, "-c", _HEALTH, json.dumps(direct_names(definition))],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"the interpreter does not start: {exc}"
-    if result.returncode != 0:
-        return f"the interpreter exited with {result.returncode}: {result.stderr.strip()[-300:]}"
-    problems: list[str] = json.loads(result.stdout)["problems"]
-    return "; ".join(problems[:5]) if problems else None
+def tool_versions() -> dict[str, str]:
+    return {"uv": uv_version()}
 
 
-def quick_check(dest: Path) -> str | None:
-    """Cheap enough for every reuse (no process started); see kiln.venvcheck."""
-    return check_venv(dest)
+def export_lock(lock: Lock, fmt: str, *, header: str) -> str:
+    """``requirements`` or ``pylock`` (the stored pylock.toml as it is)."""
+    return export_pip_lock(lock.format, lock.text, fmt, header=header)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -72,14 +71,14 @@ def _record(ws: Workspace, text: str) -> EnvironmentRecord:
 
 
 def ensure(args: argparse.Namespace, *, refresh: bool = False, retry: bool = False) -> Built:
+    from kiln.builds import ensure_built
     from kiln.cli.progress import Progress
-    from kiln.ready import build as build_and_point
 
     ws = workspace(args)
     record = _record(ws, args.reference)
     progress = Progress(f"building {record.reference}")
     try:
-        return build_and_point(ws, record, refresh=refresh, retry=retry, reporter=progress)
+        return ensure_built(ws, record, refresh=refresh, retry=retry, reporter=progress)
     finally:
         progress.done()
 
@@ -166,9 +165,10 @@ def exec_(args: argparse.Namespace) -> int:
     finally:
         progress.done()
     env = ready.process_environment(dict(os.environ))
+    argv = ready.activation.command(command)  # an engine's run command first, if any
     sys.stdout.flush()
     try:
-        os.execvpe(command[0], command, env)
+        os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
         raise InvalidDefinition(
             f"command {command[0]!r} not found in {args.reference} or on PATH"
@@ -178,14 +178,13 @@ def exec_(args: argparse.Namespace) -> int:
 def activate(args: argparse.Namespace) -> int:
     """POSIX shell code; ``${NAME}`` references in env vars stay references, for the shell to
     expand where the code runs (they may be secrets: never written out as values)."""
-    from kiln.fastexec import activation
-
     built = ensure(args)
-    # activation() sets PATH from the base given: a literal ${PATH} the shell expands.
-    env = activation(built.builder, built.path, {}, {"PATH": "${PATH}"})
+    # The activation prepends to PATH from the base given: a literal ${PATH} the shell expands.
+    env = built.activation.environment({}, {"PATH": "${PATH}"})
     env.update(built.record.definition.environment_variables)
+    unset = dict.fromkeys(("PYTHONHOME", *built.activation.unset))  # PYTHONHOME: as always
     lines = [f"export {key}={_shell_quoted(value)}" for key, value in env.items()]
-    print("\n".join(["unset PYTHONHOME", *lines]))
+    print("\n".join([*(f"unset {name}" for name in unset), *lines]))
     return 0
 
 
@@ -206,33 +205,10 @@ def _shell_quoted(value: str) -> str:
 
 
 def lock(args: argparse.Namespace) -> int:
-    from kiln.builders import choose, module
-    from kiln.builders.base import BuildContext
-    from kiln.buildlog import NullLog
-    from kiln.errors import InvalidDefinition, NotFound
-    from kiln.lockexport import export
-    from kiln.registry.lock_queries import get_lock
+    from kiln.buildinfo import export_lock
 
     ws = workspace(args)
-    record = _record(ws, args.reference)
-    builder = module(choose(record.definition))
-    target = builder.target(record.definition, BuildContext(NullLog(), ws.cache_root / "uv"))
-    with ws.engine.connect() as connection:
-        row = get_lock(
-            connection,
-            build_hash=record.build_hash,
-            platform=target.platform,
-            generation=args.generation,
-        )
-    if row is None:
-        raise NotFound(
-            f"{record.reference} has no lock for {target.platform} yet; run `kiln env build {args.reference}`"
-        )
-    header = f"kiln lock of {record.reference}, generation {row.generation}, {row.platform}, {row.lock_digest[:12]}"
-    try:
-        text = export(row.lock_format, row.lock_text, args.format, header=header)
-    except ValueError as exc:
-        raise InvalidDefinition(str(exc)) from None
+    text = export_lock(ws, _record(ws, args.reference), fmt=args.format, generation=args.generation)
     if args.output:
         from kiln.formats.base import write_files_atomically
 
@@ -244,53 +220,31 @@ def lock(args: argparse.Namespace) -> int:
 
 
 def logs(args: argparse.Namespace) -> int:
+    from kiln.buildinfo import latest_build
     from kiln.errors import NotFound
-    from kiln.registry.lock_queries import latest_build
 
     ws = workspace(args)
     record = _record(ws, args.reference)
-    with ws.engine.connect() as connection:
-        row = latest_build(connection, build_hash=record.build_hash)
-    if row is None or row["log_digest"] is None:
+    attempt = latest_build(ws, build_hash=record.build_hash)
+    if attempt is None or attempt.log_digest is None:
         raise NotFound(
             f"{record.reference} has not been built yet; run `kiln env build {args.reference}`"
         )
-    path = ws.artifacts.lookup(row["log_digest"])
-    if path is None:
+    if attempt.log is None:
         raise NotFound(f"the build log of {record.reference} is missing from the workspace")
     print(
-        f"# {row['status']} on {row['machine']} at {row['started_at']:%Y-%m-%d %H:%M:%S}, {row['duration_ms']} ms"
+        f"# {attempt.status} on {attempt.machine} at {attempt.started_at:%Y-%m-%d %H:%M:%S}, "
+        f"{attempt.duration_ms} ms"
     )
-    sys.stdout.write(path.read_text(encoding="utf-8"))
+    sys.stdout.write(attempt.log.read_text(encoding="utf-8"))
     return 0
 
 
 def show_build(args: argparse.Namespace, record: EnvironmentRecord) -> dict[str, Any]:
-    """What Azure ML's get_image_details gives: the build behind a version, on this machine."""
-    from kiln.builds import ensure_built, open_cache
-    from kiln.cache import MARKER, disk_usage
+    """The build behind a version on this machine, reported, never built (state "not built")."""
+    from kiln.buildinfo import build_info
 
-    ws = workspace(args)
-    cache = open_cache(ws)
-    built = ensure_built(ws, record, cache=cache)
-    marker = cache.marker(built.key) or {}
-    return {
-        "build_hash": record.build_hash,
-        "builder": built.builder,
-        "platform": built.target.platform,
-        "lock_generation": built.lock.generation,
-        "lock_digest": built.lock.lock_digest,
-        "location": str(built.path),
-        "interpreter": str(built.interpreter),
-        "python": built.target.python_version,
-        "size_bytes": disk_usage(built.path),
-        "packages": len(built.lock.packages),
-        "build_seconds": marker.get("seconds"),
-        "tools": marker.get("tools"),
-        "last_used": dt.datetime.fromtimestamp(
-            (built.path / MARKER).stat().st_mtime, dt.timezone.utc
-        ).isoformat(timespec="seconds"),
-    }
+    return build_info(workspace(args), record).as_dict()
 
 
 def print_build(info: dict[str, Any]) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln.cli.common import workspace
 from kiln.cli.output import emit_json, emit_table
+
+if TYPE_CHECKING:
+    from kiln.cache import Cache
+    from kiln.workspace import Workspace
 
 _SIZE = re.compile(r"^\s*([0-9.]+)\s*([kmgt]?)i?b?\s*$", re.I)
 _AGE = re.compile(r"^\s*([0-9.]+)\s*([smhdw])\s*$", re.I)
@@ -69,38 +73,29 @@ def add_parser(groups: Any) -> None:
     p.set_defaults(handler=verify)
 
 
-def _records_by_build(args: argparse.Namespace) -> dict[str, list[Any]]:
-    """build hash -> the versions (registered and curated) that use it."""
-    from kiln.environment import catalog
-
-    records = catalog.list_records(workspace(args), all_versions=True, include_archived=True)
-    users: dict[str, list[Any]] = {}
-    for record in records:
-        users.setdefault(record.build_hash, []).append(record)
-    return users
-
-
-def _entries(args: argparse.Namespace) -> list[Any]:
+def _cache(ws: Workspace) -> Cache:
     from kiln.builds import open_cache
 
-    return open_cache(workspace(args)).entries()
+    return open_cache(ws)
 
 
 def list_(args: argparse.Namespace) -> int:
-    entries, users = _entries(args), _records_by_build(args)
-    rows = [
+    from kiln.cachegc import cached_builds
+
+    ws = workspace(args)
+    rows: list[dict[str, Any]] = [
         {
-            "key": e.key,
-            "environments": [r.reference for r in users.get(e.marker.get("build_hash", ""), [])],
-            "size_bytes": e.size,
-            "last_used": dt.datetime.fromtimestamp(e.last_used, dt.timezone.utc).isoformat(
+            "key": b.entry.key,
+            "environments": b.environments,
+            "size_bytes": b.entry.size,
+            "last_used": dt.datetime.fromtimestamp(b.entry.last_used, dt.timezone.utc).isoformat(
                 timespec="seconds"
             ),
-            "in_use": e.holders,
-            "builder": e.marker.get("builder"),
-            "python": e.marker.get("python"),
+            "in_use": b.entry.holders,
+            "builder": b.entry.marker.get("builder"),
+            "python": b.entry.marker.get("python"),
         }
-        for e in entries
+        for b in cached_builds(ws, _cache(ws))
     ]
     if args.json:
         emit_json(rows)
@@ -123,71 +118,48 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def gc(args: argparse.Namespace) -> int:
-    from kiln.builders.packagecaches import reclaim
-    from kiln.builds import open_cache
-    from kiln.cache import select_for_gc
-    from kiln.errors import InvalidDefinition
+    from kiln.cachegc import collect
 
-    if args.max_size is None and args.older_than is None:
-        raise InvalidDefinition("say what to remove: --max-size SIZE and/or --older-than AGE")
-    cache = open_cache(workspace(args))
-    entries = cache.entries()
-    chosen = select_for_gc(entries, max_size=args.max_size, older_than=args.older_than)
-    removed = [e for e in chosen if args.dry_run or cache.remove(e.key)]
-    if not args.dry_run:
-        cache.clean_temporary()
-    gone = {e.key for e in removed}
-    packages = reclaim(
-        cache.root,
-        [e.path for e in entries if e.key not in gone],
+    report = collect(
+        _cache(workspace(args)),
+        max_size=args.max_size,
+        older_than=args.older_than,
         dry_run=args.dry_run,
-        dropped=[e.path for e in removed],
     )
-    builds_freed = sum(e.size for e in removed)
-    packages_freed = sum(v or 0 for v in (packages or {}).values())
     if args.json:
         emit_json(
             {
-                "removed": [e.key for e in removed],
-                "freed_bytes": builds_freed + packages_freed,
-                "builds_freed_bytes": builds_freed,
-                "package_caches": packages,  # bytes per cache; null: a build is using them
-                "dry_run": args.dry_run,
+                "removed": [e.key for e in report.removed],
+                "freed_bytes": report.freed_bytes,
+                "builds_freed_bytes": report.builds_freed_bytes,
+                "package_caches": report.package_caches,  # bytes per cache; null: in use
+                "dry_run": report.dry_run,
             }
         )
         return 0
     verb = "Would remove" if args.dry_run else "Removed"
-    print(f"{verb} {len(removed)} build(s), {human(builds_freed)}")
-    if packages is None:
+    print(f"{verb} {len(report.removed)} build(s), {human(report.builds_freed_bytes)}")
+    if report.package_caches is None:
         print("Package caches: in use by a running build; left alone")
         return 0
-    parts = [f"{name} {'not estimated' if v is None else human(v)}" for name, v in packages.items()]
+    parts = [
+        f"{name} {'not estimated' if v is None else human(v)}"
+        for name, v in report.package_caches.items()
+    ]
     verb = "would free" if args.dry_run else "freed"
-    print(f"Package caches {verb} {human(packages_freed)} ({', '.join(parts)})")
+    print(f"Package caches {verb} {human(report.package_caches_freed_bytes)} ({', '.join(parts)})")
     return 0
 
 
 def verify(args: argparse.Namespace) -> int:
-    from kiln import builders
-    from kiln.builds import open_cache
+    from kiln.cachegc import verify as verify_builds
 
-    users = _records_by_build(args)
-    results = []
-    for entry in open_cache(workspace(args)).entries():
-        builder = builders.module(str(entry.marker.get("builder")))
-        records = users.get(entry.marker.get("build_hash", ""))
-        # The full check needs the definition (which packages to import); a build no version
-        # uses any more gets the cheap one.
-        reason = (
-            builder.health_check(entry.path, records[0].definition)
-            if records
-            else builder.quick_check(entry.path)
-        )
-        results.append({"key": entry.key, "healthy": reason is None, "problem": reason})
+    ws = workspace(args)
+    results = verify_builds(ws, _cache(ws))
     if args.json:
-        emit_json(results)
+        emit_json([{"key": r.key, "healthy": r.healthy, "problem": r.problem} for r in results])
     else:
         for r in results:
-            print(f"{r['key'][:12]}  {'ok' if r['healthy'] else 'BROKEN: ' + str(r['problem'])}")
-        print(f"{sum(r['healthy'] for r in results)} of {len(results)} healthy")
-    return 0 if all(r["healthy"] for r in results) else 1
+            print(f"{r.key[:12]}  {'ok' if r.healthy else 'BROKEN: ' + str(r.problem)}")
+        print(f"{sum(r.healthy for r in results)} of {len(results)} healthy")
+    return 0 if all(r.healthy for r in results) else 1
