@@ -22,6 +22,7 @@ from typing import Any
 
 from kiln.activation import Activation
 from kiln.cache import MARKER
+from kiln.registry.layout import ENVIRONMENT_VERSIONS, LOCKS, columns
 from kiln.registry.readonly import open_readonly
 
 
@@ -85,20 +86,26 @@ def write_pointer(
 def _row(
     connection: sqlite3.Connection, name: str, version: str | None
 ) -> tuple[str, str, str] | None:
+    fields = columns(ENVIRONMENT_VERSIONS, "version", "build_hash", "definition")
     row: tuple[str, str, str] | None
     if version is None:
         sql = (
-            "SELECT version, build_hash, definition FROM environment_versions "
+            f"SELECT {fields} FROM {ENVIRONMENT_VERSIONS} "
             "WHERE name = ? AND archived = 0 ORDER BY id DESC LIMIT 1"
         )
         row = connection.execute(sql, (name,)).fetchone()
     else:
-        sql = (
-            "SELECT version, build_hash, definition FROM environment_versions "
-            "WHERE name = ? AND version = ?"
-        )
+        sql = f"SELECT {fields} FROM {ENVIRONMENT_VERSIONS} WHERE name = ? AND version = ?"
         row = connection.execute(sql, (name, version)).fetchone()
     return row
+
+
+def _newest_lock(connection: sqlite3.Connection, build_hash: str, platform: str) -> Any:
+    sql = (
+        f"SELECT {columns(LOCKS, 'lock_digest')} FROM {LOCKS} "
+        "WHERE build_hash = ? AND platform = ? ORDER BY generation DESC LIMIT 1"
+    )
+    return connection.execute(sql, (build_hash, platform)).fetchone()
 
 
 def find_warm(registry: Path, cache_root: Path, reference: str) -> Warm | None:
@@ -115,10 +122,7 @@ def find_warm(registry: Path, cache_root: Path, reference: str) -> Warm | None:
             return None
         found_version, build_hash, definition = row
         pointer = json.loads(pointer_path(cache_root, build_hash).read_text(encoding="utf-8"))
-        newest = connection.execute(
-            "SELECT lock_digest FROM locks WHERE build_hash = ? AND platform = ? ORDER BY generation DESC LIMIT 1",
-            (build_hash, pointer["platform"]),
-        ).fetchone()
+        newest = _newest_lock(connection, build_hash, pointer["platform"])
     except (sqlite3.Error, OSError, ValueError, KeyError):
         return None
     finally:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiln.cli.common import workspace
-from kiln.cli.output import emit_fields, emit_json
+from kiln.cli.common import existing_workspace, workspace
+from kiln.cli.output import add_json, emit_fields, emit_json
 
 if TYPE_CHECKING:
     from kiln.builds import Built
@@ -26,7 +26,7 @@ def add_commands(commands: Any) -> None:
     reference(p)
     p.add_argument("--refresh", action="store_true", help="re-resolve into a new lock generation")
     p.add_argument("--retry", action="store_true", help="retry now even if it failed moments ago")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json(p, "build-result")
     p.set_defaults(handler=build)
 
     p = commands.add_parser(
@@ -87,7 +87,7 @@ def _warm(args: argparse.Namespace) -> Warm | None:
     """The stdlib-only path for an environment already built on this machine (see fastexec)."""
     from kiln.fastexec import find_warm
 
-    ws = workspace(args)
+    ws = existing_workspace(args)
     if not ws.is_embedded:
         return None
     return find_warm(ws.registry_file, ws.cache_root, args.reference)
@@ -150,11 +150,11 @@ def which(args: argparse.Namespace) -> int:
 
 
 def exec_(args: argparse.Namespace) -> int:
-    from kiln.errors import InvalidDefinition
+    from kiln.errors import InvalidRequest, UsageError
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        raise InvalidDefinition("no command given; write kiln env exec NAME -- CMD ARGS")
+        raise UsageError("no command given; write kiln env exec NAME -- CMD ARGS")
     from kiln.cli.progress import Progress
     from kiln.ready import ready_and_held
 
@@ -170,7 +170,7 @@ def exec_(args: argparse.Namespace) -> int:
     try:
         os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
-        raise InvalidDefinition(
+        raise InvalidRequest(
             f"command {command[0]!r} not found in {args.reference} or on PATH"
         ) from None
 
@@ -207,7 +207,7 @@ def _shell_quoted(value: str) -> str:
 def lock(args: argparse.Namespace) -> int:
     from kiln.buildinfo import export_lock
 
-    ws = workspace(args)
+    ws = existing_workspace(args)
     text = export_lock(ws, _record(ws, args.reference), fmt=args.format, generation=args.generation)
     if args.output:
         from kiln.formats.base import write_files_atomically
@@ -223,7 +223,7 @@ def logs(args: argparse.Namespace) -> int:
     from kiln.buildinfo import latest_build
     from kiln.errors import NotFound
 
-    ws = workspace(args)
+    ws = existing_workspace(args)
     record = _record(ws, args.reference)
     attempt = latest_build(ws, build_hash=record.build_hash)
     if attempt is None or attempt.log_digest is None:
@@ -244,7 +244,7 @@ def show_build(args: argparse.Namespace, record: EnvironmentRecord) -> dict[str,
     """The build behind a version on this machine, reported, never built (state "not built")."""
     from kiln.buildinfo import build_info
 
-    return build_info(workspace(args), record).as_dict()
+    return build_info(existing_workspace(args), record).as_dict()
 
 
 def print_build(info: dict[str, Any]) -> None:

@@ -7,8 +7,8 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from kiln.cli.common import workspace
-from kiln.cli.output import emit_json, emit_table
+from kiln.cli.common import existing_workspace, workspace
+from kiln.cli.output import add_json, emit_json, emit_table
 
 if TYPE_CHECKING:
     from kiln.cache import Cache
@@ -53,7 +53,7 @@ def add_parser(groups: Any) -> None:
     commands = cache.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     p = commands.add_parser("list", help="built environments, least recently used first")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "cache-entry-list")
     p.set_defaults(handler=list_)
     p = commands.add_parser("gc", help="remove least recently used builds (never ones in use)")
     p.add_argument(
@@ -66,10 +66,10 @@ def add_parser(groups: Any) -> None:
         help="remove builds unused for AGE (e.g. 14d)",
     )
     p.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "gc-report")
     p.set_defaults(handler=gc)
     p = commands.add_parser("verify", help="re-run the health check of every build")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "health-result-list")
     p.set_defaults(handler=verify)
 
 
@@ -82,7 +82,7 @@ def _cache(ws: Workspace) -> Cache:
 def list_(args: argparse.Namespace) -> int:
     from kiln.cachegc import cached_builds
 
-    ws = workspace(args)
+    ws = existing_workspace(args)
     rows: list[dict[str, Any]] = [
         {
             "key": b.entry.key,
@@ -154,7 +154,7 @@ def gc(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     from kiln.cachegc import verify as verify_builds
 
-    ws = workspace(args)
+    ws = existing_workspace(args)
     results = verify_builds(ws, _cache(ws))
     if args.json:
         emit_json([{"key": r.key, "healthy": r.healthy, "problem": r.problem} for r in results])

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiln.cli.common import workspace
-from kiln.cli.output import emit_fields, emit_json, emit_table
+from kiln.cli.common import existing_workspace, workspace
+from kiln.cli.output import add_json, emit_fields, emit_json, emit_table
 from kiln.serving.specs import DEFAULT_MAX_BODY
 
 if TYPE_CHECKING:
@@ -17,13 +17,13 @@ if TYPE_CHECKING:
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:
-    from kiln.errors import InvalidRequest
+    from kiln.errors import UsageError
 
     found = {}
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key:
-            raise InvalidRequest(f"`{what}`: {value!r} is not KEY=VALUE")
+            raise UsageError(f"`{what}`: {value!r} is not KEY=VALUE")
         found[key] = text
     return found
 
@@ -40,15 +40,15 @@ def add_parser(groups: Any) -> None:
     p.add_argument("--run", metavar="ID", help="take the path from this run's outputs (lineage)")
     p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--description")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "model")
     p.set_defaults(handler=model_register)
     p = commands.add_parser("list", help="list models")
     p.add_argument("-n", "--name", help="every version of this model")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "model-list")
     p.set_defaults(handler=model_list)
     p = commands.add_parser("show", help="a model version and its lineage")
     p.add_argument("reference", metavar="NAME[:VERSION]")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "model")
     p.set_defaults(handler=model_show)
     p = commands.add_parser("download", help="copy a model version into a folder")
     p.add_argument("reference", metavar="NAME[:VERSION]")
@@ -69,25 +69,25 @@ def add_parser(groups: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, help="port (default: a free one)")
     p.add_argument("--no-wait", action="store_true")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "deployment")
     p.set_defaults(handler=deploy_create)
     p = commands.add_parser("update", help="switch to new models/code with no downtime")
     p.add_argument("name")
     _spec_arguments(p, required=False)
-    p.add_argument("--json", action="store_true")
+    add_json(p, "deployment")
     p.set_defaults(handler=deploy_update)
     for verb, text in (("list", "list deployments"), ("show", "one deployment")):
         p = commands.add_parser(verb, help=text)
         if verb == "show":
             p.add_argument("name")
-        p.add_argument("--json", action="store_true")
+        add_json(p, "deployment-list" if verb == "list" else "deployment")
         p.set_defaults(handler=deploy_list if verb == "list" else deploy_show)
     p = commands.add_parser("logs", help="print the service's log")
     p.add_argument("name")
     p.set_defaults(handler=deploy_logs)
     p = commands.add_parser("delete", help="stop the service and forget it")
     p.add_argument("name")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "deployment-deleted")
     p.set_defaults(handler=deploy_delete)
 
 
@@ -149,7 +149,7 @@ def model_register(args: argparse.Namespace) -> int:
 def model_list(args: argparse.Namespace) -> int:
     from kiln.serving import models
 
-    found = models.list_models(workspace(args), args.name)
+    found = models.list_models(existing_workspace(args), args.name)
     if args.json:
         emit_json([r.summary() for r in found])
         return 0
@@ -163,7 +163,7 @@ def model_list(args: argparse.Namespace) -> int:
 def model_show(args: argparse.Namespace) -> int:
     from kiln.serving import models
 
-    record = models.get(workspace(args), *models.parse_model_reference(args.reference))
+    record = models.get(existing_workspace(args), *models.parse_model_reference(args.reference))
     info = record.summary()
     if args.json:
         emit_json(info)
@@ -232,12 +232,12 @@ def deploy_create(args: argparse.Namespace) -> int:
 
 
 def deploy_update(args: argparse.Namespace) -> int:
-    from kiln.errors import InvalidRequest
+    from kiln.errors import UsageError
     from kiln.serving import deployments
     from kiln.serving.specs import updated_spec
 
     if args.source_directory != "." and not args.entry_script:
-        raise InvalidRequest("`--source-directory` needs `--entry-script` (the new code's entry)")
+        raise UsageError("`--source-directory` needs `--entry-script` (the new code's entry)")
     ws = workspace(args)
     current = deployments.get(ws, args.name)
     deployments.update(ws, args.name, updated_spec(ws, current.spec, _request(args)))
@@ -249,7 +249,7 @@ def deploy_update(args: argparse.Namespace) -> int:
 def deploy_list(args: argparse.Namespace) -> int:
     from kiln.serving import deployments
 
-    found = deployments.list_deployments(workspace(args))
+    found = deployments.list_deployments(existing_workspace(args))
     if args.json:
         emit_json([r.summary() for r in found])
         return 0
@@ -272,14 +272,14 @@ def deploy_list(args: argparse.Namespace) -> int:
 def deploy_show(args: argparse.Namespace) -> int:
     from kiln.serving import deployments
 
-    _print_deployment(deployments.get(workspace(args), args.name), args.json)
+    _print_deployment(deployments.get(existing_workspace(args), args.name), args.json)
     return 0
 
 
 def deploy_logs(args: argparse.Namespace) -> int:
     from kiln.serving import deployments
 
-    sys.stdout.write(deployments.logs(workspace(args), args.name))
+    sys.stdout.write(deployments.logs(existing_workspace(args), args.name))
     return 0
 
 

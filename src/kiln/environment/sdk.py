@@ -332,15 +332,9 @@ class EnvironmentBuild:
     @property
     def log(self) -> str:
         """The full log of the latest build of this version."""
+        from kiln.buildinfo import latest_build_log
         from kiln.environment import catalog
-        from kiln.registry.lock_queries import latest_build
 
         record = catalog.get(self.workspace, self.name, self.version)
-        with self.workspace.engine.connect() as connection:
-            row = latest_build(connection, build_hash=record.build_hash)
-        stored = (
-            self.workspace.artifacts.lookup(row["log_digest"])
-            if row and row["log_digest"]
-            else None
-        )
+        stored = latest_build_log(self.workspace, build_hash=record.build_hash)
         return stored.read_text(encoding="utf-8") if stored else ""

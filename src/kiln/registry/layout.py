@@ -1,5 +1,5 @@
 """Table and column names of the registry, for the standard-library paths (``kiln env list``, a
-warm ``kiln run submit``) that must not import SQLAlchemy.
+warm ``kiln run submit``, a warm ``kiln env exec``) that must not import SQLAlchemy.
 
 ``schema.py`` declares the same tables with their types; tests/registry/test_layout.py checks
 that every table here has exactly these columns there, in this order, so the fast SQL and the
@@ -13,6 +13,7 @@ ENVIRONMENT_TAGS = "environment_tags"
 RUNS = "runs"
 RUN_METRICS = "run_metrics"
 COMPUTE_TARGETS = "compute_targets"
+LOCKS = "locks"
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     ENVIRONMENT_VERSIONS: (
@@ -57,6 +58,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     RUN_METRICS: ("id", "run_id", "name", "value", "logged_at"),
     COMPUTE_TARGETS: ("name", "kind", "address", "created_at"),
+    LOCKS: (
+        "id",
+        "build_hash",
+        "platform",
+        "generation",
+        "lock_digest",
+        "lock_format",
+        "lock_text",
+        "packages",
+        "resolver",
+        "created_at",
+    ),
 }
 
 # Columns stored as 0/1 on SQLite that SQLAlchemy reads back as booleans.

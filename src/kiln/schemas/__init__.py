@@ -26,6 +26,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "written-files": environments.WrittenFiles,
     "archive-result": environments.ArchiveResult,
     "lock": builds.Lock,
+    "build": builds.Build,
     "build-result": builds.BuildResult,
     "cache-entry": builds.CacheEntry,
     "gc-report": builds.GcReport,

@@ -25,6 +25,26 @@ class Lock(Public):
     created_at: str | None
 
 
+class Build(Public):
+    """The build behind a version on this machine (``env show --build``); ``state`` is
+    "ready", "broken: WHY" or "not built" (then only ``build_hash`` is set)."""
+
+    build_hash: str
+    state: str
+    builder: str | None
+    platform: str | None
+    lock_generation: int | None
+    lock_digest: str | None
+    location: str | None
+    interpreter: str | None
+    python: str | None
+    size_bytes: int | None
+    packages: int | None
+    build_seconds: float | None
+    tools: dict[str, str] | None
+    last_used: str | None
+
+
 class BuildResult(Public):
     """``env build``: the ready build of a version, and whether it was built just now."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from kiln.schemas.base import Public
+from kiln.schemas.builds import Build
 
 
 class EnvironmentVersion(Public):
@@ -43,7 +44,7 @@ class EnvironmentDetail(EnvironmentVersion):
 
     same_build_as: list[str]
     definition: dict[str, Any]
-    build: dict[str, Any] | None = None  # see Build
+    build: Build | None = None
     runs: list[RunOfEnvironment] | None = None
 
 

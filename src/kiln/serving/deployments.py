@@ -28,6 +28,7 @@ from kiln.registry.engine import write_transaction
 from kiln.runs import processes
 from kiln.serving.models import check_name
 from kiln.serving.specs import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY  # its public name here
+from kiln.utctime import utc_text
 from kiln.workspace import Workspace
 
 TRANSITIONING = "Transitioning"
@@ -87,8 +88,8 @@ class DeploymentRecord:
             "generation": self.generation,
             "serving_generation": self.applied_generation,
             "error": self.error,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            "created_at": utc_text(self.created_at),
+            "updated_at": utc_text(self.updated_at),
         }
 
 

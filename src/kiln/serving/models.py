@@ -15,6 +15,7 @@ from typing import Any
 from kiln.errors import InvalidRequest, NotFound
 from kiln.registry import model_queries as queries
 from kiln.registry.engine import write_transaction
+from kiln.utctime import utc_text
 from kiln.workspace import Workspace
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -52,7 +53,7 @@ class ModelRecord:
             "tags": self.tags,
             "run_id": self.run_id,
             "environment": f"{self.env_name}:{self.env_version}" if self.env_name else None,
-            "created_at": self.created_at,
+            "created_at": utc_text(self.created_at),
         }
 
 

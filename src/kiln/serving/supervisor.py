@@ -97,21 +97,22 @@ class Supervisor:
                 env[key] = expand(value, env, default="")
             with_kiln_importable(env, place)
             env["PYTHONUNBUFFERED"] = "1"
-            argv = [
-                str(ready.interpreter),
-                "-m",
-                "kiln.serving.runtime",
-                "--entry-script",
-                str(place / "src" / spec.entry_script),
-                "--model-dir",
-                str(model_dir),
-                "--app-root",  # as Azure ML: the source folder, wherever score.py is in it
-                str(place / "src"),
-                "--max-body-bytes",
-                str(spec.max_body_bytes),
-            ]
-            if spec.show_errors:
-                argv.append("--show-errors")
+            argv = ready.activation.command(
+                [
+                    str(ready.interpreter),
+                    "-m",
+                    "kiln.serving.runtime",
+                    "--entry-script",
+                    str(place / "src" / spec.entry_script),
+                    "--model-dir",
+                    str(model_dir),
+                    "--app-root",  # as Azure ML: the source folder, wherever score.py is in it
+                    str(place / "src"),
+                    "--max-body-bytes",
+                    str(spec.max_body_bytes),
+                    *(["--show-errors"] if spec.show_errors else []),
+                ]
+            )
         except BaseException:
             ready.release()
             raise
