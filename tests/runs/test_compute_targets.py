@@ -1,0 +1,125 @@
+"""Compute targets stay behind their Protocol: one registry, addresses read by their kinds, and
+no kind named anywhere else in Kiln's code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import kiln
+from kiln.compute import DEFAULT_TARGET
+from kiln.compute.registry import (
+    TARGETS,
+    check_target_name,
+    checked_address,
+    kind_of,
+    named_target_kind,
+    target_of,
+)
+from kiln.errors import InvalidRequest
+
+SRC = Path(kiln.__file__).parent
+COMPUTE = SRC / "compute"
+HELP_KEYWORDS = {"help", "description", "metavar"}  # the CLI's help text may name kinds
+# Old import paths kept until bench/ imports the new ones (see kiln.compute.ray_jobs/ray_local).
+MOVED = {SRC / "runs" / "ray_backend.py", SRC / "runs" / "ray_local.py"}
+
+
+def _modules(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.py"))
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+def _literals(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, text) of every string literal that is neither a docstring nor CLI help text."""
+    skipped = _docstrings(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg in HELP_KEYWORDS:
+            skipped |= {id(n) for n in ast.walk(node.value)}
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in skipped
+    ]
+
+
+def _names_a_kind(text: str) -> bool:
+    schemes = [f"{t.scheme}://" for t in TARGETS.values() if t.scheme]
+    return text.strip() in TARGETS or any(scheme in text for scheme in schemes)
+
+
+def test_no_kind_of_target_is_named_outside_compute() -> None:
+    offending = []
+    for path in _modules(SRC):
+        if path.is_relative_to(COMPUTE):
+            continue
+        for line, text in _literals(ast.parse(path.read_text(), str(path))):
+            if _names_a_kind(text):
+                offending.append(f"{path.relative_to(SRC)}:{line}: {text!r}")
+    assert offending == []
+
+
+def test_the_check_finds_a_kind_named_in_code() -> None:
+    code = 'TARGET = "local"\nURL = f"ray://{host}"\nadd(help="local or ray://HOST:PORT")\n'
+    found = [text for _, text in _literals(ast.parse(code)) if _names_a_kind(text)]
+    assert found == ["local", "ray://"]
+
+
+def test_only_the_registry_imports_a_kind_and_no_kind_imports_another() -> None:
+    kinds = {f"kiln.compute.{kind}" for kind in TARGETS}
+    for path in _modules(SRC):
+        if path in MOVED or path == COMPUTE / "registry.py":
+            continue
+        own = f"kiln.compute.{path.stem.split('_')[0]}" if path.parent == COMPUTE else None
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            imported = _imported(node)
+            for name in imported & kinds:
+                assert name == own, f"{path.relative_to(SRC)} imports {name}"
+
+
+def _imported(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    if isinstance(node, ast.ImportFrom) and node.module:
+        helpers = {f"{node.module}.{alias.name}" for alias in node.names}
+        return {node.module, *helpers}
+    return set()
+
+
+def test_addresses_are_read_by_their_kinds() -> None:
+    assert kind_of(DEFAULT_TARGET) == "local"
+    assert kind_of("ray://10.0.0.1:8265") == "ray"
+    assert kind_of("gpu") is None  # a name, maybe of a registered target
+    assert kind_of("ray") is None  # a kind with a scheme is never its own address
+    assert kind_of("http://10.0.0.1:8265") is None
+    assert target_of("ray://10.0.0.1:8265") is TARGETS["ray"]
+    assert checked_address("  ray://10.0.0.1:8265 ") == "ray://10.0.0.1:8265"
+    assert checked_address("gpu") is None
+    with pytest.raises(InvalidRequest, match="not a Ray address"):
+        checked_address("ray://no port:x")
+    with pytest.raises(InvalidRequest, match="is no target's address; use 'local', 'ray://"):
+        target_of("somewhere")
+
+
+def test_named_targets_take_addresses_of_kinds_with_a_scheme() -> None:
+    assert named_target_kind("ray://10.0.0.1:8265") == "ray"
+    for address in (DEFAULT_TARGET, "10.0.0.1:8265"):
+        with pytest.raises(InvalidRequest, match="must look like ray://HOST:PORT"):
+            named_target_kind(address)
+    for name in (DEFAULT_TARGET, "ray://x"):
+        with pytest.raises(InvalidRequest, match="is reserved"):
+            check_target_name(name)
+    check_target_name("ray")  # not an address: a fine name for a Ray cluster
