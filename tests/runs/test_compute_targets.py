@@ -123,3 +123,10 @@ def test_named_targets_take_addresses_of_kinds_with_a_scheme() -> None:
         with pytest.raises(InvalidRequest, match="is reserved"):
             check_target_name(name)
     check_target_name("ray")  # not an address: a fine name for a Ray cluster
+
+
+def test_the_run_commands_use_the_core_not_the_sdk_or_the_store() -> None:
+    tree = ast.parse((SRC / "cli" / "run_cmds.py").read_text())
+    imported = set().union(*(_imported(node) for node in ast.walk(tree)))
+    assert not {name for name in imported if name.endswith(("sdk", ".sdk.Run", "RunStore"))}
+    assert "kiln.runs.core" in imported

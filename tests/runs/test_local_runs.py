@@ -14,6 +14,7 @@ import pytest
 from runtest import kiln_cli, run_json, write_script
 
 from kiln.errors import InvalidRequest, NotFound
+from kiln.runs.core import list_runs
 from kiln.runs.sdk import Experiment, Run, RunFailed, ScriptRunConfig
 from kiln.runs.store import RunStore
 from kiln.workspace import Workspace
@@ -292,7 +293,9 @@ def test_a_dead_watcher_does_not_leave_the_run_running(project: Workspace, tmp_p
     store.close()
     assert watcher is not None
     os.kill(int(watcher.split(":")[1]), signal.SIGKILL)
-    _wait_for(lambda: run.get_status() != "Running", timeout=30)
+    # Listing runs settles them too: none is shown running when its watcher is gone.
+    _wait_for(lambda: list_runs(project, experiment="e")[0].status != "Running", timeout=30)
+    assert run.get_status() == "Failed"
     details = run.get_details()
     assert details["status"] == "Failed"
     assert "stopped before the run ended" in details["error"]
