@@ -81,15 +81,19 @@ def settle(workspace: Workspace, record: RunRecord) -> RunRecord:
 
     if record.finished or processes.watcher_alive(record.watcher) is not False:
         return record
+    token = processes.watcher_token()
     store = RunStore(workspace)
     try:
-        if not store.take_over(record.id, record.watcher, processes.watcher_token()):
+        if not store.take_over(record.id, record.watcher, token):
             return store.get(record.id)  # another command is settling it
+        ended = target_of(record.compute_target).abandoned(run_ref(record))
+        if ended is None:
+            # Still going on its target: handed back, so that whoever looks next asks again
+            # (this process may live on, a notebook say, and would otherwise pass for its watcher).
+            store.take_over(record.id, token, record.watcher or "")
+            return record
     finally:
         store.close()
-    ended = target_of(record.compute_target).abandoned(run_ref(record))
-    if ended is None:
-        return record
     folder = run_folder(workspace, record.id)
     folder.mkdir(parents=True, exist_ok=True)
     if ended.log is not None:
