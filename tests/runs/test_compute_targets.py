@@ -98,6 +98,14 @@ def test_only_the_registry_imports_a_kind_and_no_kind_imports_another() -> None:
                 assert name == own, f"{path.relative_to(SRC)} imports {name}"
 
 
+def test_compute_targets_sit_below_runs_and_the_faces() -> None:
+    """Runs' core calls targets, never the other way round: no package cycle."""
+    above = ("kiln.runs", "kiln.cli", "kiln.serving")
+    for path in _modules(COMPUTE):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            assert not [n for n in _imported(node) if n.startswith(above)], path.name
+
+
 def _imported(node: ast.AST) -> set[str]:
     if isinstance(node, ast.Import):
         return {alias.name for alias in node.names}
