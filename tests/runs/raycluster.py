@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kiln.runs.ray_local import LocalCluster, start_local_cluster, stop_local_cluster
+from kiln.compute.ray_local import LocalCluster, start_local_cluster, stop_local_cluster
 
 
 @pytest.fixture(scope="session")

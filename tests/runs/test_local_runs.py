@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ import pytest
 from runtest import kiln_cli, run_json, write_script
 
 from kiln.errors import InvalidRequest, NotFound
+from kiln.runs.core import list_runs
 from kiln.runs.sdk import Experiment, Run, RunFailed, ScriptRunConfig
 from kiln.runs.store import RunStore
 from kiln.workspace import Workspace
@@ -293,7 +293,9 @@ def test_a_dead_watcher_does_not_leave_the_run_running(project: Workspace, tmp_p
     store.close()
     assert watcher is not None
     os.kill(int(watcher.split(":")[1]), signal.SIGKILL)
-    _wait_for(lambda: run.get_status() != "Running", timeout=30)
+    # Listing runs settles them too: none is shown running when its watcher is gone.
+    _wait_for(lambda: list_runs(project, experiment="e")[0].status != "Running", timeout=30)
+    assert run.get_status() == "Failed"
     details = run.get_details()
     assert details["status"] == "Failed"
     assert "stopped before the run ended" in details["error"]
@@ -325,6 +327,23 @@ def test_ctrl_c_on_a_watched_run_cancels_it(
     assert run_json(project, cache_dir, run_id)["status"] == "Canceled"
 
 
+# Runs ``python -m kiln ARGS`` and, as the interpreter exits, writes its own peak memory
+# (VmHWM: the high-water mark of this image since exec, so not the pytest process it was forked
+# from, as rusage's maxrss would be) to the file named by its first argument. Read by the process
+# itself, it cannot be missed: sampling /proc/PID/status from outside misses the peak between two
+# samples and finds no VmHWM at all once the process is a zombie.
+_PEAK_REPORTING_KILN = """
+import atexit, pathlib, runpy, sys
+report = pathlib.Path(sys.argv.pop(1))
+def _report() -> None:
+    status = pathlib.Path("/proc/self/status").read_text()
+    report.write_text(status.split("VmHWM:")[1].split()[0])
+atexit.register(_report)
+sys.argv[0] = "kiln"
+runpy.run_module("kiln", run_name="__main__", alter_sys=True)
+"""
+
+
 def test_a_flood_of_output_is_kept_whole_in_bounded_memory(
     project: Workspace, cache_dir: Path, tmp_path: Path
 ) -> None:
@@ -341,21 +360,18 @@ def test_a_flood_of_output_is_kept_whole_in_bounded_memory(
     )
     assert kiln_cli(project, cache_dir, "env", "build", "py").returncode == 0
     env = {**os.environ, "KILN_WORKSPACE": str(project.path), "KILN_CACHE_DIR": str(cache_dir)}
-    cli = subprocess.Popen(
-        [*KILN, "run", "submit", "--env", "py", "-d", str(src), "flood.py"],
+    peak = tmp_path / "peak-kib"
+    submit = ["run", "submit", "--env", "py", "-d", str(src), "flood.py"]
+    watcher = subprocess.run(
+        [sys.executable, "-c", _PEAK_REPORTING_KILN, str(peak), *submit],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # the watcher copies all 100 MiB here
+        stderr=subprocess.PIPE,
+        timeout=600,
+        check=False,
     )
-    # The watcher's own peak memory (VmHWM of its image since exec; rusage's maxrss would
-    # include the pytest process it was forked from).
-    peak_kib = 0
-    while cli.poll() is None:
-        with contextlib.suppress(OSError, ValueError):
-            status = Path(f"/proc/{cli.pid}/status").read_text()
-            peak_kib = max(peak_kib, int(status.split("VmHWM:")[1].split()[0]))
-        time.sleep(0.02)
-    assert cli.returncode == 0
+    assert watcher.returncode == 0, watcher.stderr[-2000:]
+    peak_kib = int(peak.read_text())
     assert 0 < peak_kib < 150 * 1024  # far below the 100 MiB that went through it
     [run_id] = _runs(project)
     log = (project.root / "runs" / run_id / "output.log").read_bytes()

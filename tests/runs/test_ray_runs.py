@@ -4,6 +4,8 @@ the workers, logs, metrics, outputs and status back in the run, cancel, bad addr
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -11,10 +13,12 @@ from buildtest import PackageIndex
 from buildtest import package_index as package_index  # the fixture
 from runtest import kiln_cli, write_script
 
+from kiln.compute.ray_local import LocalCluster
 from kiln.environment import catalog
 from kiln.environment.validation import validate_definition
-from kiln.runs.ray_local import LocalCluster
+from kiln.runs import processes
 from kiln.runs.sdk import Experiment, ScriptRunConfig
+from kiln.runs.store import RunStore
 from kiln.workspace import Workspace
 
 TRAIN = """
@@ -143,3 +147,47 @@ def test_an_unreachable_cluster_fails_fast_and_records_nothing_running(
         "t.py",
     )
     assert bad.returncode == 2
+
+
+def test_a_ray_run_whose_watcher_died_is_settled_from_the_cluster(
+    project: Workspace, tmp_path: Path, ray_cluster: LocalCluster
+) -> None:
+    go = tmp_path / "go"  # the job ends only once the test has seen it outlive its watcher
+    write_script(
+        tmp_path / "src",
+        "wait.py",
+        """
+        import os, sys, time
+        print("started", flush=True)
+        while not os.path.exists(sys.argv[1]):
+            time.sleep(0.1)
+        print("finished on ray")
+        """,
+    )
+    run = Experiment(project, "ray").submit(
+        ScriptRunConfig(
+            tmp_path / "src", "wait.py", [str(go)], "py", compute_target=ray_cluster.address
+        )
+    )
+    log = project.root / "runs" / run.id / "output.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "started" in log.read_text()):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    store = RunStore(project)
+    watcher = store.get(run.id).watcher
+    store.close()
+    assert watcher is not None
+    os.kill(int(watcher.split(":")[1]), signal.SIGKILL)
+    while processes.watcher_alive(watcher):
+        time.sleep(0.05)
+    # Read now, the run is still going on the cluster; reading it must not make this (living)
+    # process pass for its watcher, or nobody would ever record its end.
+    assert run.get_status() == "Running"
+    go.touch()
+    while run.get_status() == "Running":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    details = run.get_details()
+    assert details["status"] == "Completed" and details["exit_code"] == 0, details["error"]
+    assert "finished on ray" in run.download_file("logs/output.log", tmp_path).read_text()

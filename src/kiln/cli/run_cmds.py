@@ -14,6 +14,7 @@ from typing import Any
 
 from kiln.cli.common import workspace
 from kiln.cli.output import emit_fields, emit_json, emit_table
+from kiln.compute import DEFAULT_TARGET
 
 CANCELED_EXIT = 130
 
@@ -48,7 +49,7 @@ def add_parser(groups: Any) -> None:
     p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
     p.add_argument(
         "--target",
-        default="local",
+        default=DEFAULT_TARGET,
         metavar="TARGET",
         help="local (default), ray://HOST:PORT (a Ray dashboard address), or a registered target",
     )
@@ -131,26 +132,14 @@ def _time(epoch: float | None) -> str:
     return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _run_in_foreground(args: argparse.Namespace, ws: Any, prepared: Any) -> int:
-    from kiln.runs.execution import execute
-    from kiln.runs.submission import start_detached
-
-    record = prepared.record
+def _submitted(args: argparse.Namespace, ws: Any, final: Any) -> int:
+    """Print a run that was submitted (or reproduced): its id when detached, else its end."""
     if args.detach:
-        start_detached(ws, prepared)
         if args.json:
-            emit_json({"runId": record.id, "status": record.status})
+            emit_json({"runId": final.id, "status": final.status})
         else:
-            print(record.id)
+            print(final.id)
         return 0
-    print(
-        f"kiln: run {record.id} ({record.environment}, {record.compute_target})",
-        file=sys.stderr,
-    )
-    # With --json, stdout carries only the JSON document: the script's output goes to stderr.
-    echo = sys.stderr.buffer if args.json else sys.stdout.buffer
-    sys.stdout.flush()
-    final = execute(ws, record.id, echo=echo, ready=prepared.ready)
     if args.json:
         from kiln.runs.views import details
 
@@ -160,11 +149,25 @@ def _run_in_foreground(args: argparse.Namespace, ws: Any, prepared: Any) -> int:
     return _exit_code(final.status, final.exit_code)
 
 
-def submit(args: argparse.Namespace) -> int:
-    from kiln.runs.submission import RunRequest, prepare
+def _watch_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How a foreground run is watched: with --json, stdout carries only the JSON document and
+    the script's output goes to stderr."""
 
-    ws = workspace(args)
-    request = RunRequest(
+    def announce(record: Any) -> None:
+        print(
+            f"kiln: run {record.id} ({record.environment}, {record.compute_target})",
+            file=sys.stderr,
+        )
+        sys.stdout.flush()
+
+    echo = sys.stderr.buffer if args.json else sys.stdout.buffer
+    return {"detach": args.detach, "echo": echo, "on_recorded": announce}
+
+
+def submit(args: argparse.Namespace) -> int:
+    from kiln.runs import core
+
+    request = core.RunRequest(
         script=args.script,
         source_directory=Path(args.source_directory),
         arguments=_arguments(args),
@@ -177,32 +180,23 @@ def submit(args: argparse.Namespace) -> int:
 
         source = from_path(Path(args.env_file), None)
         request.environment, request.environment_source = source.definition, source.source_dir
-    return _run_in_foreground(args, ws, prepare(ws, request))
+    ws = workspace(args)
+    return _submitted(args, ws, core.submit(ws, request, **_watch_options(args)))
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    from kiln.runs.submission import prepare, reproduce_request
+    from kiln.runs import core
 
     ws = workspace(args)
-    return _run_in_foreground(args, ws, prepare(ws, reproduce_request(ws, args.run_id)))
+    return _submitted(args, ws, core.reproduce(ws, args.run_id, **_watch_options(args)))
 
 
 def list_(args: argparse.Namespace) -> int:
-    from kiln.runs.store import RunStore
-    from kiln.runs.submission import settle
+    from kiln.runs import core
 
-    ws = workspace(args)
-    name = version = None
-    if args.env:
-        name, _, version = args.env.partition(":")
-    store = RunStore(ws)
-    try:
-        found = store.find(
-            experiment=args.experiment, env_name=name, env_version=version or None, limit=args.limit
-        )
-    finally:
-        store.close()
-    found = [settle(ws, r) for r in found]
+    found = core.list_runs(
+        workspace(args), experiment=args.experiment, environment=args.env, limit=args.limit
+    )
     if args.json:
         emit_json(
             [
@@ -230,18 +224,13 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    from kiln.runs.submission import get
-    from kiln.runs.views import details, newer_versions
+    from kiln.runs import core
 
-    ws = workspace(args)
-    record = get(ws, args.run_id)
-    info = details(ws, record)
-    info["environment"]["newer_versions"] = newer_versions(ws, record)
+    record, info = core.describe_run(workspace(args), args.run_id)
     if args.json:
         emit_json(info)
         return 0
-    env = info["environment"]
-    newer = env["newer_versions"]
+    newer = info["environment"]["newer_versions"]
     emit_fields(
         [
             ("run", record.id),
@@ -270,23 +259,21 @@ def show(args: argparse.Namespace) -> int:
 
 
 def logs(args: argparse.Namespace) -> int:
-    from kiln.runs.submission import get
-    from kiln.runs.views import LOG_NAME, follow, open_file
+    from kiln.runs import core
 
-    ws = workspace(args)
     if args.follow:
-        follow(ws, args.run_id, sys.stdout.buffer)
+        core.follow(workspace(args), args.run_id, sys.stdout.buffer)
         return 0
-    record = get(ws, args.run_id)
+    log = core.log_path(workspace(args), args.run_id)
     sys.stdout.flush()
-    sys.stdout.buffer.write(open_file(ws, record, LOG_NAME).read_bytes())
+    sys.stdout.buffer.write(log.read_bytes())
     return 0
 
 
 def cancel(args: argparse.Namespace) -> int:
-    from kiln.runs.submission import cancel as cancel_run
+    from kiln.runs import core
 
-    record = cancel_run(workspace(args), args.run_id, grace=args.grace)
+    record = core.cancel(workspace(args), args.run_id, grace=args.grace)
     if args.json:
         emit_json({"runId": record.id, "status": record.status})
     else:
@@ -295,13 +282,11 @@ def cancel(args: argparse.Namespace) -> int:
 
 
 def download(args: argparse.Namespace) -> int:
-    from kiln.runs.sdk import Run
+    from kiln.runs import core
 
-    run = Run(workspace(args), args.run_id)
-    names = [n for n in run.get_file_names() if n.startswith(args.prefix)]
-    saved = [str(run.download_file(n, Path(args.directory) / n)) for n in names]
+    saved = core.save_files(workspace(args), args.run_id, Path(args.directory), prefix=args.prefix)
     if args.json:
-        emit_json(saved)
+        emit_json([str(path) for path in saved])
     else:
         for path in saved:
             print(path)
@@ -309,32 +294,17 @@ def download(args: argparse.Namespace) -> int:
 
 
 def target_add(args: argparse.Namespace) -> int:
-    from kiln.errors import InvalidRequest
-    from kiln.runs.ray_backend import dashboard_url
-    from kiln.runs.store import RunStore
+    from kiln.runs import core
 
-    if args.name in ("local",) or "://" in args.name:
-        raise InvalidRequest(f"`name`: {args.name!r} is reserved; pick another name")
-    if not args.address.startswith("ray://"):
-        raise InvalidRequest(f"`address`: {args.address!r} must look like ray://HOST:PORT")
-    dashboard_url(args.address)
-    store = RunStore(workspace(args))
-    try:
-        store.add_target(args.name, "ray", args.address)
-    finally:
-        store.close()
+    core.add_target(workspace(args), name=args.name, address=args.address)
     print(f"target {args.name} -> {args.address}")
     return 0
 
 
 def target_list(args: argparse.Namespace) -> int:
-    from kiln.runs.store import RunStore
+    from kiln.runs import core
 
-    store = RunStore(workspace(args))
-    try:
-        found = store.targets()
-    finally:
-        store.close()
+    found = core.list_targets(workspace(args))
     if args.json:
         emit_json(found)
     else:
@@ -345,14 +315,8 @@ def target_list(args: argparse.Namespace) -> int:
 
 
 def target_remove(args: argparse.Namespace) -> int:
-    from kiln.errors import NotFound
-    from kiln.runs.store import RunStore
+    from kiln.runs import core
 
-    store = RunStore(workspace(args))
-    try:
-        if not store.remove_target(args.name):
-            raise NotFound(f"no target {args.name!r}; see `kiln target list`")
-    finally:
-        store.close()
+    core.remove_target(workspace(args), name=args.name)
     print(f"removed target {args.name}")
     return 0

@@ -1,10 +1,11 @@
 """Runs: a script, a snapshot of its folder and a built environment, executed on a compute
-target (a local process or a Ray cluster), with its history kept in the workspace.
+target (``kiln.compute``: a local process, a Ray cluster), with its history in the workspace.
 
-Modules: ``store`` (the run records, one SQL for SQLite and PostgreSQL), ``snapshot`` (source
-folders into the artifact store), ``submission`` (from a request to a recorded run),
-``execution`` (the local target: process group, logs, outputs), ``ray_target`` (Ray job
-submission), ``settle`` (runs whose watcher died), ``context`` (``Run.get_context()`` inside a
-script: standard library only, since it runs in the user's environment), ``sdk`` (Azure ML's
-names: ``Experiment``, ``ScriptRunConfig``, ``Run``).
+Modules: ``core`` (the functions every face calls: submit, list, describe, download, named
+targets), ``store`` (the run records), ``snapshot`` (source folders into the artifact store),
+``submission`` (from a request to a recorded run; cancel), ``execution`` (the watcher: carry a
+run to its end on its target), ``ending`` (record the end; ``settle`` runs whose watcher died),
+``targets`` (named compute targets), ``views`` (details, files, live log), ``context``
+(``Run.get_context()`` inside a script: standard library only, since it runs in the user's
+environment), ``sdk`` (Azure ML's names: ``Experiment``, ``ScriptRunConfig``, ``Run``).
 """

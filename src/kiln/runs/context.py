@@ -19,8 +19,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-RUN_ID_VARIABLE = "KILN_RUN_ID"
-RUN_DIR_VARIABLE = "KILN_RUN_DIR"
+from kiln.compute import RUN_DIR_VARIABLE as RUN_DIR_VARIABLE  # the variables a target sets
+from kiln.compute import RUN_ID_VARIABLE as RUN_ID_VARIABLE
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -44,7 +45,7 @@ def metrics_view(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     return {k: v[0] if len(v) == 1 else v for k, v in grouped.items()}
 
 
-def _jsonable(name: str, value: Any) -> Any:
+def checked_metric(name: str, value: Any) -> Any:
     if not isinstance(name, str) or not name:
         raise ValueError(f"a metric name must be a non-empty string, not {name!r}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -84,7 +85,8 @@ class ScriptRunContext:
     def _append(self, pairs: list[tuple[str, Any]]) -> None:
         now = time.time()
         lines = "".join(
-            json.dumps({"name": n, "value": _jsonable(n, v), "time": now}) + "\n" for n, v in pairs
+            json.dumps({"name": n, "value": checked_metric(n, v), "time": now}) + "\n"
+            for n, v in pairs
         )
         # One O_APPEND write per call: lines from several threads never interleave.
         handle = os.open(self._metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -108,7 +110,7 @@ class OfflineRunContext:
         self._logged: list[tuple[str, Any]] = []
 
     def log(self, name: str, value: Any, description: str = "") -> None:
-        self._logged.append((name, _jsonable(name, value)))
+        self._logged.append((name, checked_metric(name, value)))
 
     def log_metrics(self, metrics: Mapping[str, Any]) -> None:
         for name, value in metrics.items():

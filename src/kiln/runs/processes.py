@@ -1,13 +1,11 @@
 """Processes behind runs and deployments: starting a detached watcher or supervisor, telling
-whether it is still alive, and stopping a run's process group without ever touching a process
-that is not the run's."""
+whether it is still alive, following a log another process appends to. (A local run's process
+group is stopped by the local compute target, ``kiln.compute.local``.)"""
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import time
 from pathlib import Path
 from typing import IO
 
@@ -54,57 +52,6 @@ def watcher_alive(token: str | None) -> bool | None:
     except PermissionError:
         pass  # alive, someone else's
     return _start_time(pid) == started
-
-
-def _group_members(pgid: int, run_id: str) -> list[int]:
-    """Live processes of group ``pgid`` that carry this run's KILN_RUN_ID: a process group id
-    the kernel has since given to somebody else is never signalled."""
-    marker = f"KILN_RUN_ID={run_id}".encode()
-    members = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
-                continue
-            if marker in (entry / "environ").read_bytes().split(b"\0"):
-                members.append(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return members
-
-
-def group_alive(pgid: int, run_id: str) -> bool:
-    if not Path("/proc").is_dir():  # pragma: no cover - not Linux: trust the group id
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    return bool(_group_members(pgid, run_id))
-
-
-def signal_group(pgid: int, run_id: str, signum: int) -> bool:
-    if not group_alive(pgid, run_id):
-        return False
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop_group(pgid: int, run_id: str, grace: float) -> None:
-    """SIGTERM to the run's process group, then SIGKILL once ``grace`` seconds have passed."""
-    if not signal_group(pgid, run_id, signal.SIGTERM):
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not group_alive(pgid, run_id):
-            return
-        time.sleep(0.05)
-    signal_group(pgid, run_id, signal.SIGKILL)
 
 
 def spawn_detached(argv: list[str], log: Path) -> str:

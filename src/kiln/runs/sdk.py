@@ -8,12 +8,11 @@ only the standard library is guaranteed: this module imports nothing else at loa
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiln.compute import DEFAULT_TARGET
 from kiln.errors import KilnError, NotFound
 from kiln.runs import context as _context
 
@@ -37,7 +36,7 @@ class ScriptRunConfig:
         script: str | None = None,
         arguments: list[Any] | None = None,
         environment: Any = None,
-        compute_target: str = "local",
+        compute_target: str = DEFAULT_TARGET,
     ) -> None:
         if not script:
             raise KilnError("ScriptRunConfig needs script='train.py' (a file in source_directory)")
@@ -60,9 +59,9 @@ class Experiment:
 
     def submit(self, config: ScriptRunConfig) -> Run:
         """Record the run and start it in the background; returns at once."""
-        from kiln.runs.submission import RunRequest, prepare, start_detached
+        from kiln.runs import core
 
-        request = RunRequest(
+        request = core.RunRequest(
             script=config.script,
             source_directory=config.source_directory,
             arguments=config.arguments,
@@ -71,18 +70,12 @@ class Experiment:
             compute_target=config.compute_target,
             experiment=self.name,
         )
-        prepared = prepare(self.workspace, request)
-        start_detached(self.workspace, prepared)
-        return Run(self.workspace, prepared.record.id)
+        return Run(self.workspace, core.submit(self.workspace, request, detach=True).id)
 
     def get_runs(self) -> list[Run]:
-        from kiln.runs.store import RunStore
+        from kiln.runs.core import list_runs
 
-        store = RunStore(self.workspace)
-        try:
-            return [Run(self.workspace, r.id) for r in store.find(experiment=self.name)]
-        finally:
-            store.close()
+        return [Run(self.workspace, r.id) for r in list_runs(self.workspace, experiment=self.name)]
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r})"
@@ -101,7 +94,7 @@ class Run:
 
     # Reading.
     def _record(self) -> RunRecord:
-        from kiln.runs.submission import get
+        from kiln.runs.core import get
 
         return get(self.workspace, self.id)
 
@@ -136,15 +129,9 @@ class Run:
     def download_file(
         self, name: str, output_file_path: str | os.PathLike[str] | None = None
     ) -> Path:
-        from kiln.runs.views import open_file
+        from kiln.runs.core import save_file
 
-        source = open_file(self.workspace, self._record(), name)
-        target = Path(output_file_path or Path(name).name)
-        if target.is_dir():
-            target = target / Path(name).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        return target
+        return save_file(self.workspace, self.id, name, Path(output_file_path or Path(name).name))
 
     def download_files(
         self,
@@ -169,15 +156,9 @@ class Run:
         self.log_metrics({name: value})
 
     def log_metrics(self, metrics: dict[str, Any]) -> None:
-        from kiln.runs.store import RunStore
+        from kiln.runs.core import log_metrics
 
-        now = time.time()
-        pairs = [(n, _context._jsonable(n, v), now) for n, v in metrics.items()]
-        store = RunStore(self.workspace)
-        try:
-            store.add_metrics(self.id, pairs)
-        finally:
-            store.close()
+        log_metrics(self.workspace, self.id, metrics)
 
     def register_model(
         self,
@@ -197,7 +178,7 @@ class Run:
         return Model(self.workspace, record.name, record.version)
 
     def cancel(self) -> None:
-        from kiln.runs.submission import cancel
+        from kiln.runs.core import cancel
 
         cancel(self.workspace, self.id)
 
@@ -206,7 +187,7 @@ class Run:
     ) -> dict[str, Any]:
         """Block until the run ends (streaming its log with ``show_output``); returns the
         details, and raises RunFailed if it did not complete and ``raise_on_error``."""
-        from kiln.runs.views import follow
+        from kiln.runs.core import follow
 
         record = follow(
             self.workspace, self.id, sys.stdout.buffer if show_output else None, timeout=timeout

@@ -1,5 +1,5 @@
 """From a request (script, folder, arguments, environment, target) to a recorded run, and the
-commands that act on runs afterwards (cancel, settle).
+commands that act on runs afterwards (cancel, get; a dead watcher's run is settled by ``ending``).
 
 A warm environment of the embedded registry is found with the standard library only, so the
 foreground ``kiln run submit`` adds little to starting the script. Anything else (a cold
@@ -9,27 +9,27 @@ happens inside the run, so a build failure ends the run Failed with the build lo
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiln.compute import DEFAULT_TARGET
+from kiln.compute.registry import target_of
+from kiln.compute.runfolder import run_folder
 from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs import processes, snapshot
-from kiln.runs.execution import LOCAL_TARGET, run_folder
+from kiln.runs.ending import run_ref, settle
 from kiln.runs.store import (
-    CANCELED,
-    FAILED,
     QUEUED,
-    RUNNING,
     RunRecord,
     RunStore,
     check_experiment_name,
     new_run_id,
 )
+from kiln.runs.targets import address_of
 
 if TYPE_CHECKING:
     from kiln.environment.catalog import EnvironmentRecord
@@ -49,7 +49,7 @@ class RunRequest:
     # None (the curated default), "NAME[:VERSION]", a definition, or an SDK Environment.
     environment: Any = None
     environment_source: Path | None = None  # where a definition's local files are
-    compute_target: str = LOCAL_TARGET
+    compute_target: str = DEFAULT_TARGET
     experiment: str = DEFAULT_EXPERIMENT
     reproduces: str | None = None
     snapshot_digest: str | None = None  # reuse a stored snapshot (reproduce)
@@ -60,20 +60,6 @@ class RunRequest:
 class Prepared:
     record: RunRecord
     ready: Ready | None  # the environment, when it was already built and is held for the run
-
-
-def normalize_target(store: RunStore, target: str | None) -> str:
-    """``local``, ``ray://HOST:PORT``, or the name of a registered compute target."""
-    target = (target or LOCAL_TARGET).strip()
-    if target == LOCAL_TARGET or target.startswith("ray://"):
-        return target
-    for known in store.targets():
-        if known["name"] == target:
-            return str(known["address"])
-    raise InvalidRequest(
-        f"`compute_target`: unknown target {target!r}; use 'local', 'ray://HOST:PORT', or add "
-        f"it with `kiln target add {target} ray://HOST:PORT`"
-    )
 
 
 def _anonymous(
@@ -140,11 +126,7 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
     store = RunStore(workspace)
     ready = None
     try:
-        target = normalize_target(store, request.compute_target)
-        if target.startswith("ray://"):
-            from kiln.runs.ray_backend import dashboard_url
-
-            dashboard_url(target)  # bad addresses fail before anything is stored
+        target = address_of(store, request.compute_target)
         ready = _warm(workspace, request.environment)
         if ready is not None and request.lock_digest not in (None, ready.lock_digest):
             ready.release()
@@ -198,47 +180,11 @@ def start_detached(workspace: Workspace, prepared: Prepared) -> None:
         store.close()
 
 
-def settle(workspace: Workspace, record: RunRecord) -> RunRecord:
-    """A run whose watcher died is ended for it: its processes stopped, what it left collected,
-    its state set. A run watched elsewhere, or still watched, is returned unchanged. Several
-    commands may notice at once: the one that takes the run over settles it."""
-    from kiln.runs.execution import LOG_FILE, _Output, finish
-
-    if record.finished or processes.watcher_alive(record.watcher) is not False:
-        return record
-    store = RunStore(workspace)
-    try:
-        if not store.take_over(record.id, record.watcher, processes.watcher_token()):
-            return store.get(record.id)  # another command is settling it
-    finally:
-        store.close()
-    if record.compute_target != LOCAL_TARGET:
-        from kiln.runs.ray_target import settle_ray
-
-        return settle_ray(workspace, record)
-    if record.process_group:
-        processes.stop_group(record.process_group, record.id, grace=2.0)
-    folder = run_folder(workspace, record.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    store = RunStore(workspace)
-    output = _Output(folder / LOG_FILE, None)
-    try:
-        if record.cancel_requested:
-            status, error = CANCELED, "canceled"
-        else:
-            status = FAILED
-            error = (
-                f"the Kiln process watching this run (pid {processes.pid_of(record.watcher)}) "
-                "stopped before the run ended; its processes were stopped"
-            )
-        finish(workspace, store, record, folder, output, status, None, error)
-        return store.get(record.id)
-    finally:
-        output.close()
-        store.close()
-
-
 def cancel(workspace: Workspace, run_id: str, *, grace: float = 10.0) -> RunRecord:
+    """Ask the run to stop and wait until it has: SIGTERM (or the target's equivalent), then
+    a kill after ``grace`` seconds."""
+    from kiln.runs.views import follow
+
     store = RunStore(workspace)
     try:
         record = store.get(run_id)
@@ -248,15 +194,7 @@ def cancel(workspace: Workspace, run_id: str, *, grace: float = 10.0) -> RunReco
         record = store.get(run_id)
     finally:
         store.close()
-    if record.compute_target != LOCAL_TARGET and record.target_job_id:
-        from kiln.runs.ray_backend import stop_job
-
-        with contextlib.suppress(NotFound):  # not submitted yet: the watcher checks the flag
-            stop_job(record.compute_target, record.target_job_id)
-    elif record.process_group and record.status == RUNNING:
-        processes.stop_group(record.process_group, run_id, grace)
-    from kiln.runs.views import follow
-
+    target_of(record.compute_target).cancel(run_ref(record), grace=grace)
     return follow(workspace, run_id, None, timeout=grace + 30)
 
 

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from kiln.compute.runfolder import LOG_FILE, run_folder
 from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import KilnError, NotFound
 from kiln.runs.context import METRICS_FILE, metrics_view, read_metrics
-from kiln.runs.execution import LOG_FILE, run_folder
 from kiln.runs.processes import copy_new_bytes
 from kiln.runs.store import RunRecord, RunStore
 from kiln.workspace import Workspace

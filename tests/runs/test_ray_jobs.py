@@ -14,10 +14,10 @@ import pytest
 from buildtest import PackageIndex, make_wheel
 from buildtest import package_index as package_index  # the fixture
 
+from kiln.compute import ray_jobs
+from kiln.compute.ray_jobs import RayAddressError, RayTargetError, dashboard_url
+from kiln.compute.ray_local import LocalCluster
 from kiln.errors import Conflict, InvalidRequest, NotFound
-from kiln.runs import ray_backend
-from kiln.runs.ray_backend import RayAddressError, RayTargetError, dashboard_url
-from kiln.runs.ray_local import LocalCluster
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 PROBE = """\
@@ -38,11 +38,11 @@ def wait_until_done(address: str, submission_id: str, limit: float = 240.0) -> s
     """The job's final status; a job still going after ``limit`` seconds fails the test."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        status = ray_backend.job_status(address, submission_id)
+        status = ray_jobs.job_status(address, submission_id)
         if status in TERMINAL:
             return status
         time.sleep(0.5)
-    ray_backend.stop_job(address, submission_id)
+    ray_jobs.stop_job(address, submission_id)
     raise AssertionError(f"job {submission_id} still {status} after {limit} s")
 
 
@@ -56,7 +56,7 @@ def folder_with(tmp_path: Path, name: str, script: str) -> Path:
 def submit(cluster: LocalCluster, folder: Path, entrypoint: str, **kwargs: object) -> str:
     options: dict[str, object] = {"py_modules": [], "env_vars": {}, "requirements": []}
     options.update(kwargs)
-    return ray_backend.submit_job(
+    return ray_jobs.submit_job(
         cluster.address,
         submission_id=new_id(),
         entrypoint=entrypoint,
@@ -112,7 +112,7 @@ def test_an_unreachable_cluster_fails_with_the_fix() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(RayTargetError) as caught:
-        ray_backend.check_reachable(f"ray://127.0.0.1:{port}", timeout=5)
+        ray_jobs.check_reachable(f"ray://127.0.0.1:{port}", timeout=5)
     message = str(caught.value)
     assert message.startswith(
         f"no Ray cluster answers at http://127.0.0.1:{port}: start one with `ray start --head"
@@ -128,26 +128,26 @@ def test_a_cluster_that_never_answers_gives_up_after_the_timeout() -> None:
         with pytest.raises(
             RayTargetError, match=f"no Ray cluster answers at http://127.0.0.1:{port}"
         ):
-            ray_backend.check_reachable(f"127.0.0.1:{port}", timeout=1)
+            ray_jobs.check_reachable(f"127.0.0.1:{port}", timeout=1)
 
 
 def test_requirement_lines_are_normalized_and_relative_paths_refused() -> None:
-    spec = ray_backend.install_spec(
+    spec = ray_jobs.install_spec(
         ["# a lock", "--index-url http://127.0.0.1:1/simple", "a==1.0 \\\n    --hash=sha256:ab"]
     )
     assert spec == {
         "packages": ["--index-url http://127.0.0.1:1/simple", "a==1.0 --hash=sha256:ab"],
         "uv_pip_install_options": ["--no-deps", "--require-hashes"],
     }
-    assert ray_backend.install_spec(["b @ https://example.org/b.whl"]) == {
+    assert ray_jobs.install_spec(["b @ https://example.org/b.whl"]) == {
         "packages": ["b @ https://example.org/b.whl"],
         "uv_pip_install_options": ["--no-deps"],
     }
-    assert ray_backend.install_spec(["--index-url http://x/simple"]) is None
+    assert ray_jobs.install_spec(["--index-url http://x/simple"]) is None
     with pytest.raises(InvalidRequest, match="names a relative path"):
-        ray_backend.install_spec(["./wheels/c-1.0-py3-none-any.whl --hash=sha256:cd"])
+        ray_jobs.install_spec(["./wheels/c-1.0-py3-none-any.whl --hash=sha256:cd"])
     with pytest.raises(InvalidRequest, match="option '-r' cannot go to a Ray cluster"):
-        ray_backend.install_spec(["-r other.txt"])
+        ray_jobs.install_spec(["-r other.txt"])
 
 
 # ---------------------------------------------------------------- jobs on the real cluster
@@ -178,10 +178,10 @@ def test_a_job_runs_with_the_exact_lock_env_vars_arguments_and_modules(
         env_vars={"KILN_TEST_VALUE": "from-kiln", "KILN_TEST_OUT": str(out)},
         requirements=requirements,
     )
-    followed = "".join(ray_backend.follow_logs(ray_cluster.address, job))
+    followed = "".join(ray_jobs.follow_logs(ray_cluster.address, job))
 
-    details = ray_backend.job_details(ray_cluster.address, job)
-    logs = ray_backend.job_logs(ray_cluster.address, job)
+    details = ray_jobs.job_details(ray_cluster.address, job)
+    logs = ray_jobs.job_logs(ray_cluster.address, job)
     assert details["status"] == "SUCCEEDED", logs
     assert details["exit_code"] == 0
     assert details["start_time"] <= details["end_time"]
@@ -202,21 +202,21 @@ def test_a_failing_script_ends_failed_with_its_exit_code(
     folder = folder_with(tmp_path, "failing", "import sys\nprint('about to fail')\nsys.exit(7)\n")
     job = submit(ray_cluster, folder, "python script.py")
     assert wait_until_done(ray_cluster.address, job) == "FAILED"
-    details = ray_backend.job_details(ray_cluster.address, job)
+    details = ray_jobs.job_details(ray_cluster.address, job)
     assert details["exit_code"] == 7, details
     assert "failed with exit code 7" in details["message"]
-    assert "about to fail" in ray_backend.job_logs(ray_cluster.address, job)
+    assert "about to fail" in ray_jobs.job_logs(ray_cluster.address, job)
 
 
 def test_stop_job_stops_a_script_that_never_ends(ray_cluster: LocalCluster, tmp_path: Path) -> None:
     script = "import time\nprint('sleeping', flush=True)\ntime.sleep(3600)\n"
     job = submit(ray_cluster, folder_with(tmp_path, "sleeper", script), "python script.py")
-    for chunk in ray_backend.follow_logs(ray_cluster.address, job):
+    for chunk in ray_jobs.follow_logs(ray_cluster.address, job):
         if "sleeping" in chunk:  # it really runs; now stop it
             break
-    ray_backend.stop_job(ray_cluster.address, job)
+    ray_jobs.stop_job(ray_cluster.address, job)
     assert wait_until_done(ray_cluster.address, job, limit=60) == "STOPPED"
-    assert ray_backend.job_details(ray_cluster.address, job)["exit_code"] is None
+    assert ray_jobs.job_details(ray_cluster.address, job)["exit_code"] is None
 
 
 def test_two_jobs_run_in_parallel_and_logs_follow_from_threads(
@@ -240,7 +240,7 @@ def test_two_jobs_run_in_parallel_and_logs_follow_from_threads(
     followed: dict[str, str] = {}
 
     def follow(job: str) -> None:
-        followed[job] = "".join(ray_backend.follow_logs(ray_cluster.address, job))
+        followed[job] = "".join(ray_jobs.follow_logs(ray_cluster.address, job))
 
     threads = [threading.Thread(target=follow, args=(job,)) for job in jobs]
     for thread in threads:
@@ -254,11 +254,11 @@ def test_two_jobs_run_in_parallel_and_logs_follow_from_threads(
 
 def test_unknown_and_duplicate_jobs(ray_cluster: LocalCluster, tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="Ray job 'kiln-no-such-job' not found"):
-        ray_backend.job_status(ray_cluster.address, "kiln-no-such-job")
+        ray_jobs.job_status(ray_cluster.address, "kiln-no-such-job")
     folder = folder_with(tmp_path, "quick", "print('hi')\n")
     job = submit(ray_cluster, folder, "python script.py")
     with pytest.raises(Conflict, match=f"submission id '{job}' already exists"):
-        ray_backend.submit_job(
+        ray_jobs.submit_job(
             ray_cluster.address,
             submission_id=job,
             entrypoint="python script.py",
@@ -279,8 +279,8 @@ def test_a_lock_for_another_python_fails_while_ray_sets_the_environment_up(
     folder = folder_with(tmp_path, "other", "print('never runs')\n")
     job = submit(ray_cluster, folder, "python script.py", requirements=[f"{wheel} {hashed(wheel)}"])
     assert wait_until_done(ray_cluster.address, job) == "FAILED"
-    details = ray_backend.job_details(ray_cluster.address, job)
+    details = ray_jobs.job_details(ray_cluster.address, job)
     assert details["error_type"] == "RUNTIME_ENV_SETUP_FAILURE", details
     assert details["exit_code"] is None
     assert "kilnother" in details["message"] and "unsatisfiable" in details["message"]
-    assert "never runs" not in ray_backend.job_logs(ray_cluster.address, job)
+    assert "never runs" not in ray_jobs.job_logs(ray_cluster.address, job)

@@ -1,5 +1,5 @@
-"""``python -m kiln.runs.launch SCRIPT ARGS...``: how a run starts on a Ray worker. Standard
-library only (it runs on the cluster's Python, in the run's environment).
+"""``python -m kiln.compute.ray_launch SCRIPT ARGS...``: how a run starts on a Ray worker.
+Standard library only (it runs on the cluster's Python, in the run's environment).
 
 It runs the script as a child, then copies ``./outputs`` to ``KILN_OUTPUTS_DIR`` (the run's
 folder in the workspace, reachable from the workers on a shared filesystem) and exits with the
