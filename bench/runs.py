@@ -144,7 +144,7 @@ class Bench:
             )
 
     def ray(self) -> None:
-        from kiln.runs.ray_local import local_cluster
+        from kiln.compute.ray_local import local_cluster
 
         say("starting a local Ray cluster")
         with local_cluster() as cluster:

@@ -2,7 +2,7 @@
 ``runtime_env={"pip": [...]}``, what users do without Kiln.
 
 Timed from ``submit_job`` until the job has ended (status polled every 0.1 s), on a throwaway
-local cluster (``kiln.runs.ray_local``: a head plus one worker node on 127.0.0.1):
+local cluster (``kiln.compute.ray_local``: a head plus one worker node on 127.0.0.1):
 
 - **cold** (``fresh=True``): Ray keeps one virtualenv per node per URI, and the pip URI is a
   digest of the ``pip`` field only (``env_vars`` are a separate field and change nothing), so a
@@ -41,7 +41,7 @@ def ray_job_seconds(
     """Seconds from submitting ``python SCRIPT`` (its folder as the working dir) until it ended."""
     from ray.job_submission import JobSubmissionClient
 
-    from kiln.runs.ray_backend import dashboard_url
+    from kiln.compute.ray_jobs import dashboard_url
 
     client = JobSubmissionClient(dashboard_url(address))
     listed = [*packages, f"# fresh {uuid.uuid4().hex}"] if fresh else list(packages)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["PIP_CONFIG_FILE"] = os.devnull  # the cluster's pip uses the registry uv uses
     os.environ.pop("PIP_FIND_LINKS", None)
-    from kiln.runs.ray_local import local_cluster
+    from kiln.compute.ray_local import local_cluster
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="kiln-ray-bench-") as work, local_cluster() as cluster:

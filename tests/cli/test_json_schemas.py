@@ -62,7 +62,9 @@ def test_the_schemas_refuse_unknown_and_missing_fields() -> None:
     }
     assert Draft202012Validator(document).is_valid(good)
     assert not Draft202012Validator(document).is_valid({**good, "runId": "x"})
-    assert not Draft202012Validator(document).is_valid({k: v for k, v in good.items() if k != "name"})
+    assert not Draft202012Validator(document).is_valid(
+        {k: v for k, v in good.items() if k != "name"}
+    )
 
 
 @pytest.fixture

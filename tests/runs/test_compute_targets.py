@@ -32,7 +32,7 @@ SRC = Path(kiln.__file__).parent
 COMPUTE = SRC / "compute"
 HELP_KEYWORDS = {"help", "description", "metavar"}  # the CLI's help text may name kinds
 # Old import paths kept until bench/ imports the new ones (see kiln.compute.ray_jobs/ray_local).
-MOVED = {SRC / "runs" / "ray_backend.py", SRC / "runs" / "ray_local.py"}
+MOVED: set[Path] = set()  # old module paths kept as shims while callers move (none now)
 
 
 def _modules(folder: Path) -> list[Path]:

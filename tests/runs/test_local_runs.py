@@ -82,7 +82,7 @@ def test_cli_run_records_everything_a_run_needs(project: Workspace, cache_dir: P
     built = json.loads(kiln_cli(project, cache_dir, "env", "build", "py", "--json").stdout)
     assert info["environment"]["lock_digest"] == built["lock_digest"]
     assert info["environment"]["build_hash"] == built["build_hash"]
-    assert info["startTimeUtc"] and info["endTimeUtc"]
+    assert info["started_at"] and info["ended_at"]
     # Outputs and the log come back out of the workspace.
     out = project.path / "downloaded"
     assert kiln_cli(project, cache_dir, "run", "download", run_id, "-d", str(out)).returncode == 0

@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kiln.cli.common import workspace
-from kiln.cli.output import emit_fields, emit_json, emit_table
+from kiln.cli.common import existing_workspace, workspace
+from kiln.cli.output import add_json, emit_fields, emit_json, emit_table
 from kiln.compute import DEFAULT_TARGET
+from kiln.utctime import utc_text
 
 CANCELED_EXIT = 130
 
@@ -55,7 +56,7 @@ def add_parser(groups: Any) -> None:
     )
     p.add_argument("-e", "--experiment", default="default", metavar="NAME")
     p.add_argument("--detach", action="store_true", help="print the run id and return at once")
-    p.add_argument("--json", action="store_true", help="print the run's details as JSON at the end")
+    add_json(p, "run-submitted")
     p.add_argument("script", help="the script, relative to the source folder")
     p.add_argument("arguments", nargs=argparse.REMAINDER, metavar="-- ARGS")
     p.set_defaults(handler=submit)
@@ -64,12 +65,12 @@ def add_parser(groups: Any) -> None:
     p.add_argument("-e", "--experiment", metavar="NAME")
     p.add_argument("--env", metavar="NAME[:VERSION]", help="runs that used this environment")
     p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--json", action="store_true")
+    add_json(p, "run-summary-list")
     p.set_defaults(handler=list_)
 
     p = commands.add_parser("show", help="a run's details, environment, metrics and outputs")
     p.add_argument("run_id", metavar="ID")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "run")
     p.set_defaults(handler=show)
 
     p = commands.add_parser("logs", help="print a run's output")
@@ -80,14 +81,14 @@ def add_parser(groups: Any) -> None:
     p = commands.add_parser("cancel", help="stop a run (SIGTERM, then SIGKILL after --grace)")
     p.add_argument("run_id", metavar="ID")
     p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "run-state")
     p.set_defaults(handler=cancel)
 
     p = commands.add_parser("download", help="save a run's outputs (and log) to a folder")
     p.add_argument("run_id", metavar="ID")
     p.add_argument("-d", "--directory", required=True, metavar="DIR")
     p.add_argument("--prefix", default="", help="only files under this prefix, e.g. outputs/")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "saved-files")
     p.set_defaults(handler=download)
 
     p = commands.add_parser(
@@ -95,7 +96,7 @@ def add_parser(groups: Any) -> None:
     )
     p.add_argument("run_id", metavar="ID")
     p.add_argument("--detach", action="store_true")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "run-submitted")
     p.set_defaults(handler=reproduce)
 
     targets = groups.add_parser("target", help="named compute targets (Ray clusters)")
@@ -106,7 +107,7 @@ def add_parser(groups: Any) -> None:
     p.add_argument("address", metavar="ray://HOST:PORT")
     p.set_defaults(handler=target_add)
     p = commands.add_parser("list", help="list named targets")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "compute-target-list")
     p.set_defaults(handler=target_list)
     p = commands.add_parser("remove", help="forget a named target")
     p.add_argument("name")
@@ -136,7 +137,7 @@ def _submitted(args: argparse.Namespace, ws: Any, final: Any) -> int:
     """Print a run that was submitted (or reproduced): its id when detached, else its end."""
     if args.detach:
         if args.json:
-            emit_json({"runId": final.id, "status": final.status})
+            emit_json({"id": final.id, "status": final.status})
         else:
             print(final.id)
         return 0
@@ -195,18 +196,18 @@ def list_(args: argparse.Namespace) -> int:
     from kiln.runs import core
 
     found = core.list_runs(
-        workspace(args), experiment=args.experiment, environment=args.env, limit=args.limit
+        existing_workspace(args), experiment=args.experiment, environment=args.env, limit=args.limit
     )
     if args.json:
         emit_json(
             [
                 {
-                    "runId": r.id,
+                    "id": r.id,
                     "experiment": r.experiment,
                     "status": r.status,
                     "environment": r.environment,
                     "target": r.compute_target,
-                    "created": r.created_at,
+                    "created_at": utc_text(r.created_at),
                     "exit_code": r.exit_code,
                 }
                 for r in found
@@ -226,7 +227,7 @@ def list_(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     from kiln.runs import core
 
-    record, info = core.describe_run(workspace(args), args.run_id)
+    record, info = core.describe_run(existing_workspace(args), args.run_id)
     if args.json:
         emit_json(info)
         return 0
@@ -262,9 +263,9 @@ def logs(args: argparse.Namespace) -> int:
     from kiln.runs import core
 
     if args.follow:
-        core.follow(workspace(args), args.run_id, sys.stdout.buffer)
+        core.follow(existing_workspace(args), args.run_id, sys.stdout.buffer)
         return 0
-    log = core.log_path(workspace(args), args.run_id)
+    log = core.log_path(existing_workspace(args), args.run_id)
     sys.stdout.flush()
     sys.stdout.buffer.write(log.read_bytes())
     return 0
@@ -275,7 +276,7 @@ def cancel(args: argparse.Namespace) -> int:
 
     record = core.cancel(workspace(args), args.run_id, grace=args.grace)
     if args.json:
-        emit_json({"runId": record.id, "status": record.status})
+        emit_json({"id": record.id, "status": record.status})
     else:
         print(f"run {record.id}: {record.status}")
     return 0
@@ -284,7 +285,9 @@ def cancel(args: argparse.Namespace) -> int:
 def download(args: argparse.Namespace) -> int:
     from kiln.runs import core
 
-    saved = core.save_files(workspace(args), args.run_id, Path(args.directory), prefix=args.prefix)
+    saved = core.save_files(
+        existing_workspace(args), args.run_id, Path(args.directory), prefix=args.prefix
+    )
     if args.json:
         emit_json([str(path) for path in saved])
     else:
@@ -304,7 +307,7 @@ def target_add(args: argparse.Namespace) -> int:
 def target_list(args: argparse.Namespace) -> int:
     from kiln.runs import core
 
-    found = core.list_targets(workspace(args))
+    found = core.list_targets(existing_workspace(args))
     if args.json:
         emit_json(found)
     else:

@@ -39,7 +39,7 @@ def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
     with_kiln_importable(env, job.folder)
     piped = output.echo is not None
     process = subprocess.Popen(
-        [str(job.ready.interpreter), job.script, *job.arguments],
+        job.ready.activation.command([str(job.ready.interpreter), job.script, *job.arguments]),
         cwd=job.work,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -60,6 +60,19 @@ def lock_requirements(
             f"{record.reference} installs local files, which a Ray cluster cannot fetch; "
             "publish them to a package index the cluster reaches"
         )
+    from kiln.environment.packages import parse_conda_entry
+
+    conda = [
+        c
+        for c in record.definition.python.conda.packages
+        if parse_conda_entry(c).name not in ("python", "pip")
+    ]
+    if conda:
+        raise KilnError(
+            f"{record.reference} has conda packages ({', '.join(conda)}), which Kiln cannot "
+            "install on a Ray cluster yet (Ray installs pip requirements); run it on the local "
+            "target, or move them to python.pip if they are on PyPI"
+        )
     with workspace.engine.connect() as connection:
         lock = next(
             (

@@ -19,7 +19,6 @@ from typing import IO, TYPE_CHECKING, Any
 from kiln.compute import RUN_DIR_VARIABLE, RUN_ID_VARIABLE
 from kiln.compute.base import Ended, Execution, Job
 from kiln.compute.runfolder import LOG_FILE, RunOutput, run_folder
-from kiln.compute.runfolder import with_kiln_importable as with_kiln_importable  # serving's
 from kiln.errors import KilnError
 from kiln.runs.ending import finish, outcome
 from kiln.runs.store import CANCELED, FAILED, PREPARING, RUNNING, RunRecord, RunStore
@@ -128,12 +127,9 @@ def _prepare(workspace: Workspace, record: RunRecord, output: RunOutput) -> Read
 
 def _attach_build_log(workspace: Workspace, build_hash: str, output: RunOutput) -> None:
     """The failed build's full log, into the run's log: a run that could not start says why."""
-    from kiln.registry.lock_queries import latest_build
+    from kiln.buildinfo import latest_build_log
 
-    with workspace.engine.connect() as connection:
-        build = latest_build(connection, build_hash=build_hash)
-    digest = build.get("log_digest") if build else None
-    log = workspace.artifacts.lookup(digest) if digest else None
+    log = latest_build_log(workspace, build_hash=build_hash)
     if log is not None:
         output.line("---- environment build log ----")
         output.write(log.read_bytes())

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 
+# Where Azure's Run.get_details() names a field differently from Kiln's public run schema.
+_AZURE_KEYS = {
+    "id": "runId",
+    "created_at": "createdTimeUtc",
+    "started_at": "startTimeUtc",
+    "ended_at": "endTimeUtc",
+}
+
+
 class RunFailed(KilnError):
     """``wait_for_completion`` of a run that did not complete (Azure's ActivityFailedException)."""
 
@@ -106,9 +115,13 @@ class Run:
         return self._record().status
 
     def get_details(self) -> dict[str, Any]:
+        """The run's details under the key names of Azure's ``Run.get_details()``."""
         from kiln.runs.views import details
 
-        return details(self.workspace, self._record())
+        return {
+            _AZURE_KEYS.get(key, key): value
+            for key, value in details(self.workspace, self._record()).items()
+        }
 
     def get_metrics(self) -> dict[str, Any]:
         from kiln.runs.views import metrics

@@ -38,11 +38,12 @@ def metrics(workspace: Workspace, record: RunRecord) -> dict[str, Any]:
 
 
 def details(workspace: Workspace, record: RunRecord) -> dict[str, Any]:
+    """The run as the public ``run`` schema shows it (the SDK renames a few keys to Azure's)."""
     duration = None
     if record.started_at is not None:
         duration = round((record.ended_at or time.time()) - record.started_at, 3)
     return {
-        "runId": record.id,
+        "id": record.id,
         "experiment": record.experiment,
         "status": record.status,
         "target": record.compute_target,
@@ -56,9 +57,9 @@ def details(workspace: Workspace, record: RunRecord) -> dict[str, Any]:
             "platform": record.platform,
         },
         "snapshot_digest": record.snapshot_digest,
-        "createdTimeUtc": _utc(record.created_at),
-        "startTimeUtc": _utc(record.started_at),
-        "endTimeUtc": _utc(record.ended_at),
+        "created_at": _utc(record.created_at),
+        "started_at": _utc(record.started_at),
+        "ended_at": _utc(record.ended_at),
         "duration_seconds": duration,
         "exit_code": record.exit_code,
         "error": record.error,

@@ -34,6 +34,8 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "run": runs.Run,
     "run-summary": runs.RunSummary,
     "run-state": runs.RunState,
+    "run-submitted": runs.RunSubmitted,
+    "saved-files": runs.SavedFiles,
     "compute-target": runs.ComputeTarget,
     "model": serving.Model,
     "deployment": serving.Deployment,

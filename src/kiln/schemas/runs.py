@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import RootModel
+
 from kiln.schemas.base import Public
 
 
@@ -72,3 +74,11 @@ class ComputeTarget(Public):
     name: str
     kind: str
     address: str
+
+
+class RunSubmitted(RootModel[Run | RunState]):
+    """``run submit`` and ``run reproduce``: the finished run, or with ``--detach`` its state."""
+
+
+class SavedFiles(RootModel[list[str]]):
+    """``run download``: the paths written."""

@@ -70,9 +70,9 @@ class Supervisor:
     # ---------------------------------------------------------------- generations
 
     def _prepare(self, number: int, spec: DeploymentSpec) -> Generation:
+        from kiln.compute.runfolder import with_kiln_importable
         from kiln.environment import catalog
         from kiln.ready import ready_and_held
-        from kiln.runs.execution import with_kiln_importable
         from kiln.secrets import expand
         from kiln.serving import models
 
