@@ -40,7 +40,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiln.environment import catalog
+from kiln import catalog
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.workspace import Workspace
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kiln.environment import catalog
+from kiln import catalog
 from kiln.environment.canonical import build_hash, definition_digest
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.diff import diff

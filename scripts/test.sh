@@ -14,4 +14,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 ruff check src tests bench
 ruff format --check src tests bench
 mypy
+lint-imports --no-cache  # the layers and no package cycles: pyproject.toml [tool.importlinter]
 pytest -n 2 "$@"

@@ -99,7 +99,7 @@ def test_migrations_match_the_tables_and_the_declared_head(workspace: Workspace)
 def test_an_older_registry_is_upgraded_on_open_and_keeps_its_data(tmp_path: Path) -> None:
     from alembic import command
 
-    from kiln.environment import catalog
+    from kiln import catalog
     from kiln.environment.definition import EnvironmentDefinition
 
     ws = Workspace.create(tmp_path)

@@ -14,17 +14,17 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Workspace": "kiln.workspace",
-    "Environment": "kiln.environment.sdk",
-    "CondaDependencies": "kiln.environment.conda_dependencies",
+    "Environment": "kiln.sdk.environment",
+    "CondaDependencies": "kiln.sdk.conda_dependencies",
     "EnvironmentDefinition": "kiln.environment.definition",
     "KilnError": "kiln.errors",
-    "Experiment": "kiln.runs.sdk",
-    "ScriptRunConfig": "kiln.runs.sdk",
-    "Run": "kiln.runs.sdk",
-    "Model": "kiln.serving.sdk",
-    "InferenceConfig": "kiln.serving.sdk",
-    "LocalWebservice": "kiln.serving.sdk",
-    "Webservice": "kiln.serving.sdk",
+    "Experiment": "kiln.sdk.runs",
+    "ScriptRunConfig": "kiln.sdk.runs",
+    "Run": "kiln.sdk.runs",
+    "Model": "kiln.sdk.serving",
+    "InferenceConfig": "kiln.sdk.serving",
+    "LocalWebservice": "kiln.sdk.serving",
+    "Webservice": "kiln.sdk.serving",
 }
 __all__ = [
     "CondaDependencies",
@@ -43,12 +43,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from kiln.environment.conda_dependencies import CondaDependencies
     from kiln.environment.definition import EnvironmentDefinition
-    from kiln.environment.sdk import Environment
     from kiln.errors import KilnError
-    from kiln.runs.sdk import Experiment, Run, ScriptRunConfig
-    from kiln.serving.sdk import InferenceConfig, LocalWebservice, Model, Webservice
+    from kiln.sdk.conda_dependencies import CondaDependencies
+    from kiln.sdk.environment import Environment
+    from kiln.sdk.runs import Experiment, Run, ScriptRunConfig
+    from kiln.sdk.serving import InferenceConfig, LocalWebservice, Model, Webservice
     from kiln.workspace import Workspace
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.errors import InvalidDefinition, NotFound
 
 if TYPE_CHECKING:
-    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
 NOT_BUILT = "not built"

@@ -12,7 +12,7 @@ from kiln.errors import KilnError
 
 if TYPE_CHECKING:
     from kiln.cache import Cache
-    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.catalog import EnvironmentRecord
     from kiln.environment.definition import EnvironmentDefinition
     from kiln.registry.lock_queries import LockRow
     from kiln.workspace import Workspace

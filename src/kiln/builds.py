@@ -24,7 +24,7 @@ from kiln.buildinputs import WHEELS_FOLDER, secrets_for, stage_local_wheels
 from kiln.buildlocks import RecentFailure, resolve_lock, stored_lock
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
 from kiln.cache import Cache
-from kiln.environment.catalog import EnvironmentRecord
+from kiln.catalog import EnvironmentRecord
 from kiln.errors import KilnError
 from kiln.registry.lock_queries import LockRow
 from kiln.workspace import Workspace

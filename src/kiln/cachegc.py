@@ -18,7 +18,7 @@ from kiln.errors import InvalidDefinition
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
 
@@ -66,7 +66,7 @@ class Verified:
 
 def versions_by_build(workspace: Workspace) -> dict[str, list[EnvironmentRecord]]:
     """Build hash -> the versions (registered and curated, archived too) that use it."""
-    from kiln.environment import catalog
+    from kiln import catalog
 
     records = catalog.list_records(workspace, all_versions=True, include_archived=True)
     users: dict[str, list[EnvironmentRecord]] = {}

@@ -29,7 +29,7 @@ def list_versions(
     """Version summaries ordered by name then registration."""
     found = _fast(workspace, all_versions, include_archived, include_curated)
     if found is None or name_contains or tags:
-        from kiln.environment import catalog
+        from kiln import catalog
 
         records = catalog.list_records(
             workspace,
@@ -59,6 +59,6 @@ def _fast(
         return None
     if not include_curated:
         return rows
-    from kiln.environment.curated import indexed_summaries
+    from kiln.curated import indexed_summaries
 
     return indexed_summaries() + rows

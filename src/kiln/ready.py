@@ -19,7 +19,7 @@ from kiln.fastexec import Warm
 
 if TYPE_CHECKING:
     from kiln.buildlog import Reporter
-    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
 
@@ -50,8 +50,8 @@ def _built(
     reporter: Reporter | None,
     lock_digest: str | None,
 ) -> Ready:
+    from kiln import catalog
     from kiln.builds import ensure_built
-    from kiln.environment import catalog
 
     if record is None:
         assert reference is not None

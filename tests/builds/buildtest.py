@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from kiln.environment import catalog
-from kiln.environment.catalog import EnvironmentRecord
+from kiln import catalog
+from kiln.catalog import EnvironmentRecord
 from kiln.environment.validation import validate_definition
 from kiln.workspace import Workspace
 from kilntest import KILN as KILN  # re-exported for the build tests

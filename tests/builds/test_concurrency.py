@@ -33,7 +33,7 @@ WORKER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     from kiln.builds import ensure_built
-    from kiln.environment import catalog
+    from kiln import catalog
     from kiln.workspace import Workspace
     folder, name, index = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     ws = Workspace(folder / "project")

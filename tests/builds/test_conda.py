@@ -15,10 +15,10 @@ from buildtest import PackageIndex
 from conda_channel import CondaChannel, hello_channel
 from sqlalchemy import select
 
+from kiln import catalog
 from kiln.builders import choose, conda
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
 from kiln.builds import ensure_built
-from kiln.environment import catalog
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import validate_definition
 from kiln.registry.schema import builds

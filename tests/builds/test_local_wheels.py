@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from buildtest import PackageIndex, installed_versions, make_wheel
 
+from kiln import catalog
 from kiln.builds import ensure_built
-from kiln.environment import catalog
-from kiln.environment.catalog import EnvironmentRecord
+from kiln.catalog import EnvironmentRecord
 from kiln.formats.dispatch import load_path
 from kiln.workspace import Workspace
 

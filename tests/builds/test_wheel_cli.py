@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from buildtest import PackageIndex, make_wheel, run_kiln
 
-from kiln.environment import catalog
+from kiln import catalog
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition
 from kiln.workspace import Workspace
@@ -68,8 +68,8 @@ def test_a_stored_wheel_is_listed_named_in_a_definition_built_and_run(
 def test_a_wheel_by_name_and_by_path_hash_alike(
     workspace: Workspace, package_index: PackageIndex, tmp_path: Path
 ) -> None:
-    from kiln.environment.wheels import add_wheel
     from kiln.formats.dispatch import load_path
+    from kiln.wheels import add_wheel
 
     wheel = make_wheel(tmp_path / "made", "demo", "1.0")
     add_wheel(workspace, wheel)

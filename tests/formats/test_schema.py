@@ -15,7 +15,7 @@ from kiln.formats import kiln_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = REPO / "schema" / "kiln-environment.schema.json"
-CURATED = sorted((REPO / "src" / "kiln" / "environment" / "curated").glob("*.yaml"))
+CURATED = sorted((REPO / "src" / "kiln" / "curated").glob("*.yaml"))
 
 EXAMPLE = """\
 # yaml-language-server: $schema=https://kiln.dev/schema/kiln-environment.schema.json

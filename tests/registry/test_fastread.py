@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from kiln.environment import catalog, curated
+from kiln import catalog, curated
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.registry.fastread import list_summaries
 from kiln.workspace import Workspace
@@ -65,5 +65,5 @@ def test_fast_path_steps_aside_for_an_unmigrated_database(sqlite_workspace: Work
 
 def test_curated_index_is_current() -> None:
     assert curated.indexed_summaries() == curated.summaries(), (
-        "src/kiln/environment/curated/index.json is stale: run `python -m kiln.environment.curated`"
+        "src/kiln/curated/index.json is stale: run `python -m kiln.curated`"
     )

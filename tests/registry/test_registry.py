@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln.environment import catalog
+from kiln import catalog
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import Conflict, NotFound, ReadOnly
 from kiln.workspace import Workspace
@@ -167,7 +167,7 @@ RACE = textwrap.dedent(
     import sys, time, json
     from pathlib import Path
     from kiln.workspace import Workspace
-    from kiln.environment import catalog
+    from kiln import catalog
     from kiln.environment.definition import EnvironmentDefinition
     folder, index = Path(sys.argv[1]), int(sys.argv[2])
     ws = Workspace(folder / "project")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kiln.environment import catalog
+from kiln import catalog
 from kiln.environment.validation import validate_definition
 from kiln.workspace import Workspace
 from kilntest import KILN

@@ -15,8 +15,8 @@ from runtest import kiln_cli, run_json, write_script
 
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs.core import list_runs
-from kiln.runs.sdk import Experiment, Run, RunFailed, ScriptRunConfig
 from kiln.runs.store import RunStore
+from kiln.sdk.runs import Experiment, Run, RunFailed, ScriptRunConfig
 from kiln.workspace import Workspace
 from kilntest import KILN
 

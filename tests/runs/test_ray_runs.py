@@ -13,12 +13,12 @@ from buildtest import PackageIndex
 from buildtest import package_index as package_index  # the fixture
 from runtest import kiln_cli, write_script
 
+from kiln import catalog
 from kiln.compute.ray_local import LocalCluster
-from kiln.environment import catalog
 from kiln.environment.validation import validate_definition
 from kiln.runs import processes
-from kiln.runs.sdk import Experiment, ScriptRunConfig
 from kiln.runs.store import RunStore
+from kiln.sdk.runs import Experiment, ScriptRunConfig
 from kiln.workspace import Workspace
 
 TRAIN = """

@@ -11,10 +11,11 @@ from buildtest import PackageIndex
 from buildtest import package_index as package_index  # the fixture
 from runtest import kiln_cli, run_json, write_script
 
-from kiln.environment import ANONYMOUS_NAME, catalog
+from kiln import catalog
+from kiln.environment import ANONYMOUS_NAME
 from kiln.environment.validation import validate_definition
-from kiln.runs.sdk import Experiment, ScriptRunConfig
 from kiln.runs.store import RunStore
+from kiln.sdk.runs import Experiment, ScriptRunConfig
 from kiln.workspace import Workspace
 
 SHOW_ENV = "import os; print('GREETING', os.environ.get('GREETING'))\n"

@@ -17,17 +17,17 @@ from pathlib import Path
 import pytest
 from runtest import kiln_cli, write_script
 
+from kiln import catalog
 from kiln.cache import MARKER, Cache
-from kiln.environment import catalog
 from kiln.environment.validation import validate_definition
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
 from kiln.fastexec import pointer_path
 from kiln.registry import deployment_queries
 from kiln.registry.engine import write_transaction
 from kiln.runs import processes
-from kiln.runs.sdk import Experiment, ScriptRunConfig
+from kiln.sdk.runs import Experiment, ScriptRunConfig
+from kiln.sdk.serving import InferenceConfig, LocalWebservice, Model, Webservice
 from kiln.serving import deployments, specs
-from kiln.serving.sdk import InferenceConfig, LocalWebservice, Model, Webservice
 from kiln.serving.specs import SpecRequest
 from kiln.workspace import Workspace
 

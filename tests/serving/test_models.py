@@ -10,9 +10,9 @@ import pytest
 from runtest import kiln_cli, write_script
 
 from kiln.errors import InvalidRequest, NotFound
-from kiln.runs.sdk import Experiment, ScriptRunConfig
+from kiln.sdk.runs import Experiment, ScriptRunConfig
+from kiln.sdk.serving import Model
 from kiln.serving import models
-from kiln.serving.sdk import Model
 from kiln.workspace import Workspace
 
 

@@ -13,7 +13,7 @@ from kiln.cli.output import add_json, emit_fields, emit_json
 
 if TYPE_CHECKING:
     from kiln.builds import Built
-    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.catalog import EnvironmentRecord
     from kiln.fastexec import Warm
     from kiln.workspace import Workspace
 
@@ -64,7 +64,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _record(ws: Workspace, text: str) -> EnvironmentRecord:
-    from kiln.environment import catalog
+    from kiln import catalog
 
     name, version = catalog.parse_reference(text)
     return catalog.get(ws, name, version)
@@ -72,7 +72,7 @@ def _record(ws: Workspace, text: str) -> EnvironmentRecord:
 
 def ensure(args: argparse.Namespace, *, refresh: bool = False, retry: bool = False) -> Built:
     from kiln.builds import ensure_built
-    from kiln.cli.progress import Progress
+    from kiln.progress import Progress
 
     ws = workspace(args)
     record = _record(ws, args.reference)
@@ -155,7 +155,7 @@ def exec_(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise UsageError("no command given; write kiln env exec NAME -- CMD ARGS")
-    from kiln.cli.progress import Progress
+    from kiln.progress import Progress
     from kiln.ready import ready_and_held
 
     # The hold is taken for this pid, which exec keeps: GC leaves the environment alone.

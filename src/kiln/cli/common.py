@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from kiln.cli.output import warn
 
 if TYPE_CHECKING:
-    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.catalog import EnvironmentRecord
     from kiln.environment.definition import EnvironmentDefinition
     from kiln.workspace import Workspace
 
@@ -48,7 +48,7 @@ def from_path(path: Path, fmt: str | None) -> Source:
 
 
 def from_reference(args: argparse.Namespace, reference: str) -> Source:
-    from kiln.environment import catalog
+    from kiln import catalog
 
     name, version = catalog.parse_reference(reference)
     record = catalog.get(existing_workspace(args), name, version)

@@ -54,7 +54,7 @@ def _redacted_variables(variables: dict[str, str]) -> dict[str, str]:
 
 
 def show(args: argparse.Namespace) -> int:
-    from kiln.environment import catalog
+    from kiln import catalog
 
     ws = existing_workspace(args)
     name, version = catalog.parse_reference(args.reference)

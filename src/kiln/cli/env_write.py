@@ -43,7 +43,7 @@ def scaffold(args: argparse.Namespace) -> int:
 
 
 def register(args: argparse.Namespace) -> int:
-    from kiln.environment import catalog
+    from kiln import catalog
 
     source = load_source(args)
     from kiln.environment.lint import plaintext_secrets
@@ -101,7 +101,7 @@ def download(args: argparse.Namespace) -> int:
 
 
 def archive(args: argparse.Namespace) -> int:
-    from kiln.environment import catalog
+    from kiln import catalog
 
     name, version = catalog.parse_reference(args.reference)
     explicit = version if ":" in args.reference else None
@@ -122,7 +122,7 @@ def archive(args: argparse.Namespace) -> int:
 
 
 def tag(args: argparse.Namespace) -> int:
-    from kiln.environment import catalog
+    from kiln import catalog
     from kiln.errors import UsageError
 
     name, version = catalog.parse_reference(args.reference)

@@ -48,7 +48,7 @@ def _public(row: WheelRow) -> dict[str, Any]:
 
 
 def add(args: argparse.Namespace) -> int:
-    from kiln.environment.wheels import add_wheel
+    from kiln.wheels import add_wheel
 
     result = add_wheel(workspace(args), Path(args.path))
     if args.json:
@@ -64,7 +64,7 @@ def add(args: argparse.Namespace) -> int:
 
 
 def list_(args: argparse.Namespace) -> int:
-    from kiln.environment.wheels import list_wheels
+    from kiln.wheels import list_wheels
 
     rows = list_wheels(existing_workspace(args))
     if args.json:

@@ -6,7 +6,7 @@ docstrings are the guide to writing the next one), registered in ``registry.TARG
 Runs' core (``kiln.runs``) knows targets only through the registry; no target imports another.
 
 This package's ``__init__`` stays standard-library only: ``ray_launch`` runs on Ray workers,
-and ``kiln.runs.sdk`` (importable inside a training script) reads ``DEFAULT_TARGET`` from here,
+and ``kiln.sdk.runs`` (importable inside a training script) reads ``DEFAULT_TARGET`` from here,
 as ``kiln.runs.context`` reads the variables below.
 """
 

@@ -48,7 +48,7 @@ def lock_requirements(
     workspace: Workspace, env_name: str, env_version: str, lock_digest: str
 ) -> list[str]:
     """The environment's lock as hashed requirement lines, after its index options."""
-    from kiln.environment import catalog
+    from kiln import catalog
     from kiln.lockexport import to_requirements
     from kiln.registry.lock_queries import list_locks
     from kiln.secrets import expand

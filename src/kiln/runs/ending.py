@@ -106,3 +106,13 @@ def settle(workspace: Workspace, record: RunRecord) -> RunRecord:
     finally:
         output.close()
         store.close()
+
+
+def get(workspace: Workspace, run_id: str) -> RunRecord:
+    """The run, settled first if its watcher died."""
+    store = RunStore(workspace)
+    try:
+        record = store.get(run_id)
+    finally:
+        store.close()
+    return settle(workspace, record)

@@ -110,7 +110,7 @@ def _execute(
 
 
 def _prepare(workspace: Workspace, record: RunRecord, output: RunOutput) -> Ready:
-    from kiln.environment import catalog
+    from kiln import catalog
     from kiln.ready import ready_and_held
 
     env = catalog.get(workspace, record.env_name, record.env_version)

@@ -21,7 +21,7 @@ from kiln.compute.runfolder import run_folder
 from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs import processes, snapshot
-from kiln.runs.ending import run_ref, settle
+from kiln.runs.ending import get, run_ref
 from kiln.runs.store import (
     QUEUED,
     RunRecord,
@@ -31,8 +31,18 @@ from kiln.runs.store import (
 )
 from kiln.runs.targets import address_of
 
+__all__ = [
+    "RunRequest",
+    "cancel",
+    "get",
+    "prepare",
+    "reproduce_request",
+    "resolve_environment",
+    "start_detached",
+]
+
 if TYPE_CHECKING:
-    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.catalog import EnvironmentRecord
     from kiln.environment.definition import EnvironmentDefinition
     from kiln.ready import Ready
     from kiln.workspace import Workspace
@@ -65,7 +75,7 @@ class Prepared:
 def _anonymous(
     workspace: Workspace, definition: EnvironmentDefinition, source: Path | None
 ) -> EnvironmentRecord:
-    from kiln.environment import catalog
+    from kiln import catalog
     from kiln.environment.canonical import definition_digest
 
     digest = definition_digest(definition)
@@ -81,7 +91,7 @@ def resolve_environment(
 ) -> EnvironmentRecord:
     """The registered version a run uses: a reference as given, a definition as the registered
     version with the same content under its name, or else as an anonymous version."""
-    from kiln.environment import catalog
+    from kiln import catalog
     from kiln.environment.canonical import definition_digest
     from kiln.environment.definition import EnvironmentDefinition
     from kiln.registry.queries import find_by_digest
@@ -196,16 +206,6 @@ def cancel(workspace: Workspace, run_id: str, *, grace: float = 10.0) -> RunReco
         store.close()
     target_of(record.compute_target).cancel(run_ref(record), grace=grace)
     return follow(workspace, run_id, None, timeout=grace + 30)
-
-
-def get(workspace: Workspace, run_id: str) -> RunRecord:
-    """The run, settled first if its watcher died."""
-    store = RunStore(workspace)
-    try:
-        record = store.get(run_id)
-    finally:
-        store.close()
-    return settle(workspace, record)
 
 
 def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:

@@ -97,7 +97,7 @@ def follow(
     workspace: Workspace, run_id: str, echo: IO[bytes] | None, *, timeout: float | None = None
 ) -> RunRecord:
     """Wait for the run to end, copying its log to ``echo`` as it grows."""
-    from kiln.runs.submission import get
+    from kiln.runs.ending import get
 
     log = run_folder(workspace, run_id) / LOG_FILE
     offset = 0
@@ -115,7 +115,7 @@ def follow(
 
 def newer_versions(workspace: Workspace, record: RunRecord) -> list[str]:
     """Versions of the run's environment registered after the one it used."""
-    from kiln.environment import catalog
+    from kiln import catalog
 
     if record.env_name.startswith("Kiln-") or record.env_name == ANONYMOUS_NAME:
         return []

@@ -16,7 +16,7 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +28,7 @@ from kiln.registry.engine import write_transaction
 from kiln.runs import processes
 from kiln.serving.models import check_name
 from kiln.serving.specs import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY  # its public name here
+from kiln.serving.specs import DeploymentSpec as DeploymentSpec  # defined beside its defaults
 from kiln.utctime import utc_text
 from kiln.workspace import Workspace
 
@@ -38,22 +39,6 @@ FAILED = "Failed"
 STOPPED = "Stopped"
 DEAD = "Dead"
 LOG_FILE = "service.log"
-
-
-@dataclass
-class DeploymentSpec:
-    """What to serve. Environment variables may hold ``${VAR}`` references; they are expanded
-    from the supervisor's environment when workers start, and never stored expanded."""
-
-    models: list[str]  # NAME:VERSION
-    entry_script: str  # relative to the source snapshot
-    source_snapshot: str
-    env_name: str
-    env_version: str
-    workers: int = 1
-    environment_variables: dict[str, str] = field(default_factory=dict)
-    max_body_bytes: int = DEFAULT_MAX_BODY
-    show_errors: bool = False
 
 
 @dataclass

@@ -9,16 +9,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kiln.serving.deployments import DeploymentSpec
     from kiln.workspace import Workspace
 
 DEFAULT_ENVIRONMENT = "Kiln-inference-py311"  # when a request names none
 DEFAULT_MAX_BODY = 100 * 1024 * 1024
+
+
+@dataclass
+class DeploymentSpec:
+    """What to serve. Environment variables may hold ``${VAR}`` references; they are expanded
+    from the supervisor's environment when workers start, and never stored expanded."""
+
+    models: list[str]  # NAME:VERSION
+    entry_script: str  # relative to the source snapshot
+    source_snapshot: str
+    env_name: str
+    env_version: str
+    workers: int = 1
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    show_errors: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,6 @@ def _code_spec(
     from kiln.errors import InvalidRequest
     from kiln.runs import snapshot
     from kiln.runs.submission import resolve_environment
-    from kiln.serving.deployments import DeploymentSpec
 
     if not model_references:
         raise InvalidRequest("`models`: deploy at least one registered model")

@@ -70,8 +70,8 @@ class Supervisor:
     # ---------------------------------------------------------------- generations
 
     def _prepare(self, number: int, spec: DeploymentSpec) -> Generation:
+        from kiln import catalog
         from kiln.compute.runfolder import with_kiln_importable
-        from kiln.environment import catalog
         from kiln.ready import ready_and_held
         from kiln.secrets import expand
         from kiln.serving import models

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from kiln.environment.conda_dependencies import CondaDependencies
 from kiln.environment.definition import DockerSection, PythonSection, RegistryRef
 from kiln.environment.validation import assign
+from kiln.sdk.conda_dependencies import CondaDependencies
 
 
 class SectionView:

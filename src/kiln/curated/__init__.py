@@ -2,7 +2,7 @@
 
 ``index.json`` holds their public summaries so ``kiln env list`` can show them without
 importing pydantic; a test keeps it equal to ``summaries()`` (regenerate with
-``python -m kiln.environment.curated``)."""
+``python -m kiln.curated``)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from kiln.errors import KilnError, NotFound
 from kiln.runs import context as _context
 
 if TYPE_CHECKING:
-    from kiln.environment.sdk import Environment
     from kiln.runs.store import RunRecord
+    from kiln.sdk.environment import Environment
     from kiln.workspace import Workspace
 
 
@@ -129,7 +129,7 @@ class Run:
         return metrics(self.workspace, self._record())
 
     def get_environment(self) -> Environment:
-        from kiln.environment.sdk import Environment
+        from kiln.sdk.environment import Environment
 
         record = self._record()
         return Environment.get(self.workspace, record.env_name, record.env_version)
@@ -182,8 +182,8 @@ class Run:
     ) -> Any:
         """Register a file or folder of this run's outputs as a model (with this run and its
         environment as its lineage); returns the ``Model``."""
+        from kiln.sdk.serving import Model
         from kiln.serving.models import register_from_run
-        from kiln.serving.sdk import Model
 
         record = register_from_run(
             self.workspace, self.id, model_path, model_name, tags=tags, description=description

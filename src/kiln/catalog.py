@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kiln.environment import curated
+from kiln import curated
 from kiln.environment.canonical import build_hash, definition_digest
 from kiln.environment.definition import CURATED_PREFIX, EnvironmentDefinition
 from kiln.environment.packages import parse_pip_entry
@@ -112,7 +112,7 @@ def register(
     if source_dir is not None and _unread_local_inputs(definition):
         definition = resolve_local_inputs(definition, source_dir)
     if any(parse_pip_entry(e).kind == "wheel" for e in definition.python.pip.packages):
-        from kiln.environment.wheels import resolve_stored_wheels
+        from kiln.wheels import resolve_stored_wheels
 
         definition = resolve_stored_wheels(workspace, definition)
     if _has_local_inputs(definition):

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import assign, validate_definition
-from kiln.environment.views import DockerView, PythonView, SectionView
 from kiln.errors import InvalidDefinition
+from kiln.sdk.views import DockerView, PythonView, SectionView
 
 if TYPE_CHECKING:
-    from kiln.environment.catalog import EnvironmentRecord
+    from kiln.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
 _DOCKERFILE_INSTRUCTIONS = {"FROM", "ARG"}
@@ -124,7 +124,7 @@ class Environment:
     # Registry
     def register(self, workspace: Workspace) -> Environment:
         """Register in ``workspace``; identical content returns the existing version."""
-        from kiln.environment import catalog
+        from kiln import catalog
 
         definition = self.definition
         if self._registered_version is not None and definition.version == self._registered_version:
@@ -145,14 +145,14 @@ class Environment:
 
     @staticmethod
     def get(workspace: Workspace, name: str, version: str | None = None) -> Environment:
-        from kiln.environment import catalog
+        from kiln import catalog
 
         return Environment._from_record(catalog.get(workspace, name, version), workspace)
 
     @staticmethod
     def list(workspace: Workspace) -> dict[str, Environment]:
         """The latest version of each environment, curated ones included, by name."""
-        from kiln.environment import catalog
+        from kiln import catalog
 
         records = catalog.list_records(workspace)
         return {r.name: Environment._from_record(r, workspace) for r in records}
@@ -215,7 +215,7 @@ class Environment:
         name: str, prefix_or_interpreter: str | os.PathLike[str]
     ) -> Environment:
         """Freeze what is installed in an existing virtualenv or conda prefix."""
-        from kiln.environment.freeze import freeze
+        from kiln.sdk.freeze import freeze
 
         frozen = freeze(Path(prefix_or_interpreter))
         if frozen.skipped:
@@ -306,10 +306,10 @@ class EnvironmentBuild:
         self.path: Path | None = None
 
     def wait_for_completion(self, show_output: bool = False) -> EnvironmentBuild:
+        from kiln import catalog
         from kiln.buildlog import SilentReporter
         from kiln.builds import ensure_built
-        from kiln.cli.progress import Progress
-        from kiln.environment import catalog
+        from kiln.progress import Progress
 
         record = catalog.get(self.workspace, self.name, self.version)
         reporter = Progress(f"building {record.reference}") if show_output else SilentReporter()
@@ -332,8 +332,8 @@ class EnvironmentBuild:
     @property
     def log(self) -> str:
         """The full log of the latest build of this version."""
+        from kiln import catalog
         from kiln.buildinfo import latest_build_log
-        from kiln.environment import catalog
 
         record = catalog.get(self.workspace, self.name, self.version)
         stored = latest_build_log(self.workspace, build_hash=record.build_hash)

@@ -1,0 +1,3 @@
+from kiln.curated import write_index
+
+write_index()

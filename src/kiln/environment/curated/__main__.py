@@ -1,3 +1,0 @@
-from kiln.environment.curated import write_index
-
-write_index()
