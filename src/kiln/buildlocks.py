@@ -7,7 +7,7 @@ import hashlib
 import time
 from typing import TYPE_CHECKING
 
-from kiln.builders.base import BuildContext, Builder, BuildError, Target
+from kiln.builders.base import BuildContext, Builder, BuildError, Lock, Target
 from kiln.errors import KilnError
 
 if TYPE_CHECKING:
@@ -36,8 +36,7 @@ def resolve_lock(
     retry: bool,
 ) -> tuple[LockRow, LockRow | None]:
     """The lock to build from, resolving (once, under a lock) when there is none or on refresh."""
-    from kiln.registry.engine import write_transaction
-    from kiln.registry.lock_queries import get_lock, insert_lock
+    from kiln.registry.lock_queries import get_lock
 
     def newest() -> LockRow | None:
         with workspace.engine.connect() as connection:
@@ -59,19 +58,7 @@ def resolve_lock(
             and latest.generation > current.generation
         ):
             return latest, current
-        failure = cache.recent_failure(name)
-        if failure and not retry:
-            raise RecentFailure(
-                f"resolving failed {time.time() - failure['time']:.0f} s ago: {failure['error']} "
-                "(see `kiln env logs`; pass --retry to try again now)"
-            )
-        ctx.log.phase("resolve")
-        try:
-            lock = builder.resolve(definition, target, ctx)
-        except KilnError as exc:
-            cache.remember_failure(name, str(exc), None)
-            raise
-        cache.forget_failure(name)
+        lock = _resolve_now(cache, name, builder, definition, target, ctx, retry=retry)
         digest = hashlib.sha256(lock.text.encode()).hexdigest()
         if latest is not None and latest.lock_digest == digest:
             return latest, latest  # --refresh found nothing new: keep the generation
@@ -79,24 +66,60 @@ def resolve_lock(
         # have stored it meanwhile (nothing machine-local serializes us), and then its lock is
         # the one everybody installs rather than a second one stacked on top.
         generation = (latest.generation if latest else 0) + 1
-        with write_transaction(workspace.engine) as connection:
-            insert_lock(
-                connection,
-                build_hash=build_hash,
-                platform=target.platform,
-                generation=generation,
-                lock_digest=digest,
-                lock_format=lock.format,
-                lock_text=lock.text,
-                packages=lock.packages,
-                resolver=lock.resolver,
-            )
-        with workspace.engine.connect() as connection:
-            stored = get_lock(
-                connection, build_hash=build_hash, platform=target.platform, generation=generation
-            )
-        assert stored is not None
-        return stored, latest
+        return _store(workspace, build_hash, target, generation, lock, digest), latest
+
+
+def _resolve_now(
+    cache: Cache,
+    name: str,
+    builder: Builder,
+    definition: EnvironmentDefinition,
+    target: Target,
+    ctx: BuildContext,
+    *,
+    retry: bool,
+) -> Lock:
+    """Ask the builder to resolve, unless the same resolution failed moments ago."""
+    failure = cache.recent_failure(name)
+    if failure and not retry:
+        raise RecentFailure(
+            f"resolving failed {time.time() - failure['time']:.0f} s ago: {failure['error']} "
+            "(see `kiln env logs`; pass --retry to try again now)"
+        )
+    ctx.log.phase("resolve")
+    try:
+        lock = builder.resolve(definition, target, ctx)
+    except KilnError as exc:
+        cache.remember_failure(name, str(exc), None)
+        raise
+    cache.forget_failure(name)
+    return lock
+
+
+def _store(
+    workspace: Workspace, build_hash: str, target: Target, generation: int, lock: Lock, digest: str
+) -> LockRow:
+    from kiln.registry.engine import write_transaction
+    from kiln.registry.lock_queries import get_lock, insert_lock
+
+    with write_transaction(workspace.engine) as connection:
+        insert_lock(
+            connection,
+            build_hash=build_hash,
+            platform=target.platform,
+            generation=generation,
+            lock_digest=digest,
+            lock_format=lock.format,
+            lock_text=lock.text,
+            packages=lock.packages,
+            resolver=lock.resolver,
+        )
+    with workspace.engine.connect() as connection:
+        stored = get_lock(
+            connection, build_hash=build_hash, platform=target.platform, generation=generation
+        )
+    assert stored is not None
+    return stored
 
 
 def stored_lock(

@@ -127,20 +127,16 @@ def _ensure(
             local_wheels=stage_local_wheels(workspace, cache, record.definition),
         )
         attempt.target = builder.target(record.definition, ctx)
-        if lock_digest is not None:
-            lock_row, previous = stored_lock(workspace, record, attempt.target, lock_digest), None
-        else:
-            lock_row, previous = resolve_lock(
-                workspace,
-                cache,
-                builder,
-                record.definition,
-                record.build_hash,
-                attempt.target,
-                ctx,
-                refresh=refresh,
-                retry=retry,
-            )
+        lock_row, previous = _choose_lock(
+            workspace,
+            cache,
+            record,
+            attempt,
+            ctx,
+            refresh=refresh,
+            retry=retry,
+            lock_digest=lock_digest,
+        )
         attempt.lock = lock_row
         path, key, built_now = _materialize(cache, record, attempt, ctx, retry=retry)
         return Built(
@@ -166,6 +162,34 @@ def _ensure(
         log.close()
         if log.opened:
             log.path.unlink(missing_ok=True)
+
+
+def _choose_lock(
+    workspace: Workspace,
+    cache: Cache,
+    record: EnvironmentRecord,
+    attempt: _Attempt,
+    ctx: BuildContext,
+    *,
+    refresh: bool,
+    retry: bool,
+    lock_digest: str | None,
+) -> tuple[LockRow, LockRow | None]:
+    """(the lock to build, the previous generation when --refresh made a new one)."""
+    assert attempt.target is not None
+    if lock_digest is not None:
+        return stored_lock(workspace, record, attempt.target, lock_digest), None
+    return resolve_lock(
+        workspace,
+        cache,
+        attempt.builder,
+        record.definition,
+        record.build_hash,
+        attempt.target,
+        ctx,
+        refresh=refresh,
+        retry=retry,
+    )
 
 
 def _materialize(

@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiln import __version__
-from kiln.cli import cache_cmds, env_cmds, init_cmd, model_cmds, run_cmds, wheel_cmds
+from kiln.cli import (
+    cache_cmds,
+    env_cmds,
+    init_cmd,
+    model_cmds,
+    run_cmds,
+    target_cmds,
+    wheel_cmds,
+)
 
 UNEXPECTED_EXIT = 70  # EX_SOFTWARE: a bug, not bad input
 
@@ -33,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache_cmds.add_parser(groups)
     wheel_cmds.add_parser(groups)
     run_cmds.add_parser(groups)
+    target_cmds.add_parser(groups)
     model_cmds.add_parser(groups)
     return parser
 

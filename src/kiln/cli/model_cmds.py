@@ -55,6 +55,10 @@ def add_parser(groups: Any) -> None:
     p.add_argument("-d", "--directory", required=True, metavar="DIR")
     p.set_defaults(handler=model_download)
 
+    _add_deploy_parser(groups)
+
+
+def _add_deploy_parser(groups: Any) -> None:
     group = groups.add_parser(
         "deploy",
         help="serve models with a score.py as a background web service",

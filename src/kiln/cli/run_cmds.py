@@ -1,4 +1,4 @@
-"""``kiln run ...`` and ``kiln target ...``: submit scripts, follow them, look back at them.
+"""``kiln run ...``: submit scripts, follow them, look back at them.
 
 ``kiln run submit`` in the foreground is the run's watcher itself (no second process), so a
 run in a warm environment costs little more than starting the script.
@@ -30,36 +30,7 @@ def add_parser(groups: Any) -> None:
     commands = group.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    p = commands.add_parser(
-        "submit",
-        help="run a script (waits and streams its output unless --detach)",
-        description="Snapshot the source folder, materialize the environment (building it if "
-        "needed) and run SCRIPT with ARGS on the target. Exit status: 0 when the run "
-        "completes, the script's own exit code when it fails, 130 when canceled.",
-    )
-    environment = p.add_mutually_exclusive_group()
-    environment.add_argument(
-        "--env", metavar="NAME[:VERSION]", help="a registered or curated environment"
-    )
-    environment.add_argument(
-        "--env-file",
-        metavar="FILE",
-        help="a definition file (Kiln YAML, conda, requirements, Azure ML); registered as "
-        "'anonymous' unless the same content is registered under its name",
-    )
-    p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
-    p.add_argument(
-        "--target",
-        default=DEFAULT_TARGET,
-        metavar="TARGET",
-        help="local (default), ray://HOST:PORT (a Ray dashboard address), or a registered target",
-    )
-    p.add_argument("-e", "--experiment", default="default", metavar="NAME")
-    p.add_argument("--detach", action="store_true", help="print the run id and return at once")
-    add_json(p, "run-submitted")
-    p.add_argument("script", help="the script, relative to the source folder")
-    p.add_argument("arguments", nargs=argparse.REMAINDER, metavar="-- ARGS")
-    p.set_defaults(handler=submit)
+    _add_submit(commands)
 
     p = commands.add_parser("list", help="list runs, newest first")
     p.add_argument("-e", "--experiment", metavar="NAME")
@@ -99,19 +70,38 @@ def add_parser(groups: Any) -> None:
     add_json(p, "run-submitted")
     p.set_defaults(handler=reproduce)
 
-    targets = groups.add_parser("target", help="named compute targets (Ray clusters)")
-    commands = targets.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-    p = commands.add_parser("add", help="name a Ray cluster: kiln target add NAME ray://HOST:PORT")
-    p.add_argument("name")
-    p.add_argument("address", metavar="ray://HOST:PORT")
-    p.set_defaults(handler=target_add)
-    p = commands.add_parser("list", help="list named targets")
-    add_json(p, "compute-target-list")
-    p.set_defaults(handler=target_list)
-    p = commands.add_parser("remove", help="forget a named target")
-    p.add_argument("name")
-    p.set_defaults(handler=target_remove)
+
+def _add_submit(commands: Any) -> None:
+    p = commands.add_parser(
+        "submit",
+        help="run a script (waits and streams its output unless --detach)",
+        description="Snapshot the source folder, materialize the environment (building it if "
+        "needed) and run SCRIPT with ARGS on the target. Exit status: 0 when the run "
+        "completes, the script's own exit code when it fails, 130 when canceled.",
+    )
+    environment = p.add_mutually_exclusive_group()
+    environment.add_argument(
+        "--env", metavar="NAME[:VERSION]", help="a registered or curated environment"
+    )
+    environment.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help="a definition file (Kiln YAML, conda, requirements, Azure ML); registered as "
+        "'anonymous' unless the same content is registered under its name",
+    )
+    p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
+    p.add_argument(
+        "--target",
+        default=DEFAULT_TARGET,
+        metavar="TARGET",
+        help="local (default), ray://HOST:PORT (a Ray dashboard address), or a registered target",
+    )
+    p.add_argument("-e", "--experiment", default="default", metavar="NAME")
+    p.add_argument("--detach", action="store_true", help="print the run id and return at once")
+    add_json(p, "run-submitted")
+    p.add_argument("script", help="the script, relative to the source folder")
+    p.add_argument("arguments", nargs=argparse.REMAINDER, metavar="-- ARGS")
+    p.set_defaults(handler=submit)
 
 
 def _arguments(args: argparse.Namespace) -> list[str]:
@@ -293,33 +283,4 @@ def download(args: argparse.Namespace) -> int:
     else:
         for path in saved:
             print(path)
-    return 0
-
-
-def target_add(args: argparse.Namespace) -> int:
-    from kiln.runs import core
-
-    core.add_target(workspace(args), name=args.name, address=args.address)
-    print(f"target {args.name} -> {args.address}")
-    return 0
-
-
-def target_list(args: argparse.Namespace) -> int:
-    from kiln.runs import core
-
-    found = core.list_targets(existing_workspace(args))
-    if args.json:
-        emit_json(found)
-    else:
-        emit_table(
-            ["name", "kind", "address"], [(t["name"], t["kind"], t["address"]) for t in found]
-        )
-    return 0
-
-
-def target_remove(args: argparse.Namespace) -> int:
-    from kiln.runs import core
-
-    core.remove_target(workspace(args), name=args.name)
-    print(f"removed target {args.name}")
     return 0
