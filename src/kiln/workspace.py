@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,10 +130,9 @@ class Workspace:
         config: dict[str, Any] = {"format": 1, "database_url": database_url}
         if cache_dir:
             config["cache_dir"] = str(Path(cache_dir).expanduser().absolute())
-        handle, temporary = tempfile.mkstemp(dir=root, prefix=".config-")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(config, out, indent=2)
-        os.replace(temporary, config_path)
+        from kiln.atomicfile import write_atomically
+
+        write_atomically(config_path, json.dumps(config, indent=2), durable=True)
         try:
             workspace = cls(folder)
             workspace.engine  # noqa: B018 - create the schema now, not on first use

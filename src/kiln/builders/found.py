@@ -9,13 +9,14 @@ installation is found again. Anything unreadable counts as not remembered.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 
+from kiln.atomicfile import write_atomically
 from kiln.builders.base import Target
 
 MAX_AGE_SECONDS = 86400.0  # a newly installed interpreter that uv would prefer is seen within
@@ -57,11 +58,6 @@ def remember(root: Path, request: str, target: Target) -> None:
         "identity": identity,
         "at": time.time(),
     }
-    path = _file(root, request)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(temporary, path)  # atomic: a concurrent reader sees old or new, never half
-    except OSError:
-        temporary.unlink(missing_ok=True)  # remembering is an optimization, never an error
+    # Atomic: a concurrent reader sees old or new, never half.
+    with contextlib.suppress(OSError):  # remembering is an optimization, never an error
+        write_atomically(_file(root, request), json.dumps(record))
