@@ -13,7 +13,7 @@ import pytest
 
 from kiln.cli.main import build_parser
 from kiln.schemas import json_schemas
-from kilntest import REPO, run_kiln
+from kilntesting.cli import REPO, run_kiln
 
 
 def _leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
