@@ -3,6 +3,9 @@
 PostgreSQL comes from ``KILN_TEST_POSTGRES_URL`` (scripts/postgres.sh sets one up; ``.ci/run``
 always does). Each test gets a database of its own, dropped afterwards. Without the variable
 the PostgreSQL variants are skipped locally, and fail under CI.
+
+The shared fixtures of the other folders (``package_index``, ``project``, ``serve``, ...) come
+from the kilntesting.fixtures plugin, registered here once for the whole suite.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from kiln.workspace import Workspace
+
+pytest_plugins = ["kilntesting.fixtures"]
 
 
 def _expand(url: str) -> str:

@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from kilntest import REPO
+from kilntesting.cli import REPO
 
 
 def test_the_wheel_installs_and_runs_from_anywhere(tmp_path: Path) -> None:

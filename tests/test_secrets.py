@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from kilntest import REPO, run_kiln
+from kilntesting.cli import REPO, run_kiln
 
 SECRET = "hunter2-plaintext"  # what azureml-core wrote into the fixture's azureml_environment.json
 

@@ -1,4 +1,5 @@
-"""Fixtures for the build tests live in buildtest.py (a plain module the tests import from);
-importing them here is what registers them with pytest."""
+"""The build tests start every test with a cold build cache (the autouse ``cache_dir``)."""
 
-from buildtest import *  # noqa: F403
+from __future__ import annotations
+
+from kilntesting.caches import cold_cache_dir as cold_cache_dir

@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from buildtest import PackageIndex, build_rows, definition, lock_generations, register, run_kiln
 
 from kiln.builders.base import BuildError
 from kiln.builds import ensure_built
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, build_rows, definition, lock_generations, register
+from kilntesting.cli import run_kiln
 
 
 def _nothing_built(cache_dir: Path) -> bool:

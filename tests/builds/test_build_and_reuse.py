@@ -9,7 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from buildtest import (
+
+from kiln.builders.base import BuildError
+from kiln.builds import ensure_built
+from kiln.cache import Cache
+from kiln.workspace import Workspace
+from kilntesting.builds import (
     PackageIndex,
     Recorder,
     build_rows,
@@ -17,13 +22,8 @@ from buildtest import (
     installed_versions,
     lock_generations,
     register,
-    run_kiln,
 )
-
-from kiln.builders.base import BuildError
-from kiln.builds import ensure_built
-from kiln.cache import Cache
-from kiln.workspace import Workspace
+from kilntesting.cli import run_kiln
 
 
 def test_first_use_builds_and_locks_everything_later_uses_reuse(

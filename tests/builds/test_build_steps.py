@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from buildtest import PackageIndex, Recorder, definition, register
 
 from kiln.builders import found, interpreters
 from kiln.builders.base import BuildError, Target
@@ -16,6 +15,7 @@ from kiln.builders.uvtool import MIN_SECRET_LENGTH, redact
 from kiln.builds import ensure_built
 from kiln.cache import Cache
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, Recorder, definition, register
 
 
 def test_phases_show_a_download_only_when_uv_downloads(

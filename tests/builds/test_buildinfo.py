@@ -7,12 +7,12 @@ import json
 import os
 from pathlib import Path
 
-from buildtest import PackageIndex, definition, register, run_kiln
-
 from kiln.buildinfo import NOT_BUILT, build_info, latest_build_log
 from kiln.builds import ensure_built
 from kiln.cache import MARKER, Cache
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, definition, register
+from kilntesting.cli import run_kiln
 
 
 def _everything_under(folder: Path) -> list[str]:

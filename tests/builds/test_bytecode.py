@@ -7,10 +7,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from buildtest import PackageIndex, definition, register
-
 from kiln.builds import Built, ensure_built
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, definition, register
 
 BOOM = "def boom():\n    raise ValueError('boom from shared')\n"
 

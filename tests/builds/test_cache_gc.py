@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from buildtest import KILN, PackageIndex, definition, register, run_kiln
-
 from kiln.builds import Built, ensure_built
 from kiln.cache import Cache, select_for_gc
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, definition, register
+from kilntesting.cli import KILN, run_kiln
 
 BIG = {"weights.bin": bytes(3_000_000)}  # 3 MB installed, a few KB as a wheel
 

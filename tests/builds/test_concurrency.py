@@ -14,19 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from buildtest import (
+
+from kiln.builds import ensure_built
+from kiln.cache import Cache
+from kiln.workspace import Workspace
+from kilntesting.builds import (
     PackageIndex,
     build_rows,
     definition,
     installed_versions,
     lock_generations,
     register,
-    run_kiln,
 )
-
-from kiln.builds import ensure_built
-from kiln.cache import Cache
-from kiln.workspace import Workspace
+from kilntesting.cli import run_kiln
 
 WORKER = textwrap.dedent(
     """

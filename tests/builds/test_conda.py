@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from buildtest import PackageIndex
-from conda_channel import CondaChannel, hello_channel
 from sqlalchemy import select
 
 from kiln import catalog
@@ -23,6 +21,8 @@ from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import validate_definition
 from kiln.registry.schema import builds
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex
+from kilntesting.conda_channel import CondaChannel, hello_channel
 
 HELLO = ["hello-data", "hello-tool>=1.0"]
 SOLVED = {"hello-data-0.1-h0_0", "hello-lib-2.0-h0_0", "hello-tool-1.0-h0_0"}

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from buildtest import PackageIndex, definition, register, run_kiln
-
 from kiln.builds import activation_environment, ensure_built
 from kiln.cache import Cache
 from kiln.fastexec import find_warm, pointer_path
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, definition, register
+from kilntesting.cli import run_kiln
 
 _SHOW = "import json, os, sys, demo; print(json.dumps([sys.executable, sys.prefix, os.environ['GREETING'], demo.__version__]))"
 

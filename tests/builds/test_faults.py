@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from buildtest import PackageIndex, build_rows, definition, register
 
 from kiln.builders.base import BuildError
 from kiln.builds import ensure_built
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, build_rows, definition, register
 
 
 @pytest.fixture

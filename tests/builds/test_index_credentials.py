@@ -6,18 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from buildtest import (
+
+from kiln.builders.base import BuildError
+from kiln.builds import ensure_built
+from kiln.workspace import Workspace
+from kilntesting.builds import (
     PackageIndex,
     definition,
     every_byte_under,
     installed_versions,
     register,
-    run_kiln,
 )
-
-from kiln.builders.base import BuildError
-from kiln.builds import ensure_built
-from kiln.workspace import Workspace
+from kilntesting.cli import run_kiln
 
 TOKEN = "s3cr3t-Token-7f1d9a"
 

@@ -8,13 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from buildtest import PackageIndex, installed_versions, make_wheel
 
 from kiln import catalog
 from kiln.builds import ensure_built
 from kiln.catalog import EnvironmentRecord
 from kiln.formats.dispatch import load_path
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, installed_versions, make_wheel
 
 WHEEL = "demo-1.0-py3-none-any.whl"
 

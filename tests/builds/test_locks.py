@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from buildtest import (
+
+from kiln.builds import ensure_built
+from kiln.workspace import Workspace
+from kilntesting.builds import (
     PackageIndex,
     build_rows,
     definition,
     installed_versions,
     lock_generations,
     register,
-    run_kiln,
 )
-
-from kiln.builds import ensure_built
-from kiln.workspace import Workspace
+from kilntesting.cli import run_kiln
 
 
 def test_a_later_build_in_a_fresh_cache_installs_the_stored_lock_not_the_newest(

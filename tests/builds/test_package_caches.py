@@ -8,12 +8,13 @@ import json
 import os
 from pathlib import Path
 
-from buildtest import PackageIndex, definition, register, run_kiln
 from test_local_wheels import register_folder
 
 from kiln.builders import packagecaches
 from kiln.builds import ensure_built
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, definition, register
+from kilntesting.cli import run_kiln
 
 
 def _files(folder: Path) -> list[Path]:

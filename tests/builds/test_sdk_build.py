@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from buildtest import PackageIndex, build_rows
 
 from kiln import CondaDependencies, Environment
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, build_rows
 
 
 def test_build_and_wait_like_azure_ml(

@@ -7,12 +7,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from buildtest import PackageIndex, make_wheel, run_kiln
 
 from kiln import catalog
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, make_wheel
+from kilntesting.cli import run_kiln
 
 WHEEL = "demo-1.0-py3-none-any.whl"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kilntest import run_kiln
+from kilntesting.cli import run_kiln
 
 
 @pytest.fixture

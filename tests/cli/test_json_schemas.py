@@ -13,7 +13,7 @@ import pytest
 
 from kiln.cli.main import build_parser
 from kiln.schemas import json_schemas
-from kilntest import REPO, run_kiln
+from kilntesting.cli import REPO, run_kiln
 
 
 def _leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
@@ -68,7 +68,9 @@ def test_the_schemas_refuse_unknown_and_missing_fields() -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # `kiln cache list` refuses the per-user cache under tests: give the commands one of their own.
+    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path / "cache"))
     run_kiln("init", str(tmp_path), "--json")
     run_kiln("env", "scaffold", "-n", "demo", "-d", "envdir", "--json", cwd=tmp_path)
     run_kiln("env", "register", "-d", "envdir", "--json", cwd=tmp_path)

@@ -19,7 +19,7 @@ from kiln.environment.files import (
     tree_digest,
 )
 from kiln.errors import InvalidDefinition
-from kilntest import error_of
+from kilntesting.cli import error_of
 
 
 def make_context(root: Path, files: dict[str, str] | None = None) -> Path:

@@ -19,7 +19,7 @@ from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import InvalidDefinition
 from kiln.formats import azure_v1
 from kiln.formats.base import resolve_local_inputs
-from kilntest import cached_venv, run_or_fail
+from kilntesting.cli import cached_venv, run_or_fail
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "azureml_v1"
 FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())

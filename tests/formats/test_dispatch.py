@@ -13,7 +13,7 @@ from kiln.artifacts import ArtifactStore
 from kiln.environment.canonical import build_hash
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.formats import dispatch
-from kilntest import error_of
+from kilntesting.cli import error_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "azureml_v1"
 WHEEL = "wheels/scorer-1.0-py3-none-any.whl"

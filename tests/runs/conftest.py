@@ -1,4 +1,5 @@
-"""Fixtures for the run tests live in plain modules (importing them registers them)."""
+"""The run tests share one build cache per session (the autouse ``cache_dir``)."""
 
-from raycluster import *  # noqa: F403
-from runtest import *  # noqa: F403
+from __future__ import annotations
+
+from kilntesting.caches import shared_cache_dir as shared_cache_dir

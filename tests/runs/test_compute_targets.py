@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from runtest import write_script
 
 import kiln
 from kiln.compute import DEFAULT_TARGET
@@ -27,6 +26,7 @@ from kiln.compute.runfolder import RunOutput, with_kiln_importable
 from kiln.errors import InvalidRequest
 from kiln.runs import core
 from kiln.workspace import Workspace
+from kilntesting.runs import write_script
 
 SRC = Path(kiln.__file__).parent
 COMPUTE = SRC / "compute"

@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from runtest import kiln_cli, run_json, write_script
 
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs.core import list_runs
 from kiln.runs.store import RunStore
 from kiln.sdk.runs import Experiment, Run, RunFailed, ScriptRunConfig
 from kiln.workspace import Workspace
-from kilntest import KILN
+from kilntesting.cli import KILN
+from kilntesting.runs import kiln_cli, run_json, write_script
 
 TRAIN = """
     import os, sys

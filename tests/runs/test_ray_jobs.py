@@ -11,13 +11,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from buildtest import PackageIndex, make_wheel
-from buildtest import package_index as package_index  # the fixture
 
 from kiln.compute import ray_jobs
 from kiln.compute.ray_jobs import RayAddressError, RayTargetError, dashboard_url
 from kiln.compute.ray_local import LocalCluster
 from kiln.errors import Conflict, InvalidRequest, NotFound
+from kilntesting.builds import PackageIndex, make_wheel
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 PROBE = """\

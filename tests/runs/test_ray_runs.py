@@ -9,10 +9,6 @@ import signal
 import time
 from pathlib import Path
 
-from buildtest import PackageIndex
-from buildtest import package_index as package_index  # the fixture
-from runtest import kiln_cli, write_script
-
 from kiln import catalog
 from kiln.compute.ray_local import LocalCluster
 from kiln.environment.validation import validate_definition
@@ -20,6 +16,8 @@ from kiln.runs import processes
 from kiln.runs.store import RunStore
 from kiln.sdk.runs import Experiment, ScriptRunConfig
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex
+from kilntesting.runs import kiln_cli, write_script
 
 TRAIN = """
     import os, sys

@@ -7,9 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from buildtest import PackageIndex
-from buildtest import package_index as package_index  # the fixture
-from runtest import kiln_cli, run_json, write_script
 
 from kiln import catalog
 from kiln.environment import ANONYMOUS_NAME
@@ -17,6 +14,8 @@ from kiln.environment.validation import validate_definition
 from kiln.runs.store import RunStore
 from kiln.sdk.runs import Experiment, ScriptRunConfig
 from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex
+from kilntesting.runs import kiln_cli, run_json, write_script
 
 SHOW_ENV = "import os; print('GREETING', os.environ.get('GREETING'))\n"
 

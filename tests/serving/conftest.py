@@ -1,4 +1,6 @@
-"""Fixtures for the serving tests live in plain modules (importing them registers them)."""
+"""The serving tests share the session's build cache with the run tests (the autouse
+``cache_dir``)."""
 
-from runtest import *  # noqa: F403
-from servingtest import *  # noqa: F403
+from __future__ import annotations
+
+from kilntesting.caches import shared_cache_dir as shared_cache_dir

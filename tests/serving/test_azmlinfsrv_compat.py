@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from servingtest import Reply, azmlinfsrv_baseline, send, start_runtime, write_score
 
-from kilntest import cached_venv
+from kilntesting.cli import cached_venv
+from kilntesting.serving import Reply, azmlinfsrv_baseline, send, start_runtime, write_score
 
 AZMLINFSRV = "azureml-inference-server-http==1.5.1"
 

@@ -15,7 +15,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
-from runtest import kiln_cli, write_script
 
 from kiln import catalog
 from kiln.cache import MARKER, Cache
@@ -30,6 +29,7 @@ from kiln.sdk.serving import InferenceConfig, LocalWebservice, Model, Webservice
 from kiln.serving import deployments, specs
 from kiln.serving.specs import SpecRequest
 from kiln.workspace import Workspace
+from kilntesting.runs import kiln_cli, write_script
 
 SCORE = """
     import json, os

@@ -7,13 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from runtest import kiln_cli, write_script
 
 from kiln.errors import InvalidRequest, NotFound
 from kiln.sdk.runs import Experiment, ScriptRunConfig
 from kiln.sdk.serving import Model
 from kiln.serving import models
 from kiln.workspace import Workspace
+from kilntesting.runs import kiln_cli, write_script
 
 
 def test_register_versions_download_and_list(project: Workspace, tmp_path: Path) -> None:

@@ -1,8 +1,6 @@
 """Kiln's scoring runtime as a real process on 127.0.0.1: the azmlinfsrv contract, keep-alive,
 limits, start failures, graceful stop and several workers on one socket."""
 
-# ruff: noqa: F811 (``serve`` is a fixture imported from servingtest, then requested by name)
-
 from __future__ import annotations
 
 import http.client
@@ -18,13 +16,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from servingtest import (
+
+from kilntesting.serving import (
     KILN_SRC,
     Runtime,
     raw_http,
     runtime_env,
     send,
-    serve,  # noqa: F401 (a fixture)
     start_runtime,
     write_score,
 )

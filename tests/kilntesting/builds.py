@@ -1,6 +1,7 @@
-"""Fixtures for real builds: wheels made on the spot, a package index served over HTTP on
-127.0.0.1, and a cold build cache per test. Nothing is mocked: uv resolves and installs from the
-index, virtualenvs are real, and the registry is a real SQLite (or PostgreSQL) database.
+"""Helpers for real builds: wheels made on the spot and a package index served over HTTP on
+127.0.0.1 (the ``package_index`` fixture in kilntesting.fixtures serves one per test). Nothing
+is mocked: uv resolves and installs from the index, virtualenvs are real, and the registry is a
+real SQLite (or PostgreSQL) database.
 """
 
 from __future__ import annotations
@@ -15,20 +16,16 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kiln import catalog
 from kiln.catalog import EnvironmentRecord
 from kiln.environment.validation import validate_definition
 from kiln.workspace import Workspace
-from kilntest import KILN as KILN  # re-exported for the build tests
-from kilntest import REPO as REPO
-from kilntest import run_kiln as run_kiln
 
 PYTHON_VERSION = "3.11"
 
@@ -142,9 +139,10 @@ def _handler(index: PackageIndex) -> type[SimpleHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def package_index(tmp_path: Path) -> Iterator[PackageIndex]:
-    index = PackageIndex(tmp_path / "index")
+@contextmanager
+def served_index(root: Path) -> Iterator[PackageIndex]:
+    """An empty index in ``root``, served on 127.0.0.1 until the ``with`` block ends."""
+    index = PackageIndex(root)
     (index.root / "simple").mkdir(parents=True)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(index))
     server.daemon_threads = True
@@ -159,15 +157,7 @@ def package_index(tmp_path: Path) -> Iterator[PackageIndex]:
         thread.join(timeout=10)
 
 
-# ---------------------------------------------------------------- cache and environments
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A cold build cache for every test (uv's own cache lives inside it)."""
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("KILN_CACHE_DIR", str(folder))
-    return folder
+# ---------------------------------------------------------------- environments
 
 
 def definition(
@@ -186,12 +176,6 @@ def definition(
 
 def register(workspace: Workspace, data: dict[str, Any]) -> EnvironmentRecord:
     return catalog.register(workspace, validate_definition(data)).record
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, cache_dir: Path) -> dict[str, str]:
-    """What the real CLI needs: this test's workspace and cache."""
-    return {"KILN_WORKSPACE": str(tmp_path / "project"), "KILN_CACHE_DIR": str(cache_dir)}
 
 
 def installed_versions(python: Path) -> dict[str, str]:

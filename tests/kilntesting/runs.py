@@ -1,43 +1,19 @@
-"""Helpers for the run tests (a plain module; runs/conftest.py star-imports its fixtures)."""
+"""Helpers for the run tests: scripts to run and the real CLI on a workspace and cache (the
+``project`` and ``shared_cache`` fixtures are in kilntesting.fixtures)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from kiln import catalog
-from kiln.environment.validation import validate_definition
 from kiln.workspace import Workspace
-from kilntest import KILN
+from kilntesting.cli import KILN
 
+# The environment the ``project`` fixture registers: python only, nothing to download.
 PYTHON_ONLY = {"name": "py", "python": {"version": "3.11"}}
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One build cache for the run tests of a session: environments are built once."""
-    return tmp_path_factory.mktemp("runs-cache")
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("KILN_CACHE_DIR", str(shared_cache))
-    return shared_cache
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Workspace]:
-    """An embedded workspace with the python-only environment ``py`` registered."""
-    ws = Workspace.create(tmp_path / "project")
-    catalog.register(ws, validate_definition(PYTHON_ONLY))
-    yield ws
-    ws.close()
 
 
 def write_script(folder: Path, name: str, body: str) -> Path:

@@ -1,9 +1,9 @@
-"""Helpers for the serving tests (a plain module; serving/conftest.py star-imports its fixtures).
+"""Helpers for the serving tests.
 
 :func:`start_runtime` starts Kiln's real scoring runtime (``python -m kiln.serving.runtime``)
 as a process on 127.0.0.1 and returns once it wrote ``ready`` to its ready pipe; the
-``serve`` fixture stops every runtime a test started. ``send`` and ``raw_http`` are tiny
-clients that return exactly what the server sent.
+``serve`` fixture (kilntesting.fixtures) stops every runtime a test started. ``send`` and
+``raw_http`` are tiny clients that return exactly what the server sent.
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-
 import kiln
-from kilntest import REPO
+from kilntesting.cli import REPO
 
 KILN_SRC = Path(kiln.__file__).resolve().parents[1]  # put on PYTHONPATH, as deployments do
 
@@ -142,22 +139,6 @@ def start_runtime(
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
     return runtime
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
-    """``serve(entry_script, *args, **kw)``: a started runtime, stopped after the test."""
-    started: list[Runtime] = []
-
-    def start(entry_script: Path, *args: str, **kwargs: object) -> Runtime:
-        log_dir = tmp_path / f"runtime-{len(started)}"
-        runtime = start_runtime(entry_script, *args, log_dir=log_dir, **kwargs)  # type: ignore[arg-type]
-        started.append(runtime)
-        return runtime
-
-    yield start
-    for runtime in started:
-        runtime.stop()
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Helpers for tests (a plain module: test files import from here, never from a conftest,
-because every conftest.py is imported under the same module name)."""
+"""Run the real CLI as a user would, check its ``--json`` against the published schemas, and
+other helpers any test may use (test files import from here, never from a conftest, because
+every conftest.py is imported under the same module name)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from kiln.errors import InvalidDefinition
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # tests/kilntesting/cli.py -> the repository
 KILN = [sys.executable, "-m", "kiln"]
 
 
