@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.workspace import Workspace
-from kilntesting.cli import KILN
+from kilntesting.cli import KILN, check_published_schema
 
 # The environment the ``project`` fixture registers: python only, nothing to download.
 PYTHON_ONLY = {"name": "py", "python": {"version": "3.11"}}
@@ -29,9 +29,12 @@ def kiln_cli(
     import os
 
     env = {**os.environ, "KILN_WORKSPACE": str(ws.path), "KILN_CACHE_DIR": str(cache)}
-    return subprocess.run(
+    result = subprocess.run(
         [*KILN, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+    if "--json" in args and result.returncode == 0 and result.stdout.strip():
+        check_published_schema(args, result.stdout)
+    return result
 
 
 def run_json(ws: Workspace, cache: Path, run_id: str) -> dict[str, Any]:

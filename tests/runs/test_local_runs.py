@@ -396,3 +396,32 @@ def test_several_runs_go_at_once(project: Workspace, tmp_path: Path) -> None:
     starts = sorted(r.get_details()["startTimeUtc"] for r in runs)
     ends = sorted(r.get_details()["endTimeUtc"] for r in runs)
     assert starts[-1] < ends[0]  # all three were running at the same moment
+
+
+def test_run_and_model_commands_print_their_public_schemas(
+    project: Workspace, cache_dir: Path
+) -> None:
+    """``kiln_cli`` checks every ``--json`` output against schema/public/; these are the run
+    and model commands no other test asks for JSON."""
+    src = project.path / "src"
+    write_script(src, "train.py", TRAIN)
+    write_script(src, "sleepy.py", "import time\ntime.sleep(600)\n")
+    submit = ["run", "submit", "--env", "py", "-d", str(src), "--json"]
+    done = kiln_cli(project, cache_dir, *submit, "train.py")
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    assert (run["status"], run["exit_code"]) == ("Completed", 0)
+    assert run["id"] and run["created_at"].endswith("+00:00")
+    out = project.path / "out"
+    saved = kiln_cli(project, cache_dir, "run", "download", run["id"], "-d", str(out), "--json")
+    assert str(out / "outputs" / "model.txt") in json.loads(saved.stdout)
+    model_args = ["-n", "m", "-p", "outputs/model.txt", "--run", run["id"], "--json"]
+    model = json.loads(kiln_cli(project, cache_dir, "model", "register", *model_args).stdout)
+    assert (model["id"], model["run_id"], model["environment"]) == ("m:1", run["id"], "py:1")
+    shown = json.loads(kiln_cli(project, cache_dir, "model", "show", "m", "--json").stdout)
+    assert shown == model
+    detached = kiln_cli(project, cache_dir, *submit, "--detach", "sleepy.py")
+    state = json.loads(detached.stdout)
+    assert set(state) == {"id", "status"}
+    canceled = kiln_cli(project, cache_dir, "run", "cancel", state["id"], "--grace", "2", "--json")
+    assert json.loads(canceled.stdout) == {"id": state["id"], "status": "Canceled"}

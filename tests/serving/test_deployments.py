@@ -234,7 +234,8 @@ def test_cli_create_list_show_delete(project: Workspace, tmp_path: Path, cache_d
     assert json.loads(_post(info["scoring_uri"])[1])["model"] == "cli-two"
     again = kiln_cli(project, cache_dir, *create)
     assert again.returncode == 4 and "kiln deploy update web" in again.stderr
-    assert kiln_cli(project, cache_dir, "deploy", "delete", "web").returncode == 0
+    deleted = kiln_cli(project, cache_dir, "deploy", "delete", "web", "--json")
+    assert json.loads(deleted.stdout) == {"name": "web", "deleted": True}
     with pytest.raises(OSError):
         _post(info["scoring_uri"])
     assert json.loads(kiln_cli(project, cache_dir, "deploy", "list", "--json").stdout) == []
