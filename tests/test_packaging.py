@@ -56,6 +56,11 @@ def test_the_wheel_installs_and_runs_from_anywhere(tmp_path: Path) -> None:
     schema = Path(header.split("$schema=file://", 1)[1])
     assert schema.is_file() and str(venv) in str(schema)
     assert json.loads(schema.read_text())["title"] == "Kiln environment definition"
+    # The public schemas of every --json output and the typing marker travel with the package.
+    package = schema.parent
+    assert (package / "py.typed").is_file()
+    published = {p.name for p in (package / "schema" / "public").glob("*.schema.json")}
+    assert {"run.schema.json", "environment-version-list.schema.json"} <= published
     # uv missing from an installation: a real uninstall, then a build says how to repair it.
     subprocess.run(
         [uv, "pip", "uninstall", "-q", "--python", str(venv / "bin/python"), "uv"], check=True

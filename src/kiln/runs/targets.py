@@ -15,6 +15,7 @@ from kiln.compute.registry import (
 )
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs.store import RunStore
+from kiln.utctime import utc_text
 
 if TYPE_CHECKING:
     from kiln.workspace import Workspace
@@ -52,9 +53,10 @@ def list_targets(workspace: Workspace) -> list[dict[str, Any]]:
     """Every named target: name, kind, address, created_at."""
     store = RunStore(workspace)
     try:
-        return store.targets()
+        found = store.targets()
     finally:
         store.close()
+    return [{**t, "created_at": utc_text(t["created_at"])} for t in found]
 
 
 def remove_target(workspace: Workspace, *, name: str) -> None:

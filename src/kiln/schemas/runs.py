@@ -74,6 +74,7 @@ class ComputeTarget(Public):
     name: str
     kind: str
     address: str
+    created_at: str | None
 
 
 class RunSubmitted(RootModel[Run | RunState]):
