@@ -184,6 +184,18 @@ def test_request_id_headers(server: Runtime) -> None:
     assert too_long.json() == {"message": "x-request-id must not exceed 100 characters"}
 
 
+def test_request_ids_with_control_characters_are_refused_not_echoed(server: Runtime) -> None:
+    for value in (b"a\rInjected: 1", b"a\x00b"):
+        head = b"GET / HTTP/1.1\r\nHost: x\r\nx-request-id: " + value + b"\r\n"
+        answer = raw_http(server.port, head + b"Connection: close\r\n\r\n")
+        status, _, rest = answer.partition(b"\r\n")
+        assert status.startswith(b"HTTP/1.1 400 "), answer[:200]
+        assert b"Injected" not in rest and b"\x00" not in rest
+        assert b"x-request-id must not hold control characters" in rest
+    traced = send(server.port, "GET", "/", headers={"traceid": "t\x7f"})
+    assert traced.status == 400 and "TraceId" not in traced.headers
+
+
 def test_run_gets_request_headers_with_werkzeug_names(server: Runtime) -> None:
     status, body = score(server, {"kind": "headers"}, headers={"x-foo": "bar"})
     assert status == 200 and isinstance(body, dict)

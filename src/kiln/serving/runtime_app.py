@@ -12,6 +12,7 @@ Standard library only: this runs on the user environment's interpreter.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -36,6 +37,11 @@ _ALLOWED = {
     "/score": "GET, OPTIONS, POST",
     "/swagger.json": "GET, HEAD, OPTIONS",
 }
+
+
+# Request headers whose values the response echoes, and what may never be echoed in them.
+_ECHOED = ("x-request-id", "x-ms-client-request-id", "x-ms-request-id", "traceid")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def message_body(message: str) -> bytes:
@@ -90,10 +96,15 @@ class ScoringApp:
         self.run_lock = threading.Lock()
 
     def request_ids(self, headers: dict[str, str]) -> list[tuple[str, str]] | Response:
-        """The response's id headers (azmlinfsrv's rules), or a 431 for an over-long id."""
+        """The response's id headers (azmlinfsrv's rules), or a 431 for an over-long id and a 400
+        for one holding a control character."""
         request_id = headers.get("x-request-id")
         client_id = headers.get("x-ms-client-request-id")
         legacy_id = headers.get("x-ms-request-id")
+        for name in _ECHOED:
+            if _CONTROL.search(headers.get(name) or ""):
+                # Echoed into response headers: a bare CR or a NUL there could split them.
+                return Response(400, message_body(f"{name} must not hold control characters"))
         if request_id and len(request_id) > 100:
             return Response(431, message_body("x-request-id must not exceed 100 characters"))
         if (client_id and len(client_id) > 100) or (legacy_id and len(legacy_id) > 100):
