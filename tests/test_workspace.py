@@ -141,3 +141,17 @@ def test_an_unreachable_database_leaves_no_workspace_behind(
         Workspace.create(tmp_path / "p", database_url=url)
     assert not (tmp_path / "p" / ".kiln").exists()
     Workspace.create(tmp_path / "p").close()  # the corrected retry works
+
+
+def test_a_new_workspace_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    ws = Workspace.create(tmp_path / "private")
+    registry = ws.root / "registry.db"
+    with ws.engine.begin() as connection:  # a write, so the WAL exists too
+        connection.exec_driver_sql("CREATE TABLE probe (x INTEGER)")
+    for path in (ws.root, ws.root / "artifacts"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    for path in (registry, *ws.root.glob("registry.db-*")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    ws.close()

@@ -125,8 +125,12 @@ class Workspace:
                 "postgresql+psycopg://USER:${KILN_DB_PASSWORD}@HOST/DB and export the variable"
             )
         made_root = not root.exists()
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "artifacts").mkdir(exist_ok=True)
+        # Readable by the owner only: the registry holds definitions, locks and run records.
+        folder.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, exist_ok=True)
+        (root / "artifacts").mkdir(mode=0o700, exist_ok=True)
+        if not database_url:  # SQLite gives its WAL and journal files the database's mode
+            os.close(os.open(root / REGISTRY_FILE, os.O_CREAT | os.O_WRONLY, 0o600))
         config: dict[str, Any] = {"format": 1, "database_url": database_url}
         if cache_dir:
             config["cache_dir"] = str(Path(cache_dir).expanduser().absolute())
