@@ -165,6 +165,20 @@ def test_snapshot_over_the_limit_names_the_largest_files(
     assert _runs(project) == []
 
 
+def test_a_snapshot_limit_that_is_not_a_positive_number_is_refused(
+    project: Workspace, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = project.path / "src"
+    write_script(src, "train.py", "print(1)\n")
+    for bad in ("-5", "0", "nan", "lots"):
+        monkeypatch.setenv("KILN_SNAPSHOT_LIMIT_MB", bad)
+        submit = ["run", "submit", "--env", "py", "-d", str(src), "train.py"]
+        result = kiln_cli(project, cache_dir, *submit)
+        assert result.returncode == 2, (bad, result.stderr)
+        assert f"KILN_SNAPSHOT_LIMIT_MB={bad!r} is not a positive number" in result.stderr
+    assert _runs(project) == []
+
+
 def test_every_run_gets_a_fresh_copy_of_the_snapshot(project: Workspace, cache_dir: Path) -> None:
     src = project.path / "src"
     write_script(

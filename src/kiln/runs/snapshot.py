@@ -3,6 +3,7 @@ content-addressed in the artifact store, so a run can always be inspected or rep
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path, PurePosixPath
 
@@ -24,14 +25,18 @@ def _size(number: float) -> str:
 
 def limit_bytes() -> int:
     configured = os.environ.get("KILN_SNAPSHOT_LIMIT_MB")
-    if configured:
-        try:
-            return int(float(configured) * 1024 * 1024)
-        except ValueError:
-            raise InvalidRequest(
-                f"KILN_SNAPSHOT_LIMIT_MB={configured!r} is not a number of megabytes"
-            ) from None
-    return DEFAULT_LIMIT_BYTES
+    if not configured:
+        return DEFAULT_LIMIT_BYTES
+    try:
+        megabytes = float(configured)
+    except ValueError:
+        megabytes = math.nan
+    if not math.isfinite(megabytes) or megabytes <= 0:
+        raise InvalidRequest(
+            f"KILN_SNAPSHOT_LIMIT_MB={configured!r} is not a positive number of megabytes; "
+            "set it to e.g. 500, or unset it for the default"
+        )
+    return int(megabytes * 1024 * 1024)
 
 
 def script_path(source_dir: Path, script: str) -> str:
