@@ -4,6 +4,7 @@ in one place. Command modules import the core lazily so ``kiln --help`` stays in
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -22,6 +23,7 @@ from kiln.cli import (
 )
 
 UNEXPECTED_EXIT = 70  # EX_SOFTWARE: a bug, not bad input
+WORKSPACE_EXIT = 5  # as WorkspaceError: the workspace's disk is full
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,18 +80,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (| head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            return _crashed(args, exc)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(
+            f"kiln: error: no space left on the device{where}; free some space and retry",
+            file=sys.stderr,
+        )
+        return WORKSPACE_EXIT
     except KeyboardInterrupt:
         print("kiln: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if args.debug:
-            traceback.print_exc()
-        log = _crash_log(exc)
-        from kiln.secrets import redact
+        return _crashed(args, exc)
 
-        first = redact(str(exc).splitlines()[0]) if str(exc) else ""
-        print(
-            f"kiln: unexpected error: {type(exc).__name__}: {first} (details in {log})",
-            file=sys.stderr,
-        )
-        return UNEXPECTED_EXIT
+
+def _crashed(args: argparse.Namespace, exc: BaseException) -> int:
+    """A bug, not bad input: one line on stderr, the traceback in a crash log."""
+    if args.debug:
+        traceback.print_exc()
+    log = _crash_log(exc)
+    from kiln.secrets import redact
+
+    first = redact(str(exc).splitlines()[0]) if str(exc) else ""
+    print(
+        f"kiln: unexpected error: {type(exc).__name__}: {first} (details in {log})",
+        file=sys.stderr,
+    )
+    return UNEXPECTED_EXIT

@@ -9,18 +9,20 @@ lock the name's row with ``SELECT ... FOR UPDATE`` instead (see queries.py).
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError
 
 from kiln.errors import WorkspaceError
 from kiln.registry.schema import SCHEMA_REVISION
 
 _WRITE = "kiln_write"
+_NEARLY_FULL = 1024 * 1024  # free bytes below which an SQLite I/O error means "disk full"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -66,11 +68,41 @@ def open_engine(url: str) -> Engine:
 
 @contextlib.contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that may write: serialized against other writers on SQLite."""
-    with engine.connect() as connection:
-        connection = connection.execution_options(**{_WRITE: True})
-        with connection.begin():
-            yield connection
+    """A transaction that may write: serialized against other writers on SQLite. A full disk
+    is a WorkspaceError naming the database (the transaction is rolled back: nothing written)."""
+    try:
+        with engine.connect() as connection:
+            connection = connection.execution_options(**{_WRITE: True})
+            with connection.begin():
+                yield connection
+    except DBAPIError as exc:
+        if not _disk_full(engine, exc.orig):
+            raise
+        raise _full_disk_error(engine) from None
+
+
+def _disk_full(engine: Engine, error: BaseException | None) -> bool:
+    """SQLite's SQLITE_FULL, or its I/O error on a file system with no space left (how a
+    full disk shows when the WAL index cannot grow); PostgreSQL's disk full (SQLSTATE 53100)."""
+    if getattr(error, "sqlstate", None) == "53100":
+        return True
+    message = str(error)
+    if "database or disk is full" in message:
+        return True
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or "disk I/O error" not in message:
+        return False
+    try:
+        return shutil.disk_usage(Path(database).parent).free < _NEARLY_FULL
+    except OSError:
+        return False
+
+
+def _full_disk_error(engine: Engine) -> WorkspaceError:
+    where = engine.url.database or engine.url.render_as_string(hide_password=True)
+    return WorkspaceError(
+        f"the disk holding {where} is full; nothing was written: free some space and retry"
+    )
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -81,6 +113,8 @@ def current_revision(engine: Engine) -> str | None:
     except DatabaseError as exc:
         if "alembic_version" in str(exc):
             return None
+        if _disk_full(engine, exc.orig):
+            raise _full_disk_error(engine) from None
         where = engine.url.render_as_string(hide_password=True)
         reason = str(exc.orig).splitlines()[0]
         raise WorkspaceError(
