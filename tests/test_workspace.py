@@ -155,3 +155,30 @@ def test_a_new_workspace_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     for path in (registry, *ws.root.glob("registry.db-*")):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     ws.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a PostgreSQL role needs `su postgres`")
+def test_a_postgres_role_without_rights_is_a_clear_workspace_error(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role that may connect but not create tables (PostgreSQL 15's default for the public
+    schema) gets one line at `kiln init`, not a crash, and no workspace is left behind."""
+    import subprocess
+    import uuid
+
+    role = f"kiln_norights_{uuid.uuid4().hex[:8]}"
+    sql = f"CREATE ROLE {role} LOGIN PASSWORD 'norights-only'"
+    subprocess.run(["su", "postgres", "-c", f'psql -q -c "{sql}"'], check=True)
+    try:
+        monkeypatch.setenv("KILN_TEST_NORIGHTS", "norights-only")
+        database = postgres_url.rsplit("/", 1)[1]
+        url = f"postgresql+psycopg://{role}:${{KILN_TEST_NORIGHTS}}@127.0.0.1:5432/{database}"
+        with pytest.raises(WorkspaceError) as caught:
+            Workspace.create(tmp_path / "w", database_url=url)
+        message = str(caught.value)
+        assert f"the database role {role!r} may not change Kiln's tables" in message
+        assert "norights-only" not in message
+        assert not (tmp_path / "w" / ".kiln").exists()
+    finally:
+        drop = f"DROP OWNED BY {role}; DROP ROLE {role}"
+        subprocess.run(["su", "postgres", "-c", f'psql -q -d {database} -c "{drop}"'], check=False)

@@ -62,7 +62,11 @@ def open_engine(url: str) -> Engine:
         raise WorkspaceError(
             f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL"
         )
-    _ensure_schema(engine)
+    try:
+        _ensure_schema(engine)
+    except BaseException:
+        engine.dispose()  # no pooled connection outlives a registry that could not be opened
+        raise
     return engine
 
 
@@ -76,6 +80,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             with connection.begin():
                 yield connection
     except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "42501":  # insufficient_privilege
+            user = engine.url.username or "this role"
+            reason = str(exc.orig).splitlines()[0]
+            raise WorkspaceError(
+                f"the database role {user!r} may not change Kiln's tables ({reason}); grant it "
+                "the rights (e.g. make it the database's owner) or use a role that has them"
+            ) from None
         if not _disk_full(engine, exc.orig):
             raise
         raise _full_disk_error(engine) from None
