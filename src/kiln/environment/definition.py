@@ -17,7 +17,7 @@ from kiln.environment.packages import (
     parse_pip_entry,
     url_has_literal_credentials,
 )
-from kiln.secrets import is_reference
+from kiln.secrets import is_reference, plain_password_message
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
@@ -121,6 +121,8 @@ class CondaSection(_Model):
         for channel in channels:
             if not channel or any(c.isspace() for c in channel):
                 raise ValueError(f"channel {channel!r} must be a name or URL without spaces")
+            if url_has_literal_credentials(channel):  # as index URLs: only ${VAR} is stored
+                raise ValueError(plain_password_message(channel))
         return channels
 
 

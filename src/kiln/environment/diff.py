@@ -125,7 +125,7 @@ def _url_items(urls: list[str]) -> list[Item]:
 
 
 def _channel(url: str) -> str:
-    return url.rstrip("/")
+    return strip_url_credentials(url).rstrip("/")  # as in the build hash
 
 
 def _lists(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str, ListDiff]:
