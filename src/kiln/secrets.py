@@ -50,6 +50,18 @@ def expand(text: str, values: Mapping[str, str], *, default: str | None = None) 
     return REFERENCE.sub(value, text)
 
 
+def plain_secret_variable(name: str, value: str) -> str | None:
+    """Why ``name=value`` may not be stored (a secret-looking name with a written-out value),
+    with the ``${NAME}`` fix and never the value; None when it may. One rule for environment
+    definitions and deployments alike."""
+    if not value or not looks_secret(name) or is_reference(value):
+        return None
+    return (
+        f"{name} looks like a secret stored in plain text; write {name}: ${{{name}}} "
+        "and set it where the environment runs"
+    )
+
+
 def shown_value(name: str, value: str | None) -> str | None:
     """An env var's value as Kiln shows it: hidden when the name looks like a secret's."""
     if value is None or is_reference(value):

@@ -142,3 +142,11 @@ def test_the_cli_refuses_the_password_and_never_expands_a_reference(tmp_path: Pa
         assert PASSWORD not in result.stdout + result.stderr
     written = b"".join(p.read_bytes() for p in sorted(cwd.rglob("*")) if p.is_file())
     assert PASSWORD.encode() not in written
+
+
+def test_a_stored_channel_password_is_never_shown_by_diff() -> None:
+    stored = validate_definition(
+        {"name": "x", "python": {"conda": {"channels": [PLAIN]}}}, stored=True
+    )
+    shown = json.dumps(diff(_with_channel("conda-forge"), stored).as_dict())
+    assert PASSWORD not in shown and "https://carol:<redacted>@conda.example/channel" in shown

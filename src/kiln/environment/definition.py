@@ -24,7 +24,7 @@ from kiln.environment.packages import (
     parse_pip_entry,
     url_has_literal_credentials,
 )
-from kiln.secrets import is_reference, looks_secret, plain_password_message
+from kiln.secrets import is_reference, plain_password_message, plain_secret_variable
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
@@ -281,11 +281,9 @@ class EnvironmentDefinition(_Model):
                 raise ValueError(
                     f"variable name {key!r} is invalid; use letters, digits and '_', not first a digit"
                 )
-            if value and looks_secret(key) and not is_reference(value) and not _stored(info):
-                raise ValueError(  # the value itself is never repeated
-                    f"{key} looks like a secret stored in plain text; write {key}: ${{{key}}} "
-                    "and set it where the environment runs"
-                )
+            refusal = plain_secret_variable(key, value)
+            if refusal is not None and not _stored(info):
+                raise ValueError(refusal)
         return variables
 
     @property

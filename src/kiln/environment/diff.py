@@ -23,7 +23,7 @@ from kiln.environment.packages import (
     parse_pip_entry,
     strip_url_credentials,
 )
-from kiln.secrets import shown_value
+from kiln.secrets import redact, shown_value
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,10 @@ def _lists(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str, 
     op, np_ = old.python, new.python
 
     def channels(d: EnvironmentDefinition) -> list[Item]:
-        return _items(d.python.conda.channels, _channel, _channel)
+        # Shown redacted: a definition registered before passwords were refused may hold one.
+        return [
+            Item(redact(c), _channel(c), _channel(c), redact(c)) for c in d.python.conda.channels
+        ]
 
     return {
         "python.conda.channels": diff_items(channels(old), channels(new)),
