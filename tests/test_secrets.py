@@ -81,3 +81,12 @@ def test_error_messages_never_echo_a_password() -> None:
     assert EnvironmentDefinition(
         name="ok", python={"pip": {"packages": ["x @ https://${TOKEN}@h.example/x.whl"]}}
     )
+
+
+def test_one_rule_for_plain_secret_variables() -> None:
+    from kiln.secrets import plain_secret_variable
+
+    refusal = plain_secret_variable("API_TOKEN", "tok-123456")
+    assert refusal is not None and "tok-123456" not in refusal and "${API_TOKEN}" in refusal
+    for name, value in (("API_TOKEN", "${VAULT_TOKEN}"), ("API_TOKEN", ""), ("MODE", "fast")):
+        assert plain_secret_variable(name, value) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|CREDENTIAL|PRIVATE_?KEY)", re.I
@@ -49,6 +50,18 @@ def expand(text: str, values: Mapping[str, str], *, default: str | None = None) 
     return REFERENCE.sub(value, text)
 
 
+def plain_secret_variable(name: str, value: str) -> str | None:
+    """Why ``name=value`` may not be stored (a secret-looking name with a written-out value),
+    with the ``${NAME}`` fix and never the value; None when it may. One rule for environment
+    definitions and deployments alike."""
+    if not value or not looks_secret(name) or is_reference(value):
+        return None
+    return (
+        f"{name} looks like a secret stored in plain text; write {name}: ${{{name}}} "
+        "and set it where the environment runs"
+    )
+
+
 def shown_value(name: str, value: str | None) -> str | None:
     """An env var's value as Kiln shows it: hidden when the name looks like a secret's."""
     if value is None or is_reference(value):
@@ -75,3 +88,42 @@ def _hide_userinfo(match: re.Match[str]) -> str:
 def redact(text: str) -> str:
     """Hide credentials inside URLs (``https://u:pw@host`` -> ``https://u:<redacted>@host``)."""
     return _URL_USERINFO.sub(_hide_userinfo, text)
+
+
+def url_has_literal_credentials(url: str) -> bool:
+    """True when a URL carries a password, or a lone user name that may be a token
+    (``https://ghp_xxx@host``), that is not a ``${VAR}`` reference. ssh URLs name a login
+    (``git@host``), not a secret."""
+    parts = urlsplit(url.strip())
+    if "@" not in parts.netloc or "ssh" in parts.scheme.lower():
+        return False
+    userinfo = parts.netloc.rsplit("@", 1)[0]
+    return not is_reference(userinfo.split(":", 1)[-1])
+
+
+def strip_url_credentials(url: str) -> str:
+    """The URL without ``user:password@``: credentials never enter a digest."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def url_with_reference(url: str, variable: str = "ENV_VAR") -> str:
+    """The fix to show for a URL with a plain-text password: its user kept (when it is not
+    itself the token), the secret replaced by ``${variable}``. Never contains the secret."""
+    parts = urlsplit(url.strip())
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, separator, _ = userinfo.partition(":")
+    login = f"{user}:" if separator and user and not looks_secret(user) else "USER:"
+    netloc = f"{login}${{{variable}}}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def plain_password_message(url: str, variable: str = "ENV_VAR") -> str:
+    """The bad URL (its secret hidden) and the ``${VAR}`` fix, for a one-line error."""
+    return (
+        f"{redact(url.strip())!r} carries a plain-text password; write "
+        f"{url_with_reference(url, variable)} so the secret is read from the environment"
+    )

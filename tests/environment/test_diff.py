@@ -18,6 +18,7 @@ def definition(
     python: str = "3.11",
     image: str | None = "python:3.11-slim",
     variables: dict[str, str] | None = None,
+    stored: bool = False,  # read back from a registry that predates the refusal of secrets
     **extra: Any,
 ) -> EnvironmentDefinition:
     return validate_definition(
@@ -31,7 +32,8 @@ def definition(
             "docker": {"base_image": image},
             "environment_variables": variables or {},
             **extra,
-        }
+        },
+        stored=stored,
     )
 
 
@@ -141,8 +143,10 @@ def test_a_registry_change_is_shown() -> None:
 
 
 def test_env_var_changes_keep_the_build_and_redact_secret_looking_names() -> None:
-    old = definition(variables={"MODE": "fast", "API_TOKEN": "old-token", "GONE": "x"})
-    new = definition(variables={"MODE": "slow", "API_TOKEN": "new-token", "ADDED": "1"})
+    old = definition(variables={"MODE": "fast", "API_TOKEN": "old-token", "GONE": "x"}, stored=True)
+    new = definition(
+        variables={"MODE": "slow", "API_TOKEN": "new-token", "ADDED": "1"}, stored=True
+    )
 
     result = diff(old, new)
 
@@ -167,7 +171,7 @@ def test_env_var_changes_keep_the_build_and_redact_secret_looking_names() -> Non
 
 
 def test_a_new_secret_is_redacted_too() -> None:
-    result = diff(definition(), definition(variables={"DB_PASSWORD": "hunter2"}))
+    result = diff(definition(), definition(variables={"DB_PASSWORD": "hunter2"}, stored=True))
 
     assert result.changes["environment_variables"] == {
         "DB_PASSWORD": {"from": None, "to": "<redacted>"}

@@ -16,6 +16,7 @@ def findings(
     conda: list[str] | None = None,
     image: str | None = "python:3.11-slim",
     variables: dict[str, str] | None = None,
+    stored: bool = False,  # read back from a registry that predates the refusal of secrets
     **python: Any,
 ) -> list[Finding]:
     definition = validate_definition(
@@ -29,7 +30,8 @@ def findings(
             },
             "docker": {"base_image": image},
             "environment_variables": variables or {},
-        }
+        },
+        stored=stored,
     )
     return lint(definition)
 
@@ -170,7 +172,8 @@ def test_a_tagged_or_digest_pinned_image_is_fine(image: str) -> None:
 
 def test_a_secret_looking_variable_with_a_literal_value_is_an_error() -> None:
     found = findings(
-        variables={"API_TOKEN": "abc123", "DB_PASSWORD": "${DB_PASSWORD}", "MODE": "fast"}
+        variables={"API_TOKEN": "abc123", "DB_PASSWORD": "${DB_PASSWORD}", "MODE": "fast"},
+        stored=True,
     )
 
     assert found == [

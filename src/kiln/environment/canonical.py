@@ -100,7 +100,7 @@ def build_form(definition: EnvironmentDefinition) -> dict[str, Any]:
             "user_managed": python.user_managed,
             "interpreter_path": python.interpreter_path if python.user_managed else None,
             "conda": {
-                "channels": [c.rstrip("/") for c in python.conda.channels],
+                "channels": [strip_url_credentials(c).rstrip("/") for c in python.conda.channels],
                 "packages": _conda_packages(python.conda.packages, bool(python.pip.packages)),
             },
             "pip": _pip(python.pip),

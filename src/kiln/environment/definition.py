@@ -10,20 +10,35 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from kiln.environment.packages import (
     parse_conda_entry,
     parse_pip_entry,
     url_has_literal_credentials,
 )
-from kiln.secrets import is_reference
+from kiln.secrets import is_reference, plain_password_message, plain_secret_variable
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 ENV_VAR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 CURATED_PREFIX = "Kiln-"
+# Validation context of a definition read back from the registry: one stored before a rule on
+# secrets existed stays readable (and is shown redacted); new input is always checked.
+STORED = "stored"
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get(STORED))
+
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=NAME_PATTERN)]
 Version = Annotated[str, Field(min_length=1, max_length=64, pattern=VERSION_PATTERN)]
@@ -117,10 +132,13 @@ class CondaSection(_Model):
 
     @field_validator("channels")
     @classmethod
-    def _valid_channels(cls, channels: list[str]) -> list[str]:
+    def _valid_channels(cls, channels: list[str], info: ValidationInfo) -> list[str]:
         for channel in channels:
             if not channel or any(c.isspace() for c in channel):
                 raise ValueError(f"channel {channel!r} must be a name or URL without spaces")
+            # As index URLs: only a ${VAR} reference is stored.
+            if url_has_literal_credentials(channel) and not _stored(info):
+                raise ValueError(plain_password_message(channel))
         return channels
 
 
@@ -257,12 +275,15 @@ class EnvironmentDefinition(_Model):
 
     @field_validator("environment_variables")
     @classmethod
-    def _valid_variable_names(cls, variables: dict[str, str]) -> dict[str, str]:
-        for key in variables:
+    def _valid_variables(cls, variables: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for key, value in variables.items():
             if not ENV_VAR_PATTERN.match(key):
                 raise ValueError(
                     f"variable name {key!r} is invalid; use letters, digits and '_', not first a digit"
                 )
+            refusal = plain_secret_variable(key, value)
+            if refusal is not None and not _stored(info):
+                raise ValueError(refusal)
         return variables
 
     @property

@@ -23,7 +23,7 @@ from kiln.environment.packages import (
     parse_pip_entry,
     strip_url_credentials,
 )
-from kiln.secrets import shown_value
+from kiln.secrets import redact, shown_value
 
 
 @dataclass(frozen=True)
@@ -125,14 +125,17 @@ def _url_items(urls: list[str]) -> list[Item]:
 
 
 def _channel(url: str) -> str:
-    return url.rstrip("/")
+    return strip_url_credentials(url).rstrip("/")  # as in the build hash
 
 
 def _lists(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str, ListDiff]:
     op, np_ = old.python, new.python
 
     def channels(d: EnvironmentDefinition) -> list[Item]:
-        return _items(d.python.conda.channels, _channel, _channel)
+        # Shown redacted: a definition registered before passwords were refused may hold one.
+        return [
+            Item(redact(c), _channel(c), _channel(c), redact(c)) for c in d.python.conda.channels
+        ]
 
     return {
         "python.conda.channels": diff_items(channels(old), channels(new)),

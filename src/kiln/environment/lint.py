@@ -15,7 +15,7 @@ from packaging.version import InvalidVersion, Version
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry, parse_pip_entry
-from kiln.secrets import is_reference, looks_secret
+from kiln.secrets import plain_secret_variable
 
 _IMPLIED_CONDA = {"python", "pip"}
 
@@ -160,14 +160,12 @@ def _image(definition: EnvironmentDefinition) -> list[Finding]:
 
 
 def plaintext_secrets(definition: EnvironmentDefinition) -> list[Finding]:
-    """Environment variables whose names say secret and whose values are written out."""
+    """Environment variables whose names say secret and whose values are written out (only in
+    a definition registered before such values were refused)."""
     found = []
     for key, value in definition.environment_variables.items():
-        if value and looks_secret(key) and not is_reference(value):
-            message = (
-                f"{key} looks like a secret stored in plain text; write {key}: ${{{key}}} "
-                "and set it where the environment runs"
-            )
+        message = plain_secret_variable(key, value)
+        if message is not None:
             found.append(Finding("error", f"environment_variables.{key}", message))
     return found
 

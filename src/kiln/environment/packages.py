@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from kiln.secrets import is_reference
+# The URL rules live with the other secret rules (compute targets use them too); re-exported.
+from kiln.secrets import strip_url_credentials as strip_url_credentials
+from kiln.secrets import url_has_literal_credentials as url_has_literal_credentials
 
 WHEEL_PREFIX = "wheel:"
 _HASH_OPTION = re.compile(r"\s+--hash[=\s]([A-Za-z0-9]+):([0-9A-Fa-f]+)")
@@ -44,26 +45,6 @@ class PipEntry:
             return True  # a URL or a file names exactly one artifact
         spec = self.specifier
         return spec.startswith(("==", "===")) and "," not in spec and "*" not in spec
-
-
-def url_has_literal_credentials(url: str) -> bool:
-    """True when a URL carries a password, or a lone user name that may be a token
-    (``https://ghp_xxx@host``), that is not a ``${VAR}`` reference. ssh URLs name a login
-    (``git@host``), not a secret."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc or "ssh" in parts.scheme.lower():
-        return False
-    userinfo = parts.netloc.rsplit("@", 1)[0]
-    return not is_reference(userinfo.split(":", 1)[-1])
-
-
-def strip_url_credentials(url: str) -> str:
-    """The URL without ``user:password@``: credentials never enter a digest."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def looks_like_path(text: str) -> bool:

@@ -46,7 +46,8 @@ class EnvironmentRecord:
         data.update(
             name=self.name, version=self.version, description=self.description, tags=self.tags
         )
-        return validate_definition(data, source=f"the registry entry {self.reference}")
+        source = f"the registry entry {self.reference}"
+        return validate_definition(data, source=source, stored=True)
 
     @property
     def reference(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kiln.environment.definition import EnvironmentDefinition
+from kiln.environment.definition import STORED, EnvironmentDefinition
 from kiln.errors import InvalidDefinition
 
 M = TypeVar("M", bound=BaseModel)
@@ -93,22 +93,24 @@ def validate_model(
     *,
     source: str | None = None,
     prefix: tuple[str, ...] = (),
+    stored: bool = False,
 ) -> M:
     """Validate ``data`` into ``model`` or raise ``InvalidDefinition`` naming the field
-    (``prefix`` is where ``model`` sits in a whole definition, e.g. ``("python",)``)."""
+    (``prefix`` is where ``model`` sits in a whole definition, e.g. ``("python",)``). ``stored``
+    data was registered before: secrets rules added since then do not make it unreadable."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={STORED: stored})
     except ValidationError as exc:
         raise InvalidDefinition(describe(exc, model, source, prefix)) from None
 
 
 def validate_definition(
-    data: Mapping[str, Any], *, source: str | None = None
+    data: Mapping[str, Any], *, source: str | None = None, stored: bool = False
 ) -> EnvironmentDefinition:
     if not isinstance(data, Mapping):
         where = f" in {source}" if source else ""
         raise InvalidDefinition(f"the definition{where} must be a mapping of keys to values")
-    return validate_model(EnvironmentDefinition, data, source=source)
+    return validate_model(EnvironmentDefinition, data, source=source, stored=stored)
 
 
 def assign(model: BaseModel, attribute: str, value: Any, *, where: str = "") -> None:

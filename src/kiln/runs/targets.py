@@ -15,6 +15,7 @@ from kiln.compute.registry import (
 )
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs.store import RunStore
+from kiln.secrets import redact
 from kiln.utctime import utc_text
 
 if TYPE_CHECKING:
@@ -56,7 +57,11 @@ def list_targets(workspace: Workspace) -> list[dict[str, Any]]:
         found = store.targets()
     finally:
         store.close()
-    return [{**t, "created_at": utc_text(t["created_at"])} for t in found]
+    # A password stored before addresses were checked for one is still never shown.
+    return [
+        {**t, "address": redact(str(t["address"])), "created_at": utc_text(t["created_at"])}
+        for t in found
+    ]
 
 
 def remove_target(workspace: Workspace, *, name: str) -> None:
