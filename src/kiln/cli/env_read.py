@@ -76,6 +76,9 @@ def show(args: argparse.Namespace) -> int:
         data: dict[str, Any] = record.summary()
         body = kiln_yaml.to_data(record.definition)
         body["environment_variables"] = _redacted_variables(record.definition.environment_variables)
+        conda = body.get("python", {}).get("conda", {})
+        if conda.get("channels"):  # an old record may still hold a channel password
+            conda["channels"] = _redacted_channels(conda["channels"])
         data.update(same_build_as=shared, definition=body)
         if build_info is not None:
             data["build"] = build_info
@@ -94,6 +97,12 @@ def show(args: argparse.Namespace) -> int:
         for run in runs:
             print(f"  {run['id']}  {run['status']}  {run['created_at']}")
     return 0
+
+
+def _redacted_channels(channels: list[str]) -> list[str]:
+    from kiln.secrets import redact
+
+    return [redact(channel) for channel in channels]
 
 
 def _status(record: Any) -> str:
@@ -119,7 +128,7 @@ def _shown_fields(record: Any, shared: list[str]) -> list[tuple[str, Any]]:
         ("same build as", ", ".join(shared) if shared else None),
         ("python", python.version),
         ("user managed", python.interpreter_path if python.user_managed else None),
-        ("conda channels", python.conda.channels),
+        ("conda channels", _redacted_channels(python.conda.channels)),
         ("conda packages", python.conda.packages),
         ("pip packages", python.pip.packages),
         ("pip index", python.pip.index_url),

@@ -46,7 +46,6 @@ def register(args: argparse.Namespace) -> int:
     from kiln import catalog
 
     source = load_source(args)
-    from kiln.environment.lint import plaintext_secrets
     from kiln.environment.validation import assign
 
     definition = source.definition
@@ -54,8 +53,6 @@ def register(args: argparse.Namespace) -> int:
         assign(definition, "name", args.name)
     if args.version is not None:
         assign(definition, "version", args.version)
-    for finding in plaintext_secrets(definition):
-        warn(f"`{finding.field}`: {finding.message}")
     ws = workspace(args)
     result = catalog.register(ws, definition, source_dir=source.source_dir)
     record = result.record
