@@ -1,5 +1,7 @@
-"""The lock a build installs: the stored one (verified by digest), or resolved once per
-(build hash, platform) under a lock and stored in the workspace, where every machine finds it."""
+"""The lock a build installs: the stored one, or resolved once per (build hash, platform) under
+a lock and stored in the workspace, where every machine finds it. Anyone who can write the
+workspace can edit a lock row, so every lock is verified before a build installs it: its text
+against its recorded digest, then against the definition's exact pins (``verify_lock``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import time
 from typing import TYPE_CHECKING
 
 from kiln.builders.base import BuildContext, Builder, BuildError, Lock, Target
-from kiln.errors import KilnError
+from kiln.builders.lockcheck import pin_mismatches, read_lock
+from kiln.errors import KilnError, WorkspaceError
 
 if TYPE_CHECKING:
     from kiln.cache import Cache
@@ -21,6 +24,41 @@ if TYPE_CHECKING:
 class RecentFailure(BuildError):
     """The same build failed moments ago: not run again (and not recorded again, so
     ``kiln env logs`` keeps showing the log of the real attempt)."""
+
+
+class InvalidLock(WorkspaceError):
+    """A stored lock that must not be installed: changed after it was stored, corrupt, or
+    contradicting the definition's pins. Nothing was installed or recorded as built."""
+
+
+def lock_problem(row: LockRow, definition: EnvironmentDefinition) -> str | None:
+    """Why ``row`` must not be installed for ``definition``, or None when it is sound."""
+    digest = hashlib.sha256(row.lock_text.encode()).hexdigest()
+    if digest != row.lock_digest:
+        return (
+            f"was changed after it was stored (its text has sha256 {digest[:12]}, its "
+            f"lock_digest says {row.lock_digest[:12]})"
+        )
+    try:
+        locked = read_lock(Lock(row.lock_format, row.lock_text, row.packages, row.resolver))
+    except ValueError as exc:
+        return f"is corrupt: {exc}"
+    problems = pin_mismatches(definition, locked)
+    if problems:
+        return f"contradicts the definition's exact pins: {'; '.join(problems)}"
+    return None
+
+
+def verify_lock(row: LockRow, definition: EnvironmentDefinition, *, reference: str) -> LockRow:
+    """``row`` when it is sound, else InvalidLock naming the lock and the fix."""
+    problem = lock_problem(row, definition)
+    if problem is None:
+        return row
+    raise InvalidLock(
+        f"the lock of build {row.build_hash[:12]} for {row.platform}, generation "
+        f"{row.generation}, {problem}; nothing was installed: `kiln env build {reference} "
+        "--refresh` makes a new generation from the definition"
+    )
 
 
 def resolve_lock(
@@ -60,8 +98,11 @@ def resolve_lock(
             return latest, current
         lock = _resolve_now(cache, name, builder, definition, target, ctx, retry=retry)
         digest = hashlib.sha256(lock.text.encode()).hexdigest()
-        if latest is not None and latest.lock_digest == digest:
-            return latest, latest  # --refresh found nothing new: keep the generation
+        # --refresh found nothing new: keep the generation, unless its row was edited after it
+        # was stored; then the resolution is stored again, as the one everybody installs.
+        sound = latest is not None and lock_problem(latest, definition) is None
+        if latest is not None and latest.lock_digest == digest and sound:
+            return latest, latest
         # The generation after the one seen, not max()+1: a machine sharing the workspace may
         # have stored it meanwhile (nothing machine-local serializes us), and then its lock is
         # the one everybody installs rather than a second one stacked on top.
@@ -125,13 +166,17 @@ def _store(
 def stored_lock(
     workspace: Workspace, record: EnvironmentRecord, target: Target, lock_digest: str
 ) -> LockRow:
+    """The stored generation with ``lock_digest``, verified; the newest sound one when
+    ``--refresh`` stored the same resolution again after a row was edited."""
     from kiln.registry.lock_queries import list_locks
 
     with workspace.engine.connect() as connection:
         rows = list_locks(connection, build_hash=record.build_hash)
-    for row in rows:
-        if row.lock_digest == lock_digest and row.platform == target.platform:
-            return row
+    found = [r for r in rows if r.lock_digest == lock_digest and r.platform == target.platform]
+    sound = [r for r in found if lock_problem(r, record.definition) is None]
+    if sound or found:
+        row = (sound or found)[-1]
+        return verify_lock(row, record.definition, reference=record.reference)
     raise KilnError(
         f"{record.reference} has no lock {lock_digest[:12]} for {target.platform}; "
         "it was made on another platform, or the workspace lost it"

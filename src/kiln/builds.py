@@ -21,7 +21,7 @@ from kiln import builders
 from kiln.builders import packagecaches
 from kiln.builders.base import Activation, BuildContext, Builder, Lock, Target
 from kiln.buildinputs import WHEELS_FOLDER, secrets_for, stage_local_wheels
-from kiln.buildlocks import RecentFailure, resolve_lock, stored_lock
+from kiln.buildlocks import RecentFailure, resolve_lock, stored_lock, verify_lock
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
 from kiln.cache import Cache
 from kiln.catalog import EnvironmentRecord
@@ -175,11 +175,11 @@ def _choose_lock(
     retry: bool,
     lock_digest: str | None,
 ) -> tuple[LockRow, LockRow | None]:
-    """(the lock to build, the previous generation when --refresh made a new one)."""
+    """(the lock to build, verified; the previous generation when --refresh made a new one)."""
     assert attempt.target is not None
     if lock_digest is not None:
         return stored_lock(workspace, record, attempt.target, lock_digest), None
-    return resolve_lock(
+    row, previous = resolve_lock(
         workspace,
         cache,
         attempt.builder,
@@ -190,6 +190,8 @@ def _choose_lock(
         refresh=refresh,
         retry=retry,
     )
+    # Shared rows can be edited by anyone with write access: checked before any install.
+    return verify_lock(row, record.definition, reference=record.reference), previous
 
 
 def _materialize(

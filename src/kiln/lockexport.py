@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from kiln.errors import WorkspaceError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -16,6 +18,26 @@ else:  # pragma: no cover
 FORMATS = ("requirements", "pylock", "conda")  # every export format some builder offers
 PYLOCK = "pylock.toml"
 INSTALLED = "installed.json"  # what an existing interpreter has: names and versions only
+REFRESH = "`kiln env build NAME --refresh` makes a new generation from the definition"
+
+
+class CorruptLock(WorkspaceError):
+    """A stored lock whose text does not parse (edited by hand, truncated): a workspace
+    problem with a fix, never a crash."""
+
+
+def parse_lock_text(lock_format: str, lock_text: str, *, header: str) -> Any:
+    """The parsed TOML (pylock) or JSON (any other format) of a stored lock; CorruptLock
+    naming the lock (``header``) when it does not parse."""
+    try:
+        if lock_format.endswith(".toml"):
+            return tomllib.loads(lock_text)
+        return json.loads(lock_text)
+    except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        kind = "TOML" if lock_format.endswith(".toml") else "JSON"
+        raise CorruptLock(
+            f"{header}: the stored {lock_format} lock is not valid {kind} ({exc}); {REFRESH}"
+        ) from None
 
 
 def _hashes(package: dict[str, Any]) -> list[str]:
@@ -30,9 +52,10 @@ def to_requirements(lock_format: str, lock_text: str, *, header: str) -> str:
     """``name==version --hash=...`` for every locked package (``pip install --require-hashes``)."""
     lines = [f"# {header}"]
     if lock_format == INSTALLED:  # versions only
-        lines += [f"{p['name']}=={p['version']}" for p in json.loads(lock_text)]
+        packages = parse_lock_text(lock_format, lock_text, header=header)
+        lines += [f"{p['name']}=={p['version']}" for p in packages]
         return "\n".join(lines) + "\n"
-    for package in tomllib.loads(lock_text).get("packages", []):
+    for package in parse_lock_text(lock_format, lock_text, header=header).get("packages", []):
         archive = package.get("archive") or package.get("vcs") or package.get("directory")
         if archive and archive.get("path"):  # a local wheel, relative to the lock's folder
             hashes = [f"--hash={a}:{v}" for a, v in sorted((archive.get("hashes") or {}).items())]

@@ -50,6 +50,7 @@ from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Targe
 from kiln.builders.condasolve import solve, subdir
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
+from kiln.lockexport import parse_lock_text
 
 if TYPE_CHECKING:
     from rattler import RepoDataRecord
@@ -119,7 +120,7 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
     )
 
 
-def _record(entry: dict[str, Any]) -> RepoDataRecord:
+def locked_record(entry: dict[str, Any]) -> RepoDataRecord:
     from rattler import BuildString, PackageRecord, RepoDataRecord
 
     def digest(key: str) -> bytes | None:
@@ -141,10 +142,10 @@ def _record(entry: dict[str, Any]) -> RepoDataRecord:
     return RepoDataRecord(package, entry["fn"], entry["url"], entry["channel"] or "")
 
 
-def _parse(lock: Lock) -> dict[str, Any]:
+def _parse(lock: Lock, header: str = "the conda lock") -> dict[str, Any]:
     if lock.format != LOCK_FORMAT:
         raise BuildError(f"the conda builder cannot install a {lock.format} lock")
-    data: dict[str, Any] = json.loads(lock.text)
+    data: dict[str, Any] = parse_lock_text(lock.format, lock.text, header=header)
     return data
 
 
@@ -189,7 +190,7 @@ async def _install(
 
     try:
         await rattler.install(
-            [_record(e) for e in entries],
+            [locked_record(e) for e in entries],
             dest,
             cache_dir=ctx.uv_cache.parent / "conda-pkgs",
             installed_packages=[],  # a fresh prefix: nothing to scan or remove
@@ -299,7 +300,7 @@ def tool_versions() -> dict[str, str]:
 def export_lock(lock: Lock, fmt: str, *, header: str) -> str:
     """``conda``: an ``@EXPLICIT`` file of the conda packages by URL and sha256 (conda,
     micromamba, pixi install it); ``requirements`` or ``pylock``: the pip part."""
-    data = _parse(lock)
+    data = _parse(lock, header)
     if fmt == "conda":
         lines = [f"# {header}", "@EXPLICIT"]
         lines += [f"{e['url']}#{e['sha256']}" for e in data["conda"]]
