@@ -108,6 +108,9 @@ def export_lock(
             f"{record.reference} has no lock for {target.platform} yet; "
             f"run `kiln env build {record.reference}`"
         )
+    from kiln.buildlocks import verify_lock
+
+    verify_lock(row, record.definition, reference=record.reference)  # before pip or uv gets it
     header = (
         f"kiln lock of {record.reference}, generation {row.generation}, {row.platform}, "
         f"{row.lock_digest[:12]}"

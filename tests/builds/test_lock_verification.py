@@ -103,6 +103,11 @@ def test_a_lock_row_edited_without_its_digest_is_refused_and_refresh_recovers(
     message = str(refused.value)
     assert refused.value.exit_code == 5
     assert f"build {record.build_hash[:12]} for {row.platform}, generation 1" in message
+    # Nor is the edited lock handed to plain pip or uv (`kiln env lock`).
+    from kiln.buildinfo import export_lock
+
+    with pytest.raises(InvalidLock, match="was changed after it was stored"):
+        export_lock(workspace, record, fmt="requirements")
     assert "was changed after it was stored" in message
     assert (
         "kiln env build pins:1 --refresh" in message or "kiln env build pins --refresh" in message

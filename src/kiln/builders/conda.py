@@ -51,6 +51,7 @@ from kiln.builders.condasolve import solve, subdir
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
 from kiln.lockexport import parse_lock_text
+from kiln.secrets import references
 
 if TYPE_CHECKING:
     from rattler import RepoDataRecord
@@ -86,6 +87,14 @@ def channel_sources(definition: EnvironmentDefinition) -> list[str]:
         )
     sources = []
     for channel in channels:
+        if references(channel):
+            # Package URLs in the lock come from the channel URL: a password there would be
+            # written into the lock that the workspace shares.
+            raise BuildError(
+                f"`python.conda.channels`: {channel!r} needs credentials, which the conda "
+                "builder cannot use yet without writing them into the lock; use a channel (or "
+                "a local mirror) that needs none"
+            )
         if channel.startswith(("/", "~")):
             sources.append(Path(channel).expanduser().as_uri())
         elif channel.startswith("."):

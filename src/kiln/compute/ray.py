@@ -90,6 +90,9 @@ def lock_requirements(
         raise KilnError(
             f"the lock {lock_digest[:12]} of {record.reference} is not in the workspace"
         )
+    from kiln.buildlocks import verify_lock
+
+    verify_lock(lock, record.definition, reference=record.reference)  # before a cluster installs it
     options = []
     if pip.index_url:
         options.append(f"--index-url {expand(pip.index_url, os.environ, default='')}")
