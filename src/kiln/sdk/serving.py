@@ -77,6 +77,7 @@ class Model:
         if overwrite:
             with contextlib.suppress(NotFound):
                 deployments.delete(workspace, name)
+        specs.check_address(config.host, config.port)  # before the source is snapshotted
         request = SpecRequest(
             models=[m.id for m in models], **_code(inference_config), **_settings(config)
         )
@@ -103,6 +104,7 @@ class DeploymentConfig:
     environment_variables: dict[str, str] = field(default_factory=dict)
     max_request_body_bytes: int = DEFAULT_MAX_BODY
     show_errors: bool = False  # 500 bodies carry run()'s exception message (azmlinfsrv's do not)
+    allow_many_workers: bool = False  # more workers than 4 per CPU of this machine
 
 
 class LocalWebservice:
@@ -117,6 +119,7 @@ def _settings(config: DeploymentConfig) -> dict[str, Any]:
         "environment_variables": dict(config.environment_variables),
         "max_body_bytes": config.max_request_body_bytes,
         "show_errors": config.show_errors,
+        "allow_many_workers": config.allow_many_workers,
     }
 
 
