@@ -18,6 +18,7 @@ from kiln.errors import InvalidRequest, KilnError
 from kiln.registry import deployment_queries
 from kiln.registry.engine import write_transaction
 from kiln.runs import processes
+from kiln.sdk.serving import InferenceConfig, LocalWebservice, Model
 from kiln.serving import deployments, specs
 from kiln.serving.specs import SpecRequest
 from kiln.workspace import Workspace
@@ -183,3 +184,35 @@ def test_processes_that_will_not_die_are_named_and_the_record_kept(project: Work
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_the_sdk_refuses_bad_settings_before_it_replaces_a_deployment(
+    project: Workspace, tmp_path: Path
+) -> None:
+    write_script(tmp_path / "serve", "score.py", SCORE)
+    (tmp_path / "model.txt").write_text("m")
+    model = Model.register(project, tmp_path / "model.txt", "m")
+    spec = deployments.DeploymentSpec(["m:1"], "score.py", "s" * 64, "py", "1")
+    with write_transaction(project.engine) as connection:  # a stopped one, to be overwritten
+        deployment_queries.insert_deployment(
+            connection,
+            name="web",
+            state=deployments.STOPPED,
+            spec=json.dumps(spec.__dict__),
+            host="127.0.0.1",
+            port=None,
+            supervisor=None,
+            now=1.0,
+        )
+    inference = InferenceConfig("score.py", tmp_path / "serve", "py")
+    for options, message in [
+        ({"workers": 0}, "`workers`: 0 must be at least 1"),
+        ({"workers": specs.max_workers() + 1}, "allow_many_workers=True"),
+        ({"environment_variables": {"1A": "x"}}, "name '1A' is invalid"),
+        ({"max_request_body_bytes": -1}, "`max_body_bytes`: -1 must be positive"),
+        ({"host": "256.1.1.1"}, "`host`: '256.1.1.1' is neither"),
+    ]:
+        config = LocalWebservice.deploy_configuration(**options)
+        with pytest.raises(InvalidRequest, match=message):
+            Model.deploy(project, "web", [model], inference, config, overwrite=True)
+        assert deployments.get(project, "web").state == deployments.STOPPED  # still there

@@ -74,13 +74,16 @@ class Model:
         overwrite: bool = False,
     ) -> Webservice:
         config = deployment_config or LocalWebservice.deploy_configuration()
-        if overwrite:
-            with contextlib.suppress(NotFound):
-                deployments.delete(workspace, name)
-        specs.check_address(config.host, config.port)  # before the source is snapshotted
         request = SpecRequest(
             models=[m.id for m in models], **_code(inference_config), **_settings(config)
         )
+        # Bad settings must not cost the deployment this one replaces.
+        specs.check_settings(request)
+        specs.check_address(config.host, config.port, try_listening=False)
+        if overwrite:
+            with contextlib.suppress(NotFound):
+                deployments.delete(workspace, name)
+        specs.check_address(config.host, config.port)  # once the one it replaces let go
         spec = specs.new_spec(workspace, request)
         deployments.create(workspace, name, spec, host=config.host, port=config.port)
         return Webservice(workspace, name)

@@ -106,9 +106,10 @@ def _is_hostname(host: str) -> bool:
     )
 
 
-def check_address(host: str, port: int | None) -> None:
+def check_address(host: str, port: int | None, *, try_listening: bool = True) -> None:
     """Refuse a host that is neither an IP address nor a host name, a port out of range, and
-    an address this machine cannot listen on (a port in use, another machine's address)."""
+    (``try_listening``) an address this machine cannot listen on: a port in use, another
+    machine's address."""
     from kiln.errors import InvalidRequest
 
     try:
@@ -123,6 +124,8 @@ def check_address(host: str, port: int | None) -> None:
         raise InvalidRequest(
             f"`port`: {port} is not a port number (1-65535, or omit it for a free one)"
         )
+    if not try_listening:
+        return
     # Bind and let go: the supervisor binds again (a port taken in between still fails there).
     try:
         socket.create_server((host, port or 0), family=address_family(host)).close()
