@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,7 +103,12 @@ def _spec_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--entry-script", required=required, metavar="score.py")
     p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
     p.add_argument("--env", metavar="NAME[:VERSION]", help="default: the curated inference env")
-    p.add_argument("--workers", type=int)
+    p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.add_argument(
+        "--allow-many-workers",
+        action="store_true",
+        help="allow more --workers than 4 per CPU of this machine",
+    )
     p.add_argument(
         "--env-var",
         action="append",
@@ -196,9 +202,21 @@ def _request(args: argparse.Namespace) -> SpecRequest:
         environment=args.env,
         workers=args.workers,
         environment_variables=_pairs(args.env_var, "env-var") or None,
-        max_body_bytes=int(args.max_body_mb * 2**20) if args.max_body_mb else None,
+        max_body_bytes=_megabytes(args.max_body_mb),
         show_errors=args.show_errors,
+        allow_many_workers=args.allow_many_workers,
     )
+
+
+def _megabytes(value: float | None) -> int | None:
+    """``--max-body-mb`` in bytes (0 and negatives are left to the core check to refuse)."""
+    from kiln.errors import UsageError
+
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        raise UsageError(f"`--max-body-mb`: {value} is not a number of megabytes (e.g. 100)")
+    return math.ceil(value * 2**20) if value > 0 else math.floor(value * 2**20)
 
 
 def _print_deployment(record: Any, as_json: bool) -> None:
@@ -216,9 +234,10 @@ def _print_deployment(record: Any, as_json: bool) -> None:
 
 def deploy_create(args: argparse.Namespace) -> int:
     from kiln.serving import deployments
-    from kiln.serving.specs import new_spec
+    from kiln.serving.specs import check_address, new_spec
 
     ws = workspace(args)
+    check_address(args.host, args.port)  # before the source folder is snapshotted
     spec = new_spec(ws, _request(args))
     deployments.create(ws, args.name, spec, host=args.host, port=args.port)
     if args.no_wait:

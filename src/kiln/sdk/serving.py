@@ -74,12 +74,16 @@ class Model:
         overwrite: bool = False,
     ) -> Webservice:
         config = deployment_config or LocalWebservice.deploy_configuration()
-        if overwrite:
-            with contextlib.suppress(NotFound):
-                deployments.delete(workspace, name)
         request = SpecRequest(
             models=[m.id for m in models], **_code(inference_config), **_settings(config)
         )
+        # Bad settings must not cost the deployment this one replaces.
+        specs.check_settings(request)
+        specs.check_address(config.host, config.port, try_listening=False)
+        if overwrite:
+            with contextlib.suppress(NotFound):
+                deployments.delete(workspace, name)
+        specs.check_address(config.host, config.port)  # once the one it replaces let go
         spec = specs.new_spec(workspace, request)
         deployments.create(workspace, name, spec, host=config.host, port=config.port)
         return Webservice(workspace, name)
@@ -103,6 +107,7 @@ class DeploymentConfig:
     environment_variables: dict[str, str] = field(default_factory=dict)
     max_request_body_bytes: int = DEFAULT_MAX_BODY
     show_errors: bool = False  # 500 bodies carry run()'s exception message (azmlinfsrv's do not)
+    allow_many_workers: bool = False  # more workers than 4 per CPU of this machine
 
 
 class LocalWebservice:
@@ -117,6 +122,7 @@ def _settings(config: DeploymentConfig) -> dict[str, Any]:
         "environment_variables": dict(config.environment_variables),
         "max_body_bytes": config.max_request_body_bytes,
         "show_errors": config.show_errors,
+        "allow_many_workers": config.allow_many_workers,
     }
 
 

@@ -10,12 +10,14 @@ as ``Dead``, whatever the record last said.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +31,7 @@ from kiln.runs import processes
 from kiln.serving.models import check_name
 from kiln.serving.specs import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY  # its public name here
 from kiln.serving.specs import DeploymentSpec as DeploymentSpec  # defined beside its defaults
+from kiln.serving.specs import check_address
 from kiln.utctime import utc_text
 from kiln.workspace import Workspace
 
@@ -112,13 +115,6 @@ def set_fields(workspace: Workspace, name: str, **values: Any) -> None:
         queries.set_deployment_fields(connection, name=name, values=values, now=time.time())
 
 
-def _check_port(host: str, port: int | None) -> None:
-    if port is not None and not 0 <= port <= 65535:
-        raise InvalidRequest(
-            f"`port`: {port} is not a port number (1-65535, or omit it for a free one)"
-        )
-
-
 def create(
     workspace: Workspace,
     name: str,
@@ -129,7 +125,7 @@ def create(
 ) -> DeploymentRecord:
     """Record the deployment and start its supervisor; returns at once (see ``wait``)."""
     check_name(name, field="name")
-    _check_port(host, port)
+    check_address(host, port)
     if spec.workers < 1:
         raise InvalidRequest(f"`workers`: {spec.workers} must be at least 1")
     _replace_record(workspace, name, spec, host=host, port=port)
@@ -234,21 +230,89 @@ def wait(
         time.sleep(0.1)
 
 
-def delete(workspace: Workspace, name: str, *, timeout: float = 60.0) -> None:
-    """Stop the service (its workers finish the requests in flight) and forget it."""
+ORPHAN_GRACE_SECONDS = 5.0  # for what outlives the supervisor to finish, after SIGTERM, and
+# for the kernel to end what SIGKILL hit (never longer than the caller's timeout)
+
+
+def stop_service(
+    supervisor: str | None,
+    *,
+    timeout: float,
+    send: Callable[[int, int], None] = os.kill,
+) -> list[int]:
+    """Stop a supervisor on this machine and every process of its process group (its workers
+    and whatever they started): SIGTERM, ``timeout`` for it to stop its workers, then SIGTERM
+    and SIGKILL for what is left. Returns the pids still running after all that."""
+    pgid = processes.pid_of(supervisor)
+    if pgid is None or processes.watcher_alive(supervisor) is None:
+        return []
+    if processes.watcher_alive(supervisor):
+        _send(send, [pgid], signal.SIGTERM)
+        _wait_until(lambda: not processes.watcher_alive(supervisor), timeout)
+    grace = min(timeout, ORPHAN_GRACE_SECONDS)
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        left = _group_members(pgid, supervisor)
+        if not left:
+            return []
+        _send(send, left, signum)
+        _wait_until(lambda: not _group_members(pgid, supervisor), grace)
+    return _group_members(pgid, supervisor)
+
+
+def _send(send: Callable[[int, int], None], pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            send(pid, signum)
+
+
+def _wait_until(done: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _group_members(pgid: int, supervisor: str | None) -> list[int]:
+    """The live (not zombie) processes of the supervisor's process group. The supervisor leads
+    a session of its own, so its workers share its pid as their group id; the kernel does not
+    reuse that number while any of them lives. Processes started before the supervisor, or a
+    new leader under the same pid, are someone else's."""
+    if not Path("/proc").is_dir():  # no way to list them: the supervisor alone
+        return [pgid] if processes.watcher_alive(supervisor) else []
+    start_text = (supervisor or "").rsplit(":", 1)[-1]
+    started = int(start_text) if start_text.isdigit() else 0
+    members: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members[int(stat.parent.name)] = int(fields[19])
+    if pgid in members and members[pgid] != started:
+        return []  # the supervisor's pid now leads another group
+    return sorted(pid for pid, start in members.items() if start >= started)
+
+
+def delete(
+    workspace: Workspace,
+    name: str,
+    *,
+    timeout: float = 60.0,
+    send: Callable[[int, int], None] = os.kill,
+) -> None:
+    """Stop the service (its workers finish the requests in flight) and forget it, once every
+    process of it is gone; a process that will not die is an error that keeps the record."""
     record = get(workspace, name)
     if processes.watcher_alive(record.supervisor) is None:
         _live_supervisor(record, "delete")  # served from another machine: refuse
-    if processes.watcher_alive(record.supervisor):
-        pid = processes.pid_of(record.supervisor)
-        assert pid is not None
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while processes.watcher_alive(record.supervisor) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if processes.watcher_alive(record.supervisor):
-            os.kill(pid, signal.SIGKILL)
-
+    survivors = stop_service(record.supervisor, timeout=timeout, send=send)
+    if survivors:
+        pids = " ".join(str(pid) for pid in survivors)
+        raise KilnError(
+            f"deployment {name!r} is not deleted: its processes {pids} are still running "
+            f"after SIGTERM and SIGKILL; stop them (`kill -9 {pids}`) and run "
+            f"`kiln deploy delete {name}` again"
+        )
     with write_transaction(workspace.engine) as connection:
         queries.delete_deployment(connection, name=name)
     shutil.rmtree(folder(workspace, name), ignore_errors=True)

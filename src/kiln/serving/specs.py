@@ -7,7 +7,10 @@ Light on purpose (nothing imported at module level but the standard library): th
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +21,17 @@ if TYPE_CHECKING:
 
 DEFAULT_ENVIRONMENT = "Kiln-inference-py311"  # when a request names none
 DEFAULT_MAX_BODY = 100 * 1024 * 1024
+# Workers are processes of the environment's Python, one request at a time each. CPU-bound
+# scoring gains nothing past one per CPU; scoring that waits on I/O (a remote model, a
+# database) uses a few per CPU (gunicorn suggests 2 x CPUs + 1). Four per CPU leaves that room
+# and stops a typo (100000) from forking the machine to a halt; `allow_many_workers` overrides.
+WORKERS_PER_CPU = 4
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def max_workers() -> int:
+    """The most workers a deployment gets without ``allow_many_workers``."""
+    return WORKERS_PER_CPU * (os.cpu_count() or 1)
 
 
 @dataclass
@@ -49,6 +63,87 @@ class SpecRequest:
     environment_variables: Mapping[str, str] | None = None
     max_body_bytes: int | None = None
     show_errors: bool | None = None
+    allow_many_workers: bool = False  # more than ``max_workers()``, on purpose
+
+
+def check_settings(request: SpecRequest) -> None:
+    """Refuse service settings that cannot work, before anything is snapshotted or recorded."""
+    from kiln.environment.definition import ENV_VAR_PATTERN  # the rule environment YAML uses
+    from kiln.errors import InvalidRequest
+
+    workers = request.workers
+    if workers is not None and workers < 1:
+        raise InvalidRequest(f"`workers`: {workers} must be at least 1")
+    if workers is not None and workers > max_workers() and not request.allow_many_workers:
+        raise InvalidRequest(
+            f"`workers`: {workers} is more than {max_workers()} ({WORKERS_PER_CPU} per CPU "
+            "on this machine); ask for fewer, or allow it with --allow-many-workers "
+            "(SDK: allow_many_workers=True)"
+        )
+    for key in request.environment_variables or {}:
+        if not ENV_VAR_PATTERN.fullmatch(key):
+            raise InvalidRequest(
+                f"`environment_variables`: name {key!r} is invalid; use letters, digits and "
+                "'_', not first a digit"
+            )
+    if request.max_body_bytes is not None and request.max_body_bytes < 1:
+        raise InvalidRequest(
+            f"`max_body_bytes`: {request.max_body_bytes} must be positive (the largest request "
+            "body; omit it for the default)"
+        )
+
+
+def address_family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _is_hostname(host: str) -> bool:
+    labels = host.removesuffix(".").split(".")
+    return (
+        0 < len(host) <= 253
+        and all(_HOST_LABEL.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()  # 256.1.1.1 is a bad address, not a name
+    )
+
+
+def check_address(host: str, port: int | None, *, try_listening: bool = True) -> None:
+    """Refuse a host that is neither an IP address nor a host name, a port out of range, and
+    (``try_listening``) an address this machine cannot listen on: a port in use, another
+    machine's address."""
+    from kiln.errors import InvalidRequest
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _is_hostname(host):
+            raise InvalidRequest(
+                f"`host`: {host!r} is neither an IP address nor a host name (e.g. 127.0.0.1, "
+                "0.0.0.0 or localhost)"
+            ) from None
+    if port is not None and not 0 <= port <= 65535:
+        raise InvalidRequest(
+            f"`port`: {port} is not a port number (1-65535, or omit it for a free one)"
+        )
+    if not try_listening:
+        return
+    # Bind and let go: the supervisor binds again (a port taken in between still fails there).
+    try:
+        socket.create_server((host, port or 0), family=address_family(host)).close()
+    except OSError as exc:
+        raise InvalidRequest(_unusable_address(host, port, exc)) from None
+
+
+def _unusable_address(host: str, port: int | None, exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.EADDRINUSE:
+        return f"`port`: {port} on {host} is in use; pick another, or omit it for a free one"
+    if isinstance(exc, socket.gaierror):
+        return f"`host`: {host!r} does not resolve to an address; use an IP address"
+    return (
+        f"`host`: cannot listen on {host}:{port or 0} ({exc.strerror or exc}); use an address "
+        "of this machine (127.0.0.1, or 0.0.0.0 for every interface)"
+    )
 
 
 def _model_references(workspace: Workspace, references: Sequence[str]) -> list[str]:
@@ -85,10 +180,6 @@ def _code_spec(
 def _with_settings(
     spec: DeploymentSpec, request: SpecRequest, base: DeploymentSpec
 ) -> DeploymentSpec:
-    from kiln.errors import InvalidRequest
-
-    if request.workers is not None and request.workers < 1:
-        raise InvalidRequest(f"`workers`: {request.workers} must be at least 1")
     variables = request.environment_variables
     return replace(
         spec,
@@ -104,6 +195,7 @@ def _with_settings(
 def new_spec(workspace: Workspace, request: SpecRequest) -> DeploymentSpec:
     """The spec of a new deployment: the source folder snapshotted, the environment and the
     models resolved to versions, defaults for what the request leaves out."""
+    check_settings(request)
     spec = _code_spec(
         workspace, request, request.models, request.environment or DEFAULT_ENVIRONMENT
     )
@@ -119,6 +211,7 @@ def updated_spec(
     from kiln.errors import InvalidRequest
     from kiln.runs.submission import resolve_environment
 
+    check_settings(request)
     spec = base
     if request.entry_script:
         environment = request.environment or f"{base.env_name}:{base.env_version}"

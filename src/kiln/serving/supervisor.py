@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from kiln.errors import KilnError
 from kiln.serving import deployments
 from kiln.serving.deployments import DeploymentSpec
+from kiln.serving.specs import address_family
 from kiln.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ class Supervisor:
         try:
             record = deployments.get(self.workspace, self.name)
             listener = socket.create_server(
-                (record.host, record.port or 0), family=_family(record.host), backlog=1024
+                (record.host, record.port or 0), family=address_family(record.host), backlog=1024
             )
             deployments.set_fields(self.workspace, self.name, port=listener.getsockname()[1])
             current = self._prepare(record.generation, record.spec)
@@ -299,10 +300,6 @@ class _Reporter:
 
     def message(self, text: str) -> None:
         self.supervisor.say(text)
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def main(argv: list[str]) -> int:
