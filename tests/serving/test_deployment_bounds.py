@@ -68,6 +68,7 @@ def _create(project: Workspace, cache: Path, serve: Path, *extra: str) -> list[s
         ([f"--workers={specs.max_workers() + 1}"], f"is more than {specs.max_workers()}"),
         (["--env-var", "1A=x"], "`environment_variables`: name '1A' is invalid"),
         (["--env-var", "A-B=x"], "`environment_variables`: name 'A-B' is invalid"),
+        (["--env-var", "API_TOKEN=abc123456"], "API_TOKEN looks like a secret stored in plain"),
         (["--max-body-mb", "-1"], "`max_body_bytes`: -1048576 must be positive"),
         (["--max-body-mb", "0"], "`max_body_bytes`: 0 must be positive"),
         (["--max-body-mb", "nan"], "`--max-body-mb`: nan is not a number"),

@@ -277,7 +277,7 @@ class EnvironmentDefinition(_Model):
     @classmethod
     def _valid_variables(cls, variables: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for key, value in variables.items():
-            if not ENV_VAR_PATTERN.match(key):
+            if not ENV_VAR_PATTERN.fullmatch(key):
                 raise ValueError(
                     f"variable name {key!r} is invalid; use letters, digits and '_', not first a digit"
                 )

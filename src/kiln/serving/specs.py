@@ -70,6 +70,7 @@ def check_settings(request: SpecRequest) -> None:
     """Refuse service settings that cannot work, before anything is snapshotted or recorded."""
     from kiln.environment.definition import ENV_VAR_PATTERN  # the rule environment YAML uses
     from kiln.errors import InvalidRequest
+    from kiln.secrets import plain_secret_variable
 
     workers = request.workers
     if workers is not None and workers < 1:
@@ -80,12 +81,14 @@ def check_settings(request: SpecRequest) -> None:
             "on this machine); ask for fewer, or allow it with --allow-many-workers "
             "(SDK: allow_many_workers=True)"
         )
-    for key in request.environment_variables or {}:
+    for key, value in (request.environment_variables or {}).items():
         if not ENV_VAR_PATTERN.fullmatch(key):
             raise InvalidRequest(
                 f"`environment_variables`: name {key!r} is invalid; use letters, digits and "
                 "'_', not first a digit"
             )
+        if problem := plain_secret_variable(key, value):  # never stored in the registry
+            raise InvalidRequest(f"`environment_variables`: {problem}")
     if request.max_body_bytes is not None and request.max_body_bytes < 1:
         raise InvalidRequest(
             f"`max_body_bytes`: {request.max_body_bytes} must be positive (the largest request "
