@@ -1,12 +1,14 @@
-"""The one YAML loader (issue 15, items 5 and 8): alias bombs, deep nesting and any other text
-end in one clear InvalidDefinition (exit 2) that names the file and the fix, before anything
-is stored; what a definition really uses (a few levels, a few aliases) still loads."""
+"""The one YAML loader (issue 15, items 5 and 8), and JSON under the same depth bound: alias
+bombs, deep nesting and any other text end in one clear InvalidDefinition (exit 2) naming the
+file and the fix, before anything is stored; what definitions really use still loads."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 from kiln.environment.files import MAX_DEFINITION_FILE_BYTES
 from kiln.errors import InvalidDefinition
-from kiln.formats.base import compose_yaml, parse_yaml
+from kiln.formats.base import compose_yaml, parse_json, parse_yaml
 from kiln.formats.dispatch import load_path
 from kiln.formats.yaml_loader import MAX_ALIAS_VALUES, MAX_YAML_DEPTH
 from kilntesting.cli import error_of, run_kiln
@@ -223,3 +225,53 @@ def test_any_text_loads_or_raises_invalid_definition(text: str) -> None:
         parse_yaml(text, source="f.yaml")
     except InvalidDefinition as exc:
         assert "\n" not in exc.message and exc.message.startswith("f.yaml"), exc.message
+
+
+# --- JSON (Azure v1) is bounded the same way ----------------------------------------------------
+
+
+def test_an_azure_v1_json_nested_100000_levels_is_a_clear_error_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    run_kiln("init", str(tmp_path))
+    (tmp_path / "v1").mkdir()
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "v1" / "azureml_environment.json").write_text(
+        '{"name": "x", "python": {"condaDependencies": ' + deep + "}}"
+    )
+    before = _stored(tmp_path)
+    result = run_kiln("env", "register", "-d", "v1", cwd=tmp_path, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        "kiln: error: v1/azureml_environment.json: nesting deeper than 100 levels; a "
+        "definition needs a few levels: flatten it"
+    )
+    assert _stored(tmp_path) == before
+
+
+def test_json_depth_up_to_the_bound_loads_and_one_more_is_refused() -> None:
+    assert parse_json("[" * MAX_YAML_DEPTH + "]" * MAX_YAML_DEPTH, source="f.json")
+    too_deep = "[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1)
+    assert DEEP_FIX in error_of(parse_json, too_deep, source="f.json")
+    assert parse_json('{"a": [1, {"b": null}]}', source="f.json") == {"a": [1, {"b": None}]}
+
+
+@pytest.mark.parametrize("parse", [parse_json, parse_yaml])
+def test_a_number_python_will_not_convert_is_invalid_not_a_crash(parse: Callable[..., Any]) -> None:
+    assert error_of(parse, "1" * 5000, source="f").endswith(
+        "a number has more than 4,300 digits; quote it if it is text"
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=100),
+        st.lists(st.sampled_from(list('[]{}",:0e-1.n\\u ')), max_size=60).map("".join),
+    )
+)
+def test_any_text_loads_as_json_or_raises_invalid_definition(text: str) -> None:
+    try:
+        parse_json(text, source="f.json")
+    except InvalidDefinition as exc:
+        assert "\n" not in exc.message and exc.message.startswith("f.json"), exc.message

@@ -31,6 +31,7 @@ from kiln.environment.packages import parse_pip_entry
 from kiln.errors import InvalidDefinition
 
 # The one YAML loader (bounded aliases, depth and size): format modules import it from here.
+from kiln.formats.yaml_loader import MAX_YAML_DEPTH, TOO_LONG_NUMBER
 from kiln.formats.yaml_loader import compose_yaml as compose_yaml
 from kiln.formats.yaml_loader import parse_yaml as parse_yaml
 
@@ -45,12 +46,40 @@ class Loaded:
 
 
 def parse_json(text: str, *, source: str) -> Any:
+    """The data of a JSON file, nested no deeper than a YAML one may be (``MAX_YAML_DEPTH``)."""
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidDefinition(
             f"{source} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except ValueError:  # the one other failure: a number Python will not convert
+        raise InvalidDefinition(f"{source} is not valid JSON: {TOO_LONG_NUMBER}") from None
+    except RecursionError:  # the decoder recurses once per level: 100,000 levels end here
+        raise _too_deep(source) from None
+    if _nesting_depth(data) > MAX_YAML_DEPTH:
+        raise _too_deep(source)
+    return data
+
+
+def _too_deep(source: str) -> InvalidDefinition:
+    return InvalidDefinition(
+        f"{source}: nesting deeper than {MAX_YAML_DEPTH} levels; a definition needs a few "
+        "levels: flatten it"
+    )
+
+
+def _nesting_depth(data: Any) -> int:
+    """How many values deep ``data`` goes (a scalar: 1), walked without recursion."""
+    deepest, pending = 0, [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if isinstance(value, dict):
+            pending.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            pending.extend((child, depth + 1) for child in value)
+    return deepest
 
 
 def read_mapping(path: Path, *, kind: str = "yaml") -> dict[str, Any]:

@@ -23,6 +23,8 @@ MAX_YAML_DEPTH = 100
 MAX_ALIAS_VALUES = 10_000
 """Values the aliases (``*name``) of one document may repeat, counted as if written out."""
 
+TOO_LONG_NUMBER = "a number has more than 4,300 digits; quote it if it is text"
+
 
 class _BoundedLoader(yaml.SafeLoader):
     """A safe loader that bounds nesting and alias expansion and refuses duplicate keys.
@@ -80,7 +82,8 @@ class _BoundedLoader(yaml.SafeLoader):
         except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
             # A tag or a timestamp Python cannot build (`2024-02-30`, `!!int x`, an empty
             # `!!int`): PyYAML lets these escape as Python errors, but they are bad input.
-            raise yaml.constructor.ConstructorError(None, None, str(exc), node.start_mark) from None
+            problem = TOO_LONG_NUMBER if "digits" in str(exc) else str(exc)
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
 
 
 def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
