@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -275,3 +276,29 @@ def test_any_text_loads_as_json_or_raises_invalid_definition(text: str) -> None:
         parse_json(text, source="f.json")
     except InvalidDefinition as exc:
         assert "\n" not in exc.message and exc.message.startswith("f.json"), exc.message
+
+
+_DEFINITION_PIECES = st.sampled_from(
+    ["name: ", "image: ", "tags: ", "dependencies: ", "channels: ", "python: ", "pip: ",
+     "packages: ", "version: ", "conda_file: ", "build: ", "path: ", "docker: ", "os_type: ",
+     "environment_variables: ", "&a ", "*a", "[", "]", "{", "}", ", ", ": ", "- ", "\n", "  ",
+     "x", "1", "~", "3.11", "'", "!!set ", "? ", "numpy==1.26.4", "conda.yaml", "pip:"]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(["kiln.yaml", "environment.yaml", "environment.yml", "conda.yaml"]),
+    text=st.lists(_DEFINITION_PIECES | st.text(max_size=3), max_size=40).map("".join),
+)
+def test_any_text_in_a_yaml_definition_loads_or_raises_invalid_definition(
+    name: str, text: str
+) -> None:
+    """Past the loader too: every YAML format turns whatever it was given into Kiln's error."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_text(text)
+        try:
+            load_path(path)
+        except InvalidDefinition as exc:
+            assert "\n" not in exc.message, exc.message
