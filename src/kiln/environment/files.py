@@ -35,18 +35,36 @@ def resolve_inside(base: Path, relative: str, *, field: str) -> Path:
 
 
 def read_limited(path: Path, *, field: str, limit: int = MAX_DEFINITION_FILE_BYTES) -> bytes:
+    """The bytes of a definition file, refusing more than ``limit`` of them.
+
+    The read itself stops after ``limit`` bytes (the size on disk can change after it is looked
+    at), and only a regular file is read: a FIFO or a device named ``kiln.yaml`` would block or
+    never end.
+    """
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InvalidDefinition(
-                f"`{field}`: {path} is {size:,} bytes, over the {limit:,}-byte limit for "
-                "definition files; is this the right file?"
-            )
-        return path.read_bytes()
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise InvalidDefinition(f"`{field}`: {path} does not exist") from None
     except IsADirectoryError:
         raise InvalidDefinition(f"`{field}`: {path} is a folder, not a file") from None
+    try:
+        mode = os.fstat(handle).st_mode
+        if stat.S_ISDIR(mode):
+            raise InvalidDefinition(f"`{field}`: {path} is a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise InvalidDefinition(f"`{field}`: {path} is not a regular file; name a file")
+    except BaseException:
+        os.close(handle)
+        raise
+    with os.fdopen(handle, "rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        size = max(len(data), path.stat().st_size)
+        raise InvalidDefinition(
+            f"`{field}`: {path} is {size:,} bytes, over the {limit:,}-byte limit for "
+            "definition files; is this the right file?"
+        )
+    return data
 
 
 def read_text_limited(path: Path, *, field: str) -> str:

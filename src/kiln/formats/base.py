@@ -1,5 +1,6 @@
-"""What every format module shares: the load result, safe YAML/JSON parsing, atomic writes,
-and reading the local files a definition names so their content enters the digests.
+"""What every format module shares: the load result, safe YAML/JSON parsing (YAML through the
+one bounded loader of ``yaml_loader``), atomic writes, and reading the local files a definition
+names so their content enters the digests.
 
 A format module has ``load(path) -> Loaded`` and ``save(definition, path) -> list[Path]``.
 """
@@ -29,6 +30,11 @@ from kiln.environment.files import (
 from kiln.environment.packages import parse_pip_entry
 from kiln.errors import InvalidDefinition
 
+# The one YAML loader (bounded aliases, depth and size): format modules import it from here.
+from kiln.formats.yaml_loader import MAX_YAML_DEPTH, TOO_LONG_NUMBER
+from kiln.formats.yaml_loader import compose_yaml as compose_yaml
+from kiln.formats.yaml_loader import parse_yaml as parse_yaml
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -39,45 +45,41 @@ class Loaded:
     files: tuple[Path, ...] = field(default_factory=tuple)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys instead of keeping the last one silently."""
-
-
-def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            line = key_node.start_mark.line + 1
-            raise InvalidDefinition(f"duplicate key `{key}` at line {line}; keep one of them")
-        seen[key] = loader.construct_object(value_node, deep=True)
-    return seen
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
-)
-
-
-def parse_yaml(text: str, *, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except InvalidDefinition as exc:
-        raise InvalidDefinition(f"{source}: {exc.message}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidDefinition(f"{source} is not valid YAML{where}: {problem}") from None
-
-
 def parse_json(text: str, *, source: str) -> Any:
+    """The data of a JSON file, nested no deeper than a YAML one may be (``MAX_YAML_DEPTH``)."""
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidDefinition(
             f"{source} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except ValueError:  # the one other failure: a number Python will not convert
+        raise InvalidDefinition(f"{source} is not valid JSON: {TOO_LONG_NUMBER}") from None
+    except RecursionError:  # the decoder recurses once per level: 100,000 levels end here
+        raise _too_deep(source) from None
+    if _nesting_depth(data) > MAX_YAML_DEPTH:
+        raise _too_deep(source)
+    return data
+
+
+def _too_deep(source: str) -> InvalidDefinition:
+    return InvalidDefinition(
+        f"{source}: nesting deeper than {MAX_YAML_DEPTH} levels; a definition needs a few "
+        "levels: flatten it"
+    )
+
+
+def _nesting_depth(data: Any) -> int:
+    """How many values deep ``data`` goes (a scalar: 1), walked without recursion."""
+    deepest, pending = 0, [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if isinstance(value, dict):
+            pending.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            pending.extend((child, depth + 1) for child in value)
+    return deepest
 
 
 def read_mapping(path: Path, *, kind: str = "yaml") -> dict[str, Any]:

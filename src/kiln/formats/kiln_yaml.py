@@ -21,6 +21,7 @@ from kiln.environment.validation import describe
 from kiln.errors import InvalidDefinition
 from kiln.formats.base import (
     Loaded,
+    compose_yaml,
     dump_yaml,
     read_mapping,
     resolve_local_inputs,
@@ -90,7 +91,7 @@ def _quote_hint(exc: ValidationError, path: Path) -> str:
 
 def _source_text(path: Path, location: tuple[int | str, ...]) -> str | None:
     """The scalar at ``location`` exactly as written in the file (``3.10``, not 3.1)."""
-    node: Any = yaml.compose(read_text_limited(path, field=path.name), Loader=yaml.SafeLoader)
+    node: Any = compose_yaml(read_text_limited(path, field=path.name), source=str(path))
     for part in location:
         if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             node = node.value[part] if part < len(node.value) else None
