@@ -47,8 +47,26 @@ def postgres_url() -> Iterator[str]:
     try:
         yield template.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(dsn, name)
+
+
+def _drop_database(dsn: str, name: str) -> None:
+    """Drop a test database, forcing its sessions out. An autovacuum worker that happens to be
+    in it cannot be terminated by a non-superuser (InsufficientPrivilege); it ends on its own
+    within moments, so the drop is tried again a few times."""
+    import time
+
+    import psycopg
+
+    for attempt in range(20):
+        try:
+            with psycopg.connect(dsn, autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
