@@ -3,6 +3,7 @@ limits, start failures, graceful stop and several workers on one socket."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -385,3 +386,59 @@ def test_workers_option_exits_3_when_a_worker_cannot_start(
     runtime = serve(write_score(tmp_path / "app", source), "--workers", "2")
     assert (runtime.ready, runtime.proc.returncode) == (False, 3)
     assert "RuntimeError: init exploded" in runtime.stderr.read_text()
+
+
+def test_a_request_must_arrive_within_its_deadline_even_when_trickled(tmp_path: Path) -> None:
+    """A client that stalls half-way through a request, or trickles one header line at a time,
+    gets a 408 once the request's deadline passes, and the worker keeps answering others."""
+    score = write_score(tmp_path / "app", "def init():\n    pass\n\ndef run(data):\n    return 1\n")
+    runtime = start_runtime(score, "--request-timeout", "1.5", log_dir=tmp_path / "logs")
+    try:
+        assert runtime.ready
+        stalled = [socket.create_connection(("127.0.0.1", runtime.port)) for _ in range(40)]
+        for sock in stalled:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        trickler = socket.create_connection(("127.0.0.1", runtime.port))
+        trickler.sendall(b"GET / HTTP/1.1\r\n")
+        started = time.monotonic()
+        assert send(runtime.port, "GET", "/").status == 200  # others are served meanwhile
+        answer = b""
+        trickler.settimeout(0.2)
+        while time.monotonic() - started < 10 and b"\r\n\r\n" not in answer:
+            with contextlib.suppress(OSError):
+                trickler.sendall(b"X-Slow: 1\r\n")  # a line every 0.2 s: never idle
+            with contextlib.suppress(TimeoutError):
+                answer += trickler.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+        assert time.monotonic() - started < 5
+        for sock in stalled:
+            sock.settimeout(5)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408 ")
+            sock.close()
+        trickler.close()
+    finally:
+        runtime.stop()
+
+
+def test_with_every_slot_taken_by_idle_connections_a_new_client_is_served(
+    tmp_path: Path,
+) -> None:
+    """More idle connections than a worker has slots (MAX_CONNECTIONS): the one that waited
+    longest is closed to make room, so a new request is answered at once, not after the idle
+    timeout."""
+    from kiln.serving.runtime_http import MAX_CONNECTIONS
+
+    score = write_score(tmp_path / "app", "def init():\n    pass\n\ndef run(data):\n    return 1\n")
+    runtime = start_runtime(score, log_dir=tmp_path / "logs")
+    idle: list[socket.socket] = []
+    try:
+        assert runtime.ready
+        for _ in range(MAX_CONNECTIONS + 6):
+            idle.append(socket.create_connection(("127.0.0.1", runtime.port)))
+        started = time.monotonic()
+        reply = send(runtime.port, "GET", "/", timeout=15)
+        assert reply.status == 200 and time.monotonic() - started < 10
+    finally:
+        for sock in idle:
+            sock.close()
+        runtime.stop()

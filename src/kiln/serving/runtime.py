@@ -35,7 +35,7 @@ from types import FrameType
 
 from kiln.serving import scoring_script
 from kiln.serving.runtime_app import ScoringApp
-from kiln.serving.runtime_http import HttpServer
+from kiln.serving.runtime_http import REQUEST_TIMEOUT, HttpServer
 
 INIT_FAILED = 3  # azmlinfsrv's exit code when score.py cannot be loaded or init() raises
 DEFAULT_MAX_BODY = 100 * 1024 * 1024
@@ -53,6 +53,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--ready-fd", type=int, help="write 'ready\\n' here once init() is done")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY)
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=REQUEST_TIMEOUT,
+        help="seconds a request may take to arrive, head and body (408 after)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="with --port: worker processes")
     parser.add_argument("--show-errors", action="store_true", help="run()'s error in 500 bodies")
     args = parser.parse_args(argv)
@@ -117,7 +123,9 @@ def serve_worker(args: argparse.Namespace, listener: socket.socket) -> int:
     if script is None:
         return INIT_FAILED
     app = ScoringApp(script, app_root=str(Path.cwd()), show_errors=args.show_errors)
-    server = HttpServer(listener, app, max_body_bytes=args.max_body_bytes)
+    server = HttpServer(
+        listener, app, max_body_bytes=args.max_body_bytes, request_timeout=args.request_timeout
+    )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         server.stop()

@@ -34,7 +34,10 @@ from kiln.serving.runtime_protocol import (
 )
 
 STOP_LINGER = 2.0  # seconds an idle connection may still send a request once the worker stops
-IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may sit idle (or a request trickle in)
+IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may sit idle between requests
+# Seconds from a request's first byte to its last: a client trickling a header line at a time
+# (or stalling half-way) cannot keep a connection, and the worker's slot, for ever.
+REQUEST_TIMEOUT = 60.0
 MAX_CONNECTIONS = 1024  # per worker process; further connections wait in the kernel's backlog
 
 
@@ -53,7 +56,9 @@ class Connection:
         self.server = server
         self.sock = sock
         self.buffer = b""
+        self.deadline: float | None = None  # set by a request's first byte
         self.busy = False
+        self.waiting_since = time.monotonic()  # when it last started waiting for a request
         self.linger = False  # closing after an error: read what the client still sends first
 
     def serve(self) -> None:
@@ -84,8 +89,26 @@ class Connection:
                     break
                 received += len(chunk)
 
+    def receive(self) -> bytes:
+        """The next bytes from the client, within the request's deadline once it has begun
+        (a 408 past it), else within the idle timeout (TimeoutError)."""
+        if self.deadline is None:
+            self.sock.settimeout(IDLE_TIMEOUT)
+            return self.sock.recv(262144)
+        left = self.deadline - time.monotonic()
+        if left > 0:
+            self.sock.settimeout(min(IDLE_TIMEOUT, left))
+            with contextlib.suppress(TimeoutError):
+                return self.sock.recv(262144)
+        seconds = self.server.request_timeout
+        raise HttpError(408, f"The request did not arrive within {seconds:g} seconds")
+
+    def start_request(self) -> None:
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.server.request_timeout
+
     def read_more(self) -> bytes:
-        chunk = self.sock.recv(262144)
+        chunk = self.receive()
         if not chunk:
             raise ConnectionResetError("client closed the connection")
         return chunk
@@ -95,15 +118,18 @@ class Connection:
         while (end := buffer.find(b"\r\n\r\n")) < 0:
             if len(buffer) > MAX_HEAD_BYTES:
                 raise HttpError(431, "Request header fields too large")
+            if buffer:
+                self.start_request()
             self.busy = False
             try:
-                chunk = self.sock.recv(262144)
+                chunk = self.receive()
             except TimeoutError:
                 return None
             if not chunk:
                 return None
             self.busy = True
             buffer = (buffer + chunk).lstrip(b"\r\n")
+        self.start_request()
         self.busy = True
         self.buffer = buffer[end + 4 :]
         return buffer[:end]
@@ -172,6 +198,8 @@ class Connection:
     def serve_one(self) -> bool:
         """Read one request and answer it; False when the connection should close."""
         method, path, headers = "-", "-", {}
+        self.deadline = None  # each request gets its own
+        self.waiting_since = time.monotonic()
         try:
             head = self.read_head()
             if head is None:
@@ -199,10 +227,18 @@ class Connection:
 class HttpServer:
     """Accepts on ``listener`` (possibly shared with other worker processes) until stopped."""
 
-    def __init__(self, listener: socket.socket, app: App, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        listener: socket.socket,
+        app: App,
+        *,
+        max_body_bytes: int,
+        request_timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
         self.listener = listener
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.request_timeout = request_timeout
         self.stopping = threading.Event()
         self.connections: set[Connection] = set()
         self.lock = threading.Lock()
@@ -227,6 +263,8 @@ class HttpServer:
             selector.register(self.wake_r, selectors.EVENT_READ)
             while not self.stopping.is_set():
                 if not self.slots.acquire(timeout=0.5):
+                    if selector.select(timeout=0):  # a client waits to connect: make room
+                        self.evict_idle()
                     continue
                 # A timeout, not a blocking wait: SIGTERM may be delivered to a connection's
                 # thread, and Python runs the handler only when the main thread looks up.
@@ -244,6 +282,16 @@ class HttpServer:
                     continue
                 self.start_connection(sock)
                 del events
+
+    def evict_idle(self) -> None:
+        """Close the connection that has waited longest for a request (idle, or trickling one
+        in): with every slot taken, a new client is served rather than left in the backlog."""
+        with self.lock:
+            waiting = [c for c in self.connections if not c.busy]
+        if waiting:
+            oldest = min(waiting, key=lambda c: c.waiting_since)
+            with contextlib.suppress(OSError):
+                oldest.sock.shutdown(socket.SHUT_RDWR)
 
     def start_connection(self, sock: socket.socket) -> None:
         sock.setblocking(True)
