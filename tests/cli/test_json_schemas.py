@@ -112,3 +112,9 @@ def test_a_read_command_never_creates_a_workspace(tmp_path: Path) -> None:
         assert result.returncode == 5, (command, result.stderr)
         assert "no Kiln workspace here or above" in result.stderr
     assert not (tmp_path / "data").exists() and not (tmp_path / "home").exists()
+
+
+def test_a_reference_with_two_colons_is_invalid_input_not_missing(project: Path) -> None:
+    result = run_kiln("env", "show", "demo:1:2", cwd=project, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "'demo:1:2' has more than one ':'; write NAME or NAME:VERSION" in result.stderr

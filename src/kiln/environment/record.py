@@ -86,6 +86,8 @@ def parse_reference(reference: str) -> tuple[str, str | None]:
     name, _, version = reference.partition(":")
     if not name:
         raise InvalidDefinition(f"{reference!r} names no environment; write NAME or NAME:VERSION")
+    if ":" in version:
+        raise InvalidDefinition(f"{reference!r} has more than one ':'; write NAME or NAME:VERSION")
     return name, (version or None) if version != "latest" else None
 
 
