@@ -59,3 +59,31 @@ def test_register_on_a_full_disk_says_so_and_writes_nothing(small_disk: Path) ->
     assert [(e["name"], e["version"]) for e in json.loads(listed.stdout)] == [("demo", "1")]
     again = run_kiln("env", "register", "-d", "envdir", "--json", cwd=project)
     assert json.loads(again.stdout)["version"] == "2"
+
+
+@ROOT_ONLY
+def test_the_standard_library_run_store_says_the_disk_is_full_too(small_disk: Path) -> None:
+    """A warm `kiln run submit` records runs through sqlite3, not SQLAlchemy: the same line."""
+    from kiln.errors import WorkspaceError
+    from kiln.registry.readonly import immediate_transaction, open_writable
+
+    project = small_disk / "project"
+    run_kiln("init", str(project))
+    registry = project / ".kiln" / "registry.db"
+    connection = open_writable(registry)
+    assert connection is not None
+    _fill(small_disk)
+    try:
+        full = pytest.raises(WorkspaceError, match=f"the disk holding {registry} is full")
+        with full, immediate_transaction(connection) as writer:
+            for index in range(2000):
+                writer.execute(
+                    "INSERT INTO compute_targets (name, kind, address, created_at) "
+                    "VALUES (?, 'ray', ?, 0)",
+                    (f"t{index}", "ray://127.0.0.1:8265/" + "x" * 4000),
+                )
+        (small_disk / "ballast").unlink()
+        count = connection.execute("SELECT count(*) FROM compute_targets").fetchone()[0]
+        assert count == 0  # rolled back: nothing half-written
+    finally:
+        connection.close()

@@ -9,7 +9,6 @@ lock the name's row with ``SELECT ... FOR UPDATE`` instead (see queries.py).
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError
 
 from kiln.errors import WorkspaceError
+from kiln.registry.diskfull import full_disk_error, is_disk_full
 from kiln.registry.schema import SCHEMA_REVISION
 
 _WRITE = "kiln_write"
-_NEARLY_FULL = 1024 * 1024  # free bytes below which an SQLite I/O error means "disk full"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -93,27 +92,11 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 def _disk_full(engine: Engine, error: BaseException | None) -> bool:
-    """SQLite's SQLITE_FULL, or its I/O error on a file system with no space left (how a
-    full disk shows when the WAL index cannot grow); PostgreSQL's disk full (SQLSTATE 53100)."""
-    if getattr(error, "sqlstate", None) == "53100":
-        return True
-    message = str(error)
-    if "database or disk is full" in message:
-        return True
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or "disk I/O error" not in message:
-        return False
-    try:
-        return shutil.disk_usage(Path(database).parent).free < _NEARLY_FULL
-    except OSError:
-        return False
+    return is_disk_full(error, engine.url.database if engine.dialect.name == "sqlite" else None)
 
 
 def _full_disk_error(engine: Engine) -> WorkspaceError:
-    where = engine.url.database or engine.url.render_as_string(hide_password=True)
-    return WorkspaceError(
-        f"the disk holding {where} is full; nothing was written: free some space and retry"
-    )
+    return full_disk_error(engine.url.database or engine.url.render_as_string(hide_password=True))
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from kiln.registry.diskfull import full_disk_error, is_disk_full
 from kiln.registry.revision import SCHEMA_REVISION
 
 
@@ -55,10 +56,23 @@ def open_writable(database: Path) -> sqlite3.Connection | None:
 def immediate_transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` as the engine's writers do: two writers never both read before either
     writes (pysqlite's deferred BEGIN would let them)."""
-    connection.execute("BEGIN IMMEDIATE")
     try:
-        yield connection
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may fail this too
+                    connection.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        database = _database_file(connection)
+        if not is_disk_full(exc, database):
+            raise
+        raise full_disk_error(database or "the registry") from None
+
+
+def _database_file(connection: sqlite3.Connection) -> str | None:
+    row = connection.execute("PRAGMA database_list").fetchone()
+    return str(row[2]) if row and row[2] else None
