@@ -287,10 +287,3 @@ class _Attempt:
                 duration_ms=int(elapsed * 1000),
             )
         return digest
-
-
-def activation_environment(built: Built, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The process environment for running in ``built``: the definition's env vars and the
-    builder's activation applied to ``base`` (default: this process's environment)."""
-    variables = built.record.definition.environment_variables
-    return built.activation.environment(variables, dict(os.environ if base is None else base))

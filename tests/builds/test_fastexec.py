@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kiln.builds import activation_environment, ensure_built
+from kiln.builds import ensure_built
 from kiln.cache import Cache
 from kiln.fastexec import find_warm, pointer_path
 from kiln.workspace import Workspace
@@ -46,7 +46,7 @@ def test_the_warm_path_agrees_with_the_full_path_and_steps_aside(
     assert warm is not None
     assert (warm.key, warm.path, warm.interpreter) == (built.key, built.path, built.interpreter)
     base = {"PATH": "/usr/bin:/bin", "USER_PART": "there", "PYTHONHOME": "/nowhere"}
-    full_env = activation_environment(built, base)
+    full_env = built.activation.environment(record.definition.environment_variables, base)
     assert warm.process_environment(base) == full_env
     assert full_env["GREETING"] == "hi there"
     assert full_env != base and "PYTHONHOME" not in full_env  # the activation did something
