@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.cache import Cache, Entry, select_for_gc
-from kiln.errors import InvalidDefinition
+from kiln.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,7 +92,7 @@ def collect(
     from kiln.builders.packagecaches import reclaim
 
     if max_size is None and older_than is None:
-        raise InvalidDefinition("say what to remove: --max-size SIZE and/or --older-than AGE")
+        raise InvalidRequest("say what to remove: --max-size SIZE and/or --older-than AGE")
     entries = cache.entries()
     chosen = select_for_gc(entries, max_size=max_size, older_than=older_than)
     removed = [e for e in chosen if dry_run or cache.remove(e.key, release=_release(e))]

@@ -120,20 +120,25 @@ def log_path(workspace: Workspace, run_id: str) -> Path:
 def save_file(workspace: Workspace, run_id: str, name: str, target: Path) -> Path:
     """Copy the run's file ``name`` (as ``views.file_names`` lists it) to ``target``, or into
     it when it is a folder; returns the copy."""
-    source = open_file(workspace, get(workspace, run_id), name)
-    if target.is_dir():
-        target = target / Path(name).name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    return target
+    return _copy(workspace, get(workspace, run_id), name, target)
 
 
 def save_files(
     workspace: Workspace, run_id: str, directory: Path, *, prefix: str = ""
 ) -> list[Path]:
     """Copy the run's files whose names start with ``prefix`` under ``directory``, by name."""
-    names = [n for n in file_names(get(workspace, run_id)) if n.startswith(prefix)]
-    return [save_file(workspace, run_id, name, directory / name) for name in names]
+    record = get(workspace, run_id)  # once: each get settles and opens the store
+    names = [n for n in file_names(record) if n.startswith(prefix)]
+    return [_copy(workspace, record, name, directory / name) for name in names]
+
+
+def _copy(workspace: Workspace, record: RunRecord, name: str, target: Path) -> Path:
+    source = open_file(workspace, record, name)
+    if target.is_dir():
+        target = target / Path(name).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
 
 
 def log_metrics(workspace: Workspace, run_id: str, metrics: dict[str, Any]) -> None:
