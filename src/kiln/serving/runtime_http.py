@@ -57,6 +57,7 @@ class Connection:
         self.sock = sock
         self.buffer = b""
         self.deadline: float | None = None  # set by a request's first byte
+        self.timeout = IDLE_TIMEOUT  # as start_connection set it
         self.busy = False
         self.waiting_since = time.monotonic()  # when it last started waiting for a request
         self.linger = False  # closing after an error: read what the client still sends first
@@ -93,15 +94,20 @@ class Connection:
         """The next bytes from the client, within the request's deadline once it has begun
         (a 408 past it), else within the idle timeout (TimeoutError)."""
         if self.deadline is None:
-            self.sock.settimeout(IDLE_TIMEOUT)
+            self.set_timeout(IDLE_TIMEOUT)
             return self.sock.recv(262144)
         left = self.deadline - time.monotonic()
         if left > 0:
-            self.sock.settimeout(min(IDLE_TIMEOUT, left))
+            self.set_timeout(min(IDLE_TIMEOUT, left))
             with contextlib.suppress(TimeoutError):
                 return self.sock.recv(262144)
         seconds = self.server.request_timeout
         raise HttpError(408, f"The request did not arrive within {seconds:g} seconds")
+
+    def set_timeout(self, seconds: float) -> None:
+        if seconds != self.timeout:  # the common case (idle timeout again) costs nothing
+            self.sock.settimeout(seconds)
+            self.timeout = seconds
 
     def start_request(self) -> None:
         if self.deadline is None:
