@@ -71,15 +71,17 @@ def ensure_built(
     retry: bool = False,
     reporter: Reporter | None = None,
     lock_digest: str | None = None,
+    host_only: bool = False,
 ) -> Built:
     """The ready materialization of ``record``, building it first if needed. ``lock_digest``
-    asks for one stored lock generation instead of the newest (reproducing a run).
+    asks for one stored lock generation instead of the newest (reproducing a run);
+    ``host_only`` builds only the Python part of a definition that names an image.
 
     Every success with the newest lock points this machine's warm path (fastexec) at it, so
     ``kiln env exec`` finds it without SQLAlchemy whichever face built it."""
     cache = cache or open_cache(workspace)
     reporter = reporter or SilentReporter()
-    builder = builders.choose(record.definition)
+    builder = builders.choose(record.definition, host_only=host_only)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
     attempt = _Attempt(workspace, log, record.build_hash, builder)
     # Held throughout: `kiln cache gc` leaves the package caches alone while a build uses them.
@@ -125,6 +127,7 @@ def _ensure(
             secrets_for(record.definition),
             wheel_root=cache.root / WHEELS_FOLDER,
             local_wheels=stage_local_wheels(workspace, cache, record.definition),
+            image_registry=workspace.image_registry,
         )
         attempt.target = builder.target(record.definition, ctx)
         lock_row, previous = _choose_lock(
@@ -217,7 +220,15 @@ def _materialize(
         )
 
     context = replace(
-        ctx, final=cache.path(key), bytecode_store=cache.root / packagecaches.BYTECODE
+        ctx,
+        final=cache.path(key),
+        bytecode_store=cache.root / packagecaches.BYTECODE,
+        labels={
+            "io.kiln.environment": record.reference,
+            "io.kiln.build-hash": record.build_hash,
+            "io.kiln.lock-digest": lock_row.lock_digest,
+            "io.kiln.definition-digest": record.definition_digest,
+        },
     )
 
     def build(staging: Path) -> dict[str, Any]:

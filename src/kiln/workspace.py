@@ -107,6 +107,7 @@ class Workspace:
         *,
         database_url: str | None = None,
         cache_dir: str | None = None,
+        image_registry: str | None = None,
     ) -> Workspace:
         """Create a workspace at ``path`` (no-op if one exists with the same settings).
         ``cache_dir`` moves this workspace's build cache (default: the per-user cache)."""
@@ -132,6 +133,8 @@ class Workspace:
         if not database_url:  # SQLite gives its WAL and journal files the database's mode
             os.close(os.open(root / REGISTRY_FILE, os.O_CREAT | os.O_WRONLY, 0o600))
         config: dict[str, Any] = {"format": 1, "database_url": database_url}
+        if image_registry:
+            config["image_registry"] = image_registry
         if cache_dir:
             config["cache_dir"] = str(Path(cache_dir).expanduser().absolute())
         from kiln.atomicfile import write_atomically
@@ -197,6 +200,13 @@ class Workspace:
 
         configured = self.config.get("cache_dir")
         return default_root(str(configured) if configured else None)
+
+    @property
+    def image_registry(self) -> str | None:
+        """The registry that caches this workspace's images: ``KILN_IMAGE_REGISTRY``, or the
+        workspace's ``image_registry`` setting; None keeps images in the engine store only."""
+        chosen = os.environ.get("KILN_IMAGE_REGISTRY") or self.config.get("image_registry")
+        return str(chosen) if chosen else None
 
     @property
     def is_embedded(self) -> bool:

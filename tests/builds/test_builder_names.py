@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 from kiln import builders
-from kiln.builders import BUILDERS, conda, user_managed, venv
+from kiln.builders import BUILDERS, conda, image, user_managed, venv
 from kiln.builders.base import Builder
 
 SRC = Path(builders.__file__).resolve().parents[1]
@@ -94,6 +94,11 @@ def test_the_check_finds_the_switches_it_is_meant_to_forbid() -> None:
 
 
 def test_every_registered_builder_is_the_module_under_its_name() -> None:
-    registered: dict[str, Builder] = {"venv": venv, "conda": conda, "user-managed": user_managed}
+    registered: dict[str, Builder] = {
+        "venv": venv,
+        "conda": conda,
+        "user-managed": user_managed,
+        "image": image,
+    }
     assert registered == BUILDERS
     assert all(BUILDERS[name].name == name for name in BUILDERS)

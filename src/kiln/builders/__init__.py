@@ -6,7 +6,7 @@ records its ``name`` with each build, and finds it again with ``get``.
 
 from __future__ import annotations
 
-from kiln.builders import conda, user_managed, venv
+from kiln.builders import conda, image, user_managed, venv
 from kiln.builders.base import Builder, BuildError
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
@@ -15,18 +15,37 @@ BUILDERS: dict[str, Builder] = {
     venv.name: venv,
     user_managed.name: user_managed,
     conda.name: conda,
+    image.name: image,
 }
 _IMPLIED_CONDA = {"python", "pip"}
 
 
-def choose(definition: EnvironmentDefinition) -> Builder:
-    """The builder for a definition. Conda packages beyond python and pip need conda."""
+def choose(definition: EnvironmentDefinition, *, host_only: bool = False) -> Builder:
+    """The builder for a definition. A docker section makes an image (``host_only`` builds
+    only its Python part on this machine instead: an explicit choice, never a fallback).
+    Conda packages beyond python and pip need conda."""
+    docker = definition.docker
+    if not host_only and (docker.dockerfile or docker.build_context):
+        raise BuildError(
+            "`docker.dockerfile` and `docker.build_context` definitions cannot be built by this "
+            "version of Kiln yet (only `docker.base_image` is); build its Python part on this "
+            "machine with --host-only"
+        )
+    if not host_only and docker.base_image:
+        if definition.python.user_managed or _needs_conda(definition):
+            raise BuildError(
+                "an image with `python.user_managed_dependencies` or conda packages cannot be "
+                "built by this version of Kiln yet; build its Python part here with --host-only"
+            )
+        return image
     if definition.python.user_managed:
         return user_managed
-    conda_names = [parse_conda_entry(p).name for p in definition.python.conda.packages]
-    if any(n not in _IMPLIED_CONDA for n in conda_names):
-        return conda
-    return venv
+    return conda if _needs_conda(definition) else venv
+
+
+def _needs_conda(definition: EnvironmentDefinition) -> bool:
+    names = [parse_conda_entry(p).name for p in definition.python.conda.packages]
+    return any(n not in _IMPLIED_CONDA for n in names)
 
 
 def get(name: str) -> Builder:

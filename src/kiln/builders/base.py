@@ -71,6 +71,10 @@ class BuildContext:
     # bytecode shared between builds (see kiln.builders.bytecode), for builders that have any.
     final: Path | None = None
     bytecode_store: Path | None = None
+    # For builders that make images: the workspace's image registry (a URL, None for the
+    # engine store only) and the labels that name what an image holds (build hash, lock).
+    image_registry: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 class Builder(Protocol):

@@ -26,6 +26,12 @@ def add_commands(commands: Any) -> None:
     reference(p)
     p.add_argument("--refresh", action="store_true", help="re-resolve into a new lock generation")
     p.add_argument("--retry", action="store_true", help="retry now even if it failed moments ago")
+    p.add_argument(
+        "--host-only",
+        action="store_true",
+        help="of a definition with a docker section, build only its Python part on this machine "
+        "(by default such a definition is built into an image)",
+    )
     add_json(p, "build-result")
     p.set_defaults(handler=build)
 
@@ -70,7 +76,13 @@ def _record(ws: Workspace, text: str) -> EnvironmentRecord:
     return catalog.get(ws, name, version)
 
 
-def ensure(args: argparse.Namespace, *, refresh: bool = False, retry: bool = False) -> Built:
+def ensure(
+    args: argparse.Namespace,
+    *,
+    refresh: bool = False,
+    retry: bool = False,
+    host_only: bool = False,
+) -> Built:
     from kiln.builds import ensure_built
     from kiln.progress import Progress
 
@@ -78,7 +90,9 @@ def ensure(args: argparse.Namespace, *, refresh: bool = False, retry: bool = Fal
     record = _record(ws, args.reference)
     progress = Progress(f"building {record.reference}")
     try:
-        return ensure_built(ws, record, refresh=refresh, retry=retry, reporter=progress)
+        return ensure_built(
+            ws, record, refresh=refresh, retry=retry, reporter=progress, host_only=host_only
+        )
     finally:
         progress.done()
 
@@ -100,7 +114,7 @@ def _pins(row: Any) -> list[str]:
 def build(args: argparse.Namespace) -> int:
     from kiln.environment.diff import diff_lists
 
-    built = ensure(args, refresh=args.refresh, retry=args.retry)
+    built = ensure(args, refresh=args.refresh, retry=args.retry, host_only=args.host_only)
     lock = built.lock
     summary = {
         "name": built.record.name,

@@ -1,0 +1,295 @@
+"""The ``image`` builder: an environment as an OCI image, for definitions with a base image.
+
+The lock is the venv builder's pylock.toml, resolved for the base image's Python, with the
+base image's digest pinned in its ``[tool.kiln.image]`` table, so the lock digest (and so the
+materialization key and the image tag) changes when the base does. A build:
+
+1. asks the workspace's image registry for ``kiln/env:KEY``: present means pull, never build;
+2. otherwise runs uv inside the pinned base image to install exactly the lock into
+   ``/opt/kiln/env`` (a host folder mounted there, uv's cache shared with the host's builds);
+3. writes that folder as one deterministic layer on the base (see oci.layer and oci.layout):
+   the same lock on the same base digest gives the same image digest, anywhere;
+4. copies the image into this machine's engine store as ``localhost/kiln/env:KEY`` and pushes
+   it to the registry.
+
+The materialization folder holds ``image.json`` (what was made, and how) and the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kiln.builders import venv
+from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
+from kiln.builders.oci import bases, engine, imagefile, pythonlayer
+from kiln.builders.oci.layout import derive_config, link_blobs, read_image, write_image
+from kiln.builders.oci.registry import Registry, manifest_digest
+from kiln.builders.uvtool import uv_version
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.lockexport import export_pip_lock
+
+name = "image"
+LOCK_FORMAT = venv.LOCK_FORMAT
+PREFIX = PurePosixPath("/opt/kiln/env")
+LOCAL_REPOSITORY = "localhost/kiln/env"
+
+
+def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
+    """The base image's Python. The tag's digest is remembered per machine; the lock pins the
+    digest every build then uses (see ``build``)."""
+    base = _base(definition, ctx)
+    wanted = definition.python.version
+    if wanted and not _same_release(wanted, base.python_version):
+        raise BuildError(
+            f"`python.version` {wanted} does not match base image {base.reference}, whose "
+            f"Python is {base.python_version}; change python.version or the base image"
+        )
+    return Target(Path(PREFIX / "bin" / "python"), base.python_version, f"image-{base.platform}")
+
+
+def _same_release(wanted: str, found: str) -> bool:
+    parts = wanted.split(".")
+    return found.split(".")[: len(parts)] == parts
+
+
+def _base(definition: EnvironmentDefinition, ctx: BuildContext) -> bases.Base:
+    reference = _base_reference(definition)
+    root = _cache_root(ctx)
+    registry = _registry(ctx)
+    digest = bases.remembered_digest(root, reference)
+    if digest is None:
+        digest = bases.current_digest(reference, registry, ctx.log)
+        bases.remember_digest(root, reference, digest)
+    return bases.probe(root, reference, digest, registry, ctx.log)
+
+
+def _base_reference(definition: EnvironmentDefinition) -> str:
+    reference = definition.docker.base_image
+    if not reference:
+        raise BuildError(
+            "this definition names no `docker.base_image`; the image builder needs one"
+        )
+    return reference
+
+
+def _cache_root(ctx: BuildContext) -> Path:
+    return ctx.uv_cache.parent
+
+
+def _registry(ctx: BuildContext) -> Registry | None:
+    from kiln.builders.oci.registry import parse
+
+    return parse(ctx.image_registry) if ctx.image_registry else None
+
+
+def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
+    """The venv builder's resolution for the base's Python minor version, with the base
+    image's digest pinned in the lock."""
+    from kiln.builders import interpreters
+
+    host = interpreters.find(venv.minor_version(target), ctx.uv_cache)
+    lock = venv.resolve(definition, host, ctx)
+    base = _base(definition, ctx)
+    text = imagefile.pin_base(lock.text, base.reference, base.digest)
+    return Lock(LOCK_FORMAT, text, lock.packages, lock.resolver)
+
+
+def build(
+    definition: EnvironmentDefinition,
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+) -> None:
+    """Pull ``kiln/env:KEY`` from the registry when it has it; otherwise build it on the
+    pinned base and push it. Then health-check the image."""
+    key = (ctx.final or dest).name
+    local = f"{LOCAL_REPOSITORY}:{key}"
+    registry = _registry(ctx)
+    remote = registry.reference(key) if registry else None
+    (dest / "kiln-lock.toml").write_text(lock.text, encoding="utf-8")
+    facts: dict[str, Any] = {"reference": local, "registry": registry.url if registry else None}
+    if registry is not None and remote is not None and manifest_digest(registry, remote):
+        ctx.log.phase("pull")
+        engine.run(
+            "skopeo",
+            [
+                "copy",
+                "-q",
+                *[f"--src-{a[2:]}" for a in registry.tls_args()],
+                f"docker://{remote}",
+                f"containers-storage:{local}",
+            ],
+            what=f"pulling {remote}",
+            log=ctx.log,
+        )
+        facts |= {"action": "pulled", "remote": remote}
+    else:
+        facts |= _build_image(definition, lock, target, dest, ctx, local)
+        if registry is not None and remote is not None:
+            ctx.log.phase("push")
+            engine.run(
+                "skopeo",
+                [
+                    "copy",
+                    "-q",
+                    *[f"--dest-{a[2:]}" for a in registry.tls_args()],
+                    f"oci:{dest / 'oci'}:image",
+                    f"docker://{remote}",
+                ],
+                what=f"pushing {remote}",
+                log=ctx.log,
+            )
+            facts["remote"] = remote
+        shutil.rmtree(dest / "oci")
+    facts["digest"] = _local_facts(local)
+    imagefile.write_facts(dest, facts)
+    ctx.log.phase("verify")
+    reason = health_check(dest, definition)
+    if reason is not None:
+        raise BuildError(f"the new image failed its health check: {reason}")
+
+
+def _build_image(
+    definition: EnvironmentDefinition,
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+    local: str,
+) -> dict[str, Any]:
+    """The image built on the lock's base digest into ``dest/oci``, copied to the engine."""
+    registry = _registry(ctx)
+    base_ref, digest = imagefile.pinned_base(lock.text)
+    root = _cache_root(ctx)
+    base = bases.probe(root, base_ref, digest, registry, ctx.log)
+    if not _same_release(venv.minor_version(target), base.python_version):
+        raise BuildError(
+            f"the lock was made for Python {target.python_version}, but base image "
+            f"{base.pinned} has {base.python_version}; rebuild with --refresh"
+        )
+    ctx.log.phase("base")
+    base_layout = bases.layout(root, base, registry, ctx.log)
+    base_image = read_image(base_layout, "base")
+    ctx.log.phase("install")
+    env_folder = dest / "env"
+    pythonlayer.install(definition, lock, base, env_folder, ctx, prefix=PREFIX)
+    ctx.log.phase("layer")
+    layout = dest / "oci"
+    link_blobs(base_layout, layout, base_image)
+    blob = layout / "blobs" / "sha256" / "python-layer.partial"
+    from kiln.builders.oci.layer import write_layer
+
+    layer = write_layer(env_folder, PREFIX, blob)
+    os.replace(blob, layout / "blobs" / "sha256" / layer.digest.split(":")[1])
+    shutil.rmtree(env_folder)
+    config = derive_config(
+        base_image,
+        [layer],
+        path_first=str(PREFIX / "bin"),
+        env={"VIRTUAL_ENV": str(PREFIX), **imagefile.plain_variables(definition)},
+        labels={
+            **ctx.labels,
+            "org.opencontainers.image.base.name": base.reference,
+            "org.opencontainers.image.base.digest": base.digest,
+        },
+        history="kiln: the environment's lock installed by uv into /opt/kiln/env",
+    )
+    image = write_image(layout, base_image, [layer], config, name="image")
+    engine.run(
+        "skopeo",
+        ["copy", "-q", f"oci:{layout}:image", f"containers-storage:{local}"],
+        what=f"storing {local}",
+        log=ctx.log,
+    )
+    return {
+        "action": "built",
+        "manifest_digest": image.digest,
+        "base": {"reference": base.reference, "digest": base.digest},
+        "size": image.size,
+        "layers": len(image.manifest["layers"]),
+        "python_layer": {"digest": layer.digest, "size": layer.size},
+    }
+
+
+def _local_facts(local: str) -> str:
+    return engine.run(
+        "podman", ["image", "inspect", "--format", "{{.Digest}}", local], what=f"inspecting {local}"
+    ).strip()
+
+
+def interpreter(dest: Path) -> Path:
+    """The environment's interpreter inside the image."""
+    return Path(PREFIX / "bin" / "python")
+
+
+def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
+    """The image is in the engine store, its Python starts, and it holds exactly the lock."""
+    reason = quick_check(dest)
+    if reason is not None:
+        return reason
+    facts = imagefile.read_facts(dest)
+    try:
+        output = engine.run(
+            "podman",
+            [
+                "run",
+                "--rm",
+                "--pull=never",
+                "--network=none",
+                facts["reference"],
+                "python",
+                "-I",
+                "-c",
+                imagefile.INSTALLED,
+            ],
+            what="starting the image's Python",
+        )
+    except BuildError as exc:
+        return str(exc)
+    installed = {(n.lower(), v) for n, v in json.loads(output)}
+    locked = venv.packages_of((dest / "kiln-lock.toml").read_text(encoding="utf-8"))
+    wanted = {(p["name"].lower(), p["version"]) for p in locked}
+    missing = sorted(wanted - installed)
+    return f"the image lacks {missing[:5]}" if missing else None
+
+
+def quick_check(dest: Path) -> str | None:
+    return None if (dest / imagefile.FACTS).is_file() else "the image's record is missing"
+
+
+def activation(dest: Path) -> Activation:
+    """Commands run in a new container of the image (removed afterwards)."""
+    facts = imagefile.read_facts(dest)
+    podman = engine.tools().podman
+    return Activation(
+        argv=(podman, "run", "--rm", "-i", "--pull=never", "--network=host", facts["reference"])
+    )
+
+
+def remove(dest: Path) -> None:
+    """The image leaves the engine store (podman refuses while a container uses it)."""
+    facts = imagefile.read_facts(dest) if (dest / imagefile.FACTS).is_file() else {}
+    if facts.get("reference"):
+        try:
+            engine.run("podman", ["rmi", facts["reference"]], what=f"removing {facts['reference']}")
+        except BuildError as exc:
+            if "image not known" not in str(exc):
+                raise
+
+
+def tool_versions() -> dict[str, str]:
+    return {
+        "uv": uv_version(),
+        "podman": engine.tool_version("podman"),
+        "skopeo": engine.tool_version("skopeo"),
+    }
+
+
+def export_lock(lock: Lock, fmt: str, *, header: str) -> str:
+    """As the venv builder's: the base image pin stays in pylock.toml's [tool] table."""
+    return export_pip_lock(lock.format, lock.text, fmt, header=header)

@@ -1,0 +1,62 @@
+"""The small files of an image build: the base image pinned inside the lock, and the record
+(``image.json``) a materialization folder keeps of the image it stands for."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from kiln.atomicfile import write_atomically
+from kiln.builders.base import BuildError
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.secrets import references
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FACTS = "image.json"
+# Run inside an image: its installed distributions as JSON [[name, version], ...].
+INSTALLED = (
+    "import json; from importlib import metadata; "
+    "print(json.dumps(sorted({(d.metadata['Name'], d.version) for d in metadata.distributions() if d.metadata['Name']})))"
+)
+
+
+def pin_base(lock_text: str, reference: str, digest: str) -> str:
+    """``lock_text`` (pylock.toml) with the base image pinned in its [tool.kiln.image] table."""
+    table = f'\n[tool.kiln.image]\nbase = {json.dumps(reference)}\nbase-digest = "{digest}"\n'
+    return lock_text.rstrip("\n") + "\n" + table
+
+
+def pinned_base(lock_text: str) -> tuple[str, str]:
+    """(base reference, digest) that a lock pins; BuildError when it pins none."""
+    image = tomllib.loads(lock_text).get("tool", {}).get("kiln", {}).get("image", {})
+    if not image.get("base") or not image.get("base-digest"):
+        raise BuildError(
+            "this lock pins no base image (it was made for a host build); rebuild with --refresh"
+        )
+    return str(image["base"]), str(image["base-digest"])
+
+
+def plain_variables(definition: EnvironmentDefinition) -> dict[str, str]:
+    """The definition's environment variables that go into the image config: ``${VAR}``
+    references are resolved where a container starts, never baked into an image."""
+    return {k: v for k, v in definition.environment_variables.items() if not references(v)}
+
+
+def write_facts(dest: Path, facts: dict[str, Any]) -> None:
+    write_atomically(dest / FACTS, json.dumps(facts, indent=1, sort_keys=True))
+
+
+def read_facts(dest: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((dest / FACTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"{dest / FACTS} is unreadable ({exc}); rebuild the image") from None
+    if not isinstance(data, dict):
+        raise BuildError(f"{dest / FACTS} is not an image record; rebuild the image")
+    return data
