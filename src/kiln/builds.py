@@ -72,10 +72,13 @@ def ensure_built(
     reporter: Reporter | None = None,
     lock_digest: str | None = None,
     host_only: bool = False,
+    refresh_base: bool = False,
+    pull_only: bool = False,
 ) -> Built:
     """The ready materialization of ``record``, building it first if needed. ``lock_digest``
     asks for one stored lock generation instead of the newest (reproducing a run);
-    ``host_only`` builds only the Python part of a definition that names an image.
+    ``host_only`` builds only the Python part of a definition that names an image;
+    ``refresh_base`` and ``pull_only`` are for images (see BuildContext).
 
     Every success with the newest lock points this machine's warm path (fastexec) at it, so
     ``kiln env exec`` finds it without SQLAlchemy whichever face built it."""
@@ -84,10 +87,18 @@ def ensure_built(
     builder = builders.choose(record.definition, host_only=host_only)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
     attempt = _Attempt(workspace, log, record.build_hash, builder)
+    options = {"refresh_base": refresh_base, "pull_only": pull_only}
     # Held throughout: `kiln cache gc` leaves the package caches alone while a build uses them.
     with packagecaches.in_use(cache.root):
         built = _ensure(
-            workspace, record, cache, attempt, refresh=refresh, retry=retry, lock_digest=lock_digest
+            workspace,
+            record,
+            cache,
+            attempt,
+            refresh=refresh,
+            retry=retry,
+            lock_digest=lock_digest,
+            options=options,
         )
     if lock_digest is None:  # the pointer names the newest lock's build, for the warm path
         _point_warm_path(cache, built)
@@ -118,6 +129,7 @@ def _ensure(
     refresh: bool,
     retry: bool,
     lock_digest: str | None,
+    options: dict[str, bool],
 ) -> Built:
     log, builder = attempt.log, attempt.builder
     try:
@@ -128,6 +140,8 @@ def _ensure(
             wheel_root=cache.root / WHEELS_FOLDER,
             local_wheels=stage_local_wheels(workspace, cache, record.definition),
             image_registry=workspace.image_registry,
+            refresh_base=options["refresh_base"],
+            pull_only=options["pull_only"],
         )
         attempt.target = builder.target(record.definition, ctx)
         lock_row, previous = _choose_lock(

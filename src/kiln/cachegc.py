@@ -95,7 +95,7 @@ def collect(
         raise InvalidRequest("say what to remove: --max-size SIZE and/or --older-than AGE")
     entries = cache.entries()
     chosen = select_for_gc(entries, max_size=max_size, older_than=older_than)
-    removed = [e for e in chosen if dry_run or cache.remove(e.key, release=_release(e))]
+    removed = [e for e in chosen if dry_run or _remove(cache, e)]
     if not dry_run:
         cache.clean_temporary()
     gone = {e.key for e in removed}
@@ -106,6 +106,16 @@ def collect(
         dropped=[e.path for e in removed],
     )
     return GcReport(removed, packages, dry_run)
+
+
+def _remove(cache: Cache, entry: Entry) -> bool:
+    """Remove one build; one whose builder refuses (an image a container still uses) stays."""
+    from kiln.errors import KilnError
+
+    try:
+        return cache.remove(entry.key, release=_release(entry))
+    except KilnError:
+        return False
 
 
 def _release(entry: Entry) -> Callable[[Path], None] | None:

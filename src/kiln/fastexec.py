@@ -45,6 +45,19 @@ class Warm:
     def process_environment(self, base: dict[str, str]) -> dict[str, str]:
         return self.activation.environment(self.variables, base)
 
+    def require_this_machine(self, purpose: str) -> None:
+        """Refuse, in one line, to use an environment that runs only inside its image (its
+        activation starts an engine) for ``purpose``, which runs this machine's Python."""
+        if self.activation.argv:
+            from kiln.errors import UsageError
+
+            raise UsageError(
+                f"{self.name}:{self.version} is built as an image, and {purpose} runs this "
+                "machine's Python; running inside the image is not available in this version "
+                "of Kiln yet: use `kiln env exec` (which runs in the image), or register a "
+                "copy without its docker section"
+            )
+
 
 def pointer_path(cache_root: Path, build_hash: str) -> Path:
     return cache_root / "by-build" / f"{build_hash}.json"

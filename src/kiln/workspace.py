@@ -108,6 +108,7 @@ class Workspace:
         database_url: str | None = None,
         cache_dir: str | None = None,
         image_registry: str | None = None,
+        base_image: str | None = None,
     ) -> Workspace:
         """Create a workspace at ``path`` (no-op if one exists with the same settings).
         ``cache_dir`` moves this workspace's build cache (default: the per-user cache)."""
@@ -135,6 +136,8 @@ class Workspace:
         config: dict[str, Any] = {"format": 1, "database_url": database_url}
         if image_registry:
             config["image_registry"] = image_registry
+        if base_image:
+            config["base_image"] = base_image
         if cache_dir:
             config["cache_dir"] = str(Path(cache_dir).expanduser().absolute())
         from kiln.atomicfile import write_atomically

@@ -75,6 +75,10 @@ class BuildContext:
     # engine store only) and the labels that name what an image holds (build hash, lock).
     image_registry: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # ``refresh_base``: ask for the digest a base image's tag names now (a new lock pins it);
+    # ``pull_only``: take a prebuilt result from the registry, never build.
+    refresh_base: bool = False
+    pull_only: bool = False
 
 
 class Builder(Protocol):

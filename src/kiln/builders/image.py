@@ -60,7 +60,7 @@ def _base(definition: EnvironmentDefinition, ctx: BuildContext) -> bases.Base:
     reference = _base_reference(definition)
     root = _cache_root(ctx)
     registry = _registry(ctx)
-    digest = bases.remembered_digest(root, reference)
+    digest = None if ctx.refresh_base else bases.remembered_digest(root, reference)
     if digest is None:
         digest = bases.current_digest(reference, registry, ctx.log)
         bases.remember_digest(root, reference, digest)
@@ -113,7 +113,13 @@ def build(
     remote = registry.reference(key) if registry else None
     (dest / "kiln-lock.toml").write_text(lock.text, encoding="utf-8")
     facts: dict[str, Any] = {"reference": local, "registry": registry.url if registry else None}
-    if registry is not None and remote is not None and manifest_digest(registry, remote):
+    present = registry is not None and remote is not None and manifest_digest(registry, remote)
+    if ctx.pull_only and not present:
+        where = (
+            f"the image registry {registry.url}" if registry else "no image registry (none is set)"
+        )
+        raise BuildError(f"{remote or local} is not in {where}; build it with `kiln image build`")
+    if present and registry is not None and remote is not None:
         ctx.log.phase("pull")
         engine.run(
             "skopeo",

@@ -27,6 +27,11 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--refresh", action="store_true", help="re-resolve into a new lock generation")
     p.add_argument("--retry", action="store_true", help="retry now even if it failed moments ago")
     p.add_argument(
+        "--refresh-base",
+        action="store_true",
+        help="of an image: rebuild onto the digest its base image's tag names now",
+    )
+    p.add_argument(
         "--host-only",
         action="store_true",
         help="of a definition with a docker section, build only its Python part on this machine "
@@ -82,6 +87,7 @@ def ensure(
     refresh: bool = False,
     retry: bool = False,
     host_only: bool = False,
+    refresh_base: bool = False,
 ) -> Built:
     from kiln.builds import ensure_built
     from kiln.progress import Progress
@@ -91,7 +97,13 @@ def ensure(
     progress = Progress(f"building {record.reference}")
     try:
         return ensure_built(
-            ws, record, refresh=refresh, retry=retry, reporter=progress, host_only=host_only
+            ws,
+            record,
+            refresh=refresh or refresh_base,
+            retry=retry,
+            reporter=progress,
+            host_only=host_only,
+            refresh_base=refresh_base,
         )
     finally:
         progress.done()
@@ -111,10 +123,26 @@ def _pins(row: Any) -> list[str]:
     return [f"{p['name']}=={p['version']}" for p in row.packages]
 
 
+def _image_facts(path: Path) -> dict[str, Any] | None:
+    """What an image build made: its reference, digest, action and remote name."""
+    from kiln.builders.oci import imagefile
+
+    if not (path / imagefile.FACTS).is_file():
+        return None
+    facts = imagefile.read_facts(path)
+    return {k: facts.get(k) for k in ("reference", "digest", "action", "remote")}
+
+
 def build(args: argparse.Namespace) -> int:
     from kiln.environment.diff import diff_lists
 
-    built = ensure(args, refresh=args.refresh, retry=args.retry, host_only=args.host_only)
+    built = ensure(
+        args,
+        refresh=args.refresh,
+        retry=args.retry,
+        host_only=args.host_only,
+        refresh_base=args.refresh_base,
+    )
     lock = built.lock
     summary = {
         "name": built.record.name,
@@ -130,6 +158,9 @@ def build(args: argparse.Namespace) -> int:
         "built": built.built_now,
         "seconds": round(built.seconds, 3),
     }
+    image = _image_facts(built.path)
+    if image is not None:
+        summary["image"] = image
     changes = None
     if built.previous_lock is not None and built.previous_lock.generation != lock.generation:
         changes = diff_lists(

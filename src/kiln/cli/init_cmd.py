@@ -26,6 +26,17 @@ def add_parser(groups: Any) -> None:
         metavar="PATH",
         help="keep this workspace's builds in PATH (default: the per-user cache)",
     )
+    parser.add_argument(
+        "--image-registry",
+        metavar="URL",
+        help="cache images in this registry, e.g. https://registry.example.com/team "
+        "(http:// for one without TLS; a password only as ${VAR})",
+    )
+    parser.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="the base image for `kiln image build` of a definition that names none",
+    )
     add_json(parser, "workspace")
     parser.set_defaults(handler=run)
 
@@ -34,8 +45,20 @@ def run(args: argparse.Namespace) -> int:
     from kiln.cli.output import emit_json
     from kiln.workspace import Workspace
 
+    if args.image_registry:
+        from kiln.builders.oci.registry import parse
+        from kiln.errors import UsageError
+
+        try:
+            parse(args.image_registry)
+        except ValueError as exc:
+            raise UsageError(f"--image-registry: {exc}") from None
     workspace = Workspace.create(
-        args.path, database_url=args.database_url, cache_dir=args.cache_dir
+        args.path,
+        database_url=args.database_url,
+        cache_dir=args.cache_dir,
+        image_registry=args.image_registry,
+        base_image=args.base_image,
     )
     if args.json:
         emit_json({"path": str(workspace.path), "registry": workspace.database_display})

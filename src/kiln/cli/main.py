@@ -15,6 +15,7 @@ from kiln import __version__
 from kiln.cli import (
     cache_cmds,
     env_cmds,
+    image_cmds,
     init_cmd,
     model_cmds,
     run_cmds,
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups.required = True
     init_cmd.add_parser(groups)
     env_cmds.add_parser(groups)
+    image_cmds.add_parser(groups)
     cache_cmds.add_parser(groups)
     wheel_cmds.add_parser(groups)
     run_cmds.add_parser(groups)

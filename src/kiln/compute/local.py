@@ -34,6 +34,7 @@ def prepare(job: Job, output: RunOutput) -> None:
 
 
 def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
+    job.ready.require_this_machine("the local target")
     env = job.ready.process_environment(dict(os.environ))
     env.update(job.variables)
     with_kiln_importable(env, job.folder)

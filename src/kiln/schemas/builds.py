@@ -61,6 +61,7 @@ class BuildResult(Public):
     built: bool
     seconds: float
     lock_changes: dict[str, Any] | None = None
+    image: dict[str, Any] | None = None  # an image build: reference, digest, action, remote
 
 
 class CacheEntry(Public):

@@ -84,6 +84,7 @@ class Supervisor:
         self.say(f"generation {number}: environment {env_record.reference}")
         ready = ready_and_held(self.workspace, record=env_record, reporter=_Reporter(self))
         try:
+            ready.require_this_machine("a deployment")
             self.workspace.artifacts.extract_tree(spec.source_snapshot, place / "src")
             model_root = place / "models"
             folders = []

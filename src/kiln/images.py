@@ -1,0 +1,299 @@
+"""Environments as OCI images, for ``kiln image`` and the SDK: build one (on the definition's
+base image, or on the workspace's default base for a definition without one), describe it,
+write the Dockerfile that builds its equivalent, list, push and pull images, and find the
+versions whose pinned base image has been patched since (its tag names a new digest).
+
+The building itself is the image builder's (kiln.builders.image), through ``ensure_built``:
+an image is a build like any other, cached by its materialization key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiln.builders.oci import imagefile
+from kiln.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from kiln.buildlog import Reporter
+    from kiln.builds import Built
+    from kiln.catalog import EnvironmentRecord
+    from kiln.workspace import Workspace
+
+BASE_IMAGE_VARIABLE = "KILN_BASE_IMAGE"
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    built: Built
+    facts: dict[str, Any]  # the image record (kiln.builders.oci.imagefile)
+
+    def summary(self) -> dict[str, Any]:
+        """The public ``image`` document."""
+        return summary(self.built.record, self.built.lock.lock_digest, self.facts)
+
+
+def summary(record: EnvironmentRecord, lock_digest: str, facts: dict[str, Any]) -> dict[str, Any]:
+    base = facts.get("base")
+    return {
+        "environment": record.reference,
+        "build_hash": record.build_hash,
+        "lock_digest": lock_digest,
+        "image": facts["reference"],
+        "digest": facts["digest"],
+        "action": facts.get("action", "present"),
+        "registry": facts.get("registry"),
+        "remote": facts.get("remote"),
+        "base": {"reference": base["reference"], "digest": base["digest"]} if base else None,
+    }
+
+
+def default_base_image(workspace: Workspace) -> str | None:
+    chosen = os.environ.get(BASE_IMAGE_VARIABLE) or workspace.config.get("base_image")
+    return str(chosen) if chosen else None
+
+
+def image_record(workspace: Workspace, record: EnvironmentRecord) -> EnvironmentRecord:
+    """``record`` when its definition names a base image; else the same version on the
+    workspace's default base image (its own build hash, so its own lock and image)."""
+    docker = record.definition.docker
+    if docker.base_image:
+        return record
+    if docker.dockerfile or docker.build_context:
+        return record  # the builder says what it cannot build
+    base = default_base_image(workspace)
+    if base is None:
+        raise UsageError(
+            f"{record.reference} names no base image: add docker.base_image to its definition, "
+            f"or name the workspace's default base image (`kiln init --base-image IMAGE` or "
+            f"{BASE_IMAGE_VARIABLE})"
+        )
+    from kiln.catalog import EnvironmentRecord
+    from kiln.environment.canonical import build_hash
+
+    definition = record.definition.model_copy(
+        update={"docker": docker.model_copy(update={"base_image": base})}
+    )
+    return EnvironmentRecord(
+        definition=definition,
+        name=record.name,
+        version=record.version,
+        description=record.description,
+        tags=record.tags,
+        definition_digest=record.definition_digest,
+        build_hash=build_hash(definition),
+        created_at=record.created_at,
+        archived=record.archived,
+        curated=record.curated,
+    )
+
+
+def build(
+    workspace: Workspace,
+    record: EnvironmentRecord,
+    *,
+    reporter: Reporter | None = None,
+    refresh: bool = False,
+    refresh_base: bool = False,
+    retry: bool = False,
+    pull_only: bool = False,
+) -> ImageBuild:
+    """The image of ``record``: present, pulled from the registry, or built (``pull_only``
+    refuses to build). ``refresh_base`` resolves the base image's tag again."""
+    from kiln.builds import ensure_built
+
+    built = ensure_built(
+        workspace,
+        image_record(workspace, record),
+        reporter=reporter,
+        refresh=refresh or refresh_base,
+        refresh_base=refresh_base,
+        retry=retry,
+        pull_only=pull_only,
+    )
+    return ImageBuild(built, imagefile.read_facts(built.path))
+
+
+def _built_image(workspace: Workspace, record: EnvironmentRecord) -> tuple[Path, dict[str, Any]]:
+    """The newest image build of ``record`` on this machine (never builds)."""
+    from kiln.cache import MARKER, read_marker
+
+    envs = workspace.cache_root / "envs"
+    found = []
+    for folder in sorted(envs.iterdir()) if envs.is_dir() else []:
+        marker = read_marker(folder)
+        if marker is None or marker.get("build_hash") != record.build_hash:
+            continue
+        if (folder / imagefile.FACTS).is_file():
+            rank = (int(marker.get("lock_generation") or 0), (folder / MARKER).stat().st_mtime)
+            found.append((rank, folder, marker))
+    if not found:
+        raise NotFound(
+            f"{record.reference} has no image on this machine; run `kiln image build {record.reference}`"
+        )
+    _, folder, marker = max(found, key=lambda item: item[0])
+    return folder, marker
+
+
+def details(workspace: Workspace, record: EnvironmentRecord) -> dict[str, Any]:
+    """``image show``: the image of ``record`` on this machine, asked of the registry too."""
+    from kiln.builders.image import interpreter
+    from kiln.builders.oci.registry import manifest_digest, parse
+
+    record = image_record(workspace, record)
+    folder, marker = _built_image(workspace, record)
+    facts = imagefile.read_facts(folder)
+    exists = None
+    if facts.get("registry") and facts.get("remote"):
+        exists = manifest_digest(parse(facts["registry"]), facts["remote"]) is not None
+    return {
+        **summary(record, str(marker.get("lock_digest")), facts),
+        "exists_in_registry": exists,
+        "size_bytes": facts.get("size"),
+        "layers": facts.get("layers"),
+        "interpreter": str(interpreter(folder)),
+        "dockerfile": dockerfile_for(record, folder),
+    }
+
+
+def dockerfile(workspace: Workspace, record: EnvironmentRecord) -> str:
+    record = image_record(workspace, record)
+    folder, _ = _built_image(workspace, record)
+    return dockerfile_for(record, folder)
+
+
+def dockerfile_for(record: EnvironmentRecord, folder: Path) -> str:
+    from kiln.builders.image import PREFIX
+    from kiln.builders.oci.layer import EPOCH
+
+    lock_text = (folder / "kiln-lock.toml").read_text(encoding="utf-8")
+    base, digest = imagefile.pinned_base(lock_text)
+    variables = imagefile.plain_variables(record.definition)
+    env = " ".join(f"{k}={_quoted(v)}" for k, v in sorted(variables.items()))
+    repository = base.split("@", 1)[0].rsplit(":", 1)[0] if ":" in base.rsplit("/", 1)[-1] else base
+    return "\n".join(
+        [
+            f"# {record.reference}: the image Kiln builds, as a Dockerfile. Next to it put",
+            f"#   requirements.txt  (`kiln env lock {record.reference} -o requirements.txt`)",
+            "#   uv                (the uv binary: `pip install uv`, then copy `which uv`)",
+            "# Kiln builds the same files without a Dockerfile, so that the same lock on the",
+            "# same base always gives the same image digest; this file's digest will differ.",
+            f"FROM {repository}@{digest}",
+            "RUN --mount=type=bind,source=uv,target=/kiln/uv \\",
+            "    --mount=type=bind,source=requirements.txt,target=/kiln/requirements.txt \\",
+            f"    SOURCE_DATE_EPOCH={EPOCH} /kiln/uv venv --python python3 --no-project {PREFIX} && \\",
+            f"    SOURCE_DATE_EPOCH={EPOCH} /kiln/uv pip sync --require-hashes --compile-bytecode \\",
+            f"      --python {PREFIX}/bin/python /kiln/requirements.txt",
+            f"ENV PATH={PREFIX}/bin:$PATH VIRTUAL_ENV={PREFIX}" + (f" {env}" if env else ""),
+            f'LABEL io.kiln.environment="{record.reference}" io.kiln.build-hash="{record.build_hash}"',
+            "",
+        ]
+    )
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
+def listing(workspace: Workspace) -> list[dict[str, Any]]:
+    """Every image build on this machine, least recently used first, with the versions
+    (registered or on the default base) that it serves."""
+    from kiln.builds import open_cache
+    from kiln.cachegc import versions_by_build
+
+    users = versions_by_build(workspace)
+    found = []
+    for entry in open_cache(workspace).entries():
+        if not (entry.path / imagefile.FACTS).is_file():
+            continue
+        facts = imagefile.read_facts(entry.path)
+        records = users.get(str(entry.marker.get("build_hash")), [])
+        label = facts.get("environment") or (records[0].reference if records else "(none)")
+        found.append(
+            {
+                "environment": label,
+                "build_hash": str(entry.marker.get("build_hash")),
+                "lock_digest": str(entry.marker.get("lock_digest")),
+                "image": facts["reference"],
+                "digest": facts["digest"],
+                "action": facts.get("action", "present"),
+                "registry": facts.get("registry"),
+                "remote": facts.get("remote"),
+                "base": facts.get("base"),
+            }
+        )
+    return found
+
+
+def push(workspace: Workspace, record: EnvironmentRecord) -> dict[str, Any]:
+    """Copy the image of ``record`` from this machine's engine store to the registry."""
+    from kiln.builders.oci import engine
+    from kiln.builders.oci.registry import parse
+
+    if not workspace.image_registry:
+        raise UsageError(
+            "this workspace has no image registry: set one with `kiln init --image-registry URL` "
+            "or KILN_IMAGE_REGISTRY"
+        )
+    record = image_record(workspace, record)
+    folder, marker = _built_image(workspace, record)
+    facts = imagefile.read_facts(folder)
+    registry = parse(workspace.image_registry)
+    remote = registry.reference(folder.name)
+    engine.run(
+        "skopeo",
+        [
+            "copy",
+            "-q",
+            *[f"--dest-{flag[2:]}" for flag in registry.tls_args()],
+            f"containers-storage:{facts['reference']}",
+            f"docker://{remote}",
+        ],
+        what=f"pushing {remote}",
+    )
+    facts |= {"registry": registry.url, "remote": remote}
+    imagefile.write_facts(folder, facts)
+    return summary(record, str(marker.get("lock_digest")), {**facts, "action": "pushed"})
+
+
+def outdated(workspace: Workspace) -> list[dict[str, Any]]:
+    """The versions whose newest lock pins a base image digest that its tag no longer names
+    (a patched base): they must be rebuilt (``kiln env build --refresh-base``)."""
+    from kiln.builders.base import BuildError
+    from kiln.builders.oci.bases import current_digest
+    from kiln.builders.oci.registry import parse
+    from kiln.cachegc import versions_by_build
+    from kiln.registry.lock_queries import list_locks
+
+    registry = parse(workspace.image_registry) if workspace.image_registry else None
+    newest: dict[tuple[str, str], Any] = {}
+    with workspace.engine.connect() as connection:
+        for build_hash in versions_by_build(workspace):
+            for row in list_locks(connection, build_hash=build_hash):
+                newest[(build_hash, row.platform)] = row  # ordered by generation
+    users = versions_by_build(workspace)
+    current: dict[str, str] = {}
+    found = []
+    for (build_hash, _), row in sorted(newest.items()):
+        try:
+            base, pinned = imagefile.pinned_base(row.lock_text)
+        except BuildError:
+            continue  # not an image lock
+        if base not in current:
+            current[base] = current_digest(base, registry)
+        if current[base] != pinned:
+            found += [
+                {
+                    "environment": record.reference,
+                    "build_hash": build_hash,
+                    "lock_generation": row.generation,
+                    "base": base,
+                    "pinned_digest": pinned,
+                    "current_digest": current[base],
+                }
+                for record in users.get(build_hash, [])
+            ]
+    return found
