@@ -98,7 +98,6 @@ trim_rootfs() {  # apt lists and caches, docs, man pages, locales except C: the 
     "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/log/*
   find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -type d ! -name 'C' ! -name 'C.*' \
     -exec rm -rf {} + 2>/dev/null || true
-  find "$root" -xdev -name __pycache__ -type d -prune -exec rm -rf {} +
 }
 
 build_base_tarball() {
@@ -106,6 +105,11 @@ build_base_tarball() {
   mirror=$(debian_mirror)
   [ -n "$mirror" ] || { echo "containers.sh: no bookworm mirror in /etc/apt/sources.list*" >&2; exit 1; }
   mkdir -p "$CACHE"
+  # One build at a time; a build killed earlier left only its work folder, never the tarball.
+  exec 9>"$CACHE/.build.lock"
+  flock 9
+  if [ -s "$TARBALL" ] && [ -s "$META" ]; then return 0; fi  # built meanwhile by another run
+  rm -rf "$CACHE"/.build-"$NAME".*
   work=$(mktemp -d "$CACHE/.build-$NAME.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   echo "containers.sh: debootstrap bookworm from $mirror (about a minute)" >&2
@@ -134,11 +138,14 @@ remove_stale_tarballs() {  # earlier recipes' tarballs (and the hand-made untrim
 }
 
 import_and_run() {
-  local sha label
+  local sha label previous
   sha=$(sed -E 's/.*"tarball_sha256": "([0-9a-f]+)".*/\1/' "$META")
   label=$(podman image inspect --format '{{index .Labels "kiln.test.tarball-sha256"}}' "$IMAGE" 2>/dev/null || true)
   if [ "$label" != "$sha" ]; then
+    previous=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
     podman import --quiet --change "LABEL kiln.test.tarball-sha256=$sha" "$TARBALL" "$IMAGE" >/dev/null
+    # The image of an earlier tarball, now untagged (kept if a container still uses it).
+    [ -n "$previous" ] && { podman rmi "$previous" >/dev/null 2>&1 || true; }
   fi
   podman run --rm "$IMAGE" true
 }

@@ -238,15 +238,20 @@ def read_base_metadata() -> tuple[Path, dict[str, str]]:
 
 
 def import_base_image(local_ref: str, tarball: Path, sha256: str) -> None:
-    """``podman import`` the tarball unless the image is there already, made from these bytes."""
+    """``podman import`` the tarball unless the image is there already, made from these bytes;
+    the image of an earlier tarball is removed (kept if a container still uses it)."""
+    label = f'{{{{.Id}}}} {{{{index .Labels "{TARBALL_LABEL}"}}}}'
     inspected = subprocess.run(
-        ["podman", "image", "inspect", "--format", f'{{{{index .Labels "{TARBALL_LABEL}"}}}}',
-         local_ref],
+        ["podman", "image", "inspect", "--format", label, local_ref],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if inspected.returncode != 0 or inspected.stdout.strip() != sha256:
-        run("podman", "import", "--quiet", "--change", f"LABEL {TARBALL_LABEL}={sha256}",
-            str(tarball), local_ref)  # fmt: skip
+    previous = inspected.stdout.split() if inspected.returncode == 0 else []
+    if previous[1:] == [sha256]:
+        return
+    run("podman", "import", "--quiet", "--change", f"LABEL {TARBALL_LABEL}={sha256}",
+        str(tarball), local_ref)  # fmt: skip
+    if previous:
+        subprocess.run(["podman", "rmi", previous[0]], capture_output=True, check=False)
 
 
 def unmount_under(root: Path) -> None:
