@@ -40,6 +40,17 @@ def test_registry_answers_200_for_the_pushed_tag_and_404_for_others(
     assert base_image.digest.startswith("sha256:")
 
 
+def test_registry_deletes_manifests(image_registry: ImageRegistry, base_image: BaseImage) -> None:
+    scratch = f"docker://{image_registry.host}/kiln-test/scratch:doomed"
+    run("skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+        f"docker://{base_image.registry_ref}", scratch, "--src-tls-verify=false")  # fmt: skip
+    answer = image_registry.manifest("kiln-test/scratch", "doomed")
+    assert answer.status == 200 and answer.digest == base_image.digest
+    assert image_registry.delete_manifest("kiln-test/scratch", base_image.digest) == 202
+    assert image_registry.manifest_status("kiln-test/scratch", "doomed") == 404
+    assert image_registry.manifest_status("kiln-test/debian-python", "bookworm") == 200
+
+
 def test_a_fresh_engine_store_is_empty_and_pulls_from_the_registry(
     engine_store: EngineStore, base_image: BaseImage
 ) -> None:

@@ -107,6 +107,17 @@ class ImageRegistry:
     def manifest_status(self, repo: str, tag: str) -> int:
         return self.manifest(repo, tag).status
 
+    def delete_manifest(self, repo: str, digest: str) -> int:
+        """DELETE /v2/REPO/manifests/DIGEST (deletes are enabled): 202, or the error's status."""
+        request = urllib.request.Request(
+            f"{self.url}/v2/{repo}/manifests/{digest}", method="DELETE"
+        )
+        try:
+            with _LOCAL.open(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
     def registries_conf(self, folder: Path) -> dict[str, str]:
         """A registries.conf listing this registry as insecure (plain HTTP), the alternative to
         ``--tls-verify=false`` flags: the environment that makes podman and buildah read it
