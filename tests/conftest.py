@@ -19,7 +19,7 @@ import pytest
 
 from kiln.workspace import Workspace
 
-pytest_plugins = ["kilntesting.fixtures"]
+pytest_plugins = ["kilntesting.fixtures", "kilntesting.images"]
 
 
 def _expand(url: str) -> str:

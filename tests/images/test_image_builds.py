@@ -1,0 +1,296 @@
+"""Environments built into OCI images with real podman and skopeo, cached in a real registry
+(Debian's docker-registry on 127.0.0.1), on a real Debian base image."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kilntesting.builds import PackageIndex
+from kilntesting.cli import run_kiln
+from kilntesting.images import BaseImage, EngineStore, ImageRegistry
+
+
+def _workspace(tmp_path: Path, registry: ImageRegistry | None, name: str = "ws") -> Path:
+    folder = tmp_path / name
+    args = ["init", str(folder)] + (["--image-registry", registry.url] if registry else [])
+    run_kiln(*args)
+    return folder
+
+
+def _env(folder: Path, cache: Path, **extra: str) -> dict[str, str]:
+    return {"KILN_WORKSPACE": str(folder), "KILN_CACHE_DIR": str(cache), **extra}
+
+
+def _register(folder: Path, env: dict[str, str], definition: dict[str, Any]) -> None:
+    path = folder / f"{definition['name']}.yml"
+    path.write_text(yaml.safe_dump(definition))
+    run_kiln("env", "register", "-f", str(path), env=env)
+
+
+def _definition(base: str, index: PackageIndex, **extra: Any) -> dict[str, Any]:
+    index.publish("kilnpkg", "1.0", body="VALUE = 'one'\n")
+    return {
+        "name": "imaged",
+        "python": {"pip": {"packages": ["kilnpkg==1.0"], "index_url": index.url}},
+        "docker": {"base_image": base},
+        "environment_variables": {"GREETING": "hello"},
+        **extra,
+    }
+
+
+def _build(env: dict[str, str], *extra: str) -> dict[str, Any]:
+    return json.loads(run_kiln("env", "build", "imaged", "--json", *extra, env=env).stdout)
+
+
+def _in_image(image: str, code: str, store: EngineStore | None = None) -> str:
+    result = subprocess.run(
+        ["podman", "run", "--rm", "--pull=never", image, "python", "-c", code],
+        capture_output=True, text=True, timeout=120, env=store.environ() if store else None,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_a_definition_with_a_base_image_builds_an_image_of_its_lock(
+    tmp_path: Path,
+    image_registry: ImageRegistry,
+    base_image: BaseImage,
+    package_index: PackageIndex,
+) -> None:
+    folder = _workspace(tmp_path, image_registry)
+    env = _env(folder, tmp_path / "cache")
+    _register(folder, env, _definition(base_image.registry_ref, package_index))
+
+    result = _build(env)
+
+    assert result["builder"] == "image" and result["image"]["action"] == "built"
+    image = result["image"]["reference"]
+    code = "import kilnpkg, os, sys; print(kilnpkg.VALUE, os.environ['GREETING'], sys.executable, sys.version.split()[0])"
+    assert _in_image(image, code).split() == [
+        "one", "hello", "/opt/kiln/env/bin/python", base_image.python_version
+    ]  # fmt: skip
+    # Pushed under its key, and the lock pins the base image's digest.
+    tag = result["image"]["remote"].rsplit(":", 1)[1]
+    assert image_registry.manifest_status("kiln/env", tag) == 200
+    lock = run_kiln("env", "lock", "imaged", "--format", "pylock", env=env).stdout
+    assert f'base-digest = "{base_image.digest}"' in lock
+
+
+def test_the_same_lock_on_the_same_base_gives_the_same_image_digest(
+    tmp_path: Path, base_image: BaseImage, package_index: PackageIndex
+) -> None:
+    """Two fresh caches, no registry: built twice from nothing, byte for byte the same."""
+    folder = _workspace(tmp_path, None)
+    first_env = _env(folder, tmp_path / "cache-1")
+    _register(folder, first_env, _definition(base_image.local_ref, package_index))
+    first = _build(first_env)
+    subprocess.run(["podman", "rmi", first["image"]["reference"]], check=True, capture_output=True)
+
+    second = _build(_env(folder, tmp_path / "cache-2"))
+
+    assert second["image"]["action"] == "built"
+    assert second["image"]["digest"] == first["image"]["digest"]
+
+
+def test_a_second_machine_pulls_instead_of_building(
+    tmp_path: Path,
+    image_registry: ImageRegistry,
+    base_image: BaseImage,
+    package_index: PackageIndex,
+    engine_store: EngineStore,
+) -> None:
+    folder = _workspace(tmp_path, image_registry)
+    first = _env(folder, tmp_path / "cache-1")
+    _register(folder, first, _definition(base_image.registry_ref, package_index))
+    built = _build(first)
+    # Another machine: an empty Kiln cache and an empty engine store, the same workspace.
+    second = _env(folder, tmp_path / "cache-2", **engine_store.env)
+
+    pulled = json.loads(run_kiln("image", "build", "imaged", "--json", env=second).stdout)
+
+    assert pulled["action"] == "pulled"
+    assert pulled["digest"] == built["image"]["digest"]
+    logs = run_kiln("env", "logs", "imaged", env=second).stdout
+    assert "==> pull" in logs and "==> install" not in logs
+    assert _in_image(pulled["image"], "import kilnpkg; print(kilnpkg.VALUE)", engine_store) == "one"
+
+
+def test_a_registry_that_does_not_answer_is_an_error_and_nothing_is_built(
+    tmp_path: Path, base_image: BaseImage, package_index: PackageIndex
+) -> None:
+    folder = tmp_path / "ws"
+    run_kiln("init", str(folder), "--image-registry", "http://127.0.0.1:9")
+    env = _env(folder, tmp_path / "cache")
+    _register(folder, env, _definition(base_image.local_ref, package_index))
+
+    result = run_kiln("env", "build", "imaged", env=env, check=False)
+
+    assert result.returncode == 6
+    assert "the image registry http://127.0.0.1:9 did not answer" in result.stderr
+    assert not (tmp_path / "cache" / "envs").exists() or not any(
+        (tmp_path / "cache" / "envs").iterdir()
+    )
+
+
+@pytest.mark.parametrize(
+    ("docker", "python", "expected"),
+    [
+        ({"base_image": "{host}/kiln-test/no-such-image:1"}, {}, "base image {host}/kiln-test/no-such-image:1 cannot be pulled"),
+        ({"base_image": "{local}"}, {"version": "3.12"}, "`python.version` 3.12 does not match base image"),
+        ({"dockerfile": "FROM scratch"}, {}, "cannot be built by this version of Kiln yet"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_built_as_written_fails_in_one_line(
+    tmp_path: Path,
+    image_registry: ImageRegistry,
+    base_image: BaseImage,
+    docker: dict[str, str],
+    python: dict[str, str],
+    expected: str,
+) -> None:
+    names = {"host": image_registry.host, "local": base_image.local_ref}
+    folder = _workspace(tmp_path, image_registry)
+    env = _env(folder, tmp_path / "cache")
+    docker = {k: v.format(**names) for k, v in docker.items()}
+    _register(folder, env, {"name": "imaged", "python": python, "docker": docker})
+
+    result = run_kiln("env", "build", "imaged", env=env, check=False)
+
+    assert result.returncode != 0
+    assert expected.format(**names) in result.stderr
+    assert "Traceback" not in result.stderr
+    shown = run_kiln("env", "show", "imaged", "--build", "--json", env=env).stdout
+    assert json.loads(shown)["build"]["state"] == "not built"
+
+
+def test_host_only_builds_the_python_part_on_this_machine(
+    tmp_path: Path, base_image: BaseImage, package_index: PackageIndex
+) -> None:
+    folder = _workspace(tmp_path, None)
+    env = _env(folder, tmp_path / "cache")
+    _register(folder, env, _definition(base_image.local_ref, package_index))
+
+    result = _build(env, "--host-only")
+
+    assert result["builder"] == "venv" and "image" not in result
+    assert Path(result["interpreter"]).is_file()
+
+
+def test_a_private_index_password_enters_no_layer_and_no_config(
+    tmp_path: Path, base_image: BaseImage, package_index: PackageIndex
+) -> None:
+    secret = "s3cret-index-token-value"
+    package_index.credentials = ("kiln", secret)
+    folder = _workspace(tmp_path, None)
+    env = _env(folder, tmp_path / "cache", INDEX_TOKEN=secret)
+    definition = _definition(base_image.local_ref, package_index)
+    definition["python"]["pip"]["index_url"] = package_index.url.replace(
+        "http://", "http://kiln:${INDEX_TOKEN}@"
+    )
+    _register(folder, env, definition)
+
+    result = _build(env)
+
+    layout = tmp_path / "layout"
+    subprocess.run(
+        ["skopeo", "copy", "-q", f"containers-storage:{result['image']['reference']}", f"oci:{layout}:x"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    import gzip
+
+    for blob in (layout / "blobs" / "sha256").iterdir():
+        data = blob.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        assert secret.encode() not in data, f"the secret is in blob {blob.name}"
+    assert secret not in run_kiln("env", "logs", "imaged", env=env).stdout
+    history = subprocess.run(
+        ["podman", "history", "--no-trunc", result["image"]["reference"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert secret not in history
+
+
+def test_a_patched_base_is_listed_as_outdated_and_refresh_base_moves_onto_it(
+    tmp_path: Path,
+    image_registry: ImageRegistry,
+    base_image: BaseImage,
+    package_index: PackageIndex,
+) -> None:
+    tag = f"{image_registry.host}/kiln-test/patched:1"
+    subprocess.run(
+        ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"containers-storage:{base_image.local_ref}", f"docker://{tag}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    folder = _workspace(tmp_path, image_registry)
+    env = _env(folder, tmp_path / "cache")
+    _register(folder, env, _definition(tag, package_index))
+    first = _build(env)
+    old_digest = image_registry.manifest("kiln-test/patched", "1").digest
+    assert json.loads(run_kiln("image", "outdated", "--json", env=env).stdout) == []
+    # The base is patched: a new image under the same tag.
+    patch = tmp_path / "patch"
+    patch.mkdir()
+    (patch / "Containerfile").write_text(
+        f"FROM {base_image.local_ref}\nRUN echo patched > /etc/kiln-patch\n"
+    )
+    subprocess.run(
+        ["podman", "build", "-q", "-t", "kiln-test/patched-local", str(patch)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["skopeo", "copy", "-q", "--dest-tls-verify=false", "containers-storage:localhost/kiln-test/patched-local:latest", f"docker://{tag}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    new_digest = image_registry.manifest("kiln-test/patched", "1").digest
+
+    outdated = json.loads(run_kiln("image", "outdated", "--json", env=env).stdout)
+    assert [(o["environment"], o["pinned_digest"], o["current_digest"]) for o in outdated] == [
+        ("imaged:1", old_digest, new_digest)
+    ]
+    refreshed = _build(env, "--refresh-base")
+
+    assert refreshed["lock_generation"] == first["lock_generation"] + 1
+    assert refreshed["image"]["digest"] != first["image"]["digest"]
+    assert (
+        _in_image(refreshed["image"]["reference"], "print(open('/etc/kiln-patch').read().strip())")
+        == "patched"
+    )
+    assert json.loads(run_kiln("image", "outdated", "--json", env=env).stdout) == []
+
+
+def test_image_show_dockerfile_list_and_gc(
+    tmp_path: Path,
+    image_registry: ImageRegistry,
+    base_image: BaseImage,
+    package_index: PackageIndex,
+) -> None:
+    folder = _workspace(tmp_path, image_registry)
+    env = _env(folder, tmp_path / "cache")
+    _register(folder, env, _definition(base_image.registry_ref, package_index))
+    built = _build(env)["image"]
+
+    shown = json.loads(run_kiln("image", "show", "imaged", "--json", env=env).stdout)
+    listed = json.loads(run_kiln("image", "list", "--json", env=env).stdout)
+    dockerfile = run_kiln("image", "dockerfile", "imaged", env=env).stdout
+
+    assert shown["digest"] == built["digest"] and shown["exists_in_registry"] is True
+    assert shown["base"]["digest"] == base_image.digest and shown["layers"] >= 2
+    assert [i["digest"] for i in listed] == [built["digest"]]
+    assert f"FROM {base_image.registry_ref.rsplit(':', 1)[0]}@{base_image.digest}" in dockerfile
+    assert 'GREETING="hello"' in dockerfile
+
+    run_kiln("cache", "gc", "--max-size", "0", env=env)
+
+    gone = subprocess.run(["podman", "image", "exists", built["reference"]], check=False)
+    assert gone.returncode == 1
+    assert json.loads(run_kiln("image", "list", "--json", env=env).stdout) == []
