@@ -95,17 +95,24 @@ def export_lock(
     from kiln.registry.lock_queries import get_lock
 
     builder = builders.choose(record.definition)
-    target = builder.target(record.definition, BuildContext(NullLog(), workspace.cache_root / "uv"))
+    # The platform of this machine's build when there is one (asking an image builder for its
+    # target would build the definition's Dockerfile), else the builder's answer.
+    found = _newest_built(workspace.cache_root / "envs", record.build_hash, builder.name)
+    if found is not None:
+        platform = str(found[1].get("platform"))
+    else:
+        context = BuildContext(NullLog(), workspace.cache_root / "uv")
+        platform = builder.target(record.definition, context).platform
     with workspace.engine.connect() as connection:
         row = get_lock(
             connection,
             build_hash=record.build_hash,
-            platform=target.platform,
+            platform=platform,
             generation=generation,
         )
     if row is None:
         raise NotFound(
-            f"{record.reference} has no lock for {target.platform} yet; "
+            f"{record.reference} has no lock for {platform} yet; "
             f"run `kiln env build {record.reference}`"
         )
     from kiln.buildlocks import verify_lock
@@ -133,16 +140,20 @@ def build_info(workspace: Workspace, record: EnvironmentRecord) -> BuildInfo:
     return _describe(workspace, record, path, marker)
 
 
-def _newest_built(envs: Path, build_hash: str) -> tuple[Path, dict[str, Any]] | None:
-    """The ready folder of ``build_hash`` with the newest lock generation (then the most
-    recently used), and its marker."""
+def _newest_built(
+    envs: Path, build_hash: str, builder: str | None = None
+) -> tuple[Path, dict[str, Any]] | None:
+    """The ready folder of ``build_hash`` (made by ``builder``, when given) with the newest
+    lock generation (then the most recently used), and its marker."""
     from kiln.cache import MARKER, read_marker
 
     candidates = []
     folders = sorted(envs.iterdir()) if envs.is_dir() else []
     for folder in folders:
         marker = read_marker(folder)
-        if marker is not None and marker.get("build_hash") == build_hash:
+        if marker is None or builder not in (None, marker.get("builder")):
+            continue
+        if marker.get("build_hash") == build_hash:
             rank = (int(marker.get("lock_generation") or 0), (folder / MARKER).stat().st_mtime)
             candidates.append((rank, folder, marker))
     if not candidates:

@@ -5,6 +5,7 @@ workspace's artifact store into the cache by sha256."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.builders.base import BuildError
@@ -70,3 +71,19 @@ def stage_local_wheels(
             publish(source, final)  # a staged wheel that exists is complete
         staged[entry] = f"{digest}/{file_name}"
     return staged
+
+
+def stage_build_context(workspace: Workspace, definition: EnvironmentDefinition) -> Path | None:
+    """The folder of a definition's ``docker.build_context``, from the artifact store (where
+    registering put it), or None when the definition has none."""
+    docker = definition.docker
+    if not docker.build_context or not docker.build_context_digest:
+        return None
+    found = workspace.artifacts.lookup(docker.build_context_digest)
+    if found is None or not found.is_dir():
+        raise BuildError(
+            f"`docker.build_context`: the workspace does not hold {docker.build_context!r} "
+            f"(sha256 {docker.build_context_digest[:12]}); register the definition again from "
+            "the folder that has it"
+        )
+    return found

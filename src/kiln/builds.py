@@ -20,7 +20,12 @@ from typing import Any
 from kiln import builders
 from kiln.builders import packagecaches
 from kiln.builders.base import Activation, BuildContext, Builder, Lock, Target
-from kiln.buildinputs import WHEELS_FOLDER, secrets_for, stage_local_wheels
+from kiln.buildinputs import (
+    WHEELS_FOLDER,
+    secrets_for,
+    stage_build_context,
+    stage_local_wheels,
+)
 from kiln.buildlocks import RecentFailure, resolve_lock, stored_lock, verify_lock
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
 from kiln.cache import Cache
@@ -142,6 +147,7 @@ def _ensure(
             image_registry=workspace.image_registry,
             refresh_base=options["refresh_base"],
             pull_only=options["pull_only"],
+            build_context=stage_build_context(workspace, record.definition),
         )
         attempt.target = builder.target(record.definition, ctx)
         lock_row, previous = _choose_lock(

@@ -140,7 +140,7 @@ def _built_image(workspace: Workspace, record: EnvironmentRecord) -> tuple[Path,
 
 def details(workspace: Workspace, record: EnvironmentRecord) -> dict[str, Any]:
     """``image show``: the image of ``record`` on this machine, asked of the registry too."""
-    from kiln.builders.image import interpreter
+    from kiln import builders
     from kiln.builders.oci.registry import manifest_digest, parse
 
     record = image_record(workspace, record)
@@ -154,7 +154,7 @@ def details(workspace: Workspace, record: EnvironmentRecord) -> dict[str, Any]:
         "exists_in_registry": exists,
         "size_bytes": facts.get("size"),
         "layers": facts.get("layers"),
-        "interpreter": str(interpreter(folder)),
+        "interpreter": str(builders.get(str(marker.get("builder"))).interpreter(folder)),
         "dockerfile": dockerfile_for(record, folder),
     }
 
@@ -166,11 +166,26 @@ def dockerfile(workspace: Workspace, record: EnvironmentRecord) -> str:
 
 
 def dockerfile_for(record: EnvironmentRecord, folder: Path) -> str:
+    """A Dockerfile that builds the equivalent of the image in ``folder``."""
     from kiln.builders.image import PREFIX
     from kiln.builders.oci.layer import EPOCH
 
-    lock_text = (folder / "kiln-lock.toml").read_text(encoding="utf-8")
-    base, digest = imagefile.pinned_base(lock_text)
+    docker = record.definition.docker
+    label = (
+        f'LABEL io.kiln.environment="{record.reference}" io.kiln.build-hash="{record.build_hash}"'
+    )
+    own = docker.dockerfile or (
+        f"# build context {docker.build_context}'s {docker.dockerfile_path or 'Dockerfile'} "
+        "here, then:"
+        if docker.build_context
+        else None
+    )
+    lock_file = folder / "kiln-lock.toml"
+    if not lock_file.is_file():  # a user-managed image: built as it is, labels added
+        facts = imagefile.read_facts(folder)
+        start = own or f"FROM {(facts.get('base') or {}).get('reference', docker.base_image)}"
+        return f"# {record.reference}: the user's image as it is, with Kiln's labels\n{start}\n{label}\n"
+    base, digest = imagefile.pinned_base(lock_file.read_text(encoding="utf-8"))
     variables = imagefile.plain_variables(record.definition)
     env = " ".join(f"{k}={_quoted(v)}" for k, v in sorted(variables.items()))
     repository = base.split("@", 1)[0].rsplit(":", 1)[0] if ":" in base.rsplit("/", 1)[-1] else base
@@ -181,14 +196,14 @@ def dockerfile_for(record: EnvironmentRecord, folder: Path) -> str:
             "#   uv                (the uv binary: `pip install uv`, then copy `which uv`)",
             "# Kiln builds the same files without a Dockerfile, so that the same lock on the",
             "# same base always gives the same image digest; this file's digest will differ.",
-            f"FROM {repository}@{digest}",
+            own or f"FROM {repository}@{digest}",
             "RUN --mount=type=bind,source=uv,target=/kiln/uv \\",
             "    --mount=type=bind,source=requirements.txt,target=/kiln/requirements.txt \\",
             f"    SOURCE_DATE_EPOCH={EPOCH} /kiln/uv venv --python python3 --no-project {PREFIX} && \\",
             f"    SOURCE_DATE_EPOCH={EPOCH} /kiln/uv pip sync --require-hashes --compile-bytecode \\",
             f"      --python {PREFIX}/bin/python /kiln/requirements.txt",
             f"ENV PATH={PREFIX}/bin:$PATH VIRTUAL_ENV={PREFIX}" + (f" {env}" if env else ""),
-            f'LABEL io.kiln.environment="{record.reference}" io.kiln.build-hash="{record.build_hash}"',
+            label,
             "",
         ]
     )
@@ -263,6 +278,7 @@ def outdated(workspace: Workspace) -> list[dict[str, Any]]:
     """The versions whose newest lock pins a base image digest that its tag no longer names
     (a patched base): they must be rebuilt (``kiln env build --refresh-base``)."""
     from kiln.builders.base import BuildError
+    from kiln.builders.oci import dockerbuild
     from kiln.builders.oci.bases import current_digest
     from kiln.builders.oci.registry import parse
     from kiln.cachegc import versions_by_build
@@ -282,6 +298,8 @@ def outdated(workspace: Workspace) -> list[dict[str, Any]]:
             base, pinned = imagefile.pinned_base(row.lock_text)
         except BuildError:
             continue  # not an image lock
+        if base.startswith(dockerbuild.REPOSITORY):
+            continue  # the definition's own Dockerfile: rebuilt, not pulled by tag
         if base not in current:
             current[base] = current_digest(base, registry)
         if current[base] != pinned:

@@ -143,7 +143,8 @@ def test_a_registry_that_does_not_answer_is_an_error_and_nothing_is_built(
     [
         ({"base_image": "{host}/kiln-test/no-such-image:1"}, {}, "base image {host}/kiln-test/no-such-image:1 cannot be pulled"),
         ({"base_image": "{local}"}, {"version": "3.12"}, "`python.version` 3.12 does not match base image"),
-        ({"dockerfile": "FROM scratch"}, {}, "cannot be built by this version of Kiln yet"),
+        ({"dockerfile": "FROM scratch"}, {}, "has no Python that starts"),
+        ({"base_image": "{local}"}, {"conda": {"packages": ["numpy"]}}, "an image with conda packages cannot be built"),
     ],
 )  # fmt: skip
 def test_what_cannot_be_built_as_written_fails_in_one_line(
@@ -294,3 +295,78 @@ def test_image_show_dockerfile_list_and_gc(
     gone = subprocess.run(["podman", "image", "exists", built["reference"]], check=False)
     assert gone.returncode == 1
     assert json.loads(run_kiln("image", "list", "--json", env=env).stdout) == []
+
+
+def test_a_dockerfile_runs_first_then_the_lock_goes_on_top(
+    tmp_path: Path, base_image: BaseImage, package_index: PackageIndex
+) -> None:
+    folder = _workspace(tmp_path, None)
+    env = _env(folder, tmp_path / "cache")
+    definition = _definition("unused", package_index)
+    definition["docker"] = {
+        "dockerfile": f"FROM {base_image.local_ref}\nRUN echo from-the-dockerfile > /opt/marker\n"
+    }
+    _register(folder, env, definition)
+
+    result = _build(env)
+
+    assert result["builder"] == "image"
+    code = "import kilnpkg; print(kilnpkg.VALUE, open('/opt/marker').read().strip())"
+    assert _in_image(result["image"]["reference"], code) == "one from-the-dockerfile"
+    assert "from-the-dockerfile" in run_kiln("env", "logs", "imaged", env=env).stdout
+
+
+def test_a_user_managed_build_context_is_built_as_it_is_and_its_packages_recorded(
+    tmp_path: Path, base_image: BaseImage, package_index: PackageIndex
+) -> None:
+    wheel = package_index.publish("kilnpkg", "2.0", body="VALUE = 'two'\n")
+    folder = _workspace(tmp_path, None)
+    context = folder / "context"
+    context.mkdir()
+    (context / wheel.name).write_bytes(wheel.read_bytes())
+    (context / "Containerfile").write_text(
+        f"FROM {base_image.local_ref}\nCOPY {wheel.name} /tmp/\n"
+        f"RUN python3 -m venv --without-pip /opt/venv && cd /tmp && python3 -c \"import zipfile; zipfile.ZipFile('{wheel.name}').extractall('/opt/venv/lib/python3.11/site-packages')\"\n"
+        "ENV PATH=/opt/venv/bin:$PATH\n"
+    )
+    env = _env(folder, tmp_path / "cache")
+    (folder / "byoc.yml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "byoc",
+                "python": {"user_managed": True},
+                "docker": {"build_context": "context", "dockerfile_path": "Containerfile"},
+            }
+        )
+    )
+    run_kiln("env", "register", "-f", str(folder / "byoc.yml"), env=env)
+
+    result = json.loads(run_kiln("env", "build", "byoc", "--json", env=env).stdout)
+
+    assert result["builder"] == "user-image" and result["interpreter"] == "/opt/venv/bin/python3"
+    lock = run_kiln("env", "lock", "byoc", env=env).stdout
+    assert "kilnpkg==2.0" in lock
+    labels = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{json .Labels}}", result["image"]["reference"]],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert json.loads(labels)["io.kiln.environment"] == "byoc:1"
+
+
+def test_a_failing_dockerfile_step_fails_the_build_naming_the_step(
+    tmp_path: Path, base_image: BaseImage
+) -> None:
+    folder = _workspace(tmp_path, None)
+    env = _env(folder, tmp_path / "cache")
+    step = "RUN echo about to fail && exit 3"
+    _register(
+        folder,
+        env,
+        {"name": "imaged", "docker": {"dockerfile": f"FROM {base_image.local_ref}\n{step}\n"}},
+    )
+
+    result = run_kiln("env", "build", "imaged", env=env, check=False)
+
+    assert result.returncode == 6
+    assert "building the definition's Dockerfile failed" in result.stderr
+    assert "exit status 3" in result.stderr and "about to fail" in result.stderr

@@ -6,7 +6,7 @@ records its ``name`` with each build, and finds it again with ``get``.
 
 from __future__ import annotations
 
-from kiln.builders import conda, image, user_managed, venv
+from kiln.builders import conda, image, user_image, user_managed, venv
 from kiln.builders.base import Builder, BuildError
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
@@ -16,6 +16,7 @@ BUILDERS: dict[str, Builder] = {
     user_managed.name: user_managed,
     conda.name: conda,
     image.name: image,
+    user_image.name: user_image,
 }
 _IMPLIED_CONDA = {"python", "pip"}
 
@@ -25,17 +26,13 @@ def choose(definition: EnvironmentDefinition, *, host_only: bool = False) -> Bui
     only its Python part on this machine instead: an explicit choice, never a fallback).
     Conda packages beyond python and pip need conda."""
     docker = definition.docker
-    if not host_only and (docker.dockerfile or docker.build_context):
-        raise BuildError(
-            "`docker.dockerfile` and `docker.build_context` definitions cannot be built by this "
-            "version of Kiln yet (only `docker.base_image` is); build its Python part on this "
-            "machine with --host-only"
-        )
-    if not host_only and docker.base_image:
-        if definition.python.user_managed or _needs_conda(definition):
+    if not host_only and (docker.base_image or docker.dockerfile or docker.build_context):
+        if definition.python.user_managed:
+            return user_image
+        if _needs_conda(definition):
             raise BuildError(
-                "an image with `python.user_managed_dependencies` or conda packages cannot be "
-                "built by this version of Kiln yet; build its Python part here with --host-only"
+                "an image with conda packages cannot be built by this version of Kiln yet; "
+                "build its Python part on this machine with --host-only"
             )
         return image
     if definition.python.user_managed:

@@ -79,6 +79,8 @@ class BuildContext:
     # ``pull_only``: take a prebuilt result from the registry, never build.
     refresh_base: bool = False
     pull_only: bool = False
+    # The folder of ``docker.build_context``, staged from the artifact store (None without one).
+    build_context: Path | None = None
 
 
 class Builder(Protocol):

@@ -17,25 +17,26 @@ The materialization folder holds ``image.json`` (what was made, and how) and the
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kiln.builders import venv
-from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
-from kiln.builders.oci import bases, engine, imagefile, pythonlayer
+from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.builders.oci import bases, dockerbuild, engine, imagefile, publish, pythonlayer
 from kiln.builders.oci.layout import derive_config, link_blobs, read_image, write_image
-from kiln.builders.oci.registry import Registry, manifest_digest
-from kiln.builders.uvtool import uv_version
+from kiln.builders.oci.publish import activation as activation
+from kiln.builders.oci.publish import quick_check as quick_check
+from kiln.builders.oci.publish import remove as remove
+from kiln.builders.oci.publish import tool_versions as tool_versions
+from kiln.builders.oci.registry import Registry
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.lockexport import export_pip_lock
 
 name = "image"
 LOCK_FORMAT = venv.LOCK_FORMAT
 PREFIX = PurePosixPath("/opt/kiln/env")
-LOCAL_REPOSITORY = "localhost/kiln/env"
 
 
 def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
@@ -57,14 +58,27 @@ def _same_release(wanted: str, found: str) -> bool:
 
 
 def _base(definition: EnvironmentDefinition, ctx: BuildContext) -> bases.Base:
-    reference = _base_reference(definition)
     root = _cache_root(ctx)
     registry = _registry(ctx)
+    if dockerbuild.has_dockerfile(definition):
+        return _dockerfile_base(definition, ctx)
+    reference = _base_reference(definition)
     digest = None if ctx.refresh_base else bases.remembered_digest(root, reference)
     if digest is None:
         digest = bases.current_digest(reference, registry, ctx.log)
         bases.remember_digest(root, reference, digest)
     return bases.probe(root, reference, digest, registry, ctx.log)
+
+
+def _dockerfile_base(definition: EnvironmentDefinition, ctx: BuildContext) -> bases.Base:
+    """The definition's Dockerfile, built (podman's layer cache makes a rebuild instant), as
+    the base. Its digest is this machine's own: a Dockerfile rebuilt elsewhere gives another,
+    so a lock's pin of it is a record, and the registry is what shares the result."""
+    reference = dockerbuild.build(definition, ctx)
+    digest = bases.local_digest(reference)
+    if digest is None:
+        raise BuildError(f"podman built {reference} but does not know it; run `kiln doctor`")
+    return bases.probe(_cache_root(ctx), reference, digest, None, ctx.log)
 
 
 def _base_reference(definition: EnvironmentDefinition) -> str:
@@ -81,9 +95,7 @@ def _cache_root(ctx: BuildContext) -> Path:
 
 
 def _registry(ctx: BuildContext) -> Registry | None:
-    from kiln.builders.oci.registry import parse
-
-    return parse(ctx.image_registry) if ctx.image_registry else None
+    return publish.registry_of(ctx)
 
 
 def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
@@ -107,53 +119,14 @@ def build(
 ) -> None:
     """Pull ``kiln/env:KEY`` from the registry when it has it; otherwise build it on the
     pinned base and push it. Then health-check the image."""
-    key = (ctx.final or dest).name
-    local = f"{LOCAL_REPOSITORY}:{key}"
-    registry = _registry(ctx)
-    remote = registry.reference(key) if registry else None
     (dest / "kiln-lock.toml").write_text(lock.text, encoding="utf-8")
-    facts: dict[str, Any] = {"reference": local, "registry": registry.url if registry else None}
-    present = registry is not None and remote is not None and manifest_digest(registry, remote)
-    if ctx.pull_only and not present:
-        where = (
-            f"the image registry {registry.url}" if registry else "no image registry (none is set)"
-        )
-        raise BuildError(f"{remote or local} is not in {where}; build it with `kiln image build`")
-    if present and registry is not None and remote is not None:
-        ctx.log.phase("pull")
-        engine.run(
-            "skopeo",
-            [
-                "copy",
-                "-q",
-                *[f"--src-{a[2:]}" for a in registry.tls_args()],
-                f"docker://{remote}",
-                f"containers-storage:{local}",
-            ],
-            what=f"pulling {remote}",
-            log=ctx.log,
-        )
-        facts |= {"action": "pulled", "remote": remote}
-    else:
-        facts |= _build_image(definition, lock, target, dest, ctx, local)
-        if registry is not None and remote is not None:
-            ctx.log.phase("push")
-            engine.run(
-                "skopeo",
-                [
-                    "copy",
-                    "-q",
-                    *[f"--dest-{a[2:]}" for a in registry.tls_args()],
-                    f"oci:{dest / 'oci'}:image",
-                    f"docker://{remote}",
-                ],
-                what=f"pushing {remote}",
-                log=ctx.log,
-            )
-            facts["remote"] = remote
-        shutil.rmtree(dest / "oci")
-    facts["digest"] = _local_facts(local)
-    imagefile.write_facts(dest, facts)
+
+    def build_here(local: str) -> tuple[dict[str, Any], str]:
+        facts = _build_image(definition, lock, target, dest, ctx, local)
+        return facts, f"oci:{dest / 'oci'}:image"
+
+    publish.build_or_pull(ctx, dest, build_here)
+    shutil.rmtree(dest / "oci", ignore_errors=True)
     ctx.log.phase("verify")
     reason = health_check(dest, definition)
     if reason is not None:
@@ -172,7 +145,10 @@ def _build_image(
     registry = _registry(ctx)
     base_ref, digest = imagefile.pinned_base(lock.text)
     root = _cache_root(ctx)
-    base = bases.probe(root, base_ref, digest, registry, ctx.log)
+    if dockerbuild.has_dockerfile(definition):
+        base = _dockerfile_base(definition, ctx)
+    else:
+        base = bases.probe(root, base_ref, digest, registry, ctx.log)
     if not _same_release(venv.minor_version(target), base.python_version):
         raise BuildError(
             f"the lock was made for Python {target.python_version}, but base image "
@@ -240,60 +216,14 @@ def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
         return reason
     facts = imagefile.read_facts(dest)
     try:
-        output = engine.run(
-            "podman",
-            [
-                "run",
-                "--rm",
-                "--pull=never",
-                "--network=none",
-                facts["reference"],
-                "python",
-                "-I",
-                "-c",
-                imagefile.INSTALLED,
-            ],
-            what="starting the image's Python",
-        )
+        found = publish.installed(facts["reference"], "python")
     except BuildError as exc:
         return str(exc)
-    installed = {(n.lower(), v) for n, v in json.loads(output)}
+    installed = {(p["name"].lower(), p["version"]) for p in found}
     locked = venv.packages_of((dest / "kiln-lock.toml").read_text(encoding="utf-8"))
     wanted = {(p["name"].lower(), p["version"]) for p in locked}
     missing = sorted(wanted - installed)
     return f"the image lacks {missing[:5]}" if missing else None
-
-
-def quick_check(dest: Path) -> str | None:
-    return None if (dest / imagefile.FACTS).is_file() else "the image's record is missing"
-
-
-def activation(dest: Path) -> Activation:
-    """Commands run in a new container of the image (removed afterwards)."""
-    facts = imagefile.read_facts(dest)
-    podman = engine.tools().podman
-    return Activation(
-        argv=(podman, "run", "--rm", "-i", "--pull=never", "--network=host", facts["reference"])
-    )
-
-
-def remove(dest: Path) -> None:
-    """The image leaves the engine store (podman refuses while a container uses it)."""
-    facts = imagefile.read_facts(dest) if (dest / imagefile.FACTS).is_file() else {}
-    if facts.get("reference"):
-        try:
-            engine.run("podman", ["rmi", facts["reference"]], what=f"removing {facts['reference']}")
-        except BuildError as exc:
-            if "image not known" not in str(exc):
-                raise
-
-
-def tool_versions() -> dict[str, str]:
-    return {
-        "uv": uv_version(),
-        "podman": engine.tool_version("podman"),
-        "skopeo": engine.tool_version("skopeo"),
-    }
 
 
 def export_lock(lock: Lock, fmt: str, *, header: str) -> str:

@@ -55,7 +55,7 @@ def _tls(reference: str, registry: Registry | None) -> list[str]:
 def current_digest(reference: str, registry: Registry | None, log: Log | None = None) -> str:
     """The digest ``reference`` names now: its registry's answer, or this machine's engine
     store's for an image only it has; BuildError naming the image and the answer otherwise."""
-    local = _local_digest(reference)
+    local = local_digest(reference)
     if reference.startswith(LOCAL):
         if local is None:
             raise BuildError(
@@ -78,7 +78,7 @@ def current_digest(reference: str, registry: Registry | None, log: Log | None = 
     return f"sha256:{hashlib.sha256(output.encode()).hexdigest()}"
 
 
-def _local_digest(reference: str) -> str | None:
+def local_digest(reference: str) -> str | None:
     try:
         digest = engine.run(
             "podman",
@@ -93,7 +93,7 @@ def _local_digest(reference: str) -> str | None:
 def ensure_present(base_ref: str, digest: str, registry: Registry | None, log: Log) -> str:
     """The pinned base in this machine's engine store, pulled by digest when absent."""
     image = pinned(base_ref, digest)
-    if _local_digest(image) is not None:
+    if local_digest(image) is not None:
         return image
     if base_ref.startswith(LOCAL):
         raise BuildError(
