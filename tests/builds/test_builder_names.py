@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 from kiln import builders
-from kiln.builders import BUILDERS, conda, image, user_managed, venv
+from kiln.builders import BUILDERS, conda, image, user_image, user_managed, venv
 from kiln.builders.base import Builder
 
 SRC = Path(builders.__file__).resolve().parents[1]
@@ -99,6 +99,7 @@ def test_every_registered_builder_is_the_module_under_its_name() -> None:
         "conda": conda,
         "user-managed": user_managed,
         "image": image,
+        "user-image": user_image,
     }
     assert registered == BUILDERS
     assert all(BUILDERS[name].name == name for name in BUILDERS)
