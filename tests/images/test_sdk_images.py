@@ -139,7 +139,7 @@ def test_build_local_push_without_a_registry_names_how_to_set_one(
 
     for push in ({"pushImageToWorkspaceAcr": True}, {"push_image_to_workspace_registry": True}):
         with pytest.raises(UsageError, match=r"no image registry to push to: set one with `kiln init --image-registry URL` or KILN_IMAGE_REGISTRY"):  # fmt: skip
-            env.build_local(ws, useDocker=True, **push)  # type: ignore[arg-type]
+            env.build_local(ws, useDocker=True, **push)
     with pytest.raises(UsageError, match="useDocker=True and use_docker=False disagree"):
         env.build_local(ws, useDocker=True, use_docker=False)
     with pytest.raises(UsageError, match="Kiln builds Linux environments"):
