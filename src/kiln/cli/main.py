@@ -14,6 +14,7 @@ from pathlib import Path
 from kiln import __version__
 from kiln.cli import (
     cache_cmds,
+    doctor_cmd,
     env_cmds,
     image_cmds,
     init_cmd,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmds.add_parser(groups)
     target_cmds.add_parser(groups)
     model_cmds.add_parser(groups)
+    doctor_cmd.add_parser(groups)
     return parser
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from kiln.schemas import builds, environments, images, runs, serving, workspace
+from kiln.schemas import builds, doctor, environments, images, runs, serving, workspace
 from kiln.schemas.base import Public
 
 PUBLISHED: dict[str, type[BaseModel]] = {
@@ -46,9 +46,10 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "image": images.Image,
     "image-detail": images.ImageDetail,
     "outdated-image": images.OutdatedImage,
+    "doctor-check": doctor.DoctorCheck,
 }
 LISTS = {"environment-version", "run-summary", "compute-target", "model", "deployment",
-         "cache-entry", "health-result", "wheel", "image", "outdated-image"}  # fmt: skip
+         "cache-entry", "health-result", "wheel", "image", "outdated-image", "doctor-check"}  # fmt: skip
 SCHEMA_BASE = "https://kiln.dev/schema/public/"
 
 __all__ = ["LISTS", "PUBLISHED", "Public", "json_schemas", "write_schemas"]

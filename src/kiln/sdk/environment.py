@@ -138,13 +138,59 @@ class Environment:
 
     def build(self, workspace: Workspace) -> EnvironmentBuild:
         """Build this environment in ``workspace`` (registering it first if needed), as in
-        Azure ML: ``env.build(ws).wait_for_completion(show_output=True)``."""
-        registered = (
-            self if self._workspace is workspace and self.version else self.register(workspace)
-        )
+        Azure ML: ``env.build(ws).wait_for_completion(show_output=True)``. A definition that
+        names a base image is built into its image (``image_details`` on the result)."""
         from kiln.sdk.environment_build import EnvironmentBuild
 
+        registered = self._registered_in(workspace)
         return EnvironmentBuild(workspace, registered.name, str(registered.version))
+
+    def build_local(
+        self,
+        workspace: Workspace,
+        platform: str | None = None,
+        useDocker: bool | None = None,  # azureml-core's camelCase names
+        pushImageToWorkspaceAcr: bool | None = None,
+        *,
+        use_docker: bool | None = None,
+        push_image_to_workspace_registry: bool | None = None,
+        show_output: bool = True,
+    ) -> EnvironmentBuild:
+        """Build now, on this machine, as azureml-core's ``build_local``: ``useDocker`` (or
+        ``use_docker``) builds the image, on the definition's base image or the workspace's
+        default one; otherwise only the Python part is built here. ``pushImageToWorkspaceAcr``
+        (or ``push_image_to_workspace_registry``) makes sure the image is in the workspace's
+        image registry. Returns the completed build."""
+        from kiln.sdk.environment_build import EnvironmentBuild, check_platform, one_flag
+
+        check_platform(platform)
+        docker = one_flag("useDocker", useDocker, "use_docker", use_docker)
+        push = one_flag(
+            "pushImageToWorkspaceAcr",
+            pushImageToWorkspaceAcr,
+            "push_image_to_workspace_registry",
+            push_image_to_workspace_registry,
+        )
+        registered = self._registered_in(workspace)
+        build = EnvironmentBuild(
+            workspace, registered.name, str(registered.version), image=docker, push=push
+        )
+        return build.wait_for_completion(show_output=show_output)
+
+    def get_image_details(self, workspace: Workspace) -> dict[str, Any]:
+        """The image of this registered version on this machine, in Azure ML's shape
+        (``dockerImage``, ``imageExistsInRegistry``, ``ingredients``, ``pythonEnvironment``)
+        plus ``kiln image show``'s fields. NotFound when it has no image here yet."""
+        from kiln import catalog
+        from kiln.sdk.environment_build import azure_image_details
+
+        record = catalog.get(workspace, self.name, self.version)
+        return azure_image_details(workspace, record)
+
+    def _registered_in(self, workspace: Workspace) -> Environment:
+        if self._workspace is workspace and self.version:
+            return self
+        return self.register(workspace)
 
     @staticmethod
     def get(workspace: Workspace, name: str, version: str | None = None) -> Environment:
