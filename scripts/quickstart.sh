@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install Kiln into .venv and walk through the quickstart on the embedded default workspace
 # (SQLite in a folder): scaffold, register, change, register again, list, show, diff, hash,
-# then build it, run a command in it and export its lock; train a scikit-learn model in it as a
+# then build it, run a command in it and export its lock; build it as an image when a container
+# engine is here; train a scikit-learn model in it as a
 # run and look at the run's metrics and outputs; register the model and serve it with a score.py
 # in the same environment, answer one request, and leave the service running (the last line
 # says how to stop it). Builds go to a cache in the demo folder.
@@ -32,6 +33,16 @@ step "$kiln" env build train                            # instant: same build ha
 step "$kiln" env exec train -- python -c "import sklearn, numpy; print('scikit-learn', sklearn.__version__, 'numpy', numpy.__version__)"
 step "$kiln" env lock train --format requirements
 step "$kiln" cache list
+# The same environment as an OCI image, where a container engine and a base image with Python
+# are here (KILN_BASE_IMAGE, else the Debian base that scripts/containers.sh makes for tests).
+base="${KILN_BASE_IMAGE:-localhost/kiln-test/debian-python:bookworm-v1}"
+if command -v podman >/dev/null && { [ -n "${KILN_BASE_IMAGE:-}" ] || podman image exists "$base" 2>/dev/null; }; then
+  export KILN_BASE_IMAGE="$base"
+  step "$kiln" image build train                        # uv in the base image, one reproducible layer
+  step "$kiln" image show train
+else
+  printf '\n(no container engine or no base image %s: images skipped; `kiln doctor` says what is missing)\n' "$base"
+fi
 
 mkdir -p train-src
 cat > train-src/train.py <<'PY'

@@ -370,3 +370,39 @@ def test_a_failing_dockerfile_step_fails_the_build_naming_the_step(
     assert result.returncode == 6
     assert "building the definition's Dockerfile failed" in result.stderr
     assert "exit status 3" in result.stderr and "about to fail" in result.stderr
+
+
+def test_a_build_killed_midway_leaves_nothing_that_looks_built(
+    tmp_path: Path,
+    image_registry: ImageRegistry,
+    base_image: BaseImage,
+    package_index: PackageIndex,
+) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    folder = _workspace(tmp_path, image_registry)
+    cache = tmp_path / "cache"
+    env = _env(folder, cache)
+    _register(folder, env, _definition(base_image.registry_ref, package_index))
+    build = subprocess.Popen(
+        [sys.executable, "-m", "kiln", "env", "build", "imaged"],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    # Killed while uv installs inside the base image (the venv is being filled).
+    while not list((cache / "tmp").glob("*/env/bin")) and time.monotonic() < deadline:
+        assert build.poll() is None, "the build ended before it could be killed"
+        time.sleep(0.02)
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+
+    assert not list((cache / "envs").glob("*/.kiln-ready"))
+    shown = json.loads(run_kiln("env", "show", "imaged", "--build", "--json", env=env).stdout)
+    assert shown["build"]["state"] == "not built"
+    result = _build(env)
+    assert result["image"]["action"] == "built"
+    tag = result["image"]["remote"].rsplit(":", 1)[1]
+    assert image_registry.manifest_status("kiln/env", tag) == 200
