@@ -40,6 +40,7 @@ def test_kill_9_during_register_loses_and_duplicates_nothing(
         if not kill_at(proc, rng.uniform(0.0, 1.2)):
             assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
             finished[index] = "done"
+    print(f"killed {rounds - len(finished)} of {rounds} registers in progress")
     check_registry(site, finished)
 
 

@@ -49,6 +49,8 @@ def test_kill_9_of_a_watcher_settles_the_run_and_leaves_no_process(
                 shown = site.json("run", "show", run["id"])
                 assert shown["status"] in SETTLED, (run["id"], shown["status"], shown.get("error"))
                 settled.add(run["id"])
+    started = [pids for pids in pid_files if pids.exists()]
+    print(f"{len(started)} of {rounds} watchers were killed after their script started")
     for pids in pid_files:
         if pids.exists():  # the script had started before its watcher died
             for pid in map(int, pids.read_text().split()):
