@@ -30,6 +30,8 @@ class InvalidLock(WorkspaceError):
     """A stored lock that must not be installed: changed after it was stored, corrupt, or
     contradicting the definition's pins. Nothing was installed or recorded as built."""
 
+    one_line = True
+
 
 def lock_problem(row: LockRow, definition: EnvironmentDefinition) -> str | None:
     """Why ``row`` must not be installed for ``definition``, or None when it is sound."""

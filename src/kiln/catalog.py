@@ -48,10 +48,15 @@ def _stored_json(definition: EnvironmentDefinition) -> str:
 def _store_local_inputs(
     workspace: Workspace, definition: EnvironmentDefinition, source_dir: Path
 ) -> None:
+    from kiln.wheels import check_local_wheel
+
     for entry, digest in definition.python.pip.file_digests.items():
         if parse_pip_entry(entry).kind == "wheel":
             continue  # stored already by `kiln wheel add`
-        stored = workspace.artifacts.put_file(source_dir / local_path_of(entry))
+        path = source_dir / local_path_of(entry)
+        if path.suffix == ".whl":
+            check_local_wheel(path, shown=local_path_of(entry))
+        stored = workspace.artifacts.put_file(path)
         if stored != digest:
             raise InvalidDefinition(
                 f"{local_path_of(entry)} changed while it was being registered; retry"

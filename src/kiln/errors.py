@@ -6,18 +6,25 @@ single line that names the field, the bad value and a likely fix.
 
 from __future__ import annotations
 
+# What str.splitlines() breaks on, written out: a value quoted from the user's input (a YAML
+# key holding a line break) cannot split an invalid-input message into several lines.
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
 
 class KilnError(Exception):
     """An expected failure with a message meant for the user."""
 
     exit_code: int = 1
     status: int = 400
+    one_line: bool = False  # True: line breaks in the message are shown escaped
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         from kiln.secrets import redact
 
         # Every message passes here: a credential inside a URL never reaches the user's screen.
         message = redact(message)
+        if self.one_line:
+            message = message.translate(_LINE_BREAKS)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -31,6 +38,7 @@ class InvalidDefinition(KilnError):
 
     exit_code = 2
     status = 422
+    one_line = True
 
 
 class NotFound(KilnError):
@@ -64,6 +72,7 @@ class InvalidRequest(KilnError):
 
     exit_code = 2
     status = 422
+    one_line = True
 
 
 class UsageError(KilnError):
@@ -72,3 +81,4 @@ class UsageError(KilnError):
 
     exit_code = 2
     status = 400
+    one_line = True

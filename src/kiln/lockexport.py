@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kiln.errors import WorkspaceError
@@ -25,6 +27,8 @@ class CorruptLock(WorkspaceError):
     """A stored lock whose text does not parse (edited by hand, truncated): a workspace
     problem with a fix, never a crash."""
 
+    one_line = True
+
 
 def parse_lock_text(lock_format: str, lock_text: str, *, header: str) -> Any:
     """The parsed TOML (pylock) or JSON (any other format) of a stored lock; CorruptLock
@@ -40,6 +44,19 @@ def parse_lock_text(lock_format: str, lock_text: str, *, header: str) -> Any:
         ) from None
 
 
+@contextmanager
+def exporting(header: str) -> Iterator[None]:
+    """A lock that parses but lacks what an export reads (a field removed or retyped by hand)
+    is CorruptLock naming the lock, never a KeyError or TypeError."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise CorruptLock(
+            f"{header}: the stored lock is not one this export can read "
+            f"({type(exc).__name__}: {exc}); {REFRESH}"
+        ) from None
+
+
 def _hashes(package: dict[str, Any]) -> list[str]:
     found = []
     for artifact in [*package.get("wheels", []), package.get("sdist") or {}]:
@@ -50,6 +67,11 @@ def _hashes(package: dict[str, Any]) -> list[str]:
 
 def to_requirements(lock_format: str, lock_text: str, *, header: str) -> str:
     """``name==version --hash=...`` for every locked package (``pip install --require-hashes``)."""
+    with exporting(header):
+        return _requirements(lock_format, lock_text, header=header)
+
+
+def _requirements(lock_format: str, lock_text: str, *, header: str) -> str:
     lines = [f"# {header}"]
     if lock_format == INSTALLED:  # versions only
         packages = parse_lock_text(lock_format, lock_text, header=header)

@@ -62,6 +62,25 @@ def inspect_wheel(path: Path) -> tuple[str, str]:
     return str(name), str(version)
 
 
+def check_local_wheel(path: Path, *, shown: str) -> None:
+    """Refuse a ``.whl`` a definition names that is not a wheel (a 1-byte file, an HTML error
+    page saved under a wheel's name): one line naming the file (``shown``, as written) and why.
+    Only the zip's directory is read, so a large wheel costs no more than a small one."""
+    fix = "build it again (`pip wheel`, `uv build`) or name the right file"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, EOFError, OSError):
+        raise InvalidDefinition(f"{shown} is not a wheel: not a zip archive; {fix}") from None
+    if not any(_is_wheel_metadata(name) for name in names):
+        raise InvalidDefinition(f"{shown} is not a wheel: it has no .dist-info/WHEEL; {fix}")
+
+
+def _is_wheel_metadata(member: str) -> bool:
+    parts = member.split("/")
+    return len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "WHEEL"
+
+
 def add_wheel(workspace: Workspace, path: Path) -> AddResult:
     """Store a wheel; the same content again is a no-op (``added`` is False)."""
     from kiln.registry.engine import write_transaction

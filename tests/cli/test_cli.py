@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kilntesting.builds import make_wheel
 from kilntesting.cli import run_kiln
 
 
@@ -225,7 +226,8 @@ def test_a_bug_exits_70_with_a_private_redacted_crash_log(project: Path, tmp_pat
     (project / ".kiln" / "artifacts").write_text("not a folder")
     run_kiln("env", "scaffold", "-n", "crash", "-d", "src", cwd=project)
     (project / "src" / "wheels").mkdir()
-    (project / "src" / "wheels" / "x-1.0-py3-none-any.whl").write_bytes(b"wheel")
+    wheel = make_wheel(project / "made", "x", "1.0")  # a real one: register checks it is one
+    (project / "src" / "wheels" / "x-1.0-py3-none-any.whl").write_bytes(wheel.read_bytes())
     text = (
         (project / "src" / "kiln.yaml")
         .read_text()

@@ -391,7 +391,10 @@ def test_a_local_wheel_is_stored_in_the_workspace_and_saved_from_there(
     source = tmp_path / "source"
     wheel = source / "wheels" / "demo-1.0-py3-none-any.whl"
     wheel.parent.mkdir(parents=True)
-    wheel.write_bytes(b"the bytes of a wheel")
+    # A real wheel: register refuses a .whl that is not one (issue 15, item 11).
+    (tmp_path / "made").mkdir()
+    content = make_wheel(tmp_path / "made", "demo", "1.0").read_bytes()
+    wheel.write_bytes(content)
     (source / "requirements.txt").write_text(
         "# a local build\nsix==1.16.0\n./wheels/demo-1.0-py3-none-any.whl\n"
     )
@@ -401,16 +404,16 @@ def test_a_local_wheel_is_stored_in_the_workspace_and_saved_from_there(
     )
 
     (digest,) = registered.definition.python.pip.file_digests.values()
-    assert digest == hashlib.sha256(b"the bytes of a wheel").hexdigest()
+    assert digest == hashlib.sha256(content).hexdigest()
     stored = workspace.artifacts.lookup(digest)
-    assert stored is not None and stored.read_bytes() == b"the bytes of a wheel"
+    assert stored is not None and stored.read_bytes() == content
 
     shutil.rmtree(source)  # from now on only the workspace holds the wheel
     got = Environment.get(workspace, "wheely")
     got.save_to_directory(tmp_path / "elsewhere", format="requirements")
 
     copied = tmp_path / "elsewhere" / "wheels" / "demo-1.0-py3-none-any.whl"
-    assert copied.read_bytes() == b"the bytes of a wheel"
+    assert copied.read_bytes() == content
     assert Environment.load_from_directory(tmp_path / "elsewhere").build_hash == got.build_hash
 
 

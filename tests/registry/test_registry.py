@@ -14,7 +14,7 @@ import pytest
 
 from kiln import catalog
 from kiln.environment.definition import EnvironmentDefinition
-from kiln.errors import Conflict, NotFound, ReadOnly
+from kiln.errors import Conflict, InvalidRequest, NotFound, ReadOnly
 from kiln.workspace import Workspace
 
 
@@ -58,6 +58,24 @@ def test_explicit_versions(workspace: Workspace) -> None:
     assert nxt.version == "1"  # free-form versions do not take part in integer numbering
     assert catalog.get(workspace, "train").version == "1"  # latest = most recently registered
     assert catalog.get(workspace, "train", "2.0").definition.python.pip.packages == ["numpy==2.4.6"]
+
+
+def test_an_explicit_new_version_of_content_already_held_names_that_version(
+    workspace: Workspace,
+) -> None:
+    """Issue 15, item 11: same content = same version, also when a version is given."""
+    first = catalog.register(workspace, define(version="1e5")).record
+    assert catalog.register(workspace, define(version="1e5")).created is False
+    assert catalog.register(workspace, define()).record.version == "1e5"
+    with pytest.raises(InvalidRequest) as caught:
+        catalog.register(workspace, define(version="0"))
+    assert str(caught.value) == (
+        "train:1e5 already holds this content, so it cannot also be train:0; use train:1e5, "
+        "or change the definition first"
+    )
+    assert caught.value.exit_code == 2
+    rows = catalog.list_records(workspace, name="train", all_versions=True)
+    assert [r.version for r in rows] == [first.version]
 
 
 def test_get_unknown_names_the_environment(workspace: Workspace) -> None:

@@ -50,7 +50,7 @@ from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Targe
 from kiln.builders.condasolve import solve, subdir
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
-from kiln.lockexport import parse_lock_text
+from kiln.lockexport import exporting, parse_lock_text
 from kiln.secrets import references
 
 if TYPE_CHECKING:
@@ -310,11 +310,13 @@ def export_lock(lock: Lock, fmt: str, *, header: str) -> str:
     """``conda``: an ``@EXPLICIT`` file of the conda packages by URL and sha256 (conda,
     micromamba, pixi install it); ``requirements`` or ``pylock``: the pip part."""
     data = _parse(lock, header)
-    if fmt == "conda":
-        lines = [f"# {header}", "@EXPLICIT"]
-        lines += [f"{e['url']}#{e['sha256']}" for e in data["conda"]]
-        return "\n".join(lines) + "\n"
+    with exporting(header):
+        if fmt == "conda":
+            lines = [f"# {header}", "@EXPLICIT"]
+            lines += [f"{e['url']}#{e['sha256']}" for e in data["conda"]]
+            return "\n".join(lines) + "\n"
+        pip = data.get("pip") or venv.EMPTY_LOCK
+        if not isinstance(pip, str):
+            raise TypeError(f"its pip part is {type(pip).__name__}, not TOML text")
     note = f"{header}; the pip part only (export the conda part with --format conda)"
-    return venv.export_lock(
-        Lock(venv.LOCK_FORMAT, data.get("pip") or venv.EMPTY_LOCK), fmt, header=note
-    )
+    return venv.export_lock(Lock(venv.LOCK_FORMAT, pip), fmt, header=note)

@@ -24,6 +24,7 @@ from kiln.environment.packages import (
     parse_pip_entry,
     url_has_literal_credentials,
 )
+from kiln.environment.urls import plain_http_problem
 from kiln.secrets import is_reference, plain_password_message, plain_secret_variable
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
@@ -102,6 +103,17 @@ class PipSection(_Model):
                 )
         return value
 
+    @field_validator("index_url", "extra_index_urls", "find_links")
+    @classmethod
+    def _no_plain_http(
+        cls, value: str | list[str] | None, info: ValidationInfo
+    ) -> str | list[str] | None:
+        for url in [] if _stored(info) else [value] if isinstance(value, str) else value or []:
+            problem = plain_http_problem(url)
+            if problem:
+                raise ValueError(problem)
+        return value
+
     @field_validator("find_links")
     @classmethod
     def _remote_find_links(cls, urls: list[str]) -> list[str]:
@@ -139,6 +151,9 @@ class CondaSection(_Model):
             # As index URLs: only a ${VAR} reference is stored.
             if url_has_literal_credentials(channel) and not _stored(info):
                 raise ValueError(plain_password_message(channel))
+            problem = None if _stored(info) else plain_http_problem(channel)
+            if problem:
+                raise ValueError(problem)
         return channels
 
 

@@ -48,7 +48,7 @@ class Loaded:
 def parse_json(text: str, *, source: str) -> Any:
     """The data of a JSON file, nested no deeper than a YAML one may be (``MAX_YAML_DEPTH``)."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_object_without_duplicates(source))
     except json.JSONDecodeError as exc:
         raise InvalidDefinition(
             f"{source} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
@@ -60,6 +60,22 @@ def parse_json(text: str, *, source: str) -> Any:
     if _nesting_depth(data) > MAX_YAML_DEPTH:
         raise _too_deep(source)
     return data
+
+
+def _object_without_duplicates(source: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A JSON object hook refusing a key written twice: ``json`` would keep the last one
+    silently, so a definition would not say what its reader sees."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in data:
+                shown = key if key.isprintable() else repr(key)  # the message stays one line
+                raise InvalidDefinition(f"{source}: duplicate key `{shown}`; keep one of them")
+            data[key] = value
+        return data
+
+    return build
 
 
 def _too_deep(source: str) -> InvalidDefinition:

@@ -88,8 +88,16 @@ def _pip_options(lines: list[str], source: str) -> tuple[list[str], dict[str, An
 
 
 def _lists_pip(conda_packages: list[str]) -> bool:
-    """True when pip is among the conda packages, pinned (``pip=24.0``) or not."""
-    return any(parse_conda_entry(p).name == "pip" for p in conda_packages)
+    """True when pip is among the conda packages, pinned (``pip=24.0``) or not. A spec that
+    does not parse is not pip: the section's validation names it with the fix."""
+    return any(_conda_name(p) == "pip" for p in conda_packages)
+
+
+def _conda_name(spec: str) -> str | None:
+    try:
+        return parse_conda_entry(spec).name
+    except ValueError:
+        return None
 
 
 def spec_to_python(

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Connection, Row, and_, exists, func, inser
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from kiln.errors import Conflict
+from kiln.errors import Conflict, InvalidRequest
 from kiln.registry.schema import environment_names, environment_tags, environment_versions
 
 V = environment_versions
@@ -108,6 +108,7 @@ def insert_version(
                 f"{name}:{version} already exists with other content; "
                 "leave the version out to register the next one, or pick a new version"
             )
+        _refuse_same_content(connection, name=name, version=version, digest=definition_digest)
     else:
         same = find_by_digest(connection, name=name, definition_digest=definition_digest)
         if same is not None:
@@ -142,6 +143,17 @@ def insert_version(
     row = get_version(connection, name=name, version=version)
     assert row is not None
     return row, True
+
+
+def _refuse_same_content(connection: Connection, *, name: str, version: str, digest: str) -> None:
+    """Same content is one version: an explicit new version of content the name already
+    holds (``--version 0`` after ``--version 1e5``) is refused, naming the version it is."""
+    same = find_by_digest(connection, name=name, definition_digest=digest)
+    if same is not None:
+        raise InvalidRequest(
+            f"{name}:{same.version} already holds this content, so it cannot also be "
+            f"{name}:{version}; use {name}:{same.version}, or change the definition first"
+        )
 
 
 def get_version(

@@ -27,7 +27,10 @@ from kiln.serving.runtime_protocol import (
     App,
     HttpError,
     Request,
+    check_request_line_start,
     encode_response,
+    find_head_end,
+    head_start,
     header_map,
     keeps_alive,
     parse_head,
@@ -120,10 +123,14 @@ class Connection:
         return chunk
 
     def read_head(self) -> bytes | None:
-        buffer = self.buffer.lstrip(b"\r\n")
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
+        """The next request's head (without its final empty line), None when the client
+        closed or stayed idle before sending one. A head that cannot become a request (random
+        bytes, an empty request line) is a 400 as soon as that shows, not a silent close."""
+        raw = self.buffer
+        while (end := find_head_end(buffer := head_start(raw))) is None:
             if len(buffer) > MAX_HEAD_BYTES:
                 raise HttpError(431, "Request header fields too large")
+            check_request_line_start(buffer)
             if buffer:
                 self.start_request()
             self.busy = False
@@ -132,13 +139,15 @@ class Connection:
             except TimeoutError:
                 return None
             if not chunk:
+                if buffer:  # the client stopped sending half-way: say so, it may still read
+                    raise HttpError(400, "Incomplete request head")
                 return None
             self.busy = True
-            buffer = (buffer + chunk).lstrip(b"\r\n")
+            raw += chunk
         self.start_request()
         self.busy = True
-        self.buffer = buffer[end + 4 :]
-        return buffer[:end]
+        self.buffer = buffer[end[1] :]
+        return buffer[: end[0]]
 
     def read_exactly(self, length: int) -> bytes:
         while len(self.buffer) < length:

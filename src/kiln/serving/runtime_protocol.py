@@ -6,6 +6,7 @@ Standard library only: this runs on the user environment's interpreter.
 
 from __future__ import annotations
 
+import re
 import time
 from email.utils import formatdate
 from http import HTTPStatus
@@ -79,13 +80,58 @@ def encode_response(response: Response, *, head_only: bool, keep_alive: bool) ->
     return head if head_only else head + body
 
 
+# The empty line that ends a head. RFC 9112 (2.2) lets a recipient accept a bare LF as a line
+# terminator; curl, h11 and azmlinfsrv do, so a head written with LF only is a request too.
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_REQUEST_LINE_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")  # CTLs: only SP separates its parts
+
+
+def head_start(buffer: bytes) -> bytes:
+    """``buffer`` without the one empty line a client may send before a request (RFC 9112
+    2.2: some send a CRLF after a body); a second one is an empty request line (400)."""
+    for empty in (b"\r\n", b"\n"):
+        if buffer.startswith(empty):
+            buffer = buffer[len(empty) :]
+            break
+    if buffer.startswith((b"\n", b"\r\n")):
+        raise HttpError(400, "Empty request line")
+    return buffer
+
+
+def find_head_end(buffer: bytes) -> tuple[int, int] | None:
+    """(where the head ends, where the body begins), or None before its empty line arrived."""
+    found = _HEAD_END.search(buffer)
+    return None if found is None else (found.start(), found.end())
+
+
+def check_request_line_start(buffer: bytes) -> None:
+    """A 400 (or 414) as soon as the request line received so far cannot become a valid one:
+    random bytes are answered at once instead of waiting for an empty line that never comes."""
+    line, newline, _ = buffer.partition(b"\n")
+    if not newline:
+        if len(line) > MAX_REQUEST_LINE:
+            raise HttpError(414, "Request line is too long")
+        line = line.removesuffix(b"\r")  # the CR of a CRLF whose LF has not arrived yet
+    elif line.endswith(b"\r"):
+        line = line[:-1]
+    if line.startswith(b" ") or _REQUEST_LINE_CONTROL.search(line):
+        raise HttpError(400, "Malformed request line")
+
+
 def parse_head(head: bytes) -> tuple[str, str, str, list[tuple[str, str]]]:
-    """Request line and headers; raises :class:`HttpError` (400/414/431/505) on bad input."""
-    request_line, *header_lines = head.split(b"\r\n")
+    """Request line and headers; raises :class:`HttpError` (400/414/431/505) on bad input.
+    Lines end with CRLF or a bare LF; a CR elsewhere stays in the value (the application
+    refuses control characters in the values it echoes)."""
+    request_line, *header_lines = (_without_cr(line) for line in head.split(b"\n"))
     if len(request_line) > MAX_REQUEST_LINE:
         raise HttpError(414, "Request line is too long")
     parts = request_line.decode("latin-1").split(" ")
-    if len(parts) != 3 or not parts[0].isalpha() or not parts[1]:
+    if (
+        len(parts) != 3
+        or not parts[0].isalpha()
+        or not parts[1]
+        or _REQUEST_LINE_CONTROL.search(request_line)
+    ):
         raise HttpError(400, "Malformed request line")
     method, target, version = parts
     if version not in ("HTTP/1.1", "HTTP/1.0"):
@@ -99,6 +145,10 @@ def parse_head(head: bytes) -> tuple[str, str, str, list[tuple[str, str]]]:
             raise HttpError(400, "Malformed request header")
         headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
     return method, target, version, headers
+
+
+def _without_cr(line: bytes) -> bytes:
+    return line[:-1] if line.endswith(b"\r") else line
 
 
 def header_map(raw: list[tuple[str, str]]) -> dict[str, str]:
