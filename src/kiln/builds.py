@@ -79,11 +79,12 @@ def ensure_built(
     host_only: bool = False,
     refresh_base: bool = False,
     pull_only: bool = False,
+    no_cache: bool = False,
 ) -> Built:
     """The ready materialization of ``record``, building it first if needed. ``lock_digest``
     asks for one stored lock generation instead of the newest (reproducing a run);
     ``host_only`` builds only the Python part of a definition that names an image;
-    ``refresh_base`` and ``pull_only`` are for images (see BuildContext).
+    ``refresh_base``, ``pull_only`` and ``no_cache`` are for images (see BuildContext).
 
     Every success with the newest lock points this machine's warm path (fastexec) at it, so
     ``kiln env exec`` finds it without SQLAlchemy whichever face built it."""
@@ -92,7 +93,7 @@ def ensure_built(
     builder = builders.choose(record.definition, host_only=host_only)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
     attempt = _Attempt(workspace, log, record.build_hash, builder)
-    options = {"refresh_base": refresh_base, "pull_only": pull_only}
+    options = {"refresh_base": refresh_base, "pull_only": pull_only, "no_cache": no_cache}
     # Held throughout: `kiln cache gc` leaves the package caches alone while a build uses them.
     with packagecaches.in_use(cache.root):
         built = _ensure(
@@ -147,6 +148,7 @@ def _ensure(
             image_registry=workspace.image_registry,
             refresh_base=options["refresh_base"],
             pull_only=options["pull_only"],
+            no_cache=options["no_cache"],
             build_context=stage_build_context(workspace, record.definition),
         )
         attempt.target = builder.target(record.definition, ctx)

@@ -100,21 +100,54 @@ def build(
     refresh_base: bool = False,
     retry: bool = False,
     pull_only: bool = False,
+    no_cache: bool = False,
+    push: bool = False,
 ) -> ImageBuild:
     """The image of ``record``: present, pulled from the registry, or built (``pull_only``
-    refuses to build). ``refresh_base`` resolves the base image's tag again."""
+    refuses to build). ``refresh_base`` resolves the base image's tag again; ``no_cache``
+    removes this machine's image first and builds anew without asking the registry; ``push``
+    makes sure the registry has it afterwards."""
     from kiln.builds import ensure_built
 
+    if push and not workspace.image_registry:
+        raise UsageError(_NO_REGISTRY)
+    target = image_record(workspace, record)
+    if no_cache:
+        _forget(workspace, target)
     built = ensure_built(
         workspace,
-        image_record(workspace, record),
+        target,
         reporter=reporter,
         refresh=refresh or refresh_base,
         refresh_base=refresh_base,
         retry=retry,
         pull_only=pull_only,
+        no_cache=no_cache,
     )
-    return ImageBuild(built, imagefile.read_facts(built.path))
+    facts = imagefile.read_facts(built.path)
+    if push and not facts.get("remote"):
+        pushed = _push(workspace, built.path)
+        facts = {**facts, "remote": pushed["remote"], "registry": pushed["registry"]}
+    return ImageBuild(built, facts)
+
+
+def _forget(workspace: Workspace, record: EnvironmentRecord) -> None:
+    """Remove this machine's image builds of ``record`` (images and cache folders)."""
+    from kiln import builders
+    from kiln.builds import open_cache
+
+    cache = open_cache(workspace)
+    for entry in cache.entries():
+        if (
+            entry.marker.get("build_hash") == record.build_hash
+            and (entry.path / imagefile.FACTS).is_file()
+        ):
+            builder = builders.get(str(entry.marker.get("builder")))
+            if not cache.remove(entry.key, release=builder.remove):
+                raise UsageError(
+                    f"the image of {record.reference} is in use by a running process; stop it "
+                    "and build again"
+                )
 
 
 def _built_image(workspace: Workspace, record: EnvironmentRecord) -> tuple[Path, dict[str, Any]]:
@@ -243,18 +276,28 @@ def listing(workspace: Workspace) -> list[dict[str, Any]]:
     return found
 
 
+_NO_REGISTRY = (
+    "this workspace has no image registry: set one with `kiln init --image-registry URL` "
+    "or KILN_IMAGE_REGISTRY"
+)
+
+
 def push(workspace: Workspace, record: EnvironmentRecord) -> dict[str, Any]:
     """Copy the image of ``record`` from this machine's engine store to the registry."""
+    if not workspace.image_registry:
+        raise UsageError(_NO_REGISTRY)
+    record = image_record(workspace, record)
+    folder, marker = _built_image(workspace, record)
+    facts = _push(workspace, folder)
+    return summary(record, str(marker.get("lock_digest")), {**facts, "action": "pushed"})
+
+
+def _push(workspace: Workspace, folder: Path) -> dict[str, Any]:
+    """Push the image of the build in ``folder``; its updated record."""
     from kiln.builders.oci import engine
     from kiln.builders.oci.registry import parse
 
-    if not workspace.image_registry:
-        raise UsageError(
-            "this workspace has no image registry: set one with `kiln init --image-registry URL` "
-            "or KILN_IMAGE_REGISTRY"
-        )
-    record = image_record(workspace, record)
-    folder, marker = _built_image(workspace, record)
+    assert workspace.image_registry
     facts = imagefile.read_facts(folder)
     registry = parse(workspace.image_registry)
     remote = registry.reference(folder.name)
@@ -271,7 +314,7 @@ def push(workspace: Workspace, record: EnvironmentRecord) -> dict[str, Any]:
     )
     facts |= {"registry": registry.url, "remote": remote}
     imagefile.write_facts(folder, facts)
-    return summary(record, str(marker.get("lock_digest")), {**facts, "action": "pushed"})
+    return facts
 
 
 def outdated(workspace: Workspace) -> list[dict[str, Any]]:

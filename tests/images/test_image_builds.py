@@ -406,3 +406,31 @@ def test_a_build_killed_midway_leaves_nothing_that_looks_built(
     assert result["image"]["action"] == "built"
     tag = result["image"]["remote"].rsplit(":", 1)[1]
     assert image_registry.manifest_status("kiln/env", tag) == 200
+
+
+def test_push_sends_an_image_built_before_the_registry_and_no_cache_builds_anew(
+    tmp_path: Path,
+    image_registry: ImageRegistry,
+    base_image: BaseImage,
+    package_index: PackageIndex,
+) -> None:
+    folder = _workspace(tmp_path, None)
+    env = _env(folder, tmp_path / "cache")
+    _register(folder, env, _definition(base_image.local_ref, package_index))
+    first = json.loads(run_kiln("image", "build", "imaged", "--json", env=env).stdout)
+    assert first["remote"] is None
+    with_registry = {**env, "KILN_IMAGE_REGISTRY": image_registry.url}
+
+    pushed = json.loads(
+        run_kiln("image", "build", "imaged", "--push", "--json", env=with_registry).stdout
+    )
+    again = json.loads(
+        run_kiln("image", "build", "imaged", "--no-cache", "--json", env=with_registry).stdout
+    )
+
+    assert pushed["action"] == "present" and pushed["remote"]
+    assert image_registry.manifest_status("kiln/env", pushed["remote"].rsplit(":", 1)[1]) == 200
+    assert again["action"] == "built"  # not pulled, though the registry has it
+    assert again["digest"] == first["digest"]
+    refused = run_kiln("image", "build", "imaged", "--push", env=env, check=False)
+    assert refused.returncode == 2 and "has no image registry" in refused.stderr

@@ -79,6 +79,7 @@ class BuildContext:
     # ``pull_only``: take a prebuilt result from the registry, never build.
     refresh_base: bool = False
     pull_only: bool = False
+    no_cache: bool = False  # build anew: no registry reuse, no engine layer cache
     # The folder of ``docker.build_context``, staged from the artifact store (None without one).
     build_context: Path | None = None
 

@@ -40,6 +40,14 @@ def add_parser(groups: Any) -> None:
         help="rebuild onto the digest the base image's tag names now (a new lock generation)",
     )
     p.add_argument("--retry", action="store_true", help="retry now even if it failed moments ago")
+    p.add_argument(
+        "--push", action="store_true", help="make sure the workspace's registry has it afterwards"
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build anew: remove this machine's image, ask no registry, use no layer cache",
+    )
     add_json(p, "image")
     p.set_defaults(handler=build)
 
@@ -115,7 +123,14 @@ def _build(args: argparse.Namespace, **options: bool) -> int:
 
 
 def build(args: argparse.Namespace) -> int:
-    return _build(args, refresh=args.refresh, refresh_base=args.refresh_base, retry=args.retry)
+    return _build(
+        args,
+        refresh=args.refresh,
+        refresh_base=args.refresh_base,
+        retry=args.retry,
+        push=args.push,
+        no_cache=args.no_cache,
+    )
 
 
 def pull(args: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ def build(
     """Build the definition's Dockerfile into this machine's engine store; its reference."""
     docker = definition.docker
     tag = tag_of(definition)
-    if tag in _BUILT and not labels:
+    if tag in _BUILT and not labels and not ctx.no_cache:
         return tag
     ctx.log.phase("dockerfile")
     with tempfile.TemporaryDirectory(prefix="kiln-dockerfile-") as scratch:
@@ -57,6 +57,7 @@ def build(
         else:
             raise BuildError("`docker.build_context` was not staged for this build")
         args = ["build", "--layers", "--network=host", "-f", str(dockerfile), "-t", tag]
+        args += ["--no-cache"] if ctx.no_cache and tag not in _BUILT else []
         args += [f"--label={key}={value}" for key, value in sorted(labels.items())]
         engine.stream(
             "podman",

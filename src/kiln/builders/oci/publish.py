@@ -36,7 +36,12 @@ def build_or_pull(ctx: BuildContext, dest: Path, build_here: BuildHere) -> dict[
     registry = registry_of(ctx)
     remote = registry.reference(key) if registry else None
     facts: dict[str, Any] = {"reference": local, "registry": registry.url if registry else None}
-    present = registry is not None and remote is not None and manifest_digest(registry, remote)
+    present = (
+        not ctx.no_cache
+        and registry is not None
+        and remote is not None
+        and manifest_digest(registry, remote)
+    )
     if ctx.pull_only and not present:
         where = (
             f"the image registry {registry.url}" if registry else "no image registry (none is set)"
