@@ -261,6 +261,7 @@ def test_a_patched_base_is_listed_as_outdated_and_refresh_base_moves_onto_it(
     refreshed = _build(env, "--refresh-base")
 
     assert refreshed["lock_generation"] == first["lock_generation"] + 1
+    assert refreshed["lock_changes"]["base_image"] == {"from": old_digest, "to": new_digest}
     assert refreshed["image"]["digest"] != first["image"]["digest"]
     assert (
         _in_image(refreshed["image"]["reference"], "print(open('/etc/kiln-patch').read().strip())")

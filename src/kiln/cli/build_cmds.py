@@ -133,6 +133,18 @@ def _image_facts(path: Path) -> dict[str, Any] | None:
     return {k: facts.get(k) for k in ("reference", "digest", "action", "remote")}
 
 
+def _base_change(before: str, after: str) -> tuple[str, str] | None:
+    """(old digest, new digest) when two image locks pin different base images."""
+    from kiln.builders.base import BuildError
+    from kiln.builders.oci.imagefile import pinned_base
+
+    try:
+        old, new = pinned_base(before)[1], pinned_base(after)[1]
+    except BuildError:
+        return None  # not image locks
+    return (old, new) if old != new else None
+
+
 def build(args: argparse.Namespace) -> int:
     from kiln.environment.diff import diff_lists
 
@@ -161,12 +173,16 @@ def build(args: argparse.Namespace) -> int:
     image = _image_facts(built.path)
     if image is not None:
         summary["image"] = image
-    changes = None
+    changes, base = None, None
     if built.previous_lock is not None and built.previous_lock.generation != lock.generation:
         changes = diff_lists(
             _pins(built.previous_lock), _pins(lock), key=lambda t: t.split("==")[0]
         )
-        summary["lock_changes"] = changes.as_dict()
+        lock_changes: dict[str, Any] = changes.as_dict()
+        base = _base_change(built.previous_lock.lock_text, lock.lock_text)
+        if base is not None:
+            lock_changes["base_image"] = {"from": base[0], "to": base[1]}
+        summary["lock_changes"] = lock_changes
     if args.json:
         emit_json(summary)
         return 0
@@ -183,6 +199,8 @@ def build(args: argparse.Namespace) -> int:
             print(f"  - {removed}")
         for old, new in changes.changed:
             print(f"  {old} -> {new}")
+        if base is not None:
+            print(f"  base image {base[0]} -> {base[1]}")
     elif args.refresh:
         print("--refresh resolved the same packages: the lock is unchanged")
     return 0
