@@ -34,8 +34,14 @@ def pin_base(lock_text: str, reference: str, digest: str) -> str:
 
 def pinned_base(lock_text: str) -> tuple[str, str]:
     """(base reference, digest) that a lock pins; BuildError when it pins none."""
-    image = tomllib.loads(lock_text).get("tool", {}).get("kiln", {}).get("image", {})
-    if not image.get("base") or not image.get("base-digest"):
+    try:
+        data = tomllib.loads(lock_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BuildError(f"the lock is not valid TOML ({exc}); rebuild with --refresh") from None
+    image: object = data
+    for key in ("tool", "kiln", "image"):
+        image = image.get(key, {}) if isinstance(image, dict) else {}
+    if not isinstance(image, dict) or not image.get("base") or not image.get("base-digest"):
         raise BuildError(
             "this lock pins no base image (it was made for a host build); rebuild with --refresh"
         )
