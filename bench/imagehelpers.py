@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STARTED = time.perf_counter()
+# Goals from issue 10.
+PUSH_GOAL = 1.2  # bytes pushed for a one-package change, over that package's wheel
+PULL_GOAL = 3.0  # pulling at least this many times faster than building
 WHEELS_CACHE = Path("/var/tmp/kiln-bench-wheels")  # pip download once, reused between runs
 
 
@@ -170,3 +174,56 @@ def image_size(reference: str, env: dict[str, str]) -> int:
 
 def mib(value: float) -> str:
     return f"{value / 2**20:,.1f} MiB"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "missed"
+
+
+def table(
+    results: dict[str, list[float]],
+    digests: dict[str, set[str]],
+    wheel: int,
+    rounds: int,
+    change: str,
+) -> list[str]:
+    """The markdown table of bench/images.py's medians, against the goals of issue 10."""
+    m = {key: median(values) for key, values in results.items()}
+    kiln_bytes, df_bytes = m["kiln rebuild bytes"], m["df rebuild bytes"]
+    kiln_pull_speedup = m["kiln cold"] / m["kiln pull"]
+    df_pull_speedup = m["df cold"] / m["df pull"]
+    builds = 2 * rounds
+    rows = [
+        ("cold build + push (empty engine store, fresh Kiln cache, warm uv cache)",
+         f"{m['kiln cold']:.2f} s", f"{m['df cold']:.2f} s (build alone {m['df cold build']:.2f} s)",
+         f"{m['kiln cold'] / m['df cold']:.2f}x",
+         f"no slower: {verdict(m['kiln cold'] <= m['df cold'])}"),
+        ("warm build + push (base in the store)",
+         f"{m['kiln warm']:.2f} s", f"{m['df warm']:.2f} s (build alone {m['df warm build']:.2f} s)",
+         f"{m['kiln warm'] / m['df warm']:.2f}x", ""),
+        (f"rebuild after {change} (+ push)",
+         f"{m['kiln rebuild']:.2f} s", f"{m['df rebuild']:.2f} s",
+         f"{m['kiln rebuild'] / m['df rebuild']:.2f}x", ""),
+        (f"bytes the registry stored for it (the new wheel: {wheel / 1024:.0f} KiB)",
+         f"{mib(kiln_bytes)} ({kiln_bytes / wheel:.0f}x the wheel)",
+         f"{mib(df_bytes)} ({df_bytes / wheel:.0f}x the wheel)", "",
+         f"< {PUSH_GOAL}x the wheel: {verdict(kiln_bytes < PUSH_GOAL * wheel)}"),
+        ("pull on a second, empty store vs building there (cold)",
+         f"{m['kiln pull']:.2f} s ({kiln_pull_speedup:.1f}x faster)",
+         f"`podman pull` {m['df pull']:.2f} s ({df_pull_speedup:.1f}x faster)", "",
+         f">= {PULL_GOAL:.0f}x faster: {verdict(kiln_pull_speedup >= PULL_GOAL)}"),
+        ("image size (uncompressed, `podman image inspect`)",
+         mib(m["kiln size"]), mib(m["df size"]), f"{m['kiln size'] / m['df size']:.2f}x", ""),
+        (f"digests of the same lock built {builds} times",
+         f"{len(digests['kiln'])} (pulled: {len(digests['kiln pulled'] - digests['kiln'])} other)",
+         f"{len(digests['dockerfile'])}", "",
+         f"Kiln identical: {verdict(len(digests['kiln']) == 1)}"),
+    ]  # fmt: skip
+    lines = ["| measurement | Kiln | uv's Dockerfile, `podman build` | ratio | goal |",
+             "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
