@@ -149,6 +149,7 @@ def _ensure(
             refresh_base=options["refresh_base"],
             pull_only=options["pull_only"],
             no_cache=options["no_cache"],
+            known_platforms=_stored_platforms(workspace, record.build_hash),
             build_context=stage_build_context(workspace, record.definition),
         )
         attempt.target = builder.target(record.definition, ctx)
@@ -187,6 +188,14 @@ def _ensure(
         log.close()
         if log.opened:
             log.path.unlink(missing_ok=True)
+
+
+def _stored_platforms(workspace: Workspace, build_hash: str) -> tuple[str, ...]:
+    from kiln.registry.lock_queries import list_locks
+
+    with workspace.engine.connect() as connection:
+        rows = list_locks(connection, build_hash=build_hash)
+    return tuple(r.platform for r in sorted(rows, key=lambda r: r.generation, reverse=True))
 
 
 def _choose_lock(

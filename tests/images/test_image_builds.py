@@ -118,6 +118,7 @@ def test_a_second_machine_pulls_instead_of_building(
     assert pulled["digest"] == built["image"]["digest"]
     logs = run_kiln("env", "logs", "imaged", env=second).stdout
     assert "==> pull" in logs and "==> install" not in logs
+    assert "==> pull base" not in logs  # the finished image holds the base: it is not fetched alone
     assert _in_image(pulled["image"], "import kilnpkg; print(kilnpkg.VALUE)", engine_store) == "one"
 
 

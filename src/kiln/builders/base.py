@@ -80,6 +80,9 @@ class BuildContext:
     refresh_base: bool = False
     pull_only: bool = False
     no_cache: bool = False  # build anew: no registry reuse, no engine layer cache
+    # The platforms the workspace holds locks of this build hash for, newest first: a builder
+    # whose target is costly to find (an image's base) may take its platform from there.
+    known_platforms: tuple[str, ...] = ()
     # The folder of ``docker.build_context``, staged from the artifact store (None without one).
     build_context: Path | None = None
 

@@ -42,6 +42,9 @@ PREFIX = PurePosixPath("/opt/kiln/env")
 def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
     """The base image's Python. The tag's digest is remembered per machine; the lock pins the
     digest every build then uses (see ``build``)."""
+    known = _known_target(definition, ctx)
+    if known is not None:
+        return known
     base = _base(definition, ctx)
     wanted = definition.python.version
     if wanted and not _same_release(wanted, base.python_version):
@@ -50,6 +53,25 @@ def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
             f"Python is {base.python_version}; change python.version or the base image"
         )
     return Target(Path(PREFIX / "bin" / "python"), base.python_version, f"image-{base.platform}")
+
+
+def _known_target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target | None:
+    """The target of a lock the workspace already holds, when this machine has not seen the
+    base yet: a machine that pulls the finished image never needs the base image itself."""
+    if ctx.refresh_base or dockerbuild.has_dockerfile(definition):
+        return None
+    reference = _base_reference(definition)
+    if bases.remembered_digest(_cache_root(ctx), reference) is not None:
+        return None  # seen here: the remembered probe costs nothing
+    platform = next((p for p in ctx.known_platforms if p.startswith("image-")), None)
+    tag = platform.rsplit("-", 1)[-1] if platform else ""
+    if platform is None or not tag.startswith("cp") or len(tag) < 4:
+        return None
+    version = f"{tag[2]}.{tag[3:]}"
+    wanted = definition.python.version
+    if wanted and not _same_release(wanted, version):
+        return None
+    return Target(Path(PREFIX / "bin" / "python"), version, platform)
 
 
 def _same_release(wanted: str, found: str) -> bool:
