@@ -436,3 +436,38 @@ def test_push_sends_an_image_built_before_the_registry_and_no_cache_builds_anew(
     assert again["digest"] == first["digest"]
     refused = run_kiln("image", "build", "imaged", "--push", env=env, check=False)
     assert refused.returncode == 2 and "has no image registry" in refused.stderr
+
+
+def test_a_one_package_change_changes_only_that_package_s_layer_and_the_small_one(
+    tmp_path: Path, base_image: BaseImage, package_index: PackageIndex
+) -> None:
+    package_index.publish("otherpkg", "1.0", body="X = 1\n" * 5000)
+    folder = _workspace(tmp_path, None)
+    env = _env(folder, tmp_path / "cache")
+    definition = _definition(base_image.local_ref, package_index)
+    definition["python"]["pip"]["packages"].append("otherpkg==1.0")
+    _register(folder, env, definition)
+    first = _build(env)["image"]["reference"]
+    package_index.publish("kilnpkg", "1.1", body="VALUE = 'changed'\n")
+    definition["python"]["pip"]["packages"][0] = "kilnpkg==1.1"
+    _register(folder, env, definition)
+
+    second = _build(env)["image"]["reference"]
+
+    def layers(image: str) -> list[str]:
+        return json.loads(subprocess.run(
+            ["podman", "image", "inspect", "--format", "{{json .RootFS.Layers}}", image],
+            capture_output=True, text=True, check=True,
+        ).stdout)  # fmt: skip
+
+    before, after = layers(first), layers(second)
+    assert len(after) == len(before) == 4  # the base, the environment's own, two distributions
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert changed == [
+        1,
+        2,
+    ]  # the environment's own files (its lock) and kilnpkg; otherpkg is shared
+    assert (
+        _in_image(second, "import kilnpkg, otherpkg; print(kilnpkg.VALUE, otherpkg.X)")
+        == "changed 1"
+    )

@@ -19,18 +19,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kiln.builders import venv
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
 from kiln.builders.oci import bases, dockerbuild, engine, imagefile, publish, pythonlayer
+from kiln.builders.oci.layer import Layer, write_layer
 from kiln.builders.oci.layout import derive_config, link_blobs, read_image, write_image
 from kiln.builders.oci.publish import activation as activation
 from kiln.builders.oci.publish import quick_check as quick_check
 from kiln.builders.oci.publish import remove as remove
 from kiln.builders.oci.publish import tool_versions as tool_versions
 from kiln.builders.oci.registry import Registry
+from kiln.builders.oci.split import split
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.lockexport import export_pip_lock
 
@@ -185,15 +189,12 @@ def _build_image(
     ctx.log.phase("layer")
     layout = dest / "oci"
     link_blobs(base_layout, layout, base_image)
-    blob = layout / "blobs" / "sha256" / "python-layer.partial"
-    from kiln.builders.oci.layer import write_layer
-
-    layer = write_layer(env_folder, PREFIX, blob)
-    os.replace(blob, layout / "blobs" / "sha256" / layer.digest.split(":")[1])
+    parts = split(env_folder)
+    layers = [_write_part(env_folder, layout, part.members) for part in parts]
     shutil.rmtree(env_folder)
     config = derive_config(
         base_image,
-        [layer],
+        layers,
         path_first=str(PREFIX / "bin"),
         env={"VIRTUAL_ENV": str(PREFIX), **imagefile.plain_variables(definition)},
         labels={
@@ -201,9 +202,9 @@ def _build_image(
             "org.opencontainers.image.base.name": base.reference,
             "org.opencontainers.image.base.digest": base.digest,
         },
-        history="kiln: the environment's lock installed by uv into /opt/kiln/env",
+        history=[f"kiln: {part.name} in {PREFIX} (uv, from the lock)" for part in parts],
     )
-    image = write_image(layout, base_image, [layer], config, name="image")
+    image = write_image(layout, base_image, layers, config, name="image")
     engine.run(
         "skopeo",
         ["copy", "-q", f"oci:{layout}:image", f"containers-storage:{local}"],
@@ -216,7 +217,10 @@ def _build_image(
         "base": {"reference": base.reference, "digest": base.digest},
         "size": image.size,
         "layers": len(image.manifest["layers"]),
-        "python_layer": {"digest": layer.digest, "size": layer.size},
+        "python_layers": [
+            {"part": part.name, "digest": layer.digest, "size": layer.size}
+            for part, layer in zip(parts, layers, strict=True)
+        ],
     }
 
 
@@ -224,6 +228,15 @@ def _local_facts(local: str) -> str:
     return engine.run(
         "podman", ["image", "inspect", "--format", "{{.Digest}}", local], what=f"inspecting {local}"
     ).strip()
+
+
+def _write_part(env_folder: Path, layout: Path, members: list[PurePosixPath]) -> Layer:
+    """One part of the environment as a layer blob in ``layout``."""
+    blobs = layout / "blobs" / "sha256"
+    blob = blobs / f"layer.{uuid.uuid4().hex}.partial"
+    layer = write_layer(env_folder, PREFIX, blob, members)
+    os.replace(blob, blobs / layer.digest.split(":")[1])
+    return replace(layer, path=blobs / layer.digest.split(":")[1])
 
 
 def interpreter(dest: Path) -> Path:

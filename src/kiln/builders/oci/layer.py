@@ -9,7 +9,7 @@ import gzip
 import hashlib
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -77,10 +77,28 @@ def _directory(name: str) -> tarfile.TarInfo:
     return info
 
 
-def write_layer(source: Path, prefix: PurePosixPath, blob: Path) -> Layer:
+def _with_parents(source: Path, members: Sequence[PurePosixPath]) -> list[Path]:
+    """``members`` (relative paths of files and links) and every folder above them, parents
+    before children, by name."""
+    entries: set[PurePosixPath] = set()
+    for member in members:
+        entries.add(member)
+        entries.update(p for p in member.parents if p != PurePosixPath("."))
+    ordered = sorted(entries, key=lambda p: [part.encode() for part in p.parts])
+    return [source.joinpath(*p.parts) for p in ordered]
+
+
+def write_layer(
+    source: Path,
+    prefix: PurePosixPath,
+    blob: Path,
+    members: Sequence[PurePosixPath] | None = None,
+) -> Layer:
     """Write ``source``'s content as the folder ``prefix`` (absolute, e.g. /opt/kiln/env) of a
-    layer to ``blob``; parents of ``prefix`` are included as plain folders."""
+    layer to ``blob``; parents of ``prefix`` are included as plain folders. ``members`` (paths
+    relative to ``source``) limits the layer to those files and links, with their folders."""
     parts = prefix.relative_to("/").parts
+    paths = list(_walk(source)) if members is None else _with_parents(source, members)
     with (
         blob.open("wb") as raw,
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
@@ -89,7 +107,7 @@ def write_layer(source: Path, prefix: PurePosixPath, blob: Path) -> Layer:
         with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.GNU_FORMAT) as tar:  # type: ignore[call-overload]
             for depth in range(1, len(parts) + 1):
                 tar.addfile(_directory("/".join(parts[:depth])))
-            for path in _walk(source):
+            for path in paths:
                 info = _info(path, "/".join([*parts, *path.relative_to(source).parts]))
                 if info.isreg():
                     with path.open("rb") as handle:

@@ -84,10 +84,10 @@ def derive_config(
     path_first: str | None,
     env: Mapping[str, str],
     labels: Mapping[str, str],
-    history: str,
+    history: Sequence[str],
 ) -> dict[str, Any]:
     """The base's config plus ``layers``: ``path_first`` first on PATH, ``env`` set (sorted),
-    ``labels`` added, one history entry per layer, and every time stamp fixed."""
+    ``labels`` added, one ``history`` line per layer, and every time stamp fixed."""
     config: dict[str, Any] = json.loads(json.dumps(base.config))  # a deep copy
     runtime = config.setdefault("config", {})
     lines = [line for line in runtime.get("Env") or [] if line.split("=", 1)[0] not in env]
@@ -101,7 +101,7 @@ def derive_config(
         *config["rootfs"].get("diff_ids", []),
         *(x.diff_id for x in layers),
     ]
-    entries = [{"created": CREATED, "created_by": history, "comment": "kiln"} for _ in layers]
+    entries = [{"created": CREATED, "created_by": line, "comment": "kiln"} for line in history]
     config["history"] = [*config.get("history", []), *entries]
     return config
 
