@@ -18,6 +18,9 @@ EPOCH = (
 )
 # Files uv leaves in a virtualenv that say nothing about what is installed (its lock for
 # concurrent writers is world-writable).
+# zlib's fastest level: half the time of its default (6) for about 15% more bytes, measured on
+# a numpy environment (74 MB: 1.9 s against 4.0 s); layers are stored once per registry.
+LEVEL = 1
 SKIPPED = frozenset({".lock", "CACHEDIR.TAG", ".gitignore"})
 
 
@@ -101,7 +104,7 @@ def write_layer(
     paths = list(_walk(source)) if members is None else _with_parents(source, members)
     with (
         blob.open("wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=LEVEL) as gz,
     ):
         hashing = _Hashing(gz)
         with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.GNU_FORMAT) as tar:  # type: ignore[call-overload]
