@@ -80,7 +80,9 @@ def make_wheel(
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, text in files.items():
-            archive.writestr(path, text)
+            # A fixed date: the same arguments make the same bytes, whatever the clock says.
+            entry = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
+            archive.writestr(entry, text, compress_type=zipfile.ZIP_DEFLATED)
     return target
 
 

@@ -281,13 +281,17 @@ def _group_members(pgid: int, supervisor: str | None) -> list[int]:
     start_text = (supervisor or "").rsplit(":", 1)[-1]
     started = int(start_text) if start_text.isdigit() else 0
     members: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    # Listed by hand: pathlib's glob checks each match with a stat that raises ESRCH when the
+    # process ends between the listing and the check.
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # ended meanwhile
         if fields[0] != "Z" and int(fields[2]) == pgid:
-            members[int(stat.parent.name)] = int(fields[19])
+            members[int(name)] = int(fields[19])
     if pgid in members and members[pgid] != started:
         return []  # the supervisor's pid now leads another group
     return sorted(pid for pid, start in members.items() if start >= started)
