@@ -281,17 +281,18 @@ def _group_members(pgid: int, supervisor: str | None) -> list[int]:
     start_text = (supervisor or "").rsplit(":", 1)[-1]
     started = int(start_text) if start_text.isdigit() else 0
     members: dict[int, int] = {}
-    # Listed by hand: pathlib's glob checks each match with a stat that raises ESRCH when the
+    # Listed by hand: pathlib's glob checks each match with a stat
+    # (iterdir does not) that raises ESRCH when the
     # process ends between the listing and the check.
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
         try:
-            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # ended meanwhile
         if fields[0] != "Z" and int(fields[2]) == pgid:
-            members[int(name)] = int(fields[19])
+            members[int(entry.name)] = int(fields[19])
     if pgid in members and members[pgid] != started:
         return []  # the supervisor's pid now leads another group
     return sorted(pid for pid, start in members.items() if start >= started)
