@@ -281,9 +281,8 @@ def _group_members(pgid: int, supervisor: str | None) -> list[int]:
     start_text = (supervisor or "").rsplit(":", 1)[-1]
     started = int(start_text) if start_text.isdigit() else 0
     members: dict[int, int] = {}
-    # Listed by hand: pathlib's glob checks each match with a stat
-    # (iterdir does not) that raises ESRCH when the
-    # process ends between the listing and the check.
+    # Not pathlib's glob: it stats each match, which raises ESRCH when the process ends between
+    # the listing and the check (iterdir does not stat).
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
