@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.builders.oci import imagefile
 from kiln.errors import NotFound, UsageError
+from kiln.secrets import references
 
 if TYPE_CHECKING:
     from kiln.buildlog import Reporter
@@ -219,8 +220,8 @@ def dockerfile_for(record: EnvironmentRecord, folder: Path) -> str:
         start = own or f"FROM {(facts.get('base') or {}).get('reference', docker.base_image)}"
         return f"# {record.reference}: the user's image as it is, with Kiln's labels\n{start}\n{label}\n"
     base, digest = imagefile.pinned_base(lock_file.read_text(encoding="utf-8"))
-    variables = imagefile.plain_variables(record.definition)
-    env = " ".join(f"{k}={_quoted(v)}" for k, v in sorted(variables.items()))
+    variables = record.definition.environment_variables
+    run_with = " ".join(f"-e {k}={_shell_value(v)}" for k, v in sorted(variables.items()))
     repository = base.split("@", 1)[0].rsplit(":", 1)[0] if ":" in base.rsplit("/", 1)[-1] else base
     return "\n".join(
         [
@@ -235,11 +236,24 @@ def dockerfile_for(record: EnvironmentRecord, folder: Path) -> str:
             f"    SOURCE_DATE_EPOCH={EPOCH} /kiln/uv venv --python python3 --no-project {PREFIX} && \\",
             f"    SOURCE_DATE_EPOCH={EPOCH} /kiln/uv pip sync --require-hashes --compile-bytecode \\",
             f"      --python {PREFIX}/bin/python /kiln/requirements.txt",
-            f"ENV PATH={PREFIX}/bin:$PATH VIRTUAL_ENV={PREFIX}" + (f" {env}" if env else ""),
+            f"ENV PATH={PREFIX}/bin:$PATH VIRTUAL_ENV={PREFIX}",
             label,
+            *(
+                [
+                    "# The environment's variables are not in the image (the build hash leaves",
+                    f"# them out); Kiln sets them where it runs it, as in: podman run {run_with}",
+                ]
+                if run_with
+                else []
+            ),
             "",
         ]
     )
+
+
+def _shell_value(value: str) -> str:
+    """A ${VAR} reference is left for the shell to expand, as Kiln expands it at run time."""
+    return f'"{value}"' if references(value) else _quoted(value)
 
 
 def _quoted(value: str) -> str:

@@ -196,7 +196,9 @@ def _build_image(
         base_image,
         layers,
         path_first=str(PREFIX / "bin"),
-        env={"VIRTUAL_ENV": str(PREFIX), **imagefile.plain_variables(definition)},
+        # Not the definition's variables: the build hash leaves them out, so definitions that
+        # differ only there share this image; Kiln sets them where it runs the image.
+        env={"VIRTUAL_ENV": str(PREFIX)},
         labels={
             **ctx.labels,
             "org.opencontainers.image.base.name": base.reference,

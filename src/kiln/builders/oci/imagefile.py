@@ -10,8 +10,6 @@ from typing import Any
 
 from kiln.atomicfile import write_atomically
 from kiln.builders.base import BuildError
-from kiln.environment.definition import EnvironmentDefinition
-from kiln.secrets import references
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,12 +44,6 @@ def pinned_base(lock_text: str) -> tuple[str, str]:
             "this lock pins no base image (it was made for a host build); rebuild with --refresh"
         )
     return str(image["base"]), str(image["base-digest"])
-
-
-def plain_variables(definition: EnvironmentDefinition) -> dict[str, str]:
-    """The definition's environment variables that go into the image config: ``${VAR}``
-    references are resolved where a container starts, never baked into an image."""
-    return {k: v for k, v in definition.environment_variables.items() if not references(v)}
 
 
 def write_facts(dest: Path, facts: dict[str, Any]) -> None:
