@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.builders.base import BuildError
-from kiln.builders.condachannels import credential_variables
 from kiln.builders.uvtool import MIN_SECRET_LENGTH
 from kiln.environment.packages import local_file_name
-from kiln.secrets import references
+from kiln.secrets import credential_references, references
 
 if TYPE_CHECKING:
     from kiln.cache import Cache
@@ -36,7 +35,7 @@ def secrets_for(
     ]
     if conda_channels:
         wanted += [
-            ("the conda channel", url, credential_variables(url))
+            ("the conda channel", url, credential_references(url))
             for url in definition.python.conda.channels
         ]
     secrets = {}

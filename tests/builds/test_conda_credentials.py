@@ -20,7 +20,7 @@ from kiln.buildlog import NullLog
 from kiln.builds import ensure_built
 from kiln.environment.validation import validate_definition
 from kiln.workspace import Workspace
-from kilntesting.builds import PackageIndex, every_byte_under, served_index
+from kilntesting.builds import PackageIndex, every_byte_under, one_line_without, served_index
 from kilntesting.cli import run_kiln
 from kilntesting.conda_channel import hello_channel
 
@@ -54,9 +54,7 @@ def _referenced(server: PackageIndex) -> str:
 
 
 def _one_line(error: BaseException) -> str:
-    text = str(error)
-    assert "\n" not in text and PASSWORD not in text and WRONG not in text
-    return text
+    return one_line_without(error, PASSWORD, WRONG)
 
 
 def test_a_channel_behind_basic_auth_builds_and_its_password_is_written_nowhere(

@@ -12,16 +12,21 @@ environment when the build starts (``kiln.buildinputs.secrets_for``), and never 
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from kiln.builders.base import BuildError
-from kiln.secrets import expand, references, url_with_reference
+from kiln.secrets import (
+    basic_authorization,
+    credential_references,
+    references,
+    strip_url_credentials,
+    url_with_reference,
+)
 
 if TYPE_CHECKING:
     from rattler.networking import Client
@@ -38,11 +43,6 @@ class Channel:
     @property
     def variables(self) -> list[str]:
         return references(self.written)
-
-
-def credential_variables(channel: str) -> list[str]:
-    """The ``${VAR}`` names in a channel URL's ``user:password@`` part."""
-    return references(_userinfo(channel) or "")
 
 
 def channels(written: list[str], secrets: Mapping[str, str]) -> list[Channel]:
@@ -62,14 +62,8 @@ def channels(written: list[str], secrets: Mapping[str, str]) -> list[Channel]:
     return found
 
 
-def _userinfo(url: str) -> str | None:
-    netloc = urlsplit(url).netloc
-    return netloc.rpartition("@")[0] if "@" in netloc else None
-
-
 def _with_credentials(channel: str, secrets: Mapping[str, str]) -> Channel:
-    userinfo = _userinfo(channel)
-    outside = set(references(channel)) - set(credential_variables(channel))
+    outside = set(references(channel)) - set(credential_references(channel))
     if outside:
         # Only user:password@ is kept out of the URLs rattler derives (and so out of the lock).
         raise BuildError(
@@ -77,18 +71,13 @@ def _with_credentials(channel: str, secrets: Mapping[str, str]) -> Channel:
             "user:password part, where it would be written into the lock; put credentials "
             "before the host: https://USER:${VAR}@HOST/CHANNEL"
         )
-    if userinfo is None:
-        return Channel(channel, channel)
-    for name in references(userinfo):
+    for name in credential_references(channel):
         if name not in secrets:
             raise BuildError(
                 f"the conda channel {channel} uses ${{{name}}}, which is not set; export {name}"
             )
-    user, _, password = unquote(userinfo).partition(":")
-    pair = f"{expand(user, secrets)}:{expand(password, secrets)}"
-    parts = urlsplit(channel)
-    bare = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, ""))
-    return Channel(channel, bare, f"Basic {base64.b64encode(pair.encode()).decode()}")
+    header = basic_authorization(channel, secrets)
+    return Channel(channel, strip_url_credentials(channel), header)
 
 
 def client(found: list[Channel]) -> Client | None:
