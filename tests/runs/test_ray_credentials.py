@@ -13,6 +13,8 @@ import pytest
 from kiln.compute import ray_jobs
 from kiln.compute.ray_jobs import RayAddressError, RayTargetError
 from kiln.compute.ray_local import LocalCluster
+from kiln.compute.registry import checked_address
+from kiln.errors import InvalidRequest
 from kiln.sdk.runs import Experiment, ScriptRunConfig
 from kiln.workspace import Workspace
 from kilntesting.authproxy import AuthProxy, basic_auth_proxy
@@ -38,6 +40,22 @@ def _address(proxy: AuthProxy) -> str:
 
 def _one_line(error: BaseException) -> str:
     return one_line_without(error, PASSWORD, WRONG)
+
+
+def test_credentials_go_over_https_unless_the_dashboard_is_on_this_machine() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        checked_address("ray://bob:${RAY_PASSWORD}@head.example:8265")
+    assert _one_line(refused.value) == (
+        "compute target ray://bob:${RAY_PASSWORD}@head.example:8265 would send its credentials "
+        "unencrypted (the dashboard at http://head.example:8265 is plain http); put the "
+        "dashboard behind https and write https://bob:${RAY_PASSWORD}@head.example:8265"
+    )
+    for accepted in (
+        "https://bob:${RAY_PASSWORD}@head.example:8265",
+        "ray://bob:${RAY_PASSWORD}@127.0.0.1:8265",
+        "ray://head.example:8265",
+    ):
+        checked_address(accepted)
 
 
 def test_a_missing_or_wrong_password_is_one_line_naming_the_variables(

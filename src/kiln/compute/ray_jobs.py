@@ -95,9 +95,27 @@ def _bad_address(address: str, why: str) -> str:
     )
 
 
+def check_credentials_transport(address: str) -> None:
+    """Credentials go to the dashboard over https only (plain http to this machine aside)."""
+    from kiln.environment.urls import is_loopback
+
+    url = dashboard_url(address)
+    if (
+        "@" in address
+        and url.startswith("http://")
+        and not is_loopback(urlsplit(url).hostname or "")
+    ):
+        raise RayAddressError(
+            f"compute target {redact(address.strip())} would send its credentials unencrypted "
+            f"(the dashboard at {url} is plain http); put the dashboard behind https and write "
+            f"{url_with_reference('https://' + address.strip().rpartition('://')[2], 'RAY_PASSWORD')}"
+        )
+
+
 def auth_headers(address: str) -> dict[str, str]:
     """The ``Authorization`` header for an address with ``USER:${VAR}@`` credentials, read from
     the environment now; {} for an address without credentials."""
+    check_credentials_transport(address)
     for name in credential_references(address):
         if name not in os.environ:
             raise RayAddressError(
