@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from base64 import b64decode
 from pathlib import Path
 
+from kiln.secrets import basic_authorization, credential_references
 from kilntesting.cli import REPO, run_kiln
 
 SECRET = "hunter2-plaintext"  # what azureml-core wrote into the fixture's azureml_environment.json
@@ -90,3 +92,23 @@ def test_one_rule_for_plain_secret_variables() -> None:
     assert refusal is not None and "tok-123456" not in refusal and "${API_TOKEN}" in refusal
     for name, value in (("API_TOKEN", "${VAULT_TOKEN}"), ("API_TOKEN", ""), ("MODE", "fast")):
         assert plain_secret_variable(name, value) is None
+
+
+def test_basic_authorization_expands_the_credentials_of_a_url_and_nothing_else() -> None:
+    values = {"USER_VAR": "carol", "PASS_VAR": "p:ss@w0rd-long"}
+    header = basic_authorization("ray://${USER_VAR}:${PASS_VAR}@head:8265", values)
+    assert (
+        header is not None and b64decode(header.removeprefix("Basic ")) == b"carol:p:ss@w0rd-long"
+    )
+    lone = basic_authorization("https://${PASS_VAR}@h.example/c", values)  # a token: no password
+    assert lone is not None and b64decode(lone.removeprefix("Basic ")) == b"p:ss@w0rd-long:"
+    encoded = basic_authorization("https://carol%40corp:${PASS_VAR}@h.example/c", values)
+    assert encoded is not None and b64decode(encoded.removeprefix("Basic ")).startswith(
+        b"carol@corp:"
+    )
+    assert basic_authorization("https://h.example/t/${PASS_VAR}/c", values) is None
+    assert credential_references("https://${USER_VAR}:${PASS_VAR}@h/t/${OTHER}/c") == [
+        "USER_VAR",
+        "PASS_VAR",
+    ]
+    assert credential_references("head:8265") == []

@@ -11,12 +11,13 @@ import tempfile
 from pathlib import Path
 
 from kiln.environment.files import context_files, file_digest, is_executable, tree_digest
+from kiln.private import private_folder
 
 
 def publish(source: Path | bytes, final: Path) -> None:
     """Write ``source`` (a file's content or bytes) to ``final`` atomically: a temporary name in
     the same folder, flushed to disk, then renamed. A file that exists is complete."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(final.parent)
     handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
     try:
         with os.fdopen(handle, "wb") as out:

@@ -9,15 +9,18 @@ import os
 import tempfile
 from pathlib import Path
 
+from kiln.private import private_folder
+
 
 def write_atomically(path: Path, data: bytes | str, *, durable: bool = False) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     ``durable`` also flushes the file to disk before the rename (for records that must survive
     a power cut, not only a crash of this process). The folder is created if missing; a failed
-    write leaves no temporary file behind.
+    write leaves no temporary file behind. The file is ``0600`` (``mkstemp``'s mode), a folder
+    made for it ``0700``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as out:

@@ -1,6 +1,6 @@
 """What a build needs besides its definition: secret values for ``${VAR}`` references in index
-URLs (read from the environment at build time, never stored), and local wheels staged from the
-workspace's artifact store into the cache by sha256."""
+and conda channel URLs (read from the environment at build time, never stored), and local wheels
+staged from the workspace's artifact store into the cache by sha256."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from kiln.builders.base import BuildError
 from kiln.builders.uvtool import MIN_SECRET_LENGTH
 from kiln.environment.packages import local_file_name
-from kiln.secrets import references
+from kiln.secrets import credential_references, references
 
 if TYPE_CHECKING:
     from kiln.cache import Cache
@@ -21,22 +21,33 @@ if TYPE_CHECKING:
 WHEELS_FOLDER = "wheels"  # local wheels staged from the artifact store, by sha256
 
 
-def secrets_for(definition: EnvironmentDefinition) -> dict[str, str]:
-    """Values of the ``${VAR}`` references in index URLs, read from the environment now."""
+def secrets_for(
+    definition: EnvironmentDefinition, *, conda_channels: bool = False
+) -> dict[str, str]:
+    """Values of the ``${VAR}`` references in index URLs, and in the credentials of conda
+    channel URLs when ``conda_channels`` (the conda builder reads them), from the environment
+    now."""
     pip = definition.python.pip
-    urls = [u for u in [pip.index_url, *pip.extra_index_urls, *pip.find_links] if u]
+    wanted = [
+        ("the index URL", url, references(url))
+        for url in [pip.index_url, *pip.extra_index_urls, *pip.find_links]
+        if url
+    ]
+    if conda_channels:
+        wanted += [
+            ("the conda channel", url, credential_references(url))
+            for url in definition.python.conda.channels
+        ]
     secrets = {}
-    for url in urls:
-        for name in references(url):
+    for what, url, names in wanted:
+        for name in names:
             if name not in os.environ:
-                raise BuildError(
-                    f"the index URL {url} uses ${{{name}}}, which is not set; export {name}"
-                )
+                raise BuildError(f"{what} {url} uses ${{{name}}}, which is not set; export {name}")
             # A short value could not be redacted from logs without mangling them (see
             # uvtool.redact), so it is refused rather than risked; the value is never shown.
             if len(os.environ[name]) < MIN_SECRET_LENGTH:
                 raise BuildError(
-                    f"the index URL {url} uses ${{{name}}}, whose value is shorter than "
+                    f"{what} {url} uses ${{{name}}}, whose value is shorter than "
                     f"{MIN_SECRET_LENGTH} characters; Kiln cannot keep so short a secret out of "
                     f"build logs reliably: use a longer password or token for {name}"
                 )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol, TextIO
+
+from kiln.private import open_private, private_folder
 
 
 class Reporter(Protocol):
@@ -49,8 +52,9 @@ class BuildLog:
 
     def write(self, text: str) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+            private_folder(self.path.parent)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            self._file = os.fdopen(open_private(self.path, flags), "a", encoding="utf-8")
         self._file.write(text)
         self._file.flush()
 

@@ -142,7 +142,7 @@ def _ensure(
         ctx = BuildContext(
             log,
             cache.uv_cache,
-            secrets_for(record.definition),
+            secrets_for(record.definition, conda_channels=builders.reads_conda_channels(builder)),
             wheel_root=cache.root / WHEELS_FOLDER,
             local_wheels=stage_local_wheels(workspace, cache, record.definition),
             image_registry=workspace.image_registry,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import KilnError
+from kiln.private import FILE_MODE, open_private, private_folder, write_private
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -66,8 +67,8 @@ def _alive(pid: int) -> bool:
 class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root
-        for folder in ("envs", "tmp", "locks", "failed", "refs"):
-            (root / folder).mkdir(parents=True, exist_ok=True)
+        for folder in ("envs", "tmp", "locks", "failed", "refs", "uv"):
+            private_folder(root / folder)  # the root too: readable by its owner only
 
     @property
     def uv_cache(self) -> Path:
@@ -88,7 +89,7 @@ class Cache:
     def lock(self, name: str) -> FileLock:
         from filelock import FileLock  # imported when needed: CLI start-up stays fast
 
-        return FileLock(str(self.root / "locks" / f"{name}.lock"))
+        return FileLock(str(self.root / "locks" / f"{name}.lock"), mode=FILE_MODE)
 
     def materialize(
         self,
@@ -118,7 +119,7 @@ class Cache:
             try:
                 facts = build(staging)
                 marker = {"key": key, "created_at": time.time(), **facts}
-                (staging / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
+                write_private(staging / MARKER, json.dumps(marker, indent=1))
                 os.replace(staging, self.path(key))
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -149,7 +150,7 @@ class Cache:
     # Failures are remembered for a while, so a retry storm does not rebuild the same error.
     def remember_failure(self, key: str, error: str, log_digest: str | None) -> None:
         record = {"time": time.time(), "error": error, "log_digest": log_digest}
-        (self.root / "failed" / f"{key}.json").write_text(json.dumps(record), encoding="utf-8")
+        write_private(self.root / "failed" / f"{key}.json", json.dumps(record))
 
     def recent_failure(self, key: str, ttl: float = FAILURE_TTL_SECONDS) -> dict[str, Any] | None:
         try:
@@ -173,10 +174,9 @@ class Cache:
             reference.unlink(missing_ok=True)
 
     def add_reference(self, key: str, pid: int | None = None) -> Path:
-        folder = self.root / "refs" / key
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_folder(self.root / "refs" / key)
         reference = folder / f"{pid or os.getpid()}-{uuid.uuid4().hex[:8]}"
-        reference.touch()
+        os.close(open_private(reference))
         return reference
 
     def holders(self, key: str) -> int:

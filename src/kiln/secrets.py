@@ -7,9 +7,10 @@ goes); this module is the second line: whatever text leaves Kiln passes through 
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|CREDENTIAL|PRIVATE_?KEY)", re.I
@@ -108,6 +109,30 @@ def strip_url_credentials(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _userinfo(url: str) -> str | None:
+    """A URL's ``user:password`` (``scheme://`` optional), or None without one."""
+    text = url.strip()
+    netloc = urlsplit(text if "://" in text else f"//{text}").netloc
+    return netloc.rpartition("@")[0] if "@" in netloc else None
+
+
+def credential_references(url: str) -> list[str]:
+    """The names of the ``${NAME}`` references in a URL's ``user:password@`` part."""
+    return references(_userinfo(url) or "")
+
+
+def basic_authorization(url: str, values: Mapping[str, str]) -> str | None:
+    """The ``Authorization`` header value (``Basic ...``) for a URL's ``user:password@``, its
+    references expanded from ``values`` (the caller checked they are all there; a lone user
+    name, such as a token, has an empty password, as in uv); None for a URL without one."""
+    userinfo = _userinfo(url)
+    if userinfo is None:
+        return None
+    user, _, password = unquote(userinfo).partition(":")
+    pair = f"{expand(user, values)}:{expand(password, values)}"
+    return f"Basic {base64.b64encode(pair.encode()).decode()}"
 
 
 def url_with_reference(url: str, variable: str = "ENV_VAR") -> str:

@@ -181,7 +181,9 @@ class Workspace:
                 "no Kiln workspace here or above, and no per-user default yet; create one "
                 "with `kiln init`, or pass --workspace PATH"
             )
-        return cls.create(default)
+        from kiln.private import private_folder
+
+        return cls.create(private_folder(default))  # Kiln's own folder, not a project's
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None) -> Workspace:

@@ -259,22 +259,3 @@ def test_ensure_built_builds_a_conda_environment_once_and_then_reuses_it(
         assert [tuple(row) for row in rows] == [("succeeded", "conda")]
     finally:
         workspace.close()
-
-
-def test_a_channel_that_needs_credentials_is_refused_before_anything_is_solved() -> None:
-    """A ``${VAR}`` password is valid in a definition, but the package URLs in a conda lock
-    come from the channel URL, so building would write the secret into the shared lock."""
-    definition = validate_definition(
-        {
-            "name": "private",
-            "python": {
-                "version": "3.11",
-                "conda": {
-                    "channels": ["https://carol:${CONDA_TOKEN}@conda.example/private"],
-                    "packages": ["hello=1.0"],
-                },
-            },
-        }
-    )
-    with pytest.raises(BuildError, match="needs credentials, which the conda builder cannot use"):
-        conda.channel_sources(definition)

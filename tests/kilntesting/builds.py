@@ -205,6 +205,14 @@ def every_byte_under(folder: Path, *, skip: Sequence[Path] = ()) -> bytes:
     return b"".join(chunks)
 
 
+def one_line_without(error: BaseException, *secrets: str) -> str:
+    """The error's text, checked to be one line that holds none of ``secrets``."""
+    text = str(error)
+    assert "\n" not in text, text
+    assert not [s for s in secrets if s in text], text
+    return text
+
+
 class Recorder:
     """A build reporter that keeps what it was told."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,16 @@ def write_script(folder: Path, name: str, body: str) -> Path:
     path = folder / name
     path.write_text(textwrap.dedent(body), encoding="utf-8")
     return path
+
+
+def wait_for_output(ws: Workspace, run_id: str, text: str, limit: float = 120.0) -> None:
+    """Until the run's log holds ``text``; a log still without it after ``limit`` seconds
+    fails the test."""
+    log = ws.root / "runs" / run_id / "output.log"
+    deadline = time.monotonic() + limit
+    while not (log.exists() and text in log.read_text()):
+        assert time.monotonic() < deadline, f"{run_id} never wrote {text!r}"
+        time.sleep(0.2)
 
 
 def kiln_cli(

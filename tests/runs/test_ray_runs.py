@@ -17,7 +17,7 @@ from kiln.runs.store import RunStore
 from kiln.sdk.runs import Experiment, ScriptRunConfig
 from kiln.workspace import Workspace
 from kilntesting.builds import PackageIndex
-from kilntesting.runs import kiln_cli, write_script
+from kilntesting.runs import kiln_cli, wait_for_output, write_script
 
 TRAIN = """
     import os, sys
@@ -99,11 +99,7 @@ def test_failures_and_cancel_on_ray(
     run = Experiment(project, "ray").submit(
         ScriptRunConfig(tmp_path / "src", "sleep.py", [], "py", compute_target=ray_cluster.address)
     )
-    log = project.root / "runs" / run.id / "output.log"
-    deadline = time.monotonic() + 120
-    while not (log.exists() and "sleeping" in log.read_text()):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_output(project, run.id, "sleeping")
     run.cancel()
     assert run.get_status() == "Canceled"
 

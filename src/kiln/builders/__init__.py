@@ -45,6 +45,12 @@ def _needs_conda(definition: EnvironmentDefinition) -> bool:
     return any(n not in _IMPLIED_CONDA for n in names)
 
 
+def reads_conda_channels(builder: Builder) -> bool:
+    """True for the builder that fetches from ``python.conda.channels``: only its builds need
+    the channels' credentials set."""
+    return builder is conda
+
+
 def get(name: str) -> Builder:
     """The builder registered as ``name`` (as recorded with a build)."""
     if name not in BUILDERS:

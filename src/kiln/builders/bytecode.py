@@ -26,6 +26,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from kiln.private import private_folder
+
 SUFFIX = ".pyc"
 Inode = tuple[int, int]  # (st_dev, st_ino)
 
@@ -131,7 +133,7 @@ def link_known(dest: Path, store: Path) -> int:
 def share_written(dest: Path, store: Path) -> int:
     """Move bytecode written in ``dest`` into the store and link it back; returns how many."""
     shared = 0
-    store.mkdir(parents=True, exist_ok=True)
+    private_folder(store)
     for site in site_packages(dest):
         for base, _dirs, files in os.walk(site):
             if os.path.basename(base) != "__pycache__":

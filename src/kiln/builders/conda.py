@@ -17,7 +17,8 @@ Chosen when ``python.conda.packages`` holds anything besides ``python`` and ``pi
 - **Channels**, in priority order (strict, as conda does), for this machine's subdir
   (``Subdir.current()``, e.g. ``linux-64``) and ``noarch``. A name (``conda-forge``) stays a
   name; an absolute path or ``file://`` URL is a local channel; relative paths are refused,
-  because a registered definition is used from anywhere.
+  because a registered definition is used from anywhere. A URL's ``USER:${VAR}@`` credentials
+  are sent as a header, never part of a URL rattler derives (``condachannels``).
 - **The lock** (format ``kiln-conda.json``) is one JSON document:
   ``{"conda": [record, ...], "pip": PYLOCK_TEXT | null}``. Each record keeps what installs it
   exactly (name, version, build, build_number, subdir, noarch, depends, constrains, size,
@@ -47,11 +48,11 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.builders import interpreters, venv
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
+from kiln.builders.condachannels import Channel, channels, client, refused
 from kiln.builders.condasolve import solve, subdir
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
 from kiln.lockexport import exporting, parse_lock_text
-from kiln.secrets import references
 
 if TYPE_CHECKING:
     from rattler import RepoDataRecord
@@ -76,41 +77,24 @@ def conda_specs(definition: EnvironmentDefinition) -> list[str]:
     return [s.text for s in specs if s.name not in FROM_MACHINE]
 
 
-def channel_sources(definition: EnvironmentDefinition) -> list[str]:
-    """Channels as rattler takes them: names kept, absolute paths as ``file://`` URLs."""
-    channels = definition.python.conda.channels
-    if not channels:
+def channel_list(definition: EnvironmentDefinition, ctx: BuildContext) -> list[Channel]:
+    """The channels as rattler reads them (see ``condachannels``), credentials from
+    ``ctx.secrets``."""
+    written = definition.python.conda.channels
+    if not written:
         specs = ", ".join(conda_specs(definition))
         raise BuildError(
             f"`python.conda.channels` is empty; name the channel(s) that have {specs} "
             "(a name such as conda-forge, a URL, or the absolute path of a local channel)"
         )
-    sources = []
-    for channel in channels:
-        if references(channel):
-            # Package URLs in the lock come from the channel URL: a password there would be
-            # written into the lock that the workspace shares.
-            raise BuildError(
-                f"`python.conda.channels`: {channel!r} needs credentials, which the conda "
-                "builder cannot use yet without writing them into the lock; use a channel (or "
-                "a local mirror) that needs none"
-            )
-        if channel.startswith(("/", "~")):
-            sources.append(Path(channel).expanduser().as_uri())
-        elif channel.startswith("."):
-            raise BuildError(
-                f"`python.conda.channels`: {channel!r} is a relative path; write the absolute "
-                "path or a file:// URL of the local channel"
-            )
-        else:
-            sources.append(channel)
-    return sources
+    return channels(written, ctx.secrets)
 
 
 def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
-    specs, sources = conda_specs(definition), channel_sources(definition)
-    ctx.log.write(f"rattler: solving {', '.join(specs)} from {', '.join(sources)}\n")
-    conda = solve(specs, sources, definition.python.conda.channels, target, ctx)
+    specs, found = conda_specs(definition), channel_list(definition, ctx)
+    shown = ", ".join(c.source for c in found)  # credentials never reach the log
+    ctx.log.write(f"rattler: solving {', '.join(specs)} from {shown}\n")
+    conda = solve(specs, found, target, ctx)
     python_only = [f"{e['name']}-{e['version']}" for e in conda if e["noarch"] == "python"]
     if python_only:
         raise BuildError(
@@ -180,7 +164,7 @@ def build(
     venv.install(definition, pip, target, dest, ctx)  # the prefix, its interpreter, pip's part
     entries: list[dict[str, Any]] = data["conda"]
     ctx.log.write(f"rattler: installing {len(entries)} locked conda packages into {dest}\n")
-    asyncio.run(_install(entries, dest, ctx, final))
+    asyncio.run(_install(entries, channel_list(definition, ctx), dest, ctx, final))
     problem = _compare(dest, entries)
     if problem is not None:
         raise BuildError(f"the conda packages installed are not the locked ones: {problem}")
@@ -191,6 +175,7 @@ def build(
 
 async def _install(
     entries: list[dict[str, Any]],
+    found: list[Channel],
     dest: Path,
     ctx: BuildContext,
     final: Path | None,
@@ -206,9 +191,11 @@ async def _install(
             execute_link_scripts=False,
             show_progress=False,
             alternative_target_prefix=final,
+            client=client(found),
         )
     except Exception as exc:  # rattler's errors share no base class but Exception
-        raise BuildError(f"installing the locked conda packages failed: {exc}") from None
+        message = refused(str(exc), found) or f"installing the locked conda packages failed: {exc}"
+        raise BuildError(message) from None
 
 
 def _installed(dest: Path) -> dict[str, dict[str, Any]]:

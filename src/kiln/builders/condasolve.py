@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from kiln.builders.base import BuildContext, BuildError, Target
+from kiln.builders.condachannels import Channel, client, refused
 
 if TYPE_CHECKING:
     from rattler import Gateway, RepoDataRecord, Subdir
@@ -19,25 +20,28 @@ _FIELDS = (  # what a lock keeps of each record: enough to install exactly it, n
 
 
 def solve(
-    specs: list[str], sources: list[str], shown: list[str], target: Target, ctx: BuildContext
+    specs: list[str], channels: list[Channel], target: Target, ctx: BuildContext
 ) -> list[dict[str, Any]]:
     """The lock's records for ``specs``, sorted by name (the same solve gives the same text)."""
     import asyncio  # here, not at the top: ``kiln.builders`` is imported on quick CLI paths
 
-    solved = asyncio.run(_solve(specs, sources, shown, target, ctx))
+    solved = asyncio.run(_solve(specs, channels, target, ctx))
     return sorted((_entry(r) for r in solved), key=lambda e: (e["name"], e["version"]))
 
 
 async def _solve(
-    specs: list[str], sources: list[str], shown: list[str], target: Target, ctx: BuildContext
+    specs: list[str], channels: list[Channel], target: Target, ctx: BuildContext
 ) -> list[RepoDataRecord]:
-    """Solve ``specs`` from ``sources`` (named in messages as written: ``shown``)."""
+    """Solve ``specs`` from ``channels`` (named in messages as written)."""
     import rattler
     from rattler import GenericVirtualPackage, VirtualPackage
     from rattler.exceptions import GatewayError, SolverError
 
-    gateway = rattler.Gateway(cache_dir=ctx.uv_cache.parent / "conda-repodata")
-    await _check_available(gateway, specs, sources, shown)
+    sources, shown = [c.source for c in channels], [c.written for c in channels]
+    gateway = rattler.Gateway(
+        cache_dir=ctx.uv_cache.parent / "conda-repodata", client=client(channels)
+    )
+    await _check_available(gateway, specs, channels)
     # The minor version (3.11, i.e. 3.11.0): the lock is keyed by it, so any 3.11.x must do.
     minor = ".".join(target.python_version.split(".")[:2])
     python = GenericVirtualPackage(
@@ -55,12 +59,13 @@ async def _solve(
             f"{str(exc).strip()}"
         ) from None
     except GatewayError as exc:
-        raise BuildError(f"reading the conda channels {', '.join(shown)} failed: {exc}") from None
+        message = refused(str(exc), channels)
+        raise BuildError(
+            message or f"reading the conda channels {', '.join(shown)} failed: {exc}"
+        ) from None
 
 
-async def _check_available(
-    gateway: Gateway, specs: list[str], sources: list[str], shown: list[str]
-) -> None:
+async def _check_available(gateway: Gateway, specs: list[str], channels: list[Channel]) -> None:
     """Every channel can be read and every spec matches a package in one of them: the two
     errors that deserve a message naming the channel or the spec (the solver's do not)."""
     from rattler import MatchSpec
@@ -73,19 +78,21 @@ async def _check_available(
         except InvalidMatchSpecError as exc:
             raise BuildError(f"`python.conda.packages`: {spec!r} is not valid: {exc}") from None
     found = []
-    for source, channel in zip(sources, shown, strict=True):
+    for channel in channels:
         try:
-            result = await gateway.query([source], _platforms(), wanted, recursive=False)
+            result = await gateway.query([channel.source], _platforms(), wanted, recursive=False)
         except GatewayError as exc:
             raise BuildError(
-                f"the conda channel {channel} cannot be read ({_cause(exc)}); check its name, "
-                "URL or path (a local channel is a folder with noarch/repodata.json)"
+                refused(str(exc), [channel])
+                or f"the conda channel {channel.written} cannot be read ({_cause(exc)}); check "
+                "its name, URL or path (a local channel is a folder with noarch/repodata.json)"
             ) from None
         found += [record for records in result for record in records]
     for spec, match in zip(specs, wanted, strict=True):
         if not any(record.matches(match) for record in found):
             raise BuildError(
-                f"the conda package {spec!r} is in none of the channels {', '.join(shown)} "
+                f"the conda package {spec!r} is in none of the channels "
+                f"{', '.join(c.written for c in channels)} "
                 f"(for {subdir()} or noarch); check its name and version, or add its channel"
             )
 

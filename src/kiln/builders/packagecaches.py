@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kiln.builders.bytecode import Inode
 from kiln.builders.bytecode import prune as prune_bytecode
+from kiln.private import open_private, private_folder
 
 UV = "uv"
 CONDA_PKGS = "conda-pkgs"
@@ -35,9 +36,10 @@ _LOCK = "package-caches.lock"
 
 @contextlib.contextmanager
 def _flock(root: Path, mode: int) -> Iterator[bool]:
-    folder = root / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / _LOCK).open("a") as handle:
+    folder = private_folder(root / "locks")
+    with os.fdopen(
+        open_private(folder / _LOCK, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a"
+    ) as handle:
         try:
             fcntl.flock(handle, mode)
         except BlockingIOError:

@@ -33,13 +33,14 @@ _GOING = ("PENDING", "RUNNING")
 
 
 def check_address(address: str) -> None:
-    from kiln.compute.ray_jobs import RayAddressError, dashboard_url
+    from kiln.compute.ray_jobs import RayAddressError, check_credentials_transport, dashboard_url
     from kiln.secrets import plain_password_message, url_has_literal_credentials
 
     dashboard_url(address)
     # Only a ${VAR} reference is stored (and read from the environment where it is used).
     if url_has_literal_credentials(address):
         raise RayAddressError(f"compute target {plain_password_message(address, 'RAY_PASSWORD')}")
+    check_credentials_transport(address)
 
 
 def prepare(job: Job, output: RunOutput) -> None:

@@ -32,12 +32,17 @@ How a run reaches the workers (measured with Ray 2.60; the tests pin each point)
   a job that was stopped or never started).
 - **Logs**: ``follow_logs`` wraps the async websocket tail in a private event loop, so a plain
   thread can iterate it; it ends when the job does.
+- **Credentials**: a dashboard behind a proxy that wants a password is named
+  ``ray://USER:${VAR}@HOST:PORT``; the references are read from the environment on each call and
+  sent as a Basic ``Authorization`` header (Ray's client passes its ``headers`` to every
+  request, uploads and the log websocket included). Only the reference is ever stored or shown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import threading
 import urllib.error
@@ -48,6 +53,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
+from kiln.secrets import basic_authorization, credential_references, redact, url_with_reference
 
 DEFAULT_DASHBOARD_PORT = 8265
 STATUSES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "STOPPED")
@@ -89,6 +95,49 @@ def _bad_address(address: str, why: str) -> str:
     )
 
 
+def check_credentials_transport(address: str) -> None:
+    """Credentials go to the dashboard over https only (plain http to this machine aside)."""
+    from kiln.environment.urls import is_loopback
+
+    url = dashboard_url(address)
+    if (
+        "@" in address
+        and url.startswith("http://")
+        and not is_loopback(urlsplit(url).hostname or "")
+    ):
+        raise RayAddressError(
+            f"compute target {redact(address.strip())} would send its credentials unencrypted "
+            f"(the dashboard at {url} is plain http); put the dashboard behind https and write "
+            f"{url_with_reference('https://' + address.strip().rpartition('://')[2], 'RAY_PASSWORD')}"
+        )
+
+
+def auth_headers(address: str) -> dict[str, str]:
+    """The ``Authorization`` header for an address with ``USER:${VAR}@`` credentials, read from
+    the environment now; {} for an address without credentials."""
+    check_credentials_transport(address)
+    for name in credential_references(address):
+        if name not in os.environ:
+            raise RayAddressError(
+                f"compute target {redact(address.strip())} uses ${{{name}}}, which is not set; "
+                f"export {name}"
+            )
+    header = basic_authorization(address, os.environ)
+    return {"Authorization": header} if header else {}
+
+
+def _refused(address: str, url: str, status: str) -> str:
+    """One line for a dashboard that answered 401 or 403, naming the variables, never values."""
+    names = ", ".join(credential_references(address))
+    written = address.strip() if "://" in address else f"ray://{address.strip()}"
+    if names:
+        return f"the Ray dashboard at {url} refused the credentials read from {names} ({status}); check their values"
+    return (
+        f"the Ray dashboard at {url} needs credentials ({status}); add the target as "
+        f"{url_with_reference(written, 'RAY_PASSWORD')} and export RAY_PASSWORD"
+    )
+
+
 def _bounded(call: Callable[[], _T], timeout: float, what: str) -> _T:
     """``call()`` in a daemon thread, given up after ``timeout`` seconds (Ray's client sets no
     timeouts of its own, and a name lookup can outlast a socket timeout)."""
@@ -120,13 +169,19 @@ def check_reachable(address: str, timeout: float = 10.0) -> None:
         "dashboard port, not the Ray Client port 10001)"
     )
 
+    request = urllib.request.Request(f"{url}/api/version", headers=auth_headers(address))
+
     def ask() -> dict[str, Any]:
-        with urllib.request.urlopen(f"{url}/api/version", timeout=timeout) as answer:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             data: dict[str, Any] = json.load(answer)
             return data
 
     try:
         version = _bounded(ask, timeout, f"checking {url}")
+    except urllib.error.HTTPError as error:
+        if error.code in (401, 403):
+            raise RayTargetError(_refused(address, url, f"{error.code} {error.reason}")) from None
+        raise RayTargetError(f"{hint} ({_reason(error)})") from None
     except (OSError, ValueError, RayTargetError) as error:
         raise RayTargetError(f"{hint} ({_reason(error)})") from None
     if "ray_version" not in version:
@@ -143,7 +198,7 @@ def _client(address: str) -> Any:
     check_reachable(address)
     from ray.job_submission import JobSubmissionClient
 
-    return JobSubmissionClient(dashboard_url(address))
+    return JobSubmissionClient(dashboard_url(address), headers=auth_headers(address) or None)
 
 
 def _call(address: str, submission_id: str, action: Callable[[Any], _T]) -> _T:

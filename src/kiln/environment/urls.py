@@ -21,7 +21,7 @@ def plain_http_problem(url: str) -> str | None:
         host = parts.hostname or ""
     except ValueError:  # an unbalanced '[': other checks name what is wrong with it
         return None
-    if parts.scheme.lower() != "http" or _is_loopback(host):
+    if parts.scheme.lower() != "http" or is_loopback(host):
         return None
     return (
         f"{strip_url_credentials(url.strip())} is plain http, so packages and their hashes would "
@@ -30,7 +30,8 @@ def plain_http_problem(url: str) -> str | None:
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: where plain http crosses no network."""
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
