@@ -50,13 +50,17 @@ class _QuietParser(argparse.ArgumentParser):
         raise _NotShort
 
 
-# The commands with a short tree: the module and function that add each to the env group.
-SHORT = {
-    "show": ("env_cmds", "add_show"),
-    "register": ("env_cmds", "add_register"),
-    "exec": ("build_cmds", "add_exec"),
-    "which": ("build_cmds", "add_which"),
-}
+def _adder(command: str) -> Callable[[Any], None] | None:
+    """What adds ``command`` to the env group, for the commands that have a short tree."""
+    if command in ("show", "register"):
+        from kiln.cli import env_cmds
+
+        return getattr(env_cmds, f"add_{command}")  # type: ignore[no-any-return]
+    if command in ("exec", "which"):
+        from kiln.cli import build_cmds
+
+        return getattr(build_cmds, f"add_{command}")  # type: ignore[no-any-return]
+    return None
 
 
 def _words(argv: Sequence[str]) -> list[str]:
@@ -76,14 +80,11 @@ def _words(argv: Sequence[str]) -> list[str]:
 def parse_short(argv: Sequence[str]) -> argparse.Namespace | None:
     """The arguments of a command that has a short tree, or None for the full tree."""
     words = _words(argv)
-    if len(words) != 2 or words[0] != "env" or words[1] not in SHORT:
+    add = _adder(words[1]) if len(words) == 2 and words[0] == "env" else None
+    if add is None:
         return None
-    import importlib
-
     from kiln.cli.env_cmds import add_group
 
-    module, function = SHORT[words[1]]
-    add: Callable[[Any], None] = getattr(importlib.import_module(f"kiln.cli.{module}"), function)
     parser, groups = top_parser(_QuietParser)
     add(add_group(groups))
     try:
