@@ -267,3 +267,26 @@ def test_the_short_tree_leaves_help_errors_and_versions_to_the_full_tree(tmp_pat
     twice = kiln("--version", "env", "show", "x")
     assert (twice.returncode, twice.stdout) == (0, f"kiln {__version__}\n")
     assert kiln("--help").stdout == parser.format_help()
+
+
+def test_postgresql_keeps_the_full_path(
+    postgres_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The standard library has no PostgreSQL driver: show and register go through the catalog
+    # (the curated index alone cannot say which registered versions share a build).
+    ws = Workspace.create(tmp_path / "pg", database_url=postgres_url)
+    source = _sources(tmp_path / "defs")["kiln"]
+    where = ["-w", str(ws.path), "env"]
+    try:
+        for argv in (["register", "-f", str(source)], ["show", "fromfile"], ["show", "Kiln-x"]):
+            args = build_parser().parse_args([*where, *argv])
+            assert args.fast(args) is None, argv
+        assert main([*where, "register", "-f", str(source)]) == 0
+        assert main([*where, "register", "-f", str(source)]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == "Unchanged: same content as fromfile:1"
+        args = build_parser().parse_args([*where, "register", "-f", str(source)])
+        assert args.fast(args) is None and not (ws.root / "registered").exists()
+        assert main([*where, "show", "Kiln-minimal-py311", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["curated"] is True
+    finally:
+        ws.close()
