@@ -1,7 +1,7 @@
 """``kiln env show`` and an unchanged ``kiln env register`` answer with the standard library
 (kiln.envdetail, kiln.sourcememo, registry/fastread.py): what they print, on stdout and stderr,
 must be byte for byte what the full path prints, and they must import neither SQLAlchemy nor
-pydantic. ``show``, ``register``, ``exec`` and ``which`` parse with a short argument tree
+pydantic. ``list``, ``show``, ``register``, ``exec`` and ``which`` parse with a short tree
 (cli/parsing.py) that leaves help, errors and anything unusual to the full tree."""
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ def test_the_short_tree_leaves_help_errors_and_versions_to_the_full_tree(tmp_pat
 
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices["env"]._subparsers._group_actions[0]  # type: ignore[union-attr]
-    for command in ("show", "register", "exec", "which"):
+    for command in ("list", "show", "register", "exec", "which"):
         shown = kiln("env", command, "--help")
         assert (shown.returncode, shown.stdout) == (0, commands.choices[command].format_help())
     missing = kiln("env", "show")

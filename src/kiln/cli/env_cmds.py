@@ -58,6 +58,26 @@ def add_register(commands: Any) -> None:
     p.set_defaults(handler=env_write.register, fast=env_write.register_fast)
 
 
+def add_list(commands: Any) -> None:
+    from kiln.cli import env_read
+
+    p = commands.add_parser("list", help="list environments (latest version of each)")
+    p.add_argument("--all-versions", action="store_true", help="every version, not only the latest")
+    p.add_argument("--archived", action="store_true", help="include archived versions")
+    p.add_argument("--search", metavar="TEXT", help="names containing TEXT")
+    p.add_argument(
+        "--tag", action="append", default=[], metavar="KEY[=VALUE]", help="with this tag"
+    )
+    p.add_argument("--no-curated", action="store_true", help="leave out curated environments")
+    p.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="include the unregistered definitions runs used (registered as 'anonymous')",
+    )
+    add_json(p, "environment-version-list")
+    p.set_defaults(handler=env_read.list_)
+
+
 def add_show(commands: Any) -> None:
     from kiln.cli import env_read
 
@@ -119,21 +139,7 @@ def _add_writers(commands: Any) -> None:
 def _add_readers(commands: Any) -> None:
     from kiln.cli import env_read
 
-    p = commands.add_parser("list", help="list environments (latest version of each)")
-    p.add_argument("--all-versions", action="store_true", help="every version, not only the latest")
-    p.add_argument("--archived", action="store_true", help="include archived versions")
-    p.add_argument("--search", metavar="TEXT", help="names containing TEXT")
-    p.add_argument(
-        "--tag", action="append", default=[], metavar="KEY[=VALUE]", help="with this tag"
-    )
-    p.add_argument("--no-curated", action="store_true", help="leave out curated environments")
-    p.add_argument(
-        "--anonymous",
-        action="store_true",
-        help="include the unregistered definitions runs used (registered as 'anonymous')",
-    )
-    add_json(p, "environment-version-list")
-    p.set_defaults(handler=env_read.list_)
+    add_list(commands)
 
     add_show(commands)
 

@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     short = parse_short(argv)
     if short is not None:
-        code = _run(short, short.fast)
+        code = _run(short, getattr(short, "fast", short.handler))
         if code is not None:
             return code
     args = build_parser().parse_args(argv)

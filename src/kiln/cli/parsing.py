@@ -1,5 +1,5 @@
 """The top of the argument tree, and short trees for the commands that must start fast:
-``kiln env show``, ``register``, ``exec`` and ``which``.
+``kiln env list``, ``show``, ``register``, ``exec`` and ``which``.
 
 Why: the full tree imports every command module and builds every parser (~45 ms on a 2-core
 machine), most of the budget of a warm ``exec`` or an unchanged ``register``. A short tree holds
@@ -52,7 +52,7 @@ class _QuietParser(argparse.ArgumentParser):
 
 def _adder(command: str) -> Callable[[Any], None] | None:
     """What adds ``command`` to the env group, for the commands that have a short tree."""
-    if command in ("show", "register"):
+    if command in ("list", "show", "register"):
         from kiln.cli import env_cmds
 
         return getattr(env_cmds, f"add_{command}")  # type: ignore[no-any-return]
