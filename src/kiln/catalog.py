@@ -13,14 +13,14 @@ from typing import Any
 
 from kiln import curated
 from kiln.environment.canonical import build_hash, definition_digest
-from kiln.environment.definition import CURATED_PREFIX, EnvironmentDefinition
+from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_pip_entry
 from kiln.environment.record import (
     EnvironmentRecord,
     RegisterResult,
     curated_record,
-    parse_reference,
 )
+from kiln.environment.reference import CURATED_PREFIX, parse_reference
 from kiln.errors import InvalidDefinition, NotFound, ReadOnly
 from kiln.formats.base import local_path_of, resolve_local_inputs
 from kiln.workspace import Workspace
@@ -32,6 +32,7 @@ __all__ = [  # the record types are defined in the model and re-exported for cal
     "get",
     "list_records",
     "parse_reference",
+    "reads_local_inputs",
     "register",
     "same_build",
     "set_archived",
@@ -78,6 +79,15 @@ def _unread_local_inputs(definition: EnvironmentDefinition) -> bool:
     )
     docker = definition.docker
     return unread_files or bool(docker.build_context and not docker.build_context_digest)
+
+
+def reads_local_inputs(definition: EnvironmentDefinition) -> bool:
+    """True when what ``register`` stores depends on more than the definition's own files:
+    local packages or a build context beside it, or wheels stored in the workspace."""
+    pip = definition.python.pip
+    entries = [*pip.packages, *pip.constraints]
+    local = any(parse_pip_entry(e).kind in ("path", "wheel") for e in entries)
+    return local or bool(pip.file_digests) or definition.docker.build_context is not None
 
 
 def _has_local_inputs(definition: EnvironmentDefinition) -> bool:
@@ -231,12 +241,7 @@ def same_build(workspace: Workspace, record: EnvironmentRecord) -> list[str]:
         for r in rows
         if (r.name, r.version) != (record.name, record.version)
     ]
-    others += [
-        f"{c['name']}:{c['version']}"
-        for c in curated.indexed_summaries()
-        if c["build_hash"] == record.build_hash and c["name"] != record.name
-    ]
-    return others
+    return others + curated.sharing_build(record.build_hash, besides=record.name)
 
 
 def set_archived(workspace: Workspace, name: str, version: str | None, *, archived: bool) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,6 +148,8 @@ class Workspace:
         except BaseException:
             # A database that cannot be reached must not leave a workspace that blocks a retry.
             if made_root:
+                import shutil
+
                 shutil.rmtree(root, ignore_errors=True)
             else:
                 config_path.unlink(missing_ok=True)

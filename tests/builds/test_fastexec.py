@@ -4,6 +4,7 @@ and step aside whenever the full path would do something else."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,38 @@ def test_the_warm_path_imports_no_heavy_library_and_no_builder() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _imported(argv: list[str], env: dict[str, str]) -> tuple[str, set[str]]:
+    """What ``kiln ARGV`` prints, and every module it imported (``-X importtime`` reports them
+    on stderr as they load, so this sees them even when exec replaces the process)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "kiln", *argv],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line]
+    return result.stdout, set(lines)
+
+
+def test_warm_exec_and_which_take_the_short_tree_and_import_nothing_heavy(
+    sqlite_workspace: Workspace, package_index: PackageIndex, cli_env: dict[str, str]
+) -> None:
+    package_index.publish("demo", "1.0")
+    register(sqlite_workspace, definition("short", ["demo"], package_index.url))
+    run_kiln("env", "build", "short", env=cli_env)
+    warm = find_warm(sqlite_workspace.registry_file, Path(cli_env["KILN_CACHE_DIR"]), "short")
+    assert warm is not None
+    prefix = "import sys; print(sys.prefix)"
+    for argv, printed in (
+        (["env", "which", "short"], f"{warm.interpreter}\n"),
+        (["env", "exec", "short", "--", "python", "-c", prefix], f"{warm.path}\n"),
+    ):
+        out, modules = _imported(argv, cli_env)
+        assert out == printed
+        heavy = {m for m in modules if m.split(".")[0] in ("sqlalchemy", "pydantic", "yaml")}
+        assert heavy == set(), argv
+        # The full argument tree imports every command module; the short tree only its own.
+        assert "kiln.cli.build_cmds" in modules and "kiln.cli.run_cmds" not in modules, argv

@@ -64,6 +64,7 @@ def test_fast_path_steps_aside_for_an_unmigrated_database(sqlite_workspace: Work
 
 
 def test_curated_index_is_current() -> None:
-    assert curated.indexed_summaries() == curated.summaries(), (
+    assert curated.indexed_entries() == curated.index_entries(), (
         "src/kiln/curated/index.json is stale: run `python -m kiln.curated`"
     )
+    assert curated.indexed_summaries() == curated.summaries()

@@ -15,13 +15,32 @@ if TYPE_CHECKING:
     from kiln.builds import Built
     from kiln.catalog import EnvironmentRecord
     from kiln.fastexec import Warm
+    from kiln.ready import Ready
     from kiln.workspace import Workspace
 
 
-def add_commands(commands: Any) -> None:
-    def reference(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("reference", metavar="NAME[:VERSION]")
+def reference(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("reference", metavar="NAME[:VERSION]")
 
+
+def add_which(commands: Any) -> None:
+    p = commands.add_parser(
+        "which", help="print the interpreter of an environment (building it if needed)"
+    )
+    reference(p)
+    p.set_defaults(handler=which, fast=which_fast)
+
+
+def add_exec(commands: Any) -> None:
+    p = commands.add_parser(
+        "exec", help="run a command in an environment: kiln env exec NAME -- CMD ARGS"
+    )
+    reference(p)
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    p.set_defaults(handler=exec_, fast=exec_fast)
+
+
+def add_commands(commands: Any) -> None:
     p = commands.add_parser("build", help="build an environment (once; later uses are instant)")
     reference(p)
     p.add_argument("--refresh", action="store_true", help="re-resolve into a new lock generation")
@@ -40,18 +59,8 @@ def add_commands(commands: Any) -> None:
     add_json(p, "build-result")
     p.set_defaults(handler=build)
 
-    p = commands.add_parser(
-        "which", help="print the interpreter of an environment (building it if needed)"
-    )
-    reference(p)
-    p.set_defaults(handler=which)
-
-    p = commands.add_parser(
-        "exec", help="run a command in an environment: kiln env exec NAME -- CMD ARGS"
-    )
-    reference(p)
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
-    p.set_defaults(handler=exec_)
+    add_which(commands)
+    add_exec(commands)
 
     p = commands.add_parser("activate", help='print shell code: eval "$(kiln env activate NAME)"')
     reference(p)
@@ -206,18 +215,45 @@ def build(args: argparse.Namespace) -> int:
     return 0
 
 
-def which(args: argparse.Namespace) -> int:
+def which_fast(args: argparse.Namespace) -> int | None:
     warm = _warm(args)
-    print(warm.interpreter if warm else ensure(args).interpreter)
+    if warm is None:
+        return None
+    print(warm.interpreter)
     return 0
 
 
-def exec_(args: argparse.Namespace) -> int:
-    from kiln.errors import InvalidRequest, UsageError
+def which(args: argparse.Namespace) -> int:
+    print(ensure(args).interpreter)
+    return 0
 
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+
+def _command(args: argparse.Namespace) -> list[str]:
+    from kiln.errors import UsageError
+
+    command: list[str] = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise UsageError("no command given; write kiln env exec NAME -- CMD ARGS")
+    return command
+
+
+def exec_fast(args: argparse.Namespace) -> int | None:
+    """A warm environment, with the standard library only (see kiln.fastexec); None for the
+    full path, which builds what is missing."""
+    from kiln.errors import WorkspaceError
+    from kiln.ready import held_if_warm
+
+    command = _command(args)
+    try:
+        ws = existing_workspace(args)
+    except WorkspaceError:  # the full path makes the per-user default workspace
+        return None
+    ready = held_if_warm(ws, args.reference) if ws.is_embedded else None
+    return None if ready is None else _exec_in(ready, command, args.reference)
+
+
+def exec_(args: argparse.Namespace) -> int:
+    command = _command(args)
     from kiln.progress import Progress
     from kiln.ready import ready_and_held
 
@@ -227,6 +263,14 @@ def exec_(args: argparse.Namespace) -> int:
         ready = ready_and_held(workspace(args), reference=args.reference, reporter=progress)
     finally:
         progress.done()
+    return _exec_in(ready, command, args.reference)
+
+
+def _exec_in(ready: Ready, command: list[str], reference: str) -> int:
+    """Replace this process with ``command`` in ``ready``'s environment (its hold, named by this
+    pid, stays with it)."""
+    from kiln.errors import InvalidRequest
+
     env = ready.process_environment(dict(os.environ))
     argv = ready.activation.command(command)  # an engine's run command first, if any
     sys.stdout.flush()
@@ -234,7 +278,7 @@ def exec_(args: argparse.Namespace) -> int:
         os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
         raise InvalidRequest(
-            f"command {command[0]!r} not found in {args.reference} or on PATH"
+            f"command {command[0]!r} not found in {reference} or on PATH"
         ) from None
 
 

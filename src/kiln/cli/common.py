@@ -4,9 +4,8 @@ a folder or the registry."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from kiln.cli.output import warn
 
@@ -30,12 +29,13 @@ def existing_workspace(args: argparse.Namespace) -> Workspace:
     return Workspace.discover(args.workspace, create=False)
 
 
-@dataclass
-class Source:
+class Source(NamedTuple):  # not a dataclass: the fast paths import this module
     definition: EnvironmentDefinition
     label: str
     source_dir: Path | None = None
     record: EnvironmentRecord | None = None
+    files: tuple[Path, ...] = ()  # what the loader read
+    warnings: tuple[str, ...] = ()  # shown already
 
 
 def from_path(path: Path, fmt: str | None) -> Source:
@@ -44,7 +44,10 @@ def from_path(path: Path, fmt: str | None) -> Source:
     loaded = load_path(path, fmt)
     for message in loaded.warnings:
         warn(message)
-    return Source(loaded.definition, str(path), path if path.is_dir() else path.parent)
+    source_dir = path if path.is_dir() else path.parent
+    return Source(
+        loaded.definition, str(path), source_dir, files=loaded.files, warnings=loaded.warnings
+    )
 
 
 def from_reference(args: argparse.Namespace, reference: str) -> Source:

@@ -21,9 +21,8 @@ def _source(parser: argparse.ArgumentParser, *, reference: bool) -> None:
     parser.add_argument("--format", choices=FORMATS, help="the file format (detected if left out)")
 
 
-def add_parser(groups: Any) -> None:
-    from kiln.cli import build_cmds, env_read
-
+def add_group(groups: Any) -> Any:
+    """The ``env`` group; returns its command subparsers."""
     env = groups.add_parser(
         "env",
         help="define, register and inspect environments",
@@ -31,13 +30,67 @@ def add_parser(groups: Any) -> None:
     )
     commands = env.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    return commands
 
+
+def add_parser(groups: Any) -> None:
+    from kiln.cli import build_cmds, env_read
+
+    commands = add_group(groups)
     _add_writers(commands)
     _add_readers(commands)
     build_cmds.add_commands(commands)
 
     p = commands.add_parser("schema", help="print the JSON Schema of Kiln YAML (for editors)")
     p.set_defaults(handler=env_read.schema)
+
+
+def add_register(commands: Any) -> None:
+    from kiln.cli import env_write
+
+    p = commands.add_parser(
+        "register", help="register a definition: same content keeps its version"
+    )
+    _source(p, reference=False)
+    p.add_argument("-n", "--name", help="register under this name instead of the file's")
+    p.add_argument("--version", help="an explicit version (default: the next integer)")
+    add_json(p, "registered-version")
+    p.set_defaults(handler=env_write.register, fast=env_write.register_fast)
+
+
+def add_list(commands: Any) -> None:
+    from kiln.cli import env_read
+
+    p = commands.add_parser("list", help="list environments (latest version of each)")
+    p.add_argument("--all-versions", action="store_true", help="every version, not only the latest")
+    p.add_argument("--archived", action="store_true", help="include archived versions")
+    p.add_argument("--search", metavar="TEXT", help="names containing TEXT")
+    p.add_argument(
+        "--tag", action="append", default=[], metavar="KEY[=VALUE]", help="with this tag"
+    )
+    p.add_argument("--no-curated", action="store_true", help="leave out curated environments")
+    p.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="include the unregistered definitions runs used (registered as 'anonymous')",
+    )
+    add_json(p, "environment-version-list")
+    p.set_defaults(handler=env_read.list_)
+
+
+def add_show(commands: Any) -> None:
+    from kiln.cli import env_read
+
+    p = commands.add_parser("show", help="show one environment version")
+    p.add_argument("reference", metavar="NAME[:VERSION]")
+    p.add_argument(
+        "--build",
+        action="store_true",
+        help="also show its build on this machine (never builds)",
+    )
+    p.add_argument("--runs", action="store_true", help="also list the runs that used it")
+    add_json(p, "environment-detail")
+    p.set_defaults(handler=env_read.show, fast=env_read.show_fast)
 
 
 def _add_writers(commands: Any) -> None:
@@ -54,14 +107,7 @@ def _add_writers(commands: Any) -> None:
     add_json(p, "written-files")
     p.set_defaults(handler=env_write.scaffold)
 
-    p = commands.add_parser(
-        "register", help="register a definition: same content keeps its version"
-    )
-    _source(p, reference=False)
-    p.add_argument("-n", "--name", help="register under this name instead of the file's")
-    p.add_argument("--version", help="an explicit version (default: the next integer)")
-    add_json(p, "registered-version")
-    p.set_defaults(handler=env_write.register)
+    add_register(commands)
 
     p = commands.add_parser("download", help="save a registered environment as files")
     p.add_argument("reference", metavar="NAME[:VERSION]")
@@ -93,32 +139,9 @@ def _add_writers(commands: Any) -> None:
 def _add_readers(commands: Any) -> None:
     from kiln.cli import env_read
 
-    p = commands.add_parser("list", help="list environments (latest version of each)")
-    p.add_argument("--all-versions", action="store_true", help="every version, not only the latest")
-    p.add_argument("--archived", action="store_true", help="include archived versions")
-    p.add_argument("--search", metavar="TEXT", help="names containing TEXT")
-    p.add_argument(
-        "--tag", action="append", default=[], metavar="KEY[=VALUE]", help="with this tag"
-    )
-    p.add_argument("--no-curated", action="store_true", help="leave out curated environments")
-    p.add_argument(
-        "--anonymous",
-        action="store_true",
-        help="include the unregistered definitions runs used (registered as 'anonymous')",
-    )
-    add_json(p, "environment-version-list")
-    p.set_defaults(handler=env_read.list_)
+    add_list(commands)
 
-    p = commands.add_parser("show", help="show one environment version")
-    p.add_argument("reference", metavar="NAME[:VERSION]")
-    p.add_argument(
-        "--build",
-        action="store_true",
-        help="also show its build on this machine (never builds)",
-    )
-    p.add_argument("--runs", action="store_true", help="also list the runs that used it")
-    add_json(p, "environment-detail")
-    p.set_defaults(handler=env_read.show)
+    add_show(commands)
 
     p = commands.add_parser("hash", help="print the build hash and definition digest")
     _source(p, reference=True)

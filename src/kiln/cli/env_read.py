@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln.cli.common import existing_workspace, load_source, path_or_reference
 from kiln.cli.output import emit_fields, emit_json, emit_table
+
+if TYPE_CHECKING:
+    from kiln.catalog import EnvironmentRecord
+    from kiln.envdetail import Shown
+    from kiln.workspace import Workspace
 
 
 def _tags(pairs: list[str]) -> dict[str, str | None]:
@@ -47,46 +53,50 @@ def list_(args: argparse.Namespace) -> int:
     return 0
 
 
-def _redacted_variables(variables: dict[str, str]) -> dict[str, str]:
-    from kiln.secrets import shown_value
-
-    return {k: shown_value(k, v) or "" for k, v in variables.items()}
-
-
 def show(args: argparse.Namespace) -> int:
     from kiln import catalog
+    from kiln.envdetail import shown
 
     ws = existing_workspace(args)
-    name, version = catalog.parse_reference(args.reference)
-    record = catalog.get(ws, name, version)
-    shared = catalog.same_build(ws, record)
+    record = catalog.get(ws, *catalog.parse_reference(args.reference))
+    return print_shown(args, ws, shown(ws, record), record)
+
+
+def show_fast(args: argparse.Namespace) -> int | None:
+    """``show`` with the standard library only (see kiln.envdetail), or None for ``show``."""
+    from kiln.envdetail import shown_fast
+
+    if args.build:
+        return None  # the build report reads the build's records: the full path
+    ws = existing_workspace(args)
+    found = shown_fast(ws, args.reference)
+    return None if found is None else print_shown(args, ws, found, None)
+
+
+def print_shown(
+    args: argparse.Namespace, ws: Workspace, found: Shown, record: EnvironmentRecord | None
+) -> int:
     build_info = None
     if args.build:
         from kiln.cli.build_cmds import show_build
 
+        assert record is not None
         build_info = show_build(args, record)
     runs = None
     if args.runs:
         from kiln.lineage import runs_of
 
-        runs = runs_of(ws, record.name, record.version)
+        runs = runs_of(ws, found.summary["name"], found.summary["version"])
     if args.json:
-        from kiln.formats import kiln_yaml
-
-        data: dict[str, Any] = record.summary()
-        body = kiln_yaml.to_data(record.definition)
-        body["environment_variables"] = _redacted_variables(record.definition.environment_variables)
-        conda = body.get("python", {}).get("conda", {})
-        if conda.get("channels"):  # an old record may still hold a channel password
-            conda["channels"] = _redacted_channels(conda["channels"])
-        data.update(same_build_as=shared, definition=body)
+        data: dict[str, Any] = dict(found.summary)
+        data.update(same_build_as=found.same_build_as, definition=found.definition)
         if build_info is not None:
             data["build"] = build_info
         if runs is not None:
             data["runs"] = runs
         emit_json(data)
         return 0
-    emit_fields(_shown_fields(record, shared))
+    emit_fields(_shown_fields(found))
     if build_info is not None:
         from kiln.cli.build_cmds import print_build
 
@@ -99,44 +109,42 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _redacted_channels(channels: list[str]) -> list[str]:
-    from kiln.secrets import redact
-
-    return [redact(channel) for channel in channels]
-
-
-def _status(record: Any) -> str:
-    return "curated (read-only)" if record.curated else "archived" if record.archived else "active"
+def _status(summary: dict[str, Any]) -> str:
+    if summary["curated"]:
+        return "curated (read-only)"
+    return "archived" if summary["archived"] else "active"
 
 
-def _shown_fields(record: Any, shared: list[str]) -> list[tuple[str, Any]]:
-    definition = record.definition
-    python, docker = definition.python, definition.docker
-    dockerfile = docker.dockerfile
+def _shown_fields(found: Shown) -> list[tuple[str, Any]]:
+    """The text view, from the same (masked) data as ``--json``."""
+    summary, definition = found.summary, found.definition
+    python, docker = definition.get("python", {}), definition.get("docker", {})
+    conda, pip = python.get("conda", {}), python.get("pip", {})
+    dockerfile, created = docker.get("dockerfile"), summary["created_at"]
     return [
-        ("name", record.name),
-        ("version", record.version),
-        ("description", record.description),
-        ("status", _status(record)),
+        ("name", summary["name"]),
+        ("version", summary["version"]),
+        ("description", summary["description"]),
+        ("status", _status(summary)),
         (
             "registered",
-            record.created_at.isoformat(timespec="seconds") if record.created_at else None,
+            dt.datetime.fromisoformat(created).isoformat(timespec="seconds") if created else None,
         ),
-        ("tags", record.tags),
-        ("build hash", record.build_hash),
-        ("definition digest", record.definition_digest),
-        ("same build as", ", ".join(shared) if shared else None),
-        ("python", python.version),
-        ("user managed", python.interpreter_path if python.user_managed else None),
-        ("conda channels", _redacted_channels(python.conda.channels)),
-        ("conda packages", python.conda.packages),
-        ("pip packages", python.pip.packages),
-        ("pip index", python.pip.index_url),
-        ("base image", docker.base_image),
+        ("tags", summary["tags"]),
+        ("build hash", summary["build_hash"]),
+        ("definition digest", summary["definition_digest"]),
+        ("same build as", ", ".join(found.same_build_as) if found.same_build_as else None),
+        ("python", python.get("version")),
+        ("user managed", python.get("interpreter_path") if python.get("user_managed") else None),
+        ("conda channels", conda.get("channels")),
+        ("conda packages", conda.get("packages")),
+        ("pip packages", pip.get("packages")),
+        ("pip index", pip.get("index_url")),
+        ("base image", docker.get("base_image")),
         ("dockerfile", f"(inline, {len(dockerfile.splitlines())} lines)" if dockerfile else None),
-        ("build context", docker.build_context),
-        ("env vars", _redacted_variables(definition.environment_variables)),
-        ("inferencing stack", definition.inferencing_stack_version),
+        ("build context", docker.get("build_context")),
+        ("env vars", definition["environment_variables"]),
+        ("inferencing stack", definition.get("inferencing_stack_version")),
     ]
 
 

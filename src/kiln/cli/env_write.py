@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from kiln.cli.common import existing_workspace, from_reference, load_source, workspace
+from kiln.cli.common import Source, existing_workspace, from_reference, load_source, workspace
 from kiln.cli.output import emit_json, warn
+
+if TYPE_CHECKING:
+    from kiln.catalog import EnvironmentRecord
+    from kiln.sourcememo import SourceSpec
+    from kiln.workspace import Workspace
 
 
 def _save(definition: object, directory: Path, fmt: str, **kwargs: object) -> list[Path]:
@@ -42,9 +49,16 @@ def scaffold(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_spec(args: argparse.Namespace) -> SourceSpec:
+    from kiln.sourcememo import SourceSpec
+
+    return SourceSpec(Path(args.file or args.directory), args.format, args.name, args.version)
+
+
 def register(args: argparse.Namespace) -> int:
     from kiln import catalog
 
+    started_ns = time.time_ns()
     source = load_source(args)
     from kiln.environment.validation import assign
 
@@ -56,22 +70,73 @@ def register(args: argparse.Namespace) -> int:
     ws = workspace(args)
     result = catalog.register(ws, definition, source_dir=source.source_dir)
     record = result.record
-    if args.json:
-        emit_json(
-            {
-                **record.summary(),
-                "created": result.created,
-                "same_build_as": catalog.same_build(ws, record),
-            }
-        )
-        return 0
-    if result.created:
-        print(f"Registered {record.reference} (build {record.build_hash[:12]})")
-    else:
-        note = " (archived)" if record.archived else ""
-        print(f"Unchanged: same content as {record.reference}{note}")
+    if ws.is_embedded and not catalog.reads_local_inputs(definition):
+        _remember(ws, _source_spec(args), source, record, definition.version, started_ns)
     shared = catalog.same_build(ws, record)
-    if shared and result.created:
+    return _print_registered(args, record.summary(), shared, created=result.created)
+
+
+def _remember(
+    ws: Workspace,
+    spec: SourceSpec,
+    source: Source,
+    record: EnvironmentRecord,
+    version: str | None,
+    started_ns: int,
+) -> None:
+    """For the next register of the same files (see kiln.sourcememo)."""
+    from kiln.sourcememo import Remembered, remember
+
+    digest = record.definition_digest
+    remembered = Remembered(record.name, version, digest, list(source.warnings))
+    remember(ws.root, spec, source.files, remembered, started_ns=started_ns)
+
+
+def register_fast(args: argparse.Namespace) -> int | None:
+    """An unchanged register with the standard library only, or None for ``register``: the
+    files are those last registered (kiln.sourcememo), and the registry still holds that
+    version with that content."""
+    from kiln.errors import KilnError
+    from kiln.registry.fastread import find_version
+    from kiln.sourcememo import recall
+
+    try:
+        ws = existing_workspace(args)
+    except KilnError:  # the full path makes the default workspace, or reports the problem
+        return None
+    remembered = recall(ws.root, _source_spec(args)) if ws.is_embedded else None
+    if remembered is None:
+        return None
+    found = find_version(
+        ws.registry_file,
+        name=remembered.name,
+        version=remembered.version,
+        definition_digest=remembered.definition_digest,
+    )
+    if found is None:
+        return None
+    from kiln.curated import sharing_build
+
+    for message in remembered.warnings:
+        warn(message)
+    summary = found.summary
+    shared = found.same_build + sharing_build(summary["build_hash"], besides=summary["name"])
+    return _print_registered(args, summary, shared, created=False)
+
+
+def _print_registered(
+    args: argparse.Namespace, summary: dict[str, Any], shared: list[str], *, created: bool
+) -> int:
+    if args.json:
+        emit_json({**summary, "created": created, "same_build_as": shared})
+        return 0
+    reference = f"{summary['name']}:{summary['version']}"
+    if created:
+        print(f"Registered {reference} (build {summary['build_hash'][:12]})")
+    else:
+        note = " (archived)" if summary["archived"] else ""
+        print(f"Unchanged: same content as {reference}{note}")
+    if shared and created:
         print(f"Same build as {', '.join(shared[:5])}: no rebuild needed")
     return 0
 

@@ -1,5 +1,9 @@
 """``kiln``: the entry point. Parses, dispatches to a command group, maps errors to exit codes
-in one place. Command modules import the core lazily so ``kiln --help`` stays instant."""
+in one place. Command modules import the core lazily so ``kiln --help`` stays instant, and the
+commands that must start fast parse with a short tree first (see parsing.py).
+
+A command may declare a ``fast`` handler beside its ``handler``: it answers with the standard
+library only, or returns None and the ``handler`` runs (see envdetail, sourcememo, fastexec)."""
 
 from __future__ import annotations
 
@@ -7,39 +11,31 @@ import argparse
 import errno
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kiln import __version__
-from kiln.cli import (
-    cache_cmds,
-    doctor_cmd,
-    env_cmds,
-    image_cmds,
-    init_cmd,
-    model_cmds,
-    run_cmds,
-    target_cmds,
-    wheel_cmds,
-)
+from kiln.cli.parsing import parse_short, top_parser
 
 UNEXPECTED_EXIT = 70  # EX_SOFTWARE: a bug, not bad input
 WORKSPACE_EXIT = 5  # as WorkspaceError: the workspace's disk is full
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kiln",
-        description="Reproducible, auditable, portable machine-learning environments.",
-        epilog="Workspace discovery: --workspace, $KILN_WORKSPACE, a .kiln/ folder above the "
-        "current directory, then a per-user default. Every command that prints data takes --json.",
+    from kiln.cli import (
+        cache_cmds,
+        doctor_cmd,
+        env_cmds,
+        image_cmds,
+        init_cmd,
+        model_cmds,
+        run_cmds,
+        target_cmds,
+        wheel_cmds,
     )
-    parser.add_argument("--version", action="version", version=f"kiln {__version__}")
-    parser.add_argument("-w", "--workspace", metavar="PATH", help="the workspace folder to use")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    groups = parser.add_subparsers(dest="group", metavar="COMMAND")
-    groups.required = True
+
+    parser, groups = top_parser()
     init_cmd.add_parser(groups)
     env_cmds.add_parser(groups)
     image_cmds.add_parser(groups)
@@ -56,6 +52,7 @@ def _crash_log(exc: BaseException) -> Path:
     import platform
     import tempfile
     import time
+    import traceback
 
     from kiln.secrets import redact
 
@@ -69,16 +66,28 @@ def _crash_log(exc: BaseException) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    short = parse_short(argv)
+    if short is not None:
+        code = _run(short, getattr(short, "fast", short.handler))
+        if code is not None:
+            return code
+    args = build_parser().parse_args(argv)
+    fast = getattr(args, "fast", None) if short is None else None  # a short tree tried it
+    code = _run(args, fast) if fast is not None else None
+    return code if code is not None else _run(args, args.handler) or 0
+
+
+def _run(args: argparse.Namespace, handler: Any) -> int | None:
+    """``handler(args)``, with every error mapped to its message and exit code."""
     from kiln.errors import KilnError
 
     try:
-        code: int = args.handler(args)
+        code: int | None = handler(args)
         return code
     except KilnError as exc:
         if args.debug:
-            traceback.print_exc()
+            _print_traceback()
         print(f"kiln: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # the reader went away (| head): not an error
@@ -100,10 +109,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _crashed(args, exc)
 
 
+def _print_traceback() -> None:
+    import traceback  # only on errors: ~2 ms that every command would pay
+
+    traceback.print_exc()
+
+
 def _crashed(args: argparse.Namespace, exc: BaseException) -> int:
     """A bug, not bad input: one line on stderr, the traceback in a crash log."""
     if args.debug:
-        traceback.print_exc()
+        _print_traceback()
     log = _crash_log(exc)
     from kiln.secrets import redact
 

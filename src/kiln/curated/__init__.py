@@ -1,8 +1,8 @@
 """Curated environments shipped with Kiln under the reserved ``Kiln-`` prefix: read-only.
 
-``index.json`` holds their public summaries so ``kiln env list`` can show them without
-importing pydantic; a test keeps it equal to ``summaries()`` (regenerate with
-``python -m kiln.curated``)."""
+``index.json`` holds their public summaries, each with its definition as Kiln YAML data, so
+``kiln env list`` and ``kiln env show`` can show them without importing pydantic; a test keeps
+it equal to ``index_entries()`` (regenerate with ``python -m kiln.curated``)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,35 @@ def summaries() -> list[dict[str, Any]]:
     return [curated_record(d).summary() for d in definitions()]
 
 
-def indexed_summaries() -> list[dict[str, Any]]:
+def index_entries() -> list[dict[str, Any]]:
+    """What the index holds: each summary with its ``definition`` (``kiln_yaml.to_data``)."""
+    from kiln.formats import kiln_yaml
+
+    return [
+        {**summary, "definition": kiln_yaml.to_data(definition)}
+        for summary, definition in zip(summaries(), definitions(), strict=True)
+    ]
+
+
+def indexed_entries() -> list[dict[str, Any]]:
     """The same, read from the shipped index (no pydantic import)."""
     data: list[dict[str, Any]] = json.loads(INDEX.read_text(encoding="utf-8"))
     return data
 
 
+def indexed_summaries() -> list[dict[str, Any]]:
+    """The summaries alone, from the shipped index."""
+    return [{k: v for k, v in e.items() if k != "definition"} for e in indexed_entries()]
+
+
 def write_index() -> None:
-    INDEX.write_text(json.dumps(summaries(), indent=2) + "\n", encoding="utf-8")
+    INDEX.write_text(json.dumps(index_entries(), indent=2) + "\n", encoding="utf-8")
+
+
+def sharing_build(build_hash: str, *, besides: str) -> list[str]:
+    """``NAME:VERSION`` of the curated versions built as ``build_hash``, but for ``besides``."""
+    return [
+        f"{c['name']}:{c['version']}"
+        for c in indexed_summaries()
+        if c["build_hash"] == build_hash and c["name"] != besides
+    ]

@@ -31,7 +31,6 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
 ENV_VAR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-CURATED_PREFIX = "Kiln-"
 # Validation context of a definition read back from the registry: one stored before a rule on
 # secrets existed stays readable (and is shown redacted); new input is always checked.
 STORED = "stored"

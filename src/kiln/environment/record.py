@@ -1,5 +1,6 @@
-"""A registered (or curated) environment version: its definition, digests and registry facts,
-and the ``NAME[:VERSION]`` references that name one. Pure: no storage, no I/O."""
+"""A registered (or curated) environment version: its definition, digests and registry facts
+(the ``NAME[:VERSION]`` references that name one are parsed in reference.py). Pure: no storage,
+no I/O."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Any
 from kiln.environment.canonical import build_hash, definition_digest
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import validate_definition
-from kiln.errors import InvalidDefinition
 
 
 class EnvironmentRecord:
@@ -72,23 +72,6 @@ class EnvironmentRecord:
 class RegisterResult:
     record: EnvironmentRecord
     created: bool
-
-
-def parse_reference(reference: str) -> tuple[str, str | None]:
-    """``NAME``, ``NAME:VERSION`` or ``NAME@latest`` -> (name, version or None for latest)."""
-    if "@" in reference:
-        name, label = reference.split("@", 1)
-        if label != "latest":
-            raise InvalidDefinition(
-                f"unknown label {label!r} in {reference!r}; only @latest exists"
-            )
-        return name, None
-    name, _, version = reference.partition(":")
-    if not name:
-        raise InvalidDefinition(f"{reference!r} names no environment; write NAME or NAME:VERSION")
-    if ":" in version:
-        raise InvalidDefinition(f"{reference!r} has more than one ':'; write NAME or NAME:VERSION")
-    return name, (version or None) if version != "latest" else None
 
 
 def curated_record(definition: EnvironmentDefinition) -> EnvironmentRecord:

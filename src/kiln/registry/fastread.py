@@ -1,9 +1,11 @@
-"""``kiln env list`` on the embedded SQLite registry without importing SQLAlchemy or pydantic.
+"""``kiln env list``, ``show`` and an unchanged ``register`` on the embedded SQLite registry
+without importing SQLAlchemy or pydantic.
 
 Why: on a 2-core machine importing SQLAlchemy alone takes ~0.45 s and pydantic ~0.25 s, more
-than the whole command may take. This is the same query as ``queries.list_versions`` (without
-filters), written in SQLite's SQL with the names of ``layout.py`` (checked against schema.py);
-a test runs both on the same data and compares every field.
+than the whole command may take. These are the queries of ``queries.list_versions`` (without
+filters), ``get_version`` and ``find_by_digest``, written in SQLite's SQL with the names of
+``layout.py`` (checked against schema.py); tests run both on the same data and compare every
+field.
 Alembic still owns the schema: if the database is not at ``SCHEMA_REVISION`` this returns None
 and the caller takes the ordinary path, which migrates.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kiln.registry.layout import ENVIRONMENT_TAGS, ENVIRONMENT_VERSIONS, columns
 from kiln.registry.readonly import open_readonly
@@ -31,6 +33,12 @@ _COLUMNS = columns(
     "created_at",
 )
 _TAGS = f"SELECT {columns(ENVIRONMENT_TAGS)} FROM {ENVIRONMENT_TAGS}"
+_WITH_DEFINITION = f"{_COLUMNS}, {columns(_VERSIONS, 'definition')}"
+_ROW_TAGS = (
+    f"SELECT {columns(ENVIRONMENT_TAGS, 'key', 'value')} FROM {ENVIRONMENT_TAGS} "
+    "WHERE version_id IN (?)"  # as queries._rows asks: the same order of tags
+)
+_SAME_BUILD = f"SELECT name, version FROM {_VERSIONS} WHERE build_hash = ? ORDER BY name, id"
 
 
 def _timestamp(text: str) -> str:
@@ -62,17 +70,74 @@ def list_summaries(
         return None
     finally:
         connection.close()
-    return [
-        {
-            "name": name,
-            "version": version,
-            "description": description,
-            "tags": tags.get(row_id, {}),
-            "build_hash": build,
-            "definition_digest": digest,
-            "created_at": _timestamp(created),
-            "archived": bool(archived),
-            "curated": False,
-        }
-        for row_id, name, version, build, digest, description, archived, created in rows
-    ]
+    return [_summary(row, tags.get(row[0], {})) for row in rows]
+
+
+def _summary(row: tuple[Any, ...], tags: dict[str, str]) -> dict[str, Any]:
+    """The public ``environment-version`` fields of a row, as ``EnvironmentRecord.summary``."""
+    _, name, version, build, digest, description, archived, created = row[:8]
+    return {
+        "name": name,
+        "version": version,
+        "description": description,
+        "tags": tags,
+        "build_hash": build,
+        "definition_digest": digest,
+        "created_at": _timestamp(created),
+        "archived": bool(archived),
+        "curated": False,
+    }
+
+
+class FoundVersion(NamedTuple):
+    summary: dict[str, Any]
+    definition: str  # the stored JSON
+    same_build: list[str]  # NAME:VERSION of the other versions with this build hash
+
+
+def find_version(
+    database: Path, *, name: str, version: str | None, definition_digest: str | None = None
+) -> FoundVersion | None:
+    """A version as ``catalog.get`` finds it (the given one, or the latest unarchived), or with
+    ``definition_digest`` as ``register`` finds an unchanged one (the given version if it holds
+    that content, or the newest of the name that does). None when there is none, or when the
+    fast path cannot answer: the caller takes the full path, which also reports the errors."""
+    connection = open_readonly(database)
+    if connection is None:
+        return None
+    try:
+        row = connection.execute(*_version_query(name, version, definition_digest)).fetchone()
+        if row is None or definition_digest not in (None, row[4]):
+            return None
+        tags = dict(connection.execute(_ROW_TAGS, (row[0],)).fetchall())
+        shared = connection.execute(_SAME_BUILD, (row[3],)).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+    others = [f"{n}:{v}" for n, v in shared if (n, v) != (row[1], row[2])]
+    return FoundVersion(_summary(row, tags), row[8], others)
+
+
+def same_build(database: Path, build_hash: str) -> list[tuple[str, str]] | None:
+    """(name, version) of every version with ``build_hash``, ordered by name then registration."""
+    connection = open_readonly(database)
+    if connection is None:
+        return None
+    try:
+        return [(n, v) for n, v in connection.execute(_SAME_BUILD, (build_hash,))]
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+
+
+def _version_query(
+    name: str, version: str | None, digest: str | None
+) -> tuple[str, tuple[str, ...]]:
+    select = f"SELECT {_WITH_DEFINITION} FROM {_VERSIONS} WHERE name = ?"
+    if version is not None:
+        return f"{select} AND version = ?", (name, version)
+    if digest is not None:
+        return f"{select} AND definition_digest = ? ORDER BY id DESC LIMIT 1", (name, digest)
+    return f"{select} AND archived = 0 ORDER BY id DESC LIMIT 1", (name,)
