@@ -795,6 +795,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny set, 3 envs")
     parser.add_argument("--repeat", type=int, help="rounds of builds (default 3; --quick 1)")
+    parser.add_argument("--no-disk", action="store_true", help="leave out the disk rows")
     args = parser.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
     exec_repeat = 5 if args.quick else 15
@@ -810,20 +811,23 @@ def main() -> None:
         for pset in sets:
             bench_builds(bench, pset, repeat, results)
         reads = bench_reads(bench, primary, exec_repeat)
-        kiln_disk = bench_disk_kiln(bench, primary, count)
-        pip_disk = bench_disk_pip(bench, primary, count)
+        disks = (
+            None
+            if args.no_disk
+            else (
+                bench_disk_kiln(bench, primary, count),
+                bench_disk_pip(bench, primary, count),
+            )
+        )
 
     sections = [("reading a built environment (warm)", read_rows(reads))]
     for pset in sets:
         title = f"{' '.join(pset.packages)} ({results.packages[pset.label]} packages installed)"
         sections.append((title, build_rows(results, pset)))
     extras = ", ".join(e.split("==")[0] for e in EXTRAS[:count])
-    sections.append(
-        (
-            f"disk: {' '.join(primary.packages)} + one of {extras}",
-            disk_rows(kiln_disk, pip_disk, count),
-        )
-    )
+    if disks is not None:
+        title = f"disk: {' '.join(primary.packages)} + one of {extras}"
+        sections.append((title, disk_rows(*disks, count)))
     load = "/".join(f"{value:.1f}" for value in os.getloadavg())
     print(
         f"\nKiln builds vs raw uv and python -m venv + pip; medians of {repeat} round(s) of "
