@@ -1,6 +1,6 @@
 """Build benchmark: Kiln against what users would otherwise run, same packages, same machine.
 
-Prints one table against the goals from issue 3:
+Prints one table against the goals from issues 3 and 14:
 
 - warm reuse: ``kiln env exec NAME -- python -c pass`` on a built environment vs the bare
   ``python -c pass`` of that environment's own interpreter (median of many runs);
@@ -10,6 +10,11 @@ Prints one table against the goals from issue 3:
   remembered interpreter), vs raw ``uv venv && uv pip install`` (cold and warm uv cache), and vs
   ``python -m venv && pip install`` (what MLflow's virtualenv manager and Ray's pip runtime env
   do: ``--no-cache-dir`` cold, a filled temporary ``PIP_CACHE_DIR`` warm);
+- a build from a lock already in the workspace on a fresh cache (and a warm one) vs ``uv venv
+  && uv pip sync`` of the same lock exported as hashed requirements (``kiln env lock``);
+- ``kiln env show NAME`` and an unchanged ``kiln env register`` vs ``python -c pass`` of the
+  interpreter Kiln runs on, and a warm ``kiln env exec`` vs ``uv run --no-project --python
+  ENV_PYTHON python -c pass``;
 - disk use of N environments sharing a base package set (plus one distinct small package each)
   vs one of them, counting each inode once across all folders, for Kiln (its ``envs/`` folders
   alone, and with its uv cache) and for plain ``python -m venv`` + pip (alone, and with pip's
@@ -17,7 +22,8 @@ Prints one table against the goals from issue 3:
 
 Every tool gets the same interpreter (the one Kiln picks), the same package registry (pip's
 machine-wide config is switched off, so it uses the index uv uses) and the same machine; runs
-are interleaved. Everything lives in one temporary folder that is removed at the end; nothing
+are interleaved, and a build's background bytecode job is waited for before the next
+measurement starts. Everything lives in one temporary folder that is removed at the end; nothing
 under ~/.cache is touched. Progress goes to stderr, the table to stdout.
 
 Run: ``python bench/build.py [--quick] [--repeat N]`` (``--quick``: the tiny package set,
@@ -71,13 +77,18 @@ EXTRAS = [
     "wcwidth==0.9.4",
     "tabulate==0.10.0",
 ]
-KILN_PACKAGE_CACHES = ("uv", "bytecode", "interpreters")  # folders under KILN_CACHE_DIR
+# Folders under KILN_CACHE_DIR: uv's cache and what Kiln knows it holds, shared bytecode,
+# remembered interpreters.
+KILN_PACKAGE_CACHES = ("uv", "uv-held", "bytecode", "interpreters")
 PHASE_LINE = re.compile(r"^kiln: building \S+: (\w[\w ]*)$")
 STARTUP = "start-up"
 
-# Goals from issue 3.
+# Goals from issues 3 and 14.
 EXEC_OVERHEAD_MS = 100.0
 VS_UV = 1.15
+VS_UV_WARM = 1.2
+VS_UV_SYNC = 1.1
+READ_OVERHEAD_MS = 60.0
 VS_PIP = 10.0
 DISK = 1.5
 
@@ -293,6 +304,26 @@ class Bench:
         )
         return seconds, venv
 
+    def export_lock(self, name: str, workspace: Path) -> Path:
+        """The workspace's lock of ``name`` as hashed requirements (what ``uv pip sync`` takes)."""
+        target = self.fresh("lock").with_suffix(".txt")
+        command = [self.kiln, "env", "lock", name, "--format", "requirements", "-o", str(target)]
+        self.run([command], self.kiln_env(workspace, self.fresh("kiln-cache")))
+        return target
+
+    def uv_sync(self, requirements: Path, cache: Path) -> tuple[float, Path]:
+        venv = self.fresh("uv-venv")
+        python = str(venv / "bin" / "python")
+        sync = [self.uv, "pip", "sync", "--quiet", "--require-hashes", "--python", python]
+        seconds = self.run(
+            [
+                [self.uv, "venv", "--quiet", "--python", self.python, str(venv)],
+                [*sync, str(requirements)],
+            ],
+            self.uv_env(cache),
+        )
+        return seconds, venv
+
     def pip_build(self, packages: list[str], cache: Path | None) -> tuple[float, Path]:
         venv = self.fresh("pip-venv")
         seconds = self.run(
@@ -319,6 +350,15 @@ def move(source: Path, destination: Path) -> None:
 
 def rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def wait_for_jobs(cache: Path) -> None:
+    """Wait until a new build's bytecode job has ended: it must not run into the next
+    measurement."""
+    from kiln.builders.bytecodejob import running
+
+    while running(cache / "envs"):
+        time.sleep(0.05)
 
 
 def bench_builds(bench: Bench, pset: PackageSet, repeat: int, results: Results) -> None:
@@ -350,11 +390,12 @@ def bench_builds(bench: Bench, pset: PackageSet, repeat: int, results: Results) 
                     move(caches / name, cache / name)
             rmtree(caches)
         run = bench.kiln_build("bench", workspace, cache)
+        record(scenario, run.seconds, run.interpreter)
+        wait_for_jobs(cache)
         if warm:
             results.growth[pset.label, scenario].append(disk_usage([cache / "uv"]) - before)
         results.packages[pset.label] = run.packages
         results.phases[pset.label, scenario].append(run.phases)
-        record(scenario, run.seconds, run.interpreter)
         if caches is not None and not caches.exists():
             for name in KILN_PACKAGE_CACHES:
                 if (cache / name).exists():
@@ -376,6 +417,13 @@ def bench_builds(bench: Bench, pset: PackageSet, repeat: int, results: Results) 
         seconds, venv = bench.pip_build(pset.packages, None)
         record("pip cold", seconds, venv / "bin" / "python")
         rmtree(venv)
+        requirements = bench.export_lock("bench", locked)
+        kiln("kiln lock known, fresh cache", locked, None)
+        uv_cache = bench.fresh("uv-cache")
+        seconds, venv = bench.uv_sync(requirements, uv_cache)
+        record("uv sync cold", seconds, venv / "bin" / "python")
+        rmtree(venv)
+        rmtree(uv_cache)
 
         kiln("kiln warm", bench.workspace(environments), warm_kiln_uv)
         kiln("kiln warm, lock known", locked, warm_kiln_uv)
@@ -383,6 +431,9 @@ def bench_builds(bench: Bench, pset: PackageSet, repeat: int, results: Results) 
         seconds, venv = bench.uv_build(pset.packages, warm_uv)
         results.growth[pset.label, "uv warm"].append(disk_usage([warm_uv]) - before)
         record("uv warm", seconds, venv / "bin" / "python")
+        rmtree(venv)
+        seconds, venv = bench.uv_sync(requirements, warm_uv)
+        record("uv sync warm", seconds, venv / "bin" / "python")
         rmtree(venv)
         seconds, venv = bench.pip_build(pset.packages, warm_pip)
         record("pip warm", seconds, venv / "bin" / "python")
@@ -392,26 +443,99 @@ def bench_builds(bench: Bench, pset: PackageSet, repeat: int, results: Results) 
         rmtree(folder)
 
 
-def bench_exec(bench: Bench, pset: PackageSet, repeat: int) -> tuple[float, float]:
-    """Median ms of ``kiln env exec NAME -- python -c pass`` and of the bare interpreter."""
+@dataclass
+class Reads:
+    """Median ms of the commands that read a built environment, and their peers."""
+
+    ms: dict[str, float]
+
+
+READ_COMMANDS = ("kiln exec", "env python", "uv run", "kiln show", "kiln register", "python")
+
+
+def bench_reads(bench: Bench, pset: PackageSet, repeat: int) -> Reads:
+    """``kiln env exec|show`` and an unchanged ``register`` of a built environment, and their
+    peers: the environment's own interpreter, ``uv run`` of it, Kiln's own interpreter."""
     workspace = bench.workspace({"bench": pset.packages})
     cache = bench.fresh("kiln-cache")
     run = bench.kiln_build("bench", workspace, cache)
-    kiln_command = [bench.kiln, "env", "exec", "bench", "--", "python", "-c", "pass"]
-    bare_command = [str(run.interpreter), "-c", "pass"]
-    kiln_env, bare_env = bench.kiln_env(workspace, cache), bench.env()
-    kiln_ms: list[float] = []
-    bare_ms: list[float] = []
+    wait_for_jobs(cache)
+    definition = bench.root / "work" / "kiln.yaml"  # JSON is YAML
+    definition.write_text(
+        json.dumps(
+            {"name": "bench", "python": {"version": "3.11", "pip": {"packages": pset.packages}}}
+        )
+    )
+    uv_run = [bench.uv, "run", "--no-project", "--python", str(run.interpreter)]
+    commands = {
+        "kiln exec": [bench.kiln, "env", "exec", "bench", "--", "python", "-c", "pass"],
+        "env python": [str(run.interpreter), "-c", "pass"],
+        "uv run": [*uv_run, "python", "-c", "pass"],
+        "kiln show": [bench.kiln, "env", "show", "bench"],
+        "kiln register": [bench.kiln, "env", "register", "-f", str(definition)],
+        "python": [sys.executable, "-c", "pass"],
+    }
+    uv_cache = bench.fresh("uv-run-cache")
+    environments = {
+        "kiln exec": bench.kiln_env(workspace, cache),
+        "kiln show": bench.kiln_env(workspace, cache),
+        "kiln register": bench.kiln_env(workspace, cache),
+        "uv run": bench.uv_env(uv_cache),
+    }
+    times: dict[str, list[float]] = defaultdict(list)
     for attempt in range(repeat + 2):  # two warm-up rounds, then interleaved
-        kiln_time = bench.run([kiln_command], kiln_env) * 1000
-        bare_time = bench.run([bare_command], bare_env) * 1000
-        if attempt >= 2:
-            kiln_ms.append(kiln_time)
-            bare_ms.append(bare_time)
-    rmtree(cache)
-    rmtree(workspace)
-    log(f"exec: kiln {median(kiln_ms):.0f} ms, bare {median(bare_ms):.0f} ms")
-    return median(kiln_ms), median(bare_ms)
+        for name in READ_COMMANDS:
+            seconds = bench.run([commands[name]], environments.get(name, bench.env()))
+            if attempt >= 2:
+                times[name].append(seconds * 1000)
+    for folder in (cache, workspace, uv_cache):
+        rmtree(folder)
+    reads = Reads({name: median(values) for name, values in times.items()})
+    log("reads: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in reads.ms.items()))
+    return reads
+
+
+def read_rows(reads: Reads) -> list[Row]:
+    ms = reads.ms
+
+    def over(name: str, peer: str) -> float:
+        return ms[name] - ms[peer]
+
+    return [
+        (
+            "kiln env exec NAME -- python -c pass",
+            f"{ms['kiln exec']:.0f} ms",
+            "the env's python -c pass",
+            f"{ms['env python']:.0f} ms",
+            f"+{over('kiln exec', 'env python'):.0f} ms",
+            f"<= +{EXEC_OVERHEAD_MS:.0f} ms",
+            verdict(over("kiln exec", "env python") <= EXEC_OVERHEAD_MS),
+        ),
+        (
+            "",
+            "",
+            "uv run --no-project --python ENV",
+            f"{ms['uv run']:.0f} ms",
+            f"{ms['kiln exec'] / ms['uv run']:.2f}x",
+            "<= 1.00x",
+            verdict(ms["kiln exec"] <= ms["uv run"]),
+        ),
+        *[
+            (
+                label,
+                f"{ms[name]:.0f} ms",
+                "Kiln's python -c pass",
+                f"{ms['python']:.0f} ms",
+                f"+{over(name, 'python'):.0f} ms",
+                f"<= +{READ_OVERHEAD_MS:.0f} ms",
+                verdict(over(name, "python") <= READ_OVERHEAD_MS),
+            )
+            for label, name in (
+                ("kiln env show NAME", "kiln show"),
+                ("kiln env register, unchanged", "kiln register"),
+            )
+        ],
+    ]
 
 
 @dataclass
@@ -477,9 +601,9 @@ Row = tuple[str, str, str, str, str, str, str]
 
 def build_rows(results: Results, pset: PackageSet) -> list[Row]:
     rows: list[Row] = []
-    for label, kiln_scenario, suffix in [
-        ("build, empty caches", "kiln cold", "cold"),
-        ("build, warm package cache", "kiln warm", "warm"),
+    for label, kiln_scenario, suffix, goal in [
+        ("build, empty caches", "kiln cold", "cold", VS_UV),
+        ("build, warm package cache", "kiln warm", "warm", VS_UV_WARM),
     ]:
         kiln = results.get(pset, kiln_scenario)
         uv, pip = results.get(pset, f"uv {suffix}"), results.get(pset, f"pip {suffix}")
@@ -492,8 +616,8 @@ def build_rows(results: Results, pset: PackageSet) -> list[Row]:
                 uv_label,
                 seconds_text(uv),
                 f"{kiln / uv:.2f}x",
-                f"<= {VS_UV}x",
-                verdict(kiln / uv <= VS_UV),
+                f"<= {goal}x",
+                verdict(kiln / uv <= goal),
             )
         )
         rows.append(
@@ -507,19 +631,28 @@ def build_rows(results: Results, pset: PackageSet) -> list[Row]:
                 verdict(pip / kiln >= VS_PIP),
             )
         )
-    kiln = results.get(pset, "kiln warm, lock known")
-    uv = results.get(pset, "uv warm")
-    rows.append(
+    sync_rows: list[tuple[str, str, str, float | None]] = [
         (
-            "  same, lock already in workspace",
-            seconds_text(kiln),
-            "uv (warm cache)",
-            seconds_text(uv),
-            f"{kiln / uv:.2f}x",
-            "(info)",
-            "",
+            "build from a stored lock, fresh cache",
+            "kiln lock known, fresh cache",
+            "cold",
+            VS_UV_SYNC,
+        ),
+        ("  same, warm package cache", "kiln warm, lock known", "warm", None),
+    ]
+    for label, kiln_scenario, suffix, sync_goal in sync_rows:
+        kiln, uv = results.get(pset, kiln_scenario), results.get(pset, f"uv sync {suffix}")
+        rows.append(
+            (
+                label,
+                seconds_text(kiln),
+                f"uv venv + uv pip sync ({'cold' if suffix == 'cold' else 'warm'} cache)",
+                seconds_text(uv),
+                f"{kiln / uv:.2f}x",
+                f"<= {sync_goal}x" if sync_goal else "(info)",
+                verdict(kiln / uv <= sync_goal) if sync_goal else "",
+            )
         )
-    )
     kiln = results.get(pset, "kiln warm +import")
     uv, pip = results.get(pset, "uv warm +import"), results.get(pset, "pip warm +import")
     rows.append(
@@ -626,7 +759,12 @@ def print_phases(results: Results, sets: list[PackageSet]) -> None:
         "\nWhere Kiln's build time goes (median seconds; phases as `kiln env build` reports them):"
     )
     for pset in sets:
-        for scenario in ("kiln cold", "kiln warm", "kiln warm, lock known"):
+        for scenario in (
+            "kiln cold",
+            "kiln lock known, fresh cache",
+            "kiln warm",
+            "kiln warm, lock known",
+        ):
             runs = results.phases[pset.label, scenario]
             if not runs:
                 continue
@@ -636,7 +774,7 @@ def print_phases(results: Results, sets: list[PackageSet]) -> None:
             print(f"  {pset.label}, {scenario} ({total:.2f} s): " + ", ".join(parts))
     print(
         "  (start-up: CLI import, workspace, finding the interpreter; verify: health check, "
-        "marker, rename, build record)"
+        "marker, rename, build record, starting the bytecode job)"
     )
     print("\nPackage cache growth during one warm build (median; > 0 means it downloaded again):")
     for pset in sets:
@@ -657,6 +795,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny set, 3 envs")
     parser.add_argument("--repeat", type=int, help="rounds of builds (default 3; --quick 1)")
+    parser.add_argument("--no-disk", action="store_true", help="leave out the disk rows")
     args = parser.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
     exec_repeat = 5 if args.quick else 15
@@ -671,41 +810,28 @@ def main() -> None:
         results = Results()
         for pset in sets:
             bench_builds(bench, pset, repeat, results)
-        kiln_ms, bare_ms = bench_exec(bench, primary, exec_repeat)
-        kiln_disk = bench_disk_kiln(bench, primary, count)
-        pip_disk = bench_disk_pip(bench, primary, count)
-
-    overhead = kiln_ms - bare_ms
-    sections = [
-        (
-            "warm reuse",
-            [
-                (
-                    "kiln env exec NAME -- python -c pass",
-                    f"{kiln_ms:.0f} ms",
-                    "the env's python -c pass",
-                    f"{bare_ms:.0f} ms",
-                    f"+{overhead:.0f} ms",
-                    f"<= +{EXEC_OVERHEAD_MS:.0f} ms",
-                    verdict(overhead <= EXEC_OVERHEAD_MS),
-                )
-            ],
+        reads = bench_reads(bench, primary, exec_repeat)
+        disks = (
+            None
+            if args.no_disk
+            else (
+                bench_disk_kiln(bench, primary, count),
+                bench_disk_pip(bench, primary, count),
+            )
         )
-    ]
+
+    sections = [("reading a built environment (warm)", read_rows(reads))]
     for pset in sets:
         title = f"{' '.join(pset.packages)} ({results.packages[pset.label]} packages installed)"
         sections.append((title, build_rows(results, pset)))
     extras = ", ".join(e.split("==")[0] for e in EXTRAS[:count])
-    sections.append(
-        (
-            f"disk: {' '.join(primary.packages)} + one of {extras}",
-            disk_rows(kiln_disk, pip_disk, count),
-        )
-    )
+    if disks is not None:
+        title = f"disk: {' '.join(primary.packages)} + one of {extras}"
+        sections.append((title, disk_rows(*disks, count)))
     load = "/".join(f"{value:.1f}" for value in os.getloadavg())
     print(
         f"\nKiln builds vs raw uv and python -m venv + pip; medians of {repeat} round(s) of "
-        f"builds, {exec_repeat} exec runs; {bench.python}; {os.cpu_count()} cores, load average "
+        f"builds, {exec_repeat} runs of each read command; {bench.python}; {os.cpu_count()} cores, load average "
         f"{load_before} at the start, {load} at the end\n"
     )
     print_table(sections)

@@ -286,7 +286,15 @@ def _materialize(
     if built_now:
         attempt.finish(error=None)
         cache.forget_failure(key)
+        _compile_later(cache, path, builder.interpreter(path))
     return path, key, built_now
+
+
+def _compile_later(cache: Cache, path: Path, python: Path) -> None:
+    """Bytecode the store lacks is compiled after the build, off its critical path."""
+    from kiln.builders import bytecodejob
+
+    bytecodejob.start(path, python, cache.root / packagecaches.BYTECODE)
 
 
 @dataclass

@@ -100,18 +100,21 @@ def test_an_interpreter_that_is_not_installed_lists_those_found(
     assert _nothing_built(cache_dir)
 
 
-def test_a_package_that_fails_to_import_fails_the_health_check_and_leaves_nothing(
+def test_a_module_named_in_check_imports_that_fails_to_import_fails_the_build_and_leaves_nothing(
     sqlite_workspace: Workspace, package_index: PackageIndex, cache_dir: Path
 ) -> None:
     package_index.publish("fragile", "1.0", body="raise ImportError('fragile needs libfoo.so.1')")
-    record = register(sqlite_workspace, definition("fragile", ["fragile"], package_index.url))
+    data = definition("fragile", ["fragile"], package_index.url, check_imports=["fragile"])
+    record = register(sqlite_workspace, data)
 
     with pytest.raises(BuildError) as caught:
         ensure_built(sqlite_workspace, record)
 
     message = str(caught.value)
-    assert message.startswith("the new environment failed its health check")
-    assert "import fragile" in message and "fragile needs libfoo.so.1" in message
+    assert message == (
+        "the new environment failed its health check: import fragile failed: "
+        "ImportError: fragile needs libfoo.so.1"
+    )
     assert _nothing_built(cache_dir)
     assert not [p for p in (cache_dir / "tmp").iterdir() if p.is_dir()]  # staging removed
     (row,) = build_rows(sqlite_workspace, record.build_hash)
@@ -119,6 +122,20 @@ def test_a_package_that_fails_to_import_fails_the_health_check_and_leaves_nothin
     with pytest.raises(BuildError, match=r"failed to build \d+ s ago: the new environment"):
         ensure_built(sqlite_workspace, record)
     assert len(build_rows(sqlite_workspace, record.build_hash)) == 1
+
+
+def test_a_module_nobody_named_never_fails_a_build(
+    sqlite_workspace: Workspace, package_index: PackageIndex
+) -> None:
+    # As pyarrow's __dummy__ or duckdb's adbc_driver_duckdb: a top-level name that does not
+    # import on its own. The build checks the environment is whole, not the user's imports.
+    package_index.publish("fragile", "1.0", body="raise ImportError('fragile needs libfoo.so.1')")
+    package_index.publish("sturdy", "1.0")
+    data = definition("ok", ["fragile", "sturdy"], package_index.url, check_imports=["sturdy"])
+
+    built = ensure_built(sqlite_workspace, register(sqlite_workspace, data))
+
+    assert built.built_now
 
 
 def test_a_corrupt_wheel_fails_the_install_and_leaves_nothing(

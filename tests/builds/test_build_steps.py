@@ -1,4 +1,5 @@
-"""Smaller promises of a build: the progress phases (a download phase only when uv downloads),
+"""Smaller promises of a build: the progress phases (a download phase only when uv may have to
+download: no offline attempt then),
 a warm reuse that writes nothing, remembered interpreter discovery, and short secrets."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from kiln.builders import found, interpreters
 from kiln.builders.base import BuildError, Target
 from kiln.builders.uvtool import MIN_SECRET_LENGTH, redact
+from kiln.buildinfo import latest_build_log
 from kiln.builds import ensure_built
 from kiln.cache import Cache
 from kiln.workspace import Workspace
@@ -30,7 +32,10 @@ def test_phases_show_a_download_only_when_uv_downloads(
     other = Cache(tmp_path / "other-cache")
     cold = Recorder()
     ensure_built(sqlite_workspace, record, cache=other, reporter=cold)
-    assert cold.phases == ["install", "download", "install", "verify"]
+    assert cold.phases == ["download", "install", "verify"]
+    log = latest_build_log(sqlite_workspace, build_hash=record.build_hash)
+    assert log is not None
+    assert "uv pip sync" in log.read_text() and "--offline" not in log.read_text()
 
     # The same packages under another build hash: all in uv's cache now, nothing downloaded.
     warm = Recorder()

@@ -1,6 +1,6 @@
-"""Bytecode written by the health check is shared between environments through a store keyed
-by source content, and a file compiled in a build's temporary folder still names the final path
-in tracebacks once the folder is renamed into the cache."""
+"""Bytecode compiled after a build (in the background) is shared between environments through
+a store keyed by source content: the next build links it in before it is ready, and tracebacks
+name the environment's own files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kiln.builds import Built, ensure_built
 from kiln.workspace import Workspace
-from kilntesting.builds import PackageIndex, definition, register
+from kilntesting.builds import PackageIndex, definition, register, wait_for_bytecode
 
 BOOM = "def boom():\n    raise ValueError('boom from shared')\n"
 
@@ -39,20 +39,23 @@ def test_bytecode_is_compiled_once_shared_and_names_the_final_path(
         sqlite_workspace,
         register(sqlite_workspace, definition("a", ["shared", "extra-a"], package_index.url)),
     )
+    wait_for_bytecode(cache_dir)
     second = ensure_built(
         sqlite_workspace,
         register(sqlite_workspace, definition("b", ["shared", "extra-b"], package_index.url)),
     )
 
+    # Linked in by the second build itself, before it was ready: no job needed.
     one, two = _pyc(first, "shared"), _pyc(second, "shared")
     assert one.stat().st_ino == two.stat().st_ino  # one file, linked into both
     assert one.stat().st_nlink == 3  # and into the store
     assert one.stat().st_ino in {p.stat().st_ino for p in (cache_dir / "bytecode").rglob("*.pyc")}
-    # It was compiled inside the first build's temporary folder...
-    assert str(cache_dir / "tmp").encode() in one.read_bytes()
+    wait_for_bytecode(cache_dir)
+    extra = _pyc(second, "extra_b")  # compiled after the build, and shared
+    assert extra.stat().st_ino in {p.stat().st_ino for p in (cache_dir / "bytecode").rglob("*")}
 
     stderr = _boom(second.interpreter)
-    # ...yet the traceback names the file where it is now, and Python took the shared file as
+    # The traceback names the file where it is now, and Python took the shared file as
     # valid (it rewrites a stale .pyc by replacing it, which would give a new inode).
     assert "boom from shared" in stderr
     assert f'File "{second.path / "lib"}' in stderr
@@ -61,7 +64,7 @@ def test_bytecode_is_compiled_once_shared_and_names_the_final_path(
 
 
 def test_stored_bytecode_is_never_used_for_different_source(
-    sqlite_workspace: Workspace, package_index: PackageIndex
+    sqlite_workspace: Workspace, package_index: PackageIndex, cache_dir: Path
 ) -> None:
     package_index.publish("shared", "1.0", body=BOOM)
     package_index.publish("shared", "2.0", body=BOOM.replace("boom from", "two from"))
@@ -69,10 +72,12 @@ def test_stored_bytecode_is_never_used_for_different_source(
         sqlite_workspace,
         register(sqlite_workspace, definition("a", ["shared==1.0"], package_index.url)),
     )
+    wait_for_bytecode(cache_dir)
     new = ensure_built(
         sqlite_workspace,
         register(sqlite_workspace, definition("b", ["shared==2.0"], package_index.url)),
     )
+    wait_for_bytecode(cache_dir)
 
     assert _pyc(old, "shared").stat().st_ino != _pyc(new, "shared").stat().st_ino
     assert "two from shared" in _boom(new.interpreter)

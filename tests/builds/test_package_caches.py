@@ -13,7 +13,7 @@ from test_local_wheels import register_folder
 from kiln.builders import packagecaches
 from kiln.builds import ensure_built
 from kiln.workspace import Workspace
-from kilntesting.builds import PackageIndex, definition, register
+from kilntesting.builds import PackageIndex, definition, register, wait_for_bytecode
 from kilntesting.cli import run_kiln
 
 
@@ -41,6 +41,7 @@ def test_gc_reclaims_package_caches_no_build_needs(
     local = ensure_built(
         sqlite_workspace, register_folder(sqlite_workspace, tmp_path / "src", package_index.url)
     )
+    wait_for_bytecode(cache_dir)  # compiled after the builds
     stored_pyc = _files(cache_dir / "bytecode")
     staged = _files(cache_dir / "wheels")
     assert stored_pyc and staged
@@ -80,6 +81,7 @@ def test_gc_reclaims_package_caches_no_build_needs(
         sqlite_workspace,
         register(sqlite_workspace, definition("plain", ["demo-dep"], package_index.url)),
     )
+    wait_for_bytecode(cache_dir)
     assert again.built_now and _files(cache_dir / "bytecode")
 
     text = run_kiln("cache", "gc", "--older-than", "1d", env=cli_env).stdout
@@ -98,6 +100,7 @@ def test_gc_leaves_package_caches_alone_while_a_build_uses_them(
         register(sqlite_workspace, definition("plain", ["demo-dep"], package_index.url)),
     )
     os.utime(built.path / ".kiln-ready", (1_000_000_000, 1_000_000_000))
+    wait_for_bytecode(cache_dir)
     stored = _files(cache_dir / "bytecode")
 
     with packagecaches.in_use(cache_dir):  # as ensure_built holds it

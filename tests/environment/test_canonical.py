@@ -141,6 +141,16 @@ def test_spelling_that_means_the_same_hashes_the_same() -> None:
     assert build_hash(d(crlf)) == build_hash(d(lf))
 
 
+def test_an_import_check_is_a_build_input_and_its_absence_changes_nothing() -> None:
+    # A build shared by hash must have passed the check its definition asks for; an empty
+    # list is pruned, so definitions without one keep their golden digests.
+    empty = {**BASIC, "python": {**BASIC["python"], "check_imports": []}}  # type: ignore[dict-item]
+    assert build_hash(d(empty)) == GOLDEN["basic"][0]
+    checked = {**BASIC, "python": {**BASIC["python"], "check_imports": ["numpy"]}}  # type: ignore[dict-item]
+    assert build_hash(d(checked)) != GOLDEN["basic"][0]
+    assert build_form(d(checked))["python"]["check_imports"] == ["numpy"]
+
+
 def test_pip_alone_in_conda_is_the_same_build_as_none() -> None:
     alone = {**BASIC, "python": {**BASIC["python"], "conda": {"packages": ["pip"]}}}  # type: ignore[dict-item]
     assert build_hash(d(alone)) == build_hash(d(BASIC))

@@ -227,6 +227,17 @@ class Recorder:
         self.messages.append(text)
 
 
+def wait_for_bytecode(cache_root: Path, *, limit: float = 300.0) -> None:
+    """Wait until no background bytecode job compiles a build of ``cache_root``."""
+    from kiln.builders.bytecodejob import running
+
+    deadline = time.monotonic() + limit
+    while running(cache_root / "envs"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"a bytecode job under {cache_root} still runs after {limit} s")
+        time.sleep(0.05)
+
+
 def build_rows(workspace: Workspace, build_hash: str) -> list[dict[str, Any]]:
     """Every recorded build attempt of ``build_hash``, oldest first."""
     from sqlalchemy import select

@@ -1,10 +1,12 @@
 """Remembered interpreter discovery: ``python.version`` -> the interpreter uv found for it.
 
 Finding an interpreter (``uv python find`` and a probe of what it is) costs ~0.2 s per build.
-The answer is stored per (request, ``PATH``) under ``<cache root>/interpreters/`` with the
-identity of the interpreter file (device, inode, size, mtime) and reused only while that file is
-unchanged and at most a day old, so a removed or upgraded Python, a changed ``PATH`` or a new
-installation is found again. Anything unreadable counts as not remembered.
+The answer is stored per version request under ``<cache root>/interpreters/`` with the identity
+of the interpreter file (device, inode, size, mtime) and reused only while that file is
+unchanged and at most a day old, so a removed or upgraded Python is found again at once and a
+new installation within a day. ``$PATH`` is not part of the key: shells, IDEs and job runners
+set it differently for the same user, which made every one of them search again.
+Anything unreadable counts as not remembered.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -23,8 +24,8 @@ MAX_AGE_SECONDS = 86400.0  # a newly installed interpreter that uv would prefer 
 
 
 def _file(root: Path, request: str) -> Path:
-    text = f"{request}\0{os.environ.get('PATH', '')}"
-    return root / "interpreters" / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
+    name = hashlib.sha256(f"python-request:{request}".encode()).hexdigest()[:24]
+    return root / "interpreters" / f"{name}.json"
 
 
 def _identity(interpreter: Path) -> list[int] | None:

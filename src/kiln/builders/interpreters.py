@@ -59,7 +59,7 @@ def find(version: str | None, cache_dir: Path) -> Target:
     """The interpreter for ``python.version`` (or uv's default), never downloaded.
 
     ``uv python find`` and the probe cost ~0.2 s, so the answer is remembered beside uv's
-    cache per (request, PATH), and reused while that interpreter file is unchanged (see
+    cache per request, and reused while that interpreter file is unchanged (see
     kiln.builders.found)."""
     request = version or ""
     remembered = found.recall(cache_dir.parent, request)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -62,6 +63,54 @@ def redact(text: str, secrets: Mapping[str, str]) -> str:
     return text
 
 
+@dataclass
+class StartedUv:
+    """A uv command running in the background (``start_uv``), to be finished by ``finish_uv``."""
+
+    process: subprocess.Popen[str]
+    shown: str  # the command as logged, secrets redacted
+    secrets: Mapping[str, str]
+    what: str
+
+
+def start_uv(
+    args: Sequence[str],
+    *,
+    cache_dir: Path,
+    secrets: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    what: str,
+) -> StartedUv:
+    """Start ``uv ARGS`` without waiting for it (its output is captured)."""
+    secrets = secrets or {}
+    process = subprocess.Popen(
+        [uv_binary(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=uv_environment(cache_dir, secrets),
+    )
+    shown = redact(" ".join(["uv", *args]), secrets)
+    return StartedUv(process, shown, secrets, what)
+
+
+def finish_uv(started: StartedUv, log: Log) -> str:
+    """Wait for a started uv command and log it; returns stdout, or raises as ``run_uv``."""
+    stdout, stderr = started.process.communicate()
+    log.write(f"$ {started.shown}\n")
+    output = redact(stderr, started.secrets)
+    log.write(output if output.endswith("\n") or not output else output + "\n")
+    _raise_on_failure(started.process.returncode, output, started.shown, started.what)
+    return redact(stdout, started.secrets)
+
+
+def _raise_on_failure(code: int, output: str, shown: str, what: str) -> None:
+    if code != 0:
+        tail = "\n".join(output.strip().splitlines()[-TAIL_LINES:])
+        raise BuildError(f"{what} failed: `{shown}` exited with {code}:\n{tail}")
+
+
 def run_uv(
     args: Sequence[str],
     *,
@@ -76,23 +125,16 @@ def run_uv(
     code and the last lines of its output, secrets redacted. With ``on_line``, uv's output
     (stdout and stderr together; "" is returned) is logged and passed on line by line as it
     comes, e.g. to follow "Downloading ..." / "Prepared N packages" in the progress display."""
+    if on_line is None:
+        started = start_uv(args, cache_dir=cache_dir, secrets=secrets, cwd=cwd, what=what)
+        return finish_uv(started, log)
     secrets = secrets or {}
-    command = [uv_binary(), *args]
     shown = redact(" ".join(["uv", *args]), secrets)
     log.write(f"$ {shown}\n")
     env = uv_environment(cache_dir, secrets)
-    if on_line is None:
-        result = subprocess.run(
-            command, capture_output=True, text=True, cwd=cwd, env=env, check=False
-        )
-        code, output, stdout = result.returncode, redact(result.stderr, secrets), result.stdout
-        log.write(output if output.endswith("\n") or not output else output + "\n")
-    else:
-        (code, output), stdout = _stream(command, cwd, env, secrets, log, on_line), ""
-    if code != 0:
-        tail = "\n".join(output.strip().splitlines()[-TAIL_LINES:])
-        raise BuildError(f"{what} failed: `{shown}` exited with {code}:\n{tail}")
-    return redact(stdout, secrets)
+    code, output = _stream([uv_binary(), *args], cwd, env, secrets, log, on_line)
+    _raise_on_failure(code, output, shown, what)
+    return ""
 
 
 def _stream(

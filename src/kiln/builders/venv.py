@@ -2,11 +2,12 @@
 
 Resolution is ``uv pip compile --format pylock.toml`` for the target interpreter (PEP 751: every
 package, transitive ones included, with its exact version, source URL and hashes). A build is
-``uv venv --relocatable`` plus ``uv pip sync --require-hashes`` of exactly that lock (as hashed
-requirements, through the index, so uv's cache is reused; offline first, so a build whose files
-are all cached makes no index requests), so a rebuild on any machine
-installs the same files, and the folder can be built in a temporary place and renamed into the
-cache. Files are shared between environments through uv's cache (hard links).
+``uv venv --relocatable`` (started while the resolver runs, when there is one) plus ``uv pip
+sync --require-hashes`` of exactly that lock (as hashed requirements, through the index, so
+uv's cache is reused; offline when uv's cache is known to hold every package, so such a build
+makes no index requests), so a rebuild on any machine installs the same files, and the folder
+can be built in a temporary place and renamed into the cache. Files are shared between
+environments through uv's cache (hard links).
 Definitions whose conda packages are only ``python`` and ``pip`` (the usual Azure ML case) take
 this path too: the Python version comes from ``python.version``.
 """
@@ -21,11 +22,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kiln.builders import interpreters
+from kiln.builders import interpreters, uvheld, venvcreate
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
 from kiln.builders.uvtool import redact, run_uv, uv_version
+from kiln.builders.venvcheck import LOCK_FILE, home_of
 from kiln.builders.venvcheck import health_check as health_check
-from kiln.builders.venvcheck import home_of
 from kiln.builders.venvcheck import interpreter as interpreter
 from kiln.builders.venvcheck import quick_check as quick_check
 from kiln.builders.venvcheck import run_health_check as run_health_check
@@ -111,6 +112,7 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
     if not pip.packages:
         return Lock(LOCK_FORMAT, EMPTY_LOCK, [], uv_version())
     lines = _requirement_lines(definition, ctx)
+    venvcreate.prepare(target, ctx)  # a build usually follows: its venv is made meanwhile
     with _uv_files(ctx) as (work, tag):
         requirements, output = f"requirements{tag}.in", f"pylock{tag}.toml"
         (work / requirements).write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -136,14 +138,18 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
             constraints = f"constraints{tag}.txt"
             (work / constraints).write_text("\n".join(pip.constraints) + "\n", encoding="utf-8")
             args += ["-c", constraints]
-        run_uv(
-            args,
-            log=ctx.log,
-            cache_dir=ctx.uv_cache,
-            secrets=ctx.secrets,
-            cwd=work,
-            what="resolving packages",
-        )
+        try:
+            run_uv(
+                args,
+                log=ctx.log,
+                cache_dir=ctx.uv_cache,
+                secrets=ctx.secrets,
+                cwd=work,
+                what="resolving packages",
+            )
+        except BuildError:
+            venvcreate.discard(target, ctx)  # no build follows a failed resolution
+            raise
         text = (work / output).read_text(encoding="utf-8")
     text = redact(text, ctx.secrets)  # a secret the lock might echo goes back to ${NAME}
     return Lock(LOCK_FORMAT, text, packages_of(text), uv_version())
@@ -171,7 +177,9 @@ def build(
     embeds no path)."""
     install(definition, lock, target, dest, ctx)
     verify_new(
-        dest, ctx, lambda writing: run_health_check(dest, definition, write_bytecode=writing)
+        dest,
+        ctx,
+        lambda writing: run_health_check(dest, definition, write_bytecode=writing, exact=True),
     )
 
 
@@ -183,16 +191,12 @@ def install(
     ctx: BuildContext,
 ) -> None:
     """A relocatable venv of ``target``'s interpreter with exactly ``lock`` installed."""
-    ctx.log.phase("install")
-    run_uv(
-        ["venv", "--relocatable", "--python", str(target.interpreter), "--no-project", str(dest)],
-        log=ctx.log,
-        cache_dir=ctx.uv_cache,
-        secrets=ctx.secrets,
-        what="creating the virtualenv",
-    )
-    lock_file = dest / "kiln-lock.toml"  # kept inside the environment: what it was built from
-    lock_file.write_text(lock.text, encoding="utf-8")
+    requirements = to_requirements(LOCK_FORMAT, lock.text, header="kiln: the locked packages")
+    packages = uvheld.entries(requirements)
+    offline = uvheld.all_held(ctx.uv_cache, packages)
+    ctx.log.phase("install" if offline else "download")
+    venvcreate.create(target, dest, ctx)
+    (dest / LOCK_FILE).write_text(lock.text, encoding="utf-8")  # what it was built from
     if not lock.packages:
         return
     # Installed through the index as hashed requirements, not from pylock.toml's file URLs: uv
@@ -200,7 +204,6 @@ def install(
     # direct-URL fetch a new download) and still installs exactly the locked files, hashes
     # checked. The copy (it may hold expanded credentials) sits beside any staged local wheels,
     # whose lock paths are relative to that folder, readable by this user only.
-    requirements = to_requirements(LOCK_FORMAT, lock.text, header="kiln: the locked packages")
     with _uv_files(ctx, inside=dest) as (work, tag):
         copy = work / f"requirements{tag}.txt"
         handle = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -215,29 +218,33 @@ def install(
             str(interpreter(dest)),
             *_index_args(definition, ctx.secrets),
         ]
-        _install(sync, ctx, work)
+        _install(sync, ctx, work, offline=offline)
+    uvheld.remember(ctx.uv_cache, packages)
 
 
-def _install(sync: list[str], ctx: BuildContext, work: Path) -> None:
-    """``uv pip sync``: offline first, then (phase "download") through the index.
+def _install(sync: list[str], ctx: BuildContext, work: Path, *, offline: bool) -> None:
+    """``uv pip sync``: offline when uv's cache is known to hold every package, else (phase
+    "download") through the index.
 
     Pins and hashes fix every file, so uv's cached index pages are as good as fresh ones here:
-    when everything is cached, offline skips ~0.3 s of index requests. Otherwise it fails
-    before installing anything, and the online run downloads, moving the display from
-    "download" to "install" when uv says it has prepared the packages."""
-    try:
-        run_uv(
-            [*sync, "--offline"],
-            log=ctx.log,
-            cache_dir=ctx.uv_cache,
-            secrets=ctx.secrets,
-            cwd=work,
-            what="installing the locked packages from uv's cache",
-        )
-        return
-    except BuildError:
-        ctx.log.write("(not everything is in uv's cache: downloading)\n")
-    ctx.log.phase("download")
+    when everything is cached, offline skips ~0.3 s of index requests. An offline run that
+    fails anyway (uv pruned a file meanwhile) fails before installing anything, and the online
+    run downloads, moving the display from "download" to "install" when uv says it has
+    prepared the packages."""
+    if offline:
+        try:
+            run_uv(
+                [*sync, "--offline"],
+                log=ctx.log,
+                cache_dir=ctx.uv_cache,
+                secrets=ctx.secrets,
+                cwd=work,
+                what="installing the locked packages from uv's cache",
+            )
+            return
+        except BuildError:
+            ctx.log.write("(not everything is in uv's cache: downloading)\n")
+        ctx.log.phase("download")
 
     installing = False
 

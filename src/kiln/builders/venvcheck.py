@@ -1,50 +1,73 @@
 """The checks of a virtualenv (used by the venv and conda builders): the health check right
-after a build (with bytecode shared) and before ``kiln cache verify``, and the cheap check
-before every reuse."""
+after a build and before ``kiln cache verify``, and the cheap check before every reuse.
+
+The health check proves the environment is whole without importing the user's code: the
+interpreter starts, every installed distribution's metadata reads, the files each locked
+distribution's RECORD names are present, the installed set is the lock's, and (for a venv,
+which holds nothing but the lock) ``uv pip check`` finds the dependencies consistent. uv
+checked every archive's hash when it installed it, so file contents are not hashed again.
+Importing a distribution's top-level names proves nothing (they are not a list of importable
+modules: pyarrow ships ``__dummy__``), so modules are imported only when the definition names
+them in ``python.check_imports``."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from kiln.builders import bytecode
 from kiln.builders.base import BuildContext, BuildError
+from kiln.builders.uvtool import uv_binary, uv_environment
 from kiln.environment.definition import EnvironmentDefinition
-from kiln.environment.packages import parse_pip_entry
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+LOCK_FILE = "kiln-lock.toml"  # the pylock.toml an environment was built from, kept inside it
+RESULT = "kiln-health:"  # the result's line: imported modules may print to stdout too
+SHOWN_PROBLEMS = 5
 
 _HEALTH = r"""
-import importlib, json, sys
+import importlib, json, os, re, sys
 from importlib import metadata
-wanted = json.loads(sys.argv[1])
-problems, count = [], 0
+checked, modules = set(json.loads(sys.argv[1])), json.loads(sys.argv[2])
+problems, installed = [], {}
 for dist in metadata.distributions():
-    count += 1
+    where = getattr(dist, "_path", "?")
     try:
-        dist.metadata["Name"], dist.version
+        name, version = dist.metadata["Name"], dist.version
     except Exception as exc:
-        problems.append(f"unreadable metadata in {getattr(dist, '_path', '?')}: {exc}")
-for requirement in wanted:
-    try:
-        dist = metadata.distribution(requirement)
-    except metadata.PackageNotFoundError:
-        problems.append(f"{requirement} is not installed")
+        problems.append(f"unreadable metadata in {where}: {exc}")
         continue
-    tops = (dist.read_text("top_level.txt") or "").split()
-    if not tops:
-        tops = sorted({str(f).split("/")[0].removesuffix(".py") for f in dist.files or []
-                       if not str(f).split("/")[0].endswith((".dist-info", ".data", ".pth"))
-                       and (str(f).endswith(".py") or "/" in str(f))} - {"bin", "__pycache__", ".."})
-    for module in tops:
-        if not module.isidentifier():
-            continue
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            problems.append(f"import {module} (from {requirement}) failed: {type(exc).__name__}: {exc}")
-print(json.dumps({"distributions": count, "problems": problems}))
-"""
+    if not name or not version:
+        problems.append(f"metadata without a name or version in {where}")
+        continue
+    key = re.sub(r"[-_.]+", "-", name).lower()
+    installed.setdefault(key, []).append(version)
+    if key not in checked:
+        continue
+    files = dist.files
+    if files is None:
+        problems.append(f"{name} {version} has no RECORD")
+        continue
+    missing = [str(f) for f in files
+               if "__pycache__" not in f.parts and not os.path.lexists(f.locate())]
+    if missing:
+        problems.append(f"{name} {version} lacks {len(missing)} of its files: {', '.join(missing[:3])}")
+for module in modules:
+    try:
+        importlib.import_module(module)
+    except BaseException as exc:
+        problems.append(f"import {module} failed: {type(exc).__name__}: {exc}")
+sys.stdout.flush()
+print("\n" + RESULT + json.dumps({"installed": installed, "problems": problems}))
+""".replace("RESULT", repr(RESULT))
 
 
 def interpreter(dest: Path) -> Path:
@@ -52,9 +75,10 @@ def interpreter(dest: Path) -> Path:
 
 
 def verify_new(dest: Path, ctx: BuildContext, check: Callable[[bool], str | None]) -> None:
-    """The health check of a new build (``check(write_bytecode)``), with bytecode shared:
-    what earlier builds compiled is linked in first, so the check's imports compile only what
-    is new, and that is then shared for the next build (kiln.builders.bytecode)."""
+    """The health check of a new build (``check(write_bytecode)``). What earlier builds
+    compiled is linked in first, so the first import is fast at once; bytecode an import check
+    wrote is shared for the next build. Compiling the rest happens after the environment is
+    ready, in the background (kiln.builders.bytecodejob), off the build's critical path."""
     ctx.log.phase("verify")
     if ctx.bytecode_store is not None:
         bytecode.link_known(dest, ctx.bytecode_store)
@@ -65,44 +89,127 @@ def verify_new(dest: Path, ctx: BuildContext, check: Callable[[bool], str | None
         bytecode.share_written(dest, ctx.bytecode_store)
 
 
-def direct_names(definition: EnvironmentDefinition) -> list[str]:
-    names = []
-    for entry in definition.python.pip.packages:
-        parsed = parse_pip_entry(entry)
-        if parsed.name and (parsed.requirement is None or parsed.requirement.marker is None):
-            names.append(parsed.name)
-    return names
-
-
 def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
-    """The interpreter starts, every distribution's metadata reads, and the top-level modules
-    of the pip packages import (in isolated mode, writing no bytecode)."""
-    return run_health_check(dest, definition, write_bytecode=False)
+    """A venv's check (see the module's docstring), leaving the folder as it is."""
+    return run_health_check(dest, definition, write_bytecode=False, exact=True)
 
 
 def run_health_check(
-    dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool, timeout: float = 300
+    dest: Path,
+    definition: EnvironmentDefinition,
+    *,
+    write_bytecode: bool,
+    exact: bool = False,
+    timeout: float = 300,
 ) -> str | None:
-    """``write_bytecode``: the imports may leave ``.pyc`` files (in a new build, for
-    kiln.builders.bytecode to share); otherwise the folder is left as it is."""
+    """None when ``dest`` is healthy, else why not. ``exact``: the environment holds the lock
+    and nothing else (a venv; a conda prefix also holds conda's Python packages), so anything
+    more is a problem and ``uv pip check`` applies. ``write_bytecode``: the imports of
+    ``python.check_imports`` may leave ``.pyc`` files (in a new build, to be shared)."""
     python = interpreter(dest)
     if not python.exists():
         return f"{python} is missing"
+    locked = locked_versions(dest)
+    if locked is None:
+        return f"{dest / LOCK_FILE} is missing or unreadable"
+    consistency = _start_pip_check(python) if exact and locked else None
     flags = ["-I"] if write_bytecode else ["-I", "-B"]
+    arguments = [json.dumps(sorted(locked)), json.dumps(definition.python.check_imports)]
     try:
         result = subprocess.run(
-            [str(python), *flags, "-c", _HEALTH, json.dumps(direct_names(definition))],
+            [str(python), *flags, "-c", _HEALTH, *arguments],
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
+        _stop(consistency)
         return f"the interpreter does not start: {exc}"
-    if result.returncode != 0:
-        return f"the interpreter exited with {result.returncode}: {result.stderr.strip()[-300:]}"
-    problems: list[str] = json.loads(result.stdout)["problems"]
-    return "; ".join(problems[:5]) if problems else None
+    found = _result(result)
+    if isinstance(found, str):
+        _stop(consistency)
+        return found
+    installed, problems = found
+    problems += compare_with_lock(installed, locked, exact=exact)
+    if consistency is not None:
+        problems += _pip_check_problems(consistency, timeout)
+    return "; ".join(problems[:SHOWN_PROBLEMS]) if problems else None
+
+
+def _result(
+    result: subprocess.CompletedProcess[str],
+) -> tuple[dict[str, list[str]], list[str]] | str:
+    """(installed versions by name, problems) from the check's output, or why it failed."""
+    line = next((x for x in reversed(result.stdout.splitlines()) if x.startswith(RESULT)), None)
+    if line is None:
+        detail = result.stderr.strip()[-300:] or f"no result line in {result.stdout[-300:]!r}"
+        return f"the interpreter exited with {result.returncode}: {detail}"
+    data = json.loads(line.removeprefix(RESULT))
+    return data["installed"], list(data["problems"])
+
+
+def locked_versions(dest: Path) -> dict[str, str | None] | None:
+    """{PEP 503 name: version} of the lock the folder was built from (None for a package
+    with a marker, which may rightly be absent); None when the file is unreadable."""
+    try:
+        data = tomllib.loads((dest / LOCK_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {
+        canonical(str(p["name"])): None if p.get("marker") else str(p.get("version", ""))
+        for p in data.get("packages", [])
+    }
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def compare_with_lock(
+    installed: dict[str, list[str]], locked: dict[str, str | None], *, exact: bool
+) -> list[str]:
+    """How the installed distributions differ from the lock."""
+    problems = []
+    for name, version in sorted(locked.items()):
+        have = installed.get(name, [])
+        if not have and version is not None:
+            problems.append(f"{name} {version} is locked but not installed")
+        elif version and have != [version]:
+            problems.append(f"{name} is installed as {', '.join(have)}, locked {version}")
+    extra = sorted(set(installed) - set(locked))
+    if exact and extra:
+        problems.append(f"installed but not locked: {', '.join(extra)}")
+    return problems
+
+
+def _start_pip_check(python: Path) -> subprocess.Popen[str]:
+    """``uv pip check``, run beside the interpreter's check."""
+    return subprocess.Popen(
+        [uv_binary(), "pip", "check", "--no-cache", "--python", str(python)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=uv_environment(python.parent),  # --no-cache: no cache folder is used
+    )
+
+
+def _pip_check_problems(process: subprocess.Popen[str], timeout: float) -> list[str]:
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(process)
+        return ["`uv pip check` did not finish"]
+    if process.returncode == 0:
+        return []
+    lines = [x.strip() for x in output.splitlines() if x.strip().startswith(("The package", "-"))]
+    return [f"`uv pip check`: {' '.join(lines) or output.strip()[-300:]}"]
+
+
+def _stop(process: subprocess.Popen[str] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.communicate()
 
 
 def quick_check(dest: Path) -> str | None:

@@ -104,6 +104,8 @@ def build_form(definition: EnvironmentDefinition) -> dict[str, Any]:
                 "packages": _conda_packages(python.conda.packages, bool(python.pip.packages)),
             },
             "pip": _pip(python.pip),
+            # A build shared by hash must have passed the same import check.
+            "check_imports": python.check_imports,
         },
         "docker": _docker(definition.docker),
         "spark": {

@@ -166,6 +166,24 @@ class PythonSection(_Model):
         default=False, description="Kiln installs nothing; the interpreter already has it all."
     )
     interpreter_path: str | None = None
+    check_imports: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Modules a build imports to prove the environment works (opt-in): a build fails only "
+            "on a module named here."
+        ),
+    )
+
+    @field_validator("check_imports")
+    @classmethod
+    def _module_names(cls, modules: list[str]) -> list[str]:
+        for index, module in enumerate(modules):
+            if not all(part.isidentifier() for part in module.split(".")):
+                raise ValueError(
+                    f"entry {index}: {module!r} is not a module name; write it as in an import "
+                    "statement, e.g. 'pyarrow' or 'google.protobuf'"
+                )
+        return modules
 
 
 def has_conda_file_content(python: PythonSection) -> bool:

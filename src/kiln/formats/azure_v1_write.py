@@ -32,6 +32,11 @@ def _check_expressible(definition: EnvironmentDefinition) -> None:
             "`python.pip.constraints` cannot be written to Azure ML v1, whose conda file has no "
             "constraints; pin them in `python.pip.packages` or use `--format kiln`"
         )
+    if definition.python.check_imports:
+        raise InvalidDefinition(
+            "`python.check_imports` cannot be written to Azure ML v1, which has no such setting; "
+            "remove it or use `--format kiln`"
+        )
 
 
 def render_json(definition: EnvironmentDefinition) -> str:

@@ -127,6 +127,7 @@ def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
         "python.user_managed": python.user_managed,
         "python.interpreter_path": python.interpreter_path is not None,
         "python.pip.constraints": bool(python.pip.constraints),
+        "python.check_imports": bool(python.check_imports),
         "spark": bool(definition.spark.packages or definition.spark.repositories),
         "inferencing_stack_version": definition.inferencing_stack_version is not None,
         "docker.base_image_registry": definition.docker.base_image_registry is not None,

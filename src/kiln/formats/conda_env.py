@@ -181,6 +181,7 @@ def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
     checks = {
         "python.pip.constraints": bool(definition.python.pip.constraints),
         "python.user_managed": definition.python.user_managed,
+        "python.check_imports": bool(definition.python.check_imports),
         "docker": bool(docker.base_image or docker.dockerfile or docker.build_context),
         "spark": bool(spark.packages or spark.repositories),
         "inferencing_stack_version": definition.inferencing_stack_version is not None,

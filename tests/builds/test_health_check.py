@@ -1,0 +1,91 @@
+"""The health check proves an environment is whole without importing anything: each way of
+breaking a real, built venv (a file of a package deleted, its RECORD gone, a dependency
+removed, a package nobody locked) is named, and a whole one passes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kiln.builders import venv
+from kiln.builds import Built, ensure_built
+from kiln.environment.definition import EnvironmentDefinition
+from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, definition, register
+
+
+@pytest.fixture(name="built")
+def built_demo(sqlite_workspace: Workspace, package_index: PackageIndex) -> Built:
+    package_index.publish("tiny-dep", "1.0")
+    package_index.publish("demo", "1.0", requires=["tiny-dep"], data={"extra.py": b"X = 1\n"})
+    return ensure_built(
+        sqlite_workspace, register(sqlite_workspace, definition("d", ["demo"], package_index.url))
+    )
+
+
+def _copy(built: Built, tmp_path: Path) -> tuple[Path, Path, EnvironmentDefinition]:
+    """A copy of the built venv to break (relocatable: it works anywhere), and its site."""
+    copy = tmp_path / "copy"
+    shutil.copytree(built.path, copy, symlinks=True)
+    site = next(copy.glob("lib/python3*/site-packages"))
+    return copy, site, built.record.definition
+
+
+def test_a_whole_environment_passes(built: Built) -> None:
+    assert venv.health_check(built.path, built.record.definition) is None
+
+
+def test_a_deleted_file_of_a_package_is_named(built: Built, tmp_path: Path) -> None:
+    copy, site, definition_ = _copy(built, tmp_path)
+    (site / "demo" / "extra.py").unlink()
+
+    assert venv.health_check(copy, definition_) == "demo 1.0 lacks 1 of its files: demo/extra.py"
+
+
+def test_a_deleted_record_is_named(built: Built, tmp_path: Path) -> None:
+    copy, site, definition_ = _copy(built, tmp_path)
+    (site / "demo-1.0.dist-info" / "RECORD").unlink()
+
+    assert venv.health_check(copy, definition_) == "demo 1.0 has no RECORD"
+
+
+def test_a_missing_dependency_is_named_by_the_lock_and_by_uv_pip_check(
+    built: Built, tmp_path: Path
+) -> None:
+    copy, site, definition_ = _copy(built, tmp_path)
+    shutil.rmtree(site / "tiny_dep")
+    shutil.rmtree(site / "tiny_dep-1.0.dist-info")
+
+    reason = venv.health_check(copy, definition_)
+
+    assert reason is not None
+    problems = reason.split("; ")
+    assert problems[0] == "tiny-dep 1.0 is locked but not installed"
+    assert problems[1].startswith("`uv pip check`: The package `demo` requires `tiny-dep`")
+
+
+def test_a_package_nobody_locked_is_named(built: Built, tmp_path: Path) -> None:
+    copy, site, definition_ = _copy(built, tmp_path)
+    stray = site / "stray-2.0.dist-info"
+    stray.mkdir()
+    (stray / "METADATA").write_text("Metadata-Version: 2.1\nName: stray\nVersion: 2.0\n")
+    (stray / "WHEEL").write_text("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    (stray / "RECORD").write_text("stray-2.0.dist-info/METADATA,,\nstray-2.0.dist-info/RECORD,,\n")
+
+    assert venv.health_check(copy, definition_) == "installed but not locked: stray"
+
+
+def test_a_build_runs_none_of_the_packages_code(
+    sqlite_workspace: Workspace, package_index: PackageIndex, tmp_path: Path
+) -> None:
+    witness = tmp_path / "imported"
+    package_index.publish("noisy", "1.0", body=f"open({str(witness)!r}, 'w').write('yes')")
+    data = definition("n", ["noisy"], package_index.url)
+
+    built = ensure_built(sqlite_workspace, register(sqlite_workspace, data))
+
+    assert built.built_now and not witness.exists()
+    assert venv.health_check(built.path, built.record.definition) is None
+    assert not witness.exists()
