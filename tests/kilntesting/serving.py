@@ -177,6 +177,19 @@ def send(
             connection.close()
 
 
+def post(uri: str, body: bytes = b"{}") -> tuple[int, bytes]:
+    """POST ``body`` to a deployment's scoring URI: (status, body), an error status included."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(uri, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
 def raw_http(port: int, data: bytes, *, timeout: float = 10.0) -> bytes:
     """Send ``data`` as is; return every byte the server sends until it closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:

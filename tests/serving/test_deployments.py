@@ -9,8 +9,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from kiln.serving import deployments, specs
 from kiln.serving.specs import SpecRequest
 from kiln.workspace import Workspace
 from kilntesting.runs import kiln_cli, write_script
+from kilntesting.serving import post as _post
 
 SCORE = """
     import json, os
@@ -41,15 +40,6 @@ SCORE = """
     def run(raw_data):
         return {"model": model, "input": json.loads(raw_data) if raw_data else None, "pid": os.getpid()}
 """
-
-
-def _post(uri: str, body: bytes = b"{}") -> tuple[int, bytes]:
-    request = urllib.request.Request(uri, data=body, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def _model(ws: Workspace, tmp_path: Path, text: str) -> Model:
