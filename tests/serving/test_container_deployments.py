@@ -19,10 +19,11 @@ import pytest
 
 from kiln import catalog
 from kiln.environment.validation import validate_definition
-from kiln.serving import containers, deployments
+from kiln.serving import deployments
 from kiln.workspace import Workspace
 from kilntesting.images import BaseImage, ImageRegistry
 from kilntesting.runs import PYTHON_ONLY, kiln_cli, write_script
+from kilntesting.serving import deployment_containers
 from kilntesting.serving import post as _post
 
 SCORE = """
@@ -52,11 +53,6 @@ def _podman(*args: str) -> str:
     done = subprocess.run(["podman", *args], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _containers_of(ws: Workspace, name: str) -> list[str]:
-    label = f"{containers.LABEL}={containers.label(ws, name)}"
-    return _podman("ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}").split()
 
 
 def _model(ws: Workspace, cache: Path, tmp_path: Path, text: str) -> None:
@@ -112,7 +108,7 @@ def test_a_container_deployment_serves_updates_restarts_dies_and_is_deleted(
     answer = _score(uri)
     assert answer["model"] == "one" and answer["token"] == SECRET
     [first] = info["containers"]
-    assert _containers_of(imaged, "web") == [first]
+    assert deployment_containers(imaged, "web") == [first]
     assert answer["host"] == _podman("inspect", "--format", "{{.Config.Hostname}}", first).strip()
     assert answer["model_dir"] == "/kiln/models/m/1"
     inspected = json.loads(_podman("inspect", first))[0]
@@ -149,7 +145,7 @@ def test_a_container_deployment_serves_updates_restarts_dies_and_is_deleted(
     assert statuses and set(statuses) == {200}
     assert _score(uri)["model"] == "two" and after["serving_generation"] == 2
     [second] = after["containers"]
-    assert second != first and _containers_of(imaged, "web") == [second]
+    assert second != first and deployment_containers(imaged, "web") == [second]
 
     # A killed container is replaced, as a dead worker process is.
     _podman("kill", second)
@@ -165,13 +161,13 @@ def test_a_container_deployment_serves_updates_restarts_dies_and_is_deleted(
     _wait_for(lambda: deployments.get(imaged, "web").state == "Dead", "Dead")
     listed = json.loads(kiln_cli(imaged, cache_dir, "deploy", "list", "--json").stdout)
     assert [(d["name"], d["state"]) for d in listed] == [("web", "Dead")]
-    _wait_for(lambda: not _containers_of(imaged, "web"), "the containers to stop")
+    _wait_for(lambda: not deployment_containers(imaged, "web"), "the containers to stop")
 
     logs = kiln_cli(imaged, cache_dir, "deploy", "logs", "web").stdout
     assert "POST /score 200" in logs and "worker" in logs and SECRET not in logs
     deleted = kiln_cli(imaged, cache_dir, "deploy", "delete", "web", "--json")
     assert json.loads(deleted.stdout) == {"name": "web", "deleted": True}
-    assert _containers_of(imaged, "web") == []
+    assert deployment_containers(imaged, "web") == []
     assert kiln_cli(imaged, cache_dir, "deploy", "list", "--json").stdout.strip() == "[]"
 
 
@@ -186,3 +182,56 @@ def _podman_clients() -> list[int]:
             if argv[0].endswith(b"podman") and b"run" in argv:
                 found.append(int(entry.name))
     return found
+
+
+def _create(
+    ws: Workspace, cache: Path, tmp_path: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    write_script(tmp_path / "serve", "score.py", SCORE)
+    _model(ws, cache, tmp_path, "one")
+    create = ["deploy", "create", "-n", "web", "--model", "m:1", "--entry-script", "score.py"]
+    create += ["-d", str(tmp_path / "serve"), "--env", "py", "--container", *extra]
+    return kiln_cli(ws, cache, *create, timeout=600)
+
+
+def test_an_environment_without_a_base_image_is_refused_in_one_line(
+    project: Workspace, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KILN_BASE_IMAGE", raising=False)
+    result = _create(project, cache_dir, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "py:1 names no base image" in result.stderr
+    assert "kiln init --base-image IMAGE" in result.stderr
+    assert kiln_cli(project, cache_dir, "deploy", "list", "--json").stdout.strip() == "[]"
+
+
+def test_without_podman_a_container_deployment_is_refused_naming_the_fix(
+    project: Workspace, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KILN_BASE_IMAGE", "localhost/any:1")
+    monkeypatch.delenv("KILN_PODMAN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    result = _create(project, cache_dir, tmp_path)
+    assert result.returncode == 5
+    assert result.stderr.startswith(
+        "kiln: error: `--container`: a container deployment needs podman"
+    )
+    assert "apt-get install podman" in result.stderr and "without --container" in result.stderr
+    monkeypatch.undo()
+    assert kiln_cli(project, cache_dir, "deploy", "list", "--json").stdout.strip() == "[]"
+
+
+def test_an_image_that_cannot_be_had_fails_the_deployment_with_the_reason(
+    project: Workspace,
+    tmp_path: Path,
+    cache_dir: Path,
+    image_registry: ImageRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KILN_BASE_IMAGE", f"{image_registry.host}/kiln-test/no-such-image:1")
+    result = _create(project, cache_dir, tmp_path, "--json")
+    assert result.returncode == 1
+    info = json.loads(result.stdout)
+    assert info["state"] == "Failed" and "no-such-image:1 cannot be pulled" in info["error"]
+    assert deployment_containers(project, "web") == []
+    assert kiln_cli(project, cache_dir, "deploy", "delete", "web").returncode == 0

@@ -43,6 +43,7 @@ KILN_PATH = PurePosixPath("/kiln/python")
 SOURCE = PurePosixPath("/kiln/src")
 MODELS = PurePosixPath("/kiln/models")
 LISTEN_FD, READY_FD = 3, 4  # where --preserve-fds 2 puts the socket and the ready pipe
+ENGINE_FAILED = 125  # podman run's own failure: the container did not start
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,11 @@ class Supervisor:
                 code = worker.poll()
                 if code is not None or ready:  # exited, or closed the pipe without "ready"
                     code = worker.wait()
+                    if generation.image is not None and code == containers.ENGINE_FAILED:
+                        raise KilnError(
+                            "podman could not start the container; its message is in the "
+                            "deployment's log (`kiln deploy logs`)"
+                        )
                     raise KilnError(
                         f"the scoring script failed to start (exit code {code}); its init() "
                         "traceback is in the deployment's log (`kiln deploy logs`)"
