@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln import catalog
+from kiln import catalog, images
 from kiln.cache import MARKER, Cache
 from kiln.environment.validation import validate_definition
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
@@ -101,20 +101,27 @@ def test_a_deployment_serves_and_outlives_its_command(
     assert service.state == "Healthy"
 
 
+@pytest.mark.parametrize("kind", ["process", "container"])
 def test_garbage_collection_leaves_a_served_environment_alone(
-    project: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     # A cache of its own: `gc --max-size 0` would take other tests' builds from the shared one.
     private = tmp_path / "private-cache"
     monkeypatch.setenv("KILN_CACHE_DIR", str(private))
     write_script(tmp_path / "serve", "score.py", SCORE)
     model = _model(project, tmp_path, "gc")
-    web = Model.deploy(
-        project, "gc", [model], InferenceConfig("score.py", tmp_path / "serve", "py")
-    )
+    container = _in_containers(kind, request, monkeypatch)
+    config = LocalWebservice.deploy_configuration(container=container)
+    inference = InferenceConfig("score.py", tmp_path / "serve", "py")
+    web = Model.deploy(project, "gc", [model], inference, config)
     try:
         web.wait_for_deployment()
-        build_hash = catalog.get(project, "py").build_hash
+        record = catalog.get(project, "py")
+        build_hash = (images.image_record(project, record) if container else record).build_hash
         key = json.loads(pointer_path(private, build_hash).read_text())["key"]
         cache = Cache(private)
         assert cache.holders(key) >= 1
