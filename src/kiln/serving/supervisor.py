@@ -2,7 +2,8 @@
 
 It binds the listening socket once (so the scoring URI survives updates), materializes the
 environment (held in the cache while it serves, so garbage collection leaves it alone), and runs
-the scoring runtime's workers on the environment's interpreter, all accepting on that socket.
+the scoring runtime's workers on the environment's interpreter (or, for a container
+deployment, in containers of its image: ``containers``), all accepting on that socket.
 An update (SIGHUP) starts a new generation of workers beside the old, waits until every one has
 run ``init()`` and the service answers, then stops the old ones: no request is refused on the
 way. A worker that dies is restarted; the workers die with the supervisor.
