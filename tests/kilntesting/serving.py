@@ -22,9 +22,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import kiln
 from kilntesting.cli import REPO
+
+if TYPE_CHECKING:
+    from kiln.workspace import Workspace
 
 KILN_SRC = Path(kiln.__file__).resolve().parents[1]  # put on PYTHONPATH, as deployments do
 
@@ -175,6 +179,31 @@ def send(
     finally:
         if own:
             connection.close()
+
+
+def post(uri: str, body: bytes = b"{}") -> tuple[int, bytes]:
+    """POST ``body`` to a deployment's scoring URI: (status, body), an error status included."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(uri, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def deployment_containers(ws: Workspace, name: str) -> list[str]:
+    """The names of the containers (running or not) that podman holds for a deployment."""
+    from kiln.serving import containers
+
+    label = f"{containers.LABEL}={containers.label(ws, name)}"
+    done = subprocess.run(
+        ["podman", "ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.split()
 
 
 def raw_http(port: int, data: bytes, *, timeout: float = 10.0) -> bytes:

@@ -13,7 +13,7 @@ from kiln.registry.engine import write_transaction
 from kiln.workspace import Workspace
 
 
-def _insert(workspace: Workspace, name: str, now: float = 1.0) -> None:
+def _insert(workspace: Workspace, name: str, now: float = 1.0, kind: str = "process") -> None:
     with write_transaction(workspace.engine) as connection:
         queries.insert_deployment(
             connection,
@@ -24,16 +24,19 @@ def _insert(workspace: Workspace, name: str, now: float = 1.0) -> None:
             port=None,
             supervisor="host:1:2",
             now=now,
+            kind=kind,
         )
 
 
 def test_deployment_queries_on_both_databases(workspace: Workspace) -> None:
     _insert(workspace, "web")
-    _insert(workspace, "api", now=2.0)
+    _insert(workspace, "api", now=2.0, kind="container")
     with pytest.raises(IntegrityError):
         _insert(workspace, "web")
     with write_transaction(workspace.engine) as connection:
         values = {"state": "Healthy", "port": 8123, "applied_generation": 1}
+        serving = {"image": "localhost/kiln/env:k", "image_digest": "sha256:d", "containers": "[]"}
+        assert queries.set_deployment_fields(connection, name="api", values=serving, now=3.0)
         assert queries.set_deployment_fields(connection, name="web", values=values, now=3.0)
         assert not queries.set_deployment_fields(connection, name="none", values=values, now=3.0)
     with workspace.engine.connect() as connection:
@@ -49,7 +52,14 @@ def test_deployment_queries_on_both_databases(workspace: Workspace) -> None:
             "error": None,
             "created_at": 1.0,
             "updated_at": 3.0,
+            "kind": "process",
+            "image": None,
+            "image_digest": None,
+            "containers": None,
         }
+        api = queries.get_deployment(connection, name="api")
+        assert api is not None and api["kind"] == "container"
+        assert (api["image"], api["image_digest"], api["containers"]) == tuple(serving.values())
         assert queries.get_deployment(connection, name="none") is None
         assert [r["name"] for r in queries.list_deployments(connection)] == ["api", "web"]
     with write_transaction(workspace.engine) as connection:

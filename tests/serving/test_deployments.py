@@ -9,14 +9,12 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
-from kiln import catalog
+from kiln import catalog, images
 from kiln.cache import MARKER, Cache
 from kiln.environment.validation import validate_definition
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
@@ -29,27 +27,21 @@ from kiln.sdk.serving import InferenceConfig, LocalWebservice, Model, Webservice
 from kiln.serving import deployments, specs
 from kiln.serving.specs import SpecRequest
 from kiln.workspace import Workspace
+from kilntesting.images import BaseImage
 from kilntesting.runs import kiln_cli, write_script
+from kilntesting.serving import deployment_containers
+from kilntesting.serving import post as _post
 
 SCORE = """
-    import json, os
+    import json, os, socket
     def init():
         global model
         model = open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.txt")).read()
         if model == "broken":
             raise RuntimeError("cannot load this model")
     def run(raw_data):
-        return {"model": model, "input": json.loads(raw_data) if raw_data else None, "pid": os.getpid()}
+        return {"model": model, "input": json.loads(raw_data) if raw_data else None, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 """
-
-
-def _post(uri: str, body: bytes = b"{}") -> tuple[int, bytes]:
-    request = urllib.request.Request(uri, data=body, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def _model(ws: Workspace, tmp_path: Path, text: str) -> Model:
@@ -59,17 +51,36 @@ def _model(ws: Workspace, tmp_path: Path, text: str) -> Model:
     return Model.register(ws, folder / "model.txt", "m")
 
 
-@pytest.fixture
-def service(project: Workspace, tmp_path: Path):  # type: ignore[no-untyped-def]
+def _in_containers(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> bool:
+    """True for the "container" kind, with the test base image as the workspace default (``py``
+    names none): the same test runs on a container deployment."""
+    if kind != "container":
+        return False
+    base: BaseImage = request.getfixturevalue("base_image")
+    monkeypatch.setenv("KILN_BASE_IMAGE", base.local_ref)
+    return True
+
+
+@pytest.fixture(params=["process", "container"])
+def service(  # type: ignore[no-untyped-def]
+    project: Workspace,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+):
     write_script(tmp_path / "serve", "score.py", SCORE)
     model = _model(project, tmp_path, "one")
     inference = InferenceConfig("score.py", tmp_path / "serve", "py")
-    web = Model.deploy(
-        project, "svc", [model], inference, LocalWebservice.deploy_configuration(workers=2)
-    )
+    container = _in_containers(request.param, request, monkeypatch)
+    config = LocalWebservice.deploy_configuration(workers=2, container=container)
+    web = Model.deploy(project, "svc", [model], inference, config)
     web.wait_for_deployment()
     yield web
     web.delete()
+    if container:
+        assert deployment_containers(project, "svc") == []
 
 
 def test_a_deployment_serves_and_outlives_its_command(
@@ -81,29 +92,36 @@ def test_a_deployment_serves_and_outlives_its_command(
     assert service.run({"x": 1})["model"] == "one"
     pids: set[int] = set()
     for _ in range(400):  # two workers share the socket; the kernel picks, unevenly
-        pids.add(service.run({})["pid"])
+        pids.add(service.run({})["worker"])
         if len(pids) == 2:
             break
-    assert len(pids) == 2
+    assert len(pids) == 2  # in two processes (or containers) on the one socket
     logs = service.get_logs()
     assert "POST /score 200" in logs and '{"x": 1}' not in logs  # bodies never logged
     assert service.state == "Healthy"
 
 
+@pytest.mark.parametrize("kind", ["process", "container"])
 def test_garbage_collection_leaves_a_served_environment_alone(
-    project: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     # A cache of its own: `gc --max-size 0` would take other tests' builds from the shared one.
     private = tmp_path / "private-cache"
     monkeypatch.setenv("KILN_CACHE_DIR", str(private))
     write_script(tmp_path / "serve", "score.py", SCORE)
     model = _model(project, tmp_path, "gc")
-    web = Model.deploy(
-        project, "gc", [model], InferenceConfig("score.py", tmp_path / "serve", "py")
-    )
+    container = _in_containers(kind, request, monkeypatch)
+    config = LocalWebservice.deploy_configuration(container=container)
+    inference = InferenceConfig("score.py", tmp_path / "serve", "py")
+    web = Model.deploy(project, "gc", [model], inference, config)
     try:
         web.wait_for_deployment()
-        build_hash = catalog.get(project, "py").build_hash
+        record = catalog.get(project, "py")
+        build_hash = (images.image_record(project, record) if container else record).build_hash
         key = json.loads(pointer_path(private, build_hash).read_text())["key"]
         cache = Cache(private)
         assert cache.holders(key) >= 1
@@ -155,11 +173,18 @@ def test_update_switches_models_without_refusing_a_request(
     assert "cannot load this model" in service.get_logs()
 
 
+@pytest.mark.parametrize("kind", ["process", "container"])
 def test_an_init_failure_fails_the_deployment_with_its_traceback(
-    project: Workspace, tmp_path: Path, cache_dir: Path
+    project: Workspace,
+    tmp_path: Path,
+    cache_dir: Path,
+    kind: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write_script(tmp_path / "serve", "score.py", SCORE)
     _model(project, tmp_path, "broken")
+    container = ["--container"] if _in_containers(kind, request, monkeypatch) else []
     result = kiln_cli(
         project,
         cache_dir,
@@ -176,6 +201,7 @@ def test_an_init_failure_fails_the_deployment_with_its_traceback(
         "--env",
         "py",
         "--json",
+        *container,
     )
     assert result.returncode == 1
     info = json.loads(result.stdout)

@@ -73,6 +73,11 @@ def _add_deploy_parser(groups: Any) -> None:
     _spec_arguments(p, required=True)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, help="port (default: a free one)")
+    p.add_argument(
+        "--container",
+        action="store_true",
+        help="run the workers in containers of the environment's image (podman)",
+    )
     p.add_argument("--no-wait", action="store_true")
     add_json(p, "deployment")
     p.set_defaults(handler=deploy_create)
@@ -239,7 +244,9 @@ def deploy_create(args: argparse.Namespace) -> int:
     ws = workspace(args)
     check_address(args.host, args.port)  # before the source folder is snapshotted
     spec = new_spec(ws, _request(args))
-    deployments.create(ws, args.name, spec, host=args.host, port=args.port)
+    deployments.create(
+        ws, args.name, spec, host=args.host, port=args.port, container=args.container
+    )
     if args.no_wait:
         record = deployments.get(ws, args.name)
     else:
@@ -277,11 +284,12 @@ def deploy_list(args: argparse.Namespace) -> int:
         emit_json([r.summary() for r in found])
         return 0
     emit_table(
-        ["name", "state", "scoring uri", "models", "environment"],
+        ["name", "state", "kind", "scoring uri", "models", "environment"],
         [
             (
                 r.name,
                 r.state,
+                r.kind,
                 r.scoring_uri,
                 ", ".join(r.spec.models),
                 f"{r.spec.env_name}:{r.spec.env_version}",

@@ -32,6 +32,7 @@ def insert_deployment(
     port: int | None,
     supervisor: str | None,
     now: float,
+    kind: str = "process",
 ) -> None:
     """The first generation, not serving yet. Raises IntegrityError if the name exists."""
     connection.execute(
@@ -45,6 +46,7 @@ def insert_deployment(
             port=port,
             supervisor=supervisor,
             error=None,
+            kind=kind,
             created_at=now,
             updated_at=now,
         )

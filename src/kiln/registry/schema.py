@@ -223,7 +223,8 @@ models = Table(
 )
 
 # Deployments: the wanted spec (JSON, references to versions only, ${VAR} never expanded), what
-# the supervisor process made of it, and who that supervisor is.
+# the supervisor process made of it, and who that supervisor is; a container deployment also
+# keeps the image (by digest) and the containers of the generation that serves.
 deployments = Table(
     "deployments",
     metadata,
@@ -238,4 +239,8 @@ deployments = Table(
     Column("error", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="process"),  # or "container"
+    Column("image", String(512), nullable=True),
+    Column("image_digest", String(128), nullable=True),
+    Column("containers", Text, nullable=True),  # JSON list of container names
 )

@@ -37,6 +37,10 @@ class Deployment(Public):
     generation: int
     serving_generation: int
     error: str | None
+    kind: str  # process | container
+    image: str | None  # a container deployment's image, of the serving generation
+    image_digest: str | None
+    containers: list[str]  # its containers
     created_at: str | None
     updated_at: str | None
 

@@ -85,7 +85,9 @@ class Model:
                 deployments.delete(workspace, name)
         specs.check_address(config.host, config.port)  # once the one it replaces let go
         spec = specs.new_spec(workspace, request)
-        deployments.create(workspace, name, spec, host=config.host, port=config.port)
+        deployments.create(
+            workspace, name, spec, host=config.host, port=config.port, container=config.container
+        )
         return Webservice(workspace, name)
 
     def __repr__(self) -> str:
@@ -108,6 +110,7 @@ class DeploymentConfig:
     max_request_body_bytes: int = DEFAULT_MAX_BODY
     show_errors: bool = False  # 500 bodies carry run()'s exception message (azmlinfsrv's do not)
     allow_many_workers: bool = False  # more workers than 4 per CPU of this machine
+    container: bool = False  # the workers run in containers of the environment's image
 
 
 class LocalWebservice:

@@ -4,8 +4,9 @@ background service that outlives the command that started it.
 The workspace records what is wanted (the spec, with a generation number bumped by every
 update) and what a *supervisor* process made of it (state, port, which generation serves). The
 supervisor owns the listening socket, so the scoring URI never changes across updates; workers
-run the scoring runtime on the environment's own interpreter. A supervisor that died is reported
-as ``Dead``, whatever the record last said.
+run the scoring runtime on the environment's own interpreter, or (a ``container`` deployment)
+in containers of the environment's image (``kiln.serving.containers``). A supervisor that died
+is reported as ``Dead``, whatever the record last said.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,6 +43,7 @@ FAILED = "Failed"
 STOPPED = "Stopped"
 DEAD = "Dead"
 LOG_FILE = "service.log"
+PROCESS, CONTAINER = "process", "container"  # the kinds of deployment
 
 
 @dataclass
@@ -57,6 +59,10 @@ class DeploymentRecord:
     error: str | None
     created_at: float
     updated_at: float
+    kind: str = PROCESS
+    image: str | None = None  # a container deployment's: the serving generation's image,
+    image_digest: str | None = None  # its digest,
+    containers: list[str] = field(default_factory=list)  # and its containers
 
     @property
     def scoring_uri(self) -> str | None:
@@ -76,6 +82,10 @@ class DeploymentRecord:
             "generation": self.generation,
             "serving_generation": self.applied_generation,
             "error": self.error,
+            "kind": self.kind,
+            "image": self.image,
+            "image_digest": self.image_digest,
+            "containers": self.containers,
             "created_at": utc_text(self.created_at),
             "updated_at": utc_text(self.updated_at),
         }
@@ -87,7 +97,8 @@ def folder(workspace: Workspace, name: str) -> Path:
 
 def _record(row: dict[str, Any]) -> DeploymentRecord:
     spec = DeploymentSpec(**json.loads(row["spec"]))
-    record = DeploymentRecord(**{**row, "spec": spec})
+    names = json.loads(row["containers"] or "[]")
+    record = DeploymentRecord(**{**row, "spec": spec, "containers": names})
     if (
         record.state not in (FAILED, STOPPED)
         and processes.watcher_alive(record.supervisor) is False
@@ -122,13 +133,20 @@ def create(
     *,
     host: str = "127.0.0.1",
     port: int | None = None,
+    container: bool = False,
 ) -> DeploymentRecord:
-    """Record the deployment and start its supervisor; returns at once (see ``wait``)."""
+    """Record the deployment and start its supervisor; returns at once (see ``wait``).
+    ``container``: the workers run in containers of the environment's image."""
     check_name(name, field="name")
     check_address(host, port)
     if spec.workers < 1:
         raise InvalidRequest(f"`workers`: {spec.workers} must be at least 1")
-    _replace_record(workspace, name, spec, host=host, port=port)
+    if container:
+        from kiln.serving.containers import check_can_start
+
+        check_can_start(workspace, spec)
+    kind = CONTAINER if container else PROCESS
+    _replace_record(workspace, name, spec, host=host, port=port, kind=kind)
     place = folder(workspace, name)
     place.mkdir(parents=True, exist_ok=True)
     (place / LOG_FILE).unlink(missing_ok=True)
@@ -137,7 +155,13 @@ def create(
 
 
 def _replace_record(
-    workspace: Workspace, name: str, spec: DeploymentSpec, *, host: str, port: int | None
+    workspace: Workspace,
+    name: str,
+    spec: DeploymentSpec,
+    *,
+    host: str,
+    port: int | None,
+    kind: str,
 ) -> None:
     """Record the deployment's first generation, replacing a stopped, failed or dead one."""
     try:
@@ -162,6 +186,7 @@ def _replace_record(
                 port=port,
                 supervisor=processes.watcher_token(),
                 now=time.time(),
+                kind=kind,
             )
     except IntegrityError:  # PostgreSQL: another create inserted the name since we looked
         raise Conflict(f"deployment {name!r} is being created by another command") from None
@@ -317,6 +342,10 @@ def delete(
             f"after SIGTERM and SIGKILL; stop them (`kill -9 {pids}`) and run "
             f"`kiln deploy delete {name}` again"
         )
+    if record.kind == CONTAINER:
+        from kiln.serving.containers import remove_leftovers
+
+        remove_leftovers(workspace, name, grace=min(timeout, ORPHAN_GRACE_SECONDS))
     with write_transaction(workspace.engine) as connection:
         queries.delete_deployment(connection, name=name)
     shutil.rmtree(folder(workspace, name), ignore_errors=True)

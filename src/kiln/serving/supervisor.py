@@ -2,7 +2,8 @@
 
 It binds the listening socket once (so the scoring URI survives updates), materializes the
 environment (held in the cache while it serves, so garbage collection leaves it alone), and runs
-the scoring runtime's workers on the environment's interpreter, all accepting on that socket.
+the scoring runtime's workers on the environment's interpreter (or, for a container
+deployment, in containers of its image: ``containers``), all accepting on that socket.
 An update (SIGHUP) starts a new generation of workers beside the old, waits until every one has
 run ``init()`` and the service answers, then stops the old ones: no request is refused on the
 way. A worker that dies is restarted; the workers die with the supervisor.
@@ -21,18 +22,13 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kiln.errors import KilnError
-from kiln.serving import deployments
+from kiln.serving import containers, deployments, generations
 from kiln.serving.deployments import DeploymentSpec
+from kiln.serving.generations import Generation
 from kiln.serving.specs import address_family
 from kiln.workspace import Workspace
-
-if TYPE_CHECKING:
-    from kiln.ready import Ready
 
 READY_TIMEOUT_SECONDS = 600.0  # init() may load a large model
 STOP_GRACE_SECONDS = 30.0
@@ -45,17 +41,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-@dataclass
-class Generation:
-    number: int
-    spec: DeploymentSpec
-    folder: Path
-    argv: list[str]
-    env: dict[str, str]
-    ready: Ready  # the environment, held in the cache while this generation serves
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-
 class Supervisor:
     def __init__(self, workspace: Workspace, name: str) -> None:
         self.workspace = workspace
@@ -64,6 +49,7 @@ class Supervisor:
         self.log = (self.folder / deployments.LOG_FILE).open("ab", buffering=0)
         self.reload = False
         self.stopping = False
+        self.kind = deployments.PROCESS
 
     def say(self, text: str) -> None:
         self.log.write(f"[kiln] {text}\n".encode())
@@ -71,66 +57,40 @@ class Supervisor:
     # ---------------------------------------------------------------- generations
 
     def _prepare(self, number: int, spec: DeploymentSpec) -> Generation:
-        from kiln import catalog
-        from kiln.compute.runfolder import with_kiln_importable
-        from kiln.ready import ready_and_held
-        from kiln.secrets import expand
-        from kiln.serving import models
-
-        place = self.folder / f"g{number}"
-        shutil.rmtree(place, ignore_errors=True)
-        place.mkdir(parents=True)
-        env_record = catalog.get(self.workspace, spec.env_name, spec.env_version)
-        self.say(f"generation {number}: environment {env_record.reference}")
-        ready = ready_and_held(self.workspace, record=env_record, reporter=_Reporter(self))
-        try:
-            ready.require_this_machine("a deployment")
-            self.workspace.artifacts.extract_tree(spec.source_snapshot, place / "src")
-            model_root = place / "models"
-            folders = []
-            for reference in spec.models:
-                record = models.get(self.workspace, *models.parse_model_reference(reference))
-                folders.append(model_root / record.name / str(record.version))
-                models.download(self.workspace, record, folders[-1])
-            # Azure ML's rule: one model, its own folder; several, the folder above theirs.
-            model_dir = folders[0] if len(folders) == 1 else model_root
-            env = ready.process_environment(dict(os.environ))
-            for key, value in spec.environment_variables.items():
-                env[key] = expand(value, env, default="")
-            with_kiln_importable(env, place)
-            env["PYTHONUNBUFFERED"] = "1"
-            argv = ready.activation.command(
-                [
-                    str(ready.interpreter),
-                    "-m",
-                    "kiln.serving.runtime",
-                    "--entry-script",
-                    str(place / "src" / spec.entry_script),
-                    "--model-dir",
-                    str(model_dir),
-                    "--app-root",  # as Azure ML: the source folder, wherever score.py is in it
-                    str(place / "src"),
-                    "--max-body-bytes",
-                    str(spec.max_body_bytes),
-                    *(["--show-errors"] if spec.show_errors else []),
-                ]
-            )
-        except BaseException:
-            ready.release()
-            raise
-        return Generation(number, spec, place, argv, env, ready)
+        return generations.prepare(
+            self.workspace,
+            number,
+            spec,
+            self.folder / f"g{number}",
+            in_container=self.kind == deployments.CONTAINER,
+            reporter=_Reporter(self),
+        )
 
     def _spawn(
         self, generation: Generation, listener: socket.socket
     ) -> tuple[subprocess.Popen[bytes], int]:
         read_end, write_end = os.pipe()
-        argv = [
-            *generation.argv,
-            "--listen-fd",
-            str(listener.fileno()),
-            "--ready-fd",
-            str(write_end),
-        ]
+        fds = (listener.fileno(), write_end)
+        preexec = _die_with_parent
+        if generation.image is None:
+            argv = [*generation.argv, "--listen-fd", str(fds[0]), "--ready-fd", str(fds[1])]
+        else:
+            name = containers.container_name(self.name, generation.number)
+            argv = containers.run_argv(
+                generation.image,
+                name=name,
+                owner=containers.label(self.workspace, self.name),
+                names=generation.variables,
+                source=generation.folder / "src",
+                models=generation.folder / "models",
+                command=generation.argv,
+            )
+
+            def preexec(listen_fd: int = fds[0], ready_fd: int = fds[1]) -> None:
+                _die_with_parent()  # podman passes the SIGTERM on to the container
+                containers.move_fds(listen_fd, ready_fd)
+
+            fds = (containers.LISTEN_FD, containers.READY_FD)
         try:
             worker = subprocess.Popen(
                 argv,
@@ -139,14 +99,18 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
                 stderr=subprocess.STDOUT,
-                pass_fds=(listener.fileno(), write_end),
-                preexec_fn=_die_with_parent,  # the supervisor runs no threads
+                pass_fds=fds,
+                preexec_fn=preexec,  # the supervisor runs no threads
             )
         finally:
             os.close(write_end)
+        if generation.image is not None:
+            generation.containers[worker.pid] = name
         return worker, read_end
 
-    def _await_ready(self, worker: subprocess.Popen[bytes], read_end: int) -> None:
+    def _await_ready(
+        self, generation: Generation, worker: subprocess.Popen[bytes], read_end: int
+    ) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         try:
             while True:
@@ -156,24 +120,37 @@ class Supervisor:
                 code = worker.poll()
                 if code is not None or ready:  # exited, or closed the pipe without "ready"
                     code = worker.wait()
+                    if generation.image is not None and code == containers.ENGINE_FAILED:
+                        raise KilnError(
+                            "podman could not start the container; its message is in the "
+                            "deployment's log (`kiln deploy logs`)"
+                        )
                     raise KilnError(
                         f"the scoring script failed to start (exit code {code}); its init() "
                         "traceback is in the deployment's log (`kiln deploy logs`)"
                     )
                 if time.monotonic() > deadline or self.stopping:
-                    worker.kill()
+                    self._kill(generation, worker)
                     raise KilnError(
                         f"the scoring script did not finish init() within {READY_TIMEOUT_SECONDS:.0f} s"
                     )
         finally:
             os.close(read_end)
 
+    def _kill(self, generation: Generation, worker: subprocess.Popen[bytes]) -> None:
+        name = generation.containers.pop(worker.pid, None)
+        if name is None:
+            worker.kill()
+            worker.wait()
+        else:
+            containers.kill(worker, name)
+
     def start(self, generation: Generation, listener: socket.socket) -> None:
         try:
             for _ in range(generation.spec.workers):
                 worker, read_end = self._spawn(generation, listener)
                 generation.workers.append(worker)
-                self._await_ready(worker, read_end)
+                self._await_ready(generation, worker, read_end)
             self._health_check(listener)
         except BaseException:
             self.stop(generation, grace=2.0)
@@ -202,8 +179,13 @@ class Supervisor:
             try:
                 worker.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+                self._kill(generation, worker)
+        if generation.containers:  # what podman left (its client killed, say) goes now
+            try:
+                containers.remove(list(generation.containers.values()), grace=0)
+                generation.containers.clear()
+            except KilnError as exc:
+                self.say(f"{exc}")
         generation.ready.release()
         shutil.rmtree(generation.folder, ignore_errors=True)
 
@@ -213,10 +195,12 @@ class Supervisor:
             if code is None:
                 continue
             self.say(f"worker {worker.pid} exited with code {code}; starting another")
+            generation.containers.pop(worker.pid, None)  # podman removed it (--rm)
             replacement, read_end = self._spawn(generation, listener)
             generation.workers[index] = replacement
             try:
-                self._await_ready(replacement, read_end)
+                self._await_ready(generation, replacement, read_end)
+                deployments.set_fields(self.workspace, self.name, **generation.serving_fields())
             except Exception as exc:  # keep serving with the workers that are left
                 self.say(f"restart failed: {exc}")
                 time.sleep(1.0)  # do not spin on a worker that keeps dying
@@ -229,6 +213,7 @@ class Supervisor:
             signal.signal(signum, lambda *_: setattr(self, "stopping", True))
         try:
             record = deployments.get(self.workspace, self.name)
+            self.kind = record.kind
             listener = socket.create_server(
                 (record.host, record.port or 0), family=address_family(record.host), backlog=1024
             )
@@ -248,6 +233,7 @@ class Supervisor:
             state=deployments.HEALTHY,
             applied_generation=current.number,
             error=None,
+            **current.serving_fields(),
         )
         self.say(f"serving http://{record.host}:{listener.getsockname()[1]}/score")
         try:
@@ -261,7 +247,12 @@ class Supervisor:
             self.stop(current)
             listener.close()
             with contextlib.suppress(KilnError):
-                deployments.set_fields(self.workspace, self.name, state=deployments.STOPPED)
+                deployments.set_fields(
+                    self.workspace,
+                    self.name,
+                    state=deployments.STOPPED,
+                    **current.serving_fields(),
+                )
             self.say("stopped")
         return 0
 
@@ -287,6 +278,7 @@ class Supervisor:
             state=deployments.HEALTHY,
             applied_generation=new.number,
             error=None,
+            **new.serving_fields(),
         )
         self.say(f"generation {new.number} serves; generation {current.number} stopped")
         return new
@@ -305,6 +297,7 @@ class _Reporter:
 
 def main(argv: list[str]) -> int:
     workspace_path, name = argv
+    containers.reserve_fds()  # first: before anything else opens a file
     return Supervisor(Workspace(workspace_path), name).serve()
 
 

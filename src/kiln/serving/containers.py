@@ -1,0 +1,211 @@
+"""Container deployments: each worker of the scoring runtime is a container of the
+environment's image, started by the supervisor as ``podman run`` (attached, so the worker's
+output is the deployment's log and podman forwards SIGTERM to it).
+
+The supervisor keeps the listening socket, as for process workers, and hands it to each
+container as file descriptor 3 (``--preserve-fds``): the container publishes no port, the
+scoring URI never changes, and an update starts the new containers on the same socket before
+the old ones stop, so no request is refused. (Publishing ``-p 127.0.0.1:PORT:PORT`` would tie
+the port to one container: the next one could not take it until the old one let go.)
+
+Kiln's package is mounted read-only at ``/kiln/python/kiln`` and put on ``PYTHONPATH``: the
+scoring runtime is standard library only, so it runs on the image's Python and nothing of
+Kiln's enters the image, whose digest stays the environment's. The source snapshot and the
+models are mounted read-only. Variables are passed by name only (``--env NAME``, the value in
+podman's own environment): a secret never appears on a command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from kiln.builders.oci import engine
+from kiln.compute.runfolder import kiln_package
+from kiln.errors import KilnError
+from kiln.secrets import expand
+
+if TYPE_CHECKING:
+    from kiln.buildlog import Reporter
+    from kiln.catalog import EnvironmentRecord
+    from kiln.ready import Ready
+    from kiln.serving.specs import DeploymentSpec
+    from kiln.workspace import Workspace
+
+LABEL = "io.kiln.deployment"  # "WORKSPACE-KEY/NAME": finds a deployment's containers
+KILN_PATH = PurePosixPath("/kiln/python")
+SOURCE = PurePosixPath("/kiln/src")
+MODELS = PurePosixPath("/kiln/models")
+LISTEN_FD, READY_FD = 3, 4  # where --preserve-fds 2 puts the socket and the ready pipe
+ENGINE_FAILED = 125  # podman run's own failure: the container did not start
+
+
+@dataclass(frozen=True)
+class Image:
+    reference: str  # localhost/kiln/env:KEY
+    digest: str  # the manifest digest: containers run ``REPOSITORY@DIGEST``
+    interpreter: str  # the environment's Python inside the image
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.reference.rsplit(':', 1)[0]}@{self.digest}"
+
+
+def ready_image(
+    workspace: Workspace, record: EnvironmentRecord, reporter: Reporter | None
+) -> tuple[Ready, Image]:
+    """The image of ``record`` (on the workspace's default base when it names none): present,
+    pulled from the workspace registry, or built, as ``kiln image build`` gets it; held in the
+    cache while the generation serves, so garbage collection leaves it alone."""
+    from kiln.builders.oci import imagefile
+    from kiln.images import image_record
+    from kiln.ready import ready_and_held
+
+    ready = ready_and_held(workspace, record=image_record(workspace, record), reporter=reporter)
+    try:
+        facts = imagefile.read_facts(ready.path)
+        if not ready.activation.argv or "digest" not in facts:
+            raise KilnError(f"{record.reference} did not build as an image; rebuild it")
+    except BaseException:
+        ready.release()
+        raise
+    return ready, Image(str(facts["reference"]), str(facts["digest"]), str(ready.interpreter))
+
+
+def label(workspace: Workspace, name: str) -> str:
+    """The label value of a deployment's containers: the same name in two workspaces differs."""
+    key = hashlib.sha256(str(workspace.root.resolve()).encode()).hexdigest()[:12]
+    return f"{key}/{name}"
+
+
+def container_name(name: str, generation: int) -> str:
+    """A new container's name (a random suffix: a restarted worker never meets its
+    predecessor's name, which podman frees only once it has removed that container)."""
+    return f"kiln-deploy-{name}-g{generation}-{secrets.token_hex(3)}"
+
+
+def variables(
+    definition: Mapping[str, str], deployment: Mapping[str, str], base: Mapping[str, str]
+) -> dict[str, str]:
+    """The container's variables, ``${VAR}`` references expanded from ``base`` (the
+    supervisor's environment): the definition's, the deployment's, then Kiln's own."""
+    found: dict[str, str] = {}
+    for source in (definition, deployment):
+        for key, value in source.items():
+            found[key] = expand(value, {**base, **found}, default="")
+    python_path = [str(KILN_PATH), *filter(None, [found.get("PYTHONPATH")])]
+    found["PYTHONPATH"] = os.pathsep.join(python_path)
+    found["PYTHONUNBUFFERED"] = "1"
+    found["PYTHONDONTWRITEBYTECODE"] = "1"  # the mounts are read-only
+    return found
+
+
+def run_argv(
+    image: Image,
+    *,
+    name: str,
+    owner: str,
+    names: Sequence[str],
+    source: Path,
+    models: Path,
+    command: Sequence[str],
+) -> list[str]:
+    """``podman run`` of one worker: ``command`` (the runtime's arguments, paths inside the
+    container) on the image's Python, the socket and ready pipe as fds 3 and 4."""
+    mounts = [(kiln_package(), KILN_PATH / "kiln"), (source, SOURCE), (models, MODELS)]
+    argv = [engine.tools().podman, "run", "--rm", "--pull=never", "--name", name]
+    argv += ["--label", f"{LABEL}={owner}", "--preserve-fds", "2", "--workdir", str(SOURCE)]
+    for variable in names:
+        argv += ["--env", variable]
+    for host, inside in mounts:
+        argv += ["--volume", f"{host}:{inside}:ro"]
+    runtime = [image.interpreter, "-m", "kiln.serving.runtime", *command]
+    return [
+        *argv,
+        image.pinned,
+        *runtime,
+        "--listen-fd",
+        str(LISTEN_FD),
+        "--ready-fd",
+        str(READY_FD),
+    ]
+
+
+def move_fds(listen_fd: int, ready_fd: int) -> None:
+    """In the podman process before exec: the socket and the ready pipe as fds 3 and 4.
+    The supervisor keeps fds 3 and 4 reserved (``reserve_fds``), so neither the two fds nor
+    subprocess's own error pipe can be there already."""
+    os.dup2(listen_fd, LISTEN_FD)
+    os.dup2(ready_fd, READY_FD)
+
+
+def reserve_fds() -> None:
+    """Occupy fds 3 and 4 (when free) with /dev/null, so nothing the supervisor opens lands
+    there: ``move_fds`` overwrites them in each container worker's podman process."""
+    while (fd := os.open(os.devnull, os.O_RDONLY)) <= READY_FD:
+        pass  # kept open: reserved
+    os.close(fd)
+
+
+def remove(names: Sequence[str], *, grace: float) -> None:
+    """Stop (SIGTERM, SIGKILL after ``grace`` seconds) and remove these containers; those
+    already gone are no error."""
+    if names:
+        engine.run(
+            "podman",
+            ["rm", "--force", "--ignore", "--time", str(max(0, round(grace))), *names],
+            what="removing the deployment's containers",
+        )
+
+
+def remaining(owner: str) -> list[str]:
+    """The containers (running or not) of the deployment ``owner`` labels."""
+    output = engine.run(
+        "podman",
+        ["ps", "--all", "--filter", f"label={LABEL}={owner}", "--format", "{{.Names}}"],
+        what="listing the deployment's containers",
+    )
+    return output.split()
+
+
+def remove_leftovers(workspace: Workspace, name: str, *, grace: float) -> None:
+    """Every container of the deployment stopped and removed (the supervisor removes its own;
+    these outlived it, their podman killed with it), or an error naming those still there."""
+    owner = label(workspace, name)
+    remove(remaining(owner), grace=grace)
+    left = remaining(owner)
+    if left:
+        names = " ".join(left)
+        raise KilnError(
+            f"deployment {name!r} is not deleted: its containers {names} are still there; "
+            f"remove them (`podman rm --force {names}`) and run `kiln deploy delete {name}` again"
+        )
+
+
+def check_can_start(workspace: Workspace, spec: DeploymentSpec) -> None:
+    """Refuse, before anything is recorded, a container deployment this machine cannot start:
+    no engine, or an environment with no base image in a workspace with no default one."""
+    from kiln import catalog, images
+
+    try:
+        engine.tools()
+    except engine.EngineMissing:
+        raise engine.EngineMissing(
+            f"`--container`: a container deployment needs podman and skopeo on this machine: "
+            f"{engine.INSTALL_HINT}; or deploy without --container"
+        ) from None
+    images.image_record(workspace, catalog.get(workspace, spec.env_name, spec.env_version))
+
+
+def kill(worker: subprocess.Popen[bytes], name: str) -> None:
+    """A worker that will not stop: its container killed and removed, then podman itself
+    (killing only podman would leave the container serving)."""
+    remove([name], grace=0)
+    worker.kill()
+    worker.wait()
