@@ -25,7 +25,17 @@ _ALWAYS_IGNORED = (".git/", ".kiln/", "__pycache__/")
 def resolve_inside(base: Path, relative: str, *, field: str) -> Path:
     """``base / relative``, refusing anything (symlinks too) that ends up outside ``base``."""
     root = base.resolve()
-    target = (root / Path(relative).expanduser()).resolve()
+    if "\0" in relative:
+        raise InvalidDefinition(
+            f"`{field}`: {relative!r} holds a NUL byte; name a file by its path"
+        )
+    try:
+        target = (root / Path(relative).expanduser()).resolve()
+    except RuntimeError:  # `~name` of a user this machine does not know
+        raise InvalidDefinition(
+            f"`{field}`: {relative!r} names the home folder of an unknown user; use a path "
+            "relative to the definition's directory"
+        ) from None
     if target != root and root not in target.parents:
         raise InvalidDefinition(
             f"`{field}`: {relative!r} points outside {root}; keep referenced files inside the "
