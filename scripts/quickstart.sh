@@ -21,7 +21,8 @@ step "$kiln" env scaffold -n train -d train-env
 step cat train-env/kiln.yaml
 step "$kiln" env register -d train-env
 step "$kiln" env register -d train-env                  # same content: same version
-sed -i 's/    - numpy==2.4.6/    - numpy==2.4.6\n    - scikit-learn==1.9.1/' train-env/kiln.yaml
+# Add scikit-learn to the definition, as a user would in an editor:
+step sed -i 's/    - numpy==2.4.6/    - numpy==2.4.6\n    - scikit-learn==1.9.1/' train-env/kiln.yaml
 step "$kiln" env register -d train-env                  # changed: next version
 step "$kiln" env list
 step "$kiln" env show train
@@ -67,6 +68,7 @@ Path("outputs").mkdir(exist_ok=True)
 Path("outputs/model.pkl").write_bytes(pickle.dumps(model))
 print(f"accuracy {accuracy:.3f} with C={c}")
 PY
+step cat train-src/train.py
 step "$kiln" run submit --env train -e iris -d train-src train.py -- --C 0.5
 run_id=$("$kiln" run list -e iris --json | "$python" -c "import json, sys; print(json.load(sys.stdin)[0]['runId'])")
 step "$kiln" run list
@@ -88,9 +90,11 @@ def init():
 def run(raw_data):
     return model.predict(json.loads(raw_data)["data"]).tolist()
 PY
+step cat serve-src/score.py
 step "$kiln" deploy create -n iris --model iris:1 --entry-script score.py -d serve-src --env train
 # One request through the SDK (a fresh machine may have no curl; `curl -d JSON URI` works too).
 step "$python" -c "from kiln import Webservice, Workspace; print(Webservice(Workspace('.'), 'iris').run({'data': [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}))"
 step "$kiln" deploy list
 printf '\nThe service keeps running; stop it with:\n  KILN_WORKSPACE=%s %s deploy delete iris\n' "$demo" "$kiln"
-printf '\nThe quickstart workspace is in %s\n' "$demo"
+printf '\nThe quickstart workspace (registry, builds, runs, models) is in %s;\n' "$demo"
+printf 'after stopping the service, remove it all with:\n  rm -rf %s\n' "$demo"

@@ -2,7 +2,7 @@
 # Install everything the tests need on a fresh machine, then run linters and the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/venv.sh "[test]"
+source scripts/venv.sh "[test]" .venv-test
 bash scripts/postgres.sh
 bash scripts/containers.sh  # podman, buildah, skopeo, registry, the cached base image tarball
 # Debian's Python 3.11 beside the machine's own: a lock must install on another patch release.
@@ -11,7 +11,7 @@ if [ ! -x /usr/bin/python3.11 ] && [ "$(id -u)" = 0 ]; then
 fi
 export KILN_TEST_POSTGRES_URL='postgresql+psycopg://kiln_test:${KILN_TEST_PGPASSWORD}@127.0.0.1:5432/postgres'
 export KILN_TEST_PGPASSWORD='kiln-test-only'
-export PATH="$PWD/.venv/bin:$PATH"
+export PATH="$PWD/.venv-test/bin:$PATH"
 ruff check src tests bench
 ruff format --check src tests bench
 mypy

@@ -247,7 +247,8 @@ def _materialize(
     if failure and not retry:
         raise RecentFailure(
             f"this environment failed to build {time.time() - failure['time']:.0f} s ago: "
-            f"{failure['error']} (see `kiln env logs`; pass --retry to try again now)"
+            f"{failure['error']} (see `kiln env logs {record.reference}`; "
+            f"`kiln env build {record.reference} --retry` tries again now)"
         )
 
     context = replace(

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.cache import Cache, Entry, select_for_gc
-from kiln.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -88,13 +87,16 @@ def collect(
     cache: Cache, *, max_size: int | None, older_than: float | None, dry_run: bool = False
 ) -> GcReport:
     """Remove least recently used builds per the policy above, then what the package caches
-    hold for nobody. ``max_size`` in bytes, ``older_than`` in seconds; one of them is needed."""
+    hold for nobody. ``max_size`` in bytes, ``older_than`` in seconds; with neither, every build
+    stays and only what no build uses goes."""
     from kiln.builders.packagecaches import reclaim
 
-    if max_size is None and older_than is None:
-        raise InvalidRequest("say what to remove: --max-size SIZE and/or --older-than AGE")
     entries = cache.entries()
-    chosen = select_for_gc(entries, max_size=max_size, older_than=older_than)
+    chosen = (
+        []
+        if max_size is None and older_than is None
+        else select_for_gc(entries, max_size=max_size, older_than=older_than)
+    )
     removed = [e for e in chosen if dry_run or _remove(cache, e)]
     if not dry_run:
         cache.clean_temporary()

@@ -173,14 +173,25 @@ def get(workspace: Workspace, name: str, version: str | int | None = None) -> En
         raise NotFound(
             f"no curated environment {name}{':' + version if version else ''}; see `kiln env list`"
         )
-    from kiln.registry.queries import get_version
+    from kiln.registry.queries import get_version, names
 
     with workspace.engine.connect() as connection:
         row = get_version(connection, name=name, version=version)
+        known = names(connection) if row is None else []
     if row is None:
         what = f"{name}:{version}" if version else name
-        raise NotFound(f"no environment {what} in {workspace.path}; see `kiln env list`")
+        raise NotFound(f"no environment {what} in {workspace.path}; {_did_you_mean(name, known)}")
     return _record(row)
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    import difflib
+
+    if name in known:  # the name exists: the version does not, or every version is archived
+        return f"see `kiln env list --all-versions --archived --search {name}`"
+    candidates = known + [d.name for d in curated.definitions()]
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else "see `kiln env list`"
 
 
 def list_records(

@@ -60,6 +60,9 @@ def test_gc_reclaims_package_caches_no_build_needs(
 
     for built in (plain, local):  # both unused for long
         os.utime(built.path / ".kiln-ready", (1_000_000_000, 1_000_000_000))
+    # Without a policy, no build goes, however old: only what no build uses.
+    bare = json.loads(run_kiln("cache", "gc", "--dry-run", "--json", env=cli_env).stdout)
+    assert bare["removed"] == [] and bare["package_caches"]["bytecode"] == 0
     dry = _gc(cli_env, "--dry-run")
     assert sorted(dry["removed"]) == sorted([plain.key, local.key])  # type: ignore[arg-type]
     caches = dry["package_caches"]

@@ -282,3 +282,36 @@ def test_overrides_on_register_are_validated(project: Path) -> None:
         result = run_kiln("env", "register", "-d", "src", flag, value, cwd=project, check=False)
         assert result.returncode == 2, (flag, value, result.stderr)
         assert field in result.stderr
+
+
+def test_init_without_a_path_creates_the_workspace_later_commands_find(tmp_path: Path) -> None:
+    # --workspace and $KILN_WORKSPACE name where every later command looks: init uses them too.
+    run_kiln("-w", "by-flag", "init", cwd=tmp_path)
+    run_kiln("init", cwd=tmp_path, env={"KILN_WORKSPACE": str(tmp_path / "by-env")})
+    assert (tmp_path / "by-flag" / ".kiln").is_dir() and (tmp_path / "by-env" / ".kiln").is_dir()
+    assert not (tmp_path / ".kiln").exists()
+    listed = run_kiln("env", "list", "--json", cwd=tmp_path, env={"KILN_WORKSPACE": "by-env"})
+    assert {e["tags"].get("curated") for e in json.loads(listed.stdout)} == {"true"}
+
+    clash = run_kiln("-w", "one", "init", "two", cwd=tmp_path, check=False)
+    assert clash.returncode == 2 and "--workspace" in clash.stderr
+    assert not (tmp_path / "one").exists() and not (tmp_path / "two").exists()
+
+
+def test_a_name_kiln_chose_is_said_and_a_mistyped_one_gets_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "iris-model").mkdir()
+    (tmp_path / "iris-model" / "requirements.txt").write_text("six==1.16.0\n")
+    run_kiln("init", cwd=tmp_path)
+    registered = run_kiln("env", "register", "-f", "iris-model/requirements.txt", cwd=tmp_path)
+    assert "registered as `iris-model`, its folder's name; pass -n NAME" in registered.stderr
+    again = run_kiln("env", "register", "-f", "iris-model/requirements.txt", cwd=tmp_path)
+    assert again.stderr == registered.stderr  # the unchanged (fast) path says it too
+    named = run_kiln(
+        "env", "register", "-f", "iris-model/requirements.txt", "-n", "x", cwd=tmp_path
+    )
+    assert "folder's name" not in named.stderr
+
+    typo = run_kiln("env", "show", "iris-modle", cwd=tmp_path, check=False)
+    assert typo.returncode == 3 and "did you mean `iris-model`?" in typo.stderr
+    missing = run_kiln("env", "show", "iris-model:9", cwd=tmp_path, check=False)
+    assert missing.returncode == 3 and "--search iris-model" in missing.stderr

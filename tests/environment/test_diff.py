@@ -162,9 +162,9 @@ def test_env_var_changes_keep_the_build_and_redact_secret_looking_names() -> Non
     lines = describe(result)
     assert lines == [
         "env added: ADDED = 1",
-        "env changed: API_TOKEN = <redacted>",
-        "env removed: GONE",
-        "env changed: MODE = slow",
+        "env changed: API_TOKEN: <redacted> -> <redacted>",
+        "env removed: GONE (was x)",
+        "env changed: MODE: fast -> slow",  # the old value too: it is not a secret
         "same build",
     ]
     assert not any("token" in line for line in lines)

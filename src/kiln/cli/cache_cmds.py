@@ -55,7 +55,13 @@ def add_parser(groups: Any) -> None:
     p = commands.add_parser("list", help="built environments, least recently used first")
     add_json(p, "cache-entry-list")
     p.set_defaults(handler=list_)
-    p = commands.add_parser("gc", help="remove least recently used builds (never ones in use)")
+    p = commands.add_parser(
+        "gc",
+        help="remove least recently used builds (never ones in use)",
+        description="Remove builds by --max-size and/or --older-than, least recently used "
+        "first, never one in use; with neither, no build goes. Either way, what the package "
+        "caches hold for no remaining build is freed.",
+    )
     p.add_argument(
         "--max-size", type=parse_size, metavar="SIZE", help="keep the cache under SIZE (e.g. 20G)"
     )

@@ -65,6 +65,13 @@ def register(args: argparse.Namespace) -> int:
     definition = source.definition
     if args.name is not None:
         assign(definition, "name", args.name)
+    elif _named_by_folder(args):
+        note = (
+            f"a requirements file holds no name: registered as `{definition.name}`, its "
+            "folder's name; pass -n NAME to choose one"
+        )
+        warn(note)
+        source = source._replace(warnings=(*source.warnings, note))
     if args.version is not None:
         assign(definition, "version", args.version)
     ws = workspace(args)
@@ -74,6 +81,15 @@ def register(args: argparse.Namespace) -> int:
         _remember(ws, _source_spec(args), source, record, definition.version, started_ns)
     shared = catalog.same_build(ws, record)
     return _print_registered(args, record.summary(), shared, created=result.created)
+
+
+def _named_by_folder(args: argparse.Namespace) -> bool:
+    path = getattr(args, "file", None) or getattr(args, "directory", None)
+    if not path:
+        return False
+    from kiln.formats.dispatch import locate
+
+    return locate(Path(path), args.format)[0] == "requirements"
 
 
 def _remember(

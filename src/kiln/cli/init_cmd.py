@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from kiln.cli.output import add_json
@@ -15,7 +16,12 @@ def add_parser(groups: Any) -> None:
         description="Create a workspace: an embedded SQLite registry and an artifact store in "
         "PATH/.kiln/, or a registry in PostgreSQL with --database-url.",
     )
-    parser.add_argument("path", nargs="?", default=".", help="folder to create it in (default: .)")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        help="folder to create it in (default: --workspace, then $KILN_WORKSPACE, then .), "
+        "so later commands find it the same way",
+    )
     parser.add_argument(
         "--database-url",
         metavar="URL",
@@ -43,18 +49,29 @@ def add_parser(groups: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kiln.cli.output import emit_json
+    from kiln.errors import UsageError
     from kiln.workspace import Workspace
 
     if args.image_registry:
         from kiln.builders.oci.registry import parse
-        from kiln.errors import UsageError
 
         try:
             parse(args.image_registry)
         except ValueError as exc:
             raise UsageError(f"--image-registry: {exc}") from None
+    import os
+
+    path = args.path or args.workspace or os.environ.get("KILN_WORKSPACE") or "."
+    if (
+        args.path
+        and args.workspace
+        and Path(args.path).absolute() != Path(args.workspace).absolute()
+    ):
+        raise UsageError(
+            f"init: PATH {args.path} and --workspace {args.workspace} differ; give one"
+        )
     workspace = Workspace.create(
-        args.path,
+        path,
         database_url=args.database_url,
         cache_dir=args.cache_dir,
         image_registry=args.image_registry,

@@ -255,8 +255,11 @@ def deploy_create(args: argparse.Namespace) -> int:
     if record.state != deployments.HEALTHY:
         return 1
     if not args.json:
+        # Kiln cannot know the body this run() expects, so it names the file, not a made-up one.
         print(
-            f"\nscore:  curl -d '{{\"data\": [1]}}' {record.scoring_uri}\nstop:   kiln deploy delete {record.name}"
+            f"\nscore:  curl -H 'Content-Type: application/json' -d @request.json "
+            f"{record.scoring_uri}   (request.json: the body your run() reads)"
+            f"\nstop:   kiln deploy delete {record.name}"
         )
     return 0
 

@@ -135,8 +135,7 @@ def _submitted(args: argparse.Namespace, ws: Any, final: Any) -> int:
         from kiln.runs.views import details
 
         emit_json(details(ws, final))
-    else:
-        print(f"kiln: run {final.id}: {final.status}", file=sys.stderr)
+    # Otherwise the run's own last line ("[kiln] run ID: STATUS") has already been echoed.
     return _exit_code(final.status, final.exit_code)
 
 

@@ -267,10 +267,14 @@ def describe(result: DefinitionDiff) -> list[str]:
     for where, change in result.changes.items():
         if where == "environment_variables":
             for key, values in change.items():
-                verb = "added" if values["from"] is None else "changed"
-                verb = "removed" if values["to"] is None else verb
-                shown = values["to"] if values["to"] is not None else values["from"]
-                lines.append(f"env {verb}: {key}" + (f" = {shown}" if verb != "removed" else ""))
+                # The values are already hidden where the name looks like a secret's.
+                old, new = values["from"], values["to"]
+                if old is None:
+                    lines.append(f"env added: {key} = {new}")
+                elif new is None:
+                    lines.append(f"env removed: {key} (was {old})")
+                else:
+                    lines.append(f"env changed: {key}: {old} -> {new}")
         elif "added" in change:
             lines += [f"{where}: + {x}" for x in change["added"]]
             lines += [f"{where}: - {x}" for x in change["removed"]]

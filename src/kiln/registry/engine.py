@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
 from kiln.errors import WorkspaceError
 from kiln.registry.diskfull import full_disk_error, is_disk_full
@@ -111,6 +111,12 @@ def current_revision(engine: Engine) -> str | None:
             raise _full_disk_error(engine) from None
         where = engine.url.render_as_string(hide_password=True)
         reason = str(exc.orig).splitlines()[0]
+        if engine.dialect.name != "sqlite" and isinstance(exc, OperationalError):
+            # A server that is down or refuses the login, not a damaged registry.
+            raise WorkspaceError(
+                f"cannot reach the registry at {where}: {reason}; check that the database "
+                "server is running and the URL and its password variable are right"
+            ) from None
         raise WorkspaceError(
             f"cannot open the registry at {where}: {reason}; restore it from a backup"
         ) from None

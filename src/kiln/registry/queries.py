@@ -169,6 +169,11 @@ def get_version(
     return rows[0] if rows else None
 
 
+def names(connection: Connection) -> list[str]:
+    """Every environment name ever registered (for a "did you mean")."""
+    return list(connection.execute(select(environment_names.c.name)).scalars())
+
+
 def list_versions(
     connection: Connection,
     *,
