@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from kiln.errors import InvalidDefinition, NotFound
 
 if TYPE_CHECKING:
+    from kiln.builders.base import Builder
     from kiln.catalog import EnvironmentRecord
+    from kiln.registry.lock_queries import LockRow
     from kiln.workspace import Workspace
 
 NOT_BUILT = "not built"
@@ -84,13 +86,14 @@ def latest_build_log(workspace: Workspace, *, build_hash: str) -> Path | None:
     return attempt.log if attempt is not None else None
 
 
-def export_lock(
-    workspace: Workspace, record: EnvironmentRecord, *, fmt: str, generation: int | None = None
-) -> str:
+def stored_lock(
+    workspace: Workspace, record: EnvironmentRecord, *, generation: int | None = None
+) -> tuple[Builder, LockRow]:
     """The stored lock of ``record`` for this machine's platform (the newest generation, or
-    ``generation``) in the export format ``fmt`` (kiln.lockexport.FORMATS)."""
+    ``generation``), verified against its digest and the definition's pins, and its builder."""
     from kiln import builders
-    from kiln.builders.base import BuildContext, Lock
+    from kiln.builders.base import BuildContext
+    from kiln.buildlocks import verify_lock
     from kiln.buildlog import NullLog
     from kiln.registry.lock_queries import get_lock
 
@@ -115,9 +118,18 @@ def export_lock(
             f"{record.reference} has no lock for {platform} yet; "
             f"run `kiln env build {record.reference}`"
         )
-    from kiln.buildlocks import verify_lock
-
     verify_lock(row, record.definition, reference=record.reference)  # before pip or uv gets it
+    return builder, row
+
+
+def export_lock(
+    workspace: Workspace, record: EnvironmentRecord, *, fmt: str, generation: int | None = None
+) -> str:
+    """The stored lock (see ``stored_lock``) in the export format ``fmt``
+    (kiln.lockexport.FORMATS)."""
+    from kiln.builders.base import Lock
+
+    builder, row = stored_lock(workspace, record, generation=generation)
     header = (
         f"kiln lock of {record.reference}, generation {row.generation}, {row.platform}, "
         f"{row.lock_digest[:12]}"
@@ -128,6 +140,25 @@ def export_lock(
         )
     except ValueError as exc:
         raise InvalidDefinition(str(exc)) from None
+
+
+def lock_summary(
+    workspace: Workspace, record: EnvironmentRecord, *, generation: int | None = None
+) -> dict[str, Any]:
+    """The stored lock as the public ``lock`` document (without its text)."""
+    from kiln.utctime import utc_text
+
+    _, row = stored_lock(workspace, record, generation=generation)
+    return {
+        "build_hash": row.build_hash,
+        "platform": row.platform,
+        "generation": row.generation,
+        "lock_digest": row.lock_digest,
+        "format": row.lock_format,
+        "resolver": row.resolver,
+        "packages": [{"name": p["name"], "version": p["version"]} for p in row.packages],
+        "created_at": utc_text(row.created_at),
+    }
 
 
 def build_info(workspace: Workspace, record: EnvironmentRecord) -> BuildInfo:

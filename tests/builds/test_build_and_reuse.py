@@ -119,6 +119,18 @@ def test_the_cli_builds_locates_runs_and_shows(
     assert "uv pip compile" in logs and "uv pip sync" in logs
     assert "==> verify" in logs
 
+    # The same facts for scripts (run_kiln checks each document against its public schema).
+    log = json.loads(run_kiln("env", "logs", "demo", "--json", env=cli_env).stdout)
+    assert log["status"] == "succeeded" and log["log"] == logs.split("\n", 1)[1]
+    which = json.loads(run_kiln("env", "which", "demo", "--json", env=cli_env).stdout)
+    assert which == {"reference": "demo:1", "python": interpreter, "prefix": build["location"]}
+    lock = json.loads(run_kiln("env", "lock", "demo", "--json", env=cli_env).stdout)
+    assert {(p["name"], p["version"]) for p in lock["packages"]} == {
+        ("demo", "1.0"),
+        ("tiny-dep", "1.4"),
+    }
+    assert lock["generation"] == 1 and "demo==1.0" in lock["text"]
+
 
 def test_a_materialization_broken_since_its_build_is_rebuilt_saying_why(
     sqlite_workspace: Workspace, package_index: PackageIndex, cache_dir: Path

@@ -91,6 +91,8 @@ def test_cli_run_records_everything_a_run_needs(project: Workspace, cache_dir: P
     assert "args ['--alpha', '0.5']" in (out / "logs" / "output.log").read_text()
     logs = kiln_cli(project, cache_dir, "run", "logs", run_id)
     assert "to stderr" in logs.stdout
+    as_json = json.loads(kiln_cli(project, cache_dir, "run", "logs", run_id, "--json").stdout)
+    assert as_json == {"id": run_id, "status": "Completed", "log": logs.stdout}
     shown = json.loads(kiln_cli(project, cache_dir, "env", "show", "py", "--runs", "--json").stdout)
     assert [r["id"] for r in shown["runs"]] == [run_id]
     # The working copy is gone; the snapshot is in the artifact store.

@@ -28,6 +28,7 @@ def add_which(commands: Any) -> None:
         "which", help="print the interpreter of an environment (building it if needed)"
     )
     reference(p)
+    add_json(p, "interpreter")
     p.set_defaults(handler=which, fast=which_fast)
 
 
@@ -76,10 +77,12 @@ def add_commands(commands: Any) -> None:
     )
     p.add_argument("--generation", type=int, help="an older lock generation")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    add_json(p, "lock")
     p.set_defaults(handler=lock)
 
     p = commands.add_parser("logs", help="show the log of the latest build")
     reference(p)
+    add_json(p, "build-log")
     p.set_defaults(handler=logs)
 
 
@@ -219,13 +222,23 @@ def which_fast(args: argparse.Namespace) -> int | None:
     warm = _warm(args)
     if warm is None:
         return None
-    print(warm.interpreter)
+    _print_interpreter(args, f"{warm.name}:{warm.version}", warm.interpreter, warm.path)
     return 0
 
 
 def which(args: argparse.Namespace) -> int:
-    print(ensure(args).interpreter)
+    built = ensure(args)
+    _print_interpreter(args, built.record.reference, built.interpreter, built.path)
     return 0
+
+
+def _print_interpreter(
+    args: argparse.Namespace, reference: str, python: Path, prefix: Path
+) -> None:
+    if args.json:
+        emit_json({"reference": reference, "python": str(python), "prefix": str(prefix)})
+    else:
+        print(python)
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -312,11 +325,14 @@ def _shell_quoted(value: str) -> str:
 
 
 def lock(args: argparse.Namespace) -> int:
-    from kiln.buildinfo import export_lock
+    from kiln.buildinfo import export_lock, lock_summary
 
     ws = existing_workspace(args)
-    text = export_lock(ws, _record(ws, args.reference), fmt=args.format, generation=args.generation)
-    if args.output:
+    record = _record(ws, args.reference)
+    text = export_lock(ws, record, fmt=args.format, generation=args.generation)
+    if args.json:
+        emit_json({**lock_summary(ws, record, generation=args.generation), "text": text})
+    elif args.output:
         from kiln.formats.base import write_files_atomically
 
         out = Path(args.output)
@@ -339,6 +355,21 @@ def logs(args: argparse.Namespace) -> int:
         )
     if attempt.log is None:
         raise NotFound(f"the build log of {record.reference} is missing from the workspace")
+    if args.json:
+        from kiln.utctime import utc_text
+
+        emit_json(
+            {
+                "reference": record.reference,
+                "build_hash": record.build_hash,
+                "status": attempt.status,
+                "machine": attempt.machine,
+                "started_at": utc_text(attempt.started_at),
+                "duration_ms": attempt.duration_ms,
+                "log": attempt.log.read_text(encoding="utf-8"),
+            }
+        )
+        return 0
     print(
         f"# {attempt.status} on {attempt.machine} at {attempt.started_at:%Y-%m-%d %H:%M:%S}, "
         f"{attempt.duration_ms} ms"

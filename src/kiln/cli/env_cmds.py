@@ -41,7 +41,9 @@ def add_parser(groups: Any) -> None:
     _add_readers(commands)
     build_cmds.add_commands(commands)
 
-    p = commands.add_parser("schema", help="print the JSON Schema of Kiln YAML (for editors)")
+    p = commands.add_parser(
+        "schema", help="print the JSON Schema of Kiln YAML (JSON already; for editors and scripts)"
+    )
     p.set_defaults(handler=env_read.schema)
 
 

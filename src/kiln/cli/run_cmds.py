@@ -47,6 +47,7 @@ def add_parser(groups: Any) -> None:
     p = commands.add_parser("logs", help="print a run's output")
     p.add_argument("run_id", metavar="ID")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    add_json(p, "run-log")
     p.set_defaults(handler=logs)
 
     p = commands.add_parser("cancel", help="stop a run (SIGTERM, then SIGKILL after --grace)")
@@ -251,6 +252,16 @@ def show(args: argparse.Namespace) -> int:
 def logs(args: argparse.Namespace) -> int:
     from kiln.runs import core
 
+    if args.json:
+        if args.follow:
+            from kiln.errors import UsageError
+
+            raise UsageError("run logs: --json prints the whole log once; drop --follow")
+        ws = existing_workspace(args)
+        record = core.get(ws, args.run_id)
+        text = core.log_path(ws, args.run_id).read_bytes().decode("utf-8", "replace")
+        emit_json({"id": record.id, "status": record.status, "log": text})
+        return 0
     if args.follow:
         core.follow(existing_workspace(args), args.run_id, sys.stdout.buffer)
         return 0

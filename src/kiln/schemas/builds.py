@@ -23,6 +23,27 @@ class Lock(Public):
     resolver: str
     packages: list[Package]
     created_at: str | None
+    text: str | None = None  # ``env lock --json``: the lock in the export format asked for
+
+
+class BuildLog(Public):
+    """``env logs --json``: the latest build of a version and its full log."""
+
+    reference: str
+    build_hash: str
+    status: str
+    machine: str
+    started_at: str
+    duration_ms: int | None
+    log: str
+
+
+class Interpreter(Public):
+    """``env which --json``: the built environment's interpreter and its folder."""
+
+    reference: str
+    python: str
+    prefix: str
 
 
 class Build(Public):

@@ -61,6 +61,14 @@ class RunSummary(Public):
     exit_code: int | None
 
 
+class RunLog(Public):
+    """``run logs --json``: the run's log as it is now (its whole text)."""
+
+    id: str
+    status: str
+    log: str
+
+
 class RunState(Public):
     """``run submit --detach`` and ``run cancel``."""
 
