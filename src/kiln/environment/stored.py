@@ -34,6 +34,7 @@ SHAPE: dict[str, dict[str, str | None]] = {
         "pip": "PipSection",
         "user_managed": None,
         "interpreter_path": None,
+        "check_imports": None,
     },
     "CondaSection": {"channels": None, "packages": None},
     "PipSection": dict.fromkeys(
