@@ -13,7 +13,12 @@ from typing import NamedTuple
 
 import pytest
 
+from kiln import catalog
+from kiln.environment.validation import validate_definition
+from kiln.sdk.serving import InferenceConfig, LocalWebservice, Model
+from kiln.workspace import Workspace
 from kilntesting.cli import cached_venv
+from kilntesting.images import BaseImage
 from kilntesting.serving import Reply, azmlinfsrv_baseline, send, start_runtime, write_score
 
 AZMLINFSRV = "azureml-inference-server-http==1.5.1"
@@ -220,3 +225,68 @@ def test_stand_ins_serve_raw_http_on_a_bare_interpreter(tmp_path: Path) -> None:
         assert head.headers["access-control-allow-origin"] == "http://www.example.com"
     finally:
         assert runtime.stop() == 0
+
+
+@pytest.mark.parametrize("kind", ["process", "container"])
+def test_deployed_in_an_environment_with_inference_schema(
+    project: Workspace,
+    tmp_path: Path,
+    kind: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Kiln environment whose pip packages hold the real inference-schema, deployed with an
+    @input_schema script and a @rawhttp one (the older azureml.contrib.services imports, served
+    by Kiln's stand-ins through the runtime's own folder, also inside a container)."""
+    container = kind == "container"
+    if container:  # the test base image as the workspace default
+        base: BaseImage = request.getfixturevalue("base_image")
+        monkeypatch.setenv("KILN_BASE_IMAGE", base.local_ref)
+    definition = {
+        "name": "schema",
+        "python": {"version": "3.11", "pip": {"packages": [INFERENCE_SCHEMA]}},
+    }
+    catalog.register(project, validate_definition(definition))
+    config = LocalWebservice.deploy_configuration(container=container)
+    (tmp_path / "model.txt").write_text("unused")
+    model = Model.register(project, tmp_path / "model.txt", "m")
+    services = []
+    for name, source in (("schema", SCHEMA_SCORE), ("raw", CONTRIB_SCORE)):
+        write_score(tmp_path / name, source)
+        inference = InferenceConfig("score.py", tmp_path / name, "schema")
+        services.append(Model.deploy(project, name, [model], inference, config))
+    try:
+        for service in services:
+            service.wait_for_deployment()
+        schema, raw = (s.scoring_uri for s in services)
+        assert schema is not None and raw is not None
+        assert schema_call(schema, b'{"data": [[1, 2]], "scale": 2}', JSON) == (
+            200,
+            {"sums": [6], "id": None},
+        )
+        assert schema_call(schema, b'{"data": [[1, 2]]}', {})[0] == 415
+        assert schema_call(schema, b'{"nodata": 1}', JSON)[0] == 400
+        swagger = schema.replace("/score", "/swagger.json")
+        document = schema_call(swagger, None, {})[1]
+        service_input = document["definitions"]["ServiceInput"]  # type: ignore[index]
+        assert service_input["example"]["data"] == [[1.0, 2.0]]
+        assert schema_call(raw, b"", {"X-Case": "fail"}) == (503, b"bad things")
+    finally:
+        for service in services:
+            service.delete()
+
+
+def schema_call(uri: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, object]:
+    """POST ``body`` (GET when None): (status, JSON answer or the bytes)."""
+    import urllib.error
+    import urllib.request
+
+    call = urllib.request.Request(
+        uri, data=body, method="GET" if body is None else "POST", headers=headers
+    )
+    try:
+        with urllib.request.urlopen(call, timeout=30) as response:
+            status, data, kind = response.status, response.read(), response.headers["Content-Type"]
+    except urllib.error.HTTPError as exc:
+        status, data, kind = exc.code, exc.read(), exc.headers["Content-Type"]
+    return status, json.loads(data) if kind == "application/json" else data
