@@ -44,6 +44,9 @@ def run(data, scale=1, request_headers=None):
     return {"sums": [sum(row) * scale for row in data], "id": headers.get("X-Request-Id")}
 """
 
+# A list of mixed types cannot be written in Swagger 2: only OpenAPI 3 describes this run().
+MIXED_SCORE = SCHEMA_SCORE.replace("[[1.0, 2.0]]", '[1, "two"]')
+
 RAW_SCORE = """\
 from azureml_inference_server_http.api.aml_request import AMLRequest, rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
@@ -98,6 +101,14 @@ SCHEMA_CASES = [
     ("GET", "/swagger.json?version=9", None),
 ]  # fmt: skip
 
+MIXED_CASES = [
+    ("GET", "/swagger.json", None),
+    ("GET", "/swagger.json?version=2.0", None),
+    ("GET", "/swagger.json?version=3", None),
+    ("GET", "/swagger.json?version=9", None),
+    ("POST", "/score", b'{"data": [1, "two"]}', JSON),
+]
+
 RAW_CASES = [
     ("GET", "/score?a=1&b=x", None),
     ("POST", "/score", b"text body", {"X-Case": "plain"}),
@@ -137,14 +148,18 @@ class Servers(NamedTuple):
     kiln: dict[str, int]  # environment -> port
 
 
-@pytest.fixture(scope="module", params=["schema", "raw", "contrib"])
+CASES = {"schema": SCHEMA_CASES, "mixed": MIXED_CASES, "raw": RAW_CASES, "contrib": RAW_CASES}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
 def servers(
     request: pytest.FixtureRequest,
     azmlinfsrv_python: Path,
     schema_python: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Servers]:
-    source = {"schema": SCHEMA_SCORE, "raw": RAW_SCORE, "contrib": CONTRIB_SCORE}[request.param]
+    sources = {"schema": SCHEMA_SCORE, "mixed": MIXED_SCORE, "raw": RAW_SCORE}
+    source = sources.get(request.param, CONTRIB_SCORE)
     root = tmp_path_factory.mktemp(request.param)
     script = write_score(root / "app", source)
     baseline = azmlinfsrv_baseline()
@@ -193,8 +208,7 @@ def run_cases(servers: Servers, cases: list[tuple[object, ...]]) -> None:
 
 @pytest.mark.azureml
 def test_same_answers_as_azmlinfsrv(servers: Servers, request: pytest.FixtureRequest) -> None:
-    kind = request.node.callspec.params["servers"]
-    run_cases(servers, SCHEMA_CASES if kind == "schema" else RAW_CASES)
+    run_cases(servers, CASES[request.node.callspec.params["servers"]])
 
 
 @pytest.mark.azureml
