@@ -118,6 +118,7 @@ RAW_CASES = [
     ("POST", "/score", b"", {"X-Case": "raise"}),
     ("POST", "/score", b"\x00\xffbytes", {}),
     ("OPTIONS", "/score", None),
+    ("HEAD", "/score", None),
     ("PUT", "/score", b"x"),
     ("GET", "/swagger.json", None),
 ]
