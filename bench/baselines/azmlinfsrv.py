@@ -40,6 +40,7 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -95,6 +96,7 @@ def start_azmlinfsrv(
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
     timeout: float = 120.0,
+    args: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """Start azmlinfsrv on 127.0.0.1:``port`` and return once ``GET /`` answers 200.
 
@@ -127,6 +129,7 @@ def start_azmlinfsrv(
         str(port),
         "--worker_count",
         str(workers),
+        *args,  # e.g. --health_port P (with SEPERATE_HEALTH_ENDPOINT=true in env)
     ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -16,7 +16,14 @@ from typing import NamedTuple
 import pytest
 
 from kilntesting.cli import cached_venv
-from kilntesting.serving import Reply, azmlinfsrv_baseline, send, start_runtime, write_score
+from kilntesting.serving import (
+    Reply,
+    Runtime,
+    azmlinfsrv_baseline,
+    send,
+    start_runtime,
+    write_score,
+)
 
 AZMLINFSRV = "azureml-inference-server-http==1.5.1"
 
@@ -98,7 +105,7 @@ def both(
 
 
 def decoded(reply: Reply) -> object:
-    if reply.headers.get("content-type") == "application/json":
+    if reply.body and reply.headers.get("content-type") == "application/json":
         return json.loads(reply.body)
     return reply.body
 
@@ -123,6 +130,10 @@ CASES = [
     ("GET", "/swagger.json", None),
     ("GET", "/swagger.json?version=3", None),
     ("GET", "/swagger.json?version=9", None),
+    ("OPTIONS", "/", None),
+    ("OPTIONS", "/score", None),
+    ("OPTIONS", "/swagger.json", None),
+    ("HEAD", "/score", None),
 ]
 
 
@@ -134,12 +145,18 @@ def test_same_status_body_and_headers(
     kiln, azure = both(servers, method, path, body)
     assert (kiln.status, decoded(kiln)) == (azure.status, decoded(azure))
     assert kiln.headers.get("content-type") == azure.headers.get("content-type")
-    for name in ("x-ms-run-function-failed", "x-request-id", "x-ms-request-id"):
+    assert_same_headers(kiln, azure)
+
+
+def assert_same_headers(kiln: Reply, azure: Reply) -> None:
+    names = ("x-ms-run-function-failed", "x-request-id", "x-ms-request-id", "x-ms-server-version")
+    for name in names:
         if name in azure.headers:  # azmlinfsrv leaves the ids off 404/405; Kiln always sends them
             assert name in kiln.headers, name
-    assert kiln.headers.get("x-ms-run-function-failed") == azure.headers.get(
-        "x-ms-run-function-failed"
-    )
+    name = "x-ms-run-function-failed"
+    assert kiln.headers.get(name) == azure.headers.get(name), name
+    allowed = [set((r.headers.get("allow") or "").split(", ")) for r in (kiln, azure)]
+    assert allowed[0] == allowed[1]  # Werkzeug's order follows a set's
     assert ("x-ms-run-fn-exec-ms" in kiln.headers) == ("x-ms-run-fn-exec-ms" in azure.headers)
 
 
@@ -165,3 +182,46 @@ def test_same_request_ids_and_request_headers(servers: Servers) -> None:
         == (azure.status, azure.json())
         == (431, {"message": "x-request-id must not exceed 100 characters"})
     )
+    assert_same_headers(kiln, azure)
+    kiln, azure = both(servers, "GET", "/", x_ms_client_request_id="x" * 101)
+    message = "x-ms-request-id and x-ms-client-request-id must not exceed 100 characters"
+    assert (kiln.status, kiln.json()) == (azure.status, azure.json()) == (431, {"message": message})
+    assert_same_headers(kiln, azure)
+
+
+def health_port(runtime: Runtime) -> int:
+    for line in runtime.stdout.read_text().splitlines():
+        if line.startswith("health listening on "):
+            return int(line.rsplit(":", 1)[1])
+    raise AssertionError(f"no health port in the runtime's output:\n{runtime.log()}")
+
+
+@pytest.mark.azureml
+def test_separate_liveness_port(azmlinfsrv_python: Path, tmp_path: Path) -> None:
+    """azmlinfsrv's ``--health_port`` (with ``SEPERATE_HEALTH_ENDPOINT=true``) and Kiln's
+    ``--health-port``: a second port answering the same application, here with two workers."""
+    script = write_score(tmp_path / "app", SCORE)
+    baseline = azmlinfsrv_baseline()
+    port, azure_health = baseline.free_port(), baseline.free_port()
+    azure = baseline.start_azmlinfsrv(
+        azmlinfsrv_python, script.parent, "score.py", port, 1,
+        env={"SEPERATE_HEALTH_ENDPOINT": "true"}, args=["--health_port", str(azure_health)],
+    )  # fmt: skip
+    try:
+        kiln = start_runtime(
+            script, "--workers", "2", "--health-port", "0",
+            log_dir=tmp_path / "kiln", python=str(azmlinfsrv_python),
+        )  # fmt: skip
+        try:
+            assert kiln.ready, kiln.log()
+            kiln_health = health_port(kiln)
+            assert kiln_health != kiln.port
+            for method, path, body in [("GET", "/", None), ("POST", "/score", b'{"kind": "dict"}')]:
+                on_kiln = send(kiln_health, method, path, body)
+                on_azure = send(azure_health, method, path, body)
+                assert (on_kiln.status, on_kiln.body) == (on_azure.status, on_azure.body)
+            assert send(kiln_health, "GET", "/").body == b"Healthy"
+        finally:
+            assert kiln.stop() == 0
+    finally:
+        baseline.stop(azure)

@@ -293,7 +293,8 @@ def test_show_errors_sends_the_exception_message(
          "RuntimeError: init exploded"),
         ("def init():\n    pass\n", "does not define a run() function"),
         ("def init():\n    pass\ndef run(*args):\n    return 1\n", "*args, or **kwargs"),
-        ("from azureml.contrib.services.aml_response import AMLResponse\n", "does not support @rawhttp"),
+        ("from azureml.contrib.services.aml_request import rawhttp\ndef init():\n    pass\n",
+         "does not define a run() function"),
         ("import no_such_module_for_kiln\n", "No module named 'no_such_module_for_kiln'"),
     ],
 )  # fmt: skip

@@ -2,8 +2,8 @@
 (``azmlinfsrv``) does, on the user environment's own interpreter.
 
     python -m kiln.serving.runtime --entry-script PATH --model-dir DIR
-        (--listen-fd FD | --host H --port P) [--ready-fd FD] [--app-root DIR]
-        [--max-body-bytes N] [--workers N] [--show-errors]
+        (--listen-fd FD [--health-listen-fd FD] | --host H --port P [--health-port P])
+        [--ready-fd FD] [--app-root DIR] [--max-body-bytes N] [--workers N] [--show-errors]
 
 One process is one worker: it sets ``AZUREML_MODEL_DIR``, ``AZUREML_ENTRY_SCRIPT`` and
 ``AML_APP_ROOT``, puts the app root (default: the script's folder) and the script's folder on
@@ -14,11 +14,15 @@ accepting, finish in-flight requests for up to 30 s, exit 0). ``--listen-fd`` is
 listening socket inherited from a supervisor (several workers may accept on it);
 ``--host/--port`` binds one itself (``--port 0``: a free port) and prints
 ``listening on HOST:PORT`` as its first line; with ``--workers N`` it starts N worker processes
-on that socket and supervises them.
+on that socket and supervises them. ``--health-port`` opens a second port for liveness probes
+(``health listening on HOST:PORT`` next), served by the same application, as azmlinfsrv's
+``--health_port`` with ``SEPERATE_HEALTH_ENDPOINT=true`` does.
 
-``@rawhttp``, ``AMLRequest``/``AMLResponse`` and ``@input_schema`` are not supported: such a
-script fails at start with a message saying so. Standard library only (and
-``kiln.serving.runtime*``/``scoring*``): this runs where only the user's packages are installed.
+``run()`` is called as azmlinfsrv calls it: undecorated, with ``@input_schema`` (inference-schema,
+which the environment holds) or ``@rawhttp`` (``AMLRequest``/``AMLResponse`` from the real
+azureml-inference-server-http when the environment holds it, else Kiln's stand-ins). Standard
+library only (and ``kiln.serving``'s runtime modules): this runs where only the user's packages
+are installed.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--listen-fd", type=int, help="an inherited listening socket")
     where.add_argument("--port", type=int, help="bind HOST:PORT (0: a free port)")
+    parser.add_argument("--health-port", type=int, help="with --port: a liveness port (0: free)")
+    parser.add_argument("--health-listen-fd", type=int, help="with --listen-fd: the liveness one")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--ready-fd", type=int, help="write 'ready\\n' here once init() is done")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY)
@@ -66,6 +72,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--workers N (N >= 1) goes with --host/--port, not --listen-fd")
     if args.max_body_bytes < 0:
         parser.error("--max-body-bytes must be 0 or more")
+    if args.health_port is not None and args.port is None:
+        parser.error("--health-port goes with --port, not --listen-fd (use --health-listen-fd)")
+    if args.health_listen_fd is not None and args.listen_fd is None:
+        parser.error("--health-listen-fd goes with --listen-fd")
     return args
 
 
@@ -94,20 +104,11 @@ def start_script(args: argparse.Namespace) -> scoring_script.ScoringScript | Non
     except scoring_script.ScriptError as exc:
         print(f"kiln scoring runtime: cannot serve {args.entry_script}: {exc}", file=sys.stderr)
         return None
-    except (Exception, SystemExit) as exc:
+    except (Exception, SystemExit):
         traceback.print_exc()
-        entry = os.environ.get("AZUREML_ENTRY_SCRIPT", args.entry_script)
-        if isinstance(exc, ImportError) and uses_raw_http(entry):
-            print(f"kiln scoring runtime: {scoring_script.RAW_HTTP_UNSUPPORTED}", file=sys.stderr)
         print(f"kiln scoring runtime: {args.entry_script} failed to start", file=sys.stderr)
         return None
     return script
-
-
-def uses_raw_http(entry_script: str) -> bool:
-    with contextlib.suppress(OSError, UnicodeError):
-        return "azureml.contrib.services" in Path(entry_script).read_text(encoding="utf-8")
-    return False
 
 
 def signal_ready(fd: int | None) -> None:
@@ -118,13 +119,19 @@ def signal_ready(fd: int | None) -> None:
             os.close(fd)
 
 
-def serve_worker(args: argparse.Namespace, listener: socket.socket) -> int:
+def serve_worker(
+    args: argparse.Namespace, listener: socket.socket, health: socket.socket | None = None
+) -> int:
     script = start_script(args)
     if script is None:
         return INIT_FAILED
     app = ScoringApp(script, app_root=str(Path.cwd()), show_errors=args.show_errors)
     server = HttpServer(
-        listener, app, max_body_bytes=args.max_body_bytes, request_timeout=args.request_timeout
+        listener,
+        app,
+        max_body_bytes=args.max_body_bytes,
+        request_timeout=args.request_timeout,
+        health_listener=health,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -153,15 +160,21 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if args.listen_fd is not None:
-        return serve_worker(args, socket.socket(fileno=args.listen_fd))
+        fd = args.health_listen_fd
+        health = None if fd is None else socket.socket(fileno=fd)
+        return serve_worker(args, socket.socket(fileno=args.listen_fd), health)
     listener = bind(args.host, args.port)
     host, port = listener.getsockname()[:2]
     print(f"listening on {host}:{port}", flush=True)
+    health = None
+    if args.health_port is not None:
+        health = bind(args.host, args.health_port)
+        print("health listening on {}:{}".format(*health.getsockname()[:2]), flush=True)
     if args.workers == 1:
-        return serve_worker(args, listener)
+        return serve_worker(args, listener, health)
     from kiln.serving.runtime_prefork import supervise_workers
 
-    return supervise_workers(args, listener, lambda: signal_ready(args.ready_fd))
+    return supervise_workers(args, listener, lambda: signal_ready(args.ready_fd), health)
 
 
 if __name__ == "__main__":

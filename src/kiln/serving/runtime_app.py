@@ -1,10 +1,11 @@
 """The scoring application: the routes and answers of azmlinfsrv 1.5.1 (``GET /``, ``GET|POST
-/score``, ``GET /swagger.json``), its error bodies, and its request-id headers.
+/score``, ``GET /swagger.json``), its error bodies, and its request-id headers; ``run()`` called
+as the script asks (body as text, ``@input_schema`` values, ``@rawhttp`` request object).
 
 Differences from azmlinfsrv, on purpose: every response carries the request-id headers (also
 404/405), a body over the limit is refused with 413, ``--show-errors`` puts the exception's
-message in the 500 body, and the body reaches ``run()`` whatever its content type (Flask hands
-``run`` an empty string for form content types).
+message in the 500 body, and an undecorated ``run()`` gets the body whatever its content type
+(Flask hands ``run`` an empty string for form content types).
 
 Standard library only: this runs on the user environment's interpreter.
 """
@@ -20,8 +21,15 @@ import traceback
 import uuid
 from urllib.parse import parse_qsl, unquote
 
+from kiln.serving.runtime_inputs import (
+    InputError,
+    raw_request,
+    raw_response,
+    schema_inputs,
+    text_input,
+)
 from kiln.serving.runtime_protocol import Request, Response
-from kiln.serving.runtime_swagger import SUPPORTED, swagger_document
+from kiln.serving.runtime_swagger import SwaggerError, swagger_document
 from kiln.serving.scoring_script import ScoringScript
 
 NOT_FOUND = (
@@ -32,11 +40,7 @@ NOT_ALLOWED = "The method is not allowed for the requested URL."
 RUN_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
 INTERNAL = "An unexpected internal error occurred. Check the logs for more info."
 HTML = "text/html; charset=utf-8"
-_ALLOWED = {
-    "/": "GET, HEAD, OPTIONS",
-    "/score": "GET, OPTIONS, POST",
-    "/swagger.json": "GET, HEAD, OPTIONS",
-}
+_ALLOWED = "GET, OPTIONS, HEAD"  # the Allow header of OPTIONS / and /swagger.json
 
 
 # Request headers whose values the response echoes, and what may never be echoed in them.
@@ -58,19 +62,6 @@ def normalize_path(raw: str) -> str:
     while "//" in path:
         path = path.replace("//", "/")
     return path
-
-
-def query_input(query: str) -> str:
-    """``GET /score?a=1&b=x&b=y`` → ``{"a": 1, "b": ["x", "y"]}``: each value parsed as JSON
-    when it is JSON, repeated keys as a list."""
-    values: dict[str, list[object]] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        try:
-            parsed: object = json.loads(value)
-        except ValueError:
-            parsed = value
-        values.setdefault(key, []).append(parsed)
-    return json.dumps({k: v[0] if len(v) == 1 else v for k, v in values.items()})
 
 
 def werkzeug_headers(raw: list[tuple[str, str]]) -> dict[str, str]:
@@ -101,18 +92,22 @@ class ScoringApp:
         request_id = headers.get("x-request-id")
         client_id = headers.get("x-ms-client-request-id")
         legacy_id = headers.get("x-ms-request-id")
+        version = ("x-ms-server-version", self.server_version)
         for name in _ECHOED:
             if _CONTROL.search(headers.get(name) or ""):
                 # Echoed into response headers: a bare CR or a NUL there could split them.
-                return Response(400, message_body(f"{name} must not hold control characters"))
+                body = message_body(f"{name} must not hold control characters")
+                return Response(400, body, headers=[failed(False), version])
         if request_id and len(request_id) > 100:
-            return Response(431, message_body("x-request-id must not exceed 100 characters"))
+            body = message_body("x-request-id must not exceed 100 characters")
+            return Response(431, body, headers=[failed(False), version])
+        request_id = request_id or str(uuid.uuid4())
         if (client_id and len(client_id) > 100) or (legacy_id and len(legacy_id) > 100):
             message = "x-ms-request-id and x-ms-client-request-id must not exceed 100 characters"
-            return Response(431, message_body(message))
-        request_id = request_id or str(uuid.uuid4())
+            ids = [failed(False), version, ("x-request-id", request_id)]
+            return Response(431, message_body(message), headers=ids)
         ids = [
-            ("x-ms-server-version", self.server_version),
+            version,
             ("x-request-id", request_id),
             ("x-ms-request-id", legacy_id or client_id or request_id),
         ]
@@ -137,8 +132,10 @@ class ScoringApp:
     def route(self, request: Request, path: str) -> Response:
         method = request.method
         if path == "/score":
-            if method in ("GET", "POST"):
-                return self.score(request)
+            if method in ("GET", "POST", "OPTIONS") or (
+                method == "HEAD" and self.script.mode == "raw"
+            ):
+                return self.score(request, path)  # a @rawhttp run() answers HEAD too
             if method == "HEAD":  # azmlinfsrv's own answer, not the router's
                 return Response(405, message_body("Method not allowed"), headers=[failed(False)])
         elif path == "/":
@@ -150,40 +147,59 @@ class ScoringApp:
         else:
             return Response(404, message_body(NOT_FOUND), headers=[failed(False)])
         if method == "OPTIONS":
-            return Response(200, b"", HTML, headers=[("Allow", _ALLOWED[path])])
+            return Response(200, b"", HTML, headers=[("Allow", _ALLOWED)])
         return Response(405, message_body(NOT_ALLOWED), headers=[failed(False)])
 
     def swagger(self, query: str) -> Response:
         version = dict(parse_qsl(query)).get("version", "2")
-        if version not in SUPPORTED:
-            message = f"Swagger version [{version}] is not valid. Supported versions: [2, 3, 3.1]."
-            return Response(404, message_body(message), headers=[failed(False)])
-        return Response(200, swagger_document(version, self.app_root), headers=[failed(False)])
+        script = self.script
+        try:
+            document = swagger_document(
+                version, self.app_root, script.schemas, script.swagger_versions
+            )
+        except SwaggerError as exc:
+            return Response(404, message_body(str(exc)), headers=[failed(False)])
+        return Response(200, document, headers=[failed(False)])
 
-    def score(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                text = request.body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                body = message_body(f"Input cannot be decoded as UTF-8: {exc}")
-                return Response(400, body, headers=[failed(False)])
-        else:
-            text = query_input(request.query)
+    def run_inputs(self, request: Request, path: str) -> dict[str, object] | Response:
+        """``run()``'s arguments, or the answer when there is no ``run()`` to call."""
+        script = self.script
+        if script.mode == "raw":
+            return {script.input_name: raw_request(request, path)}
+        if request.method == "OPTIONS":
+            return Response(200, b"", HTML, headers=[failed(False)])
+        try:
+            if script.mode == "schema":
+                return schema_inputs(request, script.inputs)
+            return {script.input_name: text_input(request)}
+        except InputError as exc:
+            return Response(exc.status, message_body(exc.message), headers=[failed(False)])
+
+    def score(self, request: Request, path: str) -> Response:
+        inputs = self.run_inputs(request, path)
+        if isinstance(inputs, Response):
+            return inputs
         headers = werkzeug_headers(request.raw_headers) if self.script.wants_headers else {}
         with self.run_lock:
             started = time.perf_counter()
             try:
-                result = self.script.call(text, headers)
+                result = self.script.call(inputs, headers)
             except (Exception, SystemExit) as exc:  # sys.exit() in run() must not end a thread
                 return self.run_failed(exc)
             elapsed_ms = (time.perf_counter() - started) * 1e3
+        exec_ms = ("x-ms-run-fn-exec-ms", f"{elapsed_ms:.3f}")
+        own = raw_response(result)
+        if own is not None:  # run() answered with a response of its own (AMLResponse)
+            if own.status >= 500:
+                kept = [(k, v) for k, v in own.headers if k.lower() != "x-ms-run-function-failed"]
+                own = own._replace(headers=[*kept, failed(True)])
+            return own._replace(headers=[*own.headers, exec_ms])
         try:
             body = json.dumps({} if result is None else result).encode()
         except Exception:
             print("run() returned a value that cannot be sent as JSON:", file=sys.stderr)
             traceback.print_exc()
             return Response(500, message_body(INTERNAL), headers=[failed(False)])
-        exec_ms = ("x-ms-run-fn-exec-ms", f"{elapsed_ms:.3f}")
         return Response(200, body, headers=[failed(False), exec_ms])
 
     def run_failed(self, exc: BaseException) -> Response:

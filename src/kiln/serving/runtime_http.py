@@ -249,8 +249,11 @@ class HttpServer:
         *,
         max_body_bytes: int,
         request_timeout: float = REQUEST_TIMEOUT,
+        health_listener: socket.socket | None = None,
     ) -> None:
         self.listener = listener
+        # A second port for liveness probes, answered by the same application (as azmlinfsrv).
+        self.listeners = [listener] if health_listener is None else [listener, health_listener]
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.request_timeout = request_timeout
@@ -272,9 +275,10 @@ class HttpServer:
         self.slots.release()
 
     def accept_loop(self) -> None:
-        self.listener.setblocking(False)
         with selectors.DefaultSelector() as selector:
-            selector.register(self.listener, selectors.EVENT_READ)
+            for listener in self.listeners:
+                listener.setblocking(False)
+                selector.register(listener, selectors.EVENT_READ)
             selector.register(self.wake_r, selectors.EVENT_READ)
             while not self.stopping.is_set():
                 if not self.slots.acquire(timeout=0.5):
@@ -287,11 +291,12 @@ class HttpServer:
                 if self.stopping.is_set():
                     self.slots.release()
                     break
-                if not events:
+                ready = [key.fileobj for key, _ in events if key.fileobj is not self.wake_r]
+                if not ready:
                     self.slots.release()
                     continue
                 try:
-                    sock, _ = self.listener.accept()
+                    sock, _ = ready[0].accept()  # type: ignore[union-attr]
                 except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                     self.slots.release()  # another worker took it
                     continue
@@ -322,7 +327,8 @@ class HttpServer:
         try:
             self.accept_loop()
         finally:
-            self.listener.close()
+            for listener in self.listeners:
+                listener.close()
             self.drain(grace)
 
     def drain(self, grace: float, clock: Callable[[], float] = time.monotonic) -> None:

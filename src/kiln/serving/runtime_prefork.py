@@ -26,12 +26,16 @@ from types import FrameType
 RESTART_DELAY = 1.0
 
 
-def worker_command(args: argparse.Namespace, listen_fd: int, ready_fd: int) -> list[str]:
+def worker_command(
+    args: argparse.Namespace, listen_fd: int, ready_fd: int, health_fd: int | None = None
+) -> list[str]:
     cmd = [sys.executable, "-m", "kiln.serving.runtime"]
     cmd += ["--entry-script", str(Path(args.entry_script).resolve())]
     cmd += ["--model-dir", str(Path(args.model_dir).resolve())]
     cmd += ["--listen-fd", str(listen_fd), "--ready-fd", str(ready_fd)]
     cmd += ["--max-body-bytes", str(args.max_body_bytes)]
+    if health_fd is not None:
+        cmd += ["--health-listen-fd", str(health_fd)]
     if args.app_root:
         cmd += ["--app-root", str(Path(args.app_root).resolve())]
     if args.show_errors:
@@ -40,12 +44,18 @@ def worker_command(args: argparse.Namespace, listen_fd: int, ready_fd: int) -> l
 
 
 def start_worker(
-    args: argparse.Namespace, listener: socket.socket
+    args: argparse.Namespace, listener: socket.socket, health: socket.socket | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     """A worker process and the read end of its ready pipe."""
     ready_r, ready_w = os.pipe()
-    cmd = worker_command(args, listener.fileno(), ready_w)
-    proc = subprocess.Popen(cmd, pass_fds=(listener.fileno(), ready_w))
+    health_fd = None if health is None else health.fileno()
+    cmd = worker_command(args, listener.fileno(), ready_w, health_fd)
+    fds = (
+        (listener.fileno(), ready_w)
+        if health_fd is None
+        else (listener.fileno(), ready_w, health_fd)
+    )
+    proc = subprocess.Popen(cmd, pass_fds=fds)
     os.close(ready_w)
     return proc, ready_r
 
@@ -73,9 +83,12 @@ def stop_all(workers: list[subprocess.Popen[bytes]], sig: int = signal.SIGTERM) 
 
 
 def supervise_workers(
-    args: argparse.Namespace, listener: socket.socket, signal_ready: Callable[[], None]
+    args: argparse.Namespace,
+    listener: socket.socket,
+    signal_ready: Callable[[], None],
+    health: socket.socket | None = None,
 ) -> int:
-    started = [start_worker(args, listener) for _ in range(args.workers)]
+    started = [start_worker(args, listener, health) for _ in range(args.workers)]
     workers = [proc for proc, _ in started]
     ready = [wait_ready(proc, ready_r) for proc, ready_r in started]  # every pipe closed
     if not all(ready):
@@ -104,11 +117,13 @@ def supervise_workers(
             if not stopping:
                 print(f"worker {pid} exited with {proc.returncode}; restarting", file=sys.stderr)
                 time.sleep(RESTART_DELAY)
-                new, ready_r = start_worker(args, listener)
+                new, ready_r = start_worker(args, listener, health)
                 workers.append(new)
                 os.close(ready_r)
                 if stopping:  # SIGTERM came while it started
                     new.send_signal(signal.SIGTERM)
             break
     listener.close()
+    if health is not None:
+        health.close()
     return 0

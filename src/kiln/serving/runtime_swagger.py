@@ -1,6 +1,7 @@
-"""``GET /swagger.json``: the API description azmlinfsrv serves for an undecorated ``run()``
-(Swagger 2.0 by default, OpenAPI 3 with ``?version=3``). A ``swagger.json`` (or
-``swagger2.json``/``swagger3.json``) in the app root is served instead, as azmlinfsrv does.
+"""``GET /swagger.json``: the API description azmlinfsrv serves (Swagger 2.0 by default,
+OpenAPI 3 with ``?version=3``, 3.1 with ``?version=3.1``), with the input and output schemas of an
+``@input_schema``/``@output_schema`` ``run()``. A ``swagger.json`` (or ``swagger2.json``,
+``swagger3.json``, ``swagger3.1.json``) in the app root is served instead, as azmlinfsrv does.
 
 Standard library only: this runs on the user environment's interpreter.
 """
@@ -14,6 +15,14 @@ from typing import Any
 
 SUPPORTED = {"2": "2", "2.0": "2", "3": "3", "3.0": "3", "3.1": "3.1"}
 _ERROR = {"type": "object", "properties": {"message": {"type": "string"}}}
+_EMPTY = {"type": "object", "example": {}}  # the schema of an undecorated run()'s input and output
+# Each generated version, the names that ask for it, and the app root files served instead.
+_ALIASES = {"2": ("2", "2.0"), "3": ("3", "3.0"), "3.1": ("3.1",)}
+_USER_FILES = {
+    "2": ("swagger.json", "swagger2.json"),
+    "3": ("swagger3.json",),
+    "3.1": ("swagger3.1.json",),
+}
 _FAILED = "The service failed to execute due to an error."
 _HEALTH = "Simple health check endpoint to ensure the service is up at any given point."
 _HEALTH_OK = (
@@ -41,7 +50,7 @@ def _info() -> dict[str, str]:
     }
 
 
-def _swagger2() -> dict[str, Any]:
+def _swagger2(schemas: dict[str, Any]) -> dict[str, Any]:
     error = {"description": _FAILED, "schema": {"$ref": "#/definitions/ErrorResponse"}}
     health = {"description": _HEALTH_OK, "schema": {"type": "string"}}
     health["examples"] = {"application/json": "Healthy"}
@@ -86,7 +95,7 @@ def _swagger2() -> dict[str, Any]:
                 }
             },
         },
-        "definitions": _schemas(),
+        "definitions": schemas,
     }
 
 
@@ -94,19 +103,15 @@ def _op(operation: str, description: str, responses: dict[str, Any]) -> dict[str
     return {"operationId": operation, "description": description, "responses": responses}
 
 
-def _schemas() -> dict[str, Any]:
-    return {
-        "ServiceInput": {"type": "object", "example": {}},
-        "ServiceOutput": {"type": "object", "example": {}},
-        "ErrorResponse": _ERROR,
-    }
+def _schemas(input_schema: Any, output_schema: Any) -> dict[str, Any]:
+    return {"ServiceInput": input_schema, "ServiceOutput": output_schema, "ErrorResponse": _ERROR}
 
 
 def _content(media: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {media: {"schema": schema}}}
 
 
-def _openapi3(version: str) -> dict[str, Any]:
+def _openapi3(version: str, schemas: dict[str, Any]) -> dict[str, Any]:
     error = {"description": _FAILED}
     error |= _content("application/json", {"$ref": "#/components/schemas/ErrorResponse"})
     health = {"description": _HEALTH_OK}
@@ -140,18 +145,50 @@ def _openapi3(version: str) -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": _schemas(), "securitySchemes": {"Bearer": _BEARER}},
+        "components": {"schemas": schemas, "securitySchemes": {"Bearer": _BEARER}},
     }
 
 
-def swagger_document(version: str, app_root: str) -> bytes:
-    """The document for ``?version=`` (already checked against :data:`SUPPORTED`): a file from
-    the app root if there is one, else the generated one."""
-    major = SUPPORTED[version]
-    names = ["swagger2.json", "swagger.json"] if major == "2" else ["swagger3.json"]
-    for name in names:
+class SwaggerError(Exception):
+    """A version the service cannot describe itself in (azmlinfsrv's 404 message)."""
+
+
+def _user_file(app_root: str, builder: str) -> Path | None:
+    for name in _USER_FILES[builder]:
         path = Path(app_root, name)
         if path.is_file():
-            return path.read_bytes()
-    document = _swagger2() if major == "2" else _openapi3(major)
+            return path
+    return None
+
+
+def swagger_document(
+    version: str,
+    app_root: str,
+    schemas: tuple[Any, Any] = (_EMPTY, _EMPTY),
+    script_versions: tuple[str, ...] = ("2.0", "3.0", "3.1"),
+) -> bytes:
+    """The document for ``?version=``: a file from the app root if there is one, else one
+    generated with the script's input and output schemas. ``script_versions`` are the versions
+    inference-schema can write the schemas in; :class:`SwaggerError` for any other."""
+    available = sorted(
+        builder
+        for builder, aliases in _ALIASES.items()
+        if _user_file(app_root, builder) or any(a in script_versions for a in aliases)
+    )
+    builder = SUPPORTED.get(version)
+    if builder is None:
+        raise SwaggerError(
+            f"Swagger version [{version}] is not valid. "
+            f"Supported versions: [{', '.join(available)}]."
+        )
+    if builder not in available:
+        raise SwaggerError(
+            f"Swagger version [{version}] is not supported for the scoring script. "
+            f"Supported swagger versions: [{', '.join(available)}]."
+        )
+    path = _user_file(app_root, builder)
+    if path is not None:
+        return path.read_bytes()
+    definitions = _schemas(*schemas)
+    document = _swagger2(definitions) if builder == "2" else _openapi3(builder, definitions)
     return json.dumps(document).encode()

@@ -1,0 +1,1 @@
+"""``@rawhttp``, ``AMLRequest`` and ``AMLResponse`` for scoring scripts (Kiln's stand-ins)."""
