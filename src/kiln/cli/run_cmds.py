@@ -236,6 +236,8 @@ def show(args: argparse.Namespace) -> int:
             ),
             ("build hash", record.build_hash),
             ("lock digest", record.lock_digest),
+            ("image", record.image_reference),
+            ("image digest", record.image_digest),
             ("snapshot", record.snapshot_digest),
             ("started", _time(record.started_at) or None),
             ("ended", _time(record.ended_at) or None),
