@@ -45,7 +45,9 @@ KILN_PATH = "/kiln/python"
 NAME_PREFIX = "kiln-run-"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _GPU = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
-ENGINE_FAILED = 125  # podman run's own failure: the container did not start
+# podman run's own failures (125: the engine; 126, 127: the command or a device could not be
+# set up), told apart from a script's exit code by the engine's "Error: " line last.
+ENGINE_FAILED = (125, 126, 127)
 
 
 @dataclass(frozen=True)
@@ -244,9 +246,9 @@ class _Container:
 def _ended(code: int, tail: str) -> Ended:
     if code == 0:
         return Ended(0)
-    if code == ENGINE_FAILED:
-        last = tail.strip().splitlines()[-1] if tail.strip() else "no message"
-        return Ended(code, f"the container could not start: {last}")
+    last = tail.strip().splitlines()[-1] if tail.strip() else ""
+    if code in ENGINE_FAILED and last.startswith("Error: "):
+        return Ended(code, f"the container could not start: {last.removeprefix('Error: ')}")
     if 128 < code < 160:  # the engine reports a signal as 128 + its number
         return Ended(code, f"the script was killed by signal {code - 128}")
     return Ended(code, f"the script exited with code {code}")
