@@ -151,11 +151,13 @@ def test_the_run_commands_use_the_core_not_the_sdk_or_the_store() -> None:
 
 class _Niced:
     """A kind of target written only against ``kiln.compute.base`` (as the container target
-    will be): the script as a local process under ``nice -n LEVEL``. Registered for one test,
+    is): the script as a local process under ``nice -n LEVEL``. Registered for one test,
     it needs no change anywhere in Kiln."""
 
     scheme: str | None = "nice"
     address_form: str = "nice://LEVEL"
+    bare_address: bool = False
+    in_image: bool = False
 
     def check_address(self, address: str) -> None:
         if not address.removeprefix("nice://").isdigit():

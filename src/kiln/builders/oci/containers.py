@@ -97,13 +97,6 @@ def remove(where: Engine, name: str) -> None:
     _run(where, ["rm", "--force", "--ignore", "--time", "0", name], what=f"removing {name}")
 
 
-def exists(where: Engine, name: str) -> bool:
-    done = subprocess.run(
-        where.command("container", "exists", name), capture_output=True, check=False
-    )
-    return done.returncode == 0
-
-
 def image_exists(where: Engine, image: str) -> bool:
     done = subprocess.run(where.command("image", "exists", image), capture_output=True, check=False)
     return done.returncode == 0
