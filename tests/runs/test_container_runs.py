@@ -21,7 +21,7 @@ from kiln.runs.store import RunStore
 from kiln.sdk.runs import Experiment, Run, ScriptRunConfig
 from kiln.workspace import Workspace
 from kilntesting.cli import KILN
-from kilntesting.images import EngineStore, ImageRegistry, container_exists
+from kilntesting.images import EngineStore, container_exists
 from kilntesting.runs import kiln_cli, run_json, write_script
 
 TRAIN = """
@@ -318,7 +318,7 @@ def test_an_image_neither_here_nor_in_the_registry_fails_the_reproduce_clearly(
 
 
 def test_named_container_targets_and_their_options(
-    image_project: Workspace, cache_dir: Path, image_registry: ImageRegistry
+    image_project: Workspace, cache_dir: Path
 ) -> None:
     ok = kiln_cli(image_project, cache_dir, "target", "add", "gpu", "container://?gpus=all")
     assert ok.returncode == 0, ok.stderr
@@ -335,13 +335,26 @@ def test_named_container_targets_and_their_options(
             says in refused.stderr and "container[://CONNECTION][?gpus=all|0,1]" in refused.stderr
         )
         assert len(refused.stderr.strip().splitlines()) == 1
-    # This machine has no GPU and no NVIDIA CDI spec: the engine's refusal fails the run.
-    result = _submit_train(image_project, cache_dir, "gpu")
+
+
+@pytest.mark.parametrize(
+    ("address", "engine_says"),
+    [
+        # This machine has no GPU and no NVIDIA CDI spec: the device cannot be set up.
+        ("container://?gpus=all", "nvidia.com/gpu=all"),
+        # The options reach podman: an unknown remote connection is podman's own refusal.
+        ("container://nosuch", '"nosuch" service destination not found'),
+    ],
+)
+def test_a_container_the_engine_cannot_start_fails_the_run_with_its_message(
+    image_project: Workspace, cache_dir: Path, address: str, engine_says: str
+) -> None:
+    result = _submit_train(image_project, cache_dir, address)
     assert result.returncode != 0
     info = run_json(image_project, cache_dir, _only_run(image_project))
-    assert info["status"] == "Failed" and info["target"] == "container://?gpus=all"
+    assert info["status"] == "Failed" and info["target"] == address
     assert info["error"].startswith("the container could not start: ")
-    assert "nvidia.com/gpu" in info["error"]
+    assert engine_says in info["error"]
     assert not container_exists(container_name(info["id"]))
 
 
