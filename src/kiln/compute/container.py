@@ -102,6 +102,7 @@ class _Image:
     reference: str | None  # how the run record names it
     digest: str
     pull: str  # "never", or "missing" on a remote engine
+    tls: tuple[str, ...] = ()  # podman's flag for a registry without TLS, when it pulls
 
 
 def _image(job: Job) -> _Image:
@@ -121,8 +122,9 @@ def _image(job: Job) -> _Image:
             f"a run on a podman remote connection ({job.address}) takes its image from the "
             "workspace's image registry, and there is none: `kiln init --image-registry URL`"
         )
+    registry = parse(job.workspace.image_registry)
     return _Image(
-        parse(job.workspace.image_registry).by_digest(digest), reference, digest, "missing"
+        registry.by_digest(digest), reference, digest, "missing", tuple(registry.tls_args())
     )
 
 
@@ -165,7 +167,7 @@ def _variables(job: Job) -> dict[str, str]:
     return inside
 
 
-def container_of(job: Job, image: _Image, variables: dict[str, str]) -> Container:
+def _container(job: Job, image: _Image, variables: dict[str, str]) -> Container:
     from kiln.builders.oci.containers import Container, Mount
 
     return Container(
@@ -181,13 +183,14 @@ def container_of(job: Job, image: _Image, variables: dict[str, str]) -> Containe
         workdir=f"{RUN_DIR}/{job.work.relative_to(job.folder)}",
         devices=options(job.address).devices(),
         pull=image.pull,
+        options=["--network=host", *image.tls],
     )
 
 
 def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
     image = _image(job)
     variables = _variables(job)
-    spec = container_of(job, image, variables)
+    spec = _container(job, image, variables)
     where = _engine(job.address)
     control.submitted(spec.name)  # first: cancel and settle can find the container by name
     process = subprocess.Popen(
