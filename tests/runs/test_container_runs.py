@@ -259,8 +259,18 @@ def test_variables_reach_the_script_and_a_secret_never_a_command_line(
     out, err = cli.communicate(timeout=120)
     assert cli.returncode == 0, err
     assert "greeting hello token ok True" in out
-    log = kiln_cli(image_project, cache_dir, "run", "logs", _only_run(image_project)).stdout
+    run_id = _only_run(image_project)
+    log = kiln_cli(image_project, cache_dir, "run", "logs", run_id).stdout
     assert secret not in log
+    # The image carries neither variable (its config is the build hash's, which leaves them
+    # out): both reached the script at run time.
+    digest = run_json(image_project, cache_dir, run_id)["image"]["digest"]
+    config_env = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{json .Config.Env}}",
+         f"localhost/kiln/env@{digest}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "GREETING" not in config_env and "TOKEN" not in config_env
 
 
 def test_reproduce_runs_the_exact_digest_pulling_it_when_it_is_gone(
