@@ -50,6 +50,7 @@ class Container:
     image: str
     command: Sequence[str]
     owner: str  # the label's value: "run RUN_ID"
+    label: str = LABEL  # the label's key (a deployment's: its containers are found by it)
     variables: Sequence[str] = ()  # names only; the values come from the client's environment
     mounts: Sequence[Mount] = ()
     workdir: str | None = None
@@ -60,7 +61,7 @@ class Container:
     def run_args(self) -> list[str]:
         """``podman run ...`` arguments (after ``podman``)."""
         args = ["run", "--rm", "--name", self.name, f"--pull={self.pull}"]
-        args += ["--label", f"{LABEL}={self.owner}", *self.options]
+        args += ["--label", f"{self.label}={self.owner}", *self.options]
         for name in self.variables:
             args += ["--env", name]
         for mount in self.mounts:
