@@ -21,7 +21,7 @@ from kiln.runs.store import RunStore
 from kiln.sdk.runs import Experiment, Run, ScriptRunConfig
 from kiln.workspace import Workspace
 from kilntesting.cli import KILN
-from kilntesting.images import EngineStore, container_exists
+from kilntesting.images import EngineStore, ImageRegistry, container_exists
 from kilntesting.runs import kiln_cli, run_json, write_script
 
 TRAIN = """
@@ -400,3 +400,76 @@ def test_the_local_target_points_an_image_environment_at_the_container_target(
     info = run_json(image_project, cache_dir, _only_run(image_project))
     assert "imaged:1 is built as an image" in info["error"]
     assert "`--target container`" in info["error"]
+
+
+@pytest.mark.parametrize("podman", [None, "/nonexistent/podman"])
+def test_without_a_usable_podman_a_container_run_is_refused_naming_the_fix(
+    image_project: Workspace,
+    cache_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    podman: str | None,
+) -> None:
+    if podman is None:  # no podman on PATH
+        monkeypatch.delenv("KILN_PODMAN", raising=False)
+        monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    else:  # KILN_PODMAN names no executable
+        monkeypatch.setenv("KILN_PODMAN", podman)
+    result = _submit_train(image_project, cache_dir, "container")
+    assert result.returncode == 5
+    assert len(result.stderr.strip().splitlines()) == 1
+    if podman is None:
+        assert "a run in the environment's image needs podman" in result.stderr
+        assert "apt-get install podman" in result.stderr
+    else:
+        assert f"KILN_PODMAN={podman} is not an executable" in result.stderr
+        assert "point it at podman, or unset it" in result.stderr
+    store = RunStore(image_project)
+    assert store.find() == []
+    store.close()
+
+
+def test_a_broken_engine_fails_the_run_naming_what_to_fix(
+    image_project: Workspace, cache_dir: Path, tmp_path: Path
+) -> None:
+    warm = _submit_train(image_project, cache_dir, "container")  # the image is there
+    assert warm.returncode == 0, warm.stderr
+    broken = tmp_path / "containers.conf"
+    broken.write_text("[engine\nnot toml\n")
+    src = image_project.path / "src"
+    result = subprocess.run(
+        [*KILN, "run", "submit", "--json", "--target", "container", "--env", "py",
+         "-d", str(src), "train.py"],
+        env={**os.environ, "KILN_WORKSPACE": str(image_project.path),
+             "KILN_CACHE_DIR": str(cache_dir), "CONTAINERS_CONF": str(broken)},
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    info = json.loads(result.stdout)
+    assert info["status"] == "Failed"
+    assert info["error"].startswith("podman does not work on this machine (")
+    assert str(broken) in info["error"] and "`podman info` shows the problem" in info["error"]
+    assert not container_exists(container_name(info["id"]))
+
+
+def test_a_base_image_that_cannot_be_pulled_fails_the_run_with_the_reason(
+    image_project: Workspace, cache_dir: Path, image_registry: ImageRegistry
+) -> None:
+    missing = f"{image_registry.host}/kiln-test/no-such-image:1"
+    _register(
+        image_project,
+        cache_dir,
+        {"name": "nobase", "python": {"version": "3.11"}, "docker": {"base_image": missing}},
+    )
+    src = image_project.path / "src"
+    write_script(src, "train.py", TRAIN)
+    result = kiln_cli(
+        image_project, cache_dir, "run", "submit", "--target", "container",
+        "--env", "nobase", "-d", str(src), "train.py",
+    )  # fmt: skip
+    assert result.returncode == 1
+    info = run_json(image_project, cache_dir, _only_run(image_project))
+    assert info["status"] == "Failed" and info["image"] is None
+    assert info["error"].startswith("the environment nobase:1 failed to build: ")
+    assert f"base image {missing} cannot be pulled" in info["error"]
+    assert not container_exists(container_name(info["id"]))

@@ -137,8 +137,16 @@ def prepare(job: Job, output: RunOutput) -> None:
         raise KilnError(f"{job.env_name}:{job.env_version} was readied outside an image")
     image = _image(job)
     where = _engine(job.address)
-    if image.pull != "never" or containers.image_exists(where, image.run):
+    if image.pull != "never":
         return
+    try:
+        if containers.image_exists(where, image.run):
+            return
+    except KilnError as exc:
+        raise KilnError(
+            f"podman does not work on this machine ({exc}); fix its configuration "
+            "(`podman info` shows the problem)"
+        ) from None
     registry = job.workspace.image_registry
     if not registry:
         raise KilnError(

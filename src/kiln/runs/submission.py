@@ -139,6 +139,10 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
     try:
         target = address_of(store, request.compute_target)
         in_image = target_of(target).in_image
+        if in_image:  # no engine to run the image: refused before anything is recorded
+            from kiln.builders.oci import engine
+
+            engine.require(f"`compute_target` {target!r}: a run in the environment's image")
         ready = _warm(workspace, request.environment)
         if ready is not None and (
             request.lock_digest not in (None, ready.lock_digest)
@@ -150,9 +154,7 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
             env_name, env_version, build_hash = ready.name, ready.version, ready.build_hash
         else:
             env = resolve_environment(workspace, request.environment, request.environment_source)
-            if (
-                in_image
-            ):  # the build that runs: checked now, so a run that cannot have one is refused
+            if in_image:  # the build that runs, checked now: a run that cannot have one is refused
                 from kiln.images import image_record
 
                 env = image_record(workspace, env)

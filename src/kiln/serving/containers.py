@@ -191,13 +191,7 @@ def check_can_start(workspace: Workspace, spec: DeploymentSpec) -> None:
     no engine, or an environment with no base image in a workspace with no default one."""
     from kiln import catalog, images
 
-    try:
-        engine.tools()
-    except engine.EngineMissing:
-        raise engine.EngineMissing(
-            f"`--container`: a container deployment needs podman and skopeo on this machine: "
-            f"{engine.INSTALL_HINT}; or deploy without --container"
-        ) from None
+    engine.require("`--container`: a container deployment", "or deploy without --container")
     images.image_record(workspace, catalog.get(workspace, spec.env_name, spec.env_version))
 
 

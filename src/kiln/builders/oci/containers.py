@@ -99,8 +99,17 @@ def remove(where: Engine, name: str) -> None:
 
 
 def image_exists(where: Engine, image: str) -> bool:
-    done = subprocess.run(where.command("image", "exists", image), capture_output=True, check=False)
-    return done.returncode == 0
+    """Whether the engine has ``image``; BuildError with the engine's message when it cannot
+    tell (podman answers 1 and says nothing for "no such image"; a broken configuration is 1
+    too, with a message)."""
+    done = subprocess.run(
+        where.command("image", "exists", image), capture_output=True, text=True, check=False
+    )
+    if done.returncode == 1 and not done.stderr.strip():
+        return False
+    if done.returncode != 0:
+        raise BuildError(engine.last_message(done.stderr) or f"exit code {done.returncode}")
+    return True
 
 
 def pull(where: Engine, image: str, tls_args: Sequence[str] = ()) -> None:
