@@ -84,13 +84,13 @@ def _digest_of(image: str, env: dict[str, str] | None = None) -> str:
 
 
 def _submit_train(
-    ws: Workspace, cache: Path, target: str, *extra: str
+    ws: Workspace, cache: Path, target: str, *extra: str, env: str = "py"
 ) -> subprocess.CompletedProcess[str]:
-    """``kiln run submit --target TARGET ... train.py EXTRA`` of the TRAIN script in ``py``."""
+    """``kiln run submit --target TARGET ... train.py EXTRA`` of the TRAIN script in ``env``."""
     src = ws.path / "src"
     write_script(src, "train.py", TRAIN)
     return kiln_cli(
-        ws, cache, "run", "submit", "--target", target, "--env", "py", "-d", str(src), "train.py",
+        ws, cache, "run", "submit", "--target", target, "--env", env, "-d", str(src), "train.py",
         *extra,
     )  # fmt: skip
 
@@ -209,6 +209,11 @@ def _register(ws: Workspace, cache: Path, definition: dict[str, object]) -> None
     path.write_text(yaml.safe_dump(definition))
     result = kiln_cli(ws, cache, "env", "register", "-f", str(path))
     assert result.returncode == 0, result.stderr
+
+
+def _register_on_base(ws: Workspace, cache: Path, name: str, base_image: str) -> None:
+    definition = {"name": name, "python": {"version": "3.11"}, "docker": {"base_image": base_image}}
+    _register(ws, cache, definition)
 
 
 def test_variables_reach_the_script_and_a_secret_never_a_command_line(
@@ -385,17 +390,8 @@ def test_without_a_base_image_a_container_run_is_refused_naming_the_fix(
 def test_the_local_target_points_an_image_environment_at_the_container_target(
     image_project: Workspace, cache_dir: Path
 ) -> None:
-    base = str(image_project.config["base_image"])
-    _register(
-        image_project,
-        cache_dir,
-        {"name": "imaged", "python": {"version": "3.11"}, "docker": {"base_image": base}},
-    )
-    src = image_project.path / "src"
-    write_script(src, "train.py", TRAIN)
-    result = kiln_cli(
-        image_project, cache_dir, "run", "submit", "--env", "imaged", "-d", str(src), "train.py"
-    )
+    _register_on_base(image_project, cache_dir, "imaged", str(image_project.config["base_image"]))
+    result = _submit_train(image_project, cache_dir, "local", env="imaged")
     assert result.returncode != 0
     info = run_json(image_project, cache_dir, _only_run(image_project))
     assert "imaged:1 is built as an image" in info["error"]
@@ -456,17 +452,8 @@ def test_a_base_image_that_cannot_be_pulled_fails_the_run_with_the_reason(
     image_project: Workspace, cache_dir: Path, image_registry: ImageRegistry
 ) -> None:
     missing = f"{image_registry.host}/kiln-test/no-such-image:1"
-    _register(
-        image_project,
-        cache_dir,
-        {"name": "nobase", "python": {"version": "3.11"}, "docker": {"base_image": missing}},
-    )
-    src = image_project.path / "src"
-    write_script(src, "train.py", TRAIN)
-    result = kiln_cli(
-        image_project, cache_dir, "run", "submit", "--target", "container",
-        "--env", "nobase", "-d", str(src), "train.py",
-    )  # fmt: skip
+    _register_on_base(image_project, cache_dir, "nobase", missing)
+    result = _submit_train(image_project, cache_dir, "container", env="nobase")
     assert result.returncode == 1
     info = run_json(image_project, cache_dir, _only_run(image_project))
     assert info["status"] == "Failed" and info["image"] is None
