@@ -45,17 +45,24 @@ class Warm:
     def process_environment(self, base: dict[str, str]) -> dict[str, str]:
         return self.activation.environment(self.variables, base)
 
-    def require_this_machine(self, purpose: str) -> None:
-        """Refuse, in one line, to use an environment that runs only inside its image (its
-        activation starts an engine) for ``purpose``, which runs this machine's Python."""
-        if self.activation.argv:
+    @property
+    def in_image(self) -> bool:
+        """Whether it runs only inside its image (its activation starts an engine)."""
+        return bool(self.activation.argv)
+
+    def require_this_machine(self, purpose: str, instead: str | None = None) -> None:
+        """Refuse, in one line, to use an environment that runs only inside its image for
+        ``purpose``, which runs this machine's Python; ``instead`` names what does run in it."""
+        if self.in_image:
             from kiln.errors import UsageError
 
+            instead = instead or (
+                "running inside the image is not available in this version of Kiln yet: use "
+                "`kiln env exec` (which runs in the image)"
+            )
             raise UsageError(
                 f"{self.name}:{self.version} is built as an image, and {purpose} runs this "
-                "machine's Python; running inside the image is not available in this version "
-                "of Kiln yet: use `kiln env exec` (which runs in the image), or register a "
-                "copy without its docker section"
+                f"machine's Python; {instead}, or register a copy without its docker section"
             )
 
 

@@ -28,6 +28,11 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from kiln import catalog
+from kiln.environment.validation import validate_definition
+from kiln.workspace import Workspace
+from kilntesting.runs import PYTHON_ONLY
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "containers.sh"
 FIX = f"run `bash {SCRIPT}` as root"
 MANIFEST_TYPES = (
@@ -340,3 +345,26 @@ def engine_store(container_engine: ContainerEngine, tmp_path: Path) -> Iterator[
         for folder in (runroot, root):
             unmount_under(folder)
             shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def image_project(
+    tmp_path: Path, image_registry: ImageRegistry, base_image: BaseImage
+) -> Iterator[Workspace]:
+    """An embedded workspace like ``project`` (the python-only environment ``py``, no base
+    image of its own) whose image registry is the session's and whose default base image is
+    the test base: its runs on the container target run in ``py``'s image on that base."""
+    ws = Workspace.create(
+        tmp_path / "project", image_registry=image_registry.url, base_image=base_image.registry_ref
+    )
+    catalog.register(ws, validate_definition(PYTHON_ONLY))
+    yield ws
+    ws.close()
+
+
+def container_exists(name: str, env: dict[str, str] | None = None) -> bool:
+    """Whether the engine (the machine's, or the store ``env`` names) has a container ``name``."""
+    done = subprocess.run(
+        ["podman", "container", "exists", name], capture_output=True, env=env, check=False
+    )
+    return done.returncode == 0

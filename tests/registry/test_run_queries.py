@@ -61,7 +61,13 @@ def _runs(db: RunDatabase, seen: list[object]) -> None:
             )
         )
         seen.append(q.take_over_run(tx, run_id="exp_2", old_watcher=None, new_watcher="w2"))
-        done = {"status": "Completed", "exit_code": 0, "ended_at": 5.5}
+        done = {
+            "status": "Completed",
+            "exit_code": 0,
+            "ended_at": 5.5,
+            "image_reference": "localhost/kiln/env:k",
+            "image_digest": "sha256:" + "a" * 64,
+        }
         seen.append(q.update_run(tx, run_id="exp_1", values=done, unless_status=FINISHED))
         again = {"status": "Failed"}
         seen.append(q.update_run(tx, run_id="exp_1", values=again, unless_status=FINISHED))
@@ -119,6 +125,8 @@ EXPECTED_FINISHED_RUN = _row(
     outputs_digest=None,
     reproduces=None,
     started_at=None,
+    image_reference="localhost/kiln/env:k",
+    image_digest="sha256:" + "a" * 64,
 )
 
 

@@ -33,6 +33,8 @@ COMPUTE = SRC / "compute"
 HELP_KEYWORDS = {"help", "description", "metavar"}  # the CLI's help text may name kinds
 # Old import paths kept until bench/ imports the new ones (see kiln.compute.ray_jobs/ray_local).
 MOVED: set[Path] = set()  # old module paths kept as shims while callers move (none now)
+# Literals that spell a kind's name but mean something else (module, line text).
+OTHER_MEANINGS = {("serving/deployments.py", "container")}  # a kind of deployment
 
 
 def _modules(folder: Path) -> list[Path]:
@@ -75,7 +77,7 @@ def test_no_kind_of_target_is_named_outside_compute() -> None:
         if path.is_relative_to(COMPUTE):
             continue
         for line, text in _literals(ast.parse(path.read_text(), str(path))):
-            if _names_a_kind(text):
+            if _names_a_kind(text) and (str(path.relative_to(SRC)), text) not in OTHER_MEANINGS:
                 offending.append(f"{path.relative_to(SRC)}:{line}: {text!r}")
     assert offending == []
 
@@ -151,11 +153,13 @@ def test_the_run_commands_use_the_core_not_the_sdk_or_the_store() -> None:
 
 class _Niced:
     """A kind of target written only against ``kiln.compute.base`` (as the container target
-    will be): the script as a local process under ``nice -n LEVEL``. Registered for one test,
+    is): the script as a local process under ``nice -n LEVEL``. Registered for one test,
     it needs no change anywhere in Kiln."""
 
     scheme: str | None = "nice"
     address_form: str = "nice://LEVEL"
+    bare_address: bool = False
+    in_image: bool = False
 
     def check_address(self, address: str) -> None:
         if not address.removeprefix("nice://").isdigit():

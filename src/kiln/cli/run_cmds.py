@@ -64,7 +64,8 @@ def add_parser(groups: Any) -> None:
     p.set_defaults(handler=download)
 
     p = commands.add_parser(
-        "reproduce", help="run again: same snapshot, environment version and target"
+        "reproduce",
+        help="run again: same snapshot, environment version, lock, target (and image digest)",
     )
     p.add_argument("run_id", metavar="ID")
     p.add_argument("--detach", action="store_true")
@@ -95,7 +96,8 @@ def _add_submit(commands: Any) -> None:
         "--target",
         default=DEFAULT_TARGET,
         metavar="TARGET",
-        help="local (default), ray://HOST:PORT (a Ray dashboard address), or a registered target",
+        help="local (default), container (inside the environment's image, with podman), "
+        "ray://HOST:PORT (a Ray dashboard address), or a registered target",
     )
     p.add_argument("-e", "--experiment", default="default", metavar="NAME")
     p.add_argument("--detach", action="store_true", help="print the run id and return at once")
@@ -236,6 +238,8 @@ def show(args: argparse.Namespace) -> int:
             ),
             ("build hash", record.build_hash),
             ("lock digest", record.lock_digest),
+            ("image", record.image_reference),
+            ("image digest", record.image_digest),
             ("snapshot", record.snapshot_digest),
             ("started", _time(record.started_at) or None),
             ("ended", _time(record.ended_at) or None),

@@ -10,12 +10,18 @@ from kiln.cli.output import add_json, emit_json, emit_table
 
 
 def add_parser(groups: Any) -> None:
-    targets = groups.add_parser("target", help="named compute targets (Ray clusters)")
+    targets = groups.add_parser(
+        "target", help="named compute targets (Ray clusters, container engines with options)"
+    )
     commands = targets.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    p = commands.add_parser("add", help="name a Ray cluster: kiln target add NAME ray://HOST:PORT")
+    p = commands.add_parser(
+        "add",
+        help="name a target: kiln target add NAME ray://HOST:PORT, or "
+        "container://[CONNECTION][?gpus=all|0,1] (a podman remote connection; GPUs through CDI)",
+    )
     p.add_argument("name")
-    p.add_argument("address", metavar="ray://HOST:PORT")
+    p.add_argument("address", metavar="ADDRESS")
     p.set_defaults(handler=target_add)
     p = commands.add_parser("list", help="list named targets")
     add_json(p, "compute-target-list")

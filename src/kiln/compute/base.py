@@ -1,9 +1,9 @@
 """The ``ComputeTarget`` Protocol: what a kind of compute target does for a run. Its docstrings
-are the guide for whoever writes the next kind (a container target: ``podman run`` of the
-environment's image, the snapshot as working directory, env vars, logs streamed, outputs
-collected, cancel = SIGTERM then kill).
+are the guide for whoever writes the next kind (``container`` is the example of a target that
+runs in the environment's image: ``podman run`` of it, the snapshot as working directory,
+env vars, logs streamed, outputs collected, cancel = SIGTERM then kill).
 
-A kind is one module of plain functions (``local``, ``ray``) registered in
+A kind is one module of plain functions (``local``, ``ray``, ``container``) registered in
 ``registry.TARGETS``. Runs' core drives it the same way whatever the kind:
 
 1. ``check_address`` when a run or a named target names an address of the kind;
@@ -46,6 +46,7 @@ class Job:
     workspace: Workspace
     env_name: str
     env_version: str
+    image_digest: str | None = None  # the exact image to run in (a reproduce), else the build's
 
     @property
     def outputs(self) -> Path:
@@ -87,6 +88,11 @@ class RunControl(Protocol):
         target about it if the watcher dies during the hand-over."""
         ...
 
+    def ran_in(self, reference: str | None, digest: str) -> None:
+        """The script runs in the image ``digest`` (``reference`` names it): recorded, so that
+        the run shows it and ``reproduce`` runs that exact image again."""
+        ...
+
     def running(self, *, process_group: int | None = None) -> None:
         """The script has started: the run becomes Running. ``process_group``: the group of a
         process on this machine that ``cancel`` and ``abandoned`` may stop."""
@@ -116,6 +122,10 @@ class ComputeTarget(Protocol):
 
     scheme: str | None  # the URL scheme of its addresses ("ray"); None: the kind is its address
     address_form: str  # how its addresses are written, for messages: "ray://HOST:PORT"
+    bare_address: bool  # the kind's name alone is one of its addresses ("local", "container")
+    # The script runs inside the environment's image: the core readies the image form of the
+    # environment (on the workspace's default base image when the definition names none).
+    in_image: bool
 
     def check_address(self, address: str) -> None:
         """Raise ``InvalidRequest`` naming the address and the expected form unless ``address``

@@ -20,6 +20,8 @@ from kiln.errors import InvalidRequest
 
 scheme: str | None = None
 address_form: str = DEFAULT_TARGET
+bare_address: bool = True
+in_image: bool = False
 
 
 def check_address(address: str) -> None:
@@ -34,7 +36,11 @@ def prepare(job: Job, output: RunOutput) -> None:
 
 
 def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
-    job.ready.require_this_machine("the local target")
+    job.ready.require_this_machine(
+        "the local target",
+        'run it with `--target container` (SDK: compute_target="container"), which runs '
+        "the script inside the image",
+    )
     env = job.ready.process_environment(dict(os.environ))
     env.update(job.variables)
     with_kiln_importable(env, job.folder)

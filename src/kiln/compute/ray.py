@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 scheme: str | None = "ray"
 address_form: str = "ray://HOST:PORT"
+bare_address: bool = False
+in_image: bool = False
 
 _SUBMIT_TIMEOUT = 120.0  # uploading the snapshot is part of submitting
 _POLL_SECONDS = 0.2

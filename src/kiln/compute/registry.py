@@ -6,18 +6,19 @@ its own address (``local``). Adding a kind is one module and one entry here.
 
 from __future__ import annotations
 
-from kiln.compute import local, ray
+from kiln.compute import container, local, ray
 from kiln.compute.base import ComputeTarget
 from kiln.errors import InvalidRequest
 
 TARGETS: dict[str, ComputeTarget] = {
     "local": local,
     "ray": ray,
+    "container": container,
 }
 
 
 def address_forms() -> str:
-    """The address of each kind, for messages: "'local', 'ray://HOST:PORT'"."""
+    """The address of each kind, for messages: "'local', 'ray://HOST:PORT', ..."."""
     return ", ".join(repr(target.address_form) for target in TARGETS.values())
 
 
@@ -27,7 +28,7 @@ def kind_of(address: str) -> str | None:
     for kind, target in TARGETS.items():
         if separator and target.scheme == scheme:
             return kind
-        if not separator and target.scheme is None and address == kind:
+        if not separator and target.bare_address and address == kind:
             return kind
     return None
 

@@ -55,6 +55,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "created_at",
         "started_at",
         "ended_at",
+        "image_reference",
+        "image_digest",
     ),
     RUN_METRICS: ("id", "run_id", "name", "value", "logged_at"),
     COMPUTE_TARGETS: ("name", "kind", "address", "created_at"),

@@ -176,6 +176,9 @@ runs = Table(
     Column("created_at", Float, nullable=False),
     Column("started_at", Float, nullable=True),
     Column("ended_at", Float, nullable=True),
+    # The image a container run ran in (reference and manifest digest): reproduce uses it.
+    Column("image_reference", String(512), nullable=True),
+    Column("image_digest", String(80), nullable=True),
     Index(None, "experiment", "created_at"),
     Index(None, "env_name", "env_version"),
 )

@@ -111,9 +111,14 @@ def _execute(
 
 def _prepare(workspace: Workspace, record: RunRecord, output: RunOutput) -> Ready:
     from kiln import catalog
+    from kiln.compute.registry import target_of
     from kiln.ready import ready_and_held
 
     env = catalog.get(workspace, record.env_name, record.env_version)
+    if target_of(record.compute_target).in_image:
+        from kiln.images import image_record
+
+        env = image_record(workspace, env)  # on the workspace's default base if it names none
     output.line(f"environment {env.reference} (build {env.build_hash[:12]})")
     try:
         # A reproduced run names the lock of the run it repeats; others take the newest.
@@ -174,6 +179,7 @@ def _job(workspace: Workspace, record: RunRecord, ready: Ready) -> Job:
         workspace=workspace,
         env_name=record.env_name,
         env_version=record.env_version,
+        image_digest=record.image_digest,
     )
 
 
@@ -204,6 +210,9 @@ class _RecordedControl:
 
     def submitted(self, job_id: str) -> None:
         self.store.update(self.run_id, target_job_id=job_id)
+
+    def ran_in(self, reference: str | None, digest: str) -> None:
+        self.store.update(self.run_id, image_reference=reference, image_digest=digest)
 
     def running(self, *, process_group: int | None = None) -> None:
         values: dict[str, Any] = {"status": RUNNING, "started_at": time.time()}

@@ -71,6 +71,8 @@ class RunRecord:
     reproduces: str | None = None
     started_at: float | None = None
     ended_at: float | None = None
+    image_reference: str | None = None  # the image a container run ran in
+    image_digest: str | None = None  # its manifest digest; set before the run (reproduce) pins it
 
     @property
     def environment(self) -> str:

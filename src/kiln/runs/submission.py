@@ -64,6 +64,7 @@ class RunRequest:
     reproduces: str | None = None
     snapshot_digest: str | None = None  # reuse a stored snapshot (reproduce)
     lock_digest: str | None = None  # install this stored lock, not the newest (reproduce)
+    image_digest: str | None = None  # run in this exact image (reproduce of a container run)
 
 
 @dataclass
@@ -137,14 +138,26 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
     ready = None
     try:
         target = address_of(store, request.compute_target)
+        in_image = target_of(target).in_image
+        if in_image:  # no engine to run the image: refused before anything is recorded
+            from kiln.builders.oci import engine
+
+            engine.require(f"`compute_target` {target!r}: a run in the environment's image")
         ready = _warm(workspace, request.environment)
-        if ready is not None and request.lock_digest not in (None, ready.lock_digest):
+        if ready is not None and (
+            request.lock_digest not in (None, ready.lock_digest)
+            or (in_image and not ready.in_image)
+        ):
             ready.release()
             ready = None
         if ready is not None:
             env_name, env_version, build_hash = ready.name, ready.version, ready.build_hash
         else:
             env = resolve_environment(workspace, request.environment, request.environment_source)
+            if in_image:  # the build that runs, checked now: a run that cannot have one is refused
+                from kiln.images import image_record
+
+                env = image_record(workspace, env)
             env_name, env_version, build_hash = env.name, env.version, env.build_hash
         digest = request.snapshot_digest or snapshot.take(workspace, source, script)
         record = RunRecord(
@@ -162,6 +175,7 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
             watcher=processes.watcher_token(),
             reproduces=request.reproduces,
             lock_digest=request.lock_digest,
+            image_digest=request.image_digest,
         )
         store.insert(record)
     except BaseException:
@@ -226,4 +240,5 @@ def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:
         reproduces=original.id,
         snapshot_digest=original.snapshot_digest,
         lock_digest=original.lock_digest,
+        image_digest=original.image_digest,
     )

@@ -69,6 +69,11 @@ def details(workspace: Workspace, record: RunRecord) -> dict[str, Any]:
         "files": file_names(record),
         "reproduces": record.reproduces,
         "target_job_id": record.target_job_id,
+        "image": (
+            {"reference": record.image_reference, "digest": record.image_digest}
+            if record.image_digest
+            else None
+        ),
     }
 
 

@@ -18,6 +18,13 @@ class RunEnvironment(Public):
     newer_versions: list[str] | None = None  # ``run show`` only
 
 
+class RunImage(Public):
+    """The image a container run ran in: ``reproduce`` runs this digest again."""
+
+    reference: str | None
+    digest: str
+
+
 class OutputFile(Public):
     name: str
     size: int
@@ -47,6 +54,7 @@ class Run(Public):
     files: list[str]
     reproduces: str | None
     target_job_id: str | None
+    image: RunImage | None = None  # container runs only
 
 
 class RunSummary(Public):

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from kiln.builders.oci import engine
+from kiln.builders.oci.containers import Container, Engine, Mount
 from kiln.compute.runfolder import kiln_package
 from kiln.errors import KilnError
 from kiln.secrets import expand
@@ -119,22 +120,19 @@ def run_argv(
     """``podman run`` of one worker: ``command`` (the runtime's arguments, paths inside the
     container) on the image's Python, the socket and ready pipe as fds 3 and 4."""
     mounts = [(kiln_package(), KILN_PATH / "kiln"), (source, SOURCE), (models, MODELS)]
-    argv = [engine.tools().podman, "run", "--rm", "--pull=never", "--name", name]
-    argv += ["--label", f"{LABEL}={owner}", "--preserve-fds", "2", "--workdir", str(SOURCE)]
-    for variable in names:
-        argv += ["--env", variable]
-    for host, inside in mounts:
-        argv += ["--volume", f"{host}:{inside}:ro"]
     runtime = [image.interpreter, "-m", "kiln.serving.runtime", *command]
-    return [
-        *argv,
-        image.pinned,
-        *runtime,
-        "--listen-fd",
-        str(LISTEN_FD),
-        "--ready-fd",
-        str(READY_FD),
-    ]
+    spec = Container(
+        name=name,
+        image=image.pinned,
+        command=[*runtime, "--listen-fd", str(LISTEN_FD), "--ready-fd", str(READY_FD)],
+        owner=owner,
+        label=LABEL,
+        variables=names,
+        mounts=[Mount(host, str(inside), read_only=True) for host, inside in mounts],
+        workdir=str(SOURCE),
+        options=["--preserve-fds", "2"],  # no published port: the socket is fd 3
+    )
+    return Engine().command(*spec.run_args())
 
 
 def move_fds(listen_fd: int, ready_fd: int) -> None:
@@ -193,13 +191,7 @@ def check_can_start(workspace: Workspace, spec: DeploymentSpec) -> None:
     no engine, or an environment with no base image in a workspace with no default one."""
     from kiln import catalog, images
 
-    try:
-        engine.tools()
-    except engine.EngineMissing:
-        raise engine.EngineMissing(
-            f"`--container`: a container deployment needs podman and skopeo on this machine: "
-            f"{engine.INSTALL_HINT}; or deploy without --container"
-        ) from None
+    engine.require("`--container`: a container deployment", "or deploy without --container")
     images.image_record(workspace, catalog.get(workspace, spec.env_name, spec.env_version))
 
 

@@ -25,6 +25,10 @@ class EngineMissing(KilnError):
     exit_code = 5
     status = 503
 
+    def __init__(self, message: str, *, tool: str | None = None) -> None:
+        super().__init__(message)
+        self.tool = tool  # the tool not found; None: the one named is not usable (the message says)
+
 
 @dataclass(frozen=True)
 class Tools:
@@ -37,14 +41,37 @@ def tools() -> Tools:
     """podman and skopeo from PATH (``KILN_PODMAN``/``KILN_SKOPEO`` name others)."""
     found = {}
     for tool in ("podman", "skopeo"):
-        chosen = os.environ.get(f"KILN_{tool.upper()}") or shutil.which(tool)
+        variable = f"KILN_{tool.upper()}"
+        named = os.environ.get(variable)
+        chosen = shutil.which(named or tool)
+        if named and not chosen:
+            raise EngineMissing(
+                f"{variable}={named} is not an executable on this machine: point it at {tool}, "
+                "or unset it to use the one on PATH"
+            )
         if not chosen:
             raise EngineMissing(
                 f"building an image needs {tool}, which is not on this machine: {INSTALL_HINT}; "
-                "or build only the Python part on this machine with `--host-only`"
+                "or build only the Python part on this machine with `--host-only`",
+                tool=tool,
             )
         found[tool] = chosen
     return Tools(**found)
+
+
+def require(purpose: str, otherwise: str = "") -> Tools:
+    """The tools, or EngineMissing in one line: what ``purpose`` needs and how to get it (or
+    ``otherwise``, what to do without); a ``KILN_PODMAN`` that names no executable says so."""
+    try:
+        return tools()
+    except EngineMissing as exc:
+        if exc.tool is None:
+            raise
+        raise EngineMissing(
+            f"{purpose} needs {exc.tool}, which is not on this machine: {INSTALL_HINT}"
+            + (f"; {otherwise}" if otherwise else ""),
+            tool=exc.tool,
+        ) from None
 
 
 @cache

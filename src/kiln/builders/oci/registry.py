@@ -41,6 +41,9 @@ class Registry:
     def reference(self, tag: str, repository: str = REPOSITORY) -> str:
         return f"{self.host}/{self.prefix}{repository}:{tag}"
 
+    def by_digest(self, digest: str, repository: str = REPOSITORY) -> str:
+        return f"{self.host}/{self.prefix}{repository}@{digest}"
+
     def tls_args(self) -> list[str]:
         """skopeo's and podman's flag for a registry without TLS."""
         return ["--tls-verify=false"] if self.insecure else []
