@@ -219,9 +219,13 @@ class Recorder:
     def __init__(self) -> None:
         self.phases: list[str] = []
         self.messages: list[str] = []
+        self.details: list[str] = []
 
     def phase(self, name: str) -> None:
         self.phases.append(name)
+
+    def detail(self, text: str) -> None:
+        self.details.append(text)
 
     def message(self, text: str) -> None:
         self.messages.append(text)
