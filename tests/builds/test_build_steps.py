@@ -17,7 +17,14 @@ from kiln.buildinfo import latest_build_log
 from kiln.builds import ensure_built
 from kiln.cache import Cache
 from kiln.workspace import Workspace
-from kilntesting.builds import PackageIndex, Recorder, definition, register, wait_for_bytecode
+from kilntesting.builds import (
+    PackageIndex,
+    Recorder,
+    built_demo,
+    definition,
+    register,
+    wait_for_bytecode,
+)
 
 
 def test_phases_show_a_download_only_when_uv_downloads(
@@ -51,9 +58,7 @@ def test_phases_show_a_download_only_when_uv_downloads(
 def test_files_gone_from_uvs_cache_are_downloaded_within_the_install_phase(
     sqlite_workspace: Workspace, package_index: PackageIndex, cache_dir: Path
 ) -> None:
-    package_index.publish("demo", "1.0")
-    record = register(sqlite_workspace, definition("a", ["demo"], package_index.url))
-    built = ensure_built(sqlite_workspace, record)
+    record, built = built_demo(sqlite_workspace, package_index)
     wait_for_bytecode(cache_dir)
     shutil.rmtree(Cache(cache_dir).uv_cache)  # as if uv pruned it: Kiln's memory of it stays
     built.interpreter.unlink()  # broken: rebuilt from the stored lock, so no resolve
