@@ -4,6 +4,7 @@ Otherwise (CI, pipes, ``--json``): one plain line per phase, no control characte
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -19,7 +20,8 @@ class Progress:
     def __init__(self, label: str, *, quiet: bool = False, plain: bool = False) -> None:
         self.label = label
         self.quiet = quiet
-        self.live = not plain and sys.stderr.isatty()
+        # A dumb terminal cannot redraw a line: it gets the plain lines.
+        self.live = not plain and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
         self.started = time.monotonic()
         self.current = ""  # the phase
         self.now = ""  # its latest detail

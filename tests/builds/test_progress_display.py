@@ -1,6 +1,7 @@
 """What `kiln env build` shows while it builds: on a terminal (a real pseudo-terminal) one live
-line whose elapsed time moves while a phase runs and which names what uv downloads; on a pipe
-one plain line per phase, in the order the build does them, with no control characters."""
+line whose elapsed time moves while a phase runs and which names what uv downloads; on a pipe,
+or with --json, one plain line per phase, in the order the build does them, with no control
+characters."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ from kilntesting.cli import KILN, run_kiln
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 SHOWN = re.compile(r"kiln: building bulky:1: (\w+) \((\d+\.\d) s\)")
 SAFETY_LIMIT = 300.0  # seconds: only so a hung build cannot hang the test run
+PLAIN = [  # what a build of bulky prints when it cannot redraw a line
+    "kiln: building bulky:1: resolve",
+    "kiln: building bulky:1: download",
+    "kiln: building bulky:1: install",
+    "kiln: building bulky:1: verify",
+]
 
 
 def _bulky(workspace: Workspace, index: PackageIndex) -> None:
@@ -31,12 +38,12 @@ def _bulky(workspace: Workspace, index: PackageIndex) -> None:
     register(workspace, definition("bulky", ["bulky"], index.url))
 
 
-def _build_on_a_terminal(env: dict[str, str]) -> str:
+def _build_on_a_terminal(env: dict[str, str], *extra: str) -> str:
     """`kiln env build bulky` with stderr on a pseudo-terminal; what the terminal received."""
     leader, follower = os.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
     process = subprocess.Popen(
-        [*KILN, "env", "build", "bulky"],
+        [*KILN, "env", "build", "bulky", *extra],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=follower,
@@ -86,9 +93,15 @@ def test_a_pipe_gets_one_plain_line_per_phase_in_the_order_they_happen(
     shown = run_kiln("env", "build", "bulky", env=cli_env).stderr
 
     assert "\x1b" not in shown and "\r" not in shown
-    assert [line for line in shown.splitlines() if line.startswith("kiln: building")] == [
-        "kiln: building bulky:1: resolve",
-        "kiln: building bulky:1: download",
-        "kiln: building bulky:1: install",
-        "kiln: building bulky:1: verify",
-    ]
+    assert [line for line in shown.splitlines() if line.startswith("kiln: building")] == PLAIN
+
+
+def test_json_on_a_terminal_gets_the_plain_lines_too(
+    sqlite_workspace: Workspace, package_index: PackageIndex, cli_env: dict[str, str]
+) -> None:
+    _bulky(sqlite_workspace, package_index)
+
+    shown = _build_on_a_terminal(cli_env, "--json")
+
+    assert "\x1b" not in shown
+    assert [line for line in shown.splitlines() if line.startswith("kiln: building")] == PLAIN
