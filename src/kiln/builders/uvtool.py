@@ -149,7 +149,7 @@ def _stream(
     and the (redacted) stderr."""
     process = subprocess.Popen(
         command,
-        stdout=subprocess.DEVNULL,  # one pipe: nothing can fill up unread
+        stdout=subprocess.DEVNULL,  # one pipe (stderr): nothing can fill up unread
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
