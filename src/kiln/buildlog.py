@@ -1,4 +1,5 @@
-"""What a build writes as it goes: the full log in a file, and phases for a progress display."""
+"""What a build writes as it goes: the full log in a file, and phases and details (what uv is
+downloading or installing) for a progress display."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from kiln.private import open_private, private_folder
 class Reporter(Protocol):
     def phase(self, name: str) -> None: ...
 
+    def detail(self, text: str) -> None:
+        """What the current phase is doing now ("downloading numpy (15.6MiB)"): shown on a
+        terminal only, and replaced by the next detail or phase."""
+
     def message(self, text: str) -> None: ...
 
 
 class SilentReporter:
     def phase(self, name: str) -> None:
+        pass
+
+    def detail(self, text: str) -> None:
         pass
 
     def message(self, text: str) -> None:
@@ -27,6 +35,9 @@ class NullLog:
     """A log for steps that write nothing worth keeping (finding a build's target)."""
 
     def phase(self, name: str) -> None:
+        pass
+
+    def detail(self, text: str) -> None:
         pass
 
     def write(self, text: str) -> None:
@@ -49,6 +60,10 @@ class BuildLog:
     def phase(self, name: str) -> None:
         self.write(f"==> {name}\n")
         self.reporter.phase(name)
+
+    def detail(self, text: str) -> None:
+        """Only for the display: the tool output it sums up is already in the file."""
+        self.reporter.detail(text)
 
     def write(self, text: str) -> None:
         if self._file is None:

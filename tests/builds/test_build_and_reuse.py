@@ -18,6 +18,7 @@ from kilntesting.builds import (
     PackageIndex,
     Recorder,
     build_rows,
+    built_demo,
     definition,
     installed_versions,
     lock_generations,
@@ -135,9 +136,7 @@ def test_the_cli_builds_locates_runs_and_shows(
 def test_a_materialization_broken_since_its_build_is_rebuilt_saying_why(
     sqlite_workspace: Workspace, package_index: PackageIndex, cache_dir: Path
 ) -> None:
-    package_index.publish("demo", "1.0")
-    record = register(sqlite_workspace, definition("demo", ["demo"], package_index.url))
-    built = ensure_built(sqlite_workspace, record)
+    record, built = built_demo(sqlite_workspace, package_index)
 
     built.interpreter.unlink()
     reporter = Recorder()

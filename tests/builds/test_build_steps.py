@@ -1,5 +1,5 @@
 """Smaller promises of a build: the progress phases (a download phase only when uv may have to
-download: no offline attempt then),
+download: no offline attempt then; never "download" after "install"),
 a warm reuse that writes nothing, remembered interpreter discovery, and short secrets."""
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from kiln.buildinfo import latest_build_log
 from kiln.builds import ensure_built
 from kiln.cache import Cache
 from kiln.workspace import Workspace
-from kilntesting.builds import PackageIndex, Recorder, definition, register
+from kilntesting.builds import (
+    PackageIndex,
+    Recorder,
+    built_demo,
+    definition,
+    register,
+    wait_for_bytecode,
+)
 
 
 def test_phases_show_a_download_only_when_uv_downloads(
@@ -46,6 +53,26 @@ def test_phases_show_a_download_only_when_uv_downloads(
         reporter=warm,
     )
     assert warm.phases == ["resolve", "install", "verify"]
+
+
+def test_files_gone_from_uvs_cache_are_downloaded_within_the_install_phase(
+    sqlite_workspace: Workspace, package_index: PackageIndex, cache_dir: Path
+) -> None:
+    record, built = built_demo(sqlite_workspace, package_index)
+    wait_for_bytecode(cache_dir)
+    shutil.rmtree(Cache(cache_dir).uv_cache)  # as if uv pruned it: Kiln's memory of it stays
+    built.interpreter.unlink()  # broken: rebuilt from the stored lock, so no resolve
+
+    again = Recorder()
+    ensure_built(sqlite_workspace, record, reporter=again)
+
+    assert again.phases == ["install", "verify"]  # the offline try, then the download in it
+    assert "downloading what uv's cache no longer holds" in again.details
+    assert "installed demo 1.0 (1 of 1)" in again.details
+    log = latest_build_log(sqlite_workspace, build_hash=record.build_hash)
+    assert log is not None
+    assert "--offline" in log.read_text()
+    assert "(not everything is in uv's cache: downloading)" in log.read_text()
 
 
 def test_a_warm_reuse_creates_no_log_file(

@@ -36,6 +36,9 @@ class TextLog:
     def phase(self, name: str) -> None:
         self.phases.append(name)
 
+    def detail(self, text: str) -> None:
+        pass
+
     def write(self, text: str) -> None:
         self.text += text
 

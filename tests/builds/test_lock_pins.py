@@ -12,6 +12,7 @@ import pytest
 from kiln.builders import conda, user_managed, venv
 from kiln.builders.base import BuildContext, Lock
 from kiln.builders.lockcheck import pin_mismatches, read_lock
+from kiln.buildlog import NullLog
 from kiln.environment.validation import validate_definition
 from kilntesting.conda_channel import hello_channel
 
@@ -82,7 +83,7 @@ def test_a_conda_pin_is_read_as_conda_reads_it(tmp_path: Path) -> None:
     definition = validate_definition(
         {"name": "hello", "python": {"version": "3.11", "conda": conda_part}}
     )
-    ctx = BuildContext(QuietLog(), tmp_path / "cache" / "uv")
+    ctx = BuildContext(NullLog(), tmp_path / "cache" / "uv")
     lock = conda.resolve(definition, conda.target(definition, ctx), ctx)
     assert pin_mismatches(definition, read_lock(lock)) == []  # =2 is 2.* : 2.0 agrees
 
@@ -92,13 +93,3 @@ def test_a_conda_pin_is_read_as_conda_reads_it(tmp_path: Path) -> None:
             record["version"] = "3.0"
     edited = Lock(lock.format, json.dumps(data))
     assert pin_mismatches(definition, read_lock(edited)) == ["hello-lib=2 (the lock has 3.0)"]
-
-
-class QuietLog:
-    """A Log for a resolve outside a build."""
-
-    def phase(self, name: str) -> None:
-        pass
-
-    def write(self, text: str) -> None:
-        pass

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kilntesting.builds import PackageIndex
+from kiln import catalog, images
+from kiln.workspace import Workspace
+from kilntesting.builds import PackageIndex, Recorder
 from kilntesting.cli import run_kiln
 from kilntesting.images import BaseImage, EngineStore, ImageRegistry
 
@@ -317,6 +319,26 @@ def test_a_dockerfile_runs_first_then_the_lock_goes_on_top(
     code = "import kilnpkg; print(kilnpkg.VALUE, open('/opt/marker').read().strip())"
     assert _in_image(result["image"]["reference"], code) == "one from-the-dockerfile"
     assert "from-the-dockerfile" in run_kiln("env", "logs", "imaged", env=env).stdout
+
+
+def test_an_image_build_shows_its_steps_in_order_and_what_uv_does_in_the_container(
+    tmp_path: Path, base_image: BaseImage, package_index: PackageIndex, cache_dir: Path
+) -> None:
+    folder = _workspace(tmp_path, None)
+    definition = _definition("unused", package_index)
+    definition["docker"] = {"dockerfile": f"FROM {base_image.local_ref}\nRUN true\n"}
+    _register(folder, _env(folder, cache_dir), definition)
+    workspace = Workspace(folder)
+    shown = Recorder()
+
+    try:
+        images.build(workspace, catalog.get(workspace, "imaged"), reporter=shown)
+    finally:
+        workspace.close()
+
+    assert shown.phases == ["dockerfile", "resolve", "base", "install", "layer", "verify"]
+    assert "2/2: RUN true" in shown.details  # podman's step, then uv's lines in the container
+    assert "installed kilnpkg 1.0 (1 of 1)" in shown.details
 
 
 def test_a_user_managed_build_context_is_built_as_it_is_and_its_packages_recorded(

@@ -20,12 +20,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln import catalog
 from kiln.catalog import EnvironmentRecord
 from kiln.environment.validation import validate_definition
 from kiln.workspace import Workspace
+
+if TYPE_CHECKING:
+    from kiln.builds import Built
 
 PYTHON_VERSION = "3.11"
 
@@ -180,6 +183,15 @@ def register(workspace: Workspace, data: dict[str, Any]) -> EnvironmentRecord:
     return catalog.register(workspace, validate_definition(data)).record
 
 
+def built_demo(workspace: Workspace, index: PackageIndex) -> tuple[EnvironmentRecord, Built]:
+    """``demo`` 1.0 published, registered as ``demo`` and built."""
+    from kiln.builds import ensure_built
+
+    index.publish("demo", "1.0")
+    record = register(workspace, definition("demo", ["demo"], index.url))
+    return record, ensure_built(workspace, record)
+
+
 def installed_versions(python: Path) -> dict[str, str]:
     """{normalized name: version} of what ``python`` has installed."""
     code = (
@@ -219,9 +231,13 @@ class Recorder:
     def __init__(self) -> None:
         self.phases: list[str] = []
         self.messages: list[str] = []
+        self.details: list[str] = []
 
     def phase(self, name: str) -> None:
         self.phases.append(name)
+
+    def detail(self, text: str) -> None:
+        self.details.append(text)
 
     def message(self, text: str) -> None:
         self.messages.append(text)

@@ -45,9 +45,12 @@ class Lock:
 
 
 class Log(Protocol):
-    """Where a build writes what it does. ``phase`` moves the progress display along."""
+    """Where a build writes what it does. ``phase`` moves the progress display along;
+    ``detail`` says what the phase is doing now, for the display only."""
 
     def phase(self, name: str) -> None: ...
+
+    def detail(self, text: str) -> None: ...
 
     def write(self, text: str) -> None: ...
 

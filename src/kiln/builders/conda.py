@@ -164,6 +164,7 @@ def build(
     venv.install(definition, pip, target, dest, ctx)  # the prefix, its interpreter, pip's part
     entries: list[dict[str, Any]] = data["conda"]
     ctx.log.write(f"rattler: installing {len(entries)} locked conda packages into {dest}\n")
+    ctx.log.detail(f"installing {len(entries)} conda packages")
     asyncio.run(_install(entries, channel_list(definition, ctx), dest, ctx, final))
     problem = _compare(dest, entries)
     if problem is not None:

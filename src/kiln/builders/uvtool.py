@@ -122,9 +122,9 @@ def run_uv(
     on_line: Callable[[str], None] | None = None,
 ) -> str:
     """Run ``uv ARGS``; return stdout. On failure raise BuildError with the command, its exit
-    code and the last lines of its output, secrets redacted. With ``on_line``, uv's output
-    (stdout and stderr together; "" is returned) is logged and passed on line by line as it
-    comes, e.g. to follow "Downloading ..." / "Prepared N packages" in the progress display."""
+    code and the last lines of its output, secrets redacted. With ``on_line``, uv's messages
+    (stderr; stdout, where ``pip compile`` echoes its lock, is dropped and "" is returned) are
+    logged and passed on line by line as they come, e.g. to a ``uvprogress.UvFollower``."""
     if on_line is None:
         started = start_uv(args, cache_dir=cache_dir, secrets=secrets, cwd=cwd, what=what)
         return finish_uv(started, log)
@@ -145,20 +145,20 @@ def _stream(
     log: Log,
     on_line: Callable[[str], None],
 ) -> tuple[int, str]:
-    """Run ``command`` with stdout and stderr merged, logging and passing on each line;
-    returns the exit code and the (redacted) output."""
+    """Run ``command``, logging and passing on each line of its stderr; returns the exit code
+    and the (redacted) stderr."""
     process = subprocess.Popen(
         command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # one pipe: nothing can fill up unread
+        stdout=subprocess.DEVNULL,  # one pipe (stderr): nothing can fill up unread
+        stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
         env=env,
     )
-    assert process.stdout is not None
+    assert process.stderr is not None
     lines = []
-    with process.stdout:
-        for raw in process.stdout:
+    with process.stderr:
+        for raw in process.stderr:
             line = redact(raw, secrets).rstrip("\n")
             lines.append(line)
             log.write(line + "\n")

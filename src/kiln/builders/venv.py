@@ -24,6 +24,7 @@ from pathlib import Path
 
 from kiln.builders import interpreters, uvheld, venvcreate
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
+from kiln.builders.uvprogress import UvFollower
 from kiln.builders.uvtool import redact, run_uv, uv_version
 from kiln.builders.venvcheck import LOCK_FILE, home_of
 from kiln.builders.venvcheck import health_check as health_check
@@ -146,6 +147,7 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
                 secrets=ctx.secrets,
                 cwd=work,
                 what="resolving packages",
+                on_line=UvFollower(ctx.log),
             )
         except BuildError:
             venvcreate.discard(target, ctx)  # no build follows a failed resolution
@@ -223,14 +225,15 @@ def install(
 
 
 def _install(sync: list[str], ctx: BuildContext, work: Path, *, offline: bool) -> None:
-    """``uv pip sync``: offline when uv's cache is known to hold every package, else (phase
-    "download") through the index.
+    """``uv pip sync``: offline when uv's cache is known to hold every package (the phase is
+    "install" already), else through the index, moving the display from "download" to
+    "install" when uv says it has prepared the packages. uv's messages become the display's
+    details either way.
 
     Pins and hashes fix every file, so uv's cached index pages are as good as fresh ones here:
     when everything is cached, offline skips ~0.3 s of index requests. An offline run that
-    fails anyway (uv pruned a file meanwhile) fails before installing anything, and the online
-    run downloads, moving the display from "download" to "install" when uv says it has
-    prepared the packages."""
+    fails anyway (uv pruned a file meanwhile) fails before installing anything; the online run
+    that follows stays in "install" (a phase never comes back), its downloads shown as details."""
     if offline:
         try:
             run_uv(
@@ -240,19 +243,22 @@ def _install(sync: list[str], ctx: BuildContext, work: Path, *, offline: bool) -
                 secrets=ctx.secrets,
                 cwd=work,
                 what="installing the locked packages from uv's cache",
+                on_line=UvFollower(ctx.log),
             )
             return
         except BuildError:
             ctx.log.write("(not everything is in uv's cache: downloading)\n")
-        ctx.log.phase("download")
+            ctx.log.detail("downloading what uv's cache no longer holds")
 
-    installing = False
+    installing = offline
+    follower = UvFollower(ctx.log)
 
     def follow(line: str) -> None:
         nonlocal installing
         if line.startswith(("Prepared ", "Installed ")) and not installing:
             installing = True
             ctx.log.phase("install")
+        follower(line)
 
     run_uv(
         sync,

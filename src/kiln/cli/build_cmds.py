@@ -106,7 +106,7 @@ def ensure(
 
     ws = workspace(args)
     record = _record(ws, args.reference)
-    progress = Progress(f"building {record.reference}")
+    progress = Progress(f"building {record.reference}", plain=getattr(args, "json", False))
     try:
         return ensure_built(
             ws,

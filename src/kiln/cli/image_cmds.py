@@ -107,7 +107,7 @@ def _build(args: argparse.Namespace, **options: bool) -> int:
 
     ws = workspace(args)
     record = _record(ws, args.reference)
-    progress = Progress(f"image {record.reference}")
+    progress = Progress(f"image {record.reference}", plain=getattr(args, "json", False))
     try:
         result = images.build(ws, record, reporter=progress, **options)
     finally:

@@ -39,6 +39,9 @@ class _RunReporter:
     def phase(self, name: str) -> None:
         self.output.line(f"environment: {name}")
 
+    def detail(self, text: str) -> None:
+        pass  # uv's progress is for a terminal, not for this log
+
     def message(self, text: str) -> None:
         self.output.line(text)
 

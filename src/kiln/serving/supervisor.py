@@ -291,6 +291,9 @@ class _Reporter:
     def phase(self, name: str) -> None:
         self.supervisor.say(f"environment: {name}")
 
+    def detail(self, text: str) -> None:
+        pass  # uv's progress is for a terminal, not for this log
+
     def message(self, text: str) -> None:
         self.supervisor.say(text)
 

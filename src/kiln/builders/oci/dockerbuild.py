@@ -65,6 +65,13 @@ def build(
             what="building the definition's Dockerfile",
             log=ctx.log,
             secrets=ctx.secrets,
+            on_line=lambda line: _show_step(line, ctx),
         )
     _BUILT.add(tag)
     return tag
+
+
+def _show_step(line: str, ctx: BuildContext) -> None:
+    """podman's "STEP 2/5: RUN pip install ..." lines as the display's detail."""
+    if line.startswith("STEP "):
+        ctx.log.detail(line[len("STEP ") :])

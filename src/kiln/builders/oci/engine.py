@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -136,9 +136,11 @@ def stream(
     log: Log,
     secrets: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> None:
     """Run ``tool ARGS`` with its output (stdout and stderr together) logged line by line as
-    it comes: for long steps (an install in a container, a Dockerfile build)."""
+    it comes, and passed to ``on_line``: for long steps (an install in a container, a
+    Dockerfile build)."""
     secrets = secrets or {}
     shown = redact(" ".join([tool, *args]), secrets)
     log.write(f"$ {shown}\n")
@@ -156,6 +158,8 @@ def stream(
             line = redact(raw, secrets).rstrip("\n")
             lines = [*lines[-TAIL_LINES + 1 :], line]
             log.write(line + "\n")
+            if on_line is not None:
+                on_line(line)
     code = process.wait()
     if code != 0:
         tail = "\n".join(lines)

@@ -17,6 +17,7 @@ from kiln.builders.base import BuildContext, Lock
 from kiln.builders.oci import engine
 from kiln.builders.oci.bases import Base
 from kiln.builders.oci.layer import EPOCH
+from kiln.builders.uvprogress import UvFollower
 from kiln.builders.uvtool import uv_binary
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.lockexport import to_requirements
@@ -50,7 +51,7 @@ def install(
     index = venv._index_args(definition, {k: "${" + k + "}" for k in ctx.secrets})
     script = (
         f'/kiln/uv venv -q --python "{base.python}" --no-project {prefix} && '
-        f"/kiln/uv pip sync -q --require-hashes --compile-bytecode --link-mode=copy "
+        f"/kiln/uv pip sync --require-hashes --compile-bytecode --link-mode=copy "
         f"--python {prefix}/bin/python /kiln/work/{listing.name} "
         + " ".join(_shell_word(a) for a in index)
     )
@@ -84,6 +85,7 @@ def install(
             log=ctx.log,
             secrets=ctx.secrets,
             env=ctx.secrets,
+            on_line=UvFollower(ctx.log),  # uv's messages: what it downloads and installs
         )
     finally:
         listing.unlink(missing_ok=True)
