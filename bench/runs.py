@@ -8,11 +8,16 @@ One trivial script (``import six; print(...)``), one package set (``six==1.16.0`
   rows keep too);
 - ``mlflow run`` with an equivalent ``python_env.yaml`` (env managers uv and virtualenv), cold
   and warm (bench/baselines/mlflow_run.py; needs ``--mlflow PATH`` or installs mlflow-skinny);
+- with podman and a base image with Python (``KILN_BASE_IMAGE``, else the Debian base that
+  scripts/containers.sh makes for the tests): ``kiln run submit --target container`` with the
+  environment's image already built, against a bare ``podman run --rm`` of that image running the
+  same script from a bind-mounted folder (the goal: within 150 ms of it);
 - a Ray job with ``runtime_env={"pip": [...]}`` cold and warm, and the same script through
   ``kiln run submit --target ray://...`` (first use of the lock on the cluster, then warm), on
   a throwaway local cluster (bench/baselines/ray_job.py).
 
-Run: ``python bench/runs.py [--repeat N] [--mlflow PATH | --no-mlflow] [--no-ray]``. The table
+Run: ``python bench/runs.py [--repeat N] [--mlflow PATH | --no-mlflow] [--no-ray]
+[--no-containers]``. The table
 goes to stdout, progress to stderr. Bytecode caches stay on for every timed process.
 """
 
@@ -36,6 +41,7 @@ from baselines import mlflow_run, ray_job
 PACKAGES = mlflow_run.DEFAULT_PACKAGES
 SCRIPT_TEXT = mlflow_run.DEFAULT_SCRIPT_TEXT
 KILN = [sys.executable, "-m", "kiln"]
+TEST_BASE = "localhost/kiln-test/debian-python:bookworm-v1"
 
 
 def say(text: str) -> None:
@@ -111,6 +117,32 @@ class Bench:
             (
                 "`kiln run submit` (cold: environment built from the lock)",
                 samples(max(2, self.repeat // 2), cold),
+            )
+        )
+
+    def containers(self, base: str) -> None:
+        """The container target against a bare ``podman run`` of the same image."""
+        self.env["KILN_BASE_IMAGE"] = base
+        say("building the environment's image")
+        image = json.loads(self.kiln("image", "build", "bench", "--json").stdout)["image"]
+        mount = f"{self.project}:/work:ro"
+        bare = ["podman", "run", "--rm", "--network=host", "-v", mount, "-w", "/work", image]
+        say("bare podman run")
+        self.rows.append(
+            (
+                "bare `podman run --rm IMAGE python train.py`",
+                samples(
+                    self.repeat, lambda: timed([*bare, "python", "train.py"], self.env, self.root)
+                ),
+            )
+        )
+        submit = [*KILN, "run", "submit", "--env", "bench", "--target", "container"]
+        submit += ["-d", str(self.project), "train.py"]
+        say("kiln run submit --target container, warm image")
+        self.rows.append(
+            (
+                "`kiln run submit --target container` (image present)",
+                samples(self.repeat, lambda: timed(submit, self.env, self.root)),
             )
         )
 
@@ -224,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--no-containers", action="store_true")
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="kiln-bench-runs-"))
     try:
@@ -231,11 +264,24 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[0]
         interpreter = bench.prepare()
         bench.local(interpreter)
+        base = os.environ.get("KILN_BASE_IMAGE", TEST_BASE)
+        if not args.no_containers and shutil.which("podman"):
+            exists = subprocess.run(["podman", "image", "exists", base], check=False)
+            if exists.returncode == 0:
+                bench.containers(base)
+            else:
+                say(f"no base image {base}: container rows skipped (KILN_BASE_IMAGE names one)")
         if not args.no_mlflow:
             bench.mlflow((args.mlflow or _mlflow_binary(root)).absolute())
         if not args.no_ray:
             bench.ray()
         print(bench.table())
+        rows = dict(bench.rows)
+        podman = rows.get("bare `podman run --rm IMAGE python train.py`")
+        target = rows.get("`kiln run submit --target container` (image present)")
+        if podman and target:
+            extra = (statistics.median(target) - statistics.median(podman)) * 1000
+            print(f"\ncontainer target over bare podman run: +{extra:.0f} ms (goal: 150 ms)")
         print(f"\nload average {load:.2f} -> {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
     finally:
         shutil.rmtree(root, ignore_errors=True)
