@@ -1,6 +1,7 @@
 """``CondaDependencies``: the Azure ML SDK's editor of the python section, over Kiln's model.
 
-Every change is validated as it is made, so a bad package string, channel or python version
+A new one starts from azureml-core's defaults as Kiln has them (``kiln.sdk.defaults``): a
+Python version and the channels ``anaconda`` and ``conda-forge``. Every change is validated as it is made, so a bad package string, channel or python version
 fails at the line that makes it, with ``InvalidDefinition`` naming the field; a refused change
 leaves the dependencies as they were.
 """
@@ -46,7 +47,11 @@ class CondaDependencies:
             from kiln.formats import conda_env
 
             _section = conda_env.load(Path(conda_dependencies_file_path)).definition.python
-        self._section = _section if _section is not None else PythonSection()
+        if _section is None:
+            from kiln.sdk.defaults import python_defaults
+
+            _section = PythonSection.model_validate(python_defaults())
+        self._section = _section
 
     @staticmethod
     def create(

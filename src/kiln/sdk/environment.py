@@ -23,12 +23,15 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import assign, validate_definition
 from kiln.errors import InvalidDefinition
+from kiln.sdk.defaults import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
 from kiln.sdk.views import DockerView, PythonView, SectionView
 
 if TYPE_CHECKING:
     from kiln.catalog import EnvironmentRecord
     from kiln.sdk.environment_build import EnvironmentBuild
     from kiln.workspace import Workspace
+
+__all__ = ["DEFAULT_CPU_IMAGE", "DEFAULT_GPU_IMAGE", "Environment"]
 
 _DOCKERFILE_INSTRUCTIONS = {"FROM", "ARG"}
 T = TypeVar("T")
@@ -67,9 +70,11 @@ class Environment:
         _definition: EnvironmentDefinition | None = None,
         _source_dir: Path | None = None,
     ) -> None:
-        self._definition = (
-            _definition if _definition is not None else validate_definition({"name": name})
-        )
+        if _definition is None:
+            from kiln.sdk.defaults import python_defaults
+
+            _definition = validate_definition({"name": name, "python": python_defaults()})
+        self._definition = _definition
         self._source_dir = _source_dir
         self._workspace: Workspace | None = None
         self._registered_version: str | None = None
@@ -207,6 +212,11 @@ class Environment:
         return {r.name: Environment._from_record(r, workspace) for r in records}
 
     @staticmethod
+    def _bare(name: str) -> Environment:
+        """An environment with nothing set, not even azureml-core's defaults."""
+        return Environment(name, _definition=validate_definition({"name": name}))
+
+    @staticmethod
     def _from_record(record: EnvironmentRecord, workspace: Workspace) -> Environment:
         env = Environment(record.name, _definition=record.definition.model_copy(deep=True))
         env._workspace = workspace
@@ -257,6 +267,17 @@ class Environment:
 
         definition = conda_env.load(Path(file_path)).definition
         assign(definition, "name", name)
+        if definition.python.version is None:
+            from kiln.sdk.defaults import PYTHON_DEFAULT_VERSION
+
+            # As azureml-core: a conda file without a python pin gets the default, said aloud.
+            warnings.warn(
+                f"No Python version provided in {file_path}, defaulting to "
+                f"{PYTHON_DEFAULT_VERSION!r}; pin it with python=X.Y to choose",
+                UserWarning,
+                stacklevel=2,
+            )
+            assign(definition.python, "version", PYTHON_DEFAULT_VERSION, where="python")
         return Environment(name, _definition=definition, _source_dir=Path(file_path).parent)
 
     @staticmethod
@@ -288,8 +309,9 @@ class Environment:
     def from_docker_image(
         name: str, image: str, conda_file: str | os.PathLike[str] | None = None
     ) -> Environment:
+        # Without a conda file the image's own Python is used: no default version to clash.
         env = Environment.from_conda_specification(name, conda_file) if conda_file else None
-        env = env or Environment(name)
+        env = env or Environment._bare(name)
         env._set("docker", {"base_image": image})
         return env
 
@@ -304,7 +326,7 @@ class Environment:
         env = (
             Environment.from_conda_specification(name, conda_specification)
             if conda_specification
-            else Environment(name)
+            else Environment._bare(name)
         )
         env._set("docker", {"dockerfile": text})
         return env
