@@ -29,6 +29,7 @@ from kiln.sdk.views import DockerView, PythonView, SectionView
 if TYPE_CHECKING:
     from kiln.catalog import EnvironmentRecord
     from kiln.sdk.environment_build import EnvironmentBuild
+    from kiln.sdk.freeze import Frozen
     from kiln.workspace import Workspace
 
 __all__ = ["DEFAULT_CPU_IMAGE", "DEFAULT_GPU_IMAGE", "Environment"]
@@ -255,11 +256,19 @@ class Environment:
 
     # Constructors with Azure ML's names
     @staticmethod
-    def from_pip_requirements(name: str, file_path: str | os.PathLike[str]) -> Environment:
+    def from_pip_requirements(
+        name: str, file_path: str | os.PathLike[str], pip_version: str | None = None
+    ) -> Environment:
+        """The file's packages and options on azureml-core's defaults, with ``pip`` (or
+        ``pip=pip_version``) among the conda packages, as azureml-core writes it."""
         from kiln.formats import requirements
 
-        loaded = requirements.load(Path(file_path), name=name)
-        return Environment(name, _definition=loaded.definition, _source_dir=Path(file_path).parent)
+        definition = requirements.load(Path(file_path), name=name).definition
+        env = Environment(name, _source_dir=Path(file_path).parent)
+        assign(env._definition.python, "pip", definition.python.pip, where="python")
+        pip = f"pip={pip_version}" if pip_version else "pip"
+        env.python.conda_dependencies.add_conda_package(pip)
+        return env
 
     @staticmethod
     def from_conda_specification(name: str, file_path: str | os.PathLike[str]) -> Environment:
@@ -288,22 +297,56 @@ class Environment:
         from kiln.sdk.freeze import freeze
 
         frozen = freeze(Path(prefix_or_interpreter))
+        return Environment._frozen(name, frozen, channels=[])
+
+    @staticmethod
+    def from_existing_conda_environment(
+        name: str, conda_environment_name: str | os.PathLike[str]
+    ) -> Environment:
+        """What a conda environment holds (named as ``conda env list`` names it, or by its
+        prefix): its channels, conda packages as ``name=version`` (as azureml-core's
+        ``conda env export --no-builds``), pip packages not installed by conda, its Python."""
+        from kiln.sdk.freeze import conda_channels, find_conda_prefix, freeze
+
+        prefix = find_conda_prefix(str(conda_environment_name))
+        frozen = freeze(prefix, builds=False)
+        return Environment._frozen(name, frozen, channels=conda_channels(prefix))
+
+    @staticmethod
+    def _frozen(name: str, frozen: Frozen, *, channels: builtins.list[str]) -> Environment:
         if frozen.skipped:
             warnings.warn(
-                f"left out of {name!r}: {', '.join(frozen.skipped)}; build a wheel and add "
-                "its path with "
-                "env.python.conda_dependencies.add_pip_package(...)",
+                f"left out of {name!r}: {', '.join(frozen.skipped)}; build a wheel and add its "
+                "path with env.python.conda_dependencies.add_pip_package(...)",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of from_existing_*
             )
         env = Environment(name)
         python = {
             "version": frozen.python_version,
-            "conda": {"packages": frozen.conda_packages},
+            "conda": {"channels": channels, "packages": frozen.conda_packages},
             "pip": {"packages": frozen.pip_packages},
         }
         env._set("python", python)
         return env
+
+    @staticmethod
+    def add_private_pip_wheel(
+        workspace: Workspace, file_path: str | os.PathLike[str], exist_ok: bool = False
+    ) -> str:
+        """Store a wheel in the workspace (``kiln wheel add``) and return the entry to list
+        with ``add_pip_package``: ``wheel:FILENAME``. As in azureml-core, a wheel of that name
+        stored already is an error unless ``exist_ok``; a different one is always refused."""
+        from kiln.errors import Conflict
+        from kiln.wheels import add_wheel
+
+        result = add_wheel(workspace, Path(file_path))
+        filename = result.wheel.filename
+        if not result.added and not exist_ok:
+            raise Conflict(
+                f"a wheel named {filename} is stored already; pass exist_ok=True to use it"
+            )
+        return f"wheel:{filename}"
 
     @staticmethod
     def from_docker_image(
