@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import assign, validate_definition
-from kiln.errors import InvalidDefinition
+from kiln.errors import InvalidDefinition, InvalidRequest
 from kiln.sdk.defaults import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
+from kiln.sdk.sections import SparkPackage
 from kiln.sdk.views import DockerView, PythonView, SectionView
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from kiln.sdk.freeze import Frozen
     from kiln.workspace import Workspace
 
-__all__ = ["DEFAULT_CPU_IMAGE", "DEFAULT_GPU_IMAGE", "Environment"]
+__all__ = ["DEFAULT_CPU_IMAGE", "DEFAULT_GPU_IMAGE", "Environment", "SparkPackage"]
 
 _DOCKERFILE_INSTRUCTIONS = {"FROM", "ARG"}
 T = TypeVar("T")
@@ -228,11 +229,23 @@ class Environment:
     def save_to_directory(
         self,
         path: str | os.PathLike[str],
-        format: str = "kiln",  # Azure ML's name, though it shadows a builtin
-        overwrite: bool = False,
+        overwrite: bool | str = False,
+        format: str | bool = "azure-v1",  # shadows a builtin, to read like the other faces
     ) -> builtins.list[Path]:
-        """Write the definition (and the local files it names) into folder ``path``."""
+        """Write the definition (and the local files it names) into folder ``path``: by
+        default what azureml-core's ``save_to_directory(path, overwrite)`` writes
+        (``azureml_environment.json``, ``conda_dependencies.yml``, ``BaseDockerfile``);
+        ``format`` chooses another (kiln, azure-v2, conda, requirements). A format name in
+        ``overwrite``'s place is Kiln's earlier order, ``(path, format, overwrite)``."""
         from kiln.formats.dispatch import save_definition
+
+        if isinstance(overwrite, str):  # (path, format[, overwrite])
+            format, overwrite = overwrite, format if isinstance(format, bool) else False
+        if not isinstance(format, str):
+            raise InvalidRequest(
+                f"`format`: {format!r} is not a format; pass format='azure-v1' (the default), "
+                "'kiln', 'azure-v2', 'conda' or 'requirements'"
+            )
 
         lookup = self._workspace.artifacts.lookup if self._workspace is not None else None
         return save_definition(
