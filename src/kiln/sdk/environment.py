@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import assign, validate_definition
-from kiln.errors import InvalidDefinition, InvalidRequest
+from kiln.errors import InvalidDefinition, InvalidRequest, InvalidType
 from kiln.sdk.defaults import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
 from kiln.sdk.sections import SparkPackage
 from kiln.sdk.views import DockerView, PythonView, SectionView
@@ -72,6 +72,11 @@ class Environment:
         _definition: EnvironmentDefinition | None = None,
         _source_dir: Path | None = None,
     ) -> None:
+        if not isinstance(name, str):
+            raise InvalidType(
+                f"`name`: expected a string, got {type(name).__name__} ({name!r}); name the "
+                "environment with a str"
+            )
         if _definition is None:
             from kiln.sdk.defaults import python_defaults
 
@@ -237,6 +242,7 @@ class Environment:
         (``azureml_environment.json``, ``conda_dependencies.yml``, ``BaseDockerfile``);
         ``format`` chooses another (kiln, azure-v2, conda, requirements). A format name in
         ``overwrite``'s place is Kiln's earlier order, ``(path, format, overwrite)``."""
+        from kiln.errors import AlreadyExists, Conflict
         from kiln.formats.dispatch import save_definition
 
         if isinstance(overwrite, str):  # (path, format[, overwrite])
@@ -248,19 +254,25 @@ class Environment:
             )
 
         lookup = self._workspace.artifacts.lookup if self._workspace is not None else None
-        return save_definition(
-            self.definition,
-            Path(path),
-            format,
-            source_dir=self._source_dir,
-            lookup=lookup,
-            overwrite=overwrite,
-        )
+        try:
+            return save_definition(
+                self.definition,
+                Path(path),
+                format,
+                source_dir=self._source_dir,
+                lookup=lookup,
+                overwrite=overwrite,
+            )
+        except Conflict as exc:  # a file is there: a FileExistsError too, as in azureml-core
+            raise AlreadyExists(exc.message, hint=exc.hint) from None
 
     @staticmethod
     def load_from_directory(path: str | os.PathLike[str]) -> Environment:
+        from kiln.errors import MissingFile
         from kiln.formats.dispatch import load_path
 
+        if not Path(path).exists():  # a FileNotFoundError too, as in azureml-core
+            raise MissingFile(f"{os.fspath(path)} does not exist; pass the folder it was saved to")
         loaded = load_path(Path(path))
         source = Path(path) if Path(path).is_dir() else Path(path).parent
         return Environment(
