@@ -24,7 +24,7 @@ from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import assign, validate_definition
 from kiln.errors import InvalidDefinition, InvalidRequest, InvalidType
 from kiln.sdk.defaults import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
-from kiln.sdk.sections import SparkPackage
+from kiln.sdk.sections import RCranPackage, RGitHubPackage, RSection, SparkPackage, plain
 from kiln.sdk.views import DockerView, PythonView, SectionView
 
 if TYPE_CHECKING:
@@ -33,7 +33,15 @@ if TYPE_CHECKING:
     from kiln.sdk.freeze import Frozen
     from kiln.workspace import Workspace
 
-__all__ = ["DEFAULT_CPU_IMAGE", "DEFAULT_GPU_IMAGE", "Environment", "SparkPackage"]
+__all__ = [
+    "DEFAULT_CPU_IMAGE",
+    "DEFAULT_GPU_IMAGE",
+    "Environment",
+    "RCranPackage",
+    "RGitHubPackage",
+    "RSection",
+    "SparkPackage",
+]
 
 _DOCKERFILE_INSTRUCTIONS = {"FROM", "ARG"}
 T = TypeVar("T")
@@ -108,6 +116,16 @@ class Environment:
     @property
     def spark(self) -> SectionView:
         return SectionView(self._definition.spark, "spark")
+
+    @property
+    def r(self) -> SectionView | None:
+        """Azure ML's R section (None until set): stored and exported; a build refuses it."""
+        section = self._definition.r
+        return None if section is None else SectionView(section, "r")
+
+    @r.setter
+    def r(self, value: RSection | SectionView | dict[str, Any] | None) -> None:
+        self._set("r", value.model() if isinstance(value, SectionView) else plain(value))
 
     # Identity
     @property
@@ -253,6 +271,13 @@ class Environment:
                 "'kiln', 'azure-v2', 'conda' or 'requirements'"
             )
 
+        if self._definition.r is not None and format != "kiln":
+            warnings.warn(
+                f"the R section (`r`) of {self.name!r} is kept only by format='kiln'; "
+                f"format={format!r} leaves it out",
+                UserWarning,
+                stacklevel=2,
+            )
         lookup = self._workspace.artifacts.lookup if self._workspace is not None else None
         try:
             return save_definition(
