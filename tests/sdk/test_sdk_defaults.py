@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiln import CondaDependencies, Environment
+from kiln.errors import InvalidRequest
 from kiln.sdk import defaults
 from kiln.sdk.defaults import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE, PYTHON_DEFAULT_VERSION
 
@@ -91,3 +92,21 @@ def test_a_conda_file_with_python_keeps_it_silently(tmp_path: Path) -> None:
         env = Environment.from_conda_specification("conda", path)
 
     assert env.definition.python.version == "3.12"
+
+
+def test_image_constructors_take_azure_ml_dependency_files(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("six==1.16.0\n")
+    path = write_conda(tmp_path, "  - python=3.12\n")
+
+    by_pip = Environment.from_docker_image(
+        "img", "registry.example/python:3.11", pip_requirements=tmp_path / "requirements.txt"
+    )
+    by_conda = Environment.from_dockerfile("df", "FROM x\n", conda_specification=path)
+
+    assert by_pip.definition.python.pip.packages == ["six==1.16.0"]
+    assert by_pip.definition.docker.base_image == "registry.example/python:3.11"
+    assert by_conda.definition.python.version == "3.12"
+    with pytest.raises(InvalidRequest, match="pass conda_specification or pip_requirements"):
+        Environment.from_docker_image(
+            "img", "x", conda_specification=path, pip_requirements=tmp_path / "requirements.txt"
+        )

@@ -400,11 +400,18 @@ class Environment:
 
     @staticmethod
     def from_docker_image(
-        name: str, image: str, conda_file: str | os.PathLike[str] | None = None
+        name: str,
+        image: str,
+        conda_file: str | os.PathLike[str] | None = None,
+        *,
+        conda_specification: str | os.PathLike[str] | None = None,
+        pip_requirements: str | os.PathLike[str] | None = None,
     ) -> Environment:
-        # Without a conda file the image's own Python is used: no default version to clash.
-        env = Environment.from_conda_specification(name, conda_file) if conda_file else None
-        env = env or Environment._bare(name)
+        """``image`` with the Python packages of a conda file (``conda_file`` or azureml-core's
+        ``conda_specification``) or of a requirements file, at most one of them."""
+        env = Environment._from_dependencies(
+            name, conda_specification or conda_file, pip_requirements
+        )
         env._set("docker", {"base_image": image})
         return env
 
@@ -413,16 +420,31 @@ class Environment:
         name: str,
         dockerfile: str | os.PathLike[str],
         conda_specification: str | os.PathLike[str] | None = None,
+        pip_requirements: str | os.PathLike[str] | None = None,
     ) -> Environment:
         """``dockerfile`` is a path to a Dockerfile or the Dockerfile text itself."""
         text = _dockerfile_text(dockerfile)
-        env = (
-            Environment.from_conda_specification(name, conda_specification)
-            if conda_specification
-            else Environment._bare(name)
-        )
+        env = Environment._from_dependencies(name, conda_specification, pip_requirements)
         env._set("docker", {"dockerfile": text})
         return env
+
+    @staticmethod
+    def _from_dependencies(
+        name: str,
+        conda_specification: str | os.PathLike[str] | None,
+        pip_requirements: str | os.PathLike[str] | None,
+    ) -> Environment:
+        if conda_specification and pip_requirements:
+            raise InvalidRequest(
+                "pass conda_specification or pip_requirements, not both: one file says what "
+                "Python packages the image gets"
+            )
+        if conda_specification:
+            return Environment.from_conda_specification(name, conda_specification)
+        if pip_requirements:
+            return Environment.from_pip_requirements(name, pip_requirements)
+        # Neither: the image's own Python is used, so no default version to contradict it.
+        return Environment._bare(name)
 
     def clone(self, new_name: str) -> Environment:
         """An editable copy under a new name, with no version (curated origins included)."""
