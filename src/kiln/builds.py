@@ -19,7 +19,7 @@ from typing import Any
 
 from kiln import builders
 from kiln.builders import packagecaches
-from kiln.builders.base import Activation, BuildContext, Builder, Lock, Target
+from kiln.builders.base import Activation, BuildContext, Builder, BuildError, Lock, Target
 from kiln.buildinputs import (
     WHEELS_FOLDER,
     secrets_for,
@@ -67,6 +67,17 @@ def _to_lock(row: LockRow) -> Lock:
     return Lock(row.lock_format, row.lock_text, row.packages, row.resolver)
 
 
+def _refuse_r(record: EnvironmentRecord) -> None:
+    """An R section is stored and exported (Azure ML's), never built: say so before anything."""
+    r = record.definition.r
+    if r is not None and r.model_dump(exclude_defaults=True):
+        raise BuildError(
+            f"{record.reference} has an R section (`r`), and Kiln builds Python environments "
+            "only: remove `r` to build it here (Kiln keeps it to export the definition to "
+            "Azure ML)"
+        )
+
+
 def ensure_built(
     workspace: Workspace,
     record: EnvironmentRecord,
@@ -88,6 +99,7 @@ def ensure_built(
 
     Every success with the newest lock points this machine's warm path (fastexec) at it, so
     ``kiln env exec`` finds it without SQLAlchemy whichever face built it."""
+    _refuse_r(record)
     cache = cache or open_cache(workspace)
     reporter = reporter or SilentReporter()
     builder = builders.choose(record.definition, host_only=host_only)

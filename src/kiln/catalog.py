@@ -20,7 +20,7 @@ from kiln.environment.record import (
     RegisterResult,
     curated_record,
 )
-from kiln.environment.reference import CURATED_PREFIX, parse_reference
+from kiln.environment.reference import AZURE_RESERVED_PREFIXES, CURATED_PREFIX, parse_reference
 from kiln.errors import InvalidDefinition, NotFound, ReadOnly
 from kiln.formats.base import local_path_of, resolve_local_inputs
 from kiln.workspace import Workspace
@@ -108,6 +108,23 @@ def _check_stored(workspace: Workspace, definition: EnvironmentDefinition) -> No
             )
 
 
+def _refuse_reserved(name: str) -> None:
+    """Names starting with Kiln's or Azure ML's curated prefixes are not for users."""
+    for prefix in (CURATED_PREFIX, *AZURE_RESERVED_PREFIXES):
+        if not name.startswith(prefix):
+            continue
+        suggestion = name[len(prefix) :].lstrip("-_.") or "my-env"
+        owner = "curated" if prefix == CURATED_PREFIX else "Azure ML's curated"
+        refusal = (
+            f"`name`: {name!r} uses the reserved prefix {prefix!r} of {owner} environments; "
+            f"register it as {suggestion!r} (env.clone('{suggestion}'))"
+        )
+        equivalent = None if prefix == CURATED_PREFIX else curated.equivalent_of(name)
+        if equivalent:
+            refusal += f", or start from Kiln's curated {equivalent}"
+        raise ReadOnly(refusal)
+
+
 def register(
     workspace: Workspace,
     definition: EnvironmentDefinition,
@@ -118,12 +135,7 @@ def register(
     from kiln.registry.engine import write_transaction
     from kiln.registry.queries import insert_version
 
-    if definition.name.startswith(CURATED_PREFIX):
-        suggestion = definition.name[len(CURATED_PREFIX) :] or "my-env"
-        raise ReadOnly(
-            f"`name`: {definition.name!r} uses the reserved prefix {CURATED_PREFIX!r} of curated "
-            f"environments; register it as {suggestion!r} (env.clone('{suggestion}'))"
-        )
+    _refuse_reserved(definition.name)
     if source_dir is not None and _unread_local_inputs(definition):
         definition = resolve_local_inputs(definition, source_dir)
     if any(parse_pip_entry(e).kind == "wheel" for e in definition.python.pip.packages):

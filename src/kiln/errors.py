@@ -41,6 +41,15 @@ class InvalidDefinition(KilnError):
     one_line = True
 
 
+class InvalidType(InvalidDefinition, TypeError):
+    """A value of the wrong Python type given to the SDK: a TypeError, as in azureml-core."""
+
+
+class MissingFile(InvalidDefinition, FileNotFoundError):
+    """A file a definition is read from does not exist: a FileNotFoundError to SDK code, as in
+    azureml-core, and bad input (exit 2) to the CLI."""
+
+
 class NotFound(KilnError):
     exit_code = 3
     status = 404
@@ -51,6 +60,10 @@ class Conflict(KilnError):
 
     exit_code = 4
     status = 409
+
+
+class AlreadyExists(Conflict, FileExistsError):
+    """A file that would be replaced without being told to: a FileExistsError to SDK code."""
 
 
 class ReadOnly(KilnError):

@@ -29,7 +29,7 @@ def test_create_lists_what_it_was_given_and_adds_pip_to_conda() -> None:
     # conda installs pip itself when there are pip packages, as environment.yml needs.
     assert deps.conda_packages == ["numpy=1.26.4", "conda-forge::scipy=1.13.1", "pip"]
     assert deps.pip_packages == ["requests==2.32.3", "six==1.16.0"]
-    assert deps.conda_channels == []
+    assert deps.conda_channels == ["anaconda", "conda-forge"]  # azureml-core's defaults
 
 
 def test_pip_only_dependencies_need_no_conda_packages() -> None:
@@ -89,10 +89,10 @@ def test_channels_are_added_once_in_order_and_removed() -> None:
     deps.add_channel("conda-forge")
     deps.add_channel("defaults")
     deps.add_channel("conda-forge")
-    assert deps.conda_channels == ["conda-forge", "defaults"]
+    assert deps.conda_channels == ["anaconda", "conda-forge", "defaults"]
 
     deps.remove_channel("conda-forge")
-    assert deps.conda_channels == ["defaults"]
+    assert deps.conda_channels == ["anaconda", "defaults"]
 
 
 def test_set_python_version_replaces_it() -> None:
@@ -149,7 +149,7 @@ def test_serialize_to_string_is_a_conda_file_with_the_same_content() -> None:
 
     assert parsed == {
         "name": "project_environment",
-        "channels": ["conda-forge"],
+        "channels": ["anaconda", "conda-forge"],
         "dependencies": [
             "python=3.11",
             "numpy=1.26.4",
@@ -168,7 +168,7 @@ def test_saved_file_loads_back_to_the_same_dependencies(tmp_path: Path) -> None:
     loaded = CondaDependencies(path)
 
     assert loaded.get_python_version() == "3.11"
-    assert loaded.conda_channels == ["conda-forge"]
+    assert loaded.conda_channels == ["anaconda", "conda-forge"]
     assert loaded.conda_packages == deps.conda_packages
     assert loaded.pip_packages == deps.pip_packages
 

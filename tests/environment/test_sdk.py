@@ -37,14 +37,15 @@ def sample(name: str = "demo") -> Environment:
 # --- fields with Azure ML's names ------------------------------------------------------------
 
 
-def test_a_new_environment_installs_nothing_on_no_image() -> None:
+def test_a_new_environment_starts_from_the_defaults_on_no_image() -> None:
     env = Environment("demo")
 
     assert (env.name, env.version, env.description, env.tags) == ("demo", None, None, {})
     assert env.python.user_managed_dependencies is False
     assert env.python.interpreter_path is None
     deps = env.python.conda_dependencies
-    assert (deps.get_python_version(), deps.conda_packages, deps.pip_packages) == (None, [], [])
+    assert (deps.get_python_version(), deps.conda_packages, deps.pip_packages) == ("3.11", [], [])
+    assert deps.conda_channels == ["anaconda", "conda-forge"]
     assert env.docker.base_image is None
     assert env.docker.base_dockerfile is None
     assert env.docker.base_image_registry.address is None
@@ -69,7 +70,7 @@ def test_azure_ml_style_assignments_fill_the_definition() -> None:
     definition = env.definition
 
     assert definition.python.version == "3.11"
-    assert definition.python.conda.channels == ["conda-forge"]
+    assert definition.python.conda.channels == ["anaconda", "conda-forge"]
     assert definition.python.conda.packages == ["numpy=1.26.4", "pip"]
     assert definition.python.pip.packages == ["requests==2.32.3"]
     assert definition.docker.base_image == "registry.example/team/python:3.11"
@@ -268,15 +269,16 @@ def test_a_clone_of_a_curated_environment_registers_without_the_curated_tag(
 # --- files -----------------------------------------------------------------------------------
 
 
-def expressible_in(fmt: str) -> Environment:
+def expressible_in(fmt: str, folder: Path) -> Environment:
     """An environment using everything ``fmt`` can hold."""
-    env = Environment("roundtrip")
     if fmt == "requirements":
-        env.python.conda_dependencies = CondaDependencies.create(
-            pip_packages=["requests==2.32.3", "six==1.16.0"],
-            pip_indexurl="https://pypi.example/simple",
+        # A requirements file holds neither a python version nor channels: read one.
+        folder.mkdir()
+        (folder / "requirements.txt").write_text(
+            "--index-url https://pypi.example/simple\nrequests==2.32.3\nsix==1.16.0\n"
         )
-        return env
+        return Environment.load_from_directory(folder)
+    env = Environment("roundtrip")
     env.python.conda_dependencies = sample().python.conda_dependencies
     env.python.conda_dependencies.add_channel("conda-forge")
     if fmt != "conda":
@@ -290,7 +292,7 @@ def expressible_in(fmt: str) -> Environment:
 
 @pytest.mark.parametrize("fmt", ["kiln", "azure-v1", "azure-v2", "conda", "requirements"])
 def test_save_then_load_gives_the_same_build(tmp_path: Path, fmt: str) -> None:
-    env = expressible_in(fmt)
+    env = expressible_in(fmt, tmp_path / "source")
     assert dropped_fields(env.definition, fmt) == []
 
     env.save_to_directory(tmp_path / fmt, format=fmt)
@@ -414,7 +416,9 @@ def test_a_local_wheel_is_stored_in_the_workspace_and_saved_from_there(
 
     copied = tmp_path / "elsewhere" / "wheels" / "demo-1.0-py3-none-any.whl"
     assert copied.read_bytes() == content
-    assert Environment.load_from_directory(tmp_path / "elsewhere").build_hash == got.build_hash
+    # A requirements file keeps the pip part (not the python version or channels).
+    loaded = Environment.load_from_directory(tmp_path / "elsewhere")
+    assert loaded.definition.python.pip == got.definition.python.pip
 
 
 # --- freezing a real virtualenv --------------------------------------------------------------

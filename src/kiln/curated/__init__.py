@@ -25,6 +25,25 @@ def definitions() -> tuple[EnvironmentDefinition, ...]:
 
 INDEX = Path(__file__).parent / "index.json"
 
+# Words in Azure ML's curated names (AzureML-sklearn-1.0-ubuntu20.04-py38-cpu, AzureML-Minimal,
+# AzureML-minimal-ubuntu20.04-py38-cpu-inference, ...) and the Kiln environment for them, the
+# first match winning: an inference image is an inference image, whatever else it holds.
+_AZURE_EQUIVALENTS = (
+    (("inference",), "Kiln-inference-py311"),
+    (("sklearn", "scikit"), "Kiln-sklearn-pandas-py311"),
+    (("pytorch", "torch"), "Kiln-pytorch-cpu-py311"),
+    (("minimal",), "Kiln-minimal-py311"),
+)
+
+
+def equivalent_of(azure_name: str) -> str | None:
+    """The curated Kiln environment closest to an Azure ML curated one, if any."""
+    lowered = azure_name.lower()
+    for words, kiln_name in _AZURE_EQUIVALENTS:
+        if any(word in lowered for word in words):
+            return kiln_name
+    return None
+
 
 def summaries() -> list[dict[str, Any]]:
     """Public summaries of the curated definitions, as ``kiln env list --json`` shows them."""

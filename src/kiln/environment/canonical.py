@@ -113,6 +113,10 @@ def build_form(definition: EnvironmentDefinition) -> dict[str, Any]:
             "packages": [[p.group, p.artifact, p.version] for p in spark.packages],
             "precache": spark.precache_packages if spark.packages else None,
         },
+        # What R installs (never a token: those are references, as registry passwords).
+        "r": definition.r.model_dump(exclude={"github_packages": {"__all__": {"auth_token"}}})
+        if definition.r
+        else None,
         "inferencing_stack_version": definition.inferencing_stack_version,
     }
     pruned: dict[str, Any] = _pruned(form)

@@ -195,6 +195,15 @@ def has_conda_file_content(python: PythonSection) -> bool:
     return bool(conda or pip.packages or options)
 
 
+def _reference_only(value: str | None, secret: str, example: str) -> str | None:
+    if value is not None and not is_reference(value):
+        raise ValueError(
+            f"a plain-text {secret} is never stored; set it in an environment variable and "
+            f"write {example}"
+        )
+    return value
+
+
 class RegistryRef(_Model):
     """Where a private base image comes from. The password is only ever a ``${VAR}`` reference."""
 
@@ -205,12 +214,7 @@ class RegistryRef(_Model):
     @field_validator("password")
     @classmethod
     def _password_is_reference(cls, value: str | None) -> str | None:
-        if value is not None and not is_reference(value):
-            raise ValueError(
-                "a plain-text password is never stored; set it in an environment variable and "
-                "write password: ${MY_REGISTRY_PASSWORD}"
-            )
-        return value
+        return _reference_only(value, "password", "password: ${MY_REGISTRY_PASSWORD}")
 
 
 class Platform(_Model):
@@ -269,6 +273,35 @@ class SparkSection(_Model):
     precache_packages: bool = True
 
 
+class RCranPackage(_Model):
+    name: str = Field(min_length=1)
+    version: str | None = None
+    repository: str | None = None
+
+
+class RGitHubPackage(_Model):
+    repository: str = Field(min_length=1, description="USER/REPO[/SUBDIR][@REF|#PULL]")
+    auth_token: str | None = Field(default=None, description="An environment reference: ${VAR}.")
+
+    @field_validator("auth_token")
+    @classmethod
+    def _token_is_reference(cls, value: str | None) -> str | None:
+        return _reference_only(value, "token", "auth_token: ${MY_GITHUB_TOKEN}")
+
+
+class RSection(_Model):
+    """Azure ML's R section, kept as written: Kiln stores and exports it but builds no R."""
+
+    r_version: str | None = None
+    user_managed: bool = False
+    rscript_path: str | None = None
+    snapshot_date: str | None = None
+    cran_packages: list[RCranPackage] = Field(default_factory=list)
+    github_packages: list[RGitHubPackage] = Field(default_factory=list)
+    custom_url_packages: list[str] = Field(default_factory=list)
+    bioconductor_packages: list[str] = Field(default_factory=list)
+
+
 class Route(_Model):
     path: str = Field(pattern=r"^/")
     port: int = Field(ge=1, le=65535)
@@ -295,6 +328,7 @@ class EnvironmentDefinition(_Model):
     environment_variables: dict[str, str] = Field(default_factory=dict)
     docker: DockerSection = Field(default_factory=DockerSection)
     spark: SparkSection = Field(default_factory=SparkSection)
+    r: RSection | None = Field(default=None, description="Azure ML's R section; not built.")
     inferencing_stack_version: str | None = None
     inference_config: InferenceConfig | None = None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pathspec
 
-from kiln.errors import InvalidDefinition
+from kiln.errors import InvalidDefinition, MissingFile
 
 MAX_DEFINITION_FILE_BYTES = 5 * 1024 * 1024
 MAX_CONTEXT_BYTES = 512 * 1024 * 1024
@@ -54,7 +54,7 @@ def read_limited(path: Path, *, field: str, limit: int = MAX_DEFINITION_FILE_BYT
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise InvalidDefinition(f"`{field}`: {path} does not exist") from None
+        raise MissingFile(f"`{field}`: {path} does not exist") from None
     except IsADirectoryError:
         raise InvalidDefinition(f"`{field}`: {path} is a folder, not a file") from None
     try:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from kiln.errors import InvalidDefinition
 
 CURATED_PREFIX = "Kiln-"  # the reserved names of the environments that ship with Kiln
+# Azure ML reserves these for its curated environments ("Do not start your environment name
+# with Microsoft or AzureML", azureml-core's Environment docs): a ported name that starts so
+# is refused too, pointing at Kiln's curated equivalent.
+AZURE_RESERVED_PREFIXES = ("AzureML-", "Microsoft")
 
 
 def parse_reference(reference: str) -> tuple[str, str | None]:

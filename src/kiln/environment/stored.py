@@ -25,6 +25,7 @@ SHAPE: dict[str, dict[str, str | None]] = {
         "environment_variables": None,
         "docker": "DockerSection",
         "spark": "SparkSection",
+        "r": "RSection",
         "inferencing_stack_version": None,
         "inference_config": "InferenceConfig",
     },
@@ -61,6 +62,18 @@ SHAPE: dict[str, dict[str, str | None]] = {
     "Platform": {"os": None, "architecture": None},
     "SparkSection": {"repositories": None, "packages": "SparkPackage", "precache_packages": None},
     "SparkPackage": {"group": None, "artifact": None, "version": None},
+    "RSection": {
+        "r_version": None,
+        "user_managed": None,
+        "rscript_path": None,
+        "snapshot_date": None,
+        "cran_packages": "RCranPackage",
+        "github_packages": "RGitHubPackage",
+        "custom_url_packages": None,
+        "bioconductor_packages": None,
+    },
+    "RCranPackage": {"name": None, "version": None, "repository": None},
+    "RGitHubPackage": {"repository": None, "auth_token": None},
     "InferenceConfig": dict.fromkeys(
         ("liveness_route", "readiness_route", "scoring_route"), "Route"
     ),

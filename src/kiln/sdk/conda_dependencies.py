@@ -1,15 +1,17 @@
 """``CondaDependencies``: the Azure ML SDK's editor of the python section, over Kiln's model.
 
-Every change is validated as it is made, so a bad package string, channel or python version
+A new one starts from azureml-core's defaults as Kiln has them (``kiln.sdk.defaults``): a
+Python version and the channels ``anaconda`` and ``conda-forge``. Every change is validated as it is made, so a bad package string, channel or python version
 fails at the line that makes it, with ``InvalidDefinition`` naming the field; a refused change
 leaves the dependencies as they were.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kiln.environment.definition import EnvironmentDefinition, PythonSection
 from kiln.environment.packages import conda_python_version, parse_conda_entry, parse_pip_entry
@@ -46,7 +48,11 @@ class CondaDependencies:
             from kiln.formats import conda_env
 
             _section = conda_env.load(Path(conda_dependencies_file_path)).definition.python
-        self._section = _section if _section is not None else PythonSection()
+        if _section is None:
+            from kiln.sdk.defaults import python_defaults
+
+            _section = PythonSection.model_validate(python_defaults())
+        self._section = _section
 
     @staticmethod
     def create(
@@ -130,7 +136,33 @@ class CondaDependencies:
         assign(self._section.conda, "channels", channels, where="python.conda")
 
     def set_pip_index_url(self, url: str | None) -> None:
+        """The index URL, given alone or as azureml-core takes it: ``--index-url URL``."""
+        if url is not None and url.split(maxsplit=1)[0] in ("--index-url", "-i"):
+            self.set_pip_option(url)
+            return
         assign(self._section.pip, "index_url", url, where="python.pip")
+
+    def set_pip_option(self, pip_option: str) -> None:
+        """Set a pip option line (``--index-url URL``, ``--extra-index-url URL``,
+        ``--find-links URL``, ``--pre``); as in azureml-core, it replaces the option of the
+        same name."""
+        # The conda file reader's own parser of pip lines: one meaning for an option line.
+        from kiln.formats.conda_env import _pip_options as pip_options
+
+        if not pip_option.strip().startswith("-"):
+            raise InvalidDefinition(
+                f"`python.pip`: {pip_option!r} is not a pip option (an option starts with -); "
+                "add a package with add_pip_package"
+            )
+        _packages, options, _warnings = pip_options([pip_option], "set_pip_option")
+        changes = {k: v for k, v in options.items() if k != "packages" and v}
+        current = self._section.pip.model_dump()
+        assign(self._section, "pip", {**current, **changes}, where="python")
+
+    @property
+    def pip_options(self) -> list[str]:
+        """The pip option lines, as a conda file's ``pip:`` list holds them."""
+        return [line for line in self._pip_lines() if line.startswith("-")]
 
     def add_pip_extra_index_url(self, url: str) -> None:
         urls = self._section.pip.extra_index_urls
@@ -148,13 +180,25 @@ class CondaDependencies:
             self._set_conda([*conda, "pip"])
 
     # Writing
-    def serialize_to_string(self) -> str:
-        """The conda ``environment.yml`` text, as Azure ML's SDK gives it."""
+    def as_dict(self) -> dict[str, Any]:
+        """The conda file as plain data (``name``, ``channels``, ``dependencies`` with its
+        ``pip:`` list), as azureml-core's ``as_dict``; changing it changes nothing here."""
         from kiln.formats import conda_env
-        from kiln.formats.base import dump_yaml
 
         definition = EnvironmentDefinition(name="project_environment", python=self._section)
-        return dump_yaml(conda_env.python_to_spec(definition))
+        return copy.deepcopy(conda_env.python_to_spec(definition))
+
+    def serialize_to_string(self) -> str:
+        """The conda ``environment.yml`` text, as Azure ML's SDK gives it."""
+        from kiln.formats.base import dump_yaml
+
+        return dump_yaml(self.as_dict())
+
+    def _pip_lines(self) -> list[str]:
+        for item in self.as_dict()["dependencies"]:
+            if isinstance(item, dict):
+                return list(item["pip"])
+        return []
 
     def save(self, path: str | Path) -> Path:
         from kiln.formats.base import write_files_atomically

@@ -22,13 +22,26 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import assign, validate_definition
-from kiln.errors import InvalidDefinition
+from kiln.errors import InvalidDefinition, InvalidRequest, InvalidType
+from kiln.sdk.defaults import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
+from kiln.sdk.sections import RCranPackage, RGitHubPackage, RSection, SparkPackage, plain
 from kiln.sdk.views import DockerView, PythonView, SectionView
 
 if TYPE_CHECKING:
     from kiln.catalog import EnvironmentRecord
     from kiln.sdk.environment_build import EnvironmentBuild
+    from kiln.sdk.freeze import Frozen
     from kiln.workspace import Workspace
+
+__all__ = [
+    "DEFAULT_CPU_IMAGE",
+    "DEFAULT_GPU_IMAGE",
+    "Environment",
+    "RCranPackage",
+    "RGitHubPackage",
+    "RSection",
+    "SparkPackage",
+]
 
 _DOCKERFILE_INSTRUCTIONS = {"FROM", "ARG"}
 T = TypeVar("T")
@@ -67,9 +80,16 @@ class Environment:
         _definition: EnvironmentDefinition | None = None,
         _source_dir: Path | None = None,
     ) -> None:
-        self._definition = (
-            _definition if _definition is not None else validate_definition({"name": name})
-        )
+        if not isinstance(name, str):
+            raise InvalidType(
+                f"`name`: expected a string, got {type(name).__name__} ({name!r}); name the "
+                "environment with a str"
+            )
+        if _definition is None:
+            from kiln.sdk.defaults import python_defaults
+
+            _definition = validate_definition({"name": name, "python": python_defaults()})
+        self._definition = _definition
         self._source_dir = _source_dir
         self._workspace: Workspace | None = None
         self._registered_version: str | None = None
@@ -96,6 +116,16 @@ class Environment:
     @property
     def spark(self) -> SectionView:
         return SectionView(self._definition.spark, "spark")
+
+    @property
+    def r(self) -> SectionView | None:
+        """Azure ML's R section (None until set): stored and exported; a build refuses it."""
+        section = self._definition.r
+        return None if section is None else SectionView(section, "r")
+
+    @r.setter
+    def r(self, value: RSection | SectionView | dict[str, Any] | None) -> None:
+        self._set("r", value.model() if isinstance(value, SectionView) else plain(value))
 
     # Identity
     @property
@@ -207,6 +237,11 @@ class Environment:
         return {r.name: Environment._from_record(r, workspace) for r in records}
 
     @staticmethod
+    def _bare(name: str) -> Environment:
+        """An environment with nothing set, not even azureml-core's defaults."""
+        return Environment(name, _definition=validate_definition({"name": name}))
+
+    @staticmethod
     def _from_record(record: EnvironmentRecord, workspace: Workspace) -> Environment:
         env = Environment(record.name, _definition=record.definition.model_copy(deep=True))
         env._workspace = workspace
@@ -217,26 +252,52 @@ class Environment:
     def save_to_directory(
         self,
         path: str | os.PathLike[str],
-        format: str = "kiln",  # Azure ML's name, though it shadows a builtin
-        overwrite: bool = False,
+        overwrite: bool | str = False,
+        format: str | bool = "azure-v1",  # shadows a builtin, to read like the other faces
     ) -> builtins.list[Path]:
-        """Write the definition (and the local files it names) into folder ``path``."""
+        """Write the definition (and the local files it names) into folder ``path``: by
+        default what azureml-core's ``save_to_directory(path, overwrite)`` writes
+        (``azureml_environment.json``, ``conda_dependencies.yml``, ``BaseDockerfile``);
+        ``format`` chooses another (kiln, azure-v2, conda, requirements). A format name in
+        ``overwrite``'s place is Kiln's earlier order, ``(path, format, overwrite)``."""
+        from kiln.errors import AlreadyExists, Conflict
         from kiln.formats.dispatch import save_definition
 
+        if isinstance(overwrite, str):  # (path, format[, overwrite])
+            format, overwrite = overwrite, format if isinstance(format, bool) else False
+        if not isinstance(format, str):
+            raise InvalidRequest(
+                f"`format`: {format!r} is not a format; pass format='azure-v1' (the default), "
+                "'kiln', 'azure-v2', 'conda' or 'requirements'"
+            )
+
+        if self._definition.r is not None and format != "kiln":
+            warnings.warn(
+                f"the R section (`r`) of {self.name!r} is kept only by format='kiln'; "
+                f"format={format!r} leaves it out",
+                UserWarning,
+                stacklevel=2,
+            )
         lookup = self._workspace.artifacts.lookup if self._workspace is not None else None
-        return save_definition(
-            self.definition,
-            Path(path),
-            format,
-            source_dir=self._source_dir,
-            lookup=lookup,
-            overwrite=overwrite,
-        )
+        try:
+            return save_definition(
+                self.definition,
+                Path(path),
+                format,
+                source_dir=self._source_dir,
+                lookup=lookup,
+                overwrite=overwrite,
+            )
+        except Conflict as exc:  # a file is there: a FileExistsError too, as in azureml-core
+            raise AlreadyExists(exc.message, hint=exc.hint) from None
 
     @staticmethod
     def load_from_directory(path: str | os.PathLike[str]) -> Environment:
+        from kiln.errors import MissingFile
         from kiln.formats.dispatch import load_path
 
+        if not Path(path).exists():  # a FileNotFoundError too, as in azureml-core
+            raise MissingFile(f"{os.fspath(path)} does not exist; pass the folder it was saved to")
         loaded = load_path(Path(path))
         source = Path(path) if Path(path).is_dir() else Path(path).parent
         return Environment(
@@ -245,11 +306,19 @@ class Environment:
 
     # Constructors with Azure ML's names
     @staticmethod
-    def from_pip_requirements(name: str, file_path: str | os.PathLike[str]) -> Environment:
+    def from_pip_requirements(
+        name: str, file_path: str | os.PathLike[str], pip_version: str | None = None
+    ) -> Environment:
+        """The file's packages and options on azureml-core's defaults, with ``pip`` (or
+        ``pip=pip_version``) among the conda packages, as azureml-core writes it."""
         from kiln.formats import requirements
 
-        loaded = requirements.load(Path(file_path), name=name)
-        return Environment(name, _definition=loaded.definition, _source_dir=Path(file_path).parent)
+        definition = requirements.load(Path(file_path), name=name).definition
+        env = Environment(name, _source_dir=Path(file_path).parent)
+        assign(env._definition.python, "pip", definition.python.pip, where="python")
+        pip = f"pip={pip_version}" if pip_version else "pip"
+        env.python.conda_dependencies.add_conda_package(pip)
+        return env
 
     @staticmethod
     def from_conda_specification(name: str, file_path: str | os.PathLike[str]) -> Environment:
@@ -257,6 +326,17 @@ class Environment:
 
         definition = conda_env.load(Path(file_path)).definition
         assign(definition, "name", name)
+        if definition.python.version is None:
+            from kiln.sdk.defaults import PYTHON_DEFAULT_VERSION
+
+            # As azureml-core: a conda file without a python pin gets the default, said aloud.
+            warnings.warn(
+                f"No Python version provided in {file_path}, defaulting to "
+                f"{PYTHON_DEFAULT_VERSION!r}; pin it with python=X.Y to choose",
+                UserWarning,
+                stacklevel=2,
+            )
+            assign(definition.python, "version", PYTHON_DEFAULT_VERSION, where="python")
         return Environment(name, _definition=definition, _source_dir=Path(file_path).parent)
 
     @staticmethod
@@ -267,29 +347,71 @@ class Environment:
         from kiln.sdk.freeze import freeze
 
         frozen = freeze(Path(prefix_or_interpreter))
+        return Environment._frozen(name, frozen, channels=[])
+
+    @staticmethod
+    def from_existing_conda_environment(
+        name: str, conda_environment_name: str | os.PathLike[str]
+    ) -> Environment:
+        """What a conda environment holds (named as ``conda env list`` names it, or by its
+        prefix): its channels, conda packages as ``name=version`` (as azureml-core's
+        ``conda env export --no-builds``), pip packages not installed by conda, its Python."""
+        from kiln.sdk.freeze import conda_channels, find_conda_prefix, freeze
+
+        prefix = find_conda_prefix(str(conda_environment_name))
+        frozen = freeze(prefix, builds=False)
+        return Environment._frozen(name, frozen, channels=conda_channels(prefix))
+
+    @staticmethod
+    def _frozen(name: str, frozen: Frozen, *, channels: builtins.list[str]) -> Environment:
         if frozen.skipped:
             warnings.warn(
-                f"left out of {name!r}: {', '.join(frozen.skipped)}; build a wheel and add "
-                "its path with "
-                "env.python.conda_dependencies.add_pip_package(...)",
+                f"left out of {name!r}: {', '.join(frozen.skipped)}; build a wheel and add its "
+                "path with env.python.conda_dependencies.add_pip_package(...)",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of from_existing_*
             )
         env = Environment(name)
         python = {
             "version": frozen.python_version,
-            "conda": {"packages": frozen.conda_packages},
+            "conda": {"channels": channels, "packages": frozen.conda_packages},
             "pip": {"packages": frozen.pip_packages},
         }
         env._set("python", python)
         return env
 
     @staticmethod
+    def add_private_pip_wheel(
+        workspace: Workspace, file_path: str | os.PathLike[str], exist_ok: bool = False
+    ) -> str:
+        """Store a wheel in the workspace (``kiln wheel add``) and return the entry to list
+        with ``add_pip_package``: ``wheel:FILENAME``. As in azureml-core, a wheel of that name
+        stored already is an error unless ``exist_ok``; a different one is always refused."""
+        from kiln.errors import Conflict
+        from kiln.wheels import add_wheel
+
+        result = add_wheel(workspace, Path(file_path))
+        filename = result.wheel.filename
+        if not result.added and not exist_ok:
+            raise Conflict(
+                f"a wheel named {filename} is stored already; pass exist_ok=True to use it"
+            )
+        return f"wheel:{filename}"
+
+    @staticmethod
     def from_docker_image(
-        name: str, image: str, conda_file: str | os.PathLike[str] | None = None
+        name: str,
+        image: str,
+        conda_file: str | os.PathLike[str] | None = None,
+        *,
+        conda_specification: str | os.PathLike[str] | None = None,
+        pip_requirements: str | os.PathLike[str] | None = None,
     ) -> Environment:
-        env = Environment.from_conda_specification(name, conda_file) if conda_file else None
-        env = env or Environment(name)
+        """``image`` with the Python packages of a conda file (``conda_file`` or azureml-core's
+        ``conda_specification``) or of a requirements file, at most one of them."""
+        env = Environment._from_dependencies(
+            name, conda_specification or conda_file, pip_requirements
+        )
         env._set("docker", {"base_image": image})
         return env
 
@@ -298,16 +420,31 @@ class Environment:
         name: str,
         dockerfile: str | os.PathLike[str],
         conda_specification: str | os.PathLike[str] | None = None,
+        pip_requirements: str | os.PathLike[str] | None = None,
     ) -> Environment:
         """``dockerfile`` is a path to a Dockerfile or the Dockerfile text itself."""
         text = _dockerfile_text(dockerfile)
-        env = (
-            Environment.from_conda_specification(name, conda_specification)
-            if conda_specification
-            else Environment(name)
-        )
+        env = Environment._from_dependencies(name, conda_specification, pip_requirements)
         env._set("docker", {"dockerfile": text})
         return env
+
+    @staticmethod
+    def _from_dependencies(
+        name: str,
+        conda_specification: str | os.PathLike[str] | None,
+        pip_requirements: str | os.PathLike[str] | None,
+    ) -> Environment:
+        if conda_specification and pip_requirements:
+            raise InvalidRequest(
+                "pass conda_specification or pip_requirements, not both: one file says what "
+                "Python packages the image gets"
+            )
+        if conda_specification:
+            return Environment.from_conda_specification(name, conda_specification)
+        if pip_requirements:
+            return Environment.from_pip_requirements(name, pip_requirements)
+        # Neither: the image's own Python is used, so no default version to contradict it.
+        return Environment._bare(name)
 
     def clone(self, new_name: str) -> Environment:
         """An editable copy under a new name, with no version (curated origins included)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from kiln.errors import InvalidDefinition
+from kiln.errors import InvalidDefinition, NotFound
 
 # pip freeze leaves out the installer's own tools; so does Kiln.
 _TOOLS = {"pip", "setuptools", "wheel", "distribute"}
@@ -60,16 +61,71 @@ def find_interpreter(prefix_or_interpreter: Path) -> Path:
     )
 
 
-def _conda_packages(prefix: Path) -> list[str]:
-    """``name=version=build`` for each record in a conda prefix's ``conda-meta``."""
+def _conda_records(prefix: Path) -> list[dict[str, Any]]:
     records = []
     for record in sorted((prefix / "conda-meta").glob("*.json")):
-        data = json.loads(record.read_text(encoding="utf-8"))
-        records.append(f"{data['name']}={data['version']}={data['build']}")
+        data: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
+        records.append(data)
     return records
 
 
-def freeze(prefix_or_interpreter: Path, *, timeout: float = 60) -> Frozen:
+def _conda_packages(prefix: Path, *, builds: bool) -> list[str]:
+    """``name=version=build`` (or ``name=version``, as ``conda env export --no-builds``) for
+    each record in a conda prefix's ``conda-meta``; python itself is the version field."""
+    return [
+        f"{r['name']}={r['version']}" + (f"={r['build']}" if builds else "")
+        for r in _conda_records(prefix)
+        if r["name"] != "python"
+    ]
+
+
+def conda_channels(prefix: Path) -> list[str]:
+    """The channels a prefix's packages came from, in order of first use; a channel on
+    anaconda.org by its name, as ``conda env export`` writes it."""
+    channels: list[str] = []
+    for record in _conda_records(prefix):
+        channel = str(record.get("channel") or "").rstrip("/")
+        channel = channel.removeprefix("https://conda.anaconda.org/")
+        if channel and channel not in channels:
+            channels.append(channel)
+    return channels
+
+
+def find_conda_prefix(name_or_path: str) -> Path:
+    """The prefix of a conda environment named as ``conda env list`` names it, or its path."""
+    path = Path(name_or_path).expanduser()
+    if (path / "conda-meta").is_dir():
+        return path
+    places = [Path(p) for p in os.environ.get("CONDA_ENVS_PATH", "").split(os.pathsep) if p]
+    for root in (os.environ.get("CONDA_PREFIX"), os.environ.get("CONDA_ROOT")):
+        if root:
+            places.append(Path(root) / "envs")
+    places += [Path.home() / ".conda" / "envs", *_conda_env_list()]
+    for place in places:
+        for candidate in (place / name_or_path, place):
+            if candidate.name == name_or_path and (candidate / "conda-meta").is_dir():
+                return candidate
+    raise NotFound(
+        f"no conda environment named {name_or_path!r} (looked in {', '.join(map(str, places))}); "
+        "pass its name as `conda env list` shows it, or the path of its prefix"
+    )
+
+
+def _conda_env_list() -> list[Path]:
+    """The prefixes ``conda env list`` knows, when conda is installed."""
+    conda = shutil.which("conda")
+    if conda is None:
+        return []
+    try:
+        result = subprocess.run(
+            [conda, "env", "list", "--json"], capture_output=True, text=True, timeout=60
+        )
+        return [Path(p) for p in json.loads(result.stdout).get("envs", [])]
+    except (OSError, subprocess.TimeoutExpired, ValueError, AttributeError):
+        return []
+
+
+def freeze(prefix_or_interpreter: Path, *, timeout: float = 60, builds: bool = True) -> Frozen:
     interpreter = find_interpreter(prefix_or_interpreter)
     try:
         result = subprocess.run(
@@ -111,5 +167,5 @@ def freeze(prefix_or_interpreter: Path, *, timeout: float = 60) -> Frozen:
             skipped.append(f"{dist['name']} (installed from a local folder or file)")
             continue
         pip.append(f"{dist['name']}=={dist['version']}")
-    conda = _conda_packages(prefix) if is_conda else []
+    conda = _conda_packages(prefix, builds=builds) if is_conda else []
     return Frozen(f"{major}.{minor}", conda, pip, skipped)

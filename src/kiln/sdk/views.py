@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from kiln.environment.definition import DockerSection, PythonSection, RegistryRef
 from kiln.environment.validation import assign
 from kiln.sdk.conda_dependencies import CondaDependencies
+from kiln.sdk.sections import plain
 
 
 class SectionView:
@@ -30,6 +31,7 @@ class SectionView:
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, (SectionView, RegistryView)):
             value = value.model()
+        value = plain(value)
         assign(self._section, self._aliases.get(name, name), value, where=self._where)
 
     def model(self) -> BaseModel | None:
