@@ -199,9 +199,21 @@ ERRORS = {
         "`docker.platform.os` in {path}: Input should be 'linux' or 'windows'",
     ),
     "scoring route without a leading slash": (
-        f"name: x\nimage: {IMAGE}\ninference_config:\n  scoring_route: {{path: score, port: 5001}}\n",
+        f"name: x\nimage: {IMAGE}\n{ROUTES.replace('/score', 'score')}",
         "`inference_config.scoring_route.path` in {path}: 'score' is not allowed: String should "
         "match pattern '^/'",
+    ),
+    "inference_config without a readiness route": (
+        f"name: x\nimage: {IMAGE}\ninference_config:\n  liveness_route: {{path: /, port: 1}}\n"
+        "  scoring_route: {path: /score, port: 1}\n",
+        "`inference_config.readiness_route` is missing in {path}; Azure ML requires all of "
+        "liveness_route, readiness_route, scoring_route: add it (path and port), e.g. "
+        "readiness_route: {{path: /, port: 5001}}",
+    ),
+    "inference_config as a list": (
+        f"name: x\nimage: {IMAGE}\ninference_config: [/score]\n",
+        "`inference_config` in {path} must be a mapping of liveness_route, readiness_route, "
+        "scoring_route",
     ),
     "unknown inference route": (
         f"name: x\nimage: {IMAGE}\ninference_config:\n  scoring: {{path: /score, port: 5001}}\n",
@@ -410,12 +422,11 @@ def v2_definitions(draw: st.DrawFn) -> EnvironmentDefinition:
             "inference_config": draw(
                 _maybe(
                     st.fixed_dictionaries(
-                        {},
-                        optional={
+                        {
                             "liveness_route": _ROUTE,
                             "readiness_route": _ROUTE,
                             "scoring_route": _ROUTE,
-                        },
+                        }
                     )
                 )
             ),
@@ -470,3 +481,22 @@ def test_types_yaml_would_change_are_refused(tmp_path: Path, text: str, message:
     with pytest.raises(InvalidDefinition) as caught:
         azure_v2.load(path)
     assert caught.value.message.startswith(message.format(path=path))
+
+
+def test_a_partial_inference_config_is_never_written_back(tmp_path: Path) -> None:
+    """Kiln YAML may hold one route; Azure ML v2 rejects such a file, so saving says why."""
+    definition = EnvironmentDefinition.model_validate(
+        {
+            "name": "serve",
+            "docker": {"base_image": IMAGE},
+            "inference_config": {"scoring_route": {"path": "/score", "port": 5001}},
+        }
+    )
+    with pytest.raises(InvalidDefinition) as caught:
+        azure_v2.save(definition, tmp_path / "out")
+    assert str(caught.value) == (
+        "`inference_config.liveness_route` is missing in the definition of serve; Azure ML "
+        "requires all of liveness_route, readiness_route, scoring_route: add it (path and port), "
+        "e.g. liveness_route: {path: /, port: 5001}"
+    )
+    assert not (tmp_path / "out").exists()

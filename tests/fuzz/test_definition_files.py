@@ -28,7 +28,8 @@ KILN_SEEDS = [
 V2_SEEDS = [
     "$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\n"
     "name: v2\nversion: '1'\nimage: mcr.microsoft.com/azureml/base:1\nconda_file: conda.yaml\n"
-    "tags: {a: b}\ninference_config:\n  liveness_route: {port: 5001, path: /}\n",
+    "tags: {a: b}\ninference_config:\n  liveness_route: {port: 5001, path: /}\n"
+    "  readiness_route: {port: 5001, path: /}\n  scoring_route: {port: 5001, path: /score}\n",
     "name: v2b\nbuild:\n  path: docker-context\n  dockerfile_path: Dockerfile\nos_type: linux\n",
 ]
 CONDA_SEEDS = [

@@ -47,6 +47,26 @@ _KEYS = {
     "os_type",
     "inference_config",
 }
+ROUTES = ("liveness_route", "readiness_route", "scoring_route")
+
+
+def check_routes(config: Any, source: str) -> None:
+    """Azure ML rejects an ``inference_config`` without all three routes: so does Kiln, on
+    reading and on writing one back."""
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise InvalidDefinition(
+            f"`inference_config` in {source} must be a mapping of {', '.join(ROUTES)}"
+        )
+    known_keys(config, set(ROUTES), where="inference_config.", source=source)
+    for route in ROUTES:
+        if config.get(route) is None:
+            raise InvalidDefinition(
+                f"`inference_config.{route}` is missing in {source}; Azure ML requires all of "
+                f"{', '.join(ROUTES)}: add it (path and port), e.g. {route}: "
+                "{path: /, port: 5001}"
+            )
 
 
 def _conda_spec(value: Any, base: Path, source: str) -> dict[str, Any]:
@@ -104,6 +124,7 @@ def load(path: Path) -> Loaded:
         raise InvalidDefinition(
             f'`version` in {source} must be a string; quote it, e.g. version: "{version}"'
         )
+    check_routes(data.get("inference_config"), source)
     fields: dict[str, Any] = {
         "name": data.get("name"),
         "version": None if version is None else str(version),
@@ -169,7 +190,9 @@ def render(definition: EnvironmentDefinition) -> dict[str, bytes]:
     if docker.platform is not None:
         data["os_type"] = docker.platform.os
     if definition.inference_config is not None:
-        data["inference_config"] = definition.inference_config.model_dump(exclude_none=True)
+        routes = definition.inference_config.model_dump(exclude_none=True)
+        check_routes(routes, f"the definition of {definition.reference}")
+        data["inference_config"] = routes
     files[DEFAULT_FILE] = dump_yaml(data).encode()
     return files
 
