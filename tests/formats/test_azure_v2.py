@@ -500,3 +500,37 @@ def test_a_partial_inference_config_is_never_written_back(tmp_path: Path) -> Non
         "e.g. liveness_route: {path: /, port: 5001}"
     )
     assert not (tmp_path / "out").exists()
+
+
+# --- a definition without an image -----------------------------------------------------------
+
+PIP_ONLY = EnvironmentDefinition.model_validate(
+    {"name": "plain", "version": "1", "python": {"version": "3.11", "pip": {"packages": ["six"]}}}
+)
+
+
+def test_no_image_gets_the_workspace_default_and_says_so(tmp_path: Path) -> None:
+    completed, notes = azure_v2.complete(PIP_ONLY, "registry.example/base:1")
+    assert completed.docker.base_image == "registry.example/base:1"
+    assert notes == [
+        "plain:1 names no base image and Azure ML v2 requires one: the file names `image: "
+        "registry.example/base:1`, the workspace's default base image; set docker.base_image "
+        "to choose another"
+    ]
+    azure_v2.save(completed, tmp_path)
+    saved = yaml.safe_load((tmp_path / azure_v2.DEFAULT_FILE).read_text())
+    assert (saved["image"], saved["conda_file"]) == ("registry.example/base:1", "conda.yaml")
+
+
+def test_no_image_and_no_workspace_default_gets_azures_default() -> None:
+    completed, notes = azure_v2.complete(PIP_ONLY, None)
+    assert completed.docker.base_image == azure_v2.DEFAULT_IMAGE
+    assert "Azure ML's default CPU image" in notes[0]
+
+
+@pytest.mark.parametrize(
+    "docker", [{"base_image": IMAGE}, {"dockerfile": "FROM x\n"}], ids=["image", "dockerfile"]
+)
+def test_an_image_or_a_build_is_left_as_it_is(docker: dict[str, str]) -> None:
+    definition = EnvironmentDefinition.model_validate({"name": "built", "docker": docker})
+    assert azure_v2.complete(definition, "registry.example/base:1") == (definition, [])

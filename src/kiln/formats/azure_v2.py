@@ -3,7 +3,12 @@
 Keys: ``$schema``, ``name``, ``version``, ``description``, ``tags``, ``image``, ``conda_file``
 (a path next to the YAML, or an inline mapping), ``build{path, dockerfile_path}``, ``os_type``,
 ``inference_config``. Any other key is an error naming it, as in Azure. As in Azure, a conda
-file goes with ``image`` only, never with ``build``.
+file goes with ``image`` only, never with ``build``, and an ``inference_config`` names all three
+routes (liveness, readiness, scoring): one without them is refused on reading, and a definition
+holding fewer (Kiln YAML allows it) is refused on saving rather than written as a file Azure
+rejects. Azure requires an image or a build: ``complete`` gives a definition without either the
+workspace's default base image, else ``DEFAULT_IMAGE`` (Azure ML's own default CPU image), with
+a warning saying so.
 
 v2 has no place for environment variables, user-managed interpreters, spark packages, the
 inferencing stack version, a registry reference or the CPU architecture: ``dropped_fields``
@@ -48,6 +53,9 @@ _KEYS = {
     "inference_config",
 }
 ROUTES = ("liveness_route", "readiness_route", "scoring_route")
+# The image a v2 file names when the definition has none: Azure requires an image or a build.
+# It is azureml-core 1.61's DEFAULT_CPU_IMAGE, what Azure ML itself gives such an environment.
+DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20251130.v1"
 
 
 def check_routes(config: Any, source: str) -> None:
@@ -157,6 +165,27 @@ def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
         ),
     }
     return [name for name, lost in checks.items() if lost]
+
+
+def complete(
+    definition: EnvironmentDefinition, default_image: str | None
+) -> tuple[EnvironmentDefinition, list[str]]:
+    """The definition a v2 file can hold, and what was added to it. Azure refuses a file with
+    neither ``image`` nor ``build`` ("Docker image or Dockerfile is required"): one without
+    either names ``default_image`` (the workspace's default base image), else DEFAULT_IMAGE."""
+    docker = definition.docker
+    if docker.base_image or docker.dockerfile or docker.build_context:
+        return definition, []
+    image = default_image or DEFAULT_IMAGE
+    whose = (
+        "the workspace's default base image" if default_image else "Azure ML's default CPU image"
+    )
+    note = (
+        f"{definition.reference} names no base image and Azure ML v2 requires one: the file names "
+        f"`image: {image}`, {whose}; set docker.base_image to choose another"
+    )
+    completed = docker.model_copy(update={"base_image": image})
+    return definition.model_copy(update={"docker": completed}), [note]
 
 
 def render(definition: EnvironmentDefinition) -> dict[str, bytes]:

@@ -187,6 +187,19 @@ def _refuse_enclosing_context(definition: EnvironmentDefinition) -> None:
         )
 
 
+def completed(
+    definition: EnvironmentDefinition, fmt: str, *, default_image: str | None = None
+) -> tuple[EnvironmentDefinition, list[str]]:
+    """The definition as ``fmt`` must hold it (a v2 file needs an image: ``default_image``, the
+    workspace's default base image, or the format's own default), and a warning for each
+    value added."""
+    complete = getattr(format_module(fmt), "complete", None)
+    if complete is None:
+        return definition, []
+    result: tuple[EnvironmentDefinition, list[str]] = complete(definition, default_image)
+    return result
+
+
 def dropped_fields(definition: EnvironmentDefinition, fmt: str) -> list[str]:
     """Fields that ``fmt`` has no place for; saving in it would lose them."""
     module = format_module(fmt)
