@@ -160,7 +160,7 @@ ERRORS = {
     "unknown top-level key": (
         f"name: x\nimage: {IMAGE}\nenvironment_variables:\n  A: b\n",
         "unknown key `environment_variables` in {path}; valid keys: $schema, build, conda_file, "
-        "description, image, inference_config, name, os_type, tags, version",
+        "datastore, description, image, inference_config, name, os_type, tags, version",
     ),
     "misspelt top-level key": (
         f"name: x\nimage: {IMAGE}\nconda_files: conda.yaml\n",
@@ -240,6 +240,34 @@ def test_a_conda_file_outside_the_folder_is_an_error(tmp_path: Path) -> None:
     assert error(path) == (
         f"`conda_file`: '../conda.yaml' points outside {path.parent.resolve()}; keep referenced "
         "files inside the definition's directory"
+    )
+
+
+@pytest.mark.parametrize("make", [None, "file"], ids=["missing", "a file"])
+def test_a_missing_build_context_folder_is_reported_as_a_folder(
+    make: str | None, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "name: x\nbuild:\n  path: ctx\n")
+    if make:
+        (tmp_path / "ctx").write_text("FROM x\n")
+    problem = "is not a folder" if make else "does not exist"
+    assert error(path) == (
+        f"`docker.build_context`: the folder {(tmp_path / 'ctx').resolve()} {problem}; create it "
+        "with the Dockerfile inside, or point build_context (build.path) at the folder that "
+        "holds it"
+    )
+
+
+def test_a_datastore_is_accepted_and_ignored_with_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, f"name: x\nimage: {IMAGE}\ndatastore: azureml:workspaceblobstore\n")
+    loaded = azure_v2.load(path)
+    assert (
+        loaded.definition
+        == azure_v2.load(write(tmp_path / "b", f"name: x\nimage: {IMAGE}\n")).definition
+    )
+    assert loaded.warnings == (
+        f"`datastore` in {path} names where Azure ML uploads the build files; Kiln keeps them "
+        "in its workspace's artifact store, so it is ignored (and not written back)",
     )
 
 

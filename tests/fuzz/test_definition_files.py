@@ -51,7 +51,7 @@ KILN_NESTED = {
     "docker": ["base_image", "base_dockerfile", "build_context", "dockerfile_path", "platform"],
 }
 V2_KEYS = ["$schema", "name", "version", "description", "tags", "image", "conda_file"]
-V2_KEYS += ["build", "os_type", "inference_config"]
+V2_KEYS += ["build", "os_type", "inference_config", "datastore"]
 CONDA_KEYS = ["name", "channels", "dependencies", "prefix", "variables"]
 V1_KEYS = ["name", "version", "python", "docker", "spark", "environmentVariables"]
 V1_KEYS += ["inferencingStackVersion", "databricks", "r", "assetId"]

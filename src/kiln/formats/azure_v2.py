@@ -2,7 +2,7 @@
 
 Keys: ``$schema``, ``name``, ``version``, ``description``, ``tags``, ``image``, ``conda_file``
 (a path next to the YAML, or an inline mapping), ``build{path, dockerfile_path}``, ``os_type``,
-``inference_config``. Any other key is an error naming it, as in Azure. As in Azure, a conda
+``inference_config``, ``datastore``. Any other key is an error naming it, as in Azure. As in Azure, a conda
 file goes with ``image`` only, never with ``build``, and an ``inference_config`` names all three
 routes (liveness, readiness, scoring): one without them is refused on reading, and a definition
 holding fewer (Kiln YAML allows it) is refused on saving rather than written as a file Azure
@@ -12,7 +12,10 @@ a warning saying so.
 
 v2 has no place for environment variables, user-managed interpreters, spark packages, the
 inferencing stack version, a registry reference or the CPU architecture: ``dropped_fields``
-names what a save leaves out. Dockerfile text is written as a build context folder.
+names what a save leaves out. Dockerfile text is written as a build context folder. ``datastore``
+(the Azure datastore the build files are uploaded to) is accepted, as in Azure, and ignored
+with a warning: Kiln keeps those files in its workspace's artifact store, so the name means
+nothing here and is not written back.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ _KEYS = {
     "build",
     "os_type",
     "inference_config",
+    "datastore",
 }
 ROUTES = ("liveness_route", "readiness_route", "scoring_route")
 # The image a v2 file names when the definition has none: Azure requires an image or a build.
@@ -121,6 +125,11 @@ def load(path: Path) -> Loaded:
             _conda_spec(data["conda_file"], path.parent, source), source=f"{source} conda_file"
         )
         python = section.model_dump()
+    if data.get("datastore") is not None:
+        warnings.append(
+            f"`datastore` in {source} names where Azure ML uploads the build files; Kiln keeps "
+            "them in its workspace's artifact store, so it is ignored (and not written back)"
+        )
     if data.get("os_type") is not None:
         docker["platform"] = {"os": data["os_type"]}
     tags = data.get("tags") or {}

@@ -201,6 +201,12 @@ def resolve_local_inputs(
         docker.build_context_digest = None
     else:
         context = resolve_inside(base_dir, docker.build_context, field="docker.build_context")
+        if not context.is_dir():
+            missing = "is not a folder" if context.exists() else "does not exist"
+            raise InvalidDefinition(
+                f"`docker.build_context`: the folder {context} {missing}; create it with the "
+                "Dockerfile inside, or point build_context (build.path) at the folder that holds it"
+            )
         resolve_inside(
             context, docker.dockerfile_path or "Dockerfile", field="docker.dockerfile_path"
         )

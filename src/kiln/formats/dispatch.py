@@ -43,7 +43,7 @@ _KILN_ONLY_KEYS = {
     "environment_variables",
     "inferencing_stack_version",
 }
-_V2_ONLY_KEYS = {"image", "conda_file", "build", "os_type"}
+_V2_ONLY_KEYS = {"image", "conda_file", "build", "os_type", "datastore"}
 # Markers whose name several formats use (conda's ``environment.yaml`` is common): read to tell.
 _SNIFFED_MARKERS = {"environment.yaml", "environment.yml"}
 
