@@ -333,3 +333,25 @@ def test_download_as_azure_v2_names_a_base_image_and_says_so(project: Path) -> N
     assert "the workspace's default base image" in chosen.stderr
     text = (project / "v2b" / "environment.yaml").read_text()
     assert "image: registry.example/team/base:2\n" in text
+
+
+def test_a_v1_file_naming_only_a_registered_version_is_that_version(project: Path) -> None:
+    run_kiln("env", "scaffold", "-n", "base", "-d", "src", "--format", "azure-v1", cwd=project)
+    run_kiln("env", "register", "-d", "src", cwd=project)
+    (project / "ref").mkdir()
+    (project / "ref" / "azureml_environment.json").write_text('{"name": "base", "version": "1"}')
+    again = json.loads(run_kiln("env", "register", "-d", "ref", "--json", cwd=project).stdout)
+    assert (again["name"], again["version"], again["created"]) == ("base", "1", False)
+
+    (project / "ref" / "azureml_environment.json").write_text('{"name": "base", "version": "9"}')
+    missing = run_kiln("env", "register", "-d", "ref", cwd=project, check=False)
+    assert missing.returncode == 3
+    assert "azureml_environment.json refers to the registered environment base:9: no " in (
+        missing.stderr
+    )
+    assert (
+        run_kiln(
+            "env", "download", "base:1", "-d", "v1", "--format", "azure-v1", cwd=project
+        ).stderr
+        == ""
+    )

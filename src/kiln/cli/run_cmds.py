@@ -169,7 +169,7 @@ def submit(args: argparse.Namespace) -> int:
     if args.env_file:
         from kiln.cli.common import from_path
 
-        source = from_path(Path(args.env_file), None)
+        source = from_path(Path(args.env_file), None, args)
         request.environment, request.environment_source = source.definition, source.source_dir
     ws = workspace(args)
     return _submitted(args, ws, core.submit(ws, request, **_watch_options(args)))

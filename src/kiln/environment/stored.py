@@ -27,6 +27,7 @@ SHAPE: dict[str, dict[str, str | None]] = {
         "spark": "SparkSection",
         "inferencing_stack_version": None,
         "inference_config": "InferenceConfig",
+        "asset_id": None,
     },
     "PythonSection": {
         "version": None,
@@ -34,6 +35,7 @@ SHAPE: dict[str, dict[str, str | None]] = {
         "pip": "PipSection",
         "user_managed": None,
         "interpreter_path": None,
+        "check_imports": None,
     },
     "CondaSection": {"channels": None, "packages": None},
     "PipSection": dict.fromkeys(
@@ -55,6 +57,9 @@ SHAPE: dict[str, dict[str, str | None]] = {
         "dockerfile_path": None,
         "build_context_digest": None,
         "platform": "Platform",
+        "enabled": None,
+        "shm_size": None,
+        "arguments": None,
     },
     "RegistryRef": {"address": None, "username": None, "password": None},
     "Platform": {"os": None, "architecture": None},
