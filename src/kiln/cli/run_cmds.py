@@ -87,8 +87,9 @@ def _add_submit(commands: Any) -> None:
     environment.add_argument(
         "--env-file",
         metavar="FILE",
-        help="a definition file (Kiln YAML, conda, requirements, Azure ML); registered as "
-        "'anonymous' unless the same content is registered under its name",
+        help="a definition file (Kiln YAML, conda, requirements, Azure ML, or an Azure ML "
+        "command job YAML's inline environment); registered as 'anonymous' unless the same "
+        "content is registered under its name",
     )
     p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
     p.add_argument(

@@ -27,7 +27,7 @@ from kiln.environment.definition import EnvironmentDefinition, has_conda_file_co
 from kiln.environment.files import read_text_limited, resolve_inside
 from kiln.environment.validation import validate_definition
 from kiln.errors import InvalidDefinition
-from kiln.formats import conda_env
+from kiln.formats import azure_job, conda_env
 from kiln.formats.base import (
     Loaded,
     dump_yaml,
@@ -113,8 +113,13 @@ def _docker(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def load(path: Path) -> Loaded:
+    """An environment YAML, or a command job YAML's inline environment (see azure_job)."""
     data = read_mapping(path)
     source = str(path)
+    job_variables: dict[str, str] = {}
+    if azure_job.is_job(data):
+        data, job_variables = azure_job.environment_of(data, path)
+        source = f"{source} environment"
     known_keys(data, _KEYS, where="", source=source)
     docker = _docker(data, source)  # before reading conda_file: a conflict is the better error
     python: dict[str, Any] = {}
@@ -148,7 +153,7 @@ def load(path: Path) -> Loaded:
         "description": data.get("description"),
         "tags": {str(k): str(v) for k, v in tags.items()},
         "python": python,
-        "environment_variables": variables,
+        "environment_variables": {**variables, **job_variables},
         "docker": docker,
         "inference_config": data.get("inference_config"),
     }

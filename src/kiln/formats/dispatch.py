@@ -11,6 +11,7 @@ from types import ModuleType
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import Conflict, InvalidDefinition
+from kiln.formats.azure_job import is_job
 from kiln.formats.base import (
     ContentLookup,
     Loaded,
@@ -66,6 +67,8 @@ def detect_file(path: Path) -> str:
         )
     data = read_mapping(path)
     keys = set(data)
+    if is_job(data):  # a command job's inline environment (it may hold environment_variables)
+        return "azure-v2"
     if keys & _KILN_ONLY_KEYS:
         return "kiln"
     if "azureml" in str(data.get("$schema", "")) or keys & _V2_ONLY_KEYS:
