@@ -3,6 +3,7 @@ errors as in Azure, save -> load keeps the build, and what v2 cannot hold is nam
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -562,3 +563,61 @@ def test_no_image_and_no_workspace_default_gets_azures_default() -> None:
 def test_an_image_or_a_build_is_left_as_it_is(docker: dict[str, str]) -> None:
     definition = EnvironmentDefinition.model_validate({"name": "built", "docker": docker})
     assert azure_v2.complete(definition, "registry.example/base:1") == (definition, [])
+
+
+# --- the real azure-ai-ml --------------------------------------------------------------------
+
+AZURE_AI_ML = "azure-ai-ml==1.35.2"
+ACCEPTS = r"""
+import json, sys
+from azure.ai.ml import load_environment
+
+result = {}
+for path in sys.argv[1:]:
+    try:
+        load_environment(path)._to_rest_object()  # the schema, then what the service is sent
+        result[path] = None
+    except Exception as exc:
+        result[path] = " ".join(str(exc).split())
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.azureml
+def test_azure_ai_ml_accepts_what_kiln_writes_and_refuses_what_kiln_refuses(
+    tmp_path: Path,
+) -> None:
+    from kiln.formats.dispatch import completed
+    from kilntesting.cli import cached_venv, run_or_fail
+
+    python = cached_venv(AZURE_AI_ML, "azure.ai.ml")
+    source = tmp_path / "in"
+    add_build_context(source)
+    written = {
+        "image-conda-routes": azure_v2.load(
+            write(source, IMAGE_PLUS_CONDA, **{"conda-yamls/pydata.yml": CONDA})
+        ).definition,
+        "build": azure_v2.load(write(source, BUILD, name="build.yaml")).definition,
+        "no-image": completed(PIP_ONLY, "azure-v2")[0],
+        "datastore": azure_v2.load(
+            write(tmp_path / "ds", f"name: d\nimage: {IMAGE}\ndatastore: azureml:blobs\n")
+        ).definition,
+    }
+    paths = []
+    for name, definition in written.items():
+        save_definition(definition, tmp_path / name, "azure-v2", source_dir=source)
+        paths.append(str(tmp_path / name / azure_v2.DEFAULT_FILE))
+    refused = {
+        "one-route": f"name: r\nimage: {IMAGE}\ninference_config:\n  scoring_route: "
+        "{path: /score, port: 5001}\n",
+        "no-image": "name: n\nconda_file: {dependencies: [python=3.11]}\n",
+    }
+    for name, text in refused.items():
+        paths.append(str(write(tmp_path / f"refused-{name}", text)))
+    results = json.loads(run_or_fail([str(python), "-c", ACCEPTS, *paths]).splitlines()[-1])
+    assert [results[p] for p in paths[: len(written)]] == [None] * len(written)
+    one_route, no_image = (results[p] for p in paths[len(written) :])
+    assert "liveness_route" in one_route and "readiness_route" in one_route
+    assert "Docker image or Dockerfile is required" in no_image
+    with pytest.raises(InvalidDefinition, match="liveness_route"):
+        azure_v2.load(Path(paths[len(written)]))
