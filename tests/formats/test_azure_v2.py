@@ -369,9 +369,13 @@ def test_dropped_fields_names_what_v2_cannot_hold() -> None:
                 "base_image": IMAGE,
                 "base_image_registry": {"address": "r.example", "password": "${PW}"},
                 "platform": {"os": "linux", "architecture": "arm64"},
+                "enabled": True,
+                "shm_size": "8g",
+                "arguments": ["--gpus", "all"],
             },
             "spark": {"packages": [{"group": "g", "artifact": "a", "version": "1"}]},
             "inferencing_stack_version": "latest",
+            "asset_id": "azureml://x",
         }
     )
     assert azure_v2.dropped_fields(definition) == [
@@ -383,6 +387,10 @@ def test_dropped_fields_names_what_v2_cannot_hold() -> None:
         "inferencing_stack_version",
         "docker.base_image_registry",
         "docker.platform.architecture",
+        "docker.enabled",
+        "docker.shm_size",
+        "docker.arguments",
+        "asset_id",
     ]
 
 

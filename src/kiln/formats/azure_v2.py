@@ -177,6 +177,11 @@ def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
         "docker.platform.architecture": bool(
             definition.docker.platform and definition.docker.platform.architecture != "amd64"
         ),
+        # Azure ML v1's run settings; a v2 job sets its own (shm_size in the job YAML).
+        "docker.enabled": definition.docker.enabled,
+        "docker.shm_size": definition.docker.shm_size is not None,
+        "docker.arguments": bool(definition.docker.arguments),
+        "asset_id": definition.asset_id is not None,
     }
     return [name for name, lost in checks.items() if lost]
 
