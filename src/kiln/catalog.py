@@ -22,7 +22,7 @@ from kiln.environment.record import (
 )
 from kiln.environment.reference import AZURE_RESERVED_PREFIXES, CURATED_PREFIX, parse_reference
 from kiln.errors import InvalidDefinition, NotFound, ReadOnly
-from kiln.formats.base import local_path_of, resolve_local_inputs
+from kiln.formats.base import RegisteredReference, local_path_of, resolve_local_inputs
 from kiln.workspace import Workspace
 
 __all__ = [  # the record types are defined in the model and re-exported for callers of the core
@@ -194,6 +194,18 @@ def get(workspace: Workspace, name: str, version: str | int | None = None) -> En
         what = f"{name}:{version}" if version else name
         raise NotFound(f"no environment {what} in {workspace.path}; {_did_you_mean(name, known)}")
     return _record(row)
+
+
+def resolve_reference(workspace: Workspace, reference: RegisteredReference) -> EnvironmentRecord:
+    """The registered version a reference-only file names (azureml-core's
+    EnvironmentReference), or NotFound naming the file and the reference."""
+    try:
+        return get(workspace, reference.name, reference.version)
+    except NotFound as exc:
+        raise NotFound(
+            f"{reference.source} refers to the registered environment {reference.reference}: "
+            f"{exc.message}"
+        ) from None
 
 
 def _did_you_mean(name: str, known: list[str]) -> str:

@@ -315,3 +315,43 @@ def test_a_name_kiln_chose_is_said_and_a_mistyped_one_gets_a_suggestion(tmp_path
     assert typo.returncode == 3 and "did you mean `iris-model`?" in typo.stderr
     missing = run_kiln("env", "show", "iris-model:9", cwd=tmp_path, check=False)
     assert missing.returncode == 3 and "--search iris-model" in missing.stderr
+
+
+def test_download_as_azure_v2_names_a_base_image_and_says_so(project: Path) -> None:
+    run_kiln("env", "scaffold", "-n", "noimage", "-d", "src", cwd=project)
+    run_kiln("env", "register", "-d", "src", cwd=project)
+    plain = run_kiln(
+        "env", "download", "noimage:1", "-d", "v2", "--format", "azure-v2", cwd=project
+    )
+    assert "names no base image and Azure ML v2 requires one" in plain.stderr
+    assert "image: mcr.microsoft.com/azureml/" in (project / "v2" / "environment.yaml").read_text()
+    chosen = run_kiln(
+        *("env", "download", "noimage:1", "-d", "v2b", "--format", "azure-v2"),
+        cwd=project,
+        env={"KILN_BASE_IMAGE": "registry.example/team/base:2"},
+    )
+    assert "the workspace's default base image" in chosen.stderr
+    text = (project / "v2b" / "environment.yaml").read_text()
+    assert "image: registry.example/team/base:2\n" in text
+
+
+def test_a_v1_file_naming_only_a_registered_version_is_that_version(project: Path) -> None:
+    run_kiln("env", "scaffold", "-n", "base", "-d", "src", "--format", "azure-v1", cwd=project)
+    run_kiln("env", "register", "-d", "src", cwd=project)
+    (project / "ref").mkdir()
+    (project / "ref" / "azureml_environment.json").write_text('{"name": "base", "version": "1"}')
+    again = json.loads(run_kiln("env", "register", "-d", "ref", "--json", cwd=project).stdout)
+    assert (again["name"], again["version"], again["created"]) == ("base", "1", False)
+
+    (project / "ref" / "azureml_environment.json").write_text('{"name": "base", "version": "9"}')
+    missing = run_kiln("env", "register", "-d", "ref", cwd=project, check=False)
+    assert missing.returncode == 3
+    assert "azureml_environment.json refers to the registered environment base:9: no " in (
+        missing.stderr
+    )
+    assert (
+        run_kiln(
+            "env", "download", "base:1", "-d", "v1", "--format", "azure-v1", cwd=project
+        ).stderr
+        == ""
+    )

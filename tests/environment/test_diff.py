@@ -122,6 +122,19 @@ def test_base_image_change() -> None:
     ]
 
 
+def test_container_run_settings_change_the_definition_not_the_build() -> None:
+    before = definition(asset_id="azureml://a")
+    after = definition(asset_id="azureml://b")
+    after.docker.shm_size, after.docker.arguments = "8g", ["--gpus", "all"]
+    result = diff(before, after)
+
+    assert result.changes == {
+        "docker_run": {"from": None, "to": {"shm_size": "8g", "arguments": ["--gpus", "all"]}}
+    }
+    assert result.same_build and not result.same_definition
+    assert diff(before, definition(asset_id="azureml://c")).same_definition  # asset_id: no change
+
+
 def test_a_registry_change_is_shown() -> None:
     old = definition(docker={"base_image": "reg.example/py:1"})
     new = definition(

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiln.environment.canonical import build_hash
+from kiln.environment.canonical import build_hash, definition_digest, definition_form
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import InvalidDefinition
 from kiln.formats import azure_v1
-from kiln.formats.base import resolve_local_inputs
+from kiln.formats.base import RegisteredReference, resolve_local_inputs
 from kilntesting.cli import cached_venv, run_or_fail
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "azureml_v1"
@@ -234,6 +234,100 @@ def test_unknown_keys_are_ignored_and_unrepresentable_content_warns(tmp_path: Pa
     assert warnings[0].startswith("`r` in ") and warnings[1].startswith("`databricks` in ")
 
 
+def test_run_settings_and_asset_id_are_kept_outside_the_build_hash(tmp_path: Path) -> None:
+    plain = azure_v1.load(write_json(tmp_path / "plain", sdk_json())).definition
+    data = sdk_json(assetId="azureml://locations/x/environments/conda-pip/versions/2")
+    data["docker"].update(enabled=True, shmSize="8g", arguments=["--gpus", "all"])
+    kept = azure_v1.load(write_json(tmp_path / "kept", data))
+    docker = kept.definition.docker
+    assert (docker.enabled, docker.shm_size, docker.arguments) == (True, "8g", ["--gpus", "all"])
+    assert kept.definition.asset_id == "azureml://locations/x/environments/conda-pip/versions/2"
+    assert kept.warnings == ()
+    assert build_hash(kept.definition) == build_hash(plain)
+    assert definition_digest(kept.definition) != definition_digest(plain)
+    only_asset = azure_v1.load(write_json(tmp_path / "asset", sdk_json(assetId="a"))).definition
+    assert definition_digest(only_asset) == definition_digest(plain)  # like description
+    azure_v1.save(kept.definition, tmp_path / "again")
+    again = json.loads((tmp_path / "again" / azure_v1.DEFINITION_FILE).read_text())
+    assert again == {**data, "python": again["python"]}  # the conda part is a file again
+
+
+def test_the_sdks_run_defaults_are_stored_as_absent(tmp_path: Path) -> None:
+    """So a folder the SDK wrote has the definition digest it had before these were kept."""
+    data = sdk_json()
+    assert (data["docker"]["enabled"], data["docker"]["shmSize"]) == (False, "2g")
+    docker = azure_v1.load(write_json(tmp_path, data)).definition.docker
+    assert (docker.enabled, docker.shm_size, docker.arguments) == (False, None, [])
+    assert "docker_run" not in definition_form(azure_v1.load(tmp_path).definition)
+
+
+@pytest.mark.parametrize(
+    ("docker", "expected"),
+    [
+        ({"shmSize": "lots"}, "`docker.shm_size` in {source}: 'lots' is not allowed"),
+        (
+            {"arguments": ["--gpus", 1]},
+            "`docker.arguments[1]` in {source} must be a string, not an integer",
+        ),
+        (
+            {"enabled": "true"},
+            "`docker.enabled` in {source} must be true or false (no quotes), not a string",
+        ),
+    ],
+)
+def test_bad_run_settings_name_the_field(
+    docker: dict[str, Any], expected: str, tmp_path: Path
+) -> None:
+    data = sdk_json()
+    data["docker"].update(docker)
+    source = write_json(tmp_path, data) / azure_v1.DEFINITION_FILE
+    with pytest.raises(InvalidDefinition) as caught:
+        azure_v1.load(tmp_path)
+    assert str(caught.value).startswith(expected.format(source=source))
+
+
+def test_shared_volumes_off_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    data = sdk_json()
+    data["docker"]["sharedVolumes"] = False
+    source = write_json(tmp_path, data) / azure_v1.DEFINITION_FILE
+    assert azure_v1.load(tmp_path).warnings == (
+        f"`docker.sharedVolumes: false` in {source} has no Kiln equivalent; ignored (written "
+        "back as the SDK's default, true)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "reference"),
+    [({"name": "base", "version": "3"}, "base:3"), ({"name": "base"}, "base")],
+)
+def test_name_and_version_alone_are_a_reference(
+    data: dict[str, Any], reference: str, tmp_path: Path
+) -> None:
+    source = write_json(tmp_path, data) / azure_v1.DEFINITION_FILE
+    with pytest.raises(RegisteredReference) as caught:
+        azure_v1.load(tmp_path)
+    found = caught.value
+    assert (found.name, found.version, found.reference) == (
+        "base",
+        data.get("version"),
+        reference,
+    )
+    assert found.message == (
+        f"{source} holds only `name` and `version`: a reference to the registered environment "
+        f"{reference}, which needs a workspace to resolve; open one (--workspace, "
+        "KILN_WORKSPACE) or export the environment in full"
+    )
+    assert found.exit_code == 2
+
+
+def test_dropped_fields_names_what_v1_cannot_hold() -> None:
+    described = FULL.model_copy(
+        update={"description": "d", "tags": {"team": "ml"}, "inference_config": {}}
+    )
+    assert azure_v1.dropped_fields(described) == ["description", "tags", "inference_config"]
+    assert azure_v1.dropped_fields(FULL) == []
+
+
 def test_conda_variables_join_the_environment_variables(tmp_path: Path) -> None:
     conda = "dependencies: [python=3.11]\nvariables: {FROM_CONDA: a, MY_FLAG: conda}\n"
     folder = write_json(tmp_path, sdk_json(), **{azure_v1.CONDA_FILE: conda})
@@ -354,7 +448,13 @@ DOCKERFILE_ONLY = EnvironmentDefinition.model_validate(
     {
         "name": "dockerfile-only",
         "python": {"user_managed": True, "interpreter_path": "/opt/venv/bin/python"},
-        "docker": {"dockerfile": "FROM ubuntu:22.04\nRUN echo hi"},
+        "docker": {
+            "dockerfile": "FROM ubuntu:22.04\nRUN echo hi",
+            "enabled": True,
+            "shm_size": "16g",
+            "arguments": ["--cap-add=SYS_PTRACE", "--ulimit", "memlock=-1"],
+        },
+        "asset_id": "azureml://locations/westeurope/workspaceId/0000/environments/dockerfile-only/versions/3",
     }
 )
 PRIVATE = EnvironmentDefinition.model_validate(
@@ -400,9 +500,13 @@ def test_written_files(tmp_path: Path) -> None:
     azure_v1.save(DOCKERFILE_ONLY, folder)
     names = sorted(p.name for p in folder.iterdir())
     assert names == [azure_v1.DOCKERFILE, azure_v1.DEFINITION_FILE]  # no conda file
-    assert (folder / azure_v1.DOCKERFILE).read_text() == "FROM ubuntu:22.04\nRUN echo hi"
-    docker = json.loads((folder / azure_v1.DEFINITION_FILE).read_text())["docker"]
+    assert (folder / azure_v1.DOCKERFILE).read_text() == "FROM ubuntu:22.04\nRUN echo hi\n"
+    data = json.loads((folder / azure_v1.DEFINITION_FILE).read_text())
+    docker = data["docker"]
     assert "baseDockerfile" not in docker  # as save_to_directory does
+    assert (docker["enabled"], docker["shmSize"]) == (True, "16g")
+    assert docker["arguments"] == ["--cap-add=SYS_PTRACE", "--ulimit", "memlock=-1"]
+    assert data["assetId"] == DOCKERFILE_ONLY.asset_id
 
 
 def test_saving_again_removes_files_the_new_definition_does_not_have(tmp_path: Path) -> None:
@@ -610,6 +714,8 @@ def summary(env):
                   spark.precache_packages],
         "inferencing_stack_version": env.inferencing_stack_version,
         "platform": [platform.os, platform.architecture] if platform else None,
+        "run": [docker.enabled, docker.shm_size, docker.arguments],
+        "asset_id": env.asset_id,
     }
 
 result = {}
@@ -663,6 +769,12 @@ env.docker.platform.architecture = "arm64"
 env.inferencing_stack_version = "latest"
 env.environment_variables = {"A": "1"}
 envs.append(env)
+env = Environment("run-settings")
+env.docker.enabled = True
+env.docker.shm_size = "8g"
+env.docker.arguments = ["--cap-add=SYS_PTRACE"]
+env.asset_id = "azureml://locations/x/workspaceId/y/environments/run-settings/versions/1"
+envs.append(env)
 env = Environment("git-context")
 env.docker.build_context = DockerBuildContext(DockerBuildContext.LocationType.Git,
                                               "https://github.com/x/y.git", "Dockerfile")
@@ -698,7 +810,7 @@ def _sdk_view(definition: EnvironmentDefinition) -> dict[str, Any]:
         "pip_packages": pip.packages,
         "pip_options": options,
         "base_image": docker.base_image,
-        "dockerfile": docker.dockerfile,
+        "dockerfile": f"{docker.dockerfile}\n" if docker.dockerfile else None,
         "registry": [registry.address, registry.username, registry.password]
         if registry
         else [None, None, None],
@@ -714,6 +826,8 @@ def _sdk_view(definition: EnvironmentDefinition) -> dict[str, Any]:
         "platform": [docker.platform.os.capitalize(), docker.platform.architecture]
         if docker.platform
         else None,
+        "run": [docker.enabled, docker.shm_size or "2g", docker.arguments],
+        "asset_id": definition.asset_id,
     }
 
 
@@ -759,6 +873,9 @@ def test_kiln_reads_what_azureml_core_writes(azureml_python: Path, tmp_path: Pat
 
     from_dockerfile = azure_v1.load(tmp_path / "from-dockerfile").definition
     assert from_dockerfile.docker.dockerfile == "FROM ubuntu:22.04\nRUN echo hi"
+    azure_v1.save(from_dockerfile, tmp_path / "from-dockerfile-again")
+    written = (tmp_path / "from-dockerfile-again" / azure_v1.DOCKERFILE).read_bytes()
+    assert written == (tmp_path / "from-dockerfile" / azure_v1.DOCKERFILE).read_bytes()
     assert from_dockerfile.docker.base_image is None
     assert from_dockerfile.python.pip.packages == ["requests==2.31.0"]
 
@@ -784,6 +901,13 @@ def test_kiln_reads_what_azureml_core_writes(azureml_python: Path, tmp_path: Pat
     assert spark.docker.platform is not None and spark.docker.platform.architecture == "arm64"
     assert spark.inferencing_stack_version == "latest"
     assert spark.environment_variables == {"A": "1"}
+
+    run_settings = azure_v1.load(tmp_path / "run-settings").definition.docker
+    assert (run_settings.enabled, run_settings.shm_size) == (True, "8g")
+    assert run_settings.arguments == ["--cap-add=SYS_PTRACE"]
+    assert azure_v1.load(tmp_path / "run-settings").definition.asset_id == (
+        "azureml://locations/x/workspaceId/y/environments/run-settings/versions/1"
+    )
 
     with pytest.raises(InvalidDefinition, match=r"`docker\.buildContext`"):
         azure_v1.load(tmp_path / "git-context")

@@ -3,6 +3,7 @@ errors as in Azure, save -> load keeps the build, and what v2 cannot hold is nam
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,7 @@ ERRORS = {
     "unknown top-level key": (
         f"name: x\nimage: {IMAGE}\nenvironment_variables:\n  A: b\n",
         "unknown key `environment_variables` in {path}; valid keys: $schema, build, conda_file, "
-        "description, image, inference_config, name, os_type, tags, version",
+        "datastore, description, image, inference_config, name, os_type, tags, version",
     ),
     "misspelt top-level key": (
         f"name: x\nimage: {IMAGE}\nconda_files: conda.yaml\n",
@@ -199,9 +200,21 @@ ERRORS = {
         "`docker.platform.os` in {path}: Input should be 'linux' or 'windows'",
     ),
     "scoring route without a leading slash": (
-        f"name: x\nimage: {IMAGE}\ninference_config:\n  scoring_route: {{path: score, port: 5001}}\n",
+        f"name: x\nimage: {IMAGE}\n{ROUTES.replace('/score', 'score')}",
         "`inference_config.scoring_route.path` in {path}: 'score' is not allowed: String should "
         "match pattern '^/'",
+    ),
+    "inference_config without a readiness route": (
+        f"name: x\nimage: {IMAGE}\ninference_config:\n  liveness_route: {{path: /, port: 1}}\n"
+        "  scoring_route: {path: /score, port: 1}\n",
+        "`inference_config.readiness_route` is missing in {path}; Azure ML requires all of "
+        "liveness_route, readiness_route, scoring_route: add it (path and port), e.g. "
+        "readiness_route: {{path: /, port: 5001}}",
+    ),
+    "inference_config as a list": (
+        f"name: x\nimage: {IMAGE}\ninference_config: [/score]\n",
+        "`inference_config` in {path} must be a mapping of liveness_route, readiness_route, "
+        "scoring_route",
     ),
     "unknown inference route": (
         f"name: x\nimage: {IMAGE}\ninference_config:\n  scoring: {{path: /score, port: 5001}}\n",
@@ -228,6 +241,34 @@ def test_a_conda_file_outside_the_folder_is_an_error(tmp_path: Path) -> None:
     assert error(path) == (
         f"`conda_file`: '../conda.yaml' points outside {path.parent.resolve()}; keep referenced "
         "files inside the definition's directory"
+    )
+
+
+@pytest.mark.parametrize("make", [None, "file"], ids=["missing", "a file"])
+def test_a_missing_build_context_folder_is_reported_as_a_folder(
+    make: str | None, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "name: x\nbuild:\n  path: ctx\n")
+    if make:
+        (tmp_path / "ctx").write_text("FROM x\n")
+    problem = "is not a folder" if make else "does not exist"
+    assert error(path) == (
+        f"`docker.build_context`: the folder {(tmp_path / 'ctx').resolve()} {problem}; create it "
+        "with the Dockerfile inside, or point build_context (build.path) at the folder that "
+        "holds it"
+    )
+
+
+def test_a_datastore_is_accepted_and_ignored_with_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, f"name: x\nimage: {IMAGE}\ndatastore: azureml:workspaceblobstore\n")
+    loaded = azure_v2.load(path)
+    assert (
+        loaded.definition
+        == azure_v2.load(write(tmp_path / "b", f"name: x\nimage: {IMAGE}\n")).definition
+    )
+    assert loaded.warnings == (
+        f"`datastore` in {path} names where Azure ML uploads the build files; Kiln keeps them "
+        "in its workspace's artifact store, so it is ignored (and not written back)",
     )
 
 
@@ -328,9 +369,13 @@ def test_dropped_fields_names_what_v2_cannot_hold() -> None:
                 "base_image": IMAGE,
                 "base_image_registry": {"address": "r.example", "password": "${PW}"},
                 "platform": {"os": "linux", "architecture": "arm64"},
+                "enabled": True,
+                "shm_size": "8g",
+                "arguments": ["--gpus", "all"],
             },
             "spark": {"packages": [{"group": "g", "artifact": "a", "version": "1"}]},
             "inferencing_stack_version": "latest",
+            "asset_id": "azureml://x",
         }
     )
     assert azure_v2.dropped_fields(definition) == [
@@ -342,6 +387,10 @@ def test_dropped_fields_names_what_v2_cannot_hold() -> None:
         "inferencing_stack_version",
         "docker.base_image_registry",
         "docker.platform.architecture",
+        "docker.enabled",
+        "docker.shm_size",
+        "docker.arguments",
+        "asset_id",
     ]
 
 
@@ -410,12 +459,11 @@ def v2_definitions(draw: st.DrawFn) -> EnvironmentDefinition:
             "inference_config": draw(
                 _maybe(
                     st.fixed_dictionaries(
-                        {},
-                        optional={
+                        {
                             "liveness_route": _ROUTE,
                             "readiness_route": _ROUTE,
                             "scoring_route": _ROUTE,
-                        },
+                        }
                     )
                 )
             ),
@@ -470,3 +518,114 @@ def test_types_yaml_would_change_are_refused(tmp_path: Path, text: str, message:
     with pytest.raises(InvalidDefinition) as caught:
         azure_v2.load(path)
     assert caught.value.message.startswith(message.format(path=path))
+
+
+def test_a_partial_inference_config_is_never_written_back(tmp_path: Path) -> None:
+    """Kiln YAML may hold one route; Azure ML v2 rejects such a file, so saving says why."""
+    definition = EnvironmentDefinition.model_validate(
+        {
+            "name": "serve",
+            "docker": {"base_image": IMAGE},
+            "inference_config": {"scoring_route": {"path": "/score", "port": 5001}},
+        }
+    )
+    with pytest.raises(InvalidDefinition) as caught:
+        azure_v2.save(definition, tmp_path / "out")
+    assert str(caught.value) == (
+        "`inference_config.liveness_route` is missing in the definition of serve; Azure ML "
+        "requires all of liveness_route, readiness_route, scoring_route: add it (path and port), "
+        "e.g. liveness_route: {path: /, port: 5001}"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+# --- a definition without an image -----------------------------------------------------------
+
+PIP_ONLY = EnvironmentDefinition.model_validate(
+    {"name": "plain", "version": "1", "python": {"version": "3.11", "pip": {"packages": ["six"]}}}
+)
+
+
+def test_no_image_gets_the_workspace_default_and_says_so(tmp_path: Path) -> None:
+    completed, notes = azure_v2.complete(PIP_ONLY, "registry.example/base:1")
+    assert completed.docker.base_image == "registry.example/base:1"
+    assert notes == [
+        "plain:1 names no base image and Azure ML v2 requires one: the file names `image: "
+        "registry.example/base:1`, the workspace's default base image; set docker.base_image "
+        "to choose another"
+    ]
+    azure_v2.save(completed, tmp_path)
+    saved = yaml.safe_load((tmp_path / azure_v2.DEFAULT_FILE).read_text())
+    assert (saved["image"], saved["conda_file"]) == ("registry.example/base:1", "conda.yaml")
+
+
+def test_no_image_and_no_workspace_default_gets_azures_default() -> None:
+    completed, notes = azure_v2.complete(PIP_ONLY, None)
+    assert completed.docker.base_image == azure_v2.DEFAULT_IMAGE
+    assert "Azure ML's default CPU image" in notes[0]
+
+
+@pytest.mark.parametrize(
+    "docker", [{"base_image": IMAGE}, {"dockerfile": "FROM x\n"}], ids=["image", "dockerfile"]
+)
+def test_an_image_or_a_build_is_left_as_it_is(docker: dict[str, str]) -> None:
+    definition = EnvironmentDefinition.model_validate({"name": "built", "docker": docker})
+    assert azure_v2.complete(definition, "registry.example/base:1") == (definition, [])
+
+
+# --- the real azure-ai-ml --------------------------------------------------------------------
+
+AZURE_AI_ML = "azure-ai-ml==1.35.2"
+ACCEPTS = r"""
+import json, sys
+from azure.ai.ml import load_environment
+
+result = {}
+for path in sys.argv[1:]:
+    try:
+        load_environment(path)._to_rest_object()  # the schema, then what the service is sent
+        result[path] = None
+    except Exception as exc:
+        result[path] = " ".join(str(exc).split())
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.azureml
+def test_azure_ai_ml_accepts_what_kiln_writes_and_refuses_what_kiln_refuses(
+    tmp_path: Path,
+) -> None:
+    from kiln.formats.dispatch import completed
+    from kilntesting.cli import cached_venv, run_or_fail
+
+    python = cached_venv(AZURE_AI_ML, "azure.ai.ml")
+    source = tmp_path / "in"
+    add_build_context(source)
+    written = {
+        "image-conda-routes": azure_v2.load(
+            write(source, IMAGE_PLUS_CONDA, **{"conda-yamls/pydata.yml": CONDA})
+        ).definition,
+        "build": azure_v2.load(write(source, BUILD, name="build.yaml")).definition,
+        "no-image": completed(PIP_ONLY, "azure-v2")[0],
+        "datastore": azure_v2.load(
+            write(tmp_path / "ds", f"name: d\nimage: {IMAGE}\ndatastore: azureml:blobs\n")
+        ).definition,
+    }
+    paths = []
+    for name, definition in written.items():
+        save_definition(definition, tmp_path / name, "azure-v2", source_dir=source)
+        paths.append(str(tmp_path / name / azure_v2.DEFAULT_FILE))
+    refused = {
+        "one-route": f"name: r\nimage: {IMAGE}\ninference_config:\n  scoring_route: "
+        "{path: /score, port: 5001}\n",
+        "no-image": "name: n\nconda_file: {dependencies: [python=3.11]}\n",
+    }
+    for name, text in refused.items():
+        paths.append(str(write(tmp_path / f"refused-{name}", text)))
+    results = json.loads(run_or_fail([str(python), "-c", ACCEPTS, *paths]).splitlines()[-1])
+    assert [results[p] for p in paths[: len(written)]] == [None] * len(written)
+    one_route, no_image = (results[p] for p in paths[len(written) :])
+    assert "liveness_route" in one_route and "readiness_route" in one_route
+    assert "Docker image or Dockerfile is required" in no_image
+    with pytest.raises(InvalidDefinition, match="liveness_route"):
+        azure_v2.load(Path(paths[len(written)]))

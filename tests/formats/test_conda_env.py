@@ -284,3 +284,18 @@ def test_write_then_read_is_the_identity(definition: EnvironmentDefinition) -> N
     assert build_hash(d1) == build_hash(d2)
     assert d1.environment_variables == definition.environment_variables
     assert d1.python.pip == definition.python.pip
+
+
+def test_dropped_fields_names_what_a_conda_file_cannot_hold() -> None:
+    definition = EnvironmentDefinition.model_validate(
+        {
+            "name": "x",
+            "python": {"version": "3.11"},
+            "docker": {"shm_size": "8g"},
+            "inference_config": {"scoring_route": {"path": "/score", "port": 5001}},
+            "asset_id": "azureml://x",
+        }
+    )
+    assert conda_env.dropped_fields(definition) == ["docker", "inference_config", "asset_id"]
+    plain = EnvironmentDefinition.model_validate({"name": "x", "python": {"version": "3.11"}})
+    assert conda_env.dropped_fields(plain) == []

@@ -166,8 +166,8 @@ def test_a_format_override_applies_to_a_file(tmp_path: Path) -> None:
     assert dispatch.locate(path, "kiln") == ("kiln", path)
     kiln = write(tmp_path / "kiln.yaml", KILN)
     assert error_of(dispatch.load_path, kiln, "azure-v2") == (
-        f"unknown key `python` in {kiln}; valid keys: $schema, build, conda_file, description, "
-        "image, inference_config, name, os_type, tags, version"
+        f"unknown key `python` in {kiln}; valid keys: $schema, build, conda_file, datastore, "
+        "description, image, inference_config, name, os_type, tags, version"
     )
 
 

@@ -28,7 +28,8 @@ KILN_SEEDS = [
 V2_SEEDS = [
     "$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\n"
     "name: v2\nversion: '1'\nimage: mcr.microsoft.com/azureml/base:1\nconda_file: conda.yaml\n"
-    "tags: {a: b}\ninference_config:\n  liveness_route: {port: 5001, path: /}\n",
+    "tags: {a: b}\ninference_config:\n  liveness_route: {port: 5001, path: /}\n"
+    "  readiness_route: {port: 5001, path: /}\n  scoring_route: {port: 5001, path: /score}\n",
     "name: v2b\nbuild:\n  path: docker-context\n  dockerfile_path: Dockerfile\nos_type: linux\n",
 ]
 CONDA_SEEDS = [
@@ -50,7 +51,7 @@ KILN_NESTED = {
     "docker": ["base_image", "base_dockerfile", "build_context", "dockerfile_path", "platform"],
 }
 V2_KEYS = ["$schema", "name", "version", "description", "tags", "image", "conda_file"]
-V2_KEYS += ["build", "os_type", "inference_config"]
+V2_KEYS += ["build", "os_type", "inference_config", "datastore"]
 CONDA_KEYS = ["name", "channels", "dependencies", "prefix", "variables"]
 V1_KEYS = ["name", "version", "python", "docker", "spark", "environmentVariables"]
 V1_KEYS += ["inferencingStackVersion", "databricks", "r", "assetId"]

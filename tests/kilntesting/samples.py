@@ -38,7 +38,11 @@ DEFINITIONS: list[dict[str, Any]] = [
             "packages": [{"version": "1.0", "artifact": "lib", "group": "com.example"}],
             "repositories": ["https://repo.example/maven"],
         },
+        "asset_id": "azureml://locations/x/environments/every/versions/1",
         "docker": {
+            "arguments": ["--gpus", "all"],
+            "shm_size": "8g",
+            "enabled": True,
             "platform": {"architecture": "arm64", "os": "Linux"},
             "base_image_registry": {
                 "password": "${REGISTRY_PASSWORD}",

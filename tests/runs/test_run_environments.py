@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -29,27 +30,46 @@ def _only_run(ws: Workspace) -> str:
         store.close()
 
 
+def _show_env_with_file(
+    project: Workspace, cache_dir: Path, name: str, text: str
+) -> subprocess.CompletedProcess[str]:
+    """`kiln run submit --env-file NAME` (holding ``text``) of a script printing GREETING."""
+    src = project.path / "src"
+    write_script(src, "show.py", SHOW_ENV)
+    (project.path / name).write_text(text)
+    return kiln_cli(
+        *(project, cache_dir, "run", "submit", "--env-file", str(project.path / name)),
+        *("-d", str(src), "show.py"),
+    )
+
+
+def test_a_command_job_yamls_inline_environment_is_run_in(
+    project: Workspace, cache_dir: Path
+) -> None:
+    """Azure ML's most common anonymous environment: `environment:` inside a command job."""
+    job = (
+        "$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json\n"
+        "command: python show.py\ncode: src\n"
+        "environment:\n  conda_file:\n    dependencies: [python=3.11]\n"
+        "environment_variables:\n  GREETING: from-the-job\n"
+    )
+    result = _show_env_with_file(project, cache_dir, "job.yml", job)
+    assert result.returncode == 0, result.stderr
+    assert "GREETING from-the-job" in result.stdout
+    listed = json.loads(kiln_cli(project, cache_dir, "env", "list", "--anonymous", "--json").stdout)
+    assert [e["tags"]["kiln.anonymous_of"] for e in listed if e["name"] == ANONYMOUS_NAME] == [
+        "job"
+    ]
+
+
 def test_an_unregistered_definition_becomes_an_anonymous_version(
     project: Workspace, cache_dir: Path
 ) -> None:
-    src = project.path / "src"
-    write_script(src, "show.py", SHOW_ENV)
-    env_file = project.path / "env.yml"
-    env_file.write_text(
+    definition = (
         "name: scratch\npython:\n  version: '3.11'\nenvironment_variables:\n  GREETING: hello\n"
     )
     for _ in range(2):
-        result = kiln_cli(
-            project,
-            cache_dir,
-            "run",
-            "submit",
-            "--env-file",
-            str(env_file),
-            "-d",
-            str(src),
-            "show.py",
-        )
+        result = _show_env_with_file(project, cache_dir, "env.yml", definition)
         assert result.returncode == 0, result.stderr
         assert "GREETING hello" in result.stdout
     listed = json.loads(kiln_cli(project, cache_dir, "env", "list", "--json").stdout)

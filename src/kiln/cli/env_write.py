@@ -13,16 +13,27 @@ from kiln.cli.output import emit_json, warn
 
 if TYPE_CHECKING:
     from kiln.catalog import EnvironmentRecord
+    from kiln.environment.definition import EnvironmentDefinition
     from kiln.sourcememo import SourceSpec
     from kiln.workspace import Workspace
 
 
-def _save(definition: object, directory: Path, fmt: str, **kwargs: object) -> list[Path]:
-    from kiln.formats.dispatch import dropped_fields, save_definition
+def _save(
+    definition: EnvironmentDefinition,
+    directory: Path,
+    fmt: str,
+    *,
+    default_image: str | None = None,
+    **kwargs: Any,
+) -> list[Path]:
+    from kiln.formats.dispatch import completed, dropped_fields, save_definition
 
-    for field in dropped_fields(definition, fmt):  # type: ignore[arg-type]
+    definition, notes = completed(definition, fmt, default_image=default_image)
+    for note in notes:
+        warn(note)
+    for field in dropped_fields(definition, fmt):
         warn(f"the {fmt} format has no place for `{field}`; it is left out")
-    return save_definition(definition, directory, fmt, **kwargs)  # type: ignore[arg-type]
+    return save_definition(definition, directory, fmt, **kwargs)
 
 
 def scaffold(args: argparse.Namespace) -> int:
@@ -159,10 +170,17 @@ def _print_registered(
 
 def download(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
+    from kiln.images import default_base_image
+
     ws = existing_workspace(args)
     source = from_reference(args, args.reference)
     written = _save(
-        source.definition, directory, args.format, lookup=ws.artifacts.lookup, overwrite=args.force
+        source.definition,
+        directory,
+        args.format,
+        default_image=default_base_image(ws),
+        lookup=ws.artifacts.lookup,
+        overwrite=args.force,
     )
     if args.json:
         emit_json(

@@ -88,8 +88,9 @@ def _add_submit(commands: Any) -> None:
     environment.add_argument(
         "--env-file",
         metavar="FILE",
-        help="a definition file (Kiln YAML, conda, requirements, Azure ML); registered as "
-        "'anonymous' unless the same content is registered under its name",
+        help="a definition file (Kiln YAML, conda, requirements, Azure ML, or an Azure ML "
+        "command job YAML's inline environment); registered as 'anonymous' unless the same "
+        "content is registered under its name",
     )
     p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
     p.add_argument(
@@ -171,7 +172,7 @@ def submit(args: argparse.Namespace) -> int:
     if args.env_file:
         from kiln.cli.common import from_path
 
-        source = from_path(Path(args.env_file), None)
+        source = from_path(Path(args.env_file), None, args)
         request.environment, request.environment_source = source.definition, source.source_dir
     ws = workspace(args)
     return _submitted(args, ws, core.submit(ws, request, **_watch_options(args)))

@@ -1,7 +1,7 @@
 """Canonical forms and the two digests. Pure functions: no I/O, no clock, no platform.
 
 ``build_hash`` covers only what changes the built artifact; ``definition_digest`` covers every
-field but name, version, description and tags. Both are sha256 over compact, key-sorted JSON of
+field but name, version, description, tags and asset_id. Both are sha256 over compact, key-sorted JSON of
 a canonical form that is documented in docs/hashing.md and pinned by golden tests. Lists keep
 their order (reordering packages or channels is a change, as in Azure ML); mappings are sorted.
 Empty and default values are left out, so a field added in a later release leaves old digests
@@ -123,8 +123,14 @@ def build_form(definition: EnvironmentDefinition) -> dict[str, Any]:
     return pruned
 
 
+def docker_run_form(docker: DockerSection) -> dict[str, Any]:
+    """How a run's container starts (Azure ML v1's docker settings): not the built artifact."""
+    return {"enabled": docker.enabled, "shm_size": docker.shm_size, "arguments": docker.arguments}
+
+
 def definition_form(definition: EnvironmentDefinition) -> dict[str, Any]:
-    """Every field but name, version, description and tags (and never a secret's value)."""
+    """Every field but name, version, description, tags and asset_id (and never a secret's
+    value)."""
     registry = definition.docker.base_image_registry
     form = {
         "recipe": DEFINITION_RECIPE,
@@ -138,6 +144,7 @@ def definition_form(definition: EnvironmentDefinition) -> dict[str, Any]:
             if definition.inference_config
             else None
         ),
+        "docker_run": docker_run_form(definition.docker),
     }
     pruned: dict[str, Any] = _pruned(form)
     # Added after pruning: a variable set to "" is a real setting, unlike an absent field.

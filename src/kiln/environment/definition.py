@@ -241,6 +241,17 @@ class DockerSection(_Model):
         default=None, description="sha256 of the build context's files (filled in by Kiln)."
     )
     platform: Platform | None = None
+    # How Azure ML v1 starts a run's container (azureml-core's DockerSection): settings of the
+    # run, not of the image, so they are in the definition digest and never in the build hash.
+    enabled: bool = Field(default=False, description="Run inside a container (Azure ML v1).")
+    shm_size: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+(\.[0-9]+)? ?[kKmMgGtTpP]?[iI]?[bB]?$",
+        description="The container's shared memory, e.g. '8g' (Azure ML v1; default 2g).",
+    )
+    arguments: list[str] = Field(
+        default_factory=list, description="Extra `docker run` arguments (Azure ML v1)."
+    )
 
     @field_validator("dockerfile", "base_image", "build_context", "dockerfile_path")
     @classmethod
@@ -331,6 +342,13 @@ class EnvironmentDefinition(_Model):
     r: RSection | None = Field(default=None, description="Azure ML's R section; not built.")
     inferencing_stack_version: str | None = None
     inference_config: InferenceConfig | None = None
+    asset_id: str | None = Field(
+        default=None,
+        description=(
+            "Azure ML's assetId of the registered environment this came from: kept for round "
+            "trips, in no digest (like description and tags)."
+        ),
+    )
 
     @field_validator("version")
     @classmethod

@@ -200,10 +200,9 @@ def _values(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str,
     old_build, new_build = build_form(old), build_form(new)
     compared = {path: (_at(old_build, path), _at(new_build, path)) for path in _BUILD_FIELDS}
     compared["docker.base_image_registry"] = (_registry(old), _registry(new))
-    compared["inference_config"] = (
-        _at(definition_form(old), "inference_config"),
-        _at(definition_form(new), "inference_config"),
-    )
+    old_form, new_form = definition_form(old), definition_form(new)
+    for path in ("inference_config", "docker_run"):  # in the definition, not the build
+        compared[path] = (_at(old_form, path), _at(new_form, path))
     changes = {}
     for path, (before, after) in compared.items():
         if before != after:

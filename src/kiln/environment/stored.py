@@ -28,6 +28,7 @@ SHAPE: dict[str, dict[str, str | None]] = {
         "r": "RSection",
         "inferencing_stack_version": None,
         "inference_config": "InferenceConfig",
+        "asset_id": None,
     },
     "PythonSection": {
         "version": None,
@@ -57,6 +58,9 @@ SHAPE: dict[str, dict[str, str | None]] = {
         "dockerfile_path": None,
         "build_context_digest": None,
         "platform": "Platform",
+        "enabled": None,
+        "shm_size": None,
+        "arguments": None,
     },
     "RegistryRef": {"address": None, "username": None, "password": None},
     "Platform": {"os": None, "architecture": None},

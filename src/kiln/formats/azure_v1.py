@@ -14,11 +14,17 @@ a warning, as in the SDK). Where Kiln differs from the SDK, and why:
 - ``interpreterPath`` counts only with ``userManagedDependencies``, and the SDK default
   ``python`` means no path; conda ``variables`` join ``environmentVariables`` (which win);
 - ``platform: null`` and no platform map to each other, apart from an explicit Linux/amd64;
-- run settings and server data (``enabled``, ``sharedVolumes``, ``shmSize``, ``arguments``,
-  ``assetId``) are dropped; ``r``, ``databricks``, ``registryIdentity``,
-  ``baseCondaEnvironment`` and ``condaDependenciesFile`` too, with a warning when set. Writing
-  emits the SDK's defaults for them; ``description``, ``tags`` and ``inference_config`` have no
-  place in v1 and are not written.
+- the run settings ``enabled``, ``shmSize`` and ``arguments`` are kept (``docker.enabled``,
+  ``docker.shm_size``, ``docker.arguments``: in the definition digest, never the build hash;
+  the SDK defaults false, "2g" and [] are stored as absent) and ``assetId`` too (``asset_id``,
+  in no digest); ``sharedVolumes: false`` is dropped with a warning;
+- ``r``, ``databricks``, ``registryIdentity``, ``baseCondaEnvironment`` and
+  ``condaDependenciesFile`` are dropped, with a warning when set. Writing emits the SDK's
+  defaults for them; ``description``, ``tags`` and ``inference_config`` have no place in v1:
+  ``dropped_fields`` names them, so a save says it leaves them out;
+- a JSON holding only ``name`` (and ``version``) is azureml-core's reference to a registered
+  version: loading raises ``RegisteredReference``, which a caller with a workspace resolves;
+- ``BaseDockerfile`` is written with a final line break (the model strips the text).
 A conda file is written only for python content; without a python version the SDK loads it but
 cannot save it again ("Python package is missing"). Local wheel paths are written as they are.
 """
@@ -40,6 +46,8 @@ from kiln.formats.azure_v1_write import (
     DOCKERFILE,
     FORMAT,
     SDK_INTERPRETER,
+    SDK_SHM_SIZE,
+    dropped_fields,
     render_json,
     save,
 )
@@ -54,6 +62,8 @@ __all__ = [
     "DOCKERFILE",
     "FORMAT",
     "SDK_INTERPRETER",
+    "SDK_SHM_SIZE",
+    "dropped_fields",
     "load",
     "render_json",
     "save",
@@ -73,6 +83,8 @@ _WARN_IF_SET = (
     "python.condaDependenciesFile",
     "docker.baseImageRegistry.registryIdentity",
 )
+# Settings whose SDK default is true: dropped with a warning when false.
+_WARN_IF_FALSE = ("docker.sharedVolumes",)
 
 
 def _kind(value: Any) -> str:
@@ -196,6 +208,25 @@ def _docker(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
         "dockerfile": dockerfile,
         "base_image_registry": _registry(reader, registry),
         "platform": platform,
+        **_run_settings(reader, section),
+    }
+
+
+def _run_settings(reader: _Reader, section: dict[str, Any]) -> dict[str, Any]:
+    """How the SDK starts a run's container. The SDK's defaults are stored as absent, so a
+    folder the SDK wrote with them has the same definition digest as before Kiln kept these."""
+    arguments = reader.get(section, "docker.arguments", list) or []
+    for index, argument in enumerate(arguments):
+        if not isinstance(argument, str):
+            raise InvalidDefinition(
+                f"`docker.arguments[{index}]` in {reader.source} must be a string, not "
+                f"{_kind(argument)}"
+            )
+    shm_size = reader.text(section, "docker.shmSize")
+    return {
+        "enabled": bool(reader.get(section, "docker.enabled", bool)),
+        "shm_size": None if shm_size == SDK_SHM_SIZE else shm_size,
+        "arguments": arguments,
     }
 
 
@@ -237,20 +268,23 @@ def _warn_ignored(reader: _Reader, data: dict[str, Any]) -> None:
             value = value.get(key) if isinstance(value, dict) else None
         if has_content(value):
             reader.warnings.append(f"`{where}` in {reader.source} has no Kiln equivalent; ignored")
+    for where in _WARN_IF_FALSE:
+        if reader.get(reader.section(data, "docker"), where, bool) is False:
+            reader.warnings.append(
+                f"`{where}: false` in {reader.source} has no Kiln equivalent; ignored (written "
+                f"back as the SDK's default, true)"
+            )
 
 
 def _header(reader: _Reader, data: dict[str, Any]) -> tuple[str, str | None]:
-    if data and set(data) <= {"name", "version"}:
-        raise InvalidDefinition(
-            f"{reader.source} holds only `name` and `version`, which azureml-core reads as a "
-            "reference to a registered environment: export that environment with "
-            "Environment.get(...).save_to_directory()"
-        )
     name = reader.text(data, "name")
     if name is None:
         raise InvalidDefinition(f"`name` in {reader.source} is required; name the environment")
     version = reader.get(data, "version", str, int)
-    return name, None if version is None else str(version)
+    version = None if version is None else str(version)
+    if set(data) <= {"name", "version"}:  # as azureml-core reads it: a registered version
+        raise base.RegisteredReference(reader.source, name, version)
+    return name, version
 
 
 def load(path: Path) -> Loaded:
@@ -274,6 +308,7 @@ def load(path: Path) -> Loaded:
         "docker": _docker(reader, data),
         "spark": _spark(reader, data),
         "inferencing_stack_version": reader.text(data, "inferencingStackVersion"),
+        "asset_id": reader.text(data, "assetId"),
     }
     definition = validate_definition(fields, source=reader.source)
     _warn_ignored(reader, data)

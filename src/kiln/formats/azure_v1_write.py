@@ -18,6 +18,7 @@ CONDA_FILE = "conda_dependencies.yml"
 DOCKERFILE = "BaseDockerfile"
 CONDA_NAME = "project_environment"  # the name azureml-core gives every conda file
 SDK_INTERPRETER = "python"
+SDK_SHM_SIZE = "2g"  # azureml-core's _DEFAULT_SHM_SIZE
 _DATABRICKS = ("mavenLibraries", "pypiLibraries", "rcranLibraries", "jarLibraries", "eggLibraries")
 
 
@@ -39,18 +40,28 @@ def _check_expressible(definition: EnvironmentDefinition) -> None:
         )
 
 
+def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
+    """Fields an azureml-core environment has no place for, so a save would lose them."""
+    checks = {
+        "description": definition.description is not None,
+        "tags": bool(definition.tags),
+        "inference_config": definition.inference_config is not None,
+    }
+    return [name for name, lost in checks.items() if lost]
+
+
 def render_json(definition: EnvironmentDefinition) -> str:
     """``azureml_environment.json`` as azureml-core 1.61 writes it: same keys, order, defaults."""
     python, docker, spark = definition.python, definition.docker, definition.spark
     registry, platform = docker.base_image_registry, docker.platform
-    docker_json: dict[str, Any] = {"enabled": False, "baseImage": docker.base_image}
+    docker_json: dict[str, Any] = {"enabled": docker.enabled, "baseImage": docker.base_image}
     if not docker.dockerfile:  # save_to_directory drops the key when the Dockerfile is a file
         docker_json["baseDockerfile"] = None
     docker_json |= {
         "buildContext": None,
         "sharedVolumes": True,
-        "shmSize": "2g",
-        "arguments": [],
+        "shmSize": docker.shm_size or SDK_SHM_SIZE,
+        "arguments": list(docker.arguments),
         # address, username, password: the password is only ever a ${VAR} reference.
         "baseImageRegistry": {**(registry or RegistryRef()).model_dump(), "registryIdentity": None},
         "platform": {"os": platform.os.capitalize(), "architecture": platform.architecture}
@@ -77,7 +88,7 @@ def render_json(definition: EnvironmentDefinition) -> str:
         "databricks": {key: [] for key in _DATABRICKS},
         "r": None,
         "inferencingStackVersion": definition.inferencing_stack_version,
-        "assetId": None,
+        "assetId": definition.asset_id,
     }
     return json.dumps(data, indent=4)
 
@@ -89,6 +100,7 @@ def save(definition: EnvironmentDefinition, path: Path) -> list[Path]:
     if has_conda_file_content(definition.python):
         files[CONDA_FILE] = base.dump_yaml(python_to_spec(definition, name=CONDA_NAME)).encode()
     if definition.docker.dockerfile:
-        files[DOCKERFILE] = definition.docker.dockerfile.encode()
+        # The model strips the text; a file ends with a line break, as the SDK's own do.
+        files[DOCKERFILE] = f"{definition.docker.dockerfile}\n".encode()
     # Files an earlier save left here are removed by dispatch.save_definition (with overwrite).
     return base.write_files_atomically(path, files)

@@ -45,6 +45,21 @@ class Loaded:
     files: tuple[Path, ...] = field(default_factory=tuple)
 
 
+class RegisteredReference(InvalidDefinition):
+    """A file naming only a registered environment (azureml-core's EnvironmentReference): a
+    caller with a workspace resolves it (``catalog.resolve_reference``); without one, this
+    error says what the file is."""
+
+    def __init__(self, source: str, name: str, version: str | None) -> None:
+        self.source, self.name, self.version = source, name, version
+        self.reference = f"{name}:{version}" if version else name
+        super().__init__(
+            f"{source} holds only `name` and `version`: a reference to the registered "
+            f"environment {self.reference}, which needs a workspace to resolve; open one "
+            "(--workspace, KILN_WORKSPACE) or export the environment in full"
+        )
+
+
 def parse_json(text: str, *, source: str) -> Any:
     """The data of a JSON file, nested no deeper than a YAML one may be (``MAX_YAML_DEPTH``)."""
     try:
@@ -201,6 +216,12 @@ def resolve_local_inputs(
         docker.build_context_digest = None
     else:
         context = resolve_inside(base_dir, docker.build_context, field="docker.build_context")
+        if not context.is_dir():
+            missing = "is not a folder" if context.exists() else "does not exist"
+            raise InvalidDefinition(
+                f"`docker.build_context`: the folder {context} {missing}; create it with the "
+                "Dockerfile inside, or point build_context (build.path) at the folder that holds it"
+            )
         resolve_inside(
             context, docker.dockerfile_path or "Dockerfile", field="docker.dockerfile_path"
         )

@@ -182,9 +182,11 @@ def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
         "python.pip.constraints": bool(definition.python.pip.constraints),
         "python.user_managed": definition.python.user_managed,
         "python.check_imports": bool(definition.python.check_imports),
-        "docker": bool(docker.base_image or docker.dockerfile or docker.build_context),
+        "docker": bool(docker.model_dump(exclude_defaults=True, exclude={"build_context_digest"})),
         "spark": bool(spark.packages or spark.repositories),
         "inferencing_stack_version": definition.inferencing_stack_version is not None,
+        "inference_config": definition.inference_config is not None,
+        "asset_id": definition.asset_id is not None,
     }
     return [name for name, lost in checks.items() if lost]
 

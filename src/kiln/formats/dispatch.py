@@ -11,6 +11,7 @@ from types import ModuleType
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import Conflict, InvalidDefinition
+from kiln.formats.azure_job import is_job
 from kiln.formats.base import (
     ContentLookup,
     Loaded,
@@ -43,7 +44,7 @@ _KILN_ONLY_KEYS = {
     "environment_variables",
     "inferencing_stack_version",
 }
-_V2_ONLY_KEYS = {"image", "conda_file", "build", "os_type"}
+_V2_ONLY_KEYS = {"image", "conda_file", "build", "os_type", "datastore"}
 # Markers whose name several formats use (conda's ``environment.yaml`` is common): read to tell.
 _SNIFFED_MARKERS = {"environment.yaml", "environment.yml"}
 
@@ -66,6 +67,8 @@ def detect_file(path: Path) -> str:
         )
     data = read_mapping(path)
     keys = set(data)
+    if is_job(data):  # a command job's inline environment (it may hold environment_variables)
+        return "azure-v2"
     if keys & _KILN_ONLY_KEYS:
         return "kiln"
     if "azureml" in str(data.get("$schema", "")) or keys & _V2_ONLY_KEYS:
@@ -185,6 +188,19 @@ def _refuse_enclosing_context(definition: EnvironmentDefinition) -> None:
             "saved elsewhere unchanged; move the Dockerfile and its files into a subfolder and "
             "point build_context (build.path) at it"
         )
+
+
+def completed(
+    definition: EnvironmentDefinition, fmt: str, *, default_image: str | None = None
+) -> tuple[EnvironmentDefinition, list[str]]:
+    """The definition as ``fmt`` must hold it (a v2 file needs an image: ``default_image``, the
+    workspace's default base image, or the format's own default), and a warning for each
+    value added."""
+    complete = getattr(format_module(fmt), "complete", None)
+    if complete is None:
+        return definition, []
+    result: tuple[EnvironmentDefinition, list[str]] = complete(definition, default_image)
+    return result
 
 
 def dropped_fields(definition: EnvironmentDefinition, fmt: str) -> list[str]:
