@@ -117,3 +117,14 @@ def test_files_and_keys_match_what_azureml_core_writes(tmp_path: Path) -> None:
     conda = yaml.safe_load((kiln / "plain" / "conda_dependencies.yml").read_text())
     azure_conda = yaml.safe_load((azure / "plain" / "conda_dependencies.yml").read_text())
     assert (sorted(conda), conda["channels"]) == (sorted(azure_conda), azure_conda["channels"])
+
+
+def test_an_azure_v2_save_from_the_sdk_names_an_image_and_warns_as_the_cli_does(
+    tmp_path: Path,
+) -> None:
+    env = Environment("noimage")
+    env.python.conda_dependencies.add_pip_package("six==1.16.0")
+    with pytest.warns(UserWarning, match="names no base image and Azure ML v2 requires one"):
+        env.save_to_directory(tmp_path / "v2", format="azure-v2")
+    saved = yaml.safe_load((tmp_path / "v2" / "environment.yaml").read_text())
+    assert saved["image"].startswith("mcr.microsoft.com/azureml/")

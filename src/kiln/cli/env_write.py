@@ -26,14 +26,12 @@ def _save(
     default_image: str | None = None,
     **kwargs: Any,
 ) -> list[Path]:
-    from kiln.formats.dispatch import completed, dropped_fields, save_definition
+    from kiln.formats.dispatch import export
 
-    definition, notes = completed(definition, fmt, default_image=default_image)
+    written, notes = export(definition, directory, fmt, default_image=default_image, **kwargs)
     for note in notes:
         warn(note)
-    for field in dropped_fields(definition, fmt):
-        warn(f"the {fmt} format has no place for `{field}`; it is left out")
-    return save_definition(definition, directory, fmt, **kwargs)
+    return written
 
 
 def scaffold(args: argparse.Namespace) -> int:

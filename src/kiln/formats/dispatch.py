@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import Conflict, InvalidDefinition
@@ -208,3 +209,21 @@ def dropped_fields(definition: EnvironmentDefinition, fmt: str) -> list[str]:
     module = format_module(fmt)
     dropped = getattr(module, "dropped_fields", None)
     return list(dropped(definition)) if dropped else []
+
+
+def export(
+    definition: EnvironmentDefinition,
+    target: Path,
+    fmt: str,
+    *,
+    default_image: str | None = None,
+    **options: Any,
+) -> tuple[list[Path], list[str]]:
+    """Save as ``fmt`` requires (see ``completed``) for every face: the files written, and the
+    warnings a user must see (values added, fields the format has no place for)."""
+    definition, notes = completed(definition, fmt, default_image=default_image)
+    notes += [
+        f"the {fmt} format has no place for `{field}`; it is left out"
+        for field in dropped_fields(definition, fmt)
+    ]
+    return save_definition(definition, target, fmt, **options), notes

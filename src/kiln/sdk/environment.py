@@ -261,7 +261,7 @@ class Environment:
         ``format`` chooses another (kiln, azure-v2, conda, requirements). A format name in
         ``overwrite``'s place is Kiln's earlier order, ``(path, format, overwrite)``."""
         from kiln.errors import AlreadyExists, Conflict
-        from kiln.formats.dispatch import save_definition
+        from kiln.formats.dispatch import export
 
         if isinstance(overwrite, str):  # (path, format[, overwrite])
             format, overwrite = overwrite, format if isinstance(format, bool) else False
@@ -279,17 +279,26 @@ class Environment:
                 stacklevel=2,
             )
         lookup = self._workspace.artifacts.lookup if self._workspace is not None else None
+        default_image = None
+        if self._workspace is not None:
+            from kiln.images import default_base_image
+
+            default_image = default_base_image(self._workspace)
         try:
-            return save_definition(
+            written, notes = export(
                 self.definition,
                 Path(path),
                 format,
+                default_image=default_image,
                 source_dir=self._source_dir,
                 lookup=lookup,
                 overwrite=overwrite,
             )
         except Conflict as exc:  # a file is there: a FileExistsError too, as in azureml-core
             raise AlreadyExists(exc.message, hint=exc.hint) from None
+        for note in notes:  # the same warnings `kiln env download` prints
+            warnings.warn(note, UserWarning, stacklevel=2)
+        return written
 
     @staticmethod
     def load_from_directory(path: str | os.PathLike[str]) -> Environment:
