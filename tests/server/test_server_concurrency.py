@@ -4,11 +4,23 @@ its own version, 1 to 16, none lost and none twice."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from kilntesting.teamserver import Team
+from kilntesting.teamserver import Team, team_server
 
 
 def test_sixteen_concurrent_registers_get_versions_1_to_16(team: Team) -> None:
+    _race(team)
+
+
+def test_several_workers_on_postgresql_share_one_registry(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with team_server(tmp_path, database_url=postgres_url, workers=3) as team:
+        _race(team)
+
+
+def _race(team: Team) -> None:
     token = team.token("racer", "contributor")
 
     def register(i: int) -> tuple[int, str]:
