@@ -122,6 +122,10 @@ def register(
 ) -> RegisterResult:
     """Register ``definition``: same content as an existing version returns that version.
     ``actor`` is the server's user (None: the local user), recorded with the version."""
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        return remoteenvs.register(workspace, definition)
     from kiln.registry.engine import write_transaction
     from kiln.registry.queries import insert_version
 
@@ -208,6 +212,10 @@ def get(workspace: Workspace, name: str, version: str | int | None = None) -> En
         raise NotFound(
             f"no curated environment {name}{':' + version if version else ''}; see `kiln env list`"
         )
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        return remoteenvs.get(workspace, name, version)
     from kiln.registry.queries import get_version
 
     with workspace.engine.connect() as connection:
@@ -265,6 +273,13 @@ def _matching_curated(
 
 def same_build(workspace: Workspace, record: EnvironmentRecord) -> list[str]:
     """Other versions (any name) whose build hash equals this one's: they share one build."""
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        shared: list[str] = remoteenvs.detail(workspace, record.name, record.version)[
+            "same_build_as"
+        ]
+        return shared
     from kiln.registry.queries import list_versions
 
     with workspace.engine.connect() as connection:

@@ -39,6 +39,7 @@ def list_environments(
     all_versions: bool = False,
     archived: bool = False,
     curated: bool = True,
+    anonymous: bool = False,
 ) -> list[dict[str, Any]]:
     """Latest versions (``all_versions`` for every one), ordered by name then registration;
     ``X-Total-Count`` holds the number before paging."""
@@ -49,6 +50,7 @@ def list_environments(
         name_contains=search,
         tags=_tags(tag),
         include_curated=curated,
+        include_anonymous=anonymous,
     )
     return page(found, paging, response)
 
