@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,8 @@ def _expand(url: str) -> str:
     return os.path.expandvars(url)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database; its URL keeps the password as ${VAR}."""
     template = os.environ.get("KILN_TEST_POSTGRES_URL")
     if not template:
@@ -48,6 +49,19 @@ def postgres_url() -> Iterator[str]:
         yield template.rsplit("/", 1)[0] + f"/{name}"
     finally:
         _drop_database(dsn, name)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """As ``postgres_url``, shared by the tests of one module (a server they all talk to)."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def _drop_database(dsn: str, name: str) -> None:

@@ -80,6 +80,67 @@ def latest_build(workspace: Workspace, *, build_hash: str) -> BuildAttempt | Non
     )
 
 
+def build_attempts(workspace: Workspace, *, build_hash: str) -> list[dict[str, Any]]:
+    """Every recorded build of ``build_hash``, newest first (the public ``build-attempt``)."""
+    import json
+
+    from kiln.registry.lock_queries import list_builds
+    from kiln.utctime import utc_text
+
+    with workspace.engine.connect() as connection:
+        rows = list_builds(connection, build_hash=build_hash)
+    return [
+        {
+            "build_hash": row["build_hash"],
+            "platform": row["platform"],
+            "builder": row["builder"],
+            "machine": row["machine"],
+            "status": row["status"],
+            "error": row["error"],
+            "lock_digest": row["lock_digest"],
+            "log_digest": row["log_digest"],
+            "tool_versions": json.loads(row["tool_versions"] or "{}"),
+            "started_at": utc_text(row["started_at"]),
+            "duration_ms": row["duration_ms"],
+        }
+        for row in rows
+    ]
+
+
+def stored_locks(workspace: Workspace, *, build_hash: str) -> list[dict[str, Any]]:
+    """Every stored lock generation of ``build_hash``, per platform (the public ``lock``)."""
+    from kiln.registry.lock_queries import list_locks
+    from kiln.utctime import utc_text
+
+    with workspace.engine.connect() as connection:
+        rows = list_locks(connection, build_hash=build_hash)
+    return [
+        {
+            "build_hash": row.build_hash,
+            "platform": row.platform,
+            "generation": row.generation,
+            "lock_digest": row.lock_digest,
+            "format": row.lock_format,
+            "resolver": row.resolver,
+            "packages": [{"name": p["name"], "version": p["version"]} for p in row.packages],
+            "created_at": utc_text(row.created_at),
+        }
+        for row in rows
+    ]
+
+
+def logged_build(workspace: Workspace, record: EnvironmentRecord) -> BuildAttempt:
+    """The latest build of ``record`` whose log the workspace holds; NotFound otherwise."""
+    attempt = latest_build(workspace, build_hash=record.build_hash)
+    if attempt is None or attempt.log_digest is None:
+        raise NotFound(
+            f"{record.reference} has not been built yet; run `kiln env build {record.reference}`"
+        )
+    if attempt.log is None:
+        raise NotFound(f"the build log of {record.reference} is missing from the workspace")
+    return attempt
+
+
 def latest_build_log(workspace: Workspace, *, build_hash: str) -> Path | None:
     """The full log of the latest build of ``build_hash``, or None (never built, or lost)."""
     attempt = latest_build(workspace, build_hash=build_hash)

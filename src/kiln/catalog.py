@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln import curated
 from kiln.environment.canonical import build_hash, definition_digest
@@ -24,6 +24,11 @@ from kiln.environment.reference import AZURE_RESERVED_PREFIXES, CURATED_PREFIX, 
 from kiln.errors import InvalidDefinition, NotFound, ReadOnly
 from kiln.formats.base import RegisteredReference, local_path_of, resolve_local_inputs
 from kiln.workspace import Workspace
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from kiln.accounts import Actor
 
 __all__ = [  # the record types are defined in the model and re-exported for callers of the core
     "EnvironmentRecord",
@@ -130,8 +135,14 @@ def register(
     definition: EnvironmentDefinition,
     *,
     source_dir: Path | None = None,
+    actor: Actor | None = None,
 ) -> RegisterResult:
-    """Register ``definition``: same content as an existing version returns that version."""
+    """Register ``definition``: same content as an existing version returns that version.
+    ``actor`` is the server's user (None: the local user), recorded with the version."""
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        return remoteenvs.register(workspace, definition)
     from kiln.registry.engine import write_transaction
     from kiln.registry.queries import insert_version
 
@@ -157,8 +168,36 @@ def register(
             definition=_stored_json(definition),
             description=definition.description,
             tags=dict(definition.tags),
+            created_by=_actor_name(actor),
         )
+        if created:
+            _audit(connection, actor, "environment.register", f"{row.name}:{row.version}")
     return RegisterResult(_record(row), created)
+
+
+def _actor_name(actor: Actor | None) -> str:
+    from kiln.accounts import local_actor
+
+    return actor.name if actor is not None else local_actor()
+
+
+def _audit(connection: Connection, actor: Actor | None, action: str, subject: str) -> None:
+    """In the write's own transaction: the change and its audit row commit together."""
+    from kiln.registry.account_queries import record_action
+
+    record_action(connection, actor=_actor_name(actor), action=action, subject=subject)
+
+
+def _check_owner(
+    connection: Connection, actor: Actor | None, name: str, version: str | None, what: str
+) -> None:
+    if actor is None:  # a local registry: whoever can open it owns it
+        return
+    from kiln.accounts import require_owner
+    from kiln.registry.queries import list_versions
+
+    rows = list_versions(connection, name=name, latest_only=False, include_archived=True)
+    require_owner(actor, [r.created_by for r in rows if version in (None, r.version)], what)
 
 
 def _record(row: Any) -> EnvironmentRecord:
@@ -185,6 +224,10 @@ def get(workspace: Workspace, name: str, version: str | int | None = None) -> En
         raise NotFound(
             f"no curated environment {name}{':' + version if version else ''}; see `kiln env list`"
         )
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        return remoteenvs.get(workspace, name, version)
     from kiln.registry.queries import get_version, names
 
     with workspace.engine.connect() as connection:
@@ -265,6 +308,13 @@ def _matching_curated(
 
 def same_build(workspace: Workspace, record: EnvironmentRecord) -> list[str]:
     """Other versions (any name) whose build hash equals this one's: they share one build."""
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        shared: list[str] = remoteenvs.detail(workspace, record.name, record.version)[
+            "same_build_as"
+        ]
+        return shared
     from kiln.registry.queries import list_versions
 
     with workspace.engine.connect() as connection:
@@ -279,14 +329,26 @@ def same_build(workspace: Workspace, record: EnvironmentRecord) -> list[str]:
     return others + curated.sharing_build(record.build_hash, besides=record.name)
 
 
-def set_archived(workspace: Workspace, name: str, version: str | None, *, archived: bool) -> int:
+def set_archived(
+    workspace: Workspace,
+    name: str,
+    version: str | None,
+    *,
+    archived: bool,
+    actor: Actor | None = None,
+) -> int:
     from kiln.registry.engine import write_transaction
     from kiln.registry.queries import set_archived as update_archived
 
     if name.startswith(CURATED_PREFIX):
         raise ReadOnly(f"{name} is curated and cannot be archived or restored")
+    reference = f"{name}:{version}" if version else name
     with write_transaction(workspace.engine) as connection:
+        _check_owner(connection, actor, name, version, reference)
         changed = update_archived(connection, name=name, version=version, archived=archived)
+        if changed:
+            action = "environment.archive" if archived else "environment.restore"
+            _audit(connection, actor, action, reference)
     if changed == 0:
         raise NotFound(
             f"no environment {name}{':' + version if version else ''} in {workspace.path}"
@@ -295,7 +357,13 @@ def set_archived(workspace: Workspace, name: str, version: str | None, *, archiv
 
 
 def set_tags(
-    workspace: Workspace, name: str, version: str | None, *, add: dict[str, str], remove: list[str]
+    workspace: Workspace,
+    name: str,
+    version: str | None,
+    *,
+    add: dict[str, str],
+    remove: list[str],
+    actor: Actor | None = None,
 ) -> EnvironmentRecord:
     from kiln.registry.engine import write_transaction
     from kiln.registry.queries import get_version
@@ -309,6 +377,9 @@ def set_tags(
             raise NotFound(
                 f"no environment {name}{':' + version if version else ''} in {workspace.path}"
             )
+        reference = f"{row.name}:{row.version}"
+        _check_owner(connection, actor, name, row.version, reference)
         update_tags(connection, version_id=row.id, add=add, remove=remove)
+        _audit(connection, actor, "environment.tag", reference)
         row = get_version(connection, name=name, version=row.version)
     return _record(row)

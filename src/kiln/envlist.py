@@ -27,6 +27,18 @@ def list_versions(
     include_anonymous: bool = False,
 ) -> list[dict[str, Any]]:
     """Version summaries ordered by name then registration."""
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        return remoteenvs.list_versions(
+            workspace,
+            all_versions=all_versions,
+            archived=include_archived,
+            search=name_contains,
+            tag=[k if v is None else f"{k}={v}" for k, v in (tags or {}).items()],
+            curated=include_curated,
+            anonymous=include_anonymous,
+        )
     found = _fast(workspace, all_versions, include_archived, include_curated)
     if found is None or name_contains or tags:
         from kiln import catalog

@@ -95,3 +95,17 @@ class UsageError(KilnError):
     exit_code = 2
     status = 400
     one_line = True
+
+
+class Unauthorized(KilnError):
+    """No valid token: missing, unknown, or revoked."""
+
+    exit_code = 5
+    status = 401
+
+
+class Forbidden(KilnError):
+    """A valid token whose role may not do this."""
+
+    exit_code = 4
+    status = 403

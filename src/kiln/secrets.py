@@ -21,6 +21,9 @@ REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # scheme://userinfo@ where userinfo is not entirely ${VAR} references
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s'\"]+)@")
 REDACTED = "<redacted>"
+# A team server's personal access token (kiln.accounts makes them): hidden wherever it appears.
+TOKEN_PREFIX = "kiln_"
+_TOKEN = re.compile(r"\bkiln_[A-Za-z0-9_\-]{40,}")
 
 
 def looks_secret(name: str) -> bool:
@@ -87,8 +90,9 @@ def _hide_userinfo(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """Hide credentials inside URLs (``https://u:pw@host`` -> ``https://u:<redacted>@host``)."""
-    return _URL_USERINFO.sub(_hide_userinfo, text)
+    """Hide credentials inside URLs (``https://u:pw@host`` -> ``https://u:<redacted>@host``)
+    and Kiln's own access tokens."""
+    return _TOKEN.sub(REDACTED, _URL_USERINFO.sub(_hide_userinfo, text))
 
 
 def url_has_literal_credentials(url: str) -> bool:

@@ -60,6 +60,11 @@ def _literal_password(url: str) -> bool:
     return password is not None and not is_reference(str(password))
 
 
+def is_server_url(text: str) -> bool:
+    """True for a team server's address (``http://HOST:PORT``) given as a workspace."""
+    return text.startswith(("http://", "https://"))
+
+
 def user_default_path() -> Path:
     if os.environ.get("PYTEST_VERSION") or os.environ.get("KILN_NO_DEFAULT_WORKSPACE"):
         raise WorkspaceError(
@@ -82,6 +87,10 @@ class Workspace:
     ``.kiln/``, or ``.kiln/`` itself); ``Workspace.create(path)`` makes one."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.server_url: str | None = None
+        if is_server_url(os.fspath(path)):
+            self._open_server(os.fspath(path))
+            return
         folder = Path(path).expanduser().absolute()
         if folder.name == WORKSPACE_DIR and (folder / CONFIG_FILE).is_file():
             folder = folder.parent
@@ -99,6 +108,22 @@ class Workspace:
                 f"{config_path} is unreadable ({exc}); fix or recreate it"
             ) from None
 
+    def _open_server(self, url: str) -> None:
+        """A workspace served by ``kiln server``: the commands that support it talk to its API
+        (kiln.remoteenvs); the local registry and artifact store do not exist."""
+        from kiln.credentials import normal_url
+
+        self.server_url = normal_url(url)
+        self.path = self.root = Path(self.server_url)  # named in messages only
+        self.config = {"format": 1, "database_url": None}
+
+    def _local_only(self, what: str) -> None:
+        if self.server_url is not None:
+            raise WorkspaceError(
+                f"this command does not work against a Kiln server yet ({self.server_url} "
+                f"has no local {what}); run it on the server host or with a local workspace"
+            )
+
     @classmethod
     def create(
         cls,
@@ -111,6 +136,11 @@ class Workspace:
     ) -> Workspace:
         """Create a workspace at ``path`` (no-op if one exists with the same settings).
         ``cache_dir`` moves this workspace's build cache (default: the per-user cache)."""
+        if is_server_url(os.fspath(path)):
+            raise WorkspaceError(
+                f"{os.fspath(path)} is a Kiln server: its workspace is made on the server host "
+                "(`kiln server --workspace PATH`); log in with `kiln login URL`"
+            )
         folder = Path(path).expanduser().absolute()
         root = folder / WORKSPACE_DIR
         config_path = root / CONFIG_FILE
@@ -217,7 +247,7 @@ class Workspace:
     @property
     def is_embedded(self) -> bool:
         """True for the embedded SQLite registry inside the workspace folder."""
-        return not self.config.get("database_url")
+        return not self.config.get("database_url") and self.server_url is None
 
     @property
     def registry_file(self) -> Path:
@@ -226,6 +256,8 @@ class Workspace:
     @property
     def database_display(self) -> str:
         """The database URL with any password hidden: safe to print."""
+        if self.server_url is not None:
+            return self.server_url
         return (
             _redact(self.database_url)
             if self.config.get("database_url")
@@ -234,12 +266,14 @@ class Workspace:
 
     @cached_property
     def engine(self) -> Engine:
+        self._local_only("registry")
         from kiln.registry.engine import open_engine
 
         return open_engine(self.database_url)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
+        self._local_only("artifact store")
         from kiln.artifacts import ArtifactStore
 
         return ArtifactStore(self.root / "artifacts")

@@ -343,18 +343,12 @@ def lock(args: argparse.Namespace) -> int:
 
 
 def logs(args: argparse.Namespace) -> int:
-    from kiln.buildinfo import latest_build
-    from kiln.errors import NotFound
+    from kiln.buildinfo import logged_build
 
     ws = existing_workspace(args)
     record = _record(ws, args.reference)
-    attempt = latest_build(ws, build_hash=record.build_hash)
-    if attempt is None or attempt.log_digest is None:
-        raise NotFound(
-            f"{record.reference} has not been built yet; run `kiln env build {args.reference}`"
-        )
-    if attempt.log is None:
-        raise NotFound(f"the build log of {record.reference} is missing from the workspace")
+    attempt = logged_build(ws, record)
+    assert attempt.log is not None
     if args.json:
         from kiln.utctime import utc_text
 

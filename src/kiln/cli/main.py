@@ -24,6 +24,7 @@ WORKSPACE_EXIT = 5  # as WorkspaceError: the workspace's disk is full
 
 def build_parser() -> argparse.ArgumentParser:
     from kiln.cli import (
+        account_cmds,
         cache_cmds,
         doctor_cmd,
         env_cmds,
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         init_cmd,
         model_cmds,
         run_cmds,
+        server_cmds,
         target_cmds,
         wheel_cmds,
     )
@@ -45,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     target_cmds.add_parser(groups)
     model_cmds.add_parser(groups)
     doctor_cmd.add_parser(groups)
+    server_cmds.add_parser(groups)
+    account_cmds.add_parser(groups)
     return parser
 
 

@@ -15,7 +15,6 @@ from typing import Any
 from kiln.cli.common import existing_workspace, workspace
 from kiln.cli.output import add_json, emit_fields, emit_json, emit_table
 from kiln.compute import DEFAULT_TARGET
-from kiln.utctime import utc_text
 
 CANCELED_EXIT = 130
 
@@ -192,20 +191,9 @@ def list_(args: argparse.Namespace) -> int:
         existing_workspace(args), experiment=args.experiment, environment=args.env, limit=args.limit
     )
     if args.json:
-        emit_json(
-            [
-                {
-                    "id": r.id,
-                    "experiment": r.experiment,
-                    "status": r.status,
-                    "environment": r.environment,
-                    "target": r.compute_target,
-                    "created_at": utc_text(r.created_at),
-                    "exit_code": r.exit_code,
-                }
-                for r in found
-            ]
-        )
+        from kiln.runs.views import summary
+
+        emit_json([summary(r) for r in found])
         return 0
     emit_table(
         ["run", "status", "environment", "target", "started", "exit"],

@@ -133,3 +133,16 @@ def json_schema() -> dict[str, Any]:
 
 def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def from_data(data: Any, *, source: str) -> EnvironmentDefinition:
+    """A definition sent as Kiln's JSON form (the server's register): validated as a file is,
+    digests recomputed, never trusted."""
+    if not isinstance(data, dict):
+        raise InvalidDefinition(f"the definition in {source} must be a mapping of keys to values")
+    data = dict(data)
+    data.pop("$schema", None)
+    _drop_computed(data)
+    from kiln.environment.validation import validate_definition
+
+    return validate_definition(data, source=source)

@@ -27,6 +27,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "description",
         "archived",
         "created_at",
+        "created_by",
     ),
     ENVIRONMENT_TAGS: ("version_id", "key", "value"),
     RUNS: (

@@ -109,3 +109,12 @@ def latest_build(
         query = query.where(builds.c.platform == platform)
     row = connection.execute(query.order_by(builds.c.id.desc()).limit(1)).first()
     return None if row is None else dict(row._mapping)
+
+
+def list_builds(
+    connection: Connection, *, build_hash: str, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The build attempts of ``build_hash`` on every machine, newest first."""
+    query = select(builds).where(builds.c.build_hash == build_hash)
+    rows = connection.execute(query.order_by(builds.c.id.desc()).limit(limit))
+    return [dict(row._mapping) for row in rows]

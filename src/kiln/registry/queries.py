@@ -28,6 +28,7 @@ class VersionRow:
     archived: bool
     created_at: dt.datetime
     tags: dict[str, str]
+    created_by: str | None = None
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -54,6 +55,7 @@ def _rows(connection: Connection, rows: Sequence[Row[tuple[object, ...]]]) -> li
             archived=bool(row.archived),
             created_at=_utc(row.created_at),
             tags=tags[row.id],
+            created_by=row.created_by,
         )
         for row in rows
     ]
@@ -94,6 +96,7 @@ def insert_version(
     definition: str,
     description: str | None,
     tags: dict[str, str],
+    created_by: str | None = None,
 ) -> tuple[VersionRow, bool]:
     """Register one version; returns (row, created). Same content as an existing version of
     the name returns that version; ``version=None`` takes the next integer."""
@@ -128,6 +131,7 @@ def insert_version(
         "description": description,
         "archived": False,
         "created_at": now,
+        "created_by": created_by,
     }
     try:
         new_id = connection.execute(insert(V).values(**values).returning(V.c.id)).scalar_one()

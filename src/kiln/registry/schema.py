@@ -23,6 +23,7 @@ from kiln.registry.revision import SCHEMA_REVISION
 
 __all__ = [
     "SCHEMA_REVISION",
+    "audit",
     "builds",
     "compute_targets",
     "deployments",
@@ -34,6 +35,8 @@ __all__ = [
     "models",
     "run_metrics",
     "runs",
+    "tokens",
+    "users",
     "wheels",
 ]
 
@@ -69,6 +72,8 @@ environment_versions = Table(
     Column("description", Text, nullable=True),
     Column("archived", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The account that registered it (a server user, or the local user on an embedded registry).
+    Column("created_by", String(255), nullable=True),
     UniqueConstraint("name", "version"),
     Index(None, "name", "definition_digest"),
     Index(None, "build_hash"),
@@ -246,4 +251,40 @@ deployments = Table(
     Column("image", String(512), nullable=True),
     Column("image_digest", String(128), nullable=True),
     Column("containers", Text, nullable=True),  # JSON list of container names
+)
+
+# Accounts of a team server. A user's role decides what their tokens may do.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("role", String(16), nullable=False),  # reader | contributor | admin
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Personal access tokens: only the sha256 of a token is kept, so the database never holds one.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),  # the owner's label for it
+    Column("owner", String(255), ForeignKey("users.name"), nullable=False),
+    Column("token_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("token_sha256"),
+    Index(None, "owner"),
+)
+
+# Append-only: every write, with who made it, in the write's own transaction.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),  # e.g. environment.register
+    Column("object", String(512), nullable=False),  # e.g. NAME:VERSION
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index(None, "at"),
 )

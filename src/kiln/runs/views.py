@@ -24,6 +24,21 @@ def _utc(epoch: float | None) -> str | None:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+def summary(record: RunRecord) -> dict[str, Any]:
+    """One row of ``run list`` (the public ``run-summary``)."""
+    from kiln.utctime import utc_text
+
+    return {
+        "id": record.id,
+        "experiment": record.experiment,
+        "status": record.status,
+        "environment": record.environment,
+        "target": record.compute_target,
+        "created_at": utc_text(record.created_at),
+        "exit_code": record.exit_code,
+    }
+
+
 def metrics(workspace: Workspace, record: RunRecord) -> dict[str, Any]:
     """Stored metrics; while the run goes on, also those the script has written so far."""
     store = RunStore(workspace)

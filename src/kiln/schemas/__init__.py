@@ -13,7 +13,16 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from kiln.schemas import builds, doctor, environments, images, runs, serving, workspace
+from kiln.schemas import (
+    accounts,
+    builds,
+    doctor,
+    environments,
+    images,
+    runs,
+    serving,
+    workspace,
+)
 from kiln.schemas.base import Public
 
 PUBLISHED: dict[str, type[BaseModel]] = {
@@ -29,6 +38,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "build": builds.Build,
     "build-log": builds.BuildLog,
     "interpreter": builds.Interpreter,
+    "build-attempt": builds.BuildAttempt,
     "build-result": builds.BuildResult,
     "cache-entry": builds.CacheEntry,
     "gc-report": builds.GcReport,
@@ -50,9 +60,14 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "image-detail": images.ImageDetail,
     "outdated-image": images.OutdatedImage,
     "doctor-check": doctor.DoctorCheck,
+    "account": accounts.Account,
+    "token": accounts.Token,
+    "token-created": accounts.TokenCreated,
+    "audit-entry": accounts.AuditEntry,
 }
 LISTS = {"environment-version", "run-summary", "compute-target", "model", "deployment",
-         "cache-entry", "health-result", "wheel", "image", "outdated-image", "doctor-check"}  # fmt: skip
+         "cache-entry", "health-result", "wheel", "image", "outdated-image", "doctor-check",
+         "build-attempt", "lock", "token", "audit-entry"}  # fmt: skip
 SCHEMA_BASE = "https://kiln.dev/schema/public/"
 
 __all__ = ["LISTS", "PUBLISHED", "Public", "json_schemas", "write_schemas"]

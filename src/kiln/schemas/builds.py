@@ -66,6 +66,23 @@ class Build(Public):
     last_used: str | None
 
 
+class BuildAttempt(Public):
+    """One recorded build of a build hash, on any machine sharing the workspace (the server's
+    builds list)."""
+
+    build_hash: str
+    platform: str
+    builder: str
+    machine: str
+    status: str  # succeeded | failed
+    error: str | None
+    lock_digest: str | None
+    log_digest: str | None
+    tool_versions: dict[str, Any]
+    started_at: str | None
+    duration_ms: int
+
+
 class BuildResult(Public):
     """``env build``: the ready build of a version, and whether it was built just now."""
 

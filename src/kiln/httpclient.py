@@ -1,0 +1,72 @@
+"""A small client of a Kiln server's JSON API: one request, its answer, and the server's error
+turned back into the KilnError the server raised (same message, same exit code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiln.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    KilnError,
+    NotFound,
+    Unauthorized,
+    WorkspaceError,
+)
+
+_ERRORS: dict[int, type[KilnError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: InvalidRequest,
+    422: InvalidRequest,
+    400: InvalidRequest,
+}
+API = "/api/v1"
+
+
+class ServerClient:
+    def __init__(self, url: str, token: str | None, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = httpx.request(
+                method,
+                f"{self.url}{API}{path}",
+                json=json,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise WorkspaceError(
+                f"cannot reach the Kiln server at {self.url} ({type(exc).__name__}); "
+                "check the URL and that the server runs"
+            ) from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()
+
+
+def _error(response: Any) -> KilnError:
+    try:
+        detail = str(response.json().get("detail"))
+    except (ValueError, AttributeError):
+        detail = f"the server answered {response.status_code}"
+    kind = _ERRORS.get(response.status_code, WorkspaceError)
+    return kind(detail)
