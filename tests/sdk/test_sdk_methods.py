@@ -11,20 +11,13 @@ import pytest
 from kiln import CondaDependencies, Environment
 from kiln.builders import conda
 from kiln.builders.base import BuildContext
+from kiln.buildlog import NullLog
 from kiln.environment.validation import validate_definition
 from kiln.errors import Conflict, InvalidDefinition, NotFound
 from kiln.wheels import list_wheels
 from kiln.workspace import Workspace
 from kilntesting.builds import make_wheel
 from kilntesting.conda_channel import hello_channel
-
-
-class QuietLog:
-    def phase(self, name: str) -> None:
-        pass
-
-    def write(self, text: str) -> None:
-        pass
 
 
 def requirements(folder: Path) -> Path:
@@ -110,7 +103,7 @@ def test_from_existing_conda_environment_reads_a_prefix_kilns_builder_made(
             },
         }
     )
-    ctx = BuildContext(QuietLog(), tmp_path / "cache" / "uv")
+    ctx = BuildContext(NullLog(), tmp_path / "cache" / "uv")
     target = conda.target(definition, ctx)
     prefix = tmp_path / "envs" / "made"
     prefix.mkdir(parents=True)
