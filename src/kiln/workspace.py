@@ -26,6 +26,9 @@ CONFIG_FILE = "workspace.json"
 REGISTRY_FILE = "registry.db"
 
 
+_SETTING_VARIABLES = {"image_registry": "KILN_IMAGE_REGISTRY", "base_image": "KILN_BASE_IMAGE"}
+
+
 def _expand(url: str) -> str:
     """Expand ``${VAR}`` in a database URL: passwords stay out of the config file."""
     from kiln.secrets import expand, references
@@ -237,12 +240,26 @@ class Workspace:
         configured = self.config.get("cache_dir")
         return default_root(str(configured) if configured else None)
 
+    def setting(self, key: str) -> str | None:
+        """A shared setting (``image_registry``, ``base_image``): the environment variable
+        that overrides it, else the workspace's own, or its server's (asked once)."""
+        chosen = os.environ.get(_SETTING_VARIABLES[key])
+        if not chosen and self.server_url is not None:
+            if "_shared" not in self.__dict__:
+                from kiln.credentials import login_for
+                from kiln.httpclient import ServerClient
+
+                api = ServerClient(self.server_url, login_for(self.server_url).token)
+                self.__dict__["_shared"] = api.request("GET", "/workspace")
+            chosen = self.__dict__["_shared"].get(key)
+        chosen = chosen or self.config.get(key)
+        return str(chosen) if chosen else None
+
     @property
     def image_registry(self) -> str | None:
         """The registry that caches this workspace's images: ``KILN_IMAGE_REGISTRY``, or the
         workspace's ``image_registry`` setting; None keeps images in the engine store only."""
-        chosen = os.environ.get("KILN_IMAGE_REGISTRY") or self.config.get("image_registry")
-        return str(chosen) if chosen else None
+        return self.setting("image_registry")
 
     @property
     def is_embedded(self) -> bool:

@@ -12,6 +12,13 @@ class WorkspaceInfo(Public):
     registry: str  # the database, password hidden
 
 
+class SharedSettings(Public):
+    """What a server's clients build with: the team's image registry and default base image."""
+
+    image_registry: str | None
+    base_image: str | None
+
+
 class Wheel(Public):
     """``wheel list``: a private wheel stored in the workspace (``wheel:FILENAME`` entries)."""
 
