@@ -166,6 +166,8 @@ def _ensure(
             no_cache=options["no_cache"],
             known_platforms=_stored_platforms(workspace, record.build_hash),
             build_context=stage_build_context(workspace, record.definition),
+            python_downloads=workspace.setting("python_downloads") == "automatic",
+            python_mirror=workspace.setting("python_mirror"),
         )
         attempt.target = builder.target(record.definition, ctx)
         lock_row, previous = _choose_lock(

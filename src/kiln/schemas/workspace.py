@@ -13,10 +13,13 @@ class WorkspaceInfo(Public):
 
 
 class SharedSettings(Public):
-    """What a server's clients build with: the team's image registry and default base image."""
+    """What a server's clients build with: the team's image registry and default base image,
+    and where Pythons the machines lack come from."""
 
     image_registry: str | None
     base_image: str | None
+    python_downloads: str | None
+    python_mirror: str | None
 
 
 class Wheel(Public):

@@ -16,6 +16,7 @@ from kiln.errors import InvalidRequest, NotFound
 from kiln.schemas.builds import BuildAttempt, Lock, LockRecord, NewBuildAttempt, NewLock
 from kiln.schemas.workspace import SharedSettings
 from kiln.server.auth import Reader, Served, Writer
+from kiln.workspace import SHARED_SETTINGS
 
 router = APIRouter(tags=["builds"])
 _VERSION = "/environments/{name}/versions/{version}"
@@ -25,7 +26,7 @@ _HASH = "/builds/{build_hash}"
 @router.get("/workspace", response_model=SharedSettings)
 def settings(workspace: Served, actor: Reader) -> dict[str, str | None]:
     """The settings a client's builds share with the team (``Workspace.setting``)."""
-    return {key: workspace.setting(key) for key in ("image_registry", "base_image")}
+    return {key: workspace.setting(key) for key in SHARED_SETTINGS}
 
 
 @router.get(f"{_VERSION}/locks", response_model=list[Lock])
