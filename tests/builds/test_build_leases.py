@@ -33,6 +33,7 @@ from kilntesting.builds import (
     definition,
     lock_generations,
     register,
+    says_waiting,
     wait_for,
 )
 
@@ -72,13 +73,6 @@ def _build(
     )
 
 
-def _says_waiting(workspace: Workspace, machine: str) -> bool:
-    """The build on ``machine`` has written to its log (in its cache, while it runs) that it
-    waits for another builder."""
-    logs = (workspace.path.parent / f"machine-{machine}" / "tmp").glob("log.*.log")
-    return any("==> waiting for" in log.read_text(encoding="utf-8") for log in logs)
-
-
 def _finished(process: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
     out, err = process.communicate(timeout=180)
     assert process.returncode == 0, err
@@ -102,7 +96,10 @@ def test_two_machines_building_at_once_resolve_once_and_the_second_installs_that
     first = _build(shared, "a")
     wait_for(lambda: _leases(shared), "the first build to take its lease")
     second = _build(shared, "b")
-    wait_for(lambda: _says_waiting(shared, "b"), "the second build to wait for the first")
+    wait_for(
+        lambda: says_waiting(shared.path.parent / "machine-b"),
+        "the second build to wait for the first",
+    )
     package_index.delay = 0.0
     (built_a, _), (built_b, waited) = _finished(first), _finished(second)
 
@@ -140,7 +137,10 @@ def test_a_builder_killed_midway_holds_others_up_only_until_its_lease_expires(
     first = _build(shared, "a", prefix=rename, **{SECONDS_VARIABLE: "2"})
     wait_for(lambda: any(r["host"] == OTHER_HOST for r in _leases(shared)), "the first lease")
     second = _build(shared, "b", **{SECONDS_VARIABLE: "2"})
-    wait_for(lambda: _says_waiting(shared, "b"), "the second build to wait for the first")
+    wait_for(
+        lambda: says_waiting(shared.path.parent / "machine-b"),
+        "the second build to wait for the first",
+    )
     os.killpg(first.pid, signal.SIGKILL)
     first.communicate(timeout=30)
     package_index.delay = 0.0

@@ -272,6 +272,13 @@ def lock_generations(workspace: Workspace, build_hash: str) -> list[int]:
         return [row.generation for row in list_locks(connection, build_hash=build_hash)]
 
 
+def says_waiting(cache: Path) -> bool:
+    """A build using the Kiln cache ``cache`` has written to its log (kept there while it
+    runs) that it waits for another builder's lease."""
+    logs = (cache / "tmp").glob("log.*.log")
+    return any("==> waiting for" in log.read_text(encoding="utf-8") for log in logs)
+
+
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
     """Poll ``condition`` until it holds; an AssertionError naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
