@@ -102,6 +102,21 @@ def test_the_same_lock_on_the_same_base_gives_the_same_image_digest(
     assert second["image"]["digest"] == first["image"]["digest"]
 
 
+def _two_machines(
+    tmp_path: Path,
+    registry: ImageRegistry,
+    base: BaseImage,
+    index: PackageIndex,
+    store: EngineStore,
+) -> tuple[Path, dict[str, str], dict[str, str]]:
+    """A workspace with ``imaged`` registered, and the environments of two machines using
+    it: the second has an empty Kiln cache and an empty engine store."""
+    folder = _workspace(tmp_path, registry)
+    first = _env(folder, tmp_path / "cache-1")
+    _register(folder, first, _definition(base.registry_ref, index))
+    return folder, first, _env(folder, tmp_path / "cache-2", **store.env)
+
+
 def test_a_second_machine_pulls_instead_of_building(
     tmp_path: Path,
     image_registry: ImageRegistry,
@@ -109,12 +124,10 @@ def test_a_second_machine_pulls_instead_of_building(
     package_index: PackageIndex,
     engine_store: EngineStore,
 ) -> None:
-    folder = _workspace(tmp_path, image_registry)
-    first = _env(folder, tmp_path / "cache-1")
-    _register(folder, first, _definition(base_image.registry_ref, package_index))
+    _, first, second = _two_machines(
+        tmp_path, image_registry, base_image, package_index, engine_store
+    )
     built = _build(first)
-    # Another machine: an empty Kiln cache and an empty engine store, the same workspace.
-    second = _env(folder, tmp_path / "cache-2", **engine_store.env)
 
     pulled = json.loads(run_kiln("image", "build", "imaged", "--json", env=second).stdout)
 
@@ -133,16 +146,14 @@ def test_two_machines_asking_at_once_build_once_and_the_second_pulls(
     package_index: PackageIndex,
     engine_store: EngineStore,
 ) -> None:
-    folder = _workspace(tmp_path, image_registry)
-    first_env = _env(folder, tmp_path / "cache-1")
-    _register(folder, first_env, _definition(base_image.registry_ref, package_index))
+    folder, first_env, second_env = _two_machines(
+        tmp_path, image_registry, base_image, package_index, engine_store
+    )
     package_index.delay = 1.0  # every request: the first build is slow until the second waits
     command = [*KILN, "env", "build", "imaged", "--json"]
     first = subprocess.Popen(command, env={**os.environ, **first_env}, **_PIPES)
     ws = Workspace(folder)
     wait_for(lambda: _leases(ws), "the first build to take its lease", timeout=120)
-    # Another machine: an empty Kiln cache and an empty engine store, the same workspace.
-    second_env = _env(folder, tmp_path / "cache-2", **engine_store.env)
     second = subprocess.Popen(command, env={**os.environ, **second_env}, **_PIPES)
     wait_for(lambda: says_waiting(tmp_path / "cache-2"), "the second build to wait")
     package_index.delay = 0.0
