@@ -1,8 +1,8 @@
 """A build lease: machines sharing a registry build one materialization once.
 
 A build takes the registry's lease on (build hash, platform, builder) just before it does work
-that another machine could be doing at the same time (resolving, installing, building an
-image), and holds it until it ends, success or failure. A second machine that asks meanwhile
+that another machine could be doing at the same time and would share (resolving a lock,
+building an image it pushes), and holds it until it ends, success or failure. A second machine that asks meanwhile
 waits, saying for whom, and then finds the first one's result by the checks it makes anyway:
 the stored lock (so it installs that lock, with no resolution of its own) or the image in the
 workspace's registry (so it pulls it). A thread renews the lease while the build runs; a

@@ -301,9 +301,12 @@ def _materialize(
             "seconds": round(time.monotonic() - attempt.started, 3),
         }
 
-    if cache.marker(key) is None or builder.quick_check(cache.path(key)) is not None:
-        # Not ready here: another machine may be building it (an image it will push), so
-        # the lease comes first; cache.materialize checks again under its own lock.
+    if builder.shared and (
+        cache.marker(key) is None or builder.quick_check(cache.path(key)) is not None
+    ):
+        # Not ready here, and another machine may be building what it will push: the lease
+        # comes first, then the build pulls that (cache.materialize checks again under its
+        # own lock). A machine-local result is not waited for: it installs the stored lock.
         attempt.lease.take()
     try:
         path, built_now = cache.materialize(

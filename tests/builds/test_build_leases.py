@@ -91,7 +91,7 @@ def test_two_machines_building_at_once_resolve_once_and_the_second_installs_that
     package_index.publish("tiny-dep", "1.0")
     package_index.publish("demo", "1.0", requires=["tiny-dep"])
     record = register(shared, definition("demo", ["demo"], package_index.url))
-    package_index.delay = 1.0  # every request: the first build is slow until the second waits
+    package_index.delay = 2.0  # every request: the first resolution is slow until the second waits
 
     first = _build(shared, "a")
     wait_for(lambda: _leases(shared), "the first build to take its lease")
