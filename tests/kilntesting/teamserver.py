@@ -104,9 +104,18 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> bool:
 
 
 @contextmanager
-def team_server(root: Path, *, database_url: str | None = None, workers: int = 1) -> Iterator[Team]:
-    """Create the first admin, start ``kiln server`` and stop it (by its PID) afterwards."""
+def team_server(
+    root: Path,
+    *,
+    database_url: str | None = None,
+    workers: int = 1,
+    artifacts: str | None = None,
+    environment: dict[str, str] | None = None,
+) -> Iterator[Team]:
+    """Create the first admin, start ``kiln server`` and stop it (by its PID) afterwards.
+    ``artifacts`` is its ``--artifacts`` URL; ``environment`` adds variables (S3 keys)."""
     env = {"KILN_CONFIG_DIR": str(root / "config"), "KILN_SERVER_DIR": str(root / "server")}
+    env.update(environment or {})
     where = ["--database-url", database_url] if database_url else ["--workspace", str(root / "ws")]
     made = run_kiln("server", "create-admin", "admin", *where, "--json", env=env)
     admin_token = json.loads(made.stdout)["token"]
@@ -115,6 +124,7 @@ def team_server(root: Path, *, database_url: str | None = None, workers: int = 1
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [*KILN, "server", *where, "--port", str(port), "--workers", str(workers)]
+        command += ["--artifacts", artifacts] if artifacts else []
         import os
 
         with log.open("ab") as sink:

@@ -1,0 +1,111 @@
+"""The shared artifact store in a real S3 server (Ceph's RADOS Gateway, one node on loopback,
+started once per test session): presigned uploads are checked by the server before they are
+visible, presigned downloads are checked by the client, and the object store's own copy is
+never trusted blindly."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kiln.artifacts import DigestMismatch
+from kiln.httpclient import ServerClient
+from kiln.remoteartifacts import download, upload
+from kilntesting.cephrgw import RadosGateway, rados_gateway
+from kilntesting.teamserver import Team, team_server
+
+ART = "/api/v1/artifacts"
+BUCKET = "kiln-artifacts"
+PREFIX = "team"
+
+
+@pytest.fixture(scope="session")
+def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadosGateway]:
+    with rados_gateway(tmp_path_factory.mktemp("ceph")) as gateway:
+        gateway.client().create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
+        yield gateway
+
+
+@pytest.fixture(scope="module")
+def team(rgw: RadosGateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    url = f"s3://{BUCKET}/{PREFIX}?endpoint_url={rgw.endpoint}&region=us-east-1"
+    root = tmp_path_factory.mktemp("s3team")
+    with team_server(root, artifacts=url, environment=rgw.environment()) as server:
+        yield server
+
+
+def _keys(rgw: RadosGateway, under: str) -> list[str]:
+    listed: Any = rgw.client().list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/{under}")  # type: ignore[attr-defined]
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_presigned_upload_commit_and_download(
+    team: Team, rgw: RadosGateway, tmp_path: Path
+) -> None:
+    client = ServerClient(team.url, team.token("s3maker", "contributor"))
+    data = os.urandom(9 * 1024 * 1024)
+    digest = hashlib.sha256(data).hexdigest()
+    offer = team.call("POST", f"{ART}/{digest}/upload-url", client.token).json()
+    assert offer["url"].startswith(f"{rgw.endpoint}/{BUCKET}/{PREFIX}/incoming/")
+    assert client.token not in offer["url"]
+
+    assert upload(client, data) == digest
+    assert _keys(rgw, "sha256/") == [f"{PREFIX}/sha256/{digest}"]
+    assert _keys(rgw, "incoming/") == []  # the staging objects are gone
+    again = team.call("POST", f"{ART}/{digest}/upload-url", client.token).json()
+    assert again["exists"] is True and again["url"] is None
+
+    offer = team.call("GET", f"{ART}/{digest}/download-url", client.token).json()
+    assert offer["url"].startswith(f"{rgw.endpoint}/{BUCKET}/{PREFIX}/sha256/{digest}?")
+    assert httpx.get(offer["url"]).content == data  # no token needed, nor sent
+    destination = tmp_path / "model.bin"
+    assert download(client, digest, destination).read_bytes() == data
+
+
+def test_a_presigned_upload_of_other_bytes_is_not_committed(team: Team, rgw: RadosGateway) -> None:
+    token = team.token("s3liar", "contributor")
+    claimed = hashlib.sha256(b"the bytes promised").hexdigest()
+    offer = team.call("POST", f"{ART}/{claimed}/upload-url", token).json()
+    assert httpx.put(offer["url"], content=b"other bytes sent").status_code == 200
+    commit = team.call(
+        "POST", f"{ART}/{claimed}/commit", token, json={"upload_id": offer["upload_id"]}
+    )
+    assert commit.status_code == 400
+    assert f"does not match sha256 {claimed}" in commit.json()["detail"]
+    assert team.call("HEAD", f"{ART}/{claimed}", token).status_code == 404
+    assert _keys(rgw, "incoming/") == []
+    never = team.call("POST", f"{ART}/{claimed}/commit", token, json={"upload_id": "f" * 32})
+    assert never.status_code == 404
+    assert "nothing was uploaded for upload id" in never.json()["detail"]
+
+
+def test_an_object_tampered_in_the_bucket_is_caught_by_the_client(
+    team: Team, rgw: RadosGateway, tmp_path: Path
+) -> None:
+    client = ServerClient(team.url, team.token("s3victim", "contributor"))
+    digest = upload(client, b"the weights as trained")
+    s3: Any = rgw.client()
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/sha256/{digest}", Body=b"the weights, poisoned")
+    destination = tmp_path / "weights.bin"
+    with pytest.raises(DigestMismatch, match=f"does not match sha256 {digest}"):
+        download(client, digest, destination)
+    assert not destination.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_streaming_through_the_server_works_on_s3_too(team: Team, rgw: RadosGateway) -> None:
+    token = team.token("s3streamer", "contributor")
+    data = os.urandom(5 * 1024 * 1024)
+    digest = hashlib.sha256(data).hexdigest()
+    wrong = team.call("PUT", f"{ART}/{'0' * 64}", token, content=data)
+    assert wrong.status_code == 400
+    assert team.call("PUT", f"{ART}/{digest}", token, content=data).status_code == 201
+    assert team.call("GET", f"{ART}/{digest}", token).content == data
+    assert _keys(rgw, "incoming/") == []
+    assert f"{PREFIX}/sha256/{'0' * 64}" not in _keys(rgw, "sha256/")
