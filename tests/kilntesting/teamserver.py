@@ -9,6 +9,7 @@ check that no token leaks into any of them.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -79,6 +81,26 @@ class Team:
         finally:
             engine.dispose()
         return "\n".join(rows)
+
+    def send_cut_off(self, path: str, token: str, announced: int, sent: bytes) -> bytes:
+        """A real client that announces ``announced`` body bytes for a PUT, sends ``sent``,
+        waits half a second (the server stores them meanwhile, or answers early) and closes its
+        socket. Returns what the server answered by then (b"" if nothing)."""
+        address = urlsplit(self.url)
+        with socket.create_connection((address.hostname, address.port)) as raw:
+            raw.sendall(
+                f"PUT {path} HTTP/1.1\r\nHost: {address.netloc}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: {announced}\r\n\r\n".encode()
+            )
+            raw.sendall(sent)
+            raw.settimeout(0.5)
+            answer = b""
+            try:
+                while data := raw.recv(65536):
+                    answer += data
+            except TimeoutError:
+                pass
+            return answer
 
     def up(self) -> bool:
         try:

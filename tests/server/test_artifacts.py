@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -91,14 +89,7 @@ def test_an_upload_cut_off_midway_leaves_nothing(team: Team) -> None:
     token = team.token("cutter", "contributor")
     whole = os.urandom(4 * 1024 * 1024)
     digest = _sha(whole)
-    address = urlsplit(team.url)
-    with socket.create_connection((address.hostname, address.port)) as raw:
-        raw.sendall(
-            f"PUT {ART}/{digest} HTTP/1.1\r\nHost: {address.netloc}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Length: {len(whole)}\r\n\r\n".encode()
-        )
-        raw.sendall(whole[: 1024 * 1024])
-        time.sleep(0.5)  # the server is writing a staging file now
+    team.send_cut_off(f"{ART}/{digest}", token, len(whole), whole[: 1024 * 1024])
     deadline = time.monotonic() + 10
     while _leftovers(team) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -107,6 +98,15 @@ def test_an_upload_cut_off_midway_leaves_nothing(team: Team) -> None:
     assert team.up()
     # The same bytes sent whole are then accepted.
     assert team.call("PUT", f"{ART}/{digest}", token, content=whole).status_code == 201
+
+
+def test_an_upload_over_the_bound_is_refused_before_it_is_read(team: Team) -> None:
+    token = team.token("hoarder", "contributor")
+    too_big = 65 * 1024**3
+    answer = team.send_cut_off(f"{ART}/{_sha(b'')}", token, too_big, b"x" * 65536)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b'{"detail":"the artifact is over 64 GiB; nothing was stored"}' in answer
+    assert team.up()
 
 
 def test_a_damaged_copy_is_caught_by_the_client(team: Team, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,27 @@ def test_an_object_tampered_in_the_bucket_is_caught_by_the_client(
         download(client, digest, destination)
     assert not destination.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_upload_cut_off_midway_leaves_nothing_in_the_bucket(
+    team: Team, rgw: RadosGateway
+) -> None:
+    """Past boto3's multipart threshold: parts reach the bucket before the client goes away."""
+    token = team.token("s3cutter", "contributor")
+    whole = os.urandom(24 * 1024 * 1024)
+    digest = hashlib.sha256(whole).hexdigest()
+    team.send_cut_off(f"{ART}/{digest}", token, len(whole), whole[: 18 * 1024 * 1024])
+    s3: Any = rgw.client()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        pending = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+        if not pending and not _keys(rgw, "incoming/"):
+            break
+        time.sleep(0.2)
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert _keys(rgw, "incoming/") == []
+    assert team.call("HEAD", f"{ART}/{digest}", token).status_code == 404
+    assert team.up()
 
 
 def test_streaming_through_the_server_works_on_s3_too(team: Team, rgw: RadosGateway) -> None:
