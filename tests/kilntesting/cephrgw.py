@@ -57,7 +57,7 @@ class RadosGateway:
         )
 
 
-def _config(root: Path, fsid: str, mon_port: int, rgw_port: int) -> str:
+def _config(root: Path, fsid: str, mon_port: int, rgw_port: int, memory: int) -> str:
     return f"""[global]
 fsid = {fsid}
 mon host = v2:127.0.0.1:{mon_port}
@@ -82,11 +82,14 @@ client mount timeout = 20
 mon data = {root}/mon.a
 [osd]
 osd objectstore = memstore
-memstore device bytes = 1073741824
+memstore device bytes = {memory}
 osd data = {root}/osd.$id
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
 rgw data = {root}/rgw
+# Deleted objects' data is freed within seconds, not hours: the OSD keeps it in memory.
+rgw gc obj min wait = 5
+rgw gc processor period = 5
 """
 
 
@@ -136,11 +139,11 @@ STEPS = (
 )
 
 
-def _start(root: Path, mon_port: int, rgw_port: int) -> None:
+def _start(root: Path, mon_port: int, rgw_port: int, memory: int) -> None:
     for folder in ("mon.a", "osd.0", "run", "log", "rgw"):
         (root / folder).mkdir(parents=True)
     fsid = str(uuid.uuid4())
-    (root / "ceph.conf").write_text(_config(root, fsid, mon_port, rgw_port))
+    (root / "ceph.conf").write_text(_config(root, fsid, mon_port, rgw_port, memory))
     _keyring(root)
     address = f"[v2:127.0.0.1:{mon_port}]"
     _run(root, "monmaptool", "--create", "--fsid", fsid, "--addv", "a", address, f"{root}/monmap")
@@ -180,15 +183,16 @@ def _stop(root: Path) -> None:
 
 
 @contextmanager
-def rados_gateway(root: Path) -> Iterator[RadosGateway]:
-    """One Ceph node with an S3 user, yielded as its endpoint and keys."""
+def rados_gateway(root: Path, *, memory: int = 1024**3) -> Iterator[RadosGateway]:
+    """One Ceph node with an S3 user, yielded as its endpoint and keys; its OSD keeps objects
+    in ``memory`` bytes at most (allocated as used)."""
     missing = [name for name in BINARIES if shutil.which(name) is None]
     if missing:
         unavailable(f"no Ceph ({', '.join(missing)} missing): run scripts/ceph.sh")
     rgw_port = free_port()
     endpoint = f"http://127.0.0.1:{rgw_port}"
     try:
-        _start(root, free_port(), rgw_port)
+        _start(root, free_port(), rgw_port, memory)
         _wait_gateway(root, endpoint)
         made = _run(
             root, "radosgw-admin", "user", "create", "--uid=kiln-test", "--display-name=kiln test"

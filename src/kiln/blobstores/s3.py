@@ -23,6 +23,7 @@ from kiln.blobstores.base import PresignedUpload, Readable
 from kiln.errors import InvalidRequest, NotFound
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+SINGLE_COPY_LIMIT = 5 * 1024**3  # S3's largest CopyObject; larger objects are copied in parts
 
 
 class _HashingReader:
@@ -71,22 +72,24 @@ class S3BlobStore:
             digest = reader.hasher.hexdigest()
             if expected is not None and digest != expected:
                 raise DigestMismatch(expected, digest)
-            etag = self.client.head_object(Bucket=self.bucket, Key=staging)["ETag"]
-            self._publish(staging, etag, digest)
+            head = self.client.head_object(Bucket=self.bucket, Key=staging)
+            self._publish(staging, head["ETag"], int(head["ContentLength"]), digest)
         finally:
             self.client.delete_object(Bucket=self.bucket, Key=staging)
         return digest
 
-    def _publish(self, staging: str, etag: str, digest: str) -> None:
+    def _publish(self, staging: str, etag: str, size: int, digest: str) -> None:
         """Copy the checked staging object (still the one with ``etag``) under its digest."""
         if self.size(digest) is not None:
             return  # content-addressed: what is there already holds these bytes
-        self.client.copy(
-            {"Bucket": self.bucket, "Key": staging},
-            self.bucket,
-            self._key(digest),
-            ExtraArgs={"CopySourceIfMatch": etag},
-        )
+        source = {"Bucket": self.bucket, "Key": staging}
+        if size <= SINGLE_COPY_LIMIT:  # one request, done inside the store
+            self.client.copy_object(
+                CopySource=source, CopySourceIfMatch=etag, Bucket=self.bucket, Key=self._key(digest)
+            )
+        else:  # a multipart copy, each part under the same condition
+            extra = {"CopySourceIfMatch": etag}
+            self.client.copy(source, self.bucket, self._key(digest), ExtraArgs=extra)
 
     def open(self, digest: str) -> Readable:
         from botocore.exceptions import ClientError
@@ -143,7 +146,7 @@ class S3BlobStore:
                 hasher.update(chunk)
             if hasher.hexdigest() != digest:
                 raise DigestMismatch(digest, hasher.hexdigest())
-            self._publish(staging, answer["ETag"], digest)
+            self._publish(staging, answer["ETag"], int(answer["ContentLength"]), digest)
         finally:
             self.client.delete_object(Bucket=self.bucket, Key=staging)
 
