@@ -75,18 +75,22 @@ def publish_chunks(
     staging: Path,
     expected: str | None = None,
     mismatch: Callable[[str, str], DigestMismatch] = DigestMismatch,
+    durable: bool = True,
 ) -> str:
     """Write ``chunks`` to a temporary file in ``staging`` while hashing them, then rename it to
     ``final(sha256)`` (same file system as ``staging``) and return the sha256. With ``expected``
     a different digest raises ``mismatch(expected, found)``; then, or when ``chunks`` raises midway, nothing
-    is left behind, so a file that exists under its digest always holds those bytes."""
+    is left behind, so a file that exists under its digest always holds those bytes.
+    ``durable`` flushes the file to disk before the rename (a store of record); a copy that can
+    be fetched again may skip it, as ``atomicfile.write_atomically`` does by default."""
     hasher = hashlib.sha256()
     with _staged(staging) as (out, temporary):
         for chunk in chunks:
             hasher.update(chunk)
             out.write(chunk)
         out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            os.fsync(out.fileno())
         digest = hasher.hexdigest()
         if expected is not None and digest != expected:
             raise mismatch(expected, digest)

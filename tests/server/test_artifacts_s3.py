@@ -55,6 +55,7 @@ def test_presigned_upload_commit_and_download(
     offer = team.call("POST", f"{ART}/{digest}/upload-url", client.token).json()
     assert offer["url"].startswith(f"{rgw.endpoint}/{BUCKET}/{PREFIX}/incoming/")
     assert client.token not in offer["url"]
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in offer["url"]  # SigV4, as AWS requires
 
     assert upload(client, data) == digest
     assert _keys(rgw, "sha256/") == [f"{PREFIX}/sha256/{digest}"]

@@ -76,6 +76,7 @@ def _s3_store(url: str) -> BlobStore:
         raise UsageError(f"`{FIELD}`: addressing_style={style!r}; use auto, path or virtual")
     config = Config(
         s3=cast("Any", {"addressing_style": style}),  # a checked Literal, as a plain str
+        signature_version="s3v4",  # presigned URLs too: AWS regions since 2014 take only v4
         # Send and check checksums only where S3 requires them: many S3-compatible stores
         # (Ceph before 18) reject the default ones. Kiln checks sha256 itself.
         request_checksum_calculation="when_required",
