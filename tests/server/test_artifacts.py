@@ -19,6 +19,7 @@ from kiln.httpclient import ServerClient
 from kiln.remoteartifacts import download, upload
 from kiln.workspace import Workspace
 from kilntesting.cli import run_kiln
+from kilntesting.images import free_port
 from kilntesting.teamserver import Team, team_server
 
 ART = "/api/v1/artifacts"
@@ -177,3 +178,23 @@ def test_store_urls_are_checked_and_never_hold_a_secret(tmp_path: Path) -> None:
     assert "holds credentials in plain text" in cli.stderr
     assert "wJalrXUtnFEMI" not in cli.stderr + cli.stdout
     assert not (tmp_path / "ws").exists()  # refused before anything was made
+
+
+def test_an_unreachable_object_store_gets_one_line_and_the_server_stays_up(
+    tmp_path: Path,
+) -> None:
+    closed = free_port()  # nothing listens there
+    url = f"s3://kiln/p?endpoint_url=http://127.0.0.1:{closed}&region=us-east-1"
+    keys = {"AWS_ACCESS_KEY_ID": "kiln-test", "AWS_SECRET_ACCESS_KEY": "kiln-test-only"}
+    with team_server(tmp_path, artifacts=url, environment=keys) as team:
+        answer = team.call("GET", f"{ART}/{_sha(b'x')}", team.admin_token)
+        assert answer.status_code == 503
+        assert answer.json()["detail"] == (
+            "the artifact store s3://kiln/p/ failed (EndpointConnectionError); check the "
+            "server's --artifacts URL, its credentials and that the store runs"
+        )
+        assert (
+            team.call("PUT", f"{ART}/{_sha(b'x')}", team.admin_token, content=b"x").status_code
+            == 503
+        )
+        assert team.up()

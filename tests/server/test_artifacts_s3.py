@@ -132,3 +132,32 @@ def test_streaming_through_the_server_works_on_s3_too(team: Team, rgw: RadosGate
     assert team.call("GET", f"{ART}/{digest}", token).content == data
     assert _keys(rgw, "incoming/") == []
     assert f"{PREFIX}/sha256/{'0' * 64}" not in _keys(rgw, "sha256/")
+
+
+def test_bytes_put_again_during_a_commit_are_not_what_is_published(
+    rgw: RadosGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client may PUT to its presigned URL again while the server checks the first bytes:
+    the commit checks and publishes a copy no URL names, so the swap changes nothing. Driven
+    at the store's two steps, since the race cannot be timed through the server."""
+    from kiln.blobstores import open_blob_store
+    from kiln.blobstores.s3 import S3BlobStore
+
+    url = f"s3://{BUCKET}/race?endpoint_url={rgw.endpoint}&region=us-east-1"
+    for name, value in rgw.environment().items():
+        monkeypatch.setenv(name, value)
+    store = open_blob_store(url)
+    assert isinstance(store, S3BlobStore)
+    checked = b"the bytes the server checked"
+    digest = hashlib.sha256(checked).hexdigest()
+    offer = store.upload_url(digest, expires_in=60)
+    assert offer is not None
+    httpx.put(offer.url, content=checked).raise_for_status()
+    snapshot = store._snapshot(offer.upload_id)
+    httpx.put(offer.url, content=b"bytes swapped in afterwards").raise_for_status()
+    store._check_and_publish(snapshot, digest)
+    assert store.open(digest).read() == checked
+    s3: Any = rgw.client()
+    leftovers = s3.list_objects_v2(Bucket=BUCKET, Prefix="race/incoming/").get("Contents", [])
+    # Only the swapped-in bytes remain, at the staging key no reader looks at.
+    assert [item["Key"] for item in leftovers] == [f"race/incoming/{offer.upload_id}"]
