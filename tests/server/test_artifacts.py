@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +199,16 @@ def test_an_unreachable_object_store_gets_one_line_and_the_server_stays_up(
             == 503
         )
         assert team.up()
+
+
+def test_store_credentials_may_be_variable_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "s3://${KILN_T_KEY}:${KILN_T_SECRET}@bucket/prefix?endpoint_url=http://127.0.0.1:9"
+    monkeypatch.setenv("KILN_T_KEY", "the-key-id")
+    monkeypatch.setenv("KILN_T_SECRET", "the-secret")
+    store: Any = open_blob_store(url)
+    credentials = store.client._request_signer._credentials
+    assert (credentials.access_key, credentials.secret_key) == ("the-key-id", "the-secret")
+    assert (store.bucket, store.prefix) == ("bucket", "prefix/")
+    monkeypatch.delenv("KILN_T_SECRET")
+    with pytest.raises(UsageError, match=r"\$\{KILN_T_SECRET\} is not set; export it"):
+        open_blob_store(url)

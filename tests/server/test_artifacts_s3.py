@@ -161,3 +161,13 @@ def test_bytes_put_again_during_a_commit_are_not_what_is_published(
     leftovers = s3.list_objects_v2(Bucket=BUCKET, Prefix="race/incoming/").get("Contents", [])
     # Only the swapped-in bytes remain, at the staging key no reader looks at.
     assert [item["Key"] for item in leftovers] == [f"race/incoming/{offer.upload_id}"]
+
+
+def test_the_store_secret_never_leaves_the_server(team: Team, rgw: RadosGateway) -> None:
+    """Presigned URLs carry a signature and the key's id, never the secret; nor does the log."""
+    token = team.token("s3auditor", "contributor")
+    digest = upload(ServerClient(team.url, token), b"audited bytes")
+    team.call("GET", f"{ART}/{digest}/download-url", token)
+    assert team.responses
+    for text in [*team.responses, team.log.read_text()]:
+        assert rgw.secret_key not in text
