@@ -76,11 +76,12 @@ def resolve_lock(
     retry: bool,
 ) -> tuple[LockRow, LockRow | None]:
     """The lock to build from, resolving (once, under a lock) when there is none or on refresh."""
-    from kiln.registry.lock_queries import get_lock
+    from kiln.buildstore import open_build_store
+
+    store = open_build_store(workspace)
 
     def newest() -> LockRow | None:
-        with workspace.engine.connect() as connection:
-            return get_lock(connection, build_hash=build_hash, platform=target.platform)
+        return store.get_lock(build_hash=build_hash, platform=target.platform)
 
     current = newest()
     if current is not None and not refresh:
@@ -109,7 +110,7 @@ def resolve_lock(
         # have stored it meanwhile (nothing machine-local serializes us), and then its lock is
         # the one everybody installs rather than a second one stacked on top.
         generation = (latest.generation if latest else 0) + 1
-        return _store(workspace, build_hash, target, generation, lock, digest), latest
+        return _store(workspace, build_hash, target, generation, lock), latest
 
 
 def _resolve_now(
@@ -140,27 +141,21 @@ def _resolve_now(
 
 
 def _store(
-    workspace: Workspace, build_hash: str, target: Target, generation: int, lock: Lock, digest: str
+    workspace: Workspace, build_hash: str, target: Target, generation: int, lock: Lock
 ) -> LockRow:
-    from kiln.registry.engine import write_transaction
-    from kiln.registry.lock_queries import get_lock, insert_lock
+    from kiln.buildstore import open_build_store
 
-    with write_transaction(workspace.engine) as connection:
-        insert_lock(
-            connection,
-            build_hash=build_hash,
-            platform=target.platform,
-            generation=generation,
-            lock_digest=digest,
-            lock_format=lock.format,
-            lock_text=lock.text,
-            packages=lock.packages,
-            resolver=lock.resolver,
-        )
-    with workspace.engine.connect() as connection:
-        stored = get_lock(
-            connection, build_hash=build_hash, platform=target.platform, generation=generation
-        )
+    store = open_build_store(workspace)
+    store.insert_lock(  # False: another machine stored this generation first; read theirs
+        build_hash=build_hash,
+        platform=target.platform,
+        generation=generation,
+        lock_format=lock.format,
+        lock_text=lock.text,
+        packages=lock.packages,
+        resolver=lock.resolver,
+    )
+    stored = store.get_lock(build_hash=build_hash, platform=target.platform, generation=generation)
     assert stored is not None
     return stored
 
@@ -170,10 +165,9 @@ def stored_lock(
 ) -> LockRow:
     """The stored generation with ``lock_digest``, verified; the newest sound one when
     ``--refresh`` stored the same resolution again after a row was edited."""
-    from kiln.registry.lock_queries import list_locks
+    from kiln.buildstore import open_build_store
 
-    with workspace.engine.connect() as connection:
-        rows = list_locks(connection, build_hash=record.build_hash)
+    rows = open_build_store(workspace).list_locks(build_hash=record.build_hash)
     found = [r for r in rows if r.lock_digest == lock_digest and r.platform == target.platform]
     sound = [r for r in found if lock_problem(r, record.definition) is None]
     if sound or found:

@@ -149,6 +149,9 @@ def _ensure(
     lock_digest: str | None,
     options: dict[str, bool],
 ) -> Built:
+    from kiln.buildstore import open_build_store
+
+    open_build_store(workspace).check_writable()
     log, builder = attempt.log, attempt.builder
     try:
         ctx = BuildContext(
@@ -163,6 +166,8 @@ def _ensure(
             no_cache=options["no_cache"],
             known_platforms=_stored_platforms(workspace, record.build_hash),
             build_context=stage_build_context(workspace, record.definition),
+            python_downloads=workspace.setting("python_downloads") == "automatic",
+            python_mirror=workspace.setting("python_mirror"),
         )
         attempt.target = builder.target(record.definition, ctx)
         lock_row, previous = _choose_lock(
@@ -203,10 +208,9 @@ def _ensure(
 
 
 def _stored_platforms(workspace: Workspace, build_hash: str) -> tuple[str, ...]:
-    from kiln.registry.lock_queries import list_locks
+    from kiln.buildstore import open_build_store
 
-    with workspace.engine.connect() as connection:
-        rows = list_locks(connection, build_hash=build_hash)
+    rows = open_build_store(workspace).list_locks(build_hash=build_hash)
     return tuple(r.platform for r in sorted(rows, key=lambda r: r.generation, reverse=True))
 
 
@@ -323,30 +327,27 @@ class _Attempt:
     started: float = field(default_factory=time.monotonic)
 
     def finish(self, *, error: str | None) -> str:
-        """Store the log in the artifact store and record the attempt; returns the log's digest."""
+        """Keep the log and record the attempt where the workspace keeps its builds; returns
+        the log's digest."""
         import datetime as dt
         import json
 
-        from kiln.registry.engine import write_transaction
-        from kiln.registry.lock_queries import record_build
+        from kiln.buildstore import open_build_store
 
         self.log.write(f"==> {'failed: ' + error if error else 'succeeded'}\n")
         self.log.close()
-        digest = self.workspace.artifacts.put_file(self.log.path)
         elapsed = time.monotonic() - self.started
-        with write_transaction(self.workspace.engine) as connection:
-            record_build(
-                connection,
-                build_hash=self.build_hash,
-                platform=self.target.platform if self.target else "unknown",
-                lock_digest=self.lock.lock_digest if self.lock else None,
-                builder=self.builder.name,
-                machine=socket.gethostname(),
-                status="failed" if error else "succeeded",
-                error=error,
-                log_digest=digest,
-                tool_versions=json.dumps(self.builder.tool_versions()),
-                started_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=elapsed),
-                duration_ms=int(elapsed * 1000),
-            )
+        digest = open_build_store(self.workspace).record_build(
+            log=self.log.path,
+            build_hash=self.build_hash,
+            platform=self.target.platform if self.target else "unknown",
+            lock_digest=self.lock.lock_digest if self.lock else None,
+            builder=self.builder.name,
+            machine=socket.gethostname(),
+            status="failed" if error else "succeeded",
+            error=error,
+            tool_versions=json.dumps(self.builder.tool_versions()),
+            started_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=elapsed),
+            duration_ms=int(elapsed * 1000),
+        )
         return digest

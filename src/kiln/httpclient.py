@@ -47,6 +47,18 @@ class ServerClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        """The answer's JSON document."""
+        return self.send(method, path, json=json, params=params).json()
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """The answer itself (an ``httpx.Response``), once its status says it succeeded."""
         import httpx
 
         try:
@@ -65,7 +77,7 @@ class ServerClient:
             ) from None
         if response.status_code >= 400:
             raise _error(response)
-        return response.json()
+        return response
 
     def api_url(self, path: str) -> str:
         return f"{self.url}{API}{path}"

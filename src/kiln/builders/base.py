@@ -88,6 +88,10 @@ class BuildContext:
     known_platforms: tuple[str, ...] = ()
     # The folder of ``docker.build_context``, staged from the artifact store (None without one).
     build_context: Path | None = None
+    # A Python the machine lacks: installed by uv (``python_downloads``), from ``python_mirror``
+    # when set; otherwise a missing interpreter is an error that says what was found.
+    python_downloads: bool = False
+    python_mirror: str | None = None
 
 
 class Builder(Protocol):

@@ -66,7 +66,12 @@ FROM_MACHINE = frozenset({"python", "pip"})  # never solved: this machine's inte
 def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
     """This machine's interpreter for ``python.version``; the platform key is conda's subdir
     plus the interpreter tag (``linux-64-cp311``): both the conda and the pip part depend on it."""
-    found = interpreters.find(definition.python.version, ctx.uv_cache)
+    found = interpreters.find(
+        definition.python.version,
+        ctx.uv_cache,
+        downloads=ctx.python_downloads,
+        mirror=ctx.python_mirror,
+    )
     tag = found.platform.rsplit("-", 1)[-1]
     return Target(found.interpreter, found.python_version, f"{subdir()}-{tag}")
 

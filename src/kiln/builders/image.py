@@ -129,7 +129,12 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
     image's digest pinned in the lock."""
     from kiln.builders import interpreters
 
-    host = interpreters.find(venv.minor_version(target), ctx.uv_cache)
+    host = interpreters.find(
+        venv.minor_version(target),
+        ctx.uv_cache,
+        downloads=ctx.python_downloads,
+        mirror=ctx.python_mirror,
+    )
     lock = venv.resolve(definition, host, ctx)
     base = _base(definition, ctx)
     text = imagefile.pin_base(lock.text, base.reference, base.digest)

@@ -49,7 +49,12 @@ LOCAL_KINDS = ("path", "wheel")  # pip entries installed from a staged file
 
 
 def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
-    return interpreters.find(definition.python.version, ctx.uv_cache)
+    return interpreters.find(
+        definition.python.version,
+        ctx.uv_cache,
+        downloads=ctx.python_downloads,
+        mirror=ctx.python_mirror,
+    )
 
 
 def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> list[str]:

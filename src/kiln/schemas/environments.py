@@ -22,6 +22,13 @@ class EnvironmentVersion(Public):
     curated: bool
 
 
+class ListedVersion(EnvironmentVersion):
+    """The server's environment list; ``definitions=true`` adds each one's definition (secrets
+    masked), so a client lists whole records in one request per page."""
+
+    definition: dict[str, Any] | None = None
+
+
 class RegisteredVersion(EnvironmentVersion):
     """``env register``: the version, whether it is new, and which versions share its build."""
 

@@ -28,6 +28,7 @@ class Deployment(Public):
     name: str
     state: str
     scoring_uri: str | None
+    liveness_uri: str | None = None  # with a health port: GET answers while the service lives
     host: str
     port: int | None
     models: list[str]

@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,7 +32,7 @@ from kiln.runs import processes
 from kiln.serving.models import check_name
 from kiln.serving.specs import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY  # its public name here
 from kiln.serving.specs import DeploymentSpec as DeploymentSpec  # defined beside its defaults
-from kiln.serving.specs import check_address
+from kiln.serving.specs import check_address, check_health_port
 from kiln.utctime import utc_text
 from kiln.workspace import Workspace
 
@@ -68,11 +68,17 @@ class DeploymentRecord:
     def scoring_uri(self) -> str | None:
         return f"http://{self.host}:{self.port}/score" if self.port else None
 
+    @property
+    def liveness_uri(self) -> str | None:
+        port = self.spec.health_port
+        return f"http://{self.host}:{port}/" if port else None
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "state": self.state,
             "scoring_uri": self.scoring_uri,
+            "liveness_uri": self.liveness_uri,
             "host": self.host,
             "port": self.port,
             "models": self.spec.models,
@@ -134,11 +140,16 @@ def create(
     host: str = "127.0.0.1",
     port: int | None = None,
     container: bool = False,
+    health_port: int | None = None,
 ) -> DeploymentRecord:
     """Record the deployment and start its supervisor; returns at once (see ``wait``).
-    ``container``: the workers run in containers of the environment's image."""
+    ``container``: the workers run in containers of the environment's image; ``health_port``:
+    a second port that answers liveness probes."""
     check_name(name, field="name")
     check_address(host, port)
+    if health_port is not None:
+        check_health_port(host, port, health_port)
+        spec = replace(spec, health_port=health_port)
     if spec.workers < 1:
         raise InvalidRequest(f"`workers`: {spec.workers} must be at least 1")
     if container:
