@@ -212,3 +212,18 @@ def test_store_credentials_may_be_variable_references(monkeypatch: pytest.Monkey
     monkeypatch.delenv("KILN_T_SECRET")
     with pytest.raises(UsageError, match=r"\$\{KILN_T_SECRET\} is not set; export it"):
         open_blob_store(url)
+
+
+def test_staging_files_of_a_dead_server_are_swept_when_the_store_opens(tmp_path: Path) -> None:
+    from kiln.blobstores.filesystem import ABANDONED_AFTER, FileBlobStore
+
+    staging = tmp_path / "artifacts" / "sha256"
+    staging.mkdir(parents=True)
+    abandoned, live = staging / ".incoming-dead", staging / ".incoming-live"
+    abandoned.write_bytes(b"half an upload")
+    live.write_bytes(b"an upload in progress")
+    old = time.time() - ABANDONED_AFTER - 60
+    os.utime(abandoned, (old, old))
+    FileBlobStore(tmp_path / "artifacts")
+    assert not abandoned.exists()
+    assert live.exists()

@@ -4,6 +4,7 @@ stream through the server."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -11,10 +12,26 @@ from kiln.artifacts import ArtifactStore
 from kiln.blobstores.base import PresignedUpload, Readable
 from kiln.errors import NotFound, UsageError
 
+# A staging file this old belongs to an upload whose server died: none takes a day.
+ABANDONED_AFTER = 24 * 3600
+
 
 class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self.store = ArtifactStore(root)
+        self._sweep(root / "sha256")
+
+    @staticmethod
+    def _sweep(staging: Path) -> None:
+        """Remove staging files left by a server killed mid-upload (never visible, only
+        wasted space); recent ones may belong to a live upload of another worker."""
+        cutoff = time.time() - ABANDONED_AFTER
+        for leftover in staging.glob(".incoming-*"):
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+            except FileNotFoundError:
+                continue  # finished or swept by another worker meanwhile
 
     def put(self, chunks: Iterable[bytes], *, expected: str | None = None) -> str:
         return self.store.put_chunks(chunks, expected=expected)
