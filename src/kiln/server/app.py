@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from kiln import __version__
-from kiln.server import errors, routes_accounts, routes_builds, routes_environments, routes_runs
+from kiln.server import errors, routes_accounts, routes_builds, routes_environments, routes_runs, ui
 from kiln.server.limits import BodyLimit
 from kiln.server.state import served_workspace
 from kiln.workspace import Workspace
@@ -34,6 +34,7 @@ def create_app(workspace: Workspace) -> FastAPI:
         """Liveness: the process answers. No token needed, nothing read."""
         return {"status": "ok"}
 
+    ui.install(app)  # the web UI at /: after the API and /healthz, which keep their answers
     app.add_middleware(BodyLimit)
     return app
 
