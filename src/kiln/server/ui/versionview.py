@@ -68,11 +68,8 @@ def _diff(
 
 def _versions_of(workspace: Workspace, name: str) -> list[str]:
     """The newest versions of the name, newest first, for the diff's choice."""
-    from kiln.envlist import list_versions
-
-    found = list_versions(workspace, all_versions=True, include_archived=True, name_contains=name)
-    versions = [row["version"] for row in found if row["name"] == name]
-    return versions[::-1][:VERSIONS_OFFERED]
+    found = catalog.list_records(workspace, name=name, all_versions=True, include_archived=True)
+    return [record.version for record in found][::-1][:VERSIONS_OFFERED]
 
 
 def context(
