@@ -156,3 +156,18 @@ def test_text_has_readable_contrast(page: Page, site: Site) -> None:
     for selector, fore, back in pairs:
         light, dark = sorted([_luminance(fore), _luminance(back)], reverse=True)
         assert (light + 0.05) / (dark + 0.05) >= 4.5, (selector, fore, back)
+
+
+def test_rebuild_shows_the_build_log_growing_live(page: Page, site: Site) -> None:
+    _log_in(page, site, site.team.admin_token, "/environments/slow/versions/1")
+    expect(page.get_by_role("cell", name="Not built yet.")).to_be_visible()
+    page.get_by_role("button", name="Rebuild").click()
+    live = page.get_by_label("Live build log")
+    expect(live).to_contain_text("[kiln] building slow:1")
+    expect(live).to_contain_text("[kiln] resolve", timeout=60_000)
+    # Seen before the build ended: a wheel takes a second to download (uisite).
+    assert "build succeeded" not in (live.text_content() or "")
+    # At the end the page reloads: the build's record and its whole log, no live log.
+    expect(page.locator("td .status-succeeded").first).to_be_visible(timeout=120_000)
+    expect(page.get_by_label("Live build log")).to_have_count(0)
+    expect(page.locator("table.lock tr", has_text="late")).to_contain_text("1.0")

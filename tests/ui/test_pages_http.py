@@ -176,3 +176,13 @@ def test_kiln_ui_serves_a_local_workspace_to_its_owner(site: Site) -> None:
         assert shown["tags"]["local"] == "yes"
     finally:
         _stop(process)  # type: ignore[arg-type]
+
+
+def test_a_reader_cannot_rebuild(site: Site) -> None:
+    reader = session_cookie(site, site.team.token("rob-ui", "reader"))
+    page = reader.get("/environments/shop/versions/1")
+    assert "Rebuild" not in page.text
+    answer = reader.post(
+        "/environments/shop/versions/1/build", data={"csrf": form_token(page.text)}
+    )
+    assert answer.status_code == 403 and "rob-ui is a reader" in answer.text

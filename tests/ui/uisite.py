@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from kiln.workspace import Workspace
-from kilntesting.builds import definition, register, served_index
+from kilntesting.builds import PackageIndex, definition, register, served_index
 from kilntesting.runs import PYTHON_ONLY, kiln_cli, write_script
 from kilntesting.teamserver import Team, team_server
 
@@ -49,15 +49,16 @@ class Site:
         return self.team.url
 
 
-def _populate(ws: Workspace, root: Path, cache: Path) -> str:
+def _populate(ws: Workspace, root: Path, cache: Path, index: PackageIndex) -> str:
     from kiln.builds import ensure_built
     from kiln.runs.core import list_runs
 
-    with served_index(root / "index") as index:
-        index.publish("demo", "1.0")
-        index.publish("extra", "2.0")
-        register(ws, definition("shop", ["demo"], index.url))
-        ensure_built(ws, register(ws, definition("shop", ["demo", "extra"], index.url)))
+    index.publish("demo", "1.0")
+    index.publish("extra", "2.0")
+    index.publish("late", "1.0")
+    register(ws, definition("shop", ["demo"], index.url))
+    ensure_built(ws, register(ws, definition("shop", ["demo", "extra"], index.url)))
+    register(ws, definition("slow", ["late"], index.url))  # built from the UI, in a test
     for name in ("needle-finder", "haystack-a", "haystack-b"):
         register(ws, {"name": name, "python": {"version": "3.11"}})
     register(ws, PYTHON_ONLY)
@@ -72,13 +73,17 @@ def _populate(ws: Workspace, root: Path, cache: Path) -> str:
 
 @contextmanager
 def ui_site(root: Path, cache: Path) -> Iterator[Site]:
-    ws = Workspace.create(root / "ws")
-    try:
-        run_id = _populate(ws, root, cache)
-    finally:
-        ws.close()
-    with team_server(root) as team:
-        yield Site(team, run_id)
+    with served_index(root / "index") as index:
+        ws = Workspace.create(root / "ws")
+        try:
+            run_id = _populate(ws, root, cache, index)
+        finally:
+            ws.close()
+        # From now on each wheel takes a second to download: a build from the UI takes long
+        # enough for its log to be seen growing.
+        index.delay, index.delay_suffix = 1.0, ".whl"
+        with team_server(root) as team:
+            yield Site(team, run_id)
 
 
 def session_cookie(site: Site, token: str) -> httpx.Client:

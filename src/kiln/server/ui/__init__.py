@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def install(app: FastAPI) -> None:
     """Add the UI's routes (after the API's, so ``/api`` keeps its JSON answers)."""
     from kiln.server.ui import (
+        routes_builds,
         routes_environments,
         routes_other,
         routes_runs,
@@ -24,6 +25,7 @@ def install(app: FastAPI) -> None:
         routes_static,
         routes_session,
         routes_environments,
+        routes_builds,
         routes_runs,
         routes_other,
     ):

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from kiln import catalog
 from kiln.errors import KilnError, UsageError
+from kiln.server.ui import livebuilds
 from kiln.server.ui.pages import tail_text
 
 if TYPE_CHECKING:
@@ -98,4 +99,5 @@ def context(
         "runs": runs[:RUNS_SHOWN],
         "run_count": len(runs),
         "address": address(record.name, record.version),
+        "building": livebuilds.running(workspace, record.build_hash),
     }
