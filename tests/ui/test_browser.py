@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 from uisite import Site
@@ -171,3 +173,34 @@ def test_rebuild_shows_the_build_log_growing_live(page: Page, site: Site) -> Non
     expect(page.locator("td .status-succeeded").first).to_be_visible(timeout=120_000)
     expect(page.get_by_label("Live build log")).to_have_count(0)
     expect(page.locator("table.lock tr", has_text="late")).to_contain_text("1.0")
+
+
+SLOW_RUN = """
+    import time
+    for step in range(6):
+        print("step", step, flush=True)
+        time.sleep(1)
+"""
+
+
+def test_a_running_run_shows_its_log_growing_live(page: Page, site: Site, tmp_path: Path) -> None:
+    from kiln.workspace import Workspace
+    from kilntesting.runs import kiln_cli, write_script
+
+    src = write_script(tmp_path / "src", "slow.py", SLOW_RUN).parent
+    ws = Workspace(site.team.root / "ws")
+    try:
+        cache = Path(os.environ["KILN_CACHE_DIR"])
+        args = ["run", "submit", "--detach", "--env", "py", "-d", str(src), "-e", "live", "slow.py"]
+        done = kiln_cli(ws, cache, *args)
+    finally:
+        ws.close()
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split()[-1]
+    _log_in(page, site, site.team.admin_token, f"/runs/{run_id}")
+    live = page.get_by_label("Run log")
+    expect(live).to_contain_text("step 1", timeout=60_000)
+    assert "step 5" not in (live.text_content() or "")  # seen while the run goes on
+    # At the end the page reloads with the run's final state and its whole log.
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Completed", timeout=60_000)
+    expect(page.get_by_label("Run log")).to_contain_text("step 5")

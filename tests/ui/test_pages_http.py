@@ -43,7 +43,15 @@ def test_login_keeps_only_a_session_token_in_the_cookie(site: Site) -> None:
 
 def test_an_unknown_id_is_a_404_page(site: Site) -> None:
     client = session_cookie(site, site.team.admin_token)
-    for path in ("/environments/nope/versions/1", "/runs/exp_nope", "/environments/nope"):
+    paths = [
+        "/environments/nope/versions/1",
+        "/environments/nope",
+        "/environments/nope/versions/1/build/events",
+        "/runs/exp_nope",
+        "/runs/exp_nope/log/events",
+        "/runs/exp_nope/files/logs/output.log",
+    ]
+    for path in paths:
         answer = client.get(path)
         assert answer.status_code == 404, path
         assert answer.headers["content-type"].startswith("text/html")
@@ -186,3 +194,12 @@ def test_a_reader_cannot_rebuild(site: Site) -> None:
         "/environments/shop/versions/1/build", data={"csrf": form_token(page.text)}
     )
     assert answer.status_code == 403 and "rob-ui is a reader" in answer.text
+
+
+def test_a_version_names_the_models_made_with_it(site: Site) -> None:
+    client = session_cookie(site, site.team.admin_token)
+    used = client.get("/environments/py/versions/1").text
+    assert f'model weights:1 (from run <a href="/runs/{site.run_id}">' in used
+    assert "model weights" not in client.get(SHOP_2).text
+    listed = client.get("/models").text
+    assert "weights:1" in listed and "py:1" in listed

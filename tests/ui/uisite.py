@@ -52,6 +52,7 @@ class Site:
 def _populate(ws: Workspace, root: Path, cache: Path, index: PackageIndex) -> str:
     from kiln.builds import ensure_built
     from kiln.runs.core import list_runs
+    from kiln.serving import models
 
     index.publish("demo", "1.0")
     index.publish("extra", "2.0")
@@ -68,6 +69,8 @@ def _populate(ws: Workspace, root: Path, cache: Path, index: PackageIndex) -> st
     )
     assert done.returncode == 0, done.stderr
     [run] = list_runs(ws, experiment="exp")
+    weights = write_script(root / "model", "weights.txt", "0.5\n")
+    models.register(ws, weights, "weights", run_id=run.id, environment=("py", "1"))
     return run.id
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.secrets import redact
+from kiln.server.ui.events import follow_lines
 
 if TYPE_CHECKING:
     from kiln.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
 FOLLOW_FOR = 3600.0  # seconds: an events stream never outlives a stuck build by long
-_POLL = 0.25
 _STARTING = threading.Lock()
 
 
@@ -103,17 +103,6 @@ def start(workspace: Workspace, record: EnvironmentRecord) -> bool:
 def follow(workspace: Workspace, build_hash: str) -> Iterator[str]:
     """Server-sent events: each new line of the live log, then ``end``."""
     log = live_log(workspace, build_hash)
-    offset, deadline = 0, time.monotonic() + FOLLOW_FOR
-    while log.exists() and time.monotonic() < deadline:
-        finished = _done(log).exists()  # read before the text: the last line is in by then
-        with log.open("rb") as source:
-            source.seek(offset)
-            chunk = source.read()
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        offset += len(complete)
-        for line in complete.decode("utf-8", errors="replace").splitlines():
-            yield f"data: {line}\n\n"
-        if finished:
-            break
-        time.sleep(_POLL)
-    yield "event: end\ndata: \n\n"
+    if not log.exists():
+        return follow_lines(lambda: None, lambda: True)
+    return follow_lines(lambda: log, _done(log).exists, limit=FOLLOW_FOR)

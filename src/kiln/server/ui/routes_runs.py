@@ -3,16 +3,18 @@ log, metrics as SVG charts, outputs to download); ``kiln run list|show|download`
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from kiln.errors import KilnError
 from kiln.runs import core as runs
 from kiln.runs.views import LOG_NAME, open_file, summary
 from kiln.server.auth import Served
 from kiln.server.ui.charts import split_metrics
+from kiln.server.ui.events import follow_lines
 from kiln.server.ui.pages import Looker, PageRoute, render, tail_text
 from kiln.server.ui.paging import PAGE_SIZE, Pages, linker, page_number
 
@@ -83,6 +85,31 @@ def run_page(request: Request, workspace: Served, viewer: Looker, run_id: str) -
         request, "run.html", run=view.details, charts=charts, values=values,
         log=_log_tail(workspace, view.record), log_name=LOG_NAME,
     )  # fmt: skip
+
+
+@router.get("/runs/{run_id}/log/events")
+def run_log_events(workspace: Served, viewer: Looker, run_id: str) -> Response:
+    """The run's log as it grows, until the run ends (``kiln run show --follow``'s view)."""
+    from kiln.runs.ending import get
+
+    get(workspace, run_id)  # an unknown run: 404 before the stream starts
+    state: dict[str, Any] = {}
+
+    def finished() -> bool:
+        state["record"] = get(workspace, run_id)
+        return bool(state["record"].finished)
+
+    def log() -> Path | None:
+        try:
+            return open_file(workspace, state["record"], LOG_NAME)
+        except KilnError:  # not started yet
+            return None
+
+    return StreamingResponse(
+        follow_lines(log, finished),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/runs/{run_id}/files/{name:path}")

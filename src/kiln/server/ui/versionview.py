@@ -73,6 +73,19 @@ def _versions_of(workspace: Workspace, name: str) -> list[str]:
     return [record.version for record in found][::-1][:VERSIONS_OFFERED]
 
 
+def _served_by(workspace: Workspace, reference: str) -> dict[str, list[dict[str, Any]]]:
+    """The models registered with this version, and the deployments that serve it."""
+    from kiln.serving.deployments import list_deployments
+    from kiln.serving.models import list_models
+
+    models = [m.summary() for m in list_models(workspace)]
+    deployments = [d.summary() for d in list_deployments(workspace)]
+    return {
+        "models": [m for m in models if m["environment"] == reference],
+        "deployments": [d for d in deployments if d["environment"] == reference],
+    }
+
+
 def context(
     workspace: Workspace, record: EnvironmentRecord, against: str, errors: dict[str, str]
 ) -> dict[str, Any]:
@@ -100,4 +113,5 @@ def context(
         "run_count": len(runs),
         "address": address(record.name, record.version),
         "building": livebuilds.running(workspace, record.build_hash),
+        **_served_by(workspace, record.reference),
     }
