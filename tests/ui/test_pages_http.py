@@ -203,3 +203,16 @@ def test_a_version_names_the_models_made_with_it(site: Site) -> None:
     assert "model weights" not in client.get(SHOP_2).text
     listed = client.get("/models").text
     assert "weights:1" in listed and "py:1" in listed
+
+
+def test_a_deployment_shows_its_state_and_log(site: Site) -> None:
+    client = session_cookie(site, site.team.admin_token)
+    listed = client.get("/deployments").text
+    assert '<a href="/deployments/web">web</a>' in listed
+    page = client.get("/deployments/web")
+    assert page.status_code == 200
+    assert re.search(r"<h1>Deployment web <span class=\"status status-(healthy|running)", page.text)
+    assert "http://127.0.0.1:" in page.text  # the scoring URI
+    assert 'aria-label="Deployment log"' in page.text
+    assert '<a href="/deployments/web">web</a>' in client.get("/environments/py/versions/1").text
+    assert client.get("/deployments/nope").status_code == 404

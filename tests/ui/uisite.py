@@ -29,6 +29,12 @@ TRAIN = """
     open("outputs/model.txt", "w").write("weights")
     print("training done")
 """
+SCORE = """
+    def init():
+        pass
+    def run(raw_data):
+        return {"echo": raw_data}
+"""
 # Headless and offline: without these chromium tries to reach the internet (machine.md).
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -85,8 +91,23 @@ def ui_site(root: Path, cache: Path) -> Iterator[Site]:
         # From now on each wheel takes a second to download: a build from the UI takes long
         # enough for its log to be seen growing.
         index.delay, index.delay_suffix = 1.0, ".whl"
-        with team_server(root) as team:
+        with _deployed(root, cache), team_server(root) as team:
             yield Site(team, run_id)
+
+
+@contextmanager
+def _deployed(root: Path, cache: Path) -> Iterator[None]:
+    """A real deployment ``web`` (a supervisor and a worker on 127.0.0.1), deleted after."""
+    ws = Workspace(root / "ws")
+    try:
+        src = write_script(root / "serve", "score.py", SCORE).parent
+        create = ["deploy", "create", "-n", "web", "--model", "weights:1", "--env", "py"]
+        made = kiln_cli(ws, cache, *create, "--entry-script", "score.py", "-d", str(src))
+        assert made.returncode == 0, made.stderr
+        yield
+    finally:
+        kiln_cli(ws, cache, "deploy", "delete", "web")
+        ws.close()
 
 
 def session_cookie(site: Site, token: str) -> httpx.Client:

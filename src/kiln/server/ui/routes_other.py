@@ -1,4 +1,4 @@
-"""Models, deployments (their state) and the audit trail (admins): ``kiln model list``,
+"""Models, deployments (their state and log) and the audit trail (admins): ``kiln model list``,
 ``kiln deploy list`` and ``kiln audit``'s core calls, paged on the server."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from kiln import accounts
 from kiln.server.auth import Served
-from kiln.server.ui.pages import Looker, PageRoute, render
+from kiln.server.ui.pages import LOG_TAIL, Looker, PageRoute, render
 from kiln.server.ui.paging import linker, paged
 
 router = APIRouter(route_class=PageRoute)
@@ -33,6 +33,16 @@ def deployments(request: Request, workspace: Served, viewer: Looker, page: str =
     return render(
         request, "deployments.html", rows=rows, pages=pages, query=linker(), errors=errors
     )
+
+
+@router.get("/deployments/{name}")
+def deployment(request: Request, workspace: Served, viewer: Looker, name: str) -> Response:
+    """One deployment: its state (the supervisor's health verdict) and the end of its log."""
+    from kiln.serving import deployments
+
+    found = deployments.get(workspace, name).summary()
+    log = deployments.logs(workspace, name)
+    return render(request, "deployment.html", d=found, log=log[-LOG_TAIL:], cut=len(log) > LOG_TAIL)
 
 
 def _since(text: str, errors: dict[str, str]) -> dt.datetime | None:
