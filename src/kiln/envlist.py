@@ -39,8 +39,13 @@ def list_versions(
             curated=include_curated,
             anonymous=include_anonymous,
         )
-    found = _fast(workspace, all_versions, include_archived, include_curated)
-    if found is None or name_contains or tags:
+    # A search or a tag filter is a query of the catalog's: the fast path would read every row.
+    found = (
+        None
+        if name_contains or tags
+        else _fast(workspace, all_versions, include_archived, include_curated)
+    )
+    if found is None:
         from kiln import catalog
 
         records = catalog.list_records(

@@ -87,8 +87,14 @@ def test_next_never_leaves_the_site(site: Site) -> None:
     nonce = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text)
     assert nonce is not None
     data = {"token": site.team.admin_token, "login_token": nonce.group(1)}
-    answer = client.post("/login", data={**data, "next": "//evil.example/x"})
-    assert answer.headers["location"] == "/environments"
+    for target in ("//evil.example/x", "/\\evil.example", "https://evil.example/"):
+        answer = client.post("/login", data={**data, "next": target})
+        assert answer.headers["location"] == "/environments", target
+        nonce = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text)
+        assert nonce is not None
+        data["login_token"] = nonce.group(1)
+    answer = client.post("/login", data={**data, "next": "/runs?status=Failed"})
+    assert answer.headers["location"] == "/runs?status=Failed"
 
 
 def test_logout_ends_the_session(site: Site) -> None:

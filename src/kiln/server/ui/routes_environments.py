@@ -48,8 +48,9 @@ def environments(
         include_archived=bool(archived),
     )
     shown, pages = paged(found, page, errors)
-    builds = versionview.latest_per_platform
-    rows = [{**row, "builds": builds(workspace, row["build_hash"])} for row in shown]
+    hashes = {row["build_hash"] for row in shown}  # versions often share a build: asked once
+    builds = {h: versionview.latest_per_platform(workspace, h) for h in hashes}
+    rows = [{**row, "builds": builds[row["build_hash"]]} for row in shown]
     query = linker(search=search, tag=tag, archived=archived)
     return render(
         request, "environments.html", rows=rows, pages=pages, query=query, errors=errors,

@@ -32,7 +32,8 @@ _LOGIN_COOKIE = "kiln_login"
 
 def _safe_next(target: str | None) -> str:
     """Only a path of this site: never an open redirect to another one."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    # "//host" and "/\\host" are other sites to a browser
+    if not target or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return "/environments"
     parts = urlsplit(target)
     return "/environments" if parts.scheme or parts.netloc else target
