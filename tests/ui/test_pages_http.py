@@ -222,3 +222,13 @@ def test_a_deployment_shows_its_state_and_log(site: Site) -> None:
     assert 'aria-label="Deployment log"' in page.text
     assert '<a href="/deployments/web">web</a>' in client.get("/environments/py/versions/1").text
     assert client.get("/deployments/nope").status_code == 404
+
+
+def test_runs_filter_by_status_experiment_and_environment(site: Site) -> None:
+    client = session_cookie(site, site.team.admin_token)
+    assert site.run_id in client.get("/runs", params={"status": "Completed"}).text
+    assert "No run matches." in client.get("/runs", params={"status": "Failed"}).text
+    assert site.run_id in client.get("/runs", params={"experiment": "exp"}).text
+    assert "No run matches." in client.get("/runs", params={"experiment": "other"}).text
+    assert site.run_id in client.get("/runs", params={"environment": "py:1"}).text
+    assert "No run matches." in client.get("/runs", params={"environment": "shop"}).text
