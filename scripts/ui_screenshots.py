@@ -38,6 +38,7 @@ def shoot(site: Site) -> list[Path]:
         "version": "/environments/shop/versions/2?against=shop:1",
         "runs": "/runs",
         "run": f"/runs/{site.run_id}",
+        "deployment": "/deployments/web",
         "audit": "/audit",
     }
     made = []
