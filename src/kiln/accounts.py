@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 ROLES = ("reader", "contributor", "admin")
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,254}")
 _TOUCH_EVERY = dt.timedelta(seconds=60)  # last_used is a write: at most once a minute
+# A web UI session is a token of its own, labelled so: revocable and listed like any token,
+# and refused once older than SESSION_LIFETIME, so a forgotten browser cookie dies by itself.
+SESSION_LABEL = "web-session"
+SESSION_LIFETIME = dt.timedelta(hours=12)
 
 
 class Actor(NamedTuple):
@@ -113,6 +117,8 @@ def create_token(
     """Admins make tokens for anyone, creating the user or changing its role; every other
     user makes more tokens for themselves only, with their own role."""
     check_user_name(owner)
+    if label == SESSION_LABEL:
+        raise InvalidRequest(f"`name`: {label!r} is kept for web UI sessions; choose another name")
     if not actor.is_admin:
         if owner != actor.name or role not in (None, actor.role):
             raise Forbidden(
@@ -142,6 +148,8 @@ def authenticate(workspace: Workspace, token: str | None) -> Actor:
         found = q.find_token(connection, token_sha256=digest)
     if found is None:
         raise Unauthorized("the access token is unknown or revoked; ask an admin for a new one")
+    if found["name"] == SESSION_LABEL and _age(found["created_at"]) > SESSION_LIFETIME:
+        raise Unauthorized("the web session has expired; log in again")
     last = found["last_used_at"]
     if last is None or dt.datetime.now(dt.timezone.utc) - last > _TOUCH_EVERY:
         from kiln.registry.engine import write_transaction
@@ -149,6 +157,44 @@ def authenticate(workspace: Workspace, token: str | None) -> Actor:
         with write_transaction(workspace.engine) as connection:
             q.touch_token(connection, token_id=found["id"])
     return Actor(found["owner"], found["role"])
+
+
+def _age(created: dt.datetime) -> dt.timedelta:
+    created = created if created.tzinfo else created.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc) - created
+
+
+def open_session(workspace: Workspace, token: str) -> tuple[Actor, str]:
+    """Log in with a personal access token: a new session token for the same user (the web
+    UI keeps it in a cookie, so the personal token never leaves the login form)."""
+    from kiln.registry import account_queries as q
+    from kiln.registry.engine import write_transaction
+
+    actor = authenticate(workspace, token)
+    session = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with write_transaction(workspace.engine) as connection:
+        token_id = q.insert_token(
+            connection, name=SESSION_LABEL, owner=actor.name, token_sha256=hash_token(session)
+        )
+        q.record_action(
+            connection, actor=actor.name, action="session.open", subject=f"{actor.name}/{token_id}"
+        )
+    return actor, session
+
+
+def close_session(workspace: Workspace, session: str) -> None:
+    """Log out: the session's token is revoked (a token that is not a session is left alone)."""
+    from kiln.registry import account_queries as q
+    from kiln.registry.engine import write_transaction
+
+    with write_transaction(workspace.engine) as connection:
+        found = q.find_token(connection, token_sha256=hash_token(session))
+        if found is None or found["name"] != SESSION_LABEL:
+            return
+        q.revoke_token(connection, token_id=found["id"])
+        q.record_action(
+            connection, actor=found["owner"], action="session.close", subject=str(found["id"])
+        )
 
 
 def list_tokens(workspace: Workspace, actor: Actor) -> list[dict[str, Any]]:

@@ -405,3 +405,15 @@ def set_tags(
         _audit(connection, actor, "environment.tag", reference)
         row = get_version(connection, name=name, version=row.version)
     return _record(row)
+
+
+def registered_by(workspace: Workspace, name: str, version: str) -> str | None:
+    """Who registered ``name:version``: a server user, or ``local:USER``; None for a curated
+    version, a remote workspace, or a version registered before accounts existed."""
+    if name.startswith(CURATED_PREFIX) or workspace.server_url is not None:
+        return None
+    from kiln.registry.queries import get_version
+
+    with workspace.engine.connect() as connection:
+        row = get_version(connection, name=name, version=version)
+    return None if row is None else row.created_by

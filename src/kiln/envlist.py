@@ -39,8 +39,13 @@ def list_versions(
             include_anonymous=include_anonymous,
         )
         return remoteenvs.list_versions(workspace, **filters)
-    found = _fast(workspace, all_versions, include_archived, include_curated)
-    if found is None or name_contains or tags:
+    # A search or a tag filter is a query of the catalog's: the fast path would read every row.
+    found = (
+        None
+        if name_contains or tags
+        else _fast(workspace, all_versions, include_archived, include_curated)
+    )
+    if found is None:
         from kiln import catalog
 
         records = catalog.list_records(

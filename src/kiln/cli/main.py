@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         run_cmds,
         server_cmds,
         target_cmds,
+        ui_cmd,
         wheel_cmds,
     )
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_cmd.add_parser(groups)
     server_cmds.add_parser(groups)
     account_cmds.add_parser(groups)
+    ui_cmd.add_parser(groups)
     return parser
 
 

@@ -16,6 +16,7 @@ from kiln.server import (
     routes_builds,
     routes_environments,
     routes_runs,
+    ui,
 )
 from kiln.server.limits import BodyLimit
 from kiln.server.state import ARTIFACTS_VARIABLE, served_artifacts, served_workspace
@@ -48,6 +49,7 @@ def create_app(workspace: Workspace, artifacts: BlobStore | None = None) -> Fast
         """Liveness: the process answers. No token needed, nothing read."""
         return {"status": "ok"}
 
+    ui.install(app)  # the web UI at /: after the API and /healthz, which keep their answers
     app.add_middleware(BodyLimit, streamed=(("PUT", f"{API}{routes_artifacts.PREFIX}/"),))
     return app
 
