@@ -24,9 +24,15 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 scheme: str | None = "ray"
-address_form: str = "ray://HOST:PORT"
+address_form: str = "ray://HOST:PORT[?image=true]"
 bare_address: bool = False
-in_image: bool = False
+
+
+def in_image(address: str) -> bool:
+    from kiln.compute.ray_jobs import runs_in_image
+
+    return runs_in_image(address)
+
 
 _SUBMIT_TIMEOUT = 120.0  # uploading the snapshot is part of submitting
 _POLL_SECONDS = 0.2
@@ -48,7 +54,23 @@ def check_address(address: str) -> None:
 def prepare(job: Job, output: RunOutput) -> None:
     from kiln.compute.ray_jobs import check_reachable
 
+    if in_image(job.address) and not job.workspace.image_registry:
+        raise KilnError(
+            f"a Ray run in the environment's image ({job.address}) has the cluster's nodes pull "
+            "it from the workspace's image registry, and there is none: "
+            "`kiln init --image-registry URL`"
+        )
     check_reachable(job.address)
+
+
+def image_uri(job: Job) -> str:
+    """The environment's image in the workspace's registry, by digest: what every node pulls."""
+    from kiln.builders.oci.imagefile import read_facts
+    from kiln.builders.oci.registry import parse
+
+    assert job.workspace.image_registry is not None  # prepare() says so otherwise
+    digest = job.image_digest or str(read_facts(job.ready.path)["digest"])
+    return parse(job.workspace.image_registry).by_digest(digest)
 
 
 def lock_requirements(
@@ -56,8 +78,8 @@ def lock_requirements(
 ) -> list[str]:
     """The environment's lock as hashed requirement lines, after its index options."""
     from kiln import catalog
+    from kiln.buildstore import open_build_store
     from kiln.lockexport import to_requirements
-    from kiln.registry.lock_queries import list_locks
     from kiln.secrets import expand
 
     record = catalog.get(workspace, env_name, env_version)
@@ -80,15 +102,8 @@ def lock_requirements(
             "install on a Ray cluster yet (Ray installs pip requirements); run it on the local "
             "target, or move them to python.pip if they are on PyPI"
         )
-    with workspace.engine.connect() as connection:
-        lock = next(
-            (
-                row
-                for row in list_locks(connection, build_hash=record.build_hash)
-                if row.lock_digest == lock_digest
-            ),
-            None,
-        )
+    stored = open_build_store(workspace).list_locks(build_hash=record.build_hash)
+    lock = next((row for row in stored if row.lock_digest == lock_digest), None)
     if lock is None:
         raise KilnError(
             f"the lock {lock_digest[:12]} of {record.reference} is not in the workspace"
@@ -119,13 +134,15 @@ def _job_environment(job: Job) -> dict[str, str]:
 def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
     from kiln.compute import ray_jobs
 
-    requirements = lock_requirements(
-        job.workspace, job.env_name, job.env_version, job.ready.lock_digest
+    image = image_uri(job) if in_image(job.address) else None
+    requirements = (
+        []  # the image holds the environment
+        if image is not None
+        else lock_requirements(job.workspace, job.env_name, job.env_version, job.ready.lock_digest)
     )
     launch = ["python", "-m", "kiln.compute.ray_launch", job.script, *job.arguments]
-    output.line(
-        f"submitting to {ray_jobs.dashboard_url(job.address)} ({len(requirements)} lock lines)"
-    )
+    what = f"in image {image}" if image else f"{len(requirements)} lock lines"
+    output.line(f"submitting to {ray_jobs.dashboard_url(job.address)} ({what})")
     # Recorded before submitting (the submission id is the run id): a watcher that dies during
     # the upload leaves a run that settle and cancel can still ask Ray about.
     control.submitted(job.run_id)
@@ -137,8 +154,11 @@ def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
         py_modules=[kiln_package()],
         env_vars=_job_environment(job),
         requirements=requirements,
+        image_uri=image,
         timeout=_SUBMIT_TIMEOUT,
     )
+    if image is not None:
+        control.ran_in(image, image.rpartition("@")[2])
     control.running()
     follower = _LogFollower(job.address, job.run_id, output)
     follower.start()

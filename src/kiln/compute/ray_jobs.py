@@ -50,7 +50,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
 from kiln.secrets import basic_authorization, credential_references, redact, url_with_reference
@@ -71,9 +71,27 @@ class RayAddressError(InvalidRequest):
     """A Ray address Kiln cannot read."""
 
 
+def runs_in_image(address: str) -> bool:
+    """``ray://HOST:PORT?image=true``: the job runs in the environment's image (Ray's
+    ``image_uri``), pulled by the cluster's nodes from the workspace's image registry."""
+    _, _, query = address.strip().partition("?")
+    options = parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(options) - {"image"})
+    if unknown:
+        raise RayAddressError(
+            _bad_address(address, f"unknown option {unknown[0]!r} (the options: image)")
+        )
+    chosen = options.get("image", ["false"])[-1].lower()
+    if chosen not in ("true", "false", "1", "0", "yes", "no"):
+        raise RayAddressError(_bad_address(address, "image= takes true or false"))
+    return chosen in ("true", "1", "yes")
+
+
 def dashboard_url(address: str) -> str:
-    """``ray://HOST:PORT``, ``HOST:PORT`` or ``http(s)://HOST:PORT`` -> ``http(s)://HOST:PORT``."""
-    text = address.strip()
+    """``ray://HOST:PORT``, ``HOST:PORT`` or ``http(s)://HOST:PORT`` -> ``http(s)://HOST:PORT``
+    (options after ``?`` are the target's, not the dashboard's)."""
+    runs_in_image(address)  # the options are checked with the address
+    text = address.strip().partition("?")[0]
     scheme, _, rest = text.rpartition("://")
     if scheme not in ("", "ray", "http", "https"):
         raise RayAddressError(_bad_address(address, f"unknown scheme {scheme!r}"))
@@ -255,10 +273,18 @@ def _requirement_lines(requirements: list[str]) -> list[str]:
 
 
 def runtime_env(
-    *, working_dir: Path, py_modules: list[Path], env_vars: dict[str, str], requirements: list[str]
+    *,
+    working_dir: Path,
+    py_modules: list[Path],
+    env_vars: dict[str, str],
+    requirements: list[str],
+    image_uri: str | None = None,
 ) -> dict[str, Any]:
-    """The runtime_env of a Kiln run: its snapshot, Kiln's runtime package, env vars, lock."""
+    """The runtime_env of a Kiln run: its snapshot, Kiln's runtime package, env vars, and the
+    lock to install, or (``image_uri``) the environment's image to run in, which holds it."""
     env: dict[str, Any] = {"working_dir": str(working_dir)}
+    if image_uri is not None:
+        env["image_uri"] = image_uri
     if py_modules:  # an empty list fails in Ray 2.60's setup ("path_or_uri must be a string")
         env["py_modules"] = [str(path) for path in py_modules]
     if env_vars:
@@ -278,6 +304,7 @@ def submit_job(
     py_modules: list[Path],
     env_vars: dict[str, str],
     requirements: list[str],
+    image_uri: str | None = None,
     timeout: float = 30.0,
 ) -> str:
     """Submit ``entrypoint`` as job ``submission_id``; returns the id once the cluster has it
@@ -285,7 +312,11 @@ def submit_job(
     if not working_dir.is_dir():
         raise InvalidRequest(f"working_dir {str(working_dir)!r} is not a folder")
     env = runtime_env(
-        working_dir=working_dir, py_modules=py_modules, env_vars=env_vars, requirements=requirements
+        working_dir=working_dir,
+        py_modules=py_modules,
+        env_vars=env_vars,
+        requirements=requirements,
+        image_uri=image_uri,
     )
     client = _client(address)
 
@@ -318,7 +349,8 @@ def job_status(address: str, submission_id: str) -> str:
 
 def job_details(address: str, submission_id: str) -> dict[str, Any]:
     """Status, message, error type, start and end (seconds since the epoch, or None), exit code
-    of the entrypoint (None until it ends, and for a stopped job), entrypoint, node."""
+    of the entrypoint (None until it ends, and for a stopped job), entrypoint, node, and the
+    runtime_env it was submitted with."""
     info = _call(address, submission_id, lambda c: c.get_job_info(submission_id))
 
     def seconds(millis: int | None) -> float | None:
@@ -334,6 +366,7 @@ def job_details(address: str, submission_id: str) -> dict[str, Any]:
         "exit_code": info.driver_exit_code,
         "entrypoint": info.entrypoint,
         "driver_node_id": info.driver_node_id,
+        "runtime_env": dict(info.runtime_env or {}),  # as the cluster recorded the submission
     }
 
 
