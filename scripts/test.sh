@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 source scripts/venv.sh "[test]" .venv-test
 bash scripts/postgres.sh
 bash scripts/containers.sh  # podman, buildah, skopeo, registry, the cached base image tarball
+bash scripts/ceph.sh  # Ceph's RADOS Gateway, the real S3 store of tests/server/test_artifacts_s3.py
 # Debian's Python 3.11 beside the machine's own: a lock must install on another patch release.
 if [ ! -x /usr/bin/python3.11 ] && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11 >/dev/null

@@ -102,6 +102,7 @@ def build_attempts(workspace: Workspace, *, build_hash: str) -> list[dict[str, A
             "tool_versions": json.loads(row["tool_versions"] or "{}"),
             "started_at": utc_text(row["started_at"]),
             "duration_ms": row["duration_ms"],
+            "created_by": row["created_by"],
         }
         for row in rows
     ]

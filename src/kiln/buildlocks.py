@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kiln.builders.base import BuildContext, Builder, BuildError, Lock, Target
@@ -74,8 +75,11 @@ def resolve_lock(
     *,
     refresh: bool,
     retry: bool,
+    claim: Callable[[], None] = lambda: None,
 ) -> tuple[LockRow, LockRow | None]:
-    """The lock to build from, resolving (once, under a lock) when there is none or on refresh."""
+    """The lock to build from, resolving (once, under a lock) when there is none or on refresh.
+    ``claim`` is called before resolving: it takes the build's lease, which may mean waiting
+    for another machine that resolves the same lock."""
     from kiln.buildstore import open_build_store
 
     store = open_build_store(workspace)
@@ -87,9 +91,11 @@ def resolve_lock(
     if current is not None and not refresh:
         return current, None
     name = f"resolve-{build_hash[:32]}-{target.platform}"
+    claim()  # before the file lock: leases are always taken before any file lock, never after
     with cache.lock(name):
         latest = newest()
-        # Check again under the lock: another process may have resolved (or refreshed) meanwhile.
+        # Check again under the lock: another process or machine may have resolved (or
+        # refreshed) meanwhile, perhaps the one whose lease claim() waited for.
         if latest is not None and not refresh:
             return latest, None
         if (

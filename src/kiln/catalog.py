@@ -211,6 +211,7 @@ def _record(row: Any) -> EnvironmentRecord:
         build_hash=row.build_hash,
         created_at=row.created_at,
         archived=row.archived,
+        created_by=row.created_by,
     )
 
 

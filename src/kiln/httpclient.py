@@ -3,7 +3,10 @@ turned back into the KilnError the server raised (same message, same exit code).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from kiln.errors import (
     Conflict,
@@ -14,6 +17,9 @@ from kiln.errors import (
     Unauthorized,
     WorkspaceError,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 _ERRORS: dict[int, type[KilnError]] = {
     401: Unauthorized,
@@ -55,14 +61,13 @@ class ServerClient:
         """The answer itself (an ``httpx.Response``), once its status says it succeeded."""
         import httpx
 
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             response = httpx.request(
                 method,
-                f"{self.url}{API}{path}",
+                self.api_url(path),
                 json=json,
                 params=params,
-                headers=headers,
+                headers=self.auth_headers(),
                 timeout=self.timeout,
             )
         except httpx.HTTPError as exc:
@@ -73,6 +78,40 @@ class ServerClient:
         if response.status_code >= 400:
             raise _error(response)
         return response
+
+    def api_url(self, path: str) -> str:
+        return f"{self.url}{API}{path}"
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+@contextmanager
+def streamed(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    content: Iterable[bytes] | None = None,
+    timeout: float = 300.0,
+) -> Iterator[httpx.Response]:
+    """One request whose body is sent from ``content`` and whose answer the caller reads as it
+    arrives. Errors as ``ServerClient.request`` raises them; only the URL's host is named (a
+    presigned URL's query is a credential)."""
+    import httpx
+
+    where = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
+    try:
+        with httpx.stream(method, url, headers=headers, content=content, timeout=timeout) as answer:
+            if answer.status_code >= 400:
+                answer.read()
+                raise _error(answer)
+            yield answer
+    except httpx.HTTPError as exc:
+        raise WorkspaceError(
+            f"the transfer with {where} failed ({type(exc).__name__}); "
+            "check that the server runs and retry"
+        ) from None
 
 
 def _error(response: Any) -> KilnError:

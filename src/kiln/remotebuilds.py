@@ -108,8 +108,8 @@ class ServerBuildStore:
 
     def record_build(self, *, log: Path, **values: Any) -> str:
         started = values.pop("started_at")
-        attempt = {
-            **{k: v for k, v in values.items() if k != "build_hash"},
+        attempt = {  # who made it is the server's to say: the token's user
+            **{k: v for k, v in values.items() if k not in ("build_hash", "created_by")},
             "tool_versions": json.loads(values["tool_versions"] or "{}"),
             "started_at": utc_text(started),
             "log": log_tail(log),

@@ -102,6 +102,7 @@ def _record(summary: dict[str, Any], definition: EnvironmentDefinition) -> Envir
         created_at=dt.datetime.fromisoformat(created) if created else None,
         archived=summary["archived"],
         curated=summary["curated"],
+        created_by=summary.get("created_by"),
     )
 
 

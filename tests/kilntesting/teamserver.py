@@ -9,6 +9,7 @@ check that no token leaks into any of them.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -94,6 +96,26 @@ class Team:
             engine.dispose()
         return "\n".join(rows)
 
+    def send_cut_off(self, path: str, token: str, announced: int, sent: bytes) -> bytes:
+        """A real client that announces ``announced`` body bytes for a PUT, sends ``sent``,
+        waits half a second (the server stores them meanwhile, or answers early) and closes its
+        socket. Returns what the server answered by then (b"" if nothing)."""
+        address = urlsplit(self.url)
+        with socket.create_connection((address.hostname, address.port)) as raw:
+            raw.sendall(
+                f"PUT {path} HTTP/1.1\r\nHost: {address.netloc}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: {announced}\r\n\r\n".encode()
+            )
+            raw.sendall(sent)
+            raw.settimeout(0.5)
+            answer = b""
+            try:
+                while data := raw.recv(65536):
+                    answer += data
+            except TimeoutError:
+                pass
+            return answer
+
     def up(self) -> bool:
         try:
             return httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
@@ -118,9 +140,18 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> bool:
 
 
 @contextmanager
-def team_server(root: Path, *, database_url: str | None = None, workers: int = 1) -> Iterator[Team]:
-    """Create the first admin, start ``kiln server`` and stop it (by its PID) afterwards."""
+def team_server(
+    root: Path,
+    *,
+    database_url: str | None = None,
+    workers: int = 1,
+    artifacts: str | None = None,
+    environment: dict[str, str] | None = None,
+) -> Iterator[Team]:
+    """Create the first admin, start ``kiln server`` and stop it (by its PID) afterwards.
+    ``artifacts`` is its ``--artifacts`` URL; ``environment`` adds variables (S3 keys)."""
     env = {"KILN_CONFIG_DIR": str(root / "config"), "KILN_SERVER_DIR": str(root / "server")}
+    env.update(environment or {})
     where = ["--database-url", database_url] if database_url else ["--workspace", str(root / "ws")]
     made = run_kiln("server", "create-admin", "admin", *where, "--json", env=env)
     admin_token = json.loads(made.stdout)["token"]
@@ -129,6 +160,7 @@ def team_server(root: Path, *, database_url: str | None = None, workers: int = 1
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [*KILN, "server", *where, "--port", str(port), "--workers", str(workers)]
+        command += ["--artifacts", artifacts] if artifacts else []
         import os
 
         with log.open("ab") as sink:

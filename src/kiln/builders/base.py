@@ -102,6 +102,10 @@ class Builder(Protocol):
     which builders exist: what running in a build takes is recorded from ``activation``."""
 
     name: str
+    # Whether what ``build`` makes is shared through the workspace (an image pushed to its
+    # registry): then a machine that finds another one building it waits for that build
+    # (the build lease) and reuses the result instead of building it too.
+    shared: bool
 
     def target(self, definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
         """The interpreter and platform for this definition on this machine."""

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     from rattler import RepoDataRecord
 
 name = "conda"
+# What build makes stays on this machine: another machine installs the lock itself.
+shared = False
 LOCK_FORMAT = "kiln-conda.json"
 LOCK_FILE = "kiln-lock.json"  # written into the prefix: what it was built from
 FROM_MACHINE = frozenset({"python", "pip"})  # never solved: this machine's interpreter has them

@@ -39,6 +39,8 @@ from kiln.environment.definition import EnvironmentDefinition
 from kiln.lockexport import export_pip_lock
 
 name = "image"
+# What build makes is pushed to the workspace's image registry: others pull it.
+shared = True
 LOCK_FORMAT = venv.LOCK_FORMAT
 PREFIX = PurePosixPath("/opt/kiln/env")
 

@@ -43,6 +43,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 name = "venv"
+# What build makes stays on this machine: another machine installs the lock itself.
+shared = False
 LOCK_FORMAT = "pylock.toml"
 EMPTY_LOCK = 'lock-version = "1.0"\ncreated-by = "kiln"\n'
 LOCAL_KINDS = ("path", "wheel")  # pip entries installed from a staged file

@@ -175,8 +175,11 @@ def model_list(args: argparse.Namespace) -> int:
         emit_json([r.summary() for r in found])
         return 0
     emit_table(
-        ["name", "version", "kind", "size", "run", "registered"],
-        [(r.name, r.version, r.kind, r.size, r.run_id, _created(r.created_at)) for r in found],
+        ["name", "version", "kind", "size", "run", "registered", "by"],
+        [
+            (r.name, r.version, r.kind, r.size, r.run_id, _created(r.created_at), r.created_by)
+            for r in found
+        ],
     )
     return 0
 

@@ -36,6 +36,13 @@ def add_parser(groups: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--workers", type=int, default=1, help="worker processes (use PostgreSQL)")
+    p.add_argument(
+        "--artifacts",
+        metavar="URL",
+        help="where shared artifacts are kept: file:///PATH (default: the workspace's "
+        "artifacts folder) or s3://BUCKET/PREFIX?endpoint_url=URL&region=REGION "
+        "(credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+    )
     _where(p)
     p.set_defaults(handler=serve)
     commands = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -77,10 +84,20 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port} is not a TCP port; use 1-65535")
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} must be 1 or more")
+    if args.artifacts:
+        from kiln.blobstores import open_blob_store
+
+        open_blob_store(args.artifacts)  # a malformed URL fails here, before anything starts
     workspace = served_workspace(args)
     from kiln.server.run import serve as run
 
-    run(workspace, host=args.host, port=args.port, workers=args.workers)
+    run(
+        workspace,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        artifacts=args.artifacts,
+    )
     return 0
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from kiln.schemas import (
     accounts,
+    artifacts,
     builds,
     doctor,
     environments,
@@ -64,6 +65,8 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "token": accounts.Token,
     "token-created": accounts.TokenCreated,
     "audit-entry": accounts.AuditEntry,
+    "artifact-stored": artifacts.ArtifactStored,
+    "artifact-transfer": artifacts.ArtifactTransfer,
 }
 LISTS = {"environment-version", "run-summary", "compute-target", "model", "deployment",
          "cache-entry", "health-result", "wheel", "image", "outdated-image", "doctor-check",

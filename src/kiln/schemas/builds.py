@@ -123,6 +123,7 @@ class BuildAttempt(Public):
     tool_versions: dict[str, Any]
     started_at: str | None
     duration_ms: int
+    created_by: str | None  # who built it; None before Kiln recorded it
 
 
 class BuildResult(Public):

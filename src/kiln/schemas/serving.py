@@ -20,6 +20,7 @@ class Model(Public):
     run_id: str | None
     environment: str | None  # NAME:VERSION of the environment that trained it
     created_at: str | None
+    created_by: str | None  # who registered it; None before Kiln recorded it
 
 
 class Deployment(Public):
@@ -44,6 +45,7 @@ class Deployment(Public):
     containers: list[str]  # its containers
     created_at: str | None
     updated_at: str | None
+    created_by: str | None  # who created it; None before Kiln recorded it
 
 
 class DeploymentDeleted(Public):

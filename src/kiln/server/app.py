@@ -3,18 +3,30 @@ is the factory uvicorn's workers import."""
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, FastAPI
 
 from kiln import __version__
-from kiln.server import errors, routes_accounts, routes_builds, routes_environments, routes_runs
+from kiln.blobstores.base import BlobStore
+from kiln.server import (
+    errors,
+    routes_accounts,
+    routes_artifacts,
+    routes_builds,
+    routes_environments,
+    routes_runs,
+)
 from kiln.server.limits import BodyLimit
-from kiln.server.state import served_workspace
+from kiln.server.state import ARTIFACTS_VARIABLE, served_artifacts, served_workspace
 from kiln.workspace import Workspace
 
 API = "/api/v1"
 
 
-def create_app(workspace: Workspace) -> FastAPI:
+def create_app(workspace: Workspace, artifacts: BlobStore | None = None) -> FastAPI:
+    """The application serving ``workspace``; artifacts go to ``artifacts`` (default: the
+    workspace's own artifact folder)."""
     app = FastAPI(
         title="Kiln",
         version=__version__,
@@ -23,9 +35,11 @@ def create_app(workspace: Workspace) -> FastAPI:
         redoc_url=None,
     )
     app.state.workspace = workspace
+    app.state.artifacts = artifacts or served_artifacts(workspace, None)
     errors.install(app)
     api = APIRouter(prefix=API)
-    for module in (routes_environments, routes_builds, routes_runs, routes_accounts):
+    routers = (routes_environments, routes_builds, routes_runs, routes_accounts, routes_artifacts)
+    for module in routers:
         api.include_router(module.router)
     app.include_router(api)
 
@@ -34,9 +48,10 @@ def create_app(workspace: Workspace) -> FastAPI:
         """Liveness: the process answers. No token needed, nothing read."""
         return {"status": "ok"}
 
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, streamed=(("PUT", f"{API}{routes_artifacts.PREFIX}/"),))
     return app
 
 
 def from_environment() -> FastAPI:
-    return create_app(served_workspace())
+    workspace = served_workspace()
+    return create_app(workspace, served_artifacts(workspace, os.environ.get(ARTIFACTS_VARIABLE)))

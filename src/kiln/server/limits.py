@@ -4,7 +4,8 @@ client declares their length or streams them in chunks.
 Why buffer here: FastAPI turns any error raised while it reads a body into a 400, so a limit
 enforced during its read could not answer 413. Bodies are small (a definition is kilobytes;
 files go to the artifact store), so the middleware reads the body first, up to the limit, and
-hands the application the same bytes.
+hands the application the same bytes. Routes named in ``streamed`` (artifact uploads, gigabytes)
+are passed through unread: they stream the body themselves and enforce their own bound.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ Message = dict[str, Any]
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limit`` bytes."""
+    """ASGI middleware: 413 for a body over ``limit`` bytes, except for requests whose method
+    and path start one of the ``streamed`` pairs (``("PUT", "/api/v1/artifacts/")``)."""
 
-    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: Any, limit: int = MAX_BODY_BYTES, streamed: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.streamed = streamed
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self._streams(scope):
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
@@ -47,6 +52,10 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    def _streams(self, scope: dict[str, Any]) -> bool:
+        method, path = scope.get("method", ""), scope.get("path", "")
+        return any(method == m and path.startswith(p) for m, p in self.streamed)
 
 
 async def _read_up_to(receive: Any, limit: int) -> bytes | None:

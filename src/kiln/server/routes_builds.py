@@ -134,6 +134,7 @@ def record_attempt(
             build_hash=build_hash,
             tool_versions=json.dumps(attempt.tool_versions),
             started_at=_moment(attempt.started_at),
+            created_by=actor.name,
             **values,
         )
     return {"log_digest": digest}

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import os
 
-from kiln.server.state import WORKSPACE_VARIABLE
+from kiln.server.state import ARTIFACTS_VARIABLE, WORKSPACE_VARIABLE
 from kiln.workspace import Workspace
 
 
-def serve(workspace: Workspace, *, host: str, port: int, workers: int) -> None:
+def serve(
+    workspace: Workspace, *, host: str, port: int, workers: int, artifacts: str | None = None
+) -> None:
     import uvicorn
 
     os.environ[WORKSPACE_VARIABLE] = str(workspace.path)
+    if artifacts:
+        os.environ[ARTIFACTS_VARIABLE] = artifacts
     workspace.close()  # each worker opens its own engine
     uvicorn.run(
         "kiln.server.app:from_environment",
