@@ -8,6 +8,7 @@ the test image holds no Ray, so the job ends failed on the cluster, and the run 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -87,11 +88,20 @@ def test_an_image_run_submits_the_image_by_digest_and_no_packages(
         kiln_cli(image_project, cache_dir, "run", "show", run["id"], "--json").stdout
     )
     assert shown["image"] is not None, (shown, submitted.stdout, submitted.stderr)
-    digest = shown["image"]["digest"]
+    digest = shown["image"]["digest"]  # the environment's image: what reproduce runs again
     assert digest and digest.startswith("sha256:")
     spec = ray_jobs.job_details(ray_cluster.address, run["id"])["runtime_env"]
-    assert spec["image_uri"] == f"{image_registry.url.split('://')[-1]}/kiln/env@{digest}"
-    assert "uv" not in spec and "pip" not in spec  # nothing installed: the image holds it
-    assert spec["working_dir"] and spec["py_modules"] and "KILN_RUN_OUTPUTS" in str(spec)
+    assert set(spec) == {"image_uri", "env_vars"}  # all Ray allows beside an image
+    host = image_registry.url.split("://")[-1]
+    assert spec["image_uri"].startswith(f"{host}/kiln/run@sha256:")
+    assert "KILN_OUTPUTS_DIR" in spec["env_vars"]
+    # The run's image is the environment's plus the snapshot and Kiln's package.
+    shown_script = subprocess.run(
+        ["podman", "run", "--rm", "--tls-verify=false", spec["image_uri"], "cat", "train.py"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout  # fmt: skip
+    assert shown_script.strip() == "print('in the image')"
     log = kiln_cli(image_project, cache_dir, "run", "logs", run["id"]).stdout
     assert f"in image {spec['image_uri']}" in log
+    # This cluster's nodes cannot start it (the image holds no Ray): failed, and the run says so.
+    assert shown["status"] == "Failed" and "runtime_env setup failed" in shown["error"]

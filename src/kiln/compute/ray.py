@@ -63,16 +63,6 @@ def prepare(job: Job, output: RunOutput) -> None:
     check_reachable(job.address)
 
 
-def image_uri(job: Job) -> str:
-    """The environment's image in the workspace's registry, by digest: what every node pulls."""
-    from kiln.builders.oci.imagefile import read_facts
-    from kiln.builders.oci.registry import parse
-
-    assert job.workspace.image_registry is not None  # prepare() says so otherwise
-    digest = job.image_digest or str(read_facts(job.ready.path)["digest"])
-    return parse(job.workspace.image_registry).by_digest(digest)
-
-
 def lock_requirements(
     workspace: Workspace, env_name: str, env_version: str, lock_digest: str
 ) -> list[str]:
@@ -134,15 +124,15 @@ def _job_environment(job: Job) -> dict[str, str]:
 def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
     from kiln.compute import ray_jobs
 
-    image = image_uri(job) if in_image(job.address) else None
-    requirements = (
-        []  # the image holds the environment
-        if image is not None
-        else lock_requirements(job.workspace, job.env_name, job.env_version, job.ready.lock_digest)
+    if in_image(job.address):
+        return _start_in_image(job, control, output)
+    requirements = lock_requirements(
+        job.workspace, job.env_name, job.env_version, job.ready.lock_digest
     )
     launch = ["python", "-m", "kiln.compute.ray_launch", job.script, *job.arguments]
-    what = f"in image {image}" if image else f"{len(requirements)} lock lines"
-    output.line(f"submitting to {ray_jobs.dashboard_url(job.address)} ({what})")
+    output.line(
+        f"submitting to {ray_jobs.dashboard_url(job.address)} ({len(requirements)} lock lines)"
+    )
     # Recorded before submitting (the submission id is the run id): a watcher that dies during
     # the upload leaves a run that settle and cancel can still ask Ray about.
     control.submitted(job.run_id)
@@ -154,11 +144,35 @@ def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
         py_modules=[kiln_package()],
         env_vars=_job_environment(job),
         requirements=requirements,
-        image_uri=image,
         timeout=_SUBMIT_TIMEOUT,
     )
-    if image is not None:
-        control.ran_in(image, image.rpartition("@")[2])
+    control.running()
+    follower = _LogFollower(job.address, job.run_id, output)
+    follower.start()
+    return _RayJob(job.address, job.run_id, control, output, follower)
+
+
+def _start_in_image(job: Job, control: RunControl, output: RunOutput) -> Execution:
+    """The run's own image (kiln.compute.runimage) as the job's ``image_uri``: Ray takes only
+    env_vars beside it, so the snapshot and Kiln's package travel inside the image."""
+    from kiln.compute import ray_jobs, runimage
+
+    environment = runimage.environment_digest(job)
+    output.line(f"building the run's image on the environment's image {environment[:19]}")
+    image = runimage.build_and_push(job)
+    launch = ["python", "-m", "kiln.compute.ray_launch", job.script, *job.arguments]
+    entrypoint = f"cd {runimage.RUN_WORK} && {shlex.join(launch)}"
+    output.line(f"submitting to {ray_jobs.dashboard_url(job.address)} (in image {image})")
+    control.submitted(job.run_id)
+    ray_jobs.submit_image_job(
+        job.address,
+        submission_id=job.run_id,
+        entrypoint=entrypoint,
+        image_uri=image,
+        env_vars=_job_environment(job),
+        timeout=_SUBMIT_TIMEOUT,
+    )
+    control.ran_in(None, environment)  # the environment's image: what reproduce runs again
     control.running()
     follower = _LogFollower(job.address, job.run_id, output)
     follower.start()

@@ -273,18 +273,10 @@ def _requirement_lines(requirements: list[str]) -> list[str]:
 
 
 def runtime_env(
-    *,
-    working_dir: Path,
-    py_modules: list[Path],
-    env_vars: dict[str, str],
-    requirements: list[str],
-    image_uri: str | None = None,
+    *, working_dir: Path, py_modules: list[Path], env_vars: dict[str, str], requirements: list[str]
 ) -> dict[str, Any]:
-    """The runtime_env of a Kiln run: its snapshot, Kiln's runtime package, env vars, and the
-    lock to install, or (``image_uri``) the environment's image to run in, which holds it."""
+    """The runtime_env of a Kiln run: its snapshot, Kiln's runtime package, env vars, lock."""
     env: dict[str, Any] = {"working_dir": str(working_dir)}
-    if image_uri is not None:
-        env["image_uri"] = image_uri
     if py_modules:  # an empty list fails in Ray 2.60's setup ("path_or_uri must be a string")
         env["py_modules"] = [str(path) for path in py_modules]
     if env_vars:
@@ -304,7 +296,6 @@ def submit_job(
     py_modules: list[Path],
     env_vars: dict[str, str],
     requirements: list[str],
-    image_uri: str | None = None,
     timeout: float = 30.0,
 ) -> str:
     """Submit ``entrypoint`` as job ``submission_id``; returns the id once the cluster has it
@@ -312,12 +303,31 @@ def submit_job(
     if not working_dir.is_dir():
         raise InvalidRequest(f"working_dir {str(working_dir)!r} is not a folder")
     env = runtime_env(
-        working_dir=working_dir,
-        py_modules=py_modules,
-        env_vars=env_vars,
-        requirements=requirements,
-        image_uri=image_uri,
+        working_dir=working_dir, py_modules=py_modules, env_vars=env_vars, requirements=requirements
     )
+    return _submit(address, submission_id, entrypoint, env, timeout)
+
+
+def submit_image_job(
+    address: str,
+    *,
+    submission_id: str,
+    entrypoint: str,
+    image_uri: str,
+    env_vars: dict[str, str],
+    timeout: float = 30.0,
+) -> str:
+    """Submit ``entrypoint`` to run inside ``image_uri`` (which holds the code: Ray allows only
+    env_vars beside an image)."""
+    env: dict[str, Any] = {"image_uri": image_uri}
+    if env_vars:
+        env["env_vars"] = dict(env_vars)
+    return _submit(address, submission_id, entrypoint, env, timeout)
+
+
+def _submit(
+    address: str, submission_id: str, entrypoint: str, env: dict[str, Any], timeout: float
+) -> str:
     client = _client(address)
 
     def submit() -> str:
