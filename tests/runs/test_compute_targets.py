@@ -159,7 +159,9 @@ class _Niced:
     scheme: str | None = "nice"
     address_form: str = "nice://LEVEL"
     bare_address: bool = False
-    in_image: bool = False
+
+    def in_image(self, address: str) -> bool:
+        return False
 
     def check_address(self, address: str) -> None:
         if not address.removeprefix("nice://").isdigit():

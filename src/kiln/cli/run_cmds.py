@@ -97,7 +97,9 @@ def _add_submit(commands: Any) -> None:
         default=DEFAULT_TARGET,
         metavar="TARGET",
         help="local (default), container (inside the environment's image, with podman), "
-        "ray://HOST:PORT (a Ray dashboard address), or a registered target",
+        "ray://HOST:PORT[?image=true] (a Ray dashboard address; image=true: in the "
+        "environment's image, pulled by the nodes from the workspace's registry), or a "
+        "registered target",
     )
     p.add_argument("-e", "--experiment", default="default", metavar="NAME")
     p.add_argument("--detach", action="store_true", help="print the run id and return at once")

@@ -123,9 +123,12 @@ class ComputeTarget(Protocol):
     scheme: str | None  # the URL scheme of its addresses ("ray"); None: the kind is its address
     address_form: str  # how its addresses are written, for messages: "ray://HOST:PORT"
     bare_address: bool  # the kind's name alone is one of its addresses ("local", "container")
-    # The script runs inside the environment's image: the core readies the image form of the
-    # environment (on the workspace's default base image when the definition names none).
-    in_image: bool
+
+    def in_image(self, address: str) -> bool:
+        """Whether the script runs inside the environment's image at ``address``: then the core
+        readies the image form of the environment (on the workspace's default base image when
+        the definition names none)."""
+        ...
 
     def check_address(self, address: str) -> None:
         """Raise ``InvalidRequest`` naming the address and the expected form unless ``address``

@@ -21,7 +21,10 @@ from kiln.errors import InvalidRequest
 scheme: str | None = None
 address_form: str = DEFAULT_TARGET
 bare_address: bool = True
-in_image: bool = False
+
+
+def in_image(address: str) -> bool:
+    return False
 
 
 def check_address(address: str) -> None:

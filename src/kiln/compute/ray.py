@@ -24,9 +24,15 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 scheme: str | None = "ray"
-address_form: str = "ray://HOST:PORT"
+address_form: str = "ray://HOST:PORT[?image=true]"
 bare_address: bool = False
-in_image: bool = False
+
+
+def in_image(address: str) -> bool:
+    from kiln.compute.ray_jobs import runs_in_image
+
+    return runs_in_image(address)
+
 
 _SUBMIT_TIMEOUT = 120.0  # uploading the snapshot is part of submitting
 _POLL_SECONDS = 0.2
@@ -48,6 +54,12 @@ def check_address(address: str) -> None:
 def prepare(job: Job, output: RunOutput) -> None:
     from kiln.compute.ray_jobs import check_reachable
 
+    if in_image(job.address) and not job.workspace.image_registry:
+        raise KilnError(
+            f"a Ray run in the environment's image ({job.address}) has the cluster's nodes pull "
+            "it from the workspace's image registry, and there is none: "
+            "`kiln init --image-registry URL`"
+        )
     check_reachable(job.address)
 
 
@@ -56,8 +68,8 @@ def lock_requirements(
 ) -> list[str]:
     """The environment's lock as hashed requirement lines, after its index options."""
     from kiln import catalog
+    from kiln.buildstore import open_build_store
     from kiln.lockexport import to_requirements
-    from kiln.registry.lock_queries import list_locks
     from kiln.secrets import expand
 
     record = catalog.get(workspace, env_name, env_version)
@@ -80,15 +92,8 @@ def lock_requirements(
             "install on a Ray cluster yet (Ray installs pip requirements); run it on the local "
             "target, or move them to python.pip if they are on PyPI"
         )
-    with workspace.engine.connect() as connection:
-        lock = next(
-            (
-                row
-                for row in list_locks(connection, build_hash=record.build_hash)
-                if row.lock_digest == lock_digest
-            ),
-            None,
-        )
+    stored = open_build_store(workspace).list_locks(build_hash=record.build_hash)
+    lock = next((row for row in stored if row.lock_digest == lock_digest), None)
     if lock is None:
         raise KilnError(
             f"the lock {lock_digest[:12]} of {record.reference} is not in the workspace"
@@ -119,6 +124,8 @@ def _job_environment(job: Job) -> dict[str, str]:
 def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
     from kiln.compute import ray_jobs
 
+    if in_image(job.address):
+        return _start_in_image(job, control, output)
     requirements = lock_requirements(
         job.workspace, job.env_name, job.env_version, job.ready.lock_digest
     )
@@ -139,6 +146,33 @@ def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
         requirements=requirements,
         timeout=_SUBMIT_TIMEOUT,
     )
+    control.running()
+    follower = _LogFollower(job.address, job.run_id, output)
+    follower.start()
+    return _RayJob(job.address, job.run_id, control, output, follower)
+
+
+def _start_in_image(job: Job, control: RunControl, output: RunOutput) -> Execution:
+    """The run's own image (kiln.compute.runimage) as the job's ``image_uri``: Ray takes only
+    env_vars beside it, so the snapshot and Kiln's package travel inside the image."""
+    from kiln.compute import ray_jobs, runimage
+
+    environment = runimage.environment_digest(job)
+    output.line(f"building the run's image on the environment's image {environment[:19]}")
+    image = runimage.build_and_push(job)
+    launch = ["python", "-m", "kiln.compute.ray_launch", job.script, *job.arguments]
+    entrypoint = f"cd {runimage.RUN_WORK} && {shlex.join(launch)}"
+    output.line(f"submitting to {ray_jobs.dashboard_url(job.address)} (in image {image})")
+    control.submitted(job.run_id)
+    ray_jobs.submit_image_job(
+        job.address,
+        submission_id=job.run_id,
+        entrypoint=entrypoint,
+        image_uri=image,
+        env_vars=_job_environment(job),
+        timeout=_SUBMIT_TIMEOUT,
+    )
+    control.ran_in(None, environment)  # the environment's image: what reproduce runs again
     control.running()
     follower = _LogFollower(job.address, job.run_id, output)
     follower.start()

@@ -50,7 +50,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
 from kiln.secrets import basic_authorization, credential_references, redact, url_with_reference
@@ -71,9 +71,27 @@ class RayAddressError(InvalidRequest):
     """A Ray address Kiln cannot read."""
 
 
+def runs_in_image(address: str) -> bool:
+    """``ray://HOST:PORT?image=true``: the job runs in the environment's image (Ray's
+    ``image_uri``), pulled by the cluster's nodes from the workspace's image registry."""
+    _, _, query = address.strip().partition("?")
+    options = parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(options) - {"image"})
+    if unknown:
+        raise RayAddressError(
+            _bad_address(address, f"unknown option {unknown[0]!r} (the options: image)")
+        )
+    chosen = options.get("image", ["false"])[-1].lower()
+    if chosen not in ("true", "false", "1", "0", "yes", "no"):
+        raise RayAddressError(_bad_address(address, "image= takes true or false"))
+    return chosen in ("true", "1", "yes")
+
+
 def dashboard_url(address: str) -> str:
-    """``ray://HOST:PORT``, ``HOST:PORT`` or ``http(s)://HOST:PORT`` -> ``http(s)://HOST:PORT``."""
-    text = address.strip()
+    """``ray://HOST:PORT``, ``HOST:PORT`` or ``http(s)://HOST:PORT`` -> ``http(s)://HOST:PORT``
+    (options after ``?`` are the target's, not the dashboard's)."""
+    runs_in_image(address)  # the options are checked with the address
+    text = address.strip().partition("?")[0]
     scheme, _, rest = text.rpartition("://")
     if scheme not in ("", "ray", "http", "https"):
         raise RayAddressError(_bad_address(address, f"unknown scheme {scheme!r}"))
@@ -287,6 +305,29 @@ def submit_job(
     env = runtime_env(
         working_dir=working_dir, py_modules=py_modules, env_vars=env_vars, requirements=requirements
     )
+    return _submit(address, submission_id, entrypoint, env, timeout)
+
+
+def submit_image_job(
+    address: str,
+    *,
+    submission_id: str,
+    entrypoint: str,
+    image_uri: str,
+    env_vars: dict[str, str],
+    timeout: float = 30.0,
+) -> str:
+    """Submit ``entrypoint`` to run inside ``image_uri`` (which holds the code: Ray allows only
+    env_vars beside an image)."""
+    env: dict[str, Any] = {"image_uri": image_uri}
+    if env_vars:
+        env["env_vars"] = dict(env_vars)
+    return _submit(address, submission_id, entrypoint, env, timeout)
+
+
+def _submit(
+    address: str, submission_id: str, entrypoint: str, env: dict[str, Any], timeout: float
+) -> str:
     client = _client(address)
 
     def submit() -> str:
@@ -318,7 +359,8 @@ def job_status(address: str, submission_id: str) -> str:
 
 def job_details(address: str, submission_id: str) -> dict[str, Any]:
     """Status, message, error type, start and end (seconds since the epoch, or None), exit code
-    of the entrypoint (None until it ends, and for a stopped job), entrypoint, node."""
+    of the entrypoint (None until it ends, and for a stopped job), entrypoint, node, and the
+    runtime_env it was submitted with."""
     info = _call(address, submission_id, lambda c: c.get_job_info(submission_id))
 
     def seconds(millis: int | None) -> float | None:
@@ -334,6 +376,7 @@ def job_details(address: str, submission_id: str) -> dict[str, Any]:
         "exit_code": info.driver_exit_code,
         "entrypoint": info.entrypoint,
         "driver_node_id": info.driver_node_id,
+        "runtime_env": dict(info.runtime_env or {}),  # as the cluster recorded the submission
     }
 
 

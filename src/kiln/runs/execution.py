@@ -118,7 +118,7 @@ def _prepare(workspace: Workspace, record: RunRecord, output: RunOutput) -> Read
     from kiln.ready import ready_and_held
 
     env = catalog.get(workspace, record.env_name, record.env_version)
-    if target_of(record.compute_target).in_image:
+    if target_of(record.compute_target).in_image(record.compute_target):
         from kiln.images import image_record
 
         env = image_record(workspace, env)  # on the workspace's default base if it names none

@@ -138,7 +138,7 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
     ready = None
     try:
         target = address_of(store, request.compute_target)
-        in_image = target_of(target).in_image
+        in_image = target_of(target).in_image(target)
         if in_image:  # no engine to run the image: refused before anything is recorded
             from kiln.builders.oci import engine
 

@@ -29,6 +29,23 @@ def _tls(registry: Registry, side: str) -> list[str]:
     return [f"--{side}-{flag[2:]}" for flag in registry.tls_args()]
 
 
+def push(source: str, registry: Registry, remote: str, *, log: Any = None) -> str:
+    """Copy ``source`` (an "oci:..." layout or "containers-storage:..." reference) to
+    ``remote`` in ``registry``; returns the manifest digest the registry now serves."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kiln-push-") as folder:
+        digest_file = Path(folder) / "digest"
+        engine.run(
+            "skopeo",
+            ["copy", "-q", *_tls(registry, "dest"), "--digestfile", str(digest_file), source,
+             f"docker://{remote}"],
+            what=f"pushing {remote}",
+            log=log,
+        )  # fmt: skip
+        return digest_file.read_text().strip()
+
+
 def build_or_pull(ctx: BuildContext, dest: Path, build_here: BuildHere) -> dict[str, Any]:
     """The image of the build whose folder is ``dest``: pulled, or built and pushed."""
     key = (ctx.final or dest).name
@@ -62,12 +79,7 @@ def build_or_pull(ctx: BuildContext, dest: Path, build_here: BuildHere) -> dict[
         facts |= built
         if registry is not None and remote is not None:
             ctx.log.phase("push")
-            engine.run(
-                "skopeo",
-                ["copy", "-q", *_tls(registry, "dest"), source, f"docker://{remote}"],
-                what=f"pushing {remote}",
-                log=ctx.log,
-            )
+            push(source, registry, remote, log=ctx.log)
             facts["remote"] = remote
     facts["digest"] = engine.run(
         "podman", ["image", "inspect", "--format", "{{.Digest}}", local], what=f"inspecting {local}"
