@@ -28,6 +28,7 @@ _TOUCH_EVERY = dt.timedelta(seconds=60)  # last_used is a write: at most once a 
 # and refused once older than SESSION_LIFETIME, so a forgotten browser cookie dies by itself.
 SESSION_LABEL = "web-session"
 SESSION_LIFETIME = dt.timedelta(hours=12)
+MAX_TOKEN_DAYS = 3650
 
 
 class Actor(NamedTuple):
@@ -83,15 +84,35 @@ def check_user_name(name: str) -> str:
     return name
 
 
-def _make_token(workspace: Workspace, by: str, *, owner: str, role: str, label: str) -> NewToken:
+def _make_token(
+    workspace: Workspace,
+    by: str,
+    *,
+    owner: str,
+    role: str,
+    label: str,
+    expires_in_days: float | None = None,
+) -> NewToken:
     from kiln.registry import account_queries as q
     from kiln.registry.engine import write_transaction
 
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = None
+    if expires_in_days is not None:
+        if not 0 < expires_in_days <= MAX_TOKEN_DAYS:
+            raise InvalidRequest(
+                f"`expires_in_days`: {expires_in_days:g} must be more than 0 and at most "
+                f"{MAX_TOKEN_DAYS} (omit it for a token that lasts until it is revoked)"
+            )
+        expires_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=expires_in_days)
     with write_transaction(workspace.engine) as connection:
         q.put_user(connection, name=owner, role=role)
         token_id = q.insert_token(
-            connection, name=label, owner=owner, token_sha256=hash_token(token)
+            connection,
+            name=label,
+            owner=owner,
+            token_sha256=hash_token(token),
+            expires_at=expires_at,
         )
         q.record_action(connection, actor=by, action="token.create", subject=f"{owner}/{token_id}")
         return NewToken(token_id, label, owner, role, token)
@@ -112,7 +133,13 @@ def create_admin(workspace: Workspace, name: str) -> NewToken:
 
 
 def create_token(
-    workspace: Workspace, actor: Actor, *, owner: str, role: str | None, label: str
+    workspace: Workspace,
+    actor: Actor,
+    *,
+    owner: str,
+    role: str | None,
+    label: str,
+    expires_in_days: float | None = None,
 ) -> NewToken:
     """Admins make tokens for anyone, creating the user or changing its role; every other
     user makes more tokens for themselves only, with their own role."""
@@ -125,7 +152,14 @@ def create_token(
                 f"a {actor.role} may only create tokens for themselves ({actor.name}) with "
                 "their own role; ask an admin"
             )
-        return _make_token(workspace, actor.name, owner=owner, role=actor.role, label=label)
+        return _make_token(
+            workspace,
+            actor.name,
+            owner=owner,
+            role=actor.role,
+            label=label,
+            expires_in_days=expires_in_days,
+        )
     if role is None:
         from kiln.registry.account_queries import get_user
 
@@ -134,7 +168,14 @@ def create_token(
         if user is None:
             raise InvalidRequest(f"`role`: {owner!r} is a new user; give it a --role")
         role = str(user["role"])
-    return _make_token(workspace, actor.name, owner=owner, role=check_role(role), label=label)
+    return _make_token(
+        workspace,
+        actor.name,
+        owner=owner,
+        role=check_role(role),
+        label=label,
+        expires_in_days=expires_in_days,
+    )
 
 
 def authenticate(workspace: Workspace, token: str | None) -> Actor:
@@ -150,6 +191,12 @@ def authenticate(workspace: Workspace, token: str | None) -> Actor:
         raise Unauthorized("the access token is unknown or revoked; ask an admin for a new one")
     if found["name"] == SESSION_LABEL and _age(found["created_at"]) > SESSION_LIFETIME:
         raise Unauthorized("the web session has expired; log in again")
+    expires = found["expires_at"]
+    if expires is not None and dt.datetime.now(dt.timezone.utc) >= expires:
+        raise Unauthorized(
+            f"the access token expired at {expires.isoformat(timespec='seconds')}; ask an admin "
+            "for a new one (or make one with `kiln token create` while another works)"
+        )
     last = found["last_used_at"]
     if last is None or dt.datetime.now(dt.timezone.utc) - last > _TOUCH_EVERY:
         from kiln.registry.engine import write_transaction
@@ -231,6 +278,7 @@ def _public_token(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": utc_text(row["created_at"]),
         "last_used_at": utc_text(row["last_used_at"]),
         "revoked_at": utc_text(row["revoked_at"]),
+        "expires_at": utc_text(row.get("expires_at")),
     }
 
 

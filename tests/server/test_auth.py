@@ -3,6 +3,10 @@ for a contributor changing what someone else made; admins change anything."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
+from kilntesting.cli import run_kiln
 from kilntesting.teamserver import Team
 
 ENVS = "/api/v1/environments"
@@ -80,3 +84,39 @@ def test_only_admins_make_tokens_for_others_and_a_revoked_token_is_401(team: Tea
     admin_tokens = [t for t in everyone if t["owner"] == "admin"]
     refused = team.call("POST", f"/api/v1/tokens/{admin_tokens[0]['id']}/revoke", carl)
     assert refused.status_code == 404  # not theirs: not even shown to exist
+
+
+def test_a_token_with_an_expiry_stops_working_then_and_says_so(team: Team) -> None:
+    made = team.call(
+        "POST",
+        "/api/v1/tokens",
+        team.admin_token,
+        json={"owner": "tina", "role": "reader", "expires_in_days": 1},
+    )
+    assert made.status_code == 201, made.text
+    token, token_id = made.json()["token"], made.json()["id"]
+    assert team.call("GET", "/api/v1/whoami", token).json() == {"name": "tina", "role": "reader"}
+    listed = {t["id"]: t for t in team.call("GET", "/api/v1/tokens", team.admin_token).json()}
+    assert listed[token_id]["expires_at"] is not None
+    # A day later, as the clock would have it: moved on the stored row, not on the machine.
+    team.execute_sql(
+        "UPDATE tokens SET expires_at = :past WHERE id = :id",
+        past=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1),
+        id=token_id,
+    )
+    refused = team.call("GET", "/api/v1/whoami", token)
+    assert refused.status_code == 401
+    assert refused.json()["detail"].startswith("the access token expired at ")
+    for days in (0, -1, 99999):
+        bad = team.call(
+            "POST",
+            "/api/v1/tokens",
+            team.admin_token,
+            json={"owner": "tina", "expires_in_days": days},
+        )
+        assert bad.status_code == 422 and "`expires_in_days`" in bad.json()["detail"]
+    run = run_kiln(
+        "token", "create", "tom", "--role", "reader", "--expires-in", "2", "--json",
+        env={**team.env, "KILN_WORKSPACE": team.url, "KILN_TOKEN": team.admin_token},
+    )  # fmt: skip
+    assert json.loads(run.stdout)["owner"] == "tom"

@@ -29,6 +29,12 @@ def add_parser(groups: Any) -> None:
     c.add_argument("owner", metavar="NAME", help="the user the token belongs to")
     c.add_argument("--role", choices=["reader", "contributor", "admin"], help="the user's role")
     c.add_argument("--label", default="cli", help="a name for the token")
+    c.add_argument(
+        "--expires-in",
+        type=float,
+        metavar="DAYS",
+        help="the token stops working after DAYS days (default: until revoked)",
+    )
     _server(c)
     add_json(c, "token-created")
     c.set_defaults(handler=token_create)
@@ -85,6 +91,8 @@ def login(args: argparse.Namespace) -> int:
 
 def token_create(args: argparse.Namespace) -> int:
     body = {"owner": args.owner, "role": args.role, "name": args.label}
+    if args.expires_in is not None:
+        body["expires_in_days"] = args.expires_in
     made = _client(args).request("POST", "/tokens", json=body)
     if args.json:
         emit_json(made)
@@ -100,10 +108,11 @@ def token_list(args: argparse.Namespace) -> int:
         emit_json(found)
         return 0
     rows = [
-        (t["id"], t["owner"], t["name"], t["created_at"], t["last_used_at"], t["revoked_at"])
+        (t["id"], t["owner"], t["name"], t["created_at"], t["last_used_at"], t["expires_at"],
+         t["revoked_at"])
         for t in found
-    ]
-    emit_table(["id", "owner", "name", "created", "last used", "revoked"], rows)
+    ]  # fmt: skip
+    emit_table(["id", "owner", "name", "created", "last used", "expires", "revoked"], rows)
     return 0
 
 

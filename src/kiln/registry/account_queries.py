@@ -34,9 +34,20 @@ def put_user(connection: Connection, *, name: str, role: str) -> None:
         connection.execute(update(users).where(users.c.name == name).values(role=role))
 
 
-def insert_token(connection: Connection, *, name: str, owner: str, token_sha256: str) -> int:
+def insert_token(
+    connection: Connection,
+    *,
+    name: str,
+    owner: str,
+    token_sha256: str,
+    expires_at: dt.datetime | None = None,
+) -> int:
     statement = insert(tokens).values(
-        name=name, owner=owner, token_sha256=token_sha256, created_at=_now()
+        name=name,
+        owner=owner,
+        token_sha256=token_sha256,
+        created_at=_now(),
+        expires_at=expires_at,
     )
     return int(connection.execute(statement.returning(tokens.c.id)).scalar_one())
 
@@ -53,6 +64,7 @@ def find_token(connection: Connection, *, token_sha256: str) -> dict[str, Any] |
         return None
     found = dict(row._mapping)
     found["last_used_at"] = _utc(found["last_used_at"])
+    found["expires_at"] = _utc(found["expires_at"])
     return found
 
 

@@ -297,6 +297,7 @@ tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),  # None: until revoked
     UniqueConstraint("token_sha256"),
     Index(None, "owner"),
 )

@@ -25,6 +25,7 @@ class Token(Public):
     created_at: str | None
     last_used_at: str | None
     revoked_at: str | None
+    expires_at: str | None = None  # None: until revoked
 
 
 class TokenCreated(Public):

@@ -26,13 +26,19 @@ class TokenRequest(BaseModel):
     owner: str
     role: str | None = None
     name: str = "cli"
+    expires_in_days: float | None = None  # None: until revoked
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
 def create_token(workspace: Served, actor: Reader, request: TokenRequest) -> dict[str, Any]:
     """Admins: a token for any user (made, or given ``role``). Others: one more for themselves."""
     made = accounts.create_token(
-        workspace, actor, owner=request.owner, role=request.role, label=request.name
+        workspace,
+        actor,
+        owner=request.owner,
+        role=request.role,
+        label=request.name,
+        expires_in_days=request.expires_in_days,
     )
     return made._asdict()
 
