@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kiln.compute import RUN_DIR_VARIABLE, RUN_ID_VARIABLE
 from kiln.compute.base import Ended, Execution, Job
-from kiln.compute.runfolder import LOG_FILE, RunOutput, run_folder
+from kiln.compute.runfolder import LOG_FILE, RunOutput, local_side, run_folder
 from kiln.errors import KilnError
 from kiln.runs.ending import finish, outcome
 from kiln.runs.store import CANCELED, FAILED, PREPARING, RUNNING, RunRecord, RunStore
@@ -91,7 +91,7 @@ def _execute(
         work = folder / "work"
         if work.exists():
             shutil.rmtree(work)
-        workspace.artifacts.extract_tree(record.snapshot_digest, work)
+        local_side(workspace).artifacts.extract_tree(record.snapshot_digest, work)
         if store.get(record.id).cancel_requested:
             raise Canceled("canceled before the script started")
         status, code, error = outcome(_run_on_target(store, record, ready, output, grace))
@@ -123,14 +123,23 @@ def _prepare(workspace: Workspace, record: RunRecord, output: RunOutput) -> Read
 
         env = image_record(workspace, env)  # on the workspace's default base if it names none
     output.line(f"environment {env.reference} (build {env.build_hash[:12]})")
+    builds_in = build_side(workspace)
     try:
         # A reproduced run names the lock of the run it repeats; others take the newest.
         return ready_and_held(
-            workspace, record=env, reporter=_RunReporter(output), lock_digest=record.lock_digest
+            builds_in, record=env, reporter=_RunReporter(output), lock_digest=record.lock_digest
         )
     except KilnError as exc:
-        _attach_build_log(workspace, env.build_hash, output)
+        _attach_build_log(builds_in, env.build_hash, output)
         raise KilnError(f"the environment {env.reference} failed to build: {exc}") from None
+
+
+def build_side(workspace: Workspace) -> Workspace:
+    """Where a run's environment is built and its lock kept. For a server's workspace that is
+    this machine's side of it (``local_side``), built from the server's definition: the build
+    core keeps locks and build records in a registry of its own until it keeps them on the
+    server, and then this returns ``workspace`` itself."""
+    return local_side(workspace)
 
 
 def _attach_build_log(workspace: Workspace, build_hash: str, output: RunOutput) -> None:
@@ -179,7 +188,7 @@ def _job(workspace: Workspace, record: RunRecord, ready: Ready) -> Job:
             "PYTHONUNBUFFERED": "1",  # logs arrive as they are written
         },
         ready=ready,
-        workspace=workspace,
+        workspace=build_side(workspace),  # the Ray target reads the lock it ships from there
         env_name=record.env_name,
         env_version=record.env_version,
         image_digest=record.image_digest,

@@ -125,7 +125,8 @@ class RunStore:
         with self.db.reading() as connection:
             row = self.queries.get_run(connection, run_id=run_id)
         if row is None:
-            raise NotFound(f"no run {run_id!r} in {self.workspace.path}; see `kiln run list`")
+            where = self.workspace.server_url or self.workspace.path
+            raise NotFound(f"no run {run_id!r} in {where}; see `kiln run list`")
         return RunRecord.from_row(row)
 
     def find(
@@ -159,13 +160,12 @@ class RunStore:
 
     def finish(self, run_id: str, metrics: Sequence[tuple[str, Any, float]], **values: Any) -> bool:
         """The final state and the metrics together, once: False if the run had ended already."""
-        with self.db.writing() as tx:
-            if not self.queries.update_run(
-                tx, run_id=run_id, values=_encoded(values), unless_status=TERMINAL
-            ):
-                return False
-            self.queries.insert_metrics(tx, run_id=run_id, metrics=_metric_rows(metrics))
-        return True
+        return self.db.finish_run(
+            run_id=run_id,
+            values=_encoded(values),
+            unless_status=TERMINAL,
+            metrics=_metric_rows(metrics),
+        )
 
     def take_over(self, run_id: str, old_watcher: str | None, new_watcher: str) -> bool:
         """Become the run's watcher if ``old_watcher`` still is (only one settler wins)."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from pathlib import Path
 from typing import IO, Any
 
-from kiln.compute.runfolder import LOG_FILE, run_folder
+from kiln.compute.runfolder import LOG_FILE, local_side, run_folder
 from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import KilnError, NotFound
 from kiln.runs.context import METRICS_FILE, metrics_view, read_metrics
@@ -98,19 +99,36 @@ def file_names(record: RunRecord) -> list[str]:
 
 def open_file(workspace: Workspace, record: RunRecord, name: str) -> Path:
     """A path to read the run's file ``name`` (as listed by ``file_names``)."""
+    artifacts = local_side(workspace).artifacts
     if name == LOG_NAME:
-        live = run_folder(workspace, record.id) / LOG_FILE
-        stored = workspace.artifacts.lookup(record.log_digest) if record.log_digest else None
-        path = stored or live
-        if path.exists():
+        path = _log(workspace, record)
+        if path is not None:
             return path
     elif name in {o["name"] for o in record.outputs} and record.outputs_digest:
-        tree = workspace.artifacts.lookup(record.outputs_digest)
+        tree = artifacts.lookup(record.outputs_digest)
         if tree is not None:
             return tree / name.removeprefix("outputs/")
     raise NotFound(
         f"run {record.id} has no file {name!r}; its files: {', '.join(file_names(record))}"
     )
+
+
+def _log(workspace: Workspace, record: RunRecord) -> Path | None:
+    """The stored log, else the live one on this machine, else (a server's run watched on
+    another machine) the text the server keeps, fetched into the run's folder here."""
+    stored = (
+        local_side(workspace).artifacts.lookup(record.log_digest) if record.log_digest else None
+    )
+    live = run_folder(workspace, record.id) / LOG_FILE
+    if stored is not None or live.exists():
+        return stored or live
+    if workspace.server_url is None:
+        return None
+    from kiln.registry.server_runs import download_log
+
+    fetched = run_folder(workspace, record.id) / "fetched.log"
+    fetched.parent.mkdir(parents=True, exist_ok=True)
+    return fetched if download_log(workspace.server_url, record.id, fetched) else None
 
 
 def follow(
@@ -127,6 +145,11 @@ def follow(
         if echo is not None:
             offset = copy_new_bytes(log, offset, echo)
         if record.finished:
+            if echo is not None and workspace.server_url and not log.exists():
+                # Watched on another machine: its whole log, as the server keeps it.
+                with open_file(workspace, record, LOG_NAME).open("rb") as whole:
+                    shutil.copyfileobj(whole, echo)
+                echo.flush()
             return record
         if deadline is not None and time.monotonic() > deadline:
             raise KilnError(f"run {run_id} is still {record.status} after {timeout:g} s")
@@ -135,16 +158,14 @@ def follow(
 
 def newer_versions(workspace: Workspace, record: RunRecord) -> list[str]:
     """Versions of the run's environment registered after the one it used."""
-    from kiln import catalog
+    from kiln.envlist import list_versions
 
     if record.env_name.startswith("Kiln-") or record.env_name == ANONYMOUS_NAME:
         return []
-    versions = [
-        r.version
-        for r in catalog.list_records(
-            workspace, name=record.env_name, all_versions=True, include_curated=False
-        )
-    ]
+    found = list_versions(
+        workspace, all_versions=True, name_contains=record.env_name, include_curated=False
+    )
+    versions = [s["version"] for s in found if s["name"] == record.env_name]
     if record.env_version not in versions:
         return []
     return versions[versions.index(record.env_version) + 1 :]
