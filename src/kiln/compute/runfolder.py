@@ -42,7 +42,8 @@ def local_side(workspace: Workspace) -> Workspace:
     a server one embedded workspace per server URL, made on first use."""
     if workspace.server_url is None:
         return workspace
-    found = _LOCAL_SIDES.get(workspace.server_url)
+    key = f"{data_dir()}\0{workspace.server_url}"  # tests move the data folder
+    found = _LOCAL_SIDES.get(key)
     if found is None:
         import hashlib
         import re
@@ -58,7 +59,7 @@ def local_side(workspace: Workspace) -> Workspace:
             found = Workspace(folder)  # no registry opened: most commands never need it
         else:
             found = Workspace.create(private_folder(folder))
-        _LOCAL_SIDES[workspace.server_url] = found
+        _LOCAL_SIDES[key] = found
     return found
 
 
