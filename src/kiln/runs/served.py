@@ -42,11 +42,15 @@ def _audit(connection: Connection, actor: Actor, action: str, subject: str) -> N
     record_action(connection, actor=actor.name, action=action, subject=subject)
 
 
-def _check_owner(connection: Connection, actor: Actor, run_id: str) -> None:
+def _check_owner(connection: Connection, actor: Actor, run_id: str, *, missing: bool) -> None:
+    """Refuse unless ``actor`` may change the run; a run that does not exist is refused too,
+    unless ``missing`` (the write then changes nothing and says so, as the query does)."""
     from kiln.registry.run_queries import get_run, run_creator
 
     require_writer(actor)
     if get_run(connection, run_id=run_id) is None:
+        if missing:
+            return
         raise NotFound(f"no run {run_id!r}; see `kiln run list`")
     require_owner(actor, [run_creator(connection, run_id=run_id)], f"run {run_id}")
 
@@ -75,7 +79,7 @@ def change_run(
     from kiln.registry.run_queries import update_run
 
     with _writing(workspace) as tx:
-        _check_owner(tx, actor, run_id)
+        _check_owner(tx, actor, run_id, missing=True)
         changed = update_run(tx, run_id=run_id, values=values, unless_status=unless_status)
         if changed and values.get("cancel_requested"):
             _audit(tx, actor, "run.cancel", run_id)
@@ -95,7 +99,7 @@ def take_over(
     from kiln.registry.run_queries import take_over_run
 
     with _writing(workspace) as tx:
-        _check_owner(tx, actor, run_id)
+        _check_owner(tx, actor, run_id, missing=True)
         return take_over_run(
             tx,
             run_id=run_id,
@@ -117,7 +121,7 @@ def end_run(
     from kiln.registry.run_queries import insert_metrics, update_run
 
     with _writing(workspace) as tx:
-        _check_owner(tx, actor, run_id)
+        _check_owner(tx, actor, run_id, missing=True)
         if not update_run(tx, run_id=run_id, values=values, unless_status=unless_status):
             return False
         insert_metrics(tx, run_id=run_id, metrics=metrics)
@@ -130,7 +134,7 @@ def add_metrics(
     from kiln.registry.run_queries import insert_metrics
 
     with _writing(workspace) as tx:
-        _check_owner(tx, actor, run_id)
+        _check_owner(tx, actor, run_id, missing=False)
         insert_metrics(tx, run_id=run_id, metrics=metrics)
 
 
@@ -140,7 +144,7 @@ def put_log(
     """Receive the run's log chunk by chunk; only the whole of it replaces the log the server
     shows, so a cut-off upload never passes for the log."""
     with workspace.engine.connect() as connection:
-        _check_owner(connection, actor, run_id)
+        _check_owner(connection, actor, run_id, missing=False)
     folder = run_folder(workspace, run_id)
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{LOG_FILE}.upload"
