@@ -1,6 +1,7 @@
 """Run records in the registry database, through the query functions of ``registry/`` (on the
 embedded registry their standard-library twins, so a warm ``kiln run submit`` never imports
-SQLAlchemy; see registry/run_database.py). Times are epoch seconds, JSON is text."""
+SQLAlchemy; for a workspace served by ``kiln server``, requests to it; see
+registry/run_database.py). Times are epoch seconds, JSON is text."""
 
 from __future__ import annotations
 
