@@ -89,6 +89,9 @@ def test_runs_through_the_server_show_what_the_server_host_shows(
     out = tmp_path / "out"
     run_kiln("run", "download", run_id, "-d", str(out), env=ann)
     assert (out / "outputs" / "model.txt").read_text() == "weights"
+    there = run_kiln("run", "download", run_id, "-d", str(out), env=elsewhere, check=False)
+    assert there.returncode == 3
+    assert f"the outputs of run {run_id} are on the machine that ran it (" in there.stderr
 
 
 def test_a_reader_cannot_submit_and_nothing_is_recorded(

@@ -108,6 +108,13 @@ def open_file(workspace: Workspace, record: RunRecord, name: str) -> Path:
         tree = artifacts.lookup(record.outputs_digest)
         if tree is not None:
             return tree / name.removeprefix("outputs/")
+        if workspace.server_url is not None:
+            from kiln.runs.processes import host_of
+
+            raise NotFound(
+                f"the outputs of run {record.id} are on the machine that ran it "
+                f"({host_of(record.watcher) or 'unknown'}); download them there"
+            )
     raise NotFound(
         f"run {record.id} has no file {name!r}; its files: {', '.join(file_names(record))}"
     )
