@@ -211,3 +211,46 @@ def test_the_server_run_database_gives_what_a_local_one_gives(
         for target in targets:
             target.pop("created_at")
     assert repr(seen) == repr(expected)
+
+
+def test_malformed_run_records_are_refused_and_change_nothing(team: Team) -> None:
+    token = team.token("mal", "contributor")
+    row = {
+        "id": "../../escape",
+        "experiment": "far-bad",
+        "status": "Queued",
+        "script": "t.py",
+        "arguments": [],
+        "snapshot_digest": "s" * 64,
+        "env_name": "py",
+        "env_version": "1",
+        "build_hash": "b" * 64,
+        "compute_target": "local",
+        "created_at": 1.0,
+    }
+    escape = team.call("POST", "/api/v1/run-records", token, json=row)
+    assert escape.status_code == 422 and "run id '../../escape' is not valid" in escape.text
+    made = team.call("POST", "/api/v1/run-records", token, json={**row, "id": "far-bad_1_a"})
+    assert made.status_code == 201 and made.json()["arguments"] == []
+    again = team.call("POST", "/api/v1/run-records", token, json={**row, "id": "far-bad_1_a"})
+    assert again.status_code == 409
+    path = "/api/v1/run-records/far-bad_1_a"
+    for body, expected in (
+        ({"values": {"bogus": 1}}, "`values.bogus`: Extra inputs are not permitted"),
+        (
+            {"values": {"exit_code": "three"}},
+            "`values.exit_code`: Input should be a valid integer, unable to parse string as an "
+            "integer",
+        ),
+        ({"values": {"id": "other"}}, "`values.id`: Extra inputs are not permitted"),
+    ):
+        refused = team.call("PATCH", path, token, json=body)
+        assert (refused.status_code, refused.json()["detail"].split(";")[0]) == (422, expected)
+    chunk = {"offset": 0, "data": "not base64!", "last": True}
+    assert team.call("POST", f"{path}/log", token, json=chunk).status_code == 422
+    gap = {"offset": 10, "data": "", "last": True}
+    assert team.call("POST", f"{path}/log", token, json=gap).status_code == 409
+    assert team.call("GET", f"{path}/log", token).status_code == 404  # nothing was kept
+    kept = team.call("GET", path, token).json()
+    assert (kept["status"], kept["exit_code"]) == ("Queued", None)
+    assert team.up()

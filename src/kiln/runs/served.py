@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.accounts import Actor, require_owner, require_writer
 from kiln.compute.runfolder import LOG_FILE, run_folder
 from kiln.errors import Conflict, NotFound
-from kiln.runs.store import RunStore, check_experiment_name
+from kiln.runs.store import RunStore, check_experiment_name, check_run_id
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -60,6 +60,7 @@ def record_run(workspace: Workspace, actor: Actor, row: Mapping[str, Any]) -> No
     from kiln.registry.run_queries import RUN_SUBMIT, get_run, insert_run
 
     require_writer(actor)
+    check_run_id(str(row["id"]))
     check_experiment_name(str(row["experiment"]))
     with _writing(workspace) as tx:
         if get_run(tx, run_id=row["id"]) is not None:
@@ -145,7 +146,7 @@ def put_log(
     shows, so a cut-off upload never passes for the log."""
     with workspace.engine.connect() as connection:
         _check_owner(connection, actor, run_id, missing=False)
-    folder = run_folder(workspace, run_id)
+    folder = run_folder(workspace, check_run_id(run_id))
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{LOG_FILE}.upload"
     size = partial.stat().st_size if offset and partial.exists() else 0
@@ -159,7 +160,7 @@ def put_log(
 
 def read_log(workspace: Workspace, run_id: str, *, offset: int, limit: int) -> bytes:
     """``limit`` bytes of the run's log from ``offset``."""
-    log = run_folder(workspace, run_id) / LOG_FILE
+    log = run_folder(workspace, check_run_id(run_id)) / LOG_FILE
     try:
         with log.open("rb") as handle:
             handle.seek(offset)

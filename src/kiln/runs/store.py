@@ -40,6 +40,19 @@ def check_experiment_name(name: str) -> str:
     return name
 
 
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id names a folder on the machines that keep its files: never a path."""
+    if not _RUN_ID.fullmatch(run_id or ""):
+        raise InvalidRequest(
+            f"run id {run_id!r} is not valid: use letters, digits, '_', '.' and '-', starting "
+            "with a letter or digit, at most 128 characters"
+        )
+    return run_id
+
+
 def new_run_id(experiment: str) -> str:
     """Azure's shape: EXPERIMENT_UNIXTIME_RANDOM, sortable by time within an experiment."""
     return f"{experiment}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
