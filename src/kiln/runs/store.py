@@ -28,29 +28,24 @@ FAILED = "Failed"
 CANCELED = "Canceled"
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
 
-_EXPERIMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+def _plain_name(what: str, value: str, most: int, example: str = "") -> str:
+    """Letters, digits, '_', '.' and '-', starting with a letter or digit: never a path."""
+    if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{most - 1}}}", value or ""):
+        raise InvalidRequest(
+            f"{what} {value!r} is not valid: use letters, digits, '_', '.' and '-', starting "
+            f"with a letter or digit, at most {most} characters{example}"
+        )
+    return value
 
 
 def check_experiment_name(name: str) -> str:
-    if not _EXPERIMENT.fullmatch(name or ""):
-        raise InvalidRequest(
-            f"experiment name {name!r} is not valid: use letters, digits, '_', '.' and '-', "
-            "starting with a letter or digit, at most 100 characters (e.g. 'train-iris')"
-        )
-    return name
-
-
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+    return _plain_name("experiment name", name, 100, " (e.g. 'train-iris')")
 
 
 def check_run_id(run_id: str) -> str:
-    """A run id names a folder on the machines that keep its files: never a path."""
-    if not _RUN_ID.fullmatch(run_id or ""):
-        raise InvalidRequest(
-            f"run id {run_id!r} is not valid: use letters, digits, '_', '.' and '-', starting "
-            "with a letter or digit, at most 128 characters"
-        )
-    return run_id
+    """A run id names a folder on the machines that keep its files."""
+    return _plain_name("run id", run_id, 128)
 
 
 def new_run_id(experiment: str) -> str:
