@@ -132,6 +132,11 @@ def test_a_contributor_changes_only_the_runs_they_submitted(
     submit = ["run", "submit", "-d", str(src), "-e", "far-owned", "--detach", "--json"]
     run_id = json.loads(run_kiln(*submit, "sleepy.py", env=ann).stdout)["id"]
     _wait_until_running(ann, run_id)
+    # The log of a running run reaches the server as it grows: bob's machine reads it.
+    deadline = time.monotonic() + 60
+    while "started" not in run_kiln("run", "logs", run_id, env=bob, check=False).stdout:
+        assert time.monotonic() < deadline, "the running run's log never reached the server"
+        time.sleep(0.5)
     refused = run_kiln("run", "cancel", run_id, env=bob, check=False)
     assert (refused.returncode, refused.stderr) == (
         4,
@@ -148,6 +153,9 @@ def test_a_contributor_changes_only_the_runs_they_submitted(
     assert json.loads(canceled.stdout) == {"id": run_id, "status": "Canceled"}
     shown = json.loads(run_kiln("run", "show", run_id, "--json", env=bob).stdout)
     assert (shown["status"], shown["metrics"]) == ("Canceled", {})
+    followed = run_kiln("run", "logs", run_id, "--follow", env=bob).stdout
+    assert followed == run_kiln("run", "logs", run_id, env=ann).stdout
+    assert "\nstarted\n" in followed and f"run {run_id}: Canceled" in followed
 
 
 def test_named_targets_are_the_servers(team: Team, tmp_path: Path, shared_cache: Path) -> None:

@@ -5,7 +5,7 @@ request too: the final state and the metrics still commit together, on the serve
 
 Records travel as documents: the stored row with its JSON columns (``arguments``, ``outputs``)
 as JSON values rather than text. A run's log text travels in base64 chunks small enough for the
-server's request limit (``upload_log``, ``download_log``).
+server's request limit (``LogUpload``, ``download_log``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kiln.errors import NotFound
+from kiln.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from kiln.httpclient import ServerClient
@@ -167,39 +168,84 @@ class ServerRunDatabase:
         )
 
 
-def upload_log(server_url: str, run_id: str, log: Path) -> None:
-    """Give the server the run's whole log (replacing what it had), chunk by chunk."""
-    api = client_for(server_url)
-    offset = 0
-    with log.open("rb") as handle:
-        while True:
-            chunk = handle.read(LOG_CHUNK)
-            body = {
-                "offset": offset,
-                "data": base64.b64encode(chunk).decode("ascii"),
-                "last": len(chunk) < LOG_CHUNK,
-            }
-            api.request("POST", record_path(run_id, "log"), json=body)
-            offset += len(chunk)
-            if len(chunk) < LOG_CHUNK:
+class LogUpload:
+    """The run's log on its way to the server as it grows: each ``send`` posts what is new since
+    the last one; ``send(last=True)`` posts the rest and makes the whole the log the server shows
+    (until then it shows what it has, as the live log of a running run)."""
+
+    def __init__(self, server_url: str, run_id: str, log: Path) -> None:
+        self.api = client_for(server_url)
+        self.run_id, self.log = run_id, log
+        self.sent = 0
+        self.done = False
+        self._lock = threading.Lock()  # the watcher's periodic sends and its last one
+
+    def send(self, *, last: bool) -> None:
+        with self._lock:
+            if self.done:
                 return
+            try:
+                self._send(last)
+            except Conflict:  # a cut-off request the server counted: start over, from 0
+                self.sent = 0
+                self._send(last)
+            self.done = last
+
+    def _send(self, last: bool) -> None:
+        with self.log.open("rb") as handle:
+            handle.seek(self.sent)
+            while True:
+                chunk = handle.read(LOG_CHUNK)
+                final = last and len(chunk) < LOG_CHUNK
+                if chunk or final:
+                    body = {
+                        "offset": self.sent,
+                        "data": base64.b64encode(chunk).decode("ascii"),
+                        "last": final,
+                    }
+                    self.api.request("POST", record_path(self.run_id, "log"), json=body)
+                    self.sent += len(chunk)
+                if len(chunk) < LOG_CHUNK:
+                    return
+
+
+_UPLOADS: dict[tuple[str, str], LogUpload] = {}
+
+
+def log_upload(server_url: str, run_id: str, log: Path) -> LogUpload:
+    """This process's upload of the run's log (a new process starts it over from byte 0)."""
+    key = (server_url, run_id)
+    if key not in _UPLOADS:
+        _UPLOADS[key] = LogUpload(server_url, run_id, log)
+    return _UPLOADS[key]
+
+
+def finish_log_upload(server_url: str, run_id: str, log: Path) -> None:
+    """Send the rest of the run's log and make it the one the server shows."""
+    log_upload(server_url, run_id, log).send(last=True)
+    _UPLOADS.pop((server_url, run_id), None)
+
+
+def read_log_from(server_url: str, run_id: str, offset: int) -> bytes:
+    """Up to ``LOG_CHUNK`` bytes of the log the server keeps for the run, from ``offset``; none
+    when it has no log yet."""
+    params = {"offset": offset, "limit": LOG_CHUNK}
+    try:
+        answer = client_for(server_url).request("GET", record_path(run_id, "log"), params=params)
+    except NotFound:
+        return b""
+    return base64.b64decode(answer["data"])
 
 
 def download_log(server_url: str, run_id: str, target: Path) -> bool:
     """Write the log the server keeps for the run to ``target``; False when it has none."""
-    api = client_for(server_url)
     partial = target.with_name(f".{target.name}.partial")
-    try:
-        with partial.open("wb") as handle:
-            while True:
-                params = {"offset": handle.tell(), "limit": LOG_CHUNK}
-                answer = api.request("GET", record_path(run_id, "log"), params=params)
-                chunk = base64.b64decode(answer["data"])
-                handle.write(chunk)
-                if len(chunk) < LOG_CHUNK:
-                    break
-    except NotFound:
-        partial.unlink(missing_ok=True)
+    with partial.open("wb") as handle:
+        while chunk := read_log_from(server_url, run_id, handle.tell()):
+            handle.write(chunk)
+        size = handle.tell()
+    if size == 0:
+        partial.unlink()
         return False
     partial.replace(target)  # a cut-off download never passes for the log
     return True

@@ -56,9 +56,9 @@ def finish(
     output.file.flush()
     values["log_digest"] = local_side(workspace).artifacts.put_file(folder / LOG_FILE)
     if workspace.server_url is not None:  # `kiln run logs` on any machine: the server keeps it
-        from kiln.registry.server_runs import upload_log
+        from kiln.registry.server_runs import finish_log_upload
 
-        upload_log(workspace.server_url, record.id, folder / LOG_FILE)
+        finish_log_upload(workspace.server_url, record.id, folder / LOG_FILE)
     values["ended_at"] = time.time()
     # The metrics and the final state in one transaction: a run is never final without them,
     # nor are they stored twice.

@@ -22,6 +22,8 @@ from kiln.compute.runfolder import LOG_FILE, run_folder
 from kiln.errors import Conflict, NotFound
 from kiln.runs.store import RunStore, check_experiment_name, check_run_id
 
+STAGED_LOG = f".{LOG_FILE}.upload"  # a log on its way: the server shows it until it is whole
+
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
@@ -148,7 +150,7 @@ def put_log(
         _check_owner(connection, actor, run_id, missing=False)
     folder = run_folder(workspace, check_run_id(run_id))
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{LOG_FILE}.upload"
+    partial = folder / STAGED_LOG
     size = partial.stat().st_size if offset and partial.exists() else 0
     if offset != size:
         raise Conflict(f"the log upload of run {run_id} is at byte {size}, not {offset}; retry")
@@ -159,14 +161,17 @@ def put_log(
 
 
 def read_log(workspace: Workspace, run_id: str, *, offset: int, limit: int) -> bytes:
-    """``limit`` bytes of the run's log from ``offset``."""
-    log = run_folder(workspace, check_run_id(run_id)) / LOG_FILE
-    try:
-        with log.open("rb") as handle:
-            handle.seek(offset)
-            return handle.read(limit)
-    except FileNotFoundError:
-        raise NotFound(f"the server has no log of run {run_id} yet") from None
+    """``limit`` bytes of the run's log from ``offset``: the whole log once it came, before
+    that what came so far (a running run's)."""
+    folder = run_folder(workspace, check_run_id(run_id))
+    for log in (folder / LOG_FILE, folder / STAGED_LOG):
+        try:
+            with log.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(limit)
+        except FileNotFoundError:
+            continue
+    raise NotFound(f"the server has no log of run {run_id} yet")
 
 
 def put_target(workspace: Workspace, actor: Actor, name: str, address: str) -> dict[str, Any]:

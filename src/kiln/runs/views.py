@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -150,17 +149,26 @@ def follow(
     while True:
         record = get(workspace, run_id)  # read before the log: the last bytes are in by the end
         if echo is not None:
-            offset = copy_new_bytes(log, offset, echo)
+            offset = _copy_new(workspace, run_id, log, offset, echo)
         if record.finished:
-            if echo is not None and workspace.server_url and not log.exists():
-                # Watched on another machine: its whole log, as the server keeps it.
-                with open_file(workspace, record, LOG_NAME).open("rb") as whole:
-                    shutil.copyfileobj(whole, echo)
-                echo.flush()
             return record
         if deadline is not None and time.monotonic() > deadline:
             raise KilnError(f"run {run_id} is still {record.status} after {timeout:g} s")
-        time.sleep(0.1)
+        time.sleep(0.1 if workspace.server_url is None else 0.5)
+
+
+def _copy_new(workspace: Workspace, run_id: str, log: Path, offset: int, echo: IO[bytes]) -> int:
+    """What the log gained since ``offset``: from the live log on this machine, or for a server's
+    run watched on another machine, from the log the server keeps (the same bytes, later)."""
+    if workspace.server_url is None or log.exists():
+        return copy_new_bytes(log, offset, echo)
+    from kiln.registry.server_runs import read_log_from
+
+    while data := read_log_from(workspace.server_url, run_id, offset):
+        echo.write(data)
+        offset += len(data)
+    echo.flush()
+    return offset
 
 
 def newer_versions(workspace: Workspace, record: RunRecord) -> list[str]:
