@@ -238,7 +238,8 @@ def test_malformed_run_records_are_refused_and_change_nothing(team: Team) -> Non
     }
     escape = team.call("POST", "/api/v1/run-records", token, json=row)
     assert escape.status_code == 422 and "run id '../../escape' is not valid" in escape.text
-    made = team.call("POST", "/api/v1/run-records", token, json={**row, "id": "far-bad_1_a"})
+    mine = {**row, "id": "far-bad_1_a", "created_by": "someone-else"}  # never trusted
+    made = team.call("POST", "/api/v1/run-records", token, json=mine)
     assert made.status_code == 201 and made.json()["arguments"] == []
     again = team.call("POST", "/api/v1/run-records", token, json={**row, "id": "far-bad_1_a"})
     assert again.status_code == 409
@@ -251,6 +252,7 @@ def test_malformed_run_records_are_refused_and_change_nothing(team: Team) -> Non
             "integer",
         ),
         ({"values": {"id": "other"}}, "`values.id`: Extra inputs are not permitted"),
+        ({"values": {"created_by": "x"}}, "`values.created_by`: Extra inputs are not permitted"),
     ):
         refused = team.call("PATCH", path, token, json=body)
         assert (refused.status_code, refused.json()["detail"].split(";")[0]) == (422, expected)

@@ -119,20 +119,25 @@ class RunDocument(BaseModel):
     ended_at: float | None = None
     image_reference: str | None = Field(default=None, max_length=512)
     image_digest: str | None = Field(default=None, max_length=80)
+    # Accepted and never trusted: who submitted a run is the token's user (kiln.runs.served).
+    created_by: str | None = Field(default=None, max_length=255)
+
+
+_SERVER_SET = {"id", "created_by"}  # what a client never changes
 
 
 def _optional(annotation: Any) -> Any:
     return annotation | None
 
 
-# Any of a record's fields but its id, each checked as RunDocument checks it.
+# Any of a record's fields a client may change, each checked as RunDocument checks it.
 _Changes: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "RunChanges",
     __config__=ConfigDict(extra="forbid"),
     **{
         name: (_optional(field.annotation), FieldInfo.merge_field_infos(field, default=None))
         for name, field in RunDocument.model_fields.items()
-        if name != "id"
+        if name not in _SERVER_SET
     },
 )
 
@@ -196,7 +201,7 @@ def list_run_records(
 
 @router.post("/run-records", status_code=201, tags=["run records"])
 def record_run(workspace: Served, actor: Writer, body: RunDocument) -> dict[str, Any]:
-    served.record_run(workspace, actor, row_of(body.model_dump()))
+    served.record_run(workspace, actor, row_of(body.model_dump(exclude={"created_by"})))
     return served.run_document(workspace, body.id)
 
 
