@@ -92,6 +92,12 @@ def test_runs_through_the_server_show_what_the_server_host_shows(
     there = run_kiln("run", "download", run_id, "-d", str(out), env=elsewhere, check=False)
     assert there.returncode == 3
     assert f"the outputs of run {run_id} are on the machine that ran it (" in there.stderr
+    ann_elsewhere = {**elsewhere, "KILN_TOKEN": ann["KILN_TOKEN"]}
+    again = run_kiln("run", "reproduce", run_id, env=ann_elsewhere, check=False)
+    assert again.returncode == 3
+    assert f"the snapshot of run {run_id} is on the machine that ran it (" in again.stderr
+    listed = json.loads(run_kiln("run", "list", "-e", "far-show", "--json", env=ann).stdout)
+    assert [r["id"] for r in listed] == [run_id]  # the refused reproduce recorded nothing
 
 
 def test_a_reader_cannot_submit_and_nothing_is_recorded(

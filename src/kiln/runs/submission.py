@@ -252,8 +252,12 @@ def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:
     finally:
         store.close()
     if not local_side(workspace).artifacts.has_tree(original.snapshot_digest):
-        where = "on this machine" if workspace.server_url else "in the workspace"
-        raise NotFound(f"the snapshot of run {run_id} is no longer {where}")
+        if workspace.server_url is not None:
+            raise NotFound(
+                f"the snapshot of run {run_id} is on the machine that ran it "
+                f"({processes.host_of(original.watcher) or 'unknown'}); reproduce it there"
+            )
+        raise NotFound(f"the snapshot of run {run_id} is no longer in the workspace")
     return RunRequest(
         script=original.script,
         arguments=list(original.arguments),
