@@ -55,6 +55,12 @@ def local_actor() -> str:
         return f"local:uid{os.getuid()}"
 
 
+def actor_name(actor: Actor | None) -> str:
+    """Who a write is recorded as (``created_by``, the audit): the server's actor, else the
+    local user."""
+    return actor.name if actor is not None else local_actor()
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 

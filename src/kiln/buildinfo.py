@@ -62,12 +62,13 @@ class BuildInfo:
 
 def latest_build(workspace: Workspace, *, build_hash: str) -> BuildAttempt | None:
     """The latest build attempt of ``build_hash``, or None when it was never built."""
-    from kiln.registry.lock_queries import latest_build as latest_row
+    from kiln.buildstore import open_build_store
 
-    with workspace.engine.connect() as connection:
-        row = latest_row(connection, build_hash=build_hash)
-    if row is None:
+    store = open_build_store(workspace)
+    rows = store.list_builds(build_hash=build_hash, limit=1)
+    if not rows:
         return None
+    row = rows[0]
     digest = row["log_digest"]
     return BuildAttempt(
         status=row["status"],
@@ -76,7 +77,7 @@ def latest_build(workspace: Workspace, *, build_hash: str) -> BuildAttempt | Non
         duration_ms=row["duration_ms"],
         error=row["error"],
         log_digest=digest,
-        log=workspace.artifacts.lookup(digest) if digest else None,
+        log=store.build_log(build_hash=build_hash, digest=digest) if digest else None,
     )
 
 
@@ -84,11 +85,10 @@ def build_attempts(workspace: Workspace, *, build_hash: str) -> list[dict[str, A
     """Every recorded build of ``build_hash``, newest first (the public ``build-attempt``)."""
     import json
 
-    from kiln.registry.lock_queries import list_builds
+    from kiln.buildstore import open_build_store
     from kiln.utctime import utc_text
 
-    with workspace.engine.connect() as connection:
-        rows = list_builds(connection, build_hash=build_hash)
+    rows = open_build_store(workspace).list_builds(build_hash=build_hash)
     return [
         {
             "build_hash": row["build_hash"],
@@ -102,6 +102,7 @@ def build_attempts(workspace: Workspace, *, build_hash: str) -> list[dict[str, A
             "tool_versions": json.loads(row["tool_versions"] or "{}"),
             "started_at": utc_text(row["started_at"]),
             "duration_ms": row["duration_ms"],
+            "created_by": row["created_by"],
         }
         for row in rows
     ]
@@ -109,11 +110,10 @@ def build_attempts(workspace: Workspace, *, build_hash: str) -> list[dict[str, A
 
 def stored_locks(workspace: Workspace, *, build_hash: str) -> list[dict[str, Any]]:
     """Every stored lock generation of ``build_hash``, per platform (the public ``lock``)."""
-    from kiln.registry.lock_queries import list_locks
+    from kiln.buildstore import open_build_store
     from kiln.utctime import utc_text
 
-    with workspace.engine.connect() as connection:
-        rows = list_locks(connection, build_hash=build_hash)
+    rows = open_build_store(workspace).list_locks(build_hash=build_hash)
     return [
         {
             "build_hash": row.build_hash,
@@ -156,7 +156,7 @@ def stored_lock(
     from kiln.builders.base import BuildContext
     from kiln.buildlocks import verify_lock
     from kiln.buildlog import NullLog
-    from kiln.registry.lock_queries import get_lock
+    from kiln.buildstore import open_build_store
 
     builder = builders.choose(record.definition)
     # The platform of this machine's build when there is one (asking an image builder for its
@@ -167,13 +167,9 @@ def stored_lock(
     else:
         context = BuildContext(NullLog(), workspace.cache_root / "uv")
         platform = builder.target(record.definition, context).platform
-    with workspace.engine.connect() as connection:
-        row = get_lock(
-            connection,
-            build_hash=record.build_hash,
-            platform=platform,
-            generation=generation,
-        )
+    row = open_build_store(workspace).get_lock(
+        build_hash=record.build_hash, platform=platform, generation=generation
+    )
     if row is None:
         raise NotFound(
             f"{record.reference} has no lock for {platform} yet; "
@@ -258,13 +254,12 @@ def _describe(
     workspace: Workspace, record: EnvironmentRecord, path: Path, marker: dict[str, Any]
 ) -> BuildInfo:
     from kiln import builders
+    from kiln.buildstore import open_build_store
     from kiln.cache import MARKER, disk_usage
-    from kiln.registry.lock_queries import list_locks
 
     builder = builders.BUILDERS.get(str(marker.get("builder")))
     problem = builder.quick_check(path) if builder else "built by an unknown builder"
-    with workspace.engine.connect() as connection:
-        locks = list_locks(connection, build_hash=record.build_hash)
+    locks = open_build_store(workspace).list_locks(build_hash=record.build_hash)
     lock = next((row for row in locks if row.lock_digest == marker.get("lock_digest")), None)
     last_used = dt.datetime.fromtimestamp((path / MARKER).stat().st_mtime, dt.timezone.utc)
     return BuildInfo(

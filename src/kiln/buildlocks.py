@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kiln.builders.base import BuildContext, Builder, BuildError, Lock, Target
@@ -74,21 +75,27 @@ def resolve_lock(
     *,
     refresh: bool,
     retry: bool,
+    claim: Callable[[], None] = lambda: None,
 ) -> tuple[LockRow, LockRow | None]:
-    """The lock to build from, resolving (once, under a lock) when there is none or on refresh."""
-    from kiln.registry.lock_queries import get_lock
+    """The lock to build from, resolving (once, under a lock) when there is none or on refresh.
+    ``claim`` is called before resolving: it takes the build's lease, which may mean waiting
+    for another machine that resolves the same lock."""
+    from kiln.buildstore import open_build_store
+
+    store = open_build_store(workspace)
 
     def newest() -> LockRow | None:
-        with workspace.engine.connect() as connection:
-            return get_lock(connection, build_hash=build_hash, platform=target.platform)
+        return store.get_lock(build_hash=build_hash, platform=target.platform)
 
     current = newest()
     if current is not None and not refresh:
         return current, None
     name = f"resolve-{build_hash[:32]}-{target.platform}"
+    claim()  # before the file lock: leases are always taken before any file lock, never after
     with cache.lock(name):
         latest = newest()
-        # Check again under the lock: another process may have resolved (or refreshed) meanwhile.
+        # Check again under the lock: another process or machine may have resolved (or
+        # refreshed) meanwhile, perhaps the one whose lease claim() waited for.
         if latest is not None and not refresh:
             return latest, None
         if (
@@ -109,7 +116,7 @@ def resolve_lock(
         # have stored it meanwhile (nothing machine-local serializes us), and then its lock is
         # the one everybody installs rather than a second one stacked on top.
         generation = (latest.generation if latest else 0) + 1
-        return _store(workspace, build_hash, target, generation, lock, digest), latest
+        return _store(workspace, build_hash, target, generation, lock), latest
 
 
 def _resolve_now(
@@ -140,27 +147,21 @@ def _resolve_now(
 
 
 def _store(
-    workspace: Workspace, build_hash: str, target: Target, generation: int, lock: Lock, digest: str
+    workspace: Workspace, build_hash: str, target: Target, generation: int, lock: Lock
 ) -> LockRow:
-    from kiln.registry.engine import write_transaction
-    from kiln.registry.lock_queries import get_lock, insert_lock
+    from kiln.buildstore import open_build_store
 
-    with write_transaction(workspace.engine) as connection:
-        insert_lock(
-            connection,
-            build_hash=build_hash,
-            platform=target.platform,
-            generation=generation,
-            lock_digest=digest,
-            lock_format=lock.format,
-            lock_text=lock.text,
-            packages=lock.packages,
-            resolver=lock.resolver,
-        )
-    with workspace.engine.connect() as connection:
-        stored = get_lock(
-            connection, build_hash=build_hash, platform=target.platform, generation=generation
-        )
+    store = open_build_store(workspace)
+    store.insert_lock(  # False: another machine stored this generation first; read theirs
+        build_hash=build_hash,
+        platform=target.platform,
+        generation=generation,
+        lock_format=lock.format,
+        lock_text=lock.text,
+        packages=lock.packages,
+        resolver=lock.resolver,
+    )
+    stored = store.get_lock(build_hash=build_hash, platform=target.platform, generation=generation)
     assert stored is not None
     return stored
 
@@ -170,10 +171,9 @@ def stored_lock(
 ) -> LockRow:
     """The stored generation with ``lock_digest``, verified; the newest sound one when
     ``--refresh`` stored the same resolution again after a row was edited."""
-    from kiln.registry.lock_queries import list_locks
+    from kiln.buildstore import open_build_store
 
-    with workspace.engine.connect() as connection:
-        rows = list_locks(connection, build_hash=record.build_hash)
+    rows = open_build_store(workspace).list_locks(build_hash=record.build_hash)
     found = [r for r in rows if r.lock_digest == lock_digest and r.platform == target.platform]
     sound = [r for r in found if lock_problem(r, record.definition) is None]
     if sound or found:

@@ -26,11 +26,13 @@ from kiln.buildinputs import (
     stage_build_context,
     stage_local_wheels,
 )
+from kiln.buildleases import BuildLease
 from kiln.buildlocks import RecentFailure, resolve_lock, stored_lock, verify_lock
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
 from kiln.cache import Cache
 from kiln.catalog import EnvironmentRecord
 from kiln.errors import KilnError
+from kiln.registry.lease_queries import LeaseKey
 from kiln.registry.lock_queries import LockRow
 from kiln.workspace import Workspace
 
@@ -149,6 +151,9 @@ def _ensure(
     lock_digest: str | None,
     options: dict[str, bool],
 ) -> Built:
+    from kiln.buildstore import open_build_store
+
+    open_build_store(workspace).check_writable()
     log, builder = attempt.log, attempt.builder
     try:
         ctx = BuildContext(
@@ -163,8 +168,16 @@ def _ensure(
             no_cache=options["no_cache"],
             known_platforms=_stored_platforms(workspace, record.build_hash),
             build_context=stage_build_context(workspace, record.definition),
+            python_downloads=workspace.setting("python_downloads") == "automatic",
+            python_mirror=workspace.setting("python_mirror"),
         )
         attempt.target = builder.target(record.definition, ctx)
+        attempt.lease = BuildLease(
+            workspace,
+            LeaseKey(record.build_hash, attempt.target.platform, builder.name),
+            record.reference,
+            log,
+        )
         lock_row, previous = _choose_lock(
             workspace,
             cache,
@@ -197,16 +210,17 @@ def _ensure(
             attempt.finish(error=str(exc))
         raise
     finally:
+        if attempt.lease is not None:  # success or failure: a retry never waits for us
+            attempt.lease.release()
         log.close()
         if log.opened:
             log.path.unlink(missing_ok=True)
 
 
 def _stored_platforms(workspace: Workspace, build_hash: str) -> tuple[str, ...]:
-    from kiln.registry.lock_queries import list_locks
+    from kiln.buildstore import open_build_store
 
-    with workspace.engine.connect() as connection:
-        rows = list_locks(connection, build_hash=build_hash)
+    rows = open_build_store(workspace).list_locks(build_hash=build_hash)
     return tuple(r.platform for r in sorted(rows, key=lambda r: r.generation, reverse=True))
 
 
@@ -222,7 +236,7 @@ def _choose_lock(
     lock_digest: str | None,
 ) -> tuple[LockRow, LockRow | None]:
     """(the lock to build, verified; the previous generation when --refresh made a new one)."""
-    assert attempt.target is not None
+    assert attempt.target is not None and attempt.lease is not None
     if lock_digest is not None:
         return stored_lock(workspace, record, attempt.target, lock_digest), None
     row, previous = resolve_lock(
@@ -235,6 +249,7 @@ def _choose_lock(
         ctx,
         refresh=refresh,
         retry=retry,
+        claim=attempt.lease.take,
     )
     # Shared rows can be edited by anyone with write access: checked before any install.
     return verify_lock(row, record.definition, reference=record.reference), previous
@@ -250,6 +265,7 @@ def _materialize(
 ) -> tuple[Path, str, bool]:
     """Reuse or build the materialization of the attempt's lock: (path, key, built now)."""
     assert attempt.target is not None and attempt.lock is not None
+    assert attempt.lease is not None
     target, lock_row, definition = attempt.target, attempt.lock, record.definition
     builder = attempt.builder
     key = materialization_key(
@@ -289,6 +305,13 @@ def _materialize(
             "seconds": round(time.monotonic() - attempt.started, 3),
         }
 
+    if builder.shared and (
+        cache.marker(key) is None or builder.quick_check(cache.path(key)) is not None
+    ):
+        # Not ready here, and another machine may be building what it will push: the lease
+        # comes first, then the build pulls that (cache.materialize checks again under its
+        # own lock). A machine-local result is not waited for: it installs the stored lock.
+        attempt.lease.take()
     try:
         path, built_now = cache.materialize(
             key, build, quick_check=builder.quick_check, notify=attempt.log.reporter.message
@@ -320,33 +343,33 @@ class _Attempt:
     builder: Builder
     target: Target | None = None
     lock: LockRow | None = None
+    lease: BuildLease | None = None  # taken only when this attempt resolves or builds
     started: float = field(default_factory=time.monotonic)
 
     def finish(self, *, error: str | None) -> str:
-        """Store the log in the artifact store and record the attempt; returns the log's digest."""
+        """Keep the log and record the attempt where the workspace keeps its builds; returns
+        the log's digest."""
         import datetime as dt
         import json
 
-        from kiln.registry.engine import write_transaction
-        from kiln.registry.lock_queries import record_build
+        from kiln.accounts import local_actor
+        from kiln.buildstore import open_build_store
 
         self.log.write(f"==> {'failed: ' + error if error else 'succeeded'}\n")
         self.log.close()
-        digest = self.workspace.artifacts.put_file(self.log.path)
         elapsed = time.monotonic() - self.started
-        with write_transaction(self.workspace.engine) as connection:
-            record_build(
-                connection,
-                build_hash=self.build_hash,
-                platform=self.target.platform if self.target else "unknown",
-                lock_digest=self.lock.lock_digest if self.lock else None,
-                builder=self.builder.name,
-                machine=socket.gethostname(),
-                status="failed" if error else "succeeded",
-                error=error,
-                log_digest=digest,
-                tool_versions=json.dumps(self.builder.tool_versions()),
-                started_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=elapsed),
-                duration_ms=int(elapsed * 1000),
-            )
+        digest = open_build_store(self.workspace).record_build(
+            log=self.log.path,
+            build_hash=self.build_hash,
+            platform=self.target.platform if self.target else "unknown",
+            lock_digest=self.lock.lock_digest if self.lock else None,
+            builder=self.builder.name,
+            machine=socket.gethostname(),
+            status="failed" if error else "succeeded",
+            error=error,
+            tool_versions=json.dumps(self.builder.tool_versions()),
+            started_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=elapsed),
+            duration_ms=int(elapsed * 1000),
+            created_by=local_actor(),  # who ran the build, on this machine
+        )
         return digest

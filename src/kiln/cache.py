@@ -54,7 +54,8 @@ class Entry:
     holders: int  # live processes using it
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (one we may not signal does)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -184,7 +185,7 @@ class Cache:
         count = 0
         for reference in (self.root / "refs" / key).glob("*"):
             pid = reference.name.split("-")[0]
-            if pid.isdigit() and _alive(int(pid)):
+            if pid.isdigit() and process_alive(int(pid)):
                 count += 1
             else:  # a dead process's, or not ours: protects nothing
                 reference.unlink(missing_ok=True)
@@ -224,7 +225,7 @@ class Cache:
         removed = 0
         for leftover in (self.root / "tmp").iterdir():
             parts = leftover.name.split(".")
-            dead = len(parts) >= 3 and parts[1].isdigit() and not _alive(int(parts[1]))
+            dead = len(parts) >= 3 and parts[1].isdigit() and not process_alive(int(parts[1]))
             if parts[0] == "trash" or dead:
                 if leftover.is_dir() and not leftover.is_symlink():
                     shutil.rmtree(leftover, ignore_errors=True)

@@ -211,6 +211,7 @@ def _record(row: Any) -> EnvironmentRecord:
         build_hash=row.build_hash,
         created_at=row.created_at,
         archived=row.archived,
+        created_by=row.created_by,
     )
 
 
@@ -271,6 +272,19 @@ def list_records(
     tags: dict[str, str | None] | None = None,
     include_curated: bool = True,
 ) -> list[EnvironmentRecord]:
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        return remoteenvs.list_records(
+            workspace,
+            name=name,
+            all_versions=all_versions,
+            include_archived=include_archived,
+            name_contains=name_contains,
+            tags=tags,
+            include_curated=include_curated,
+            include_anonymous=True,
+        )
     from kiln.registry.queries import list_versions
 
     with workspace.engine.connect() as connection:
@@ -342,6 +356,10 @@ def set_archived(
 
     if name.startswith(CURATED_PREFIX):
         raise ReadOnly(f"{name} is curated and cannot be archived or restored")
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        return remoteenvs.set_archived(workspace, name, version, archived=archived)
     reference = f"{name}:{version}" if version else name
     with write_transaction(workspace.engine) as connection:
         _check_owner(connection, actor, name, version, reference)
@@ -371,6 +389,10 @@ def set_tags(
 
     if name.startswith(CURATED_PREFIX):
         raise ReadOnly(f"{name} is curated; clone it to change its tags")
+    if workspace.server_url is not None:
+        from kiln import remoteenvs
+
+        return remoteenvs.set_tags(workspace, name, version, add=add, remove=remove)
     with write_transaction(workspace.engine) as connection:
         row = get_version(connection, name=name, version=version)
         if row is None:

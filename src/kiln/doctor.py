@@ -192,6 +192,8 @@ def _workspace_checks(explicit: str | None) -> list[Check]:
         if explicit or os.environ.get("KILN_WORKSPACE"):
             return [Check("workspace", False, str(exc), "create it with `kiln init PATH`")]
         return [Check("workspace", True, "none here or above (`kiln init` makes one)")]
+    if ws.server_url is not None:
+        return [_server(ws)]
     try:
         with ws.engine.connect():
             pass
@@ -204,6 +206,19 @@ def _workspace_checks(explicit: str | None) -> list[Check]:
     if ws.image_registry:
         checks.append(_registry(ws.image_registry))
     return checks
+
+
+def _server(ws: Any) -> Check:
+    """A Kiln server: it answers, and knows this machine's token."""
+    from kiln.errors import KilnError
+    from kiln.remoteenvs import client
+
+    try:
+        me = client(ws).request("GET", "/whoami")
+    except KilnError as exc:
+        return Check("workspace", False, f"{ws.server_url}: {exc}",
+                     f"start the server, or log in again with `kiln login {ws.server_url}`")  # fmt: skip
+    return Check("workspace", True, f"{ws.server_url} (signed in as {me['name']}, {me['role']})")
 
 
 def _registry(url: str) -> Check:

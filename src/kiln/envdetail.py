@@ -40,13 +40,18 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def shown_definition(record: EnvironmentRecord) -> dict[str, Any]:
+    """The record's definition as Kiln YAML data, secrets masked: what any face shows."""
+    from kiln.formats import kiln_yaml
+
+    return _masked(kiln_yaml.to_data(record.definition))
+
+
 def shown(workspace: Workspace, record: EnvironmentRecord) -> Shown:
     """Through the catalog: any workspace, any record."""
     from kiln import catalog
-    from kiln.formats import kiln_yaml
 
-    data = _masked(kiln_yaml.to_data(record.definition))
-    return Shown(record.summary(), data, catalog.same_build(workspace, record))
+    return Shown(record.summary(), shown_definition(record), catalog.same_build(workspace, record))
 
 
 def shown_fast(workspace: Workspace, reference: str) -> Shown | None:

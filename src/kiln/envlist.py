@@ -30,15 +30,15 @@ def list_versions(
     if workspace.server_url is not None:
         from kiln import remoteenvs
 
-        return remoteenvs.list_versions(
-            workspace,
+        filters = remoteenvs.query(
             all_versions=all_versions,
-            archived=include_archived,
-            search=name_contains,
-            tag=[k if v is None else f"{k}={v}" for k, v in (tags or {}).items()],
-            curated=include_curated,
-            anonymous=include_anonymous,
+            include_archived=include_archived,
+            name_contains=name_contains,
+            tags=tags,
+            include_curated=include_curated,
+            include_anonymous=include_anonymous,
         )
+        return remoteenvs.list_versions(workspace, **filters)
     found = _fast(workspace, all_versions, include_archived, include_curated)
     if found is None or name_contains or tags:
         from kiln import catalog

@@ -41,6 +41,18 @@ class ServerClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        """The answer's JSON document."""
+        return self.send(method, path, json=json, params=params).json()
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """The answer itself (an ``httpx.Response``), once its status says it succeeded."""
         import httpx
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -60,7 +72,7 @@ class ServerClient:
             ) from None
         if response.status_code >= 400:
             raise _error(response)
-        return response.json()
+        return response
 
 
 def _error(response: Any) -> KilnError:

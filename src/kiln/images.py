@@ -9,7 +9,6 @@ an image is a build like any other, cached by its materialization key.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,8 +52,7 @@ def summary(record: EnvironmentRecord, lock_digest: str, facts: dict[str, Any]) 
 
 
 def default_base_image(workspace: Workspace) -> str | None:
-    chosen = os.environ.get(BASE_IMAGE_VARIABLE) or workspace.config.get("base_image")
-    return str(chosen) if chosen else None
+    return workspace.setting("base_image")  # KILN_BASE_IMAGE overrides it
 
 
 def image_record(workspace: Workspace, record: EnvironmentRecord) -> EnvironmentRecord:

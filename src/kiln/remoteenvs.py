@@ -38,6 +38,26 @@ def _path(name: str, version: str | None = None) -> str:
     return path if version is None else f"{path}/versions/{quote(version, safe='')}"
 
 
+def query(
+    *,
+    all_versions: bool,
+    include_archived: bool,
+    name_contains: str | None,
+    tags: dict[str, str | None] | None,
+    include_curated: bool,
+    include_anonymous: bool,
+) -> dict[str, Any]:
+    """The list endpoint's parameters for the core's listing filters."""
+    return {
+        "all_versions": all_versions,
+        "archived": include_archived,
+        "search": name_contains,
+        "tag": [k if v is None else f"{k}={v}" for k, v in (tags or {}).items()],
+        "curated": include_curated,
+        "anonymous": include_anonymous,
+    }
+
+
 def list_versions(workspace: Workspace, **filters: Any) -> list[dict[str, Any]]:
     """Every matching summary, page by page. ``filters`` are the API's query parameters."""
     params = {k: v for k, v in filters.items() if v not in (None, {}, [])}
@@ -50,6 +70,23 @@ def list_versions(workspace: Workspace, **filters: Any) -> list[dict[str, Any]]:
         found += page
         if len(page) < _PAGE:
             return found
+
+
+def list_records(
+    workspace: Workspace, *, name: str | None = None, **filters: Any
+) -> list[EnvironmentRecord]:
+    """Whole records (definitions included) of every matching version; ``filters`` are
+    ``query``'s."""
+    from kiln.environment.validation import validate_definition
+
+    params = query(**filters)
+    params["search"] = params["search"] or name  # narrows the answer; the name is exact below
+    found = list_versions(workspace, definitions=True, **params)
+    return [
+        _record(entry, validate_definition(entry["definition"], source="the server", stored=True))
+        for entry in found
+        if name is None or entry["name"] == name
+    ]
 
 
 def _record(summary: dict[str, Any], definition: EnvironmentDefinition) -> EnvironmentRecord:
@@ -65,6 +102,7 @@ def _record(summary: dict[str, Any], definition: EnvironmentDefinition) -> Envir
         created_at=dt.datetime.fromisoformat(created) if created else None,
         archived=summary["archived"],
         curated=summary["curated"],
+        created_by=summary.get("created_by"),
     )
 
 
@@ -87,3 +125,24 @@ def register(workspace: Workspace, definition: EnvironmentDefinition) -> Registe
 
     answer = client(workspace).request("POST", "/environments", json=to_data(definition))
     return RegisterResult(_record(answer, definition), answer["created"])
+
+
+def set_archived(workspace: Workspace, name: str, version: str | None, *, archived: bool) -> int:
+    from urllib.parse import quote
+
+    action = "archive" if archived else "restore"
+    params = {"version": version} if version is not None else None
+    answer = client(workspace).request(
+        "POST", f"/environments/{quote(name, safe='')}/{action}", params=params
+    )
+    return int(answer["versions_changed"])
+
+
+def set_tags(
+    workspace: Workspace, name: str, version: str | None, *, add: dict[str, str], remove: list[str]
+) -> EnvironmentRecord:
+    """Tags of one version (the latest when ``version`` is None, as on a local workspace)."""
+    record = get(workspace, name, version)
+    change = {"add": add, "remove": remove}
+    answer = client(workspace).request("POST", _path(name, record.version) + "/tags", json=change)
+    return _record(answer, record.definition)

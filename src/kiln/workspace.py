@@ -26,6 +26,21 @@ CONFIG_FILE = "workspace.json"
 REGISTRY_FILE = "registry.db"
 
 
+_SETTING_VARIABLES = {
+    "image_registry": "KILN_IMAGE_REGISTRY",
+    "base_image": "KILN_BASE_IMAGE",
+    "python_downloads": "KILN_PYTHON_DOWNLOADS",
+    "python_mirror": "KILN_PYTHON_MIRROR",
+}
+SHARED_SETTINGS = tuple(_SETTING_VARIABLES)
+
+
+def _downloads_choice(value: str | None) -> str | None:
+    if value not in (None, "never", "automatic"):
+        raise WorkspaceError(f"python_downloads {value!r} is not a choice; use never or automatic")
+    return value
+
+
 def _expand(url: str) -> str:
     """Expand ``${VAR}`` in a database URL: passwords stay out of the config file."""
     from kiln.secrets import expand, references
@@ -133,9 +148,12 @@ class Workspace:
         cache_dir: str | None = None,
         image_registry: str | None = None,
         base_image: str | None = None,
+        python_downloads: str | None = None,
+        python_mirror: str | None = None,
     ) -> Workspace:
-        """Create a workspace at ``path`` (no-op if one exists with the same settings).
-        ``cache_dir`` moves this workspace's build cache (default: the per-user cache)."""
+        """Create a workspace at ``path``; on an existing one, the shared settings given are
+        changed and nothing else. ``cache_dir`` moves this workspace's build cache (default:
+        the per-user cache)."""
         if is_server_url(os.fspath(path)):
             raise WorkspaceError(
                 f"{os.fspath(path)} is a Kiln server: its workspace is made on the server host "
@@ -144,11 +162,31 @@ class Workspace:
         folder = Path(path).expanduser().absolute()
         root = folder / WORKSPACE_DIR
         config_path = root / CONFIG_FILE
+        from kiln.secrets import url_has_literal_credentials
+
+        if python_mirror and url_has_literal_credentials(python_mirror):
+            raise WorkspaceError(
+                "the Python mirror URL holds a plain-text password; serve the mirror without one "
+                "or give it to uv through its own netrc"
+            )
+        settings = {
+            "image_registry": image_registry,
+            "base_image": base_image,
+            "python_downloads": _downloads_choice(python_downloads),
+            "python_mirror": python_mirror,
+        }
+        settings = {key: value for key, value in settings.items() if value}
         if config_path.is_file():
             existing = cls(folder)
             if database_url and existing.config.get("database_url") != database_url:
                 raise WorkspaceError(f"{folder} already holds a workspace with another database")
             existing.engine  # noqa: B018 - opening it brings the schema up to date
+            if any(existing.config.get(k) != v for k, v in settings.items()):
+                from kiln.atomicfile import write_atomically
+
+                existing.config.update(settings)
+                text = json.dumps(existing.config, indent=2)
+                write_atomically(config_path, text, durable=True)
             return existing
         if database_url and _literal_password(database_url):
             raise WorkspaceError(
@@ -162,11 +200,7 @@ class Workspace:
         (root / "artifacts").mkdir(mode=0o700, exist_ok=True)
         if not database_url:  # SQLite gives its WAL and journal files the database's mode
             os.close(os.open(root / REGISTRY_FILE, os.O_CREAT | os.O_WRONLY, 0o600))
-        config: dict[str, Any] = {"format": 1, "database_url": database_url}
-        if image_registry:
-            config["image_registry"] = image_registry
-        if base_image:
-            config["base_image"] = base_image
+        config: dict[str, Any] = {"format": 1, "database_url": database_url, **settings}
         if cache_dir:
             config["cache_dir"] = str(Path(cache_dir).expanduser().absolute())
         from kiln.atomicfile import write_atomically
@@ -237,12 +271,26 @@ class Workspace:
         configured = self.config.get("cache_dir")
         return default_root(str(configured) if configured else None)
 
+    def setting(self, key: str) -> str | None:
+        """A shared setting (``image_registry``, ``base_image``): the environment variable
+        that overrides it, else the workspace's own, or its server's (asked once)."""
+        chosen = os.environ.get(_SETTING_VARIABLES[key])
+        if not chosen and self.server_url is not None:
+            if "_shared" not in self.__dict__:
+                from kiln.credentials import login_for
+                from kiln.httpclient import ServerClient
+
+                api = ServerClient(self.server_url, login_for(self.server_url).token)
+                self.__dict__["_shared"] = api.request("GET", "/workspace")
+            chosen = self.__dict__["_shared"].get(key)
+        chosen = chosen or self.config.get(key)
+        return str(chosen) if chosen else None
+
     @property
     def image_registry(self) -> str | None:
         """The registry that caches this workspace's images: ``KILN_IMAGE_REGISTRY``, or the
         workspace's ``image_registry`` setting; None keeps images in the engine store only."""
-        chosen = os.environ.get("KILN_IMAGE_REGISTRY") or self.config.get("image_registry")
-        return str(chosen) if chosen else None
+        return self.setting("image_registry")
 
     @property
     def is_embedded(self) -> bool:

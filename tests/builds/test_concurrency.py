@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from kilntesting.builds import (
     installed_versions,
     lock_generations,
     register,
+    wait_for,
 )
 from kilntesting.cli import run_kiln
 
@@ -140,14 +140,6 @@ def test_different_environments_build_in_parallel(
     assert max(start_a, start_b) < min(end_a, end_b), spans
 
 
-def _wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_a_killed_build_leaves_nothing_usable_and_the_next_build_cleans_up(
     sqlite_workspace: Workspace,
     package_index: PackageIndex,
@@ -171,8 +163,8 @@ def test_a_killed_build_leaves_nothing_usable_and_the_next_build_cleans_up(
         return bool(staging) and (staging[0] / "pyvenv.cfg").exists()
 
     try:
-        _wait_for(installing, "the build to start installing")
-        _wait_for(lambda: any(r.endswith(".whl") for r in package_index.requests), "a download")
+        wait_for(installing, "the build to start installing")
+        wait_for(lambda: any(r.endswith(".whl") for r in package_index.requests), "a download")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.communicate(timeout=30)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from kiln import __version__
+from kiln.accounts import local_actor
 from kiln.cli.main import build_parser, main
 from kiln.workspace import Workspace
 from kilntesting.samples import REFERENCES, SECRETS, register_samples
@@ -77,6 +79,21 @@ def test_show_prints_what_the_full_path_prints(
     assert everything["definition"]["python"]["conda"]["channels"][1].count("${CHAN_TOKEN}") == 1
     bare = _printed(capsys, [*argv[:4], "bare", *flags], fast=True)[1]
     assert "Kiln-minimal-py311:1" in bare  # a build shared with a curated environment
+
+
+def test_show_says_who_registered_a_version_on_both_paths(
+    samples: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["-w", str(samples.path), "env", "show"]
+    for fast in (True, False):
+        text = _printed(capsys, [*argv, "bare"], fast=fast)[1]
+        assert re.search(rf"^registered by: +{local_actor()}$", text, re.M), text
+        shown = json.loads(_printed(capsys, [*argv, "bare", "--json"], fast=fast)[1])
+        assert shown["created_by"] == local_actor()
+        curated = json.loads(
+            _printed(capsys, [*argv, "Kiln-minimal-py311", "--json"], fast=fast)[1]
+        )
+        assert curated["created_by"] is None  # nobody registered it: Kiln ships it
 
 
 def test_show_with_runs_takes_the_fast_path_too(

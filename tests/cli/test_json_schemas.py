@@ -57,6 +57,7 @@ def test_the_schemas_refuse_unknown_and_missing_fields() -> None:
         "build_hash": "b" * 64,
         "definition_digest": "d" * 64,
         "created_at": "2026-01-01T00:00:00+00:00",
+        "created_by": "alice",
         "archived": False,
         "curated": False,
     }

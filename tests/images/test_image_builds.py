@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,8 @@ import yaml
 
 from kiln import catalog, images
 from kiln.workspace import Workspace
-from kilntesting.builds import PackageIndex, Recorder
-from kilntesting.cli import run_kiln
+from kilntesting.builds import PackageIndex, Recorder, says_waiting, wait_for
+from kilntesting.cli import KILN, run_kiln
 from kilntesting.images import BaseImage, EngineStore, ImageRegistry
 
 
@@ -101,6 +102,21 @@ def test_the_same_lock_on_the_same_base_gives_the_same_image_digest(
     assert second["image"]["digest"] == first["image"]["digest"]
 
 
+def _two_machines(
+    tmp_path: Path,
+    registry: ImageRegistry,
+    base: BaseImage,
+    index: PackageIndex,
+    store: EngineStore,
+) -> tuple[Path, dict[str, str], dict[str, str]]:
+    """A workspace with ``imaged`` registered, and the environments of two machines using
+    it: the second has an empty Kiln cache and an empty engine store."""
+    folder = _workspace(tmp_path, registry)
+    first = _env(folder, tmp_path / "cache-1")
+    _register(folder, first, _definition(base.registry_ref, index))
+    return folder, first, _env(folder, tmp_path / "cache-2", **store.env)
+
+
 def test_a_second_machine_pulls_instead_of_building(
     tmp_path: Path,
     image_registry: ImageRegistry,
@@ -108,12 +124,10 @@ def test_a_second_machine_pulls_instead_of_building(
     package_index: PackageIndex,
     engine_store: EngineStore,
 ) -> None:
-    folder = _workspace(tmp_path, image_registry)
-    first = _env(folder, tmp_path / "cache-1")
-    _register(folder, first, _definition(base_image.registry_ref, package_index))
+    _, first, second = _two_machines(
+        tmp_path, image_registry, base_image, package_index, engine_store
+    )
     built = _build(first)
-    # Another machine: an empty Kiln cache and an empty engine store, the same workspace.
-    second = _env(folder, tmp_path / "cache-2", **engine_store.env)
 
     pulled = json.loads(run_kiln("image", "build", "imaged", "--json", env=second).stdout)
 
@@ -123,6 +137,53 @@ def test_a_second_machine_pulls_instead_of_building(
     assert "==> pull" in logs and "==> install" not in logs
     assert "==> pull base" not in logs  # the finished image holds the base: it is not fetched alone
     assert _in_image(pulled["image"], "import kilnpkg; print(kilnpkg.VALUE)", engine_store) == "one"
+
+
+def test_two_machines_asking_at_once_build_once_and_the_second_pulls(
+    tmp_path: Path,
+    image_registry: ImageRegistry,
+    base_image: BaseImage,
+    package_index: PackageIndex,
+    engine_store: EngineStore,
+) -> None:
+    folder, first_env, second_env = _two_machines(
+        tmp_path, image_registry, base_image, package_index, engine_store
+    )
+    package_index.delay = 1.0  # every request: the first build is slow until the second waits
+    command = [*KILN, "env", "build", "imaged", "--json"]
+    first = subprocess.Popen(command, env={**os.environ, **first_env}, **_PIPES)
+    ws = Workspace(folder)
+    wait_for(lambda: _leases(ws), "the first build to take its lease", timeout=120)
+    second = subprocess.Popen(command, env={**os.environ, **second_env}, **_PIPES)
+    wait_for(lambda: says_waiting(tmp_path / "cache-2"), "the second build to wait")
+    package_index.delay = 0.0
+    (built, _), (pulled, waited) = (_finished(p) for p in (first, second))
+
+    assert built["image"]["action"] == "built" and pulled["image"]["action"] == "pulled"
+    assert pulled["image"]["digest"] == built["image"]["digest"]
+    assert f"pid {first.pid}, which is building imaged:1" in waited
+    logs = run_kiln("env", "logs", "imaged", env=second_env).stdout
+    assert "==> pull" in logs and "==> resolve" not in logs and "==> install" not in logs
+    assert _leases(ws) == []
+    ws.close()
+
+
+_PIPES: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+
+
+def _leases(ws: Workspace) -> list[Any]:
+    from sqlalchemy import select
+
+    from kiln.registry.schema import build_leases
+
+    with ws.engine.connect() as connection:
+        return list(connection.execute(select(build_leases)))
+
+
+def _finished(process: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    return json.loads(out), err
 
 
 def test_a_registry_that_does_not_answer_is_an_error_and_nothing_is_built(

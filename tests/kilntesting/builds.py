@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -270,3 +270,19 @@ def lock_generations(workspace: Workspace, build_hash: str) -> list[int]:
 
     with workspace.engine.connect() as connection:
         return [row.generation for row in list_locks(connection, build_hash=build_hash)]
+
+
+def says_waiting(cache: Path) -> bool:
+    """A build using the Kiln cache ``cache`` has written to its log (kept there while it
+    runs) that it waits for another builder's lease."""
+    logs = (cache / "tmp").glob("log.*.log")
+    return any("==> waiting for" in log.read_text(encoding="utf-8") for log in logs)
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
+    """Poll ``condition`` until it holds; an AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

@@ -56,17 +56,31 @@ class Team:
         token: str = made.json()["token"]
         return token
 
+    def _engine(self) -> Any:
+        from kiln.registry.engine import open_engine
+        from kiln.workspace import Workspace
+
+        return open_engine(
+            Workspace(self.root / ("server" if self.database_url else "ws")).database_url
+        )
+
+    def execute_sql(self, statement: str, **values: Any) -> None:
+        """Change the served registry behind the server's back, as a teammate with database
+        access could."""
+        from sqlalchemy import text
+
+        engine = self._engine()
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(statement), values)
+        finally:
+            engine.dispose()
+
     def table_text(self) -> str:
         """Every row of every table of the served registry, as text."""
         from sqlalchemy import MetaData
 
-        from kiln.registry.engine import open_engine
-        from kiln.workspace import Workspace
-
-        if self.database_url:
-            engine = open_engine(Workspace(self.root / "server").database_url)
-        else:
-            engine = open_engine(Workspace(self.root / "ws").database_url)
+        engine = self._engine()
         try:
             tables = MetaData()
             tables.reflect(engine)

@@ -25,6 +25,7 @@ def _insert(workspace: Workspace, name: str, now: float = 1.0, kind: str = "proc
             supervisor="host:1:2",
             now=now,
             kind=kind,
+            created_by="bob",
         )
 
 
@@ -56,6 +57,7 @@ def test_deployment_queries_on_both_databases(workspace: Workspace) -> None:
             "image": None,
             "image_digest": None,
             "containers": None,
+            "created_by": "bob",
         }
         api = queries.get_deployment(connection, name="api")
         assert api is not None and api["kind"] == "container"

@@ -26,6 +26,7 @@ def _register(connection: Connection, name: str, digest: str = "d" * 64) -> int 
         env_name=None,
         env_version=None,
         created_at=1.5,
+        created_by="alice",
     )
 
 
@@ -47,6 +48,7 @@ def test_model_queries_on_both_databases(workspace: Workspace) -> None:
             "env_name": None,
             "env_version": None,
             "created_at": 1.5,
+            "created_by": "alice",
         }
         first = get_model(connection, name="b", version=1)
         assert first is not None and first["version"] == 1

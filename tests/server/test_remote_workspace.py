@@ -1,11 +1,13 @@
-"""`kiln env register|list|show` with KILN_WORKSPACE=http://HOST:PORT print what the same
-commands print on the server host's own workspace; what does not work remotely yet says so
-in one line."""
+"""`kiln env register|list|show|tag|archive|restore`, `kiln doctor` and the SDK with
+KILN_WORKSPACE=http://HOST:PORT behave as on the server host's own workspace; what does not work
+remotely yet says so in one line."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from kilntesting.cli import run_kiln
 from kilntesting.teamserver import Team
@@ -60,7 +62,72 @@ def test_remote_errors_are_the_servers_one_line_messages(team: Team, tmp_path: P
     assert missing.returncode == 3 and missing.stderr.startswith("kiln: error: no environment")
     unknown = run_kiln("env", "list", env={**reader, "KILN_TOKEN": "kiln_" + "z" * 43}, check=False)
     assert unknown.returncode == 5 and "unknown or revoked" in unknown.stderr
-    later = run_kiln("env", "archive", "not-mine", env=reader, check=False)
+    later = run_kiln("model", "list", env=reader, check=False)
     assert later.returncode == 5
     assert "does not work against a Kiln server yet" in later.stderr
     assert len(later.stderr.strip().splitlines()) == 1
+
+
+def test_tag_archive_and_restore_through_the_server_keep_ownership(
+    team: Team, tmp_path: Path
+) -> None:
+    owner = _remote(team, team.token("olga", "contributor"))
+    other = _remote(team, team.token("otto", "contributor"))
+    source = tmp_path / "kiln.yml"
+    source.write_text("name: owned-remotely\npython: {version: '3.11'}\n")
+    run_kiln("env", "register", "-f", str(source), env=owner)
+    tagged = json.loads(
+        run_kiln("env", "tag", "owned-remotely", "stage=dev", "--json", env=owner).stdout
+    )
+    assert tagged["tags"] == {"stage": "dev"}
+    for command in (
+        ["env", "tag", "owned-remotely", "stage=prod"],
+        ["env", "archive", "owned-remotely"],
+    ):
+        refused = run_kiln(*command, env=other, check=False)
+        assert refused.returncode == 4 and "created by someone else" in refused.stderr
+    run_kiln("env", "archive", "owned-remotely:1", env=owner)
+    listed = run_kiln("env", "list", "--search", "owned-remotely", "--json", env=owner).stdout
+    assert json.loads(listed) == []
+    run_kiln("env", "restore", "owned-remotely:1", env=owner)
+    shown = json.loads(run_kiln("env", "show", "owned-remotely", "--json", env=owner).stdout)
+    assert (shown["archived"], shown["tags"]) == (False, {"stage": "dev"})
+    audit = json.loads(
+        run_kiln("audit", "--json", env={**owner, "KILN_TOKEN": team.admin_token}).stdout
+    )
+    actions = [(a["actor"], a["action"]) for a in audit if a["object"].startswith("owned-remotely")]
+    assert actions == [
+        ("olga", "environment.register"),
+        ("olga", "environment.tag"),
+        ("olga", "environment.archive"),
+        ("olga", "environment.restore"),
+    ]
+
+
+def test_the_sdk_lists_whole_records_and_doctor_checks_the_server(
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiln.sdk.environment import Environment
+    from kiln.workspace import Workspace
+
+    token = team.token("sally", "contributor")
+    source = tmp_path / "kiln.yml"
+    source.write_text(
+        "name: sdk-remote\npython:\n  version: '3.11'\n  pip:\n    packages: [six==1.16.0]\n"
+    )
+    run_kiln("env", "register", "-f", str(source), env=_remote(team, token))
+    monkeypatch.setenv("KILN_TOKEN", token)
+    for key, value in team.env.items():
+        monkeypatch.setenv(key, value)
+    found = Environment.list(Workspace(team.url))
+    assert found["sdk-remote"].python.conda_dependencies.pip_packages == ["six==1.16.0"]
+    assert "Kiln-inference-py311" in found  # curated ones are listed too, as locally
+
+    doctor = json.loads(run_kiln("doctor", "--json", env=_remote(team, token), check=False).stdout)
+    [workspace] = [c for c in doctor if c["name"] == "workspace"]
+    assert workspace["ok"] and "signed in as sally, contributor" in workspace["detail"]
+    down = _remote(team, token)
+    down["KILN_WORKSPACE"] = "http://127.0.0.1:9"
+    failed = json.loads(run_kiln("doctor", "--json", env=down, check=False).stdout)
+    [workspace] = [c for c in failed if c["name"] == "workspace"]
+    assert not workspace["ok"] and "cannot reach the Kiln server" in workspace["detail"]

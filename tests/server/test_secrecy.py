@@ -43,3 +43,32 @@ def test_registry_files_are_readable_by_their_owner_only(team: Team) -> None:
     for path in _files(team.root):
         if path.name != "server.log":
             assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_secret_values_are_refused_by_the_server_and_stored_nowhere(team: Team) -> None:
+    token = team.token("sid", "contributor")
+    secret = "s3cr3t-Pa55w0rd-value"
+    offers = {
+        "environment_variables.API_PASSWORD": {"environment_variables": {"API_PASSWORD": secret}},
+        "python.pip.index_url": {
+            "python": {
+                "version": "3.11",
+                "pip": {"index_url": f"https://u:{secret}@pypi.example/simple"},
+            }
+        },
+        "python.conda.channels": {
+            "python": {
+                "version": "3.11",
+                "conda": {"channels": [f"https://u:{secret}@conda.example/c"]},
+            }
+        },
+    }
+    for field, offer in offers.items():
+        answer = team.call("POST", "/api/v1/environments", token, json={"name": "leaky", **offer})
+        assert answer.status_code in (400, 422), (field, answer.text)
+        detail = answer.json()["detail"]
+        assert "${" in detail and secret not in detail, (field, detail)
+    rows = team.table_text()
+    assert secret not in rows and "leaky" not in rows
+    for path in _files(team.root):
+        assert secret.encode() not in path.read_bytes(), path

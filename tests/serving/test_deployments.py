@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kiln import catalog, images
+from kiln.accounts import audit_entries, local_actor
 from kiln.cache import MARKER, Cache
 from kiln.environment.validation import validate_definition
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
@@ -249,6 +250,9 @@ def test_cli_create_list_show_delete(project: Workspace, tmp_path: Path, cache_d
     shown = json.loads(kiln_cli(project, cache_dir, "deploy", "show", "web", "--json").stdout)
     assert shown["models"] == ["m:1"] and shown["environment"] == "py:1"
     assert shown["scoring_uri"] == info["scoring_uri"]
+    assert shown["created_by"] == local_actor()
+    text = kiln_cli(project, cache_dir, "deploy", "show", "web").stdout
+    assert "created by:" in text and local_actor() in text
     half = kiln_cli(project, cache_dir, "deploy", "update", "web", "-d", str(tmp_path))
     assert half.returncode == 2 and "--entry-script" in half.stderr
     _model(project, tmp_path, "cli-two")
@@ -265,6 +269,9 @@ def test_cli_create_list_show_delete(project: Workspace, tmp_path: Path, cache_d
     with pytest.raises(OSError):
         _post(info["scoring_uri"])
     assert json.loads(kiln_cli(project, cache_dir, "deploy", "list", "--json").stdout) == []
+    trail = [(e["actor"], e["action"]) for e in audit_entries(project) if e["object"] == "web"]
+    actions = ["deployment.create", "deployment.update", "deployment.delete"]
+    assert trail == [(local_actor(), action) for action in actions]
 
 
 def test_deployment_records_on_both_databases(workspace: Workspace) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kiln.accounts import audit_entries, local_actor
 from kiln.errors import InvalidRequest, NotFound
 from kiln.sdk.runs import Experiment, ScriptRunConfig
 from kiln.sdk.serving import Model
@@ -34,6 +35,10 @@ def test_register_versions_download_and_list(project: Workspace, tmp_path: Path)
     with pytest.raises(InvalidRequest, match="exist_ok"):
         Model(project, "iris", 1).download(tmp_path / "d1")
     assert [m.id for m in Model.list(project)] == ["bundle:1", "iris:1", "iris:2"]
+    assert {m.created_by for m in models.list_models(project)} == {local_actor()}
+    trail = audit_entries(project)
+    registered = [(e["actor"], e["object"]) for e in trail if e["action"] == "model.register"]
+    assert registered == [(local_actor(), m) for m in ("iris:1", "iris:2", "bundle:1")]
     with pytest.raises(NotFound, match="no model iris:9"):
         Model.get(project, "iris", 9)
     with pytest.raises(InvalidRequest, match="does not exist"):

@@ -88,6 +88,10 @@ class BuildContext:
     known_platforms: tuple[str, ...] = ()
     # The folder of ``docker.build_context``, staged from the artifact store (None without one).
     build_context: Path | None = None
+    # A Python the machine lacks: installed by uv (``python_downloads``), from ``python_mirror``
+    # when set; otherwise a missing interpreter is an error that says what was found.
+    python_downloads: bool = False
+    python_mirror: str | None = None
 
 
 class Builder(Protocol):
@@ -98,6 +102,10 @@ class Builder(Protocol):
     which builders exist: what running in a build takes is recorded from ``activation``."""
 
     name: str
+    # Whether what ``build`` makes is shared through the workspace (an image pushed to its
+    # registry): then a machine that finds another one building it waits for that build
+    # (the build lease) and reuses the result instead of building it too.
+    shared: bool
 
     def target(self, definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
         """The interpreter and platform for this definition on this machine."""

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     from rattler import RepoDataRecord
 
 name = "conda"
+# What build makes stays on this machine: another machine installs the lock itself.
+shared = False
 LOCK_FORMAT = "kiln-conda.json"
 LOCK_FILE = "kiln-lock.json"  # written into the prefix: what it was built from
 FROM_MACHINE = frozenset({"python", "pip"})  # never solved: this machine's interpreter has them
@@ -66,7 +68,12 @@ FROM_MACHINE = frozenset({"python", "pip"})  # never solved: this machine's inte
 def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
     """This machine's interpreter for ``python.version``; the platform key is conda's subdir
     plus the interpreter tag (``linux-64-cp311``): both the conda and the pip part depend on it."""
-    found = interpreters.find(definition.python.version, ctx.uv_cache)
+    found = interpreters.find(
+        definition.python.version,
+        ctx.uv_cache,
+        downloads=ctx.python_downloads,
+        mirror=ctx.python_mirror,
+    )
     tag = found.platform.rsplit("-", 1)[-1]
     return Target(found.interpreter, found.python_version, f"{subdir()}-{tag}")
 

@@ -39,6 +39,8 @@ from kiln.environment.definition import EnvironmentDefinition
 from kiln.lockexport import export_pip_lock
 
 name = "image"
+# What build makes is pushed to the workspace's image registry: others pull it.
+shared = True
 LOCK_FORMAT = venv.LOCK_FORMAT
 PREFIX = PurePosixPath("/opt/kiln/env")
 
@@ -129,7 +131,12 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
     image's digest pinned in the lock."""
     from kiln.builders import interpreters
 
-    host = interpreters.find(venv.minor_version(target), ctx.uv_cache)
+    host = interpreters.find(
+        venv.minor_version(target),
+        ctx.uv_cache,
+        downloads=ctx.python_downloads,
+        mirror=ctx.python_mirror,
+    )
     lock = venv.resolve(definition, host, ctx)
     base = _base(definition, ctx)
     text = imagefile.pin_base(lock.text, base.reference, base.digest)

@@ -55,8 +55,13 @@ def describe(interpreter: Path) -> Target:
     return Target(interpreter, data["version"], data["platform"])
 
 
-def find(version: str | None, cache_dir: Path) -> Target:
-    """The interpreter for ``python.version`` (or uv's default), never downloaded.
+def find(
+    version: str | None, cache_dir: Path, *, downloads: bool = False, mirror: str | None = None
+) -> Target:
+    """The interpreter for ``python.version`` (or uv's default). One on this machine first;
+    with ``downloads`` (the workspace's ``python_downloads: automatic``), a patch release the
+    machine lacks (Azure's files pin them: ``3.8.13``) is installed by uv as a managed Python,
+    from ``mirror`` when set (an offline copy of uv's Python downloads).
 
     ``uv python find`` and the probe cost ~0.2 s, so the answer is remembered beside uv's
     cache per request, and reused while that interpreter file is unchanged (see
@@ -77,12 +82,54 @@ def find(version: str | None, cache_dir: Path) -> Target:
     result = subprocess.run(
         args, capture_output=True, text=True, env=uv_environment(cache_dir), check=False
     )
-    if result.returncode != 0 or not result.stdout.strip():
+    if result.returncode == 0 and result.stdout.strip():
+        path = Path(result.stdout.strip())
+    elif downloads and request:
+        path = _download(request, cache_dir, mirror)
+    else:
         listing = "; ".join(installed(cache_dir)) or "none"
         raise BuildError(
             f"`python.version` {version!r}: no such interpreter on this machine (found: {listing}); "
-            "install that Python or change python.version"
+            "install that Python, change python.version, or let uv install it: "
+            "`kiln init --python-downloads automatic` (or KILN_PYTHON_DOWNLOADS=automatic)"
         )
-    target = describe(Path(result.stdout.strip()))
+    target = describe(path)
     found.remember(cache_dir.parent, request, target)
     return target
+
+
+def _download(request: str, cache_dir: Path, mirror: str | None) -> Path:
+    """``uv python install`` the requested version as a uv-managed Python, then find it."""
+    from kiln.secrets import redact
+
+    env = {**uv_environment(cache_dir), "UV_PYTHON_DOWNLOADS": "automatic"}
+    if mirror:
+        env["UV_PYTHON_INSTALL_MIRROR"] = mirror
+    install = subprocess.run(
+        [uv_binary(), "python", "install", request],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if install.returncode != 0:
+        lines = [line.strip() for line in install.stderr.splitlines() if line.strip()]
+        reason = redact(" ".join(lines[-2:]))[-400:] or f"exit {install.returncode}"
+        listing = "; ".join(installed(cache_dir)) or "none"
+        source = "the workspace's python_mirror" if mirror else "uv's download source"
+        raise BuildError(
+            f"`python.version` {request!r}: not on this machine (found: {listing}) and uv could "
+            f"not install it from {source}: {reason}; install that Python, set "
+            "`kiln init --python-mirror URL` (KILN_PYTHON_MIRROR) to a reachable copy of uv's "
+            "Python downloads, or change python.version"
+        )
+    found = subprocess.run(
+        [uv_binary(), "python", "find", "--python-preference", "only-managed", request],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if found.returncode != 0 or not found.stdout.strip():
+        raise BuildError(f"uv installed Python {request} but cannot find it: {found.stderr[-300:]}")
+    return Path(found.stdout.strip())

@@ -21,6 +21,8 @@ from kiln.builders.oci.publish import tool_versions as tool_versions
 from kiln.environment.definition import EnvironmentDefinition
 
 name = "user-image"
+# What build makes is pushed to the workspace's image registry: others pull it.
+shared = True
 LOCK_FORMAT = user_managed.LOCK_FORMAT
 
 

@@ -15,6 +15,8 @@ from kiln.environment.definition import EnvironmentDefinition
 from kiln.lockexport import export_pip_lock
 
 name = "user-managed"
+# What build makes stays on this machine: another machine installs the lock itself.
+shared = False
 LOCK_FORMAT = "installed.json"
 _INSTALLED = (
     "import json; from importlib import metadata; "

@@ -43,13 +43,20 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 name = "venv"
+# What build makes stays on this machine: another machine installs the lock itself.
+shared = False
 LOCK_FORMAT = "pylock.toml"
 EMPTY_LOCK = 'lock-version = "1.0"\ncreated-by = "kiln"\n'
 LOCAL_KINDS = ("path", "wheel")  # pip entries installed from a staged file
 
 
 def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
-    return interpreters.find(definition.python.version, ctx.uv_cache)
+    return interpreters.find(
+        definition.python.version,
+        ctx.uv_cache,
+        downloads=ctx.python_downloads,
+        mirror=ctx.python_mirror,
+    )
 
 
 def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> list[str]:

@@ -130,6 +130,7 @@ def _shown_fields(found: Shown) -> list[tuple[str, Any]]:
             "registered",
             dt.datetime.fromisoformat(created).isoformat(timespec="seconds") if created else None,
         ),
+        ("registered by", summary["created_by"]),
         ("tags", summary["tags"]),
         ("build hash", summary["build_hash"]),
         ("definition digest", summary["definition_digest"]),

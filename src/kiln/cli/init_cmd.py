@@ -43,6 +43,19 @@ def add_parser(groups: Any) -> None:
         metavar="IMAGE",
         help="the base image for `kiln image build` of a definition that names none",
     )
+    parser.add_argument(
+        "--python-downloads",
+        choices=("never", "automatic"),
+        help="automatic: a Python version the machine lacks (Azure's files pin patch releases, "
+        "e.g. 3.8.13) is installed by uv as a managed Python (default: never; "
+        "KILN_PYTHON_DOWNLOADS overrides)",
+    )
+    parser.add_argument(
+        "--python-mirror",
+        metavar="URL",
+        help="where uv downloads Pythons from: a copy of its Python downloads on your network, "
+        "for machines that cannot reach the internet (KILN_PYTHON_MIRROR overrides)",
+    )
     add_json(parser, "workspace")
     parser.set_defaults(handler=run)
 
@@ -76,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         image_registry=args.image_registry,
         base_image=args.base_image,
+        python_downloads=args.python_downloads,
+        python_mirror=args.python_mirror,
     )
     if args.json:
         emit_json({"path": str(workspace.path), "registry": workspace.database_display})

@@ -74,6 +74,12 @@ def _add_deploy_parser(groups: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, help="port (default: a free one)")
     p.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="also answer liveness probes (GET /) on this port, as azmlinfsrv's --health_port",
+    )
+    p.add_argument(
         "--container",
         action="store_true",
         help="run the workers in containers of the environment's image (podman)",
@@ -169,8 +175,11 @@ def model_list(args: argparse.Namespace) -> int:
         emit_json([r.summary() for r in found])
         return 0
     emit_table(
-        ["name", "version", "kind", "size", "run", "registered"],
-        [(r.name, r.version, r.kind, r.size, r.run_id, _created(r.created_at)) for r in found],
+        ["name", "version", "kind", "size", "run", "registered", "by"],
+        [
+            (r.name, r.version, r.kind, r.size, r.run_id, _created(r.created_at), r.created_by)
+            for r in found
+        ],
     )
     return 0
 
@@ -239,13 +248,21 @@ def _print_deployment(record: Any, as_json: bool) -> None:
 
 def deploy_create(args: argparse.Namespace) -> int:
     from kiln.serving import deployments
-    from kiln.serving.specs import check_address, new_spec
+    from kiln.serving.specs import check_address, check_health_port, new_spec
 
     ws = workspace(args)
     check_address(args.host, args.port)  # before the source folder is snapshotted
+    if args.health_port is not None:
+        check_health_port(args.host, args.port, args.health_port)
     spec = new_spec(ws, _request(args))
     deployments.create(
-        ws, args.name, spec, host=args.host, port=args.port, container=args.container
+        ws,
+        args.name,
+        spec,
+        host=args.host,
+        port=args.port,
+        container=args.container,
+        health_port=args.health_port,
     )
     if args.no_wait:
         record = deployments.get(ws, args.name)

@@ -32,6 +32,7 @@ class EnvironmentRecord:
         created_at: dt.datetime | None,
         archived: bool = False,
         curated: bool = False,
+        created_by: str | None = None,
     ) -> None:
         self._json = definition_json
         if definition is not None:
@@ -39,6 +40,7 @@ class EnvironmentRecord:
         self.name, self.version, self.description, self.tags = name, version, description, tags
         self.definition_digest, self.build_hash = definition_digest, build_hash
         self.created_at, self.archived, self.curated = created_at, archived, curated
+        self.created_by = created_by  # who registered it (None: curated, or not recorded)
 
     @cached_property
     def definition(self) -> EnvironmentDefinition:
@@ -63,6 +65,7 @@ class EnvironmentRecord:
             "build_hash": self.build_hash,
             "definition_digest": self.definition_digest,
             "created_at": self.created_at.isoformat() if self.created_at else None,
+            "created_by": self.created_by,
             "archived": self.archived,
             "curated": self.curated,
         }

@@ -33,6 +33,7 @@ def insert_deployment(
     supervisor: str | None,
     now: float,
     kind: str = "process",
+    created_by: str | None = None,
 ) -> None:
     """The first generation, not serving yet. Raises IntegrityError if the name exists."""
     connection.execute(
@@ -47,6 +48,7 @@ def insert_deployment(
             supervisor=supervisor,
             error=None,
             kind=kind,
+            created_by=created_by,
             created_at=now,
             updated_at=now,
         )

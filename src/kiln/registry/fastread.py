@@ -31,6 +31,7 @@ _COLUMNS = columns(
     "description",
     "archived",
     "created_at",
+    "created_by",
 )
 _TAGS = f"SELECT {columns(ENVIRONMENT_TAGS)} FROM {ENVIRONMENT_TAGS}"
 _WITH_DEFINITION = f"{_COLUMNS}, {columns(_VERSIONS, 'definition')}"
@@ -75,7 +76,7 @@ def list_summaries(
 
 def _summary(row: tuple[Any, ...], tags: dict[str, str]) -> dict[str, Any]:
     """The public ``environment-version`` fields of a row, as ``EnvironmentRecord.summary``."""
-    _, name, version, build, digest, description, archived, created = row[:8]
+    _, name, version, build, digest, description, archived, created, created_by = row[:9]
     return {
         "name": name,
         "version": version,
@@ -84,6 +85,7 @@ def _summary(row: tuple[Any, ...], tags: dict[str, str]) -> dict[str, Any]:
         "build_hash": build,
         "definition_digest": digest,
         "created_at": _timestamp(created),
+        "created_by": created_by,
         "archived": bool(archived),
         "curated": False,
     }
@@ -116,7 +118,7 @@ def find_version(
     finally:
         connection.close()
     others = [f"{n}:{v}" for n, v in shared if (n, v) != (row[1], row[2])]
-    return FoundVersion(_summary(row, tags), row[8], others)
+    return FoundVersion(_summary(row, tags), row[9], others)
 
 
 def same_build(database: Path, build_hash: str) -> list[tuple[str, str]] | None:

@@ -58,6 +58,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "ended_at",
         "image_reference",
         "image_digest",
+        "created_by",
     ),
     RUN_METRICS: ("id", "run_id", "name", "value", "logged_at"),
     COMPUTE_TARGETS: ("name", "kind", "address", "created_at"),

@@ -28,6 +28,7 @@ def insert_next_version(
     env_name: str | None,
     env_version: str | None,
     created_at: float,
+    created_by: str | None = None,
 ) -> int | None:
     """Record the next version of ``name`` and return it; None after too many lost races.
 
@@ -47,6 +48,7 @@ def insert_next_version(
         "env_name": env_name,
         "env_version": env_version,
         "created_at": created_at,
+        "created_by": created_by,
     }
     newest = select(func.max(models.c.version)).where(models.c.name == name)
     for _attempt in range(_ATTEMPTS):

@@ -24,6 +24,7 @@ from kiln.registry.revision import SCHEMA_REVISION
 __all__ = [
     "SCHEMA_REVISION",
     "audit",
+    "build_leases",
     "builds",
     "compute_targets",
     "deployments",
@@ -127,6 +128,7 @@ builds = Table(
     Column("tool_versions", Text, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("duration_ms", Integer, nullable=False),
+    Column("created_by", String(255), nullable=True),  # who asked for it (see environment_versions)
     Index(None, "build_hash", "platform"),
 )
 
@@ -184,6 +186,7 @@ runs = Table(
     # The image a container run ran in (reference and manifest digest): reproduce uses it.
     Column("image_reference", String(512), nullable=True),
     Column("image_digest", String(80), nullable=True),
+    Column("created_by", String(255), nullable=True),  # who submitted it
     Index(None, "experiment", "created_at"),
     Index(None, "env_name", "env_version"),
 )
@@ -227,6 +230,7 @@ models = Table(
     Column("env_name", String(255), nullable=True),
     Column("env_version", String(64), nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("created_by", String(255), nullable=True),  # who registered it
     UniqueConstraint("name", "version"),
 )
 
@@ -251,6 +255,26 @@ deployments = Table(
     Column("image", String(512), nullable=True),
     Column("image_digest", String(128), nullable=True),
     Column("containers", Text, nullable=True),  # JSON list of container names
+    Column("created_by", String(255), nullable=True),  # who created it
+)
+
+# One row per materialization being built somewhere (build hash, platform, builder): whoever
+# inserts it builds, the others wait and then reuse the result. The holder renews expires_at
+# while it builds and deletes the row when done; a row past expires_at is a dead builder's,
+# and the next one takes it over. Times are epoch seconds, as the holders' clocks tell them.
+build_leases = Table(
+    "build_leases",
+    metadata,
+    Column("build_hash", String(64), primary_key=True),
+    Column("platform", String(64), primary_key=True),
+    Column("builder", String(32), primary_key=True),
+    Column("holder", String(64), nullable=False),  # a random id per take
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("building", String(512), nullable=False),  # what, for those waiting: NAME:VERSION
+    Column("taken_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
 )
 
 # Accounts of a team server. A user's role decides what their tokens may do.

@@ -82,6 +82,7 @@ class RunRecord:
     ended_at: float | None = None
     image_reference: str | None = None  # the image a container run ran in
     image_digest: str | None = None  # its manifest digest; set before the run (reproduce) pins it
+    created_by: str | None = None  # who submitted it
 
     @property
     def environment(self) -> str:

@@ -26,6 +26,48 @@ class Lock(Public):
     text: str | None = None  # ``env lock --json``: the lock in the export format asked for
 
 
+class LockRecord(Public):
+    """A stored lock generation whole, as a server hands it to a client that builds from it:
+    the package records as the resolver gave them and the lock text, which hashes to
+    ``lock_digest``."""
+
+    build_hash: str
+    platform: str
+    generation: int
+    lock_digest: str
+    format: str
+    resolver: str
+    packages: list[dict[str, str]]
+    text: str
+    created_at: str
+
+
+class NewLock(Public):
+    """A client's resolution, offered as the next generation of a build hash's lock."""
+
+    platform: str
+    generation: int
+    format: str
+    resolver: str
+    packages: list[dict[str, str]]
+    text: str
+
+
+class NewBuildAttempt(Public):
+    """A build attempt made on a client, with its log (the end of it, when it is long)."""
+
+    platform: str
+    builder: str
+    machine: str
+    status: str
+    error: str | None
+    lock_digest: str | None
+    tool_versions: dict[str, Any]
+    started_at: str
+    duration_ms: int
+    log: str
+
+
 class BuildLog(Public):
     """``env logs --json``: the latest build of a version and its full log."""
 
@@ -81,6 +123,7 @@ class BuildAttempt(Public):
     tool_versions: dict[str, Any]
     started_at: str | None
     duration_ms: int
+    created_by: str | None  # who built it; None before Kiln recorded it
 
 
 class BuildResult(Public):

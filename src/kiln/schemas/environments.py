@@ -18,8 +18,18 @@ class EnvironmentVersion(Public):
     build_hash: str
     definition_digest: str
     created_at: str | None  # ISO-8601 UTC; None for curated environments
+    # Who registered it: a server's user, or "local:USER" on a workspace opened directly;
+    # None for curated environments and versions registered before Kiln recorded it.
+    created_by: str | None
     archived: bool
     curated: bool
+
+
+class ListedVersion(EnvironmentVersion):
+    """The server's environment list; ``definitions=true`` adds each one's definition (secrets
+    masked), so a client lists whole records in one request per page."""
+
+    definition: dict[str, Any] | None = None
 
 
 class RegisteredVersion(EnvironmentVersion):

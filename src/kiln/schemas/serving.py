@@ -20,6 +20,7 @@ class Model(Public):
     run_id: str | None
     environment: str | None  # NAME:VERSION of the environment that trained it
     created_at: str | None
+    created_by: str | None  # who registered it; None before Kiln recorded it
 
 
 class Deployment(Public):
@@ -28,6 +29,7 @@ class Deployment(Public):
     name: str
     state: str
     scoring_uri: str | None
+    liveness_uri: str | None = None  # with a health port: GET answers while the service lives
     host: str
     port: int | None
     models: list[str]
@@ -43,6 +45,7 @@ class Deployment(Public):
     containers: list[str]  # its containers
     created_at: str | None
     updated_at: str | None
+    created_by: str | None  # who created it; None before Kiln recorded it
 
 
 class DeploymentDeleted(Public):

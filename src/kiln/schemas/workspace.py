@@ -12,6 +12,16 @@ class WorkspaceInfo(Public):
     registry: str  # the database, password hidden
 
 
+class SharedSettings(Public):
+    """What a server's clients build with: the team's image registry and default base image,
+    and where Pythons the machines lack come from."""
+
+    image_registry: str | None
+    base_image: str | None
+    python_downloads: str | None
+    python_mirror: str | None
+
+
 class Wheel(Public):
     """``wheel list``: a private wheel stored in the workspace (``wheel:FILENAME`` entries)."""
 

@@ -8,6 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from kiln.errors import KilnError
 from kiln.secrets import redact
@@ -37,6 +38,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _one_line(_validation_message(exc))}, 422)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        # The registry's database went away (a restart, a failover): nothing was committed by
+        # this request, the pool reconnects on the next one, and the client may simply retry.
+        log.warning("the registry database failed on %s %s: %s", request.method,
+                    request.url.path, _one_line(str(exc).splitlines()[0] if str(exc) else ""))  # fmt: skip
+        detail = "the server's registry database is not reachable right now; retry shortly"
+        return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "2"})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -9,13 +9,15 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from kiln import catalog
-from kiln.envdetail import shown
+from kiln.envdetail import shown, shown_definition
+from kiln.environment import ANONYMOUS_NAME
 from kiln.envlist import list_versions
 from kiln.errors import InvalidDefinition
 from kiln.schemas.environments import (
     ArchiveResult,
     EnvironmentDetail,
     EnvironmentVersion,
+    ListedVersion,
     RegisteredVersion,
 )
 from kiln.server.auth import Reader, Served, Writer
@@ -28,7 +30,7 @@ def _tags(pairs: list[str]) -> dict[str, str | None]:
     return {p.split("=", 1)[0]: (p.split("=", 1)[1] if "=" in p else None) for p in pairs}
 
 
-@router.get("", response_model=list[EnvironmentVersion])
+@router.get("", response_model=list[ListedVersion], response_model_exclude_unset=True)
 def list_environments(
     workspace: Served,
     actor: Reader,
@@ -40,9 +42,28 @@ def list_environments(
     archived: bool = False,
     curated: bool = True,
     anonymous: bool = False,
+    definitions: bool = False,
 ) -> list[dict[str, Any]]:
     """Latest versions (``all_versions`` for every one), ordered by name then registration;
-    ``X-Total-Count`` holds the number before paging."""
+    ``X-Total-Count`` holds the number before paging. ``definitions`` adds each definition."""
+    if definitions:
+        records = catalog.list_records(
+            workspace,
+            all_versions=all_versions,
+            include_archived=archived,
+            name_contains=search,
+            tags=_tags(tag),
+            include_curated=curated,
+        )
+        return page(
+            [
+                {**r.summary(), "definition": shown_definition(r)}
+                for r in records
+                if anonymous or r.name != ANONYMOUS_NAME
+            ],
+            paging,
+            response,
+        )
     found = list_versions(
         workspace,
         all_versions=all_versions,

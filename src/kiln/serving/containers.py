@@ -43,7 +43,8 @@ LABEL = "io.kiln.deployment"  # "WORKSPACE-KEY/NAME": finds a deployment's conta
 KILN_PATH = PurePosixPath("/kiln/python")
 SOURCE = PurePosixPath("/kiln/src")
 MODELS = PurePosixPath("/kiln/models")
-LISTEN_FD, READY_FD = 3, 4  # where --preserve-fds 2 puts the socket and the ready pipe
+# Where --preserve-fds puts the socket and the ready pipe, and the liveness socket after them.
+LISTEN_FD, READY_FD, HEALTH_FD = 3, 4, 5
 ENGINE_FAILED = 125  # podman run's own failure: the container did not start
 
 
@@ -116,37 +117,45 @@ def run_argv(
     source: Path,
     models: Path,
     command: Sequence[str],
+    health: bool = False,
 ) -> list[str]:
     """``podman run`` of one worker: ``command`` (the runtime's arguments, paths inside the
-    container) on the image's Python, the socket and ready pipe as fds 3 and 4."""
+    container) on the image's Python, the socket and ready pipe as fds 3 and 4 (and with
+    ``health``, the liveness socket as fd 5)."""
     mounts = [(kiln_package(), KILN_PATH / "kiln"), (source, SOURCE), (models, MODELS)]
     runtime = [image.interpreter, "-m", "kiln.serving.runtime", *command]
     spec = Container(
         name=name,
         image=image.pinned,
-        command=[*runtime, "--listen-fd", str(LISTEN_FD), "--ready-fd", str(READY_FD)],
+        command=[
+            *runtime,
+            *("--listen-fd", str(LISTEN_FD), "--ready-fd", str(READY_FD)),
+            *(("--health-listen-fd", str(HEALTH_FD)) if health else ()),
+        ],
         owner=owner,
         label=LABEL,
         variables=names,
         mounts=[Mount(host, str(inside), read_only=True) for host, inside in mounts],
         workdir=str(SOURCE),
-        options=["--preserve-fds", "2"],  # no published port: the socket is fd 3
+        options=["--preserve-fds", "3" if health else "2"],  # no published port: fd 3
     )
     return Engine().command(*spec.run_args())
 
 
-def move_fds(listen_fd: int, ready_fd: int) -> None:
-    """In the podman process before exec: the socket and the ready pipe as fds 3 and 4.
-    The supervisor keeps fds 3 and 4 reserved (``reserve_fds``), so neither the two fds nor
-    subprocess's own error pipe can be there already."""
+def move_fds(listen_fd: int, ready_fd: int, health_fd: int | None = None) -> None:
+    """In the podman process before exec: the socket and the ready pipe as fds 3 and 4, the
+    liveness socket as fd 5. The supervisor keeps fds 3 to 5 reserved (``reserve_fds``), so
+    none of these fds nor subprocess's own error pipe can be there already."""
     os.dup2(listen_fd, LISTEN_FD)
     os.dup2(ready_fd, READY_FD)
+    if health_fd is not None:
+        os.dup2(health_fd, HEALTH_FD)
 
 
 def reserve_fds() -> None:
-    """Occupy fds 3 and 4 (when free) with /dev/null, so nothing the supervisor opens lands
+    """Occupy fds 3 to 5 (when free) with /dev/null, so nothing the supervisor opens lands
     there: ``move_fds`` overwrites them in each container worker's podman process."""
-    while (fd := os.open(os.devnull, os.O_RDONLY)) <= READY_FD:
+    while (fd := os.open(os.devnull, os.O_RDONLY)) <= HEALTH_FD:
         pass  # kept open: reserved
     os.close(fd)
 

@@ -19,12 +19,13 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
+from kiln.accounts import actor_name
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
 from kiln.registry import deployment_queries as queries
 from kiln.registry.engine import write_transaction
@@ -32,9 +33,14 @@ from kiln.runs import processes
 from kiln.serving.models import check_name
 from kiln.serving.specs import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY  # its public name here
 from kiln.serving.specs import DeploymentSpec as DeploymentSpec  # defined beside its defaults
-from kiln.serving.specs import check_address
+from kiln.serving.specs import check_address, check_health_port
 from kiln.utctime import utc_text
 from kiln.workspace import Workspace
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from kiln.accounts import Actor
 
 TRANSITIONING = "Transitioning"
 HEALTHY = "Healthy"
@@ -63,16 +69,23 @@ class DeploymentRecord:
     image: str | None = None  # a container deployment's: the serving generation's image,
     image_digest: str | None = None  # its digest,
     containers: list[str] = field(default_factory=list)  # and its containers
+    created_by: str | None = None  # None: created before Kiln recorded who
 
     @property
     def scoring_uri(self) -> str | None:
         return f"http://{self.host}:{self.port}/score" if self.port else None
+
+    @property
+    def liveness_uri(self) -> str | None:
+        port = self.spec.health_port
+        return f"http://{self.host}:{port}/" if port else None
 
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "state": self.state,
             "scoring_uri": self.scoring_uri,
+            "liveness_uri": self.liveness_uri,
             "host": self.host,
             "port": self.port,
             "models": self.spec.models,
@@ -88,6 +101,7 @@ class DeploymentRecord:
             "containers": self.containers,
             "created_at": utc_text(self.created_at),
             "updated_at": utc_text(self.updated_at),
+            "created_by": self.created_by,
         }
 
 
@@ -134,11 +148,18 @@ def create(
     host: str = "127.0.0.1",
     port: int | None = None,
     container: bool = False,
+    health_port: int | None = None,
+    actor: Actor | None = None,
 ) -> DeploymentRecord:
     """Record the deployment and start its supervisor; returns at once (see ``wait``).
-    ``container``: the workers run in containers of the environment's image."""
+    ``container``: the workers run in containers of the environment's image; ``health_port``:
+    a second port that answers liveness probes. ``actor``: who asks (a server's user; else the
+    local user), recorded as ``created_by`` and audited."""
     check_name(name, field="name")
     check_address(host, port)
+    if health_port is not None:
+        check_health_port(host, port, health_port)
+        spec = replace(spec, health_port=health_port)
     if spec.workers < 1:
         raise InvalidRequest(f"`workers`: {spec.workers} must be at least 1")
     if container:
@@ -146,7 +167,7 @@ def create(
 
         check_can_start(workspace, spec)
     kind = CONTAINER if container else PROCESS
-    _replace_record(workspace, name, spec, host=host, port=port, kind=kind)
+    _replace_record(workspace, name, spec, host=host, port=port, kind=kind, actor=actor)
     place = folder(workspace, name)
     place.mkdir(parents=True, exist_ok=True)
     (place / LOG_FILE).unlink(missing_ok=True)
@@ -162,6 +183,7 @@ def _replace_record(
     host: str,
     port: int | None,
     kind: str,
+    actor: Actor | None,
 ) -> None:
     """Record the deployment's first generation, replacing a stopped, failed or dead one."""
     try:
@@ -187,9 +209,18 @@ def _replace_record(
                 supervisor=processes.watcher_token(),
                 now=time.time(),
                 kind=kind,
+                created_by=actor_name(actor),
             )
+            _audit(connection, actor, "deployment.create", name)
     except IntegrityError:  # PostgreSQL: another create inserted the name since we looked
         raise Conflict(f"deployment {name!r} is being created by another command") from None
+
+
+def _audit(connection: Connection, actor: Actor | None, action: str, name: str) -> None:
+    """In the write's own transaction: the change and its audit row commit together."""
+    from kiln.registry.account_queries import record_action
+
+    record_action(connection, actor=actor_name(actor), action=action, subject=name)
 
 
 def _start_supervisor(workspace: Workspace, name: str) -> None:
@@ -214,7 +245,9 @@ def _live_supervisor(record: DeploymentRecord, action: str) -> int:
     return pid
 
 
-def update(workspace: Workspace, name: str, spec: DeploymentSpec) -> DeploymentRecord:
+def update(
+    workspace: Workspace, name: str, spec: DeploymentSpec, *, actor: Actor | None = None
+) -> DeploymentRecord:
     """Ask the supervisor to serve ``spec``: it starts new workers, checks them, then stops the
     old ones; the old ones keep serving if the new ones fail."""
     record = get(workspace, name)
@@ -229,6 +262,7 @@ def update(workspace: Workspace, name: str, spec: DeploymentSpec) -> DeploymentR
         queries.request_generation(
             connection, name=name, spec=json.dumps(asdict(spec)), state=UPDATING, now=time.time()
         )
+        _audit(connection, actor, "deployment.update", name)
     os.kill(pid, signal.SIGHUP)
     return get(workspace, name)
 
@@ -328,6 +362,7 @@ def delete(
     *,
     timeout: float = 60.0,
     send: Callable[[int, int], None] = os.kill,
+    actor: Actor | None = None,
 ) -> None:
     """Stop the service (its workers finish the requests in flight) and forget it, once every
     process of it is gone; a process that will not die is an error that keeps the record."""
@@ -348,6 +383,7 @@ def delete(
         remove_leftovers(workspace, name, grace=min(timeout, ORPHAN_GRACE_SECONDS))
     with write_transaction(workspace.engine) as connection:
         queries.delete_deployment(connection, name=name)
+        _audit(connection, actor, "deployment.delete", name)
     shutil.rmtree(folder(workspace, name), ignore_errors=True)
 
 

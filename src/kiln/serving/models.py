@@ -10,13 +10,18 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kiln.accounts import actor_name
 from kiln.errors import InvalidRequest, NotFound
 from kiln.registry import model_queries as queries
+from kiln.registry.account_queries import record_action
 from kiln.registry.engine import write_transaction
 from kiln.utctime import utc_text
 from kiln.workspace import Workspace
+
+if TYPE_CHECKING:
+    from kiln.accounts import Actor
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
@@ -35,6 +40,7 @@ class ModelRecord:
     env_name: str | None = None
     env_version: str | None = None
     created_at: float = 0.0
+    created_by: str | None = None  # None: registered before Kiln recorded who
 
     @property
     def reference(self) -> str:
@@ -54,6 +60,7 @@ class ModelRecord:
             "run_id": self.run_id,
             "environment": f"{self.env_name}:{self.env_version}" if self.env_name else None,
             "created_at": utc_text(self.created_at),
+            "created_by": self.created_by,
         }
 
 
@@ -95,9 +102,11 @@ def register(
     run_id: str | None = None,
     environment: tuple[str, str] | None = None,
     file_name: str | None = None,
+    actor: Actor | None = None,
 ) -> ModelRecord:
     """Store ``path`` (a file or a folder) and record it as the next version of ``name``
-    (``file_name``: what to call it where it is downloaded, default its own name)."""
+    (``file_name``: what to call it where it is downloaded, default its own name), with who
+    registered it (``actor``, else the local user) and an audit row."""
     check_name(name)
     if not path.exists():
         raise InvalidRequest(f"`model_path`: {path} does not exist")
@@ -122,7 +131,15 @@ def register(
             env_name=environment[0] if environment else None,
             env_version=environment[1] if environment else None,
             created_at=time.time(),
+            created_by=actor_name(actor),
         )
+        if version is not None:  # in the same transaction: both commit or neither
+            record_action(
+                connection,
+                actor=actor_name(actor),
+                action="model.register",
+                subject=f"{name}:{version}",
+            )
     if version is None:
         raise InvalidRequest(f"could not register {name}: too many concurrent registrations")
     return get(workspace, name, version)
@@ -165,6 +182,7 @@ def register_from_run(
     *,
     tags: dict[str, str] | None = None,
     description: str | None = None,
+    actor: Actor | None = None,
 ) -> ModelRecord:
     """Register a file or folder from a run's outputs (``outputs/model.pkl``), keeping lineage."""
     from kiln.runs.submission import get as get_run
@@ -189,4 +207,5 @@ def register_from_run(
         run_id=run_id,
         environment=(run.env_name, run.env_version),
         file_name=PurePosixPath(wanted).name,  # not the store's name for the extracted folder
+        actor=actor,
     )

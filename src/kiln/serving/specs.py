@@ -48,6 +48,9 @@ class DeploymentSpec:
     environment_variables: dict[str, str] = field(default_factory=dict)
     max_body_bytes: int = DEFAULT_MAX_BODY
     show_errors: bool = False
+    # A second port for liveness probes (azmlinfsrv's --health_port), chosen at create and
+    # kept by every update: the supervisor holds its socket as it holds the scoring one.
+    health_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,9 @@ def _is_hostname(host: str) -> bool:
     )
 
 
-def check_address(host: str, port: int | None, *, try_listening: bool = True) -> None:
+def check_address(
+    host: str, port: int | None, *, try_listening: bool = True, field: str = "port"
+) -> None:
     """Refuse a host that is neither an IP address nor a host name, a port out of range, and
     (``try_listening``) an address this machine cannot listen on: a port in use, another
     machine's address."""
@@ -133,14 +138,26 @@ def check_address(host: str, port: int | None, *, try_listening: bool = True) ->
     try:
         socket.create_server((host, port or 0), family=address_family(host)).close()
     except OSError as exc:
-        raise InvalidRequest(_unusable_address(host, port, exc)) from None
+        raise InvalidRequest(_unusable_address(host, port, exc, field)) from None
 
 
-def _unusable_address(host: str, port: int | None, exc: OSError) -> str:
+def check_health_port(host: str, port: int | None, health_port: int) -> None:
+    """The liveness port: a real port of its own (not 0, not the scoring port), free now."""
+    from kiln.errors import InvalidRequest
+
+    if not 1 <= health_port <= 65535 or health_port == port:
+        raise InvalidRequest(
+            f"`health_port`: {health_port} must be a port number (1-65535) other than the "
+            "scoring port"
+        )
+    check_address(host, health_port, field="health_port")
+
+
+def _unusable_address(host: str, port: int | None, exc: OSError, field: str) -> str:
     import errno
 
     if exc.errno == errno.EADDRINUSE:
-        return f"`port`: {port} on {host} is in use; pick another, or omit it for a free one"
+        return f"`{field}`: {port} on {host} is in use; pick another, or omit it for a free one"
     if isinstance(exc, socket.gaierror):
         return f"`host`: {host!r} does not resolve to an address; use an IP address"
     return (
@@ -192,6 +209,7 @@ def _with_settings(
         if request.max_body_bytes is None
         else request.max_body_bytes,
         show_errors=base.show_errors if request.show_errors is None else request.show_errors,
+        health_port=base.health_port,
     )
 
 

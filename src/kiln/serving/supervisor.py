@@ -50,6 +50,7 @@ class Supervisor:
         self.reload = False
         self.stopping = False
         self.kind = deployments.PROCESS
+        self.health: socket.socket | None = None  # the liveness port's socket, when asked for
 
     def say(self, text: str) -> None:
         self.log.write(f"[kiln] {text}\n".encode())
@@ -70,10 +71,13 @@ class Supervisor:
         self, generation: Generation, listener: socket.socket
     ) -> tuple[subprocess.Popen[bytes], int]:
         read_end, write_end = os.pipe()
-        fds = (listener.fileno(), write_end)
+        health = self.health.fileno() if self.health is not None else None
+        fds: tuple[int, ...] = (listener.fileno(), write_end, *([health] if health else []))
         preexec = _die_with_parent
         if generation.image is None:
             argv = [*generation.argv, "--listen-fd", str(fds[0]), "--ready-fd", str(fds[1])]
+            if health is not None:
+                argv += ["--health-listen-fd", str(health)]
         else:
             name = containers.container_name(self.name, generation.number)
             argv = containers.run_argv(
@@ -84,13 +88,18 @@ class Supervisor:
                 source=generation.folder / "src",
                 models=generation.folder / "models",
                 command=generation.argv,
+                health=health is not None,
             )
 
-            def preexec(listen_fd: int = fds[0], ready_fd: int = fds[1]) -> None:
+            def preexec(
+                listen_fd: int = fds[0], ready_fd: int = fds[1], health_fd: int | None = health
+            ) -> None:
                 _die_with_parent()  # podman passes the SIGTERM on to the container
-                containers.move_fds(listen_fd, ready_fd)
+                containers.move_fds(listen_fd, ready_fd, health_fd)
 
             fds = (containers.LISTEN_FD, containers.READY_FD)
+            if health is not None:
+                fds += (containers.HEALTH_FD,)
         try:
             worker = subprocess.Popen(
                 argv,
@@ -218,6 +227,8 @@ class Supervisor:
                 (record.host, record.port or 0), family=address_family(record.host), backlog=1024
             )
             deployments.set_fields(self.workspace, self.name, port=listener.getsockname()[1])
+            if record.spec.health_port is not None:
+                self.health = _bind_health(record.host, record.spec.health_port)
             current = self._prepare(record.generation, record.spec)
             self.start(current, listener)
         except Exception as exc:  # anything: the record must say Failed, not stay Transitioning
@@ -246,6 +257,8 @@ class Supervisor:
         finally:
             self.stop(current)
             listener.close()
+            if self.health is not None:
+                self.health.close()
             with contextlib.suppress(KilnError):
                 deployments.set_fields(
                     self.workspace,
@@ -282,6 +295,16 @@ class Supervisor:
         )
         self.say(f"generation {new.number} serves; generation {current.number} stopped")
         return new
+
+
+def _bind_health(host: str, port: int) -> socket.socket:
+    try:
+        return socket.create_server((host, port), family=address_family(host), backlog=128)
+    except OSError as exc:
+        raise KilnError(
+            f"`health_port`: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "delete the deployment and create it with another --health-port"
+        ) from None
 
 
 class _Reporter:
