@@ -117,5 +117,5 @@ EXPECTED_FINISHED_RUN = run_row(
     started_at=None,
     image_reference="localhost/kiln/env:k",
     image_digest="sha256:" + "a" * 64,
-    created_by=None,  # the runs core does not fill it yet
+    created_by=None,  # these steps leave it out
 )

@@ -111,18 +111,3 @@ def test_the_run_store_on_the_embedded_registry_never_imports_sqlalchemy(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
-
-
-def test_who_submitted_a_run_is_the_actor_of_its_submit_audit_row(workspace: Workspace) -> None:
-    from kiln.registry.account_queries import record_action
-    from kiln.registry.engine import write_transaction
-    from kiln.registry.run_queries import RUN_SUBMIT, insert_run, run_creator
-
-    with write_transaction(workspace.engine) as tx:
-        insert_run(tx, row=run_row("exp_1"))
-        record_action(tx, actor="ann", action=RUN_SUBMIT, subject="exp_1")
-        record_action(tx, actor="bob", action="run.cancel", subject="exp_1")
-        record_action(tx, actor="cy", action=RUN_SUBMIT, subject="exp_10")
-    with workspace.engine.connect() as connection:
-        assert run_creator(connection, run_id="exp_1") == "ann"
-        assert run_creator(connection, run_id="exp_2") is None

@@ -13,12 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kiln import catalog
-from kiln.builds import ensure_built
 from kiln.compute.runfolder import local_side, run_folder
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs.core import list_runs
-from kiln.runs.execution import build_side
 from kiln.runs.store import RunStore
 from kiln.sdk.runs import Experiment, Run, RunFailed, ScriptRunConfig
 from kiln.workspace import Workspace
@@ -86,11 +83,10 @@ def test_cli_run_records_everything_a_run_needs(
     assert info["arguments"] == ["--alpha", "0.5"]
     assert info["environment"]["name"] == "py" and info["environment"]["version"] == "1"
     assert info["environment"]["newer_versions"] == []
-    # Lineage: the lock it used is the environment's lock, and the build is the version's
-    # (a server's runs build on the client's side of it until builds go through the server).
-    built = ensure_built(build_side(project), catalog.get(project, "py"))
-    assert info["environment"]["lock_digest"] == built.lock.lock_digest
-    assert info["environment"]["build_hash"] == built.record.build_hash
+    # Lineage: the lock it used is the environment's lock, and the build is what `env` reports.
+    built = json.loads(kiln_cli(project, cache_dir, "env", "build", "py", "--json").stdout)
+    assert info["environment"]["lock_digest"] == built["lock_digest"]
+    assert info["environment"]["build_hash"] == built["build_hash"]
     assert info["started_at"] and info["ended_at"]
     # Outputs and the log come back out of the workspace.
     out = tmp_path / "downloaded"

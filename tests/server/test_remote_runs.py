@@ -74,6 +74,8 @@ def test_runs_through_the_server_show_what_the_server_host_shows(
         assert run_kiln(*command, env=ann).stdout == run_kiln(*command, env=_on_host(team)).stdout
     shown = json.loads(run_kiln("run", "show", run_id, "--json", env=ann).stdout)
     assert shown["metrics"] == {"accuracy": [0.5, 0.75], "loss": 0.25}
+    stored = team.call("GET", f"/api/v1/run-records/{run_id}", ann["KILN_TOKEN"]).json()
+    assert stored["created_by"] == "ann"
     assert shown["files"] == ["outputs/model.txt", "logs/output.log"]
     # What the script logged inside the run is the server's: any reader sees it.
     reader = team.token("rita", "reader")
@@ -219,7 +221,11 @@ def test_the_server_run_database_gives_what_a_local_one_gives(
         monkeypatch.setenv("KILN_CONFIG_DIR", team.env["KILN_CONFIG_DIR"])
         monkeypatch.setenv("KILN_TOKEN", team.token("quinn", "contributor"))
         seen = query_steps(ServerRunDatabase(team.url))
-    # The server keeps its own time for a target, not the client's: the rest is equal.
+    # The server records the token's user as the run's author, and keeps its own time for a
+    # target, not the client's: the rest is equal.
+    finished = expected[14]
+    assert isinstance(finished, dict)
+    finished["created_by"] = "quinn"
     for targets in (expected[17], seen[17]):
         assert isinstance(targets, list)
         for target in targets:
@@ -247,6 +253,7 @@ def test_malformed_run_records_are_refused_and_change_nothing(team: Team) -> Non
     mine = {**row, "id": "far-bad_1_a", "created_by": "someone-else"}  # never trusted
     made = team.call("POST", "/api/v1/run-records", token, json=mine)
     assert made.status_code == 201 and made.json()["arguments"] == []
+    assert made.json()["created_by"] == "mal"  # the token's user, not what the client said
     again = team.call("POST", "/api/v1/run-records", token, json={**row, "id": "far-bad_1_a"})
     assert again.status_code == 409
     path = "/api/v1/run-records/far-bad_1_a"

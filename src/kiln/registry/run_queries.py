@@ -13,9 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from kiln.registry.schema import audit, run_metrics, runs
-
-RUN_SUBMIT = "run.submit"  # the audit action of a run recorded through a server
+from kiln.registry.schema import run_metrics, runs
 
 
 def insert_run(connection: Connection, *, row: Mapping[str, Any]) -> None:
@@ -104,14 +102,3 @@ def list_metrics(connection: Connection, *, run_id: str) -> list[tuple[str, str]
         .order_by(run_metrics.c.id)
     )
     return [(row.name, row.value) for row in connection.execute(query)]
-
-
-def run_creator(connection: Connection, *, run_id: str) -> str | None:
-    """Who submitted the run through a server: the actor of its ``run.submit`` audit row."""
-    query = (
-        select(audit.c.actor)
-        .where(audit.c.action == RUN_SUBMIT, audit.c.object == run_id)
-        .order_by(audit.c.id)
-        .limit(1)
-    )
-    return connection.execute(query).scalar()

@@ -153,23 +153,14 @@ def _prepare(workspace: Workspace, record: RunRecord, output: RunOutput) -> Read
 
         env = image_record(workspace, env)  # on the workspace's default base if it names none
     output.line(f"environment {env.reference} (build {env.build_hash[:12]})")
-    builds_in = build_side(workspace)
     try:
         # A reproduced run names the lock of the run it repeats; others take the newest.
         return ready_and_held(
-            builds_in, record=env, reporter=_RunReporter(output), lock_digest=record.lock_digest
+            workspace, record=env, reporter=_RunReporter(output), lock_digest=record.lock_digest
         )
     except KilnError as exc:
-        _attach_build_log(builds_in, env.build_hash, output)
+        _attach_build_log(workspace, env.build_hash, output)
         raise KilnError(f"the environment {env.reference} failed to build: {exc}") from None
-
-
-def build_side(workspace: Workspace) -> Workspace:
-    """Where a run's environment is built and its lock kept. For a server's workspace that is
-    this machine's side of it (``local_side``), built from the server's definition: the build
-    core keeps locks and build records in a registry of its own until it keeps them on the
-    server, and then this returns ``workspace`` itself."""
-    return local_side(workspace)
 
 
 def _attach_build_log(workspace: Workspace, build_hash: str, output: RunOutput) -> None:
@@ -218,7 +209,7 @@ def _job(workspace: Workspace, record: RunRecord, ready: Ready) -> Job:
             "PYTHONUNBUFFERED": "1",  # logs arrive as they are written
         },
         ready=ready,
-        workspace=build_side(workspace),  # the Ray target reads the lock it ships from there
+        workspace=workspace,
         env_name=record.env_name,
         env_version=record.env_version,
         image_digest=record.image_digest,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiln.accounts import local_actor
 from kiln.compute import DEFAULT_TARGET
 from kiln.compute.registry import target_of
 from kiln.compute.runfolder import local_side, run_folder
@@ -193,6 +194,7 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
             reproduces=request.reproduces,
             lock_digest=request.lock_digest,
             image_digest=request.image_digest,
+            created_by=local_actor(),  # a server records its token's user instead
         )
         store.insert(record)
     except BaseException:
