@@ -22,6 +22,7 @@ from kilntesting.builds import PackageIndex, served_index
 from kilntesting.raycluster import local_ray_cluster
 from kilntesting.runs import PYTHON_ONLY
 from kilntesting.serving import Runtime, start_runtime
+from kilntesting.teamserver import team_server
 
 
 @pytest.fixture
@@ -50,6 +51,26 @@ def project(tmp_path: Path) -> Iterator[Workspace]:
     catalog.register(ws, validate_definition(PYTHON_ONLY))
     yield ws
     ws.close()
+
+
+@pytest.fixture(params=["local", "server"])
+def anywhere(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """``project``'s workspace, and the same served by a real ``kiln server`` (SQLite) that
+    this test's process and CLI calls use as a contributor (``KILN_TOKEN``), keeping their side
+    of its runs in a data folder of the test's own: the core behaviour tests take it to run
+    against both."""
+    if request.param == "local":
+        yield request.getfixturevalue("project")
+        return
+    with team_server(tmp_path / "team") as team:
+        monkeypatch.setenv("KILN_CONFIG_DIR", team.env["KILN_CONFIG_DIR"])
+        monkeypatch.setenv("KILN_TOKEN", team.token("runner", "contributor"))
+        monkeypatch.setenv("KILN_DATA_DIR", str(tmp_path / "data"))
+        ws = Workspace(team.url)
+        catalog.register(ws, validate_definition(PYTHON_ONLY))
+        yield ws
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kiln.compute.runfolder import run_folder
 from kiln.workspace import Workspace
 from kilntesting.cli import KILN, check_published_schema
 
@@ -27,11 +28,16 @@ def write_script(folder: Path, name: str, body: str) -> Path:
 def wait_for_output(ws: Workspace, run_id: str, text: str, limit: float = 120.0) -> None:
     """Until the run's log holds ``text``; a log still without it after ``limit`` seconds
     fails the test."""
-    log = ws.root / "runs" / run_id / "output.log"
+    log = run_folder(ws, run_id) / "output.log"
     deadline = time.monotonic() + limit
     while not (log.exists() and text in log.read_text()):
         assert time.monotonic() < deadline, f"{run_id} never wrote {text!r}"
         time.sleep(0.2)
+
+
+def address(ws: Workspace) -> str:
+    """What ``KILN_WORKSPACE`` names ``ws`` by: its folder, or its server's URL."""
+    return ws.server_url or str(ws.path)
 
 
 def kiln_cli(
@@ -39,7 +45,7 @@ def kiln_cli(
 ) -> subprocess.CompletedProcess[str]:
     import os
 
-    env = {**os.environ, "KILN_WORKSPACE": str(ws.path), "KILN_CACHE_DIR": str(cache)}
+    env = {**os.environ, "KILN_WORKSPACE": address(ws), "KILN_CACHE_DIR": str(cache)}
     result = subprocess.run(
         [*KILN, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )

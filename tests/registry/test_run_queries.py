@@ -12,127 +12,14 @@ import pytest
 from kiln.registry.run_database import (
     CoreRunDatabase,
     FastRunDatabase,
-    RunDatabase,
     open_run_database,
 )
 from kiln.workspace import Workspace
-
-FINISHED = ("Completed", "Failed", "Canceled")
-
-
-def _row(run_id: str, **values: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": run_id,
-        "experiment": "exp",
-        "status": "Queued",
-        "script": "train.py",
-        "arguments": '["--epochs", "2"]',
-        "snapshot_digest": "s" * 64,
-        "env_name": "train",
-        "env_version": "1",
-        "build_hash": "b" * 64,
-        "compute_target": "local",
-        "outputs": "[]",
-        "cancel_requested": False,
-        "created_at": 1.0,
-    }
-    return {**row, **values}
-
-
-def _runs(db: RunDatabase, seen: list[object]) -> None:
-    q = db.queries
-    with db.writing() as tx:
-        q.insert_run(tx, row=_row("exp_1"))
-        q.insert_run(tx, row=_row("exp_2", env_version="2", created_at=2.0))
-        q.insert_run(tx, row=_row("other_1", experiment="other", created_at=3.0))
-    with db.reading() as c:
-        seen.append(q.get_run(c, run_id="missing"))
-        seen.append([r["id"] for r in q.find_runs(c, limit=10)])
-        seen.append([r["id"] for r in q.find_runs(c, experiment="exp", limit=10)])
-        seen.append([r["id"] for r in q.find_runs(c, env_name="train", env_version="2", limit=9)])
-        seen.append([r["id"] for r in q.find_runs(c, limit=1)])
-    with db.writing() as tx:
-        running = {"status": "Running", "watcher": "w1", "cancel_requested": True}
-        seen.append(q.update_run(tx, run_id="exp_1", values=running, unless_status=FINISHED))
-        seen.append(q.take_over_run(tx, run_id="exp_1", old_watcher="w0", new_watcher="w2"))
-        seen.append(
-            q.take_over_run(
-                tx, run_id="exp_1", old_watcher="w1", new_watcher="w2", unless_status=FINISHED
-            )
-        )
-        seen.append(q.take_over_run(tx, run_id="exp_2", old_watcher=None, new_watcher="w2"))
-        done = {
-            "status": "Completed",
-            "exit_code": 0,
-            "ended_at": 5.5,
-            "image_reference": "localhost/kiln/env:k",
-            "image_digest": "sha256:" + "a" * 64,
-        }
-        seen.append(q.update_run(tx, run_id="exp_1", values=done, unless_status=FINISHED))
-        again = {"status": "Failed"}
-        seen.append(q.update_run(tx, run_id="exp_1", values=again, unless_status=FINISHED))
-        seen.append(
-            q.take_over_run(
-                tx, run_id="exp_1", old_watcher="w2", new_watcher="w3", unless_status=FINISHED
-            )
-        )
-        seen.append(q.update_run(tx, run_id="exp_1", values={"error": "a note"}))
-        seen.append(q.update_run(tx, run_id="missing", values={"error": "x"}))
-    with db.reading() as c:
-        seen.append(q.get_run(c, run_id="exp_1"))
-
-
-def _metrics_and_targets(db: RunDatabase, seen: list[object]) -> None:
-    q = db.queries
-    with db.writing() as tx:
-        metrics = [("loss", "0.5", 1.0), ("loss", "0.25", 2.0), ("acc", "[1, 2]", 3.0)]
-        q.insert_metrics(tx, run_id="exp_1", metrics=metrics)
-        q.insert_metrics(tx, run_id="exp_2", metrics=[])
-        q.put_target(tx, name="b", kind="ray", address="ray://b:1", created_at=1.0)
-        q.put_target(tx, name="a", kind="ray", address="ray://a:1", created_at=2.0)
-        q.put_target(tx, name="a", kind="ray", address="ray://a:2", created_at=3.0)
-    with db.reading() as c:
-        seen.append(q.list_metrics(c, run_id="exp_1"))
-        seen.append(q.list_metrics(c, run_id="exp_2"))
-        seen.append(q.list_targets(c))
-    with db.writing() as tx:
-        seen.append(q.delete_target(tx, name="a"))
-        seen.append(q.delete_target(tx, name="a"))
-    with db.reading() as c:
-        seen.append([t["name"] for t in q.list_targets(c)])
-
-
-def _steps(db: RunDatabase) -> list[object]:
-    seen: list[object] = []
-    _runs(db, seen)
-    _metrics_and_targets(db, seen)
-    return seen
-
-
-EXPECTED_FINISHED_RUN = _row(
-    "exp_1",
-    status="Completed",
-    watcher="w2",
-    cancel_requested=True,
-    exit_code=0,
-    ended_at=5.5,
-    error="a note",
-    lock_digest=None,
-    platform=None,
-    target_job_id=None,
-    process_group=None,
-    log_digest=None,
-    outputs_digest=None,
-    reproduces=None,
-    started_at=None,
-    image_reference="localhost/kiln/env:k",
-    image_digest="sha256:" + "a" * 64,
-    created_by=None,  # the runs core does not fill it yet
-)
+from kilntesting.runqueries import EXPECTED_FINISHED_RUN, query_steps, run_row
 
 
 def test_run_queries_on_both_databases(workspace: Workspace) -> None:
-    seen = _steps(CoreRunDatabase(workspace.engine))
+    seen = query_steps(CoreRunDatabase(workspace.engine))
     assert seen[:5] == [
         None,
         ["other_1", "exp_2", "exp_1"],
@@ -163,7 +50,7 @@ def test_the_standard_library_queries_equal_the_sqlalchemy_ones(tmp_path: Any) -
     try:
         database = open_run_database(fast)
         assert isinstance(database, FastRunDatabase)
-        fast_steps, full_steps = _steps(database), _steps(CoreRunDatabase(full.engine))
+        fast_steps, full_steps = query_steps(database), query_steps(CoreRunDatabase(full.engine))
         assert fast_steps == full_steps
         assert repr(fast_steps) == repr(full_steps)  # same types (True is not 1) and key order
         database.close()
@@ -175,7 +62,7 @@ def test_the_standard_library_queries_equal_the_sqlalchemy_ones(tmp_path: Any) -
 def test_a_failed_write_leaves_nothing_behind(workspace: Workspace) -> None:
     database = open_run_database(workspace)
     with pytest.raises(RuntimeError), database.writing() as tx:
-        database.queries.insert_run(tx, row=_row("exp_1"))
+        database.queries.insert_run(tx, row=run_row("exp_1"))
         raise RuntimeError("interrupted")
     with database.reading() as c:
         assert database.queries.get_run(c, run_id="exp_1") is None
@@ -200,7 +87,7 @@ def test_a_missing_registry_is_created_before_the_fast_path_writes(
     database = open_run_database(reopened)
     assert isinstance(database, FastRunDatabase)
     with database.writing() as tx:
-        database.queries.insert_run(tx, row=_row("exp_1"))
+        database.queries.insert_run(tx, row=run_row("exp_1"))
     with database.reading() as connection:
         assert database.queries.get_run(connection, run_id="exp_1") is not None
     database.close()

@@ -1,4 +1,5 @@
-"""Runs on the local target, through the real CLI and SDK, in real built environments."""
+"""Runs on the local target, through the real CLI and SDK, in real built environments. The
+tests that take ``anywhere`` run on a workspace folder and again on a real ``kiln server``."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from kiln.compute.runfolder import local_side, run_folder
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs.core import list_runs
 from kiln.runs.store import RunStore
 from kiln.sdk.runs import Experiment, Run, RunFailed, ScriptRunConfig
 from kiln.workspace import Workspace
 from kilntesting.cli import KILN
-from kilntesting.runs import kiln_cli, run_json, write_script
+from kilntesting.runs import address, kiln_cli, run_json, write_script
 
 TRAIN = """
     import os, sys
@@ -44,8 +46,11 @@ def _runs(ws: Workspace) -> list[str]:
         store.close()
 
 
-def test_cli_run_records_everything_a_run_needs(project: Workspace, cache_dir: Path) -> None:
-    src = project.path / "src"
+def test_cli_run_records_everything_a_run_needs(
+    anywhere: Workspace, cache_dir: Path, tmp_path: Path
+) -> None:
+    project = anywhere
+    src = tmp_path / "src"
     write_script(src, "train.py", TRAIN)
     (src / "data.bin").write_bytes(b"x" * 100)
     (src / ".kilnignore").write_text("data.bin\n")
@@ -84,7 +89,7 @@ def test_cli_run_records_everything_a_run_needs(project: Workspace, cache_dir: P
     assert info["environment"]["build_hash"] == built["build_hash"]
     assert info["started_at"] and info["ended_at"]
     # Outputs and the log come back out of the workspace.
-    out = project.path / "downloaded"
+    out = tmp_path / "downloaded"
     assert kiln_cli(project, cache_dir, "run", "download", run_id, "-d", str(out)).returncode == 0
     assert (out / "outputs" / "model.txt").read_text() == "weights"
     assert (out / "outputs" / "sub" / "notes.txt").read_text() == "notes"
@@ -95,15 +100,16 @@ def test_cli_run_records_everything_a_run_needs(project: Workspace, cache_dir: P
     assert as_json == {"id": run_id, "status": "Completed", "log": logs.stdout}
     shown = json.loads(kiln_cli(project, cache_dir, "env", "show", "py", "--runs", "--json").stdout)
     assert [r["id"] for r in shown["runs"]] == [run_id]
-    # The working copy is gone; the snapshot is in the artifact store.
-    assert not (project.root / "runs" / run_id / "work").exists()
-    assert project.artifacts.has_tree(info["snapshot_digest"])
+    # The working copy is gone; the snapshot is in the artifact store (this machine's).
+    assert not (run_folder(project, run_id) / "work").exists()
+    assert local_side(project).artifacts.has_tree(info["snapshot_digest"])
 
 
 def test_failing_script_fails_the_run_with_its_exit_code(
-    project: Workspace, cache_dir: Path
+    anywhere: Workspace, cache_dir: Path, tmp_path: Path
 ) -> None:
-    src = project.path / "src"
+    project = anywhere
+    src = tmp_path / "src"
     write_script(src, "bad.py", "import sys\nprint('about to fail')\nsys.exit(3)\n")
     result = kiln_cli(project, cache_dir, "run", "submit", "--env", "py", "-d", str(src), "bad.py")
     assert result.returncode == 3
@@ -121,19 +127,23 @@ def test_failing_script_fails_the_run_with_its_exit_code(
     ],
 )
 def test_bad_scripts_are_refused_and_record_nothing(
-    project: Workspace, cache_dir: Path, script: str, expected: str
+    anywhere: Workspace, cache_dir: Path, tmp_path: Path, script: str, expected: str
 ) -> None:
-    src = project.path / "src"
+    project = anywhere
+    src = tmp_path / "src"
     write_script(src, "train.py", "print(1)\n")
-    write_script(project.path, "outside.py", "print(1)\n")
+    write_script(tmp_path, "outside.py", "print(1)\n")
     result = kiln_cli(project, cache_dir, "run", "submit", "--env", "py", "-d", str(src), script)
     assert result.returncode == 2
     assert expected in result.stderr
     assert _runs(project) == []
 
 
-def test_unknown_environment_is_refused(project: Workspace, cache_dir: Path) -> None:
-    write_script(project.path / "src", "train.py", "print(1)\n")
+def test_unknown_environment_is_refused(
+    anywhere: Workspace, cache_dir: Path, tmp_path: Path
+) -> None:
+    project = anywhere
+    write_script(tmp_path / "src", "train.py", "print(1)\n")
     result = kiln_cli(
         project,
         cache_dir,
@@ -142,7 +152,7 @@ def test_unknown_environment_is_refused(project: Workspace, cache_dir: Path) -> 
         "--env",
         "nope:7",
         "-d",
-        str(project.path / "src"),
+        str(tmp_path / "src"),
         "train.py",
     )
     assert result.returncode == 3
@@ -198,8 +208,9 @@ def test_every_run_gets_a_fresh_copy_of_the_snapshot(project: Workspace, cache_d
 
 
 def test_sdk_submit_wait_details_and_files(
-    project: Workspace, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    anywhere: Workspace, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    project = anywhere
     src = tmp_path / "src"
     write_script(src, "train.py", TRAIN)
     experiment = Experiment(project, "sdk-exp")
@@ -225,7 +236,8 @@ def test_sdk_submit_wait_details_and_files(
     assert run.get_metrics()["from-sdk"] == 1
 
 
-def test_wait_for_completion_raises_when_the_run_fails(project: Workspace, tmp_path: Path) -> None:
+def test_wait_for_completion_raises_when_the_run_fails(anywhere: Workspace, tmp_path: Path) -> None:
+    project = anywhere
     write_script(tmp_path / "src", "bad.py", "raise SystemExit(5)\n")
     run = Experiment(project, "e").submit(
         ScriptRunConfig(source_directory=tmp_path / "src", script="bad.py", environment="py")
@@ -271,7 +283,7 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-unty
 
 
 def _child_of(ws: Workspace, run: Run) -> int:
-    log = ws.root / "runs" / run.id / "output.log"
+    log = run_folder(ws, run.id) / "output.log"
     _wait_for(lambda: log.exists() and "child " in log.read_text())
     return int(log.read_text().split("child ", 1)[1].split()[0])
 
@@ -285,7 +297,8 @@ def _dead(pid: int) -> bool:
     return state == "Z"
 
 
-def test_cancel_stops_the_whole_process_group(project: Workspace, tmp_path: Path) -> None:
+def test_cancel_stops_the_whole_process_group(anywhere: Workspace, tmp_path: Path) -> None:
+    project = anywhere
     src = _child_pid_file(tmp_path / "src")
     run = Experiment(project, "e").submit(
         ScriptRunConfig(source_directory=src, script="sleepy.py", environment="py")
@@ -298,7 +311,8 @@ def test_cancel_stops_the_whole_process_group(project: Workspace, tmp_path: Path
         run.cancel()
 
 
-def test_a_dead_watcher_does_not_leave_the_run_running(project: Workspace, tmp_path: Path) -> None:
+def test_a_dead_watcher_does_not_leave_the_run_running(anywhere: Workspace, tmp_path: Path) -> None:
+    project = anywhere
     src = _child_pid_file(tmp_path / "src")
     run = Experiment(project, "e").submit(
         ScriptRunConfig(source_directory=src, script="sleepy.py", environment="py")
@@ -319,10 +333,11 @@ def test_a_dead_watcher_does_not_leave_the_run_running(project: Workspace, tmp_p
 
 
 def test_ctrl_c_on_a_watched_run_cancels_it(
-    project: Workspace, cache_dir: Path, tmp_path: Path
+    anywhere: Workspace, cache_dir: Path, tmp_path: Path
 ) -> None:
+    project = anywhere
     src = _child_pid_file(tmp_path / "src")
-    env = {**os.environ, "KILN_WORKSPACE": str(project.path), "KILN_CACHE_DIR": str(cache_dir)}
+    env = {**os.environ, "KILN_WORKSPACE": address(project), "KILN_CACHE_DIR": str(cache_dir)}
     cli = subprocess.Popen(
         [*KILN, "run", "submit", "--env", "py", "-d", str(src), "sleepy.py"],
         env=env,

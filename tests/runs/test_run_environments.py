@@ -1,4 +1,5 @@
-"""Which environment a run gets, and what happens when it cannot be built."""
+"""Which environment a run gets, and what happens when it cannot be built. The tests that take
+``anywhere`` run on a workspace folder and again on a real ``kiln server``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kiln import catalog
+from kiln.compute.runfolder import run_folder
 from kiln.environment import ANONYMOUS_NAME
 from kiln.environment.validation import validate_definition
 from kiln.runs.store import RunStore
@@ -89,8 +91,9 @@ def test_an_unregistered_definition_becomes_an_anonymous_version(
 
 
 def test_a_definition_registered_under_its_name_is_used_as_that_version(
-    project: Workspace, tmp_path: Path
+    anywhere: Workspace, tmp_path: Path
 ) -> None:
+    project = anywhere
     definition = validate_definition(
         {
             "name": "named",
@@ -107,11 +110,12 @@ def test_a_definition_registered_under_its_name_is_used_as_that_version(
     assert (details["environment"]["name"], details["environment"]["version"]) == ("named", "1")
 
 
-def test_no_environment_means_the_curated_default(project: Workspace, cache_dir: Path) -> None:
-    write_script(project.path / "src", "show.py", "import sys; print(sys.version_info[:2])\n")
-    result = kiln_cli(
-        project, cache_dir, "run", "submit", "-d", str(project.path / "src"), "show.py"
-    )
+def test_no_environment_means_the_curated_default(
+    anywhere: Workspace, cache_dir: Path, tmp_path: Path
+) -> None:
+    project = anywhere
+    write_script(tmp_path / "src", "show.py", "import sys; print(sys.version_info[:2])\n")
+    result = kiln_cli(project, cache_dir, "run", "submit", "-d", str(tmp_path / "src"), "show.py")
     assert result.returncode == 0, result.stderr
     assert "(3, 11)" in result.stdout
     info = run_json(project, cache_dir, _only_run(project))
@@ -119,17 +123,19 @@ def test_no_environment_means_the_curated_default(project: Workspace, cache_dir:
 
 
 def test_a_build_failure_fails_the_run_with_the_build_log(
-    project: Workspace,
+    anywhere: Workspace,
     cache_dir: Path,
     package_index: PackageIndex,
+    tmp_path: Path,
 ) -> None:
-    env_file = project.path / "broken.yml"
+    project = anywhere
+    env_file = tmp_path / "broken.yml"
     env_file.write_text(
         "name: broken\npython:\n  version: '3.11'\n  pip:\n"
         f"    index_url: {package_index.url}\n    packages: [no-such-package==1.0]\n"
     )
     assert kiln_cli(project, cache_dir, "env", "register", "-f", str(env_file)).returncode == 0
-    write_script(project.path / "src", "train.py", "print('never runs')\n")
+    write_script(tmp_path / "src", "train.py", "print('never runs')\n")
     result = kiln_cli(
         project,
         cache_dir,
@@ -138,7 +144,7 @@ def test_a_build_failure_fails_the_run_with_the_build_log(
         "--env",
         "broken",
         "-d",
-        str(project.path / "src"),
+        str(tmp_path / "src"),
         "train.py",
     )
     assert result.returncode == 1
@@ -153,8 +159,11 @@ def test_a_build_failure_fails_the_run_with_the_build_log(
     assert "---- environment build log ----" in log and "no-such-package" in log
 
 
-def test_reproduce_reuses_snapshot_and_environment(project: Workspace, cache_dir: Path) -> None:
-    src = project.path / "src"
+def test_reproduce_reuses_snapshot_and_environment(
+    anywhere: Workspace, cache_dir: Path, tmp_path: Path
+) -> None:
+    project = anywhere
+    src = tmp_path / "src"
     write_script(
         src, "train.py", "import sys; print('value', open('data.txt').read(), sys.argv[1:])\n"
     )
@@ -194,7 +203,8 @@ def test_reproduce_reuses_snapshot_and_environment(project: Workspace, cache_dir
     assert run_json(project, cache_dir, original)["environment"]["newer_versions"] == ["2"]
 
 
-def test_named_compute_targets(project: Workspace, cache_dir: Path) -> None:
+def test_named_compute_targets(anywhere: Workspace, cache_dir: Path, tmp_path: Path) -> None:
+    project = anywhere
     assert (
         kiln_cli(project, cache_dir, "target", "add", "gpu", "ray://127.0.0.1:8265").returncode == 0
     )
@@ -202,7 +212,7 @@ def test_named_compute_targets(project: Workspace, cache_dir: Path) -> None:
     assert [(t["name"], t["address"]) for t in listed] == [("gpu", "ray://127.0.0.1:8265")]
     bad = kiln_cli(project, cache_dir, "target", "add", "x", "127.0.0.1:8265")
     assert bad.returncode == 2 and "ray://HOST:PORT" in bad.stderr
-    write_script(project.path / "src", "t.py", "print(1)\n")
+    write_script(tmp_path / "src", "t.py", "print(1)\n")
     unknown = kiln_cli(
         project,
         cache_dir,
@@ -213,7 +223,7 @@ def test_named_compute_targets(project: Workspace, cache_dir: Path) -> None:
         "--target",
         "nowhere",
         "-d",
-        str(project.path / "src"),
+        str(tmp_path / "src"),
         "t.py",
     )
     assert unknown.returncode == 2 and "kiln target add nowhere" in unknown.stderr
@@ -262,8 +272,9 @@ def test_reproduce_installs_the_lock_of_the_original_run(
 
 
 def test_a_run_canceled_while_its_environment_builds_never_starts(
-    project: Workspace, package_index: PackageIndex, tmp_path: Path
+    anywhere: Workspace, package_index: PackageIndex, tmp_path: Path
 ) -> None:
+    project = anywhere
     package_index.publish("slowpkg", "1.0")
     package_index.delay, package_index.delay_suffix = 4.0, ".whl"  # a slow download
     catalog.register(
@@ -288,5 +299,5 @@ def test_a_run_canceled_while_its_environment_builds_never_starts(
         time.sleep(0.05)
     run.cancel()
     assert run.get_status() == "Canceled"
-    log = (project.root / "runs" / run.id / "output.log").read_text()
+    log = (run_folder(project, run.id) / "output.log").read_text()
     assert "the script ran" not in log

@@ -1,5 +1,11 @@
 """The plumbing every compute target and runs' core share: a run's folder in the workspace, the
-writer of its log, the storing of its outputs, and Kiln's package made importable by a script."""
+writer of its log, the storing of its outputs, and Kiln's package made importable by a script.
+
+A run's folder, snapshot, log and outputs stay on the machine that runs it. For a workspace served
+by ``kiln server`` that is ``local_side``: an embedded workspace of this user's for that server,
+in the user's Kiln data folder (``KILN_DATA_DIR`` moves it), until the shared artifact store
+serves them; the run's record, metrics and log text are the server's.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,54 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 LOG_FILE = "output.log"
+DATA_DIR_VARIABLE = "KILN_DATA_DIR"
+_LOCAL_SIDES: dict[str, Workspace] = {}
+
+
+def data_dir() -> Path:
+    """The user's Kiln data folder; under tests only where ``KILN_DATA_DIR`` says."""
+    if os.environ.get(DATA_DIR_VARIABLE):
+        return Path(os.environ[DATA_DIR_VARIABLE])
+    if os.environ.get("PYTEST_VERSION"):
+        from kiln.errors import WorkspaceError
+
+        raise WorkspaceError(
+            f"refusing the per-user data folder under tests; set {DATA_DIR_VARIABLE}"
+        )
+    import platformdirs
+
+    return platformdirs.user_data_path("kiln")
+
+
+def local_side(workspace: Workspace) -> Workspace:
+    """The workspace that keeps this machine's part of the runs of ``workspace``: itself, or for
+    a server one embedded workspace per server URL, made on first use."""
+    if workspace.server_url is None:
+        return workspace
+    key = f"{data_dir()}\0{workspace.server_url}"  # tests move the data folder
+    found = _LOCAL_SIDES.get(key)
+    if found is None:
+        import hashlib
+        import re
+
+        from kiln.private import private_folder
+        from kiln.workspace import CONFIG_FILE, WORKSPACE_DIR, Workspace
+
+        # A readable name that needs no quoting (SQLite's URL would undo it), made unique.
+        readable = re.sub(r"[^A-Za-z0-9.-]+", "_", workspace.server_url.split("://", 1)[1])
+        unique = hashlib.sha256(workspace.server_url.encode()).hexdigest()[:8]
+        folder = data_dir() / "servers" / f"{readable}-{unique}"
+        if (folder / WORKSPACE_DIR / CONFIG_FILE).is_file():
+            found = Workspace(folder)  # no registry opened: most commands never need it
+        else:
+            found = Workspace.create(private_folder(folder))
+        _LOCAL_SIDES[key] = found
+    return found
 
 
 def run_folder(workspace: Workspace, run_id: str) -> Path:
     """The run's folder on this machine: its live log, metrics and working copy."""
-    return workspace.root / "runs" / run_id
+    return local_side(workspace).root / "runs" / run_id
 
 
 class RunOutput:
@@ -53,7 +102,7 @@ def collect_outputs(workspace: Workspace, outputs: Path) -> dict[str, Any]:
     ]
     if not listing:
         return {}
-    digest = workspace.artifacts.put_tree(outputs, field="outputs")
+    digest = local_side(workspace).artifacts.put_tree(outputs, field="outputs")
     return {"outputs_digest": digest, "outputs": listing}
 
 

@@ -1,6 +1,8 @@
 """The runs store's database: the run and target queries plus how to read and write, behind one
-small Protocol, with two implementations.
+small Protocol, with three implementations.
 
+- ``ServerRunDatabase`` (``server_runs``): requests to the API of the ``kiln server`` that serves
+  the workspace, which runs the same queries on its registry.
 - ``CoreRunDatabase``: SQLAlchemy (``run_queries``, ``target_queries``) on the workspace's
   engine, for PostgreSQL.
 - ``FastRunDatabase``: the standard library (``fastruns``) on the embedded SQLite registry.
@@ -77,6 +79,34 @@ class RunDatabase(Protocol):
     def reading(self) -> contextlib.AbstractContextManager[Any]: ...
     def writing(self) -> contextlib.AbstractContextManager[Any]: ...
     def close(self) -> None: ...
+    def finish_run(
+        self,
+        *,
+        run_id: str,
+        values: Mapping[str, Any],
+        unless_status: Collection[str],
+        metrics: Sequence[tuple[str, str, float]],
+    ) -> bool:
+        """The run's final values and its metrics in one transaction, unless its status is in
+        ``unless_status``: False then, and nothing is written."""
+
+
+def finish_in_transaction(
+    database: RunDatabase,
+    *,
+    run_id: str,
+    values: Mapping[str, Any],
+    unless_status: Collection[str],
+    metrics: Sequence[tuple[str, str, float]],
+) -> bool:
+    """``finish_run`` of a database with transactions of its own."""
+    with database.writing() as tx:
+        if not database.queries.update_run(
+            tx, run_id=run_id, values=values, unless_status=unless_status
+        ):
+            return False
+        database.queries.insert_metrics(tx, run_id=run_id, metrics=metrics)
+    return True
 
 
 class CoreRunDatabase:
@@ -99,6 +129,8 @@ class CoreRunDatabase:
     def close(self) -> None:
         pass  # the workspace owns the engine
 
+    finish_run = finish_in_transaction
+
 
 class FastRunDatabase:
     """The standard library, on the embedded SQLite registry at the current revision."""
@@ -119,8 +151,14 @@ class FastRunDatabase:
     def close(self) -> None:
         self.connection.close()
 
+    finish_run = finish_in_transaction
+
 
 def open_run_database(workspace: Workspace) -> RunDatabase:
+    if workspace.server_url is not None:
+        from kiln.registry.server_runs import ServerRunDatabase
+
+        return ServerRunDatabase(workspace.server_url)
     if not workspace.is_embedded:
         return CoreRunDatabase(workspace.engine)
     connection = open_writable(workspace.registry_file)

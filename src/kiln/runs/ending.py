@@ -9,8 +9,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from kiln.compute.base import Ended, RunRef
-from kiln.compute.runfolder import LOG_FILE, RunOutput, collect_outputs, run_folder
-from kiln.errors import KilnError
+from kiln.compute.runfolder import LOG_FILE, RunOutput, collect_outputs, local_side, run_folder
+from kiln.errors import Forbidden, KilnError
 from kiln.runs import processes
 from kiln.runs.context import METRICS_FILE, read_metrics
 from kiln.runs.store import CANCELED, COMPLETED, FAILED, FINALIZING, RunRecord, RunStore
@@ -37,8 +37,9 @@ def finish(
     code: int | None,
     error: str | None,
 ) -> None:
-    """Record the run's end: outputs and log into the artifact store, metrics and the final
-    state in one transaction; a run somebody else finished meanwhile is left as it is."""
+    """Record the run's end: outputs and log into the artifact store (this machine's, for a
+    server's workspace, which also gets the log's text), metrics and the final state in one
+    transaction; a run somebody else finished meanwhile is left as it is."""
     from kiln.secrets import redact
 
     if not store.update(record.id, status=FINALIZING):
@@ -53,7 +54,11 @@ def finish(
         values.update(collect_outputs(workspace, folder / "work" / "outputs"))
     output.line(f"run {record.id}: {status}" + (f" ({values['error']})" if error else ""))
     output.file.flush()
-    values["log_digest"] = workspace.artifacts.put_file(folder / LOG_FILE)
+    values["log_digest"] = local_side(workspace).artifacts.put_file(folder / LOG_FILE)
+    if workspace.server_url is not None:  # `kiln run logs` on any machine: the server keeps it
+        from kiln.registry.server_runs import finish_log_upload
+
+        finish_log_upload(workspace.server_url, record.id, folder / LOG_FILE)
     values["ended_at"] = time.time()
     # The metrics and the final state in one transaction: a run is never final without them,
     # nor are they stored twice.
@@ -84,8 +89,11 @@ def settle(workspace: Workspace, record: RunRecord) -> RunRecord:
     token = processes.watcher_token()
     store = RunStore(workspace)
     try:
-        if not store.take_over(record.id, record.watcher, token):
-            return store.get(record.id)  # another command is settling it
+        try:
+            if not store.take_over(record.id, record.watcher, token):
+                return store.get(record.id)  # another command is settling it
+        except Forbidden:
+            return record  # someone else's run on a server: theirs, or an admin's, to settle
         ended = target_of(record.compute_target).abandoned(run_ref(record))
         if ended is None:
             # Still going on its target: handed back, so that whoever looks next asks again

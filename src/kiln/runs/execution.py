@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from kiln.compute import RUN_DIR_VARIABLE, RUN_ID_VARIABLE
 from kiln.compute.base import Ended, Execution, Job
-from kiln.compute.runfolder import LOG_FILE, RunOutput, run_folder
+from kiln.compute.runfolder import LOG_FILE, RunOutput, local_side, run_folder
 from kiln.errors import KilnError
 from kiln.runs.ending import finish, outcome
 from kiln.runs.store import CANCELED, FAILED, PREPARING, RUNNING, RunRecord, RunStore
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 CANCEL_GRACE_SECONDS = 10.0
+LOG_SHIP_SECONDS = 2.0  # how stale a running run's log may be on the server
 
 
 class _RunReporter:
@@ -62,12 +65,39 @@ def execute(
         folder.mkdir(parents=True, exist_ok=True)
         output = RunOutput(folder / LOG_FILE, echo)
         try:
-            _execute(workspace, store, record, folder, output, ready, grace)
+            with _log_shipped(workspace, run_id, folder / LOG_FILE):
+                _execute(workspace, store, record, folder, output, ready, grace)
         finally:
             output.close()
         return store.get(run_id)
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def _log_shipped(workspace: Workspace, run_id: str, log: Path) -> Iterator[None]:
+    """A server's run: what its log gained reaches the server every few seconds, so `kiln run
+    logs` shows a running run from any machine (``finish`` sends the rest)."""
+    if workspace.server_url is None:
+        yield
+        return
+    from kiln.registry.server_runs import log_upload
+
+    upload = log_upload(workspace.server_url, run_id, log)
+    stop = threading.Event()
+
+    def ship() -> None:
+        while not stop.wait(LOG_SHIP_SECONDS):
+            with contextlib.suppress(KilnError, OSError):  # the next round tries again
+                upload.send(last=False)
+
+    shipper = threading.Thread(target=ship, name=f"kiln-log-{run_id}", daemon=True)
+    shipper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        shipper.join(timeout=60)
 
 
 class Canceled(KilnError):
@@ -91,7 +121,7 @@ def _execute(
         work = folder / "work"
         if work.exists():
             shutil.rmtree(work)
-        workspace.artifacts.extract_tree(record.snapshot_digest, work)
+        local_side(workspace).artifacts.extract_tree(record.snapshot_digest, work)
         if store.get(record.id).cancel_requested:
             raise Canceled("canceled before the script started")
         status, code, error = outcome(_run_on_target(store, record, ready, output, grace))

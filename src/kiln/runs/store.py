@@ -1,6 +1,7 @@
 """Run records in the registry database, through the query functions of ``registry/`` (on the
 embedded registry their standard-library twins, so a warm ``kiln run submit`` never imports
-SQLAlchemy; see registry/run_database.py). Times are epoch seconds, JSON is text."""
+SQLAlchemy; for a workspace served by ``kiln server``, requests to it; see
+registry/run_database.py). Times are epoch seconds, JSON is text."""
 
 from __future__ import annotations
 
@@ -27,16 +28,24 @@ FAILED = "Failed"
 CANCELED = "Canceled"
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
 
-_EXPERIMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+def _plain_name(what: str, value: str, most: int, example: str = "") -> str:
+    """Letters, digits, '_', '.' and '-', starting with a letter or digit: never a path."""
+    if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{most - 1}}}", value or ""):
+        raise InvalidRequest(
+            f"{what} {value!r} is not valid: use letters, digits, '_', '.' and '-', starting "
+            f"with a letter or digit, at most {most} characters{example}"
+        )
+    return value
 
 
 def check_experiment_name(name: str) -> str:
-    if not _EXPERIMENT.fullmatch(name or ""):
-        raise InvalidRequest(
-            f"experiment name {name!r} is not valid: use letters, digits, '_', '.' and '-', "
-            "starting with a letter or digit, at most 100 characters (e.g. 'train-iris')"
-        )
-    return name
+    return _plain_name("experiment name", name, 100, " (e.g. 'train-iris')")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id names a folder on the machines that keep its files."""
+    return _plain_name("run id", run_id, 128)
 
 
 def new_run_id(experiment: str) -> str:
@@ -126,7 +135,8 @@ class RunStore:
         with self.db.reading() as connection:
             row = self.queries.get_run(connection, run_id=run_id)
         if row is None:
-            raise NotFound(f"no run {run_id!r} in {self.workspace.path}; see `kiln run list`")
+            where = self.workspace.server_url or self.workspace.path
+            raise NotFound(f"no run {run_id!r} in {where}; see `kiln run list`")
         return RunRecord.from_row(row)
 
     def find(
@@ -160,13 +170,12 @@ class RunStore:
 
     def finish(self, run_id: str, metrics: Sequence[tuple[str, Any, float]], **values: Any) -> bool:
         """The final state and the metrics together, once: False if the run had ended already."""
-        with self.db.writing() as tx:
-            if not self.queries.update_run(
-                tx, run_id=run_id, values=_encoded(values), unless_status=TERMINAL
-            ):
-                return False
-            self.queries.insert_metrics(tx, run_id=run_id, metrics=_metric_rows(metrics))
-        return True
+        return self.db.finish_run(
+            run_id=run_id,
+            values=_encoded(values),
+            unless_status=TERMINAL,
+            metrics=_metric_rows(metrics),
+        )
 
     def take_over(self, run_id: str, old_watcher: str | None, new_watcher: str) -> bool:
         """Become the run's watcher if ``old_watcher`` still is (only one settler wins)."""

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiln.accounts import local_actor
 from kiln.compute import DEFAULT_TARGET
 from kiln.compute.registry import target_of
-from kiln.compute.runfolder import run_folder
+from kiln.compute.runfolder import local_side, run_folder
 from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs import processes, snapshot
@@ -95,7 +96,6 @@ def resolve_environment(
     from kiln import catalog
     from kiln.environment.canonical import definition_digest
     from kiln.environment.definition import EnvironmentDefinition
-    from kiln.registry.queries import find_by_digest
 
     if environment is None:
         environment = DEFAULT_ENVIRONMENT
@@ -107,13 +107,31 @@ def resolve_environment(
             f"`environment`: expected an Environment, a definition or 'NAME[:VERSION]', not "
             f"{type(environment).__name__}"
         )
-    with workspace.engine.connect() as connection:
-        row = find_by_digest(
-            connection, name=definition.name, definition_digest=definition_digest(definition)
-        )
-    if row is not None:
-        return catalog.get(workspace, row.name, row.version)
+    version = _registered_version(workspace, definition.name, definition_digest(definition))
+    if version is not None:
+        return catalog.get(workspace, definition.name, version)
     return _anonymous(workspace, definition, source)
+
+
+def _registered_version(workspace: Workspace, name: str, digest: str) -> str | None:
+    """The newest version of ``name`` (archived ones too) with the definition ``digest``."""
+    if workspace.server_url is not None:
+        from kiln.envlist import list_versions
+
+        found = list_versions(
+            workspace,
+            all_versions=True,
+            include_archived=True,
+            name_contains=name,
+            include_curated=False,
+        )
+        same = [s for s in found if s["name"] == name and s["definition_digest"] == digest]
+        return str(same[-1]["version"]) if same else None
+    from kiln.registry.queries import find_by_digest
+
+    with workspace.engine.connect() as connection:
+        row = find_by_digest(connection, name=name, definition_digest=digest)
+    return None if row is None else row.version
 
 
 def _warm(workspace: Workspace, environment: Any) -> Ready | None:
@@ -159,7 +177,7 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
 
                 env = image_record(workspace, env)
             env_name, env_version, build_hash = env.name, env.version, env.build_hash
-        digest = request.snapshot_digest or snapshot.take(workspace, source, script)
+        digest = request.snapshot_digest or snapshot.take(local_side(workspace), source, script)
         record = RunRecord(
             id=new_run_id(experiment),
             experiment=experiment,
@@ -176,6 +194,7 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
             reproduces=request.reproduces,
             lock_digest=request.lock_digest,
             image_digest=request.image_digest,
+            created_by=local_actor(),  # a server records its token's user instead
         )
         store.insert(record)
     except BaseException:
@@ -194,7 +213,7 @@ def start_detached(workspace: Workspace, prepared: Prepared) -> None:
         prepared.ready.release()  # the watcher takes its own hold
     folder = run_folder(workspace, prepared.record.id)
     token = processes.spawn_detached(
-        [sys.executable, "-m", "kiln.runs.watch", str(workspace.path), prepared.record.id],
+        [sys.executable, "-m", "kiln.runs.watch", _address(workspace), prepared.record.id],
         folder / "watcher.log",
     )
     store = RunStore(workspace)
@@ -202,6 +221,11 @@ def start_detached(workspace: Workspace, prepared: Prepared) -> None:
         store.update(prepared.record.id, watcher=token)
     finally:
         store.close()
+
+
+def _address(workspace: Workspace) -> str:
+    """How the watcher names the workspace: its folder, or its server's URL."""
+    return workspace.server_url or str(workspace.path)
 
 
 def cancel(workspace: Workspace, run_id: str, *, grace: float = 10.0) -> RunRecord:
@@ -229,7 +253,12 @@ def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:
         original = store.get(run_id)
     finally:
         store.close()
-    if not workspace.artifacts.has_tree(original.snapshot_digest):
+    if not local_side(workspace).artifacts.has_tree(original.snapshot_digest):
+        if workspace.server_url is not None:
+            raise NotFound(
+                f"the snapshot of run {run_id} is on the machine that ran it "
+                f"({processes.host_of(original.watcher) or 'unknown'}); reproduce it there"
+            )
         raise NotFound(f"the snapshot of run {run_id} is no longer in the workspace")
     return RunRequest(
         script=original.script,

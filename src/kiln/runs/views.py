@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from kiln.compute.runfolder import LOG_FILE, run_folder
+from kiln.compute.runfolder import LOG_FILE, local_side, run_folder
 from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import KilnError, NotFound
 from kiln.runs.context import METRICS_FILE, metrics_view, read_metrics
@@ -98,19 +98,43 @@ def file_names(record: RunRecord) -> list[str]:
 
 def open_file(workspace: Workspace, record: RunRecord, name: str) -> Path:
     """A path to read the run's file ``name`` (as listed by ``file_names``)."""
+    artifacts = local_side(workspace).artifacts
     if name == LOG_NAME:
-        live = run_folder(workspace, record.id) / LOG_FILE
-        stored = workspace.artifacts.lookup(record.log_digest) if record.log_digest else None
-        path = stored or live
-        if path.exists():
+        path = _log(workspace, record)
+        if path is not None:
             return path
     elif name in {o["name"] for o in record.outputs} and record.outputs_digest:
-        tree = workspace.artifacts.lookup(record.outputs_digest)
+        tree = artifacts.lookup(record.outputs_digest)
         if tree is not None:
             return tree / name.removeprefix("outputs/")
+        if workspace.server_url is not None:
+            from kiln.runs.processes import host_of
+
+            raise NotFound(
+                f"the outputs of run {record.id} are on the machine that ran it "
+                f"({host_of(record.watcher) or 'unknown'}); download them there"
+            )
     raise NotFound(
         f"run {record.id} has no file {name!r}; its files: {', '.join(file_names(record))}"
     )
+
+
+def _log(workspace: Workspace, record: RunRecord) -> Path | None:
+    """The stored log, else the live one on this machine, else (a server's run watched on
+    another machine) the text the server keeps, fetched into the run's folder here."""
+    stored = (
+        local_side(workspace).artifacts.lookup(record.log_digest) if record.log_digest else None
+    )
+    live = run_folder(workspace, record.id) / LOG_FILE
+    if stored is not None or live.exists():
+        return stored or live
+    if workspace.server_url is None:
+        return None
+    from kiln.registry.server_runs import download_log
+
+    fetched = run_folder(workspace, record.id) / "fetched.log"
+    fetched.parent.mkdir(parents=True, exist_ok=True)
+    return fetched if download_log(workspace.server_url, record.id, fetched) else None
 
 
 def follow(
@@ -125,26 +149,38 @@ def follow(
     while True:
         record = get(workspace, run_id)  # read before the log: the last bytes are in by the end
         if echo is not None:
-            offset = copy_new_bytes(log, offset, echo)
+            offset = _copy_new(workspace, run_id, log, offset, echo)
         if record.finished:
             return record
         if deadline is not None and time.monotonic() > deadline:
             raise KilnError(f"run {run_id} is still {record.status} after {timeout:g} s")
-        time.sleep(0.1)
+        time.sleep(0.1 if workspace.server_url is None else 0.5)
+
+
+def _copy_new(workspace: Workspace, run_id: str, log: Path, offset: int, echo: IO[bytes]) -> int:
+    """What the log gained since ``offset``: from the live log on this machine, or for a server's
+    run watched on another machine, from the log the server keeps (the same bytes, later)."""
+    if workspace.server_url is None or log.exists():
+        return copy_new_bytes(log, offset, echo)
+    from kiln.registry.server_runs import read_log_from
+
+    while data := read_log_from(workspace.server_url, run_id, offset):
+        echo.write(data)
+        offset += len(data)
+    echo.flush()
+    return offset
 
 
 def newer_versions(workspace: Workspace, record: RunRecord) -> list[str]:
     """Versions of the run's environment registered after the one it used."""
-    from kiln import catalog
+    from kiln.envlist import list_versions
 
     if record.env_name.startswith("Kiln-") or record.env_name == ANONYMOUS_NAME:
         return []
-    versions = [
-        r.version
-        for r in catalog.list_records(
-            workspace, name=record.env_name, all_versions=True, include_curated=False
-        )
-    ]
+    found = list_versions(
+        workspace, all_versions=True, name_contains=record.env_name, include_curated=False
+    )
+    versions = [s["version"] for s in found if s["name"] == record.env_name]
     if record.env_version not in versions:
         return []
     return versions[versions.index(record.env_version) + 1 :]

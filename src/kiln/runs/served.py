@@ -1,0 +1,248 @@
+"""What a team server does for the runs its clients carry out. A run is prepared, built and
+watched on the client (kiln.runs.execution, the same code as on a folder); its record, metrics,
+log text and the named targets are the server's, written through these functions
+(registry/server_runs.py asks for them over the API).
+
+Who may write is decided here, with the same rules as environments: a reader writes nothing; a
+contributor submits runs and changes (watches, cancels, ends, logs metrics to) only the runs it
+submitted; an admin changes any. Who submitted a run is its ``created_by``: the user of the token
+that recorded it, whatever the client sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kiln.accounts import Actor, require_owner, require_writer
+from kiln.compute.runfolder import LOG_FILE, run_folder
+from kiln.errors import Conflict, NotFound
+from kiln.runs.store import RunStore, check_experiment_name, check_run_id
+
+STAGED_LOG = f".{LOG_FILE}.upload"  # a log on its way: the server shows it until it is whole
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from kiln.workspace import Workspace
+
+
+@contextlib.contextmanager
+def _writing(workspace: Workspace) -> Iterator[Connection]:
+    from kiln.registry.engine import write_transaction
+
+    with write_transaction(workspace.engine) as connection:
+        yield connection
+
+
+def _audit(connection: Connection, actor: Actor, action: str, subject: str) -> None:
+    from kiln.registry.account_queries import record_action
+
+    record_action(connection, actor=actor.name, action=action, subject=subject)
+
+
+def _check_owner(connection: Connection, actor: Actor, run_id: str, *, missing: bool) -> None:
+    """Refuse unless ``actor`` may change the run; a run that does not exist is refused too,
+    unless ``missing`` (the write then changes nothing and says so, as the query does)."""
+    from kiln.registry.run_queries import get_run
+
+    require_writer(actor)
+    row = get_run(connection, run_id=run_id)
+    if row is None:
+        if missing:
+            return
+        raise NotFound(f"no run {run_id!r}; see `kiln run list`")
+    require_owner(actor, [row["created_by"]], f"run {run_id}")
+
+
+def record_run(workspace: Workspace, actor: Actor, row: Mapping[str, Any]) -> None:
+    """Store a new run submitted by ``actor``."""
+    from kiln.registry.run_queries import get_run, insert_run
+
+    require_writer(actor)
+    check_run_id(str(row["id"]))
+    check_experiment_name(str(row["experiment"]))
+    with _writing(workspace) as tx:
+        if get_run(tx, run_id=row["id"]) is not None:
+            raise Conflict(f"run {row['id']!r} exists already; submit it anew")
+        insert_run(tx, row={**row, "created_by": actor.name})  # the token's, not the client's
+        _audit(tx, actor, "run.submit", str(row["id"]))
+
+
+def change_run(
+    workspace: Workspace,
+    actor: Actor,
+    run_id: str,
+    values: Mapping[str, Any],
+    unless_status: Collection[str],
+) -> bool:
+    """Set columns of the run unless its status is in ``unless_status``; False then."""
+    from kiln.registry.run_queries import update_run
+
+    with _writing(workspace) as tx:
+        _check_owner(tx, actor, run_id, missing=True)
+        changed = update_run(tx, run_id=run_id, values=values, unless_status=unless_status)
+        if changed and values.get("cancel_requested"):
+            _audit(tx, actor, "run.cancel", run_id)
+    return changed
+
+
+def take_over(
+    workspace: Workspace,
+    actor: Actor,
+    run_id: str,
+    *,
+    old_watcher: str | None,
+    new_watcher: str,
+    unless_status: Collection[str],
+) -> bool:
+    """Become the run's watcher if ``old_watcher`` still is (one settler wins)."""
+    from kiln.registry.run_queries import take_over_run
+
+    with _writing(workspace) as tx:
+        _check_owner(tx, actor, run_id, missing=True)
+        return take_over_run(
+            tx,
+            run_id=run_id,
+            old_watcher=old_watcher,
+            new_watcher=new_watcher,
+            unless_status=unless_status,
+        )
+
+
+def end_run(
+    workspace: Workspace,
+    actor: Actor,
+    run_id: str,
+    values: Mapping[str, Any],
+    unless_status: Collection[str],
+    metrics: Sequence[tuple[str, str, float]],
+) -> bool:
+    """The final state and the metrics in one transaction, once."""
+    from kiln.registry.run_queries import insert_metrics, update_run
+
+    with _writing(workspace) as tx:
+        _check_owner(tx, actor, run_id, missing=True)
+        if not update_run(tx, run_id=run_id, values=values, unless_status=unless_status):
+            return False
+        insert_metrics(tx, run_id=run_id, metrics=metrics)
+    return True
+
+
+def add_metrics(
+    workspace: Workspace, actor: Actor, run_id: str, metrics: Sequence[tuple[str, str, float]]
+) -> None:
+    from kiln.registry.run_queries import insert_metrics
+
+    with _writing(workspace) as tx:
+        _check_owner(tx, actor, run_id, missing=False)
+        insert_metrics(tx, run_id=run_id, metrics=metrics)
+
+
+def put_log(
+    workspace: Workspace, actor: Actor, run_id: str, *, offset: int, data: bytes, last: bool
+) -> None:
+    """Receive the run's log chunk by chunk; only the whole of it replaces the log the server
+    shows, so a cut-off upload never passes for the log."""
+    with workspace.engine.connect() as connection:
+        _check_owner(connection, actor, run_id, missing=False)
+    folder = run_folder(workspace, check_run_id(run_id))
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / STAGED_LOG
+    size = partial.stat().st_size if offset and partial.exists() else 0
+    if offset != size:
+        raise Conflict(f"the log upload of run {run_id} is at byte {size}, not {offset}; retry")
+    with partial.open("ab" if offset else "wb") as handle:
+        handle.write(data)
+    if last:
+        os.replace(partial, folder / LOG_FILE)
+
+
+def read_log(workspace: Workspace, run_id: str, *, offset: int, limit: int) -> bytes:
+    """``limit`` bytes of the run's log from ``offset``: the whole log once it came, before
+    that what came so far (a running run's)."""
+    folder = run_folder(workspace, check_run_id(run_id))
+    for log in (folder / LOG_FILE, folder / STAGED_LOG):
+        try:
+            with log.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(limit)
+        except FileNotFoundError:
+            continue
+    raise NotFound(f"the server has no log of run {run_id} yet")
+
+
+def put_target(workspace: Workspace, actor: Actor, name: str, address: str) -> dict[str, Any]:
+    """Name the target at ``address`` for the whole team (replacing one of that name)."""
+    from kiln.compute.registry import check_target_name, named_target_kind
+    from kiln.registry.target_queries import put_target as put
+
+    require_writer(actor)
+    check_target_name(name)
+    kind = named_target_kind(address)
+    with _writing(workspace) as tx:
+        put(tx, name=name, kind=kind, address=address, created_at=time.time())
+        _audit(tx, actor, "target.add", name)
+    return {"name": name, "kind": kind, "address": address}
+
+
+def remove_target(workspace: Workspace, actor: Actor, name: str) -> None:
+    from kiln.registry.target_queries import delete_target
+
+    require_writer(actor)
+    with _writing(workspace) as tx:
+        if not delete_target(tx, name=name):
+            raise NotFound(f"no target {name!r}; see `kiln target list`")
+        _audit(tx, actor, "target.remove", name)
+
+
+def run_document(workspace: Workspace, run_id: str) -> dict[str, Any]:
+    """The stored record as the API sends it (not settled: the client settles)."""
+    from kiln.registry.server_runs import document_of
+
+    store = RunStore(workspace)
+    try:
+        with store.db.reading() as connection:
+            row = store.queries.get_run(connection, run_id=run_id)
+    finally:
+        store.close()
+    if row is None:
+        raise NotFound(f"no run {run_id!r}; see `kiln run list`")
+    return document_of(row)
+
+
+def run_documents(workspace: Workspace, **filters: Any) -> list[dict[str, Any]]:
+    """Stored records, newest first; ``filters`` are ``RunQueries.find_runs``'s."""
+    from kiln.registry.server_runs import document_of
+
+    store = RunStore(workspace)
+    try:
+        with store.db.reading() as connection:
+            return [document_of(r) for r in store.queries.find_runs(connection, **filters)]
+    finally:
+        store.close()
+
+
+def metric_rows(workspace: Workspace, run_id: str) -> list[tuple[str, str]]:
+    """(name, value as JSON text) of the run's stored metrics, in the order they were logged."""
+    store = RunStore(workspace)
+    try:
+        with store.db.reading() as connection:
+            return store.queries.list_metrics(connection, run_id=run_id)
+    finally:
+        store.close()
+
+
+def target_rows(workspace: Workspace) -> list[dict[str, Any]]:
+    """The named targets as stored, passwords redacted."""
+    from kiln.secrets import redact
+
+    store = RunStore(workspace)
+    try:
+        found = store.targets()
+    finally:
+        store.close()
+    return [{**t, "address": redact(str(t["address"]))} for t in found]

@@ -1,0 +1,279 @@
+"""Runs and named targets with KILN_WORKSPACE=http://HOST:PORT: a run is carried out on the
+client and its record, metrics and log are the server's, so any machine sees it as the server
+host does; who may change a run follows the ownership rule."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from kiln.registry.run_database import CoreRunDatabase
+from kiln.registry.server_runs import ServerRunDatabase
+from kiln.workspace import Workspace
+from kilntesting.cli import run_kiln
+from kilntesting.runqueries import query_steps
+from kilntesting.runs import write_script
+from kilntesting.teamserver import Team, team_server
+
+TRAIN = """
+    import os
+    from kiln import Run
+    run = Run.get_context()
+    print("online" if not run.offline else "offline", flush=True)
+    run.log("accuracy", 0.5)
+    run.log("accuracy", 0.75)
+    run.log_metrics({"loss": 0.25})
+    os.makedirs("outputs", exist_ok=True)
+    open("outputs/model.txt", "w").write("weights")
+"""
+
+
+def _client(team: Team, token: str, data: Path, cache: Path) -> dict[str, str]:
+    """A client machine: the server as its workspace, its own data folder and build cache."""
+    return {
+        **team.env,
+        "KILN_WORKSPACE": team.url,
+        "KILN_TOKEN": token,
+        "KILN_DATA_DIR": str(data),
+        "KILN_CACHE_DIR": str(cache),
+    }
+
+
+def _on_host(team: Team) -> dict[str, str]:
+    where = team.root / ("server" if team.database_url else "ws")
+    return {**team.env, "KILN_WORKSPACE": str(where)}
+
+
+def _register(env: dict[str, str], folder: Path, name: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "kiln.yml").write_text(f"name: {name}\npython: {{version: '3.11'}}\n")
+    run_kiln("env", "register", "-f", str(folder / "kiln.yml"), env=env)
+
+
+def test_runs_through_the_server_show_what_the_server_host_shows(
+    team: Team, tmp_path: Path, shared_cache: Path
+) -> None:
+    ann = _client(team, team.token("ann", "contributor"), tmp_path / "ann", shared_cache)
+    _register(ann, tmp_path / "env", "remote-runs")
+    src = tmp_path / "src"
+    write_script(src, "train.py", TRAIN)
+    submit = ["run", "submit", "--env", "remote-runs", "-d", str(src), "-e", "far-show"]
+    made = json.loads(run_kiln(*submit, "--json", "train.py", env=ann).stdout)
+    assert (made["status"], made["exit_code"]) == ("Completed", 0)
+    run_id = made["id"]
+    for command in (
+        ["run", "list", "-e", "far-show", "--json"],
+        ["run", "list", "-e", "far-show"],
+        ["run", "show", run_id, "--json"],
+        ["run", "show", run_id],
+        ["run", "logs", run_id],
+    ):
+        assert run_kiln(*command, env=ann).stdout == run_kiln(*command, env=_on_host(team)).stdout
+    shown = json.loads(run_kiln("run", "show", run_id, "--json", env=ann).stdout)
+    assert shown["metrics"] == {"accuracy": [0.5, 0.75], "loss": 0.25}
+    stored = team.call("GET", f"/api/v1/run-records/{run_id}", ann["KILN_TOKEN"]).json()
+    assert stored["created_by"] == "ann"
+    assert shown["files"] == ["outputs/model.txt", "logs/output.log"]
+    # What the script logged inside the run is the server's: any reader sees it.
+    reader = team.token("rita", "reader")
+    answer = team.call("GET", f"/api/v1/runs/{run_id}/metrics", reader)
+    assert answer.json() == {"accuracy": [0.5, 0.75], "loss": 0.25}
+    # Another machine (a data folder of its own) reads the log the server keeps, also by --follow.
+    elsewhere = {**ann, "KILN_TOKEN": reader, "KILN_DATA_DIR": str(tmp_path / "rita")}
+    log = run_kiln("run", "logs", run_id, env=ann).stdout
+    assert "online" in log and f"run {run_id}: Completed" in log
+    assert run_kiln("run", "logs", run_id, env=elsewhere).stdout == log
+    assert run_kiln("run", "logs", run_id, "--follow", env=elsewhere).stdout == log
+    # The outputs stay on the machine that ran it (until the shared artifact store serves them).
+    out = tmp_path / "out"
+    run_kiln("run", "download", run_id, "-d", str(out), env=ann)
+    assert (out / "outputs" / "model.txt").read_text() == "weights"
+    there = run_kiln("run", "download", run_id, "-d", str(out), env=elsewhere, check=False)
+    assert there.returncode == 3
+    assert f"the outputs of run {run_id} are on the machine that ran it (" in there.stderr
+    ann_elsewhere = {**elsewhere, "KILN_TOKEN": ann["KILN_TOKEN"]}
+    again = run_kiln("run", "reproduce", run_id, env=ann_elsewhere, check=False)
+    assert again.returncode == 3
+    assert f"the snapshot of run {run_id} is on the machine that ran it (" in again.stderr
+    listed = json.loads(run_kiln("run", "list", "-e", "far-show", "--json", env=ann).stdout)
+    assert [r["id"] for r in listed] == [run_id]  # the refused reproduce recorded nothing
+
+
+def test_a_reader_cannot_submit_and_nothing_is_recorded(
+    team: Team, tmp_path: Path, shared_cache: Path
+) -> None:
+    rhea = _client(team, team.token("rhea", "reader"), tmp_path / "rhea", shared_cache)
+    src = tmp_path / "src"
+    write_script(src, "train.py", "print(1)\n")
+    submit = ["run", "submit", "-d", str(src), "-e", "far-reader", "train.py"]
+    refused = run_kiln(*submit, env=rhea, check=False)
+    assert (refused.returncode, refused.stderr) == (
+        4,
+        "kiln: error: rhea is a reader; writes need a contributor or admin token\n",
+    )
+    assert json.loads(run_kiln("run", "list", "-e", "far-reader", "--json", env=rhea).stdout) == []
+    row = {"id": "far-reader_1_x", "experiment": "far-reader", "status": "Queued"}
+    assert team.call("POST", "/api/v1/run-records", rhea["KILN_TOKEN"], json=row).status_code == 403
+
+
+def _wait_until_running(env: dict[str, str], run_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while json.loads(run_kiln("run", "show", run_id, "--json", env=env).stdout)["status"] in (
+        "Queued",
+        "Preparing",
+    ):
+        assert time.monotonic() < deadline, f"{run_id} never started"
+        time.sleep(0.3)
+
+
+def test_a_contributor_changes_only_the_runs_they_submitted(
+    team: Team, tmp_path: Path, shared_cache: Path
+) -> None:
+    ann = _client(team, team.token("ann", "contributor"), tmp_path / "ann", shared_cache)
+    bob = _client(team, team.token("bob", "contributor"), tmp_path / "bob", shared_cache)
+    admin = _client(team, team.admin_token, tmp_path / "admin", shared_cache)
+    src = tmp_path / "src"
+    write_script(src, "sleepy.py", "import time\nprint('started', flush=True)\ntime.sleep(600)\n")
+    submit = ["run", "submit", "-d", str(src), "-e", "far-owned", "--detach", "--json"]
+    run_id = json.loads(run_kiln(*submit, "sleepy.py", env=ann).stdout)["id"]
+    _wait_until_running(ann, run_id)
+    # The log of a running run reaches the server as it grows: bob's machine reads it.
+    deadline = time.monotonic() + 60
+    while "started" not in run_kiln("run", "logs", run_id, env=bob, check=False).stdout:
+        assert time.monotonic() < deadline, "the running run's log never reached the server"
+        time.sleep(0.5)
+    refused = run_kiln("run", "cancel", run_id, env=bob, check=False)
+    assert (refused.returncode, refused.stderr) == (
+        4,
+        f"kiln: error: run {run_id} was created by someone else; only they or an admin may "
+        "change it\n",
+    )
+    metrics = {"metrics": [["stolen", "1", 1.0]]}
+    path = f"/api/v1/run-records/{run_id}/metrics"
+    assert team.call("POST", path, bob["KILN_TOKEN"], json=metrics).status_code == 403
+    assert json.loads(run_kiln("run", "show", run_id, "--json", env=bob).stdout)["status"] == (
+        "Running"
+    )
+    canceled = run_kiln("run", "cancel", run_id, "--grace", "2", "--json", env=admin)
+    assert json.loads(canceled.stdout) == {"id": run_id, "status": "Canceled"}
+    shown = json.loads(run_kiln("run", "show", run_id, "--json", env=bob).stdout)
+    assert (shown["status"], shown["metrics"]) == ("Canceled", {})
+    followed = run_kiln("run", "logs", run_id, "--follow", env=bob).stdout
+    assert followed == run_kiln("run", "logs", run_id, env=ann).stdout
+    assert "\nstarted\n" in followed and f"run {run_id}: Canceled" in followed
+
+
+def test_named_targets_are_the_servers(team: Team, tmp_path: Path, shared_cache: Path) -> None:
+    cleo = _client(team, team.token("cleo", "contributor"), tmp_path / "cleo", shared_cache)
+    rhea = _client(team, team.token("rhea", "reader"), tmp_path / "rhea", shared_cache)
+    run_kiln("target", "add", "far-gpu", "ray://127.0.0.1:10001", env=cleo)
+    listed = run_kiln("target", "list", "--json", env=rhea).stdout
+    assert listed == run_kiln("target", "list", "--json", env=_on_host(team)).stdout
+    assert {"name": "far-gpu", "kind": "ray", "address": "ray://127.0.0.1:10001"}.items() <= (
+        next(t for t in json.loads(listed) if t["name"] == "far-gpu").items()
+    )
+    refused = run_kiln("target", "add", "far-cpu", "ray://127.0.0.1:10002", env=rhea, check=False)
+    assert refused.returncode == 4 and "rhea is a reader" in refused.stderr
+    bad = run_kiln("target", "add", "far-bad", "ray://", env=cleo, check=False)
+    assert bad.returncode == 2
+    assert (
+        bad.stderr
+        == run_kiln("target", "add", "far-bad", "ray://", env=_on_host(team), check=False).stderr
+    )
+    run_kiln("target", "remove", "far-gpu", env=cleo)
+    gone = run_kiln("target", "remove", "far-gpu", env=cleo, check=False)
+    assert (gone.returncode, gone.stderr) == (
+        3,
+        "kiln: error: no target 'far-gpu'; see `kiln target list`\n",
+    )
+
+
+def test_a_log_bigger_than_a_request_reaches_the_server_whole(
+    team: Team, tmp_path: Path, shared_cache: Path
+) -> None:
+    dana = _client(team, team.token("dana", "contributor"), tmp_path / "dana", shared_cache)
+    src = tmp_path / "src"
+    write_script(
+        src,
+        "chatty.py",
+        "import sys\nfor i in range(5 * 1024):\n    sys.stdout.write(f'{i:07d}' + 'x' * 1016 + '\\n')\n",
+    )
+    submit = ["run", "submit", "-d", str(src), "-e", "far-chatty", "--json", "chatty.py"]
+    run_id = json.loads(run_kiln(*submit, env=dana).stdout)["id"]
+    here = run_kiln("run", "logs", run_id, env=dana).stdout
+    assert here.count("x" * 1016 + "\n") == 5 * 1024  # over 5 MiB: three requests
+    elsewhere = {**dana, "KILN_DATA_DIR": str(tmp_path / "elsewhere")}
+    assert run_kiln("run", "logs", run_id, env=elsewhere).stdout == here
+
+
+def test_the_server_run_database_gives_what_a_local_one_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = Workspace.create(tmp_path / "local")
+    try:
+        expected = query_steps(CoreRunDatabase(local.engine))
+    finally:
+        local.close()
+    with team_server(tmp_path / "team") as team:  # its own: the steps list every run
+        monkeypatch.setenv("KILN_CONFIG_DIR", team.env["KILN_CONFIG_DIR"])
+        monkeypatch.setenv("KILN_TOKEN", team.token("quinn", "contributor"))
+        seen = query_steps(ServerRunDatabase(team.url))
+    # The server records the token's user as the run's author, and keeps its own time for a
+    # target, not the client's: the rest is equal.
+    finished = expected[14]
+    assert isinstance(finished, dict)
+    finished["created_by"] = "quinn"
+    for targets in (expected[17], seen[17]):
+        assert isinstance(targets, list)
+        for target in targets:
+            target.pop("created_at")
+    assert repr(seen) == repr(expected)
+
+
+def test_malformed_run_records_are_refused_and_change_nothing(team: Team) -> None:
+    token = team.token("mal", "contributor")
+    row = {
+        "id": "../../escape",
+        "experiment": "far-bad",
+        "status": "Queued",
+        "script": "t.py",
+        "arguments": [],
+        "snapshot_digest": "s" * 64,
+        "env_name": "py",
+        "env_version": "1",
+        "build_hash": "b" * 64,
+        "compute_target": "local",
+        "created_at": 1.0,
+    }
+    escape = team.call("POST", "/api/v1/run-records", token, json=row)
+    assert escape.status_code == 422 and "run id '../../escape' is not valid" in escape.text
+    mine = {**row, "id": "far-bad_1_a", "created_by": "someone-else"}  # never trusted
+    made = team.call("POST", "/api/v1/run-records", token, json=mine)
+    assert made.status_code == 201 and made.json()["arguments"] == []
+    assert made.json()["created_by"] == "mal"  # the token's user, not what the client said
+    again = team.call("POST", "/api/v1/run-records", token, json={**row, "id": "far-bad_1_a"})
+    assert again.status_code == 409
+    path = "/api/v1/run-records/far-bad_1_a"
+    for body, expected in (
+        ({"values": {"bogus": 1}}, "`values.bogus`: Extra inputs are not permitted"),
+        (
+            {"values": {"exit_code": "three"}},
+            "`values.exit_code`: Input should be a valid integer, unable to parse string as an "
+            "integer",
+        ),
+        ({"values": {"id": "other"}}, "`values.id`: Extra inputs are not permitted"),
+        ({"values": {"created_by": "x"}}, "`values.created_by`: Extra inputs are not permitted"),
+    ):
+        refused = team.call("PATCH", path, token, json=body)
+        assert (refused.status_code, refused.json()["detail"].split(";")[0]) == (422, expected)
+    chunk = {"offset": 0, "data": "not base64!", "last": True}
+    assert team.call("POST", f"{path}/log", token, json=chunk).status_code == 422
+    gap = {"offset": 10, "data": "", "last": True}
+    assert team.call("POST", f"{path}/log", token, json=gap).status_code == 409
+    assert team.call("GET", f"{path}/log", token).status_code == 404  # nothing was kept
+    kept = team.call("GET", path, token).json()
+    assert (kept["status"], kept["exit_code"]) == ("Queued", None)
+    assert team.up()
