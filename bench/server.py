@@ -19,8 +19,9 @@ The operations: register a new version (new content of an existing name, so ever
 writes), get one version (``NAME:5``), list the 1,000 latest versions (one page of 1,000).
 Each is a closed loop of 1, 8 and 32 clients (``--concurrency``) for ``--seconds`` after a
 warm-up (a client whose requests are slower than that goes on until one is timed); the
-systems take turns within every (operation, concurrency) cell, and the cells are ``--rounds`` times; a table shows the median round (by requests per second) with its
-p50, p99 and requests per second, and the ratio to MLflow at the highest concurrency.
+systems take turns within every (operation, concurrency) cell, and the cells are repeated
+``--rounds`` times; a table shows the median round (by requests per second) with its p50, p99
+and requests per second, and the ratio to MLflow at the highest concurrency.
 Registers grow every workspace a little during the run (a few thousand versions); the list
 stays 1,000 names. Artifact throughput is measured once the artifact store lands.
 
