@@ -44,12 +44,12 @@ def definition(name: str, version: int) -> EnvironmentDefinition:
     )
 
 
-def seed(ws: Workspace) -> None:
-    """10,000 versions through the registry's own insert, 1,000 per transaction."""
-    for start in range(0, NAMES, 100):
+def seed(ws: Workspace, *, names: int = NAMES, versions: int = VERSIONS) -> None:
+    """10,000 versions through the registry's own insert, 100 names per transaction."""
+    for start in range(0, names, 100):
         with write_transaction(ws.engine) as connection:
-            for n in range(start, start + 100):
-                for v in range(1, VERSIONS + 1):
+            for n in range(start, min(start + 100, names)):
+                for v in range(1, versions + 1):
                     d = definition(f"env-{n:04d}", v)
                     insert_version(
                         connection,
