@@ -95,7 +95,8 @@ def test_an_interpreter_that_is_not_installed_lists_those_found(
     message = str(caught.value)
     assert message.startswith("`python.version` '3.7': no such interpreter on this machine")
     assert "found:" in message and "3.11." in message
-    assert "install that Python or change python.version" in message
+    assert "install that Python, change python.version, or let uv install it" in message
+    assert "--python-downloads automatic" in message
     assert package_index.requests == []
     assert _nothing_built(cache_dir)
 
