@@ -4,6 +4,8 @@ a malformed request as 422 with one line naming the field, a bug as 500 without 
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,12 +14,25 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from kiln.errors import KilnError
 from kiln.secrets import redact
+from kiln.server.state import WORKSPACE_VARIABLE
 
 log = logging.getLogger("kiln.server")
 
 
 def _one_line(text: str) -> str:
     return " ".join(redact(text).split())
+
+
+def _public(text: str, request: Request) -> str:
+    """Where the server keeps its workspace is the host's business, not a client's: messages
+    that name the folder (``no environment X in FOLDER``) name the server's URL instead."""
+    served = os.environ.get(WORKSPACE_VARIABLE)
+    if not served:
+        return text
+    where = str(request.base_url).rstrip("/")
+    for form in sorted({served, str(Path(served).resolve())}, key=len, reverse=True):
+        text = text.replace(form, where)
+    return text
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -33,7 +48,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(KilnError)
     async def kiln_error(request: Request, exc: KilnError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"detail": _one_line(str(exc))}, exc.status, headers=headers)
+        detail = _one_line(_public(str(exc), request))
+        return JSONResponse({"detail": detail}, exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
