@@ -5,6 +5,7 @@ staged from the workspace's artifact store into the cache by sha256."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,25 @@ def secrets_for(
     return secrets
 
 
+def _stored(workspace: Workspace, digest: str, *, folder: bool) -> Path | None:
+    """The stored file or folder with this digest: the workspace's artifact store, or for a
+    workspace on a team server, this machine's copy of what the server's store holds."""
+    if workspace.server_url is not None:
+        from kiln.serverinputs import fetch
+
+        return fetch(workspace, digest, folder=folder)
+    return workspace.artifacts.lookup(digest)
+
+
+def content_lookup(
+    workspace: Workspace, definition: EnvironmentDefinition
+) -> Callable[[str], Path | None]:
+    """Finds the stored content of ``definition``'s local inputs by digest, for saving a copy
+    of it (kiln.formats.base.ContentLookup), on a folder or a server workspace alike."""
+    folder = definition.docker.build_context_digest
+    return lambda digest: _stored(workspace, digest, folder=digest == folder)
+
+
 def stage_local_wheels(
     workspace: Workspace, cache: Cache, definition: EnvironmentDefinition
 ) -> dict[str, str]:
@@ -73,7 +93,7 @@ def stage_local_wheels(
         file_name = local_file_name(entry)
         final = cache.root / WHEELS_FOLDER / digest / file_name
         if not final.exists():
-            source = workspace.artifacts.lookup(digest)
+            source = _stored(workspace, digest, folder=False)
             if source is None or not source.is_file():
                 raise BuildError(
                     f"`python.pip.packages`: the workspace does not hold {entry} (sha256 "
@@ -90,7 +110,7 @@ def stage_build_context(workspace: Workspace, definition: EnvironmentDefinition)
     docker = definition.docker
     if not docker.build_context or not docker.build_context_digest:
         return None
-    found = workspace.artifacts.lookup(docker.build_context_digest)
+    found = _stored(workspace, docker.build_context_digest, folder=True)
     if found is None or not found.is_dir():
         raise BuildError(
             f"`docker.build_context`: the workspace does not hold {docker.build_context!r} "

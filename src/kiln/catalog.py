@@ -136,24 +136,35 @@ def register(
     *,
     source_dir: Path | None = None,
     actor: Actor | None = None,
+    inputs_checked: bool = False,
 ) -> RegisterResult:
     """Register ``definition``: same content as an existing version returns that version.
-    ``actor`` is the server's user (None: the local user), recorded with the version."""
+    ``actor`` is the server's user (None: the local user), recorded with the version;
+    ``inputs_checked`` when the caller has checked that its local inputs are stored (the
+    server, in its artifact store)."""
+    if source_dir is not None and _unread_local_inputs(definition):
+        definition = resolve_local_inputs(definition, source_dir)
     if workspace.server_url is not None:
         from kiln import remoteenvs
 
+        if _has_local_inputs(definition):
+            if source_dir is None:
+                raise InvalidDefinition(
+                    "this definition names local files; register it from the folder that has them"
+                )
+            from kiln.serverinputs import upload_inputs
+
+            upload_inputs(workspace, definition, source_dir)
         return remoteenvs.register(workspace, definition)
     from kiln.registry.engine import write_transaction
     from kiln.registry.queries import insert_version
 
     _refuse_reserved(definition.name)
-    if source_dir is not None and _unread_local_inputs(definition):
-        definition = resolve_local_inputs(definition, source_dir)
     if any(parse_pip_entry(e).kind == "wheel" for e in definition.python.pip.packages):
         from kiln.wheels import resolve_stored_wheels
 
         definition = resolve_stored_wheels(workspace, definition)
-    if _has_local_inputs(definition):
+    if _has_local_inputs(definition) and not inputs_checked:
         if source_dir is None:
             _check_stored(workspace, definition)
         else:

@@ -40,11 +40,12 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def shown_definition(record: EnvironmentRecord) -> dict[str, Any]:
-    """The record's definition as Kiln YAML data, secrets masked: what any face shows."""
+def shown_definition(record: EnvironmentRecord, *, digests: bool = False) -> dict[str, Any]:
+    """The record's definition as Kiln YAML data, secrets masked: what any face shows; with
+    ``digests``, also what its local files hold (a client fetches them by those to build)."""
     from kiln.formats import kiln_yaml
 
-    return _masked(kiln_yaml.to_data(record.definition))
+    return _masked(kiln_yaml.to_data(record.definition, digests=digests))
 
 
 def shown(workspace: Workspace, record: EnvironmentRecord) -> Shown:

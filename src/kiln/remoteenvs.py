@@ -106,16 +106,20 @@ def _record(summary: dict[str, Any], definition: EnvironmentDefinition) -> Envir
     )
 
 
-def detail(workspace: Workspace, name: str, version: str | None) -> dict[str, Any]:
-    """``env show --json`` of one version, from the server."""
-    found: dict[str, Any] = client(workspace).request("GET", _path(name, version))
+def detail(
+    workspace: Workspace, name: str, version: str | None, *, digests: bool = False
+) -> dict[str, Any]:
+    """``env show --json`` of one version, from the server; ``digests`` adds those of its
+    local files (kiln.serverinputs fetches them by digest)."""
+    params = {"digests": "true"} if digests else None
+    found: dict[str, Any] = client(workspace).request("GET", _path(name, version), params=params)
     return found
 
 
 def get(workspace: Workspace, name: str, version: str | None) -> EnvironmentRecord:
     from kiln.environment.validation import validate_definition
 
-    found = detail(workspace, name, version)
+    found = detail(workspace, name, version, digests=True)
     definition = validate_definition(found["definition"], source="the server", stored=True)
     return _record(found, definition)
 
@@ -123,7 +127,9 @@ def get(workspace: Workspace, name: str, version: str | None) -> EnvironmentReco
 def register(workspace: Workspace, definition: EnvironmentDefinition) -> RegisterResult:
     from kiln.formats.kiln_yaml import to_data
 
-    answer = client(workspace).request("POST", "/environments", json=to_data(definition))
+    # With the digests of its local inputs, which the caller has uploaded (kiln.serverinputs).
+    body = to_data(definition, digests=True)
+    answer = client(workspace).request("POST", "/environments", json=body)
     return RegisterResult(_record(answer, definition), answer["created"])
 
 

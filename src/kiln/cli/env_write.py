@@ -168,6 +168,7 @@ def _print_registered(
 
 def download(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
+    from kiln.buildinputs import content_lookup
     from kiln.images import default_base_image
 
     ws = existing_workspace(args)
@@ -177,7 +178,7 @@ def download(args: argparse.Namespace) -> int:
         directory,
         args.format,
         default_image=default_base_image(ws),
-        lookup=ws.artifacts.lookup,
+        lookup=content_lookup(ws, source.definition),
         overwrite=args.force,
     )
     if args.json:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pathspec
 
@@ -162,11 +164,25 @@ def _refuse_escaping_link(path: Path, rel: str, resolved_root: Path, field: str)
         )
 
 
-def tree_digest(root: Path, *, field: str = "docker.build_context") -> str:
-    """sha256 over (relative path, executable bit, content digest) of every kept file."""
+class TreeEntry(NamedTuple):
+    """One kept file of a folder: where it sits, whether it is executable, what it holds."""
+
+    relative: str
+    executable: bool
+    digest: str
+    path: Path
+
+
+def tree_manifest(
+    root: Path, *, field: str = "docker.build_context"
+) -> tuple[bytes, list[TreeEntry]]:
+    """The folder's manifest, one ``path NUL x|- NUL sha256`` line per kept file, and its
+    entries. Its sha256 is the folder's tree digest, so a store that keeps the manifest and the
+    files by sha256 keeps the folder, checkable like any file (kiln.serverinputs)."""
     if not root.is_dir():
         raise InvalidDefinition(f"`{field}`: {root} is not a folder")
-    digest = hashlib.sha256()
+    lines: list[bytes] = []
+    entries: list[TreeEntry] = []
     total = 0
     for rel, path in context_files(root, field=field):
         total += path.stat().st_size
@@ -175,6 +191,38 @@ def tree_digest(root: Path, *, field: str = "docker.build_context") -> str:
                 f"`{field}`: {root} holds over {MAX_CONTEXT_BYTES:,} bytes; "
                 "list large data in .kilnignore"
             )
-        executable = "x" if is_executable(path) else "-"
-        digest.update(f"{rel}\0{executable}\0{file_digest(path)}\n".encode())
-    return digest.hexdigest()
+        entry = TreeEntry(rel, is_executable(path), file_digest(path), path)
+        entries.append(entry)
+        lines.append(f"{rel}\0{'x' if entry.executable else '-'}\0{entry.digest}\n".encode())
+    return b"".join(lines), entries
+
+
+_MANIFEST_LINE = re.compile(r"([^\0\n]+)\0([x-])\0([0-9a-f]{64})")
+
+
+def parse_tree_manifest(manifest: bytes) -> list[tuple[str, bool, str]] | None:
+    """(relative path, executable, sha256) per line of a manifest tree_manifest wrote, or None
+    when ``manifest`` is not one (or names a path that would leave its folder)."""
+    try:
+        text = manifest.decode()
+    except UnicodeDecodeError:
+        return None
+    if not text.endswith("\n"):
+        return None
+    parsed = []
+    for line in text[:-1].split("\n"):
+        match = _MANIFEST_LINE.fullmatch(line)
+        if match is None:
+            return None
+        relative = match.group(1)
+        parts = relative.split("/")
+        if relative.startswith("/") or ".." in parts or "" in parts or "." in parts:
+            return None
+        parsed.append((relative, match.group(2) == "x", match.group(3)))
+    return parsed
+
+
+def tree_digest(root: Path, *, field: str = "docker.build_context") -> str:
+    """sha256 over (relative path, executable bit, content digest) of every kept file: the
+    sha256 of its manifest."""
+    return hashlib.sha256(tree_manifest(root, field=field)[0]).hexdigest()

@@ -102,9 +102,12 @@ def _source_text(path: Path, location: tuple[int | str, ...]) -> str | None:
     return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
-def to_data(definition: EnvironmentDefinition) -> dict[str, Any]:
-    """The YAML mapping: defaults and Kiln-computed digests left out."""
-    data = definition.model_dump(mode="json", exclude_defaults=True, exclude=_COMPUTED)
+def to_data(definition: EnvironmentDefinition, *, digests: bool = False) -> dict[str, Any]:
+    """The YAML mapping: defaults left out, and Kiln-computed digests unless ``digests`` (a
+    client registering on a server names the stored content its local inputs stand for)."""
+    data = definition.model_dump(
+        mode="json", exclude_defaults=True, exclude=None if digests else _COMPUTED
+    )
     for section in ("python", "docker", "spark"):
         if data.get(section) == {}:
             del data[section]
@@ -135,14 +138,16 @@ def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
 
-def from_data(data: Any, *, source: str) -> EnvironmentDefinition:
-    """A definition sent as Kiln's JSON form (the server's register): validated as a file is,
-    digests recomputed, never trusted."""
+def from_data(data: Any, *, source: str, keep_digests: bool = False) -> EnvironmentDefinition:
+    """A definition sent as Kiln's JSON form (the server's register): validated as a file is.
+    Digests are dropped, never trusted, unless ``keep_digests``: the caller then checks that
+    its store holds content under each of them (kiln.server.routes_environments)."""
     if not isinstance(data, dict):
         raise InvalidDefinition(f"the definition in {source} must be a mapping of keys to values")
     data = dict(data)
     data.pop("$schema", None)
-    _drop_computed(data)
+    if not keep_digests:
+        _drop_computed(data)
     from kiln.environment.validation import validate_definition
 
     return validate_definition(data, source=source)

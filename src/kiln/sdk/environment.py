@@ -278,7 +278,11 @@ class Environment:
                 UserWarning,
                 stacklevel=2,
             )
-        lookup = self._workspace.artifacts.lookup if self._workspace is not None else None
+        lookup = None
+        if self._workspace is not None:
+            from kiln.buildinputs import content_lookup
+
+            lookup = content_lookup(self._workspace, self.definition)
         default_image = None
         if self._workspace is not None:
             from kiln.images import default_base_image

@@ -12,7 +12,6 @@ from kiln import catalog
 from kiln.envdetail import shown, shown_definition
 from kiln.environment import ANONYMOUS_NAME
 from kiln.envlist import list_versions
-from kiln.errors import InvalidDefinition
 from kiln.schemas.environments import (
     ArchiveResult,
     EnvironmentDetail,
@@ -22,6 +21,8 @@ from kiln.schemas.environments import (
 )
 from kiln.server.auth import Reader, Served, Writer
 from kiln.server.paging import Page, page
+from kiln.server.routes_artifacts import Store
+from kiln.serverinputs import check_stored
 
 router = APIRouter(prefix="/environments", tags=["environments"])
 
@@ -76,23 +77,11 @@ def list_environments(
     return page(found, paging, response)
 
 
-def _refuse_local_files(definition: Any) -> None:
-    from kiln.environment.packages import parse_pip_entry
-
-    pip = definition.python.pip
-    if definition.docker.build_context or any(
-        parse_pip_entry(e).kind == "path" for e in [*pip.packages, *pip.constraints]
-    ):
-        raise InvalidDefinition(
-            "the definition names local files or a build context, which a request cannot "
-            "carry; store wheels with `kiln wheel add` and name them wheel:FILE"
-        )
-
-
 @router.post("", response_model=RegisteredVersion)
 def register(
     workspace: Served,
     actor: Writer,
+    store: Store,
     response: Response,
     definition: Annotated[dict[str, Any], Body()],
     name: str | None = None,
@@ -103,28 +92,33 @@ def register(
     from kiln.environment.validation import assign
     from kiln.formats.kiln_yaml import from_data
 
-    parsed = from_data(definition, source="the request body")
+    parsed = from_data(definition, source="the request body", keep_digests=True)
     if name is not None:
         assign(parsed, "name", name)
     if version is not None:
         assign(parsed, "version", version)
-    _refuse_local_files(parsed)
-    result = catalog.register(workspace, parsed, actor=actor)
+    check_stored(parsed, store)  # the digests name content the store holds, checked there
+    result = catalog.register(workspace, parsed, actor=actor, inputs_checked=True)
     response.status_code = 201 if result.created else 200
     shared = catalog.same_build(workspace, result.record)
     return {**result.record.summary(), "created": result.created, "same_build_as": shared}
 
 
-def _detail(workspace: Any, name: str, version: str | None) -> dict[str, Any]:
-    found = shown(workspace, catalog.get(workspace, name, version))
-    return {**found.summary, "same_build_as": found.same_build_as, "definition": found.definition}
+def _detail(workspace: Any, name: str, version: str | None, digests: bool) -> dict[str, Any]:
+    record = catalog.get(workspace, name, version)
+    found = shown(workspace, record)
+    definition = shown_definition(record, digests=True) if digests else found.definition
+    return {**found.summary, "same_build_as": found.same_build_as, "definition": definition}
 
 
 # exclude_unset: like `env show --json` without --build or --runs, no build or runs keys
 @router.get("/{name}", response_model=EnvironmentDetail, response_model_exclude_unset=True)
-def show_latest(workspace: Served, actor: Reader, name: str) -> dict[str, Any]:
-    """The latest unarchived version, as ``kiln env show NAME --json``."""
-    return _detail(workspace, name, None)
+def show_latest(
+    workspace: Served, actor: Reader, name: str, digests: bool = False
+) -> dict[str, Any]:
+    """The latest unarchived version, as ``kiln env show NAME --json``; ``digests`` adds the
+    sha256 of its local files, by which a client fetches them from the artifact store."""
+    return _detail(workspace, name, None, digests)
 
 
 @router.get(
@@ -132,8 +126,10 @@ def show_latest(workspace: Served, actor: Reader, name: str) -> dict[str, Any]:
     response_model=EnvironmentDetail,
     response_model_exclude_unset=True,
 )
-def show_version(workspace: Served, actor: Reader, name: str, version: str) -> dict[str, Any]:
-    return _detail(workspace, name, version)
+def show_version(
+    workspace: Served, actor: Reader, name: str, version: str, digests: bool = False
+) -> dict[str, Any]:
+    return _detail(workspace, name, version, digests)
 
 
 def _set_archived(

@@ -1,0 +1,148 @@
+"""A definition's local inputs (wheel files, a build context folder) on a team server.
+
+Registering against a server uploads them to the server's artifact store; building fetches them
+back into this machine's cache. A file travels as itself, by sha256. A folder travels as its
+files plus its manifest (kiln.environment.files.tree_manifest), whose sha256 is the folder's tree
+digest: the server checks that it holds a folder exactly as it checks a file, and a client
+rebuilds the folder from the manifest and checks every file it fetched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiln.artifacts import ArtifactStore
+from kiln.environment.files import parse_tree_manifest, tree_manifest
+from kiln.environment.packages import parse_pip_entry
+from kiln.errors import InvalidDefinition, NotFound
+from kiln.private import private_folder
+
+if TYPE_CHECKING:
+    from kiln.blobstores.base import BlobStore
+    from kiln.environment.definition import EnvironmentDefinition
+    from kiln.httpclient import ServerClient
+    from kiln.workspace import Workspace
+
+
+def _client(workspace: Workspace) -> ServerClient:
+    from kiln.remoteenvs import client
+
+    return client(workspace)
+
+
+def upload_inputs(
+    workspace: Workspace, definition: EnvironmentDefinition, source_dir: Path
+) -> None:
+    """Send the local files ``definition`` names (their digests already recorded) to the
+    server's store; only what the server lacks crosses the network."""
+    from kiln.formats.base import local_path_of
+    from kiln.remoteartifacts import upload
+    from kiln.wheels import check_local_wheel
+
+    client = _client(workspace)
+    for entry, digest in definition.python.pip.file_digests.items():
+        if parse_pip_entry(entry).kind != "path":
+            continue
+        path = source_dir / local_path_of(entry)
+        if path.suffix == ".whl":
+            check_local_wheel(path, shown=local_path_of(entry))
+        if upload(client, path) != digest:
+            raise InvalidDefinition(
+                f"{local_path_of(entry)} changed while it was being sent; retry"
+            )
+    docker = definition.docker
+    if docker.build_context and docker.build_context_digest:
+        manifest, files = tree_manifest(source_dir / docker.build_context)
+        for file in files:
+            if upload(client, file.path) != file.digest:
+                raise InvalidDefinition(
+                    f"{docker.build_context}/{file.relative} changed while it was being sent; retry"
+                )
+        # The manifest goes last: once the server holds it, it holds every file it names.
+        if upload(client, manifest) != docker.build_context_digest:
+            raise InvalidDefinition(
+                f"{docker.build_context} changed while it was being sent; retry"
+            )
+
+
+@cache
+def _local_copies(root: Path) -> ArtifactStore:
+    return ArtifactStore(private_folder(root / "server-artifacts"))
+
+
+def fetch(workspace: Workspace, digest: str, *, folder: bool) -> Path | None:
+    """This machine's copy of a file (or, with ``folder``, a folder) the server's store holds
+    under ``digest``; None when the server holds no such thing. Kept in the build cache, so it is
+    fetched once; every byte is checked against its sha256 on the way in."""
+    from kiln.remoteartifacts import download
+
+    local = _local_copies(workspace.cache_root)
+    found = local.lookup(digest)
+    if found is not None:
+        return found
+    client = _client(workspace)
+    with tempfile.TemporaryDirectory(dir=local.root, prefix=".fetch-") as scratch:
+        try:
+            first = download(client, digest, Path(scratch) / "blob")
+        except NotFound:
+            return None
+        if not folder:
+            local.put_file(first)
+            return local.lookup(digest)
+        entries = parse_tree_manifest(first.read_bytes())
+        if entries is None:
+            return None  # a file, not a folder: the caller says what it expected
+        tree = Path(scratch) / "tree"
+        for relative, executable, file_digest in entries:
+            target = tree / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            cached = local.lookup(file_digest)
+            if cached is not None and cached.is_file():
+                shutil.copyfile(cached, target)
+            else:
+                download(client, file_digest, target)
+            target.chmod(0o755 if executable else 0o644)
+        if local.put_tree(tree) != digest:  # cannot differ once every file was checked
+            raise InvalidDefinition(f"the folder fetched as {digest[:12]} does not match it")
+    return local.lookup(digest)
+
+
+_LARGEST_MANIFEST = 16 * 1024 * 1024
+
+
+def check_stored(definition: EnvironmentDefinition, store: BlobStore) -> None:
+    """On the server: every local input a registered definition names is in ``store`` (a
+    client's register uploads them first), the folder's files included; else one line."""
+    pip = definition.python.pip
+    paths = [e for e in pip.packages if parse_pip_entry(e).kind == "path"]
+    if sorted(paths) != sorted(pip.file_digests):
+        raise InvalidDefinition(
+            "`python.pip.file_digests` must name the sha256 of each local file in "
+            "python.pip.packages; register with the kiln client, which computes them"
+        )
+    missing = [entry for entry, digest in pip.file_digests.items() if store.size(digest) is None]
+    docker = definition.docker
+    if docker.build_context:
+        if docker.build_context_digest is None:
+            raise InvalidDefinition(
+                "`docker.build_context_digest` is missing; register with the kiln client, "
+                "which uploads the folder and computes it"
+            )
+        size = store.size(docker.build_context_digest)
+        entries = None
+        if size is not None and size <= _LARGEST_MANIFEST:
+            from kiln.blobstores.base import read_chunks
+
+            blob = store.open(docker.build_context_digest)
+            entries = parse_tree_manifest(b"".join(read_chunks(blob, 1 << 20)))
+        if entries is None or any(store.size(digest) is None for _, _, digest in entries):
+            missing.append(docker.build_context)
+    if missing:
+        raise InvalidDefinition(
+            f"the server's artifact store does not hold {', '.join(missing)}; register with the "
+            "kiln client, which uploads local files and build contexts first"
+        )
