@@ -11,7 +11,9 @@ builder that dies stops renewing, and the next one takes the lease over once it 
 
 Taken on SQLite too: it costs one insert and one delete per cold build, and one code path is
 what the tests prove on both databases. Expiry compares the holders' clocks, so machines
-sharing a registry should agree on the time to within a small part of the lease's length.
+sharing a registry should agree on the time to within a small part of the lease's length. The
+lease rows live in a ``LeaseBook``: the registry's table, or for a workspace on a team server
+the server's (kiln.remoteleases), where the server's clock is the one every client compares.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import socket
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kiln.cache import process_alive
 from kiln.errors import WorkspaceError
+from kiln.registry.engine import write_transaction
 from kiln.registry.lease_queries import (
     Holder,
     LeaseKey,
@@ -39,6 +42,68 @@ from kiln.registry.lease_queries import (
 if TYPE_CHECKING:
     from kiln.buildlog import BuildLog
     from kiln.workspace import Workspace
+
+
+class LeaseBook(Protocol):
+    """Where leases are kept. Each write is one atomic statement that says whether it won."""
+
+    def current(self, key: LeaseKey) -> dict[str, Any] | None:
+        """The lease row, with ``now``: the book's clock when it was read."""
+        ...
+
+    def insert(self, key: LeaseKey, holder: Holder, seconds: float) -> bool: ...
+
+    def take_over(self, key: LeaseKey, holder: Holder, previous: str, seconds: float) -> bool: ...
+
+    def renew(self, key: LeaseKey, holder: str, seconds: float) -> bool: ...
+
+    def release(self, key: LeaseKey, holder: str) -> None: ...
+
+
+class RegistryLeases:
+    """The registry's ``build_leases`` table, on this machine's clock."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def current(self, key: LeaseKey) -> dict[str, Any] | None:
+        with self.workspace.engine.connect() as connection:
+            row = get_lease(connection, key=key)
+        return None if row is None else {**row, "now": time.time()}
+
+    def insert(self, key: LeaseKey, holder: Holder, seconds: float) -> bool:
+        with write_transaction(self.workspace.engine) as connection:
+            return insert_lease(
+                connection, key=key, holder=holder, now=time.time(), seconds=seconds
+            )
+
+    def take_over(self, key: LeaseKey, holder: Holder, previous: str, seconds: float) -> bool:
+        with write_transaction(self.workspace.engine) as connection:
+            return take_over_lease(
+                connection,
+                key=key,
+                holder=holder,
+                previous=previous,
+                now=time.time(),
+                seconds=seconds,
+            )
+
+    def renew(self, key: LeaseKey, holder: str, seconds: float) -> bool:
+        with write_transaction(self.workspace.engine) as connection:
+            return renew_lease(connection, key=key, holder=holder, now=time.time(), seconds=seconds)
+
+    def release(self, key: LeaseKey, holder: str) -> None:
+        with write_transaction(self.workspace.engine) as connection:
+            release_lease(connection, key=key, holder=holder)
+
+
+def lease_book(workspace: Workspace) -> LeaseBook:
+    if workspace.server_url is not None:
+        from kiln.remoteleases import ServerLeases
+
+        return ServerLeases(workspace)
+    return RegistryLeases(workspace)
+
 
 SECONDS_VARIABLE = "KILN_BUILD_LEASE_SECONDS"
 DEFAULT_SECONDS = 60.0
@@ -74,7 +139,7 @@ class BuildLease:
     """The lease of one build attempt: ``take`` (idempotent, waits), then ``release``."""
 
     def __init__(self, workspace: Workspace, key: LeaseKey, building: str, log: BuildLog) -> None:
-        self.workspace, self.key, self.log = workspace, key, log
+        self.book, self.key, self.log = lease_book(workspace), key, log
         self.seconds = lease_seconds()
         self.holder = Holder(uuid.uuid4().hex, socket.gethostname(), os.getpid(), building)
         self.held = False
@@ -83,13 +148,13 @@ class BuildLease:
 
     def take(self) -> None:
         """Hold the lease, first waiting for whoever builds the same thing elsewhere."""
-        if self.held or self.workspace.server_url is not None:
-            return  # a server has no lease endpoint yet: clients of one build unleased
+        if self.held:
+            return
         waited_for: dict[str, Any] | None = None
         started = time.monotonic()
         poll = min(0.5, self.seconds / 4)
         while not self._try_take():
-            row = self._current()
+            row = self.book.current(self.key)
             if row is not None and row["holder"] != (waited_for or {}).get("holder"):
                 self._say_waiting(row)  # once per holder
                 waited_for = row
@@ -110,29 +175,20 @@ class BuildLease:
         if self._renewer is not None:
             self._renewer.join()
         self.held = False
-        from kiln.registry.engine import write_transaction
-
-        with write_transaction(self.workspace.engine) as connection:
-            release_lease(connection, key=self.key, holder=self.holder.holder)
-
-    def _current(self) -> dict[str, Any] | None:
-        with self.workspace.engine.connect() as connection:
-            return get_lease(connection, key=self.key)
+        self.book.release(self.key, self.holder.holder)
 
     def _try_take(self) -> bool:
         """One attempt: take the free lease, or the one of a builder that died."""
-        from kiln.registry.engine import write_transaction
-
-        row, now = self._current(), time.time()
-        if row is not None and row["expires_at"] >= now and _alive_here(row["host"], row["pid"]):
+        row = self.book.current(self.key)
+        if (
+            row is not None
+            and row["expires_at"] >= row["now"]
+            and _alive_here(row["host"], row["pid"])
+        ):
             return False  # read first: waiting takes no write lock
-        key, holder, seconds = self.key, self.holder, self.seconds
-        with write_transaction(self.workspace.engine) as connection:
-            if row is None:
-                return insert_lease(connection, key=key, holder=holder, now=now, seconds=seconds)
-            return take_over_lease(
-                connection, key=key, holder=holder, previous=row["holder"], now=now, seconds=seconds
-            )
+        if row is None:
+            return self.book.insert(self.key, self.holder, self.seconds)
+        return self.book.take_over(self.key, self.holder, row["holder"], self.seconds)
 
     def _say_waiting(self, row: dict[str, Any]) -> None:
         builder, platform = self.key.builder, self.key.platform
@@ -145,22 +201,13 @@ class BuildLease:
 
     def _renew(self) -> None:
         """Every third of the lease's length until released. A renewal that fails (the
-        database away for a moment) is tried again at the next beat; a lease taken over
-        meanwhile is said once, and the build goes on (the result is the same either way)."""
-        from kiln.registry.engine import write_transaction
-
+        database or the server away for a moment) is tried again at the next beat; a lease taken
+        over meanwhile is said once, and the build goes on (the result is the same either way)."""
         said = False
         while not self._stop.wait(self.seconds / 3):
             try:
-                with write_transaction(self.workspace.engine) as connection:
-                    ours = renew_lease(
-                        connection,
-                        key=self.key,
-                        holder=self.holder.holder,
-                        now=time.time(),
-                        seconds=self.seconds,
-                    )
-            except Exception:  # any database fault: try again at the next beat
+                ours = self.book.renew(self.key, self.holder.holder, self.seconds)
+            except Exception:  # any database or network fault: try again at the next beat
                 continue
             if not ours and not said:
                 said = True

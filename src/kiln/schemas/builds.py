@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from kiln.schemas.base import Public
 
 
@@ -174,3 +176,40 @@ class HealthResult(Public):
     key: str
     healthy: bool
     problem: str | None
+
+
+class BuildLease(Public):
+    """Who builds a materialization right now (kiln.buildleases), with the server's clock."""
+
+    holder: str
+    host: str
+    pid: int
+    building: str
+    taken_at: float
+    expires_at: float
+    now: float
+
+
+class LeaseKey(Public):
+    platform: str = Field(max_length=200)
+    builder: str = Field(max_length=100)
+
+
+class LeaseTake(LeaseKey):
+    """Take a free lease (``previous`` null) or one whose holder ``previous`` died or expired."""
+
+    holder: str = Field(max_length=64)
+    host: str = Field(max_length=255)
+    pid: int
+    building: str = Field(max_length=600)
+    seconds: float = Field(ge=1, le=3600)
+    previous: str | None = Field(default=None, max_length=64)
+
+
+class LeaseRenew(LeaseKey):
+    holder: str = Field(max_length=64)
+    seconds: float = Field(ge=1, le=3600)
+
+
+class LeaseWon(Public):
+    won: bool

@@ -11,9 +11,23 @@ from fastapi.responses import PlainTextResponse
 
 from kiln import catalog
 from kiln.buildinfo import build_attempts, logged_build, stored_locks
+from kiln.buildleases import RegistryLeases
 from kiln.buildstore import RegistryBuildStore
 from kiln.errors import InvalidRequest, NotFound
-from kiln.schemas.builds import BuildAttempt, Lock, LockRecord, NewBuildAttempt, NewLock
+from kiln.registry.lease_queries import Holder
+from kiln.registry.lease_queries import LeaseKey as LeaseKeyRow
+from kiln.schemas.builds import (
+    BuildAttempt,
+    BuildLease,
+    LeaseKey,
+    LeaseRenew,
+    LeaseTake,
+    LeaseWon,
+    Lock,
+    LockRecord,
+    NewBuildAttempt,
+    NewLock,
+)
 from kiln.schemas.workspace import SharedSettings
 from kiln.server.auth import Reader, Served, Writer
 from kiln.workspace import SHARED_SETTINGS
@@ -166,3 +180,54 @@ def hash_log(workspace: Served, actor: Reader, build_hash: str, digest: str) -> 
     if path is None:
         raise NotFound(f"build {build_hash[:12]} has no log {digest[:12]}")
     return Response(path.read_bytes(), media_type="text/plain; charset=utf-8")  # hashed as is
+
+
+# Build leases (kiln.buildleases): clients of one server build each materialization once. The
+# server's clock decides expiry for all of them; whether a holder's process is alive is for its
+# own host to judge, so that check stays with the client.
+
+
+def _lease_key(build_hash: str, key: LeaseKey) -> LeaseKeyRow:
+    return LeaseKeyRow(build_hash, key.platform, key.builder)
+
+
+@router.get(f"{_HASH}/lease", response_model=BuildLease | None)
+def lease(
+    workspace: Served, actor: Reader, build_hash: str, platform: str, builder: str
+) -> dict[str, Any] | None:
+    """Who builds this materialization now, or null."""
+    key = LeaseKey(platform=platform, builder=builder)
+    row = RegistryLeases(workspace).current(_lease_key(build_hash, key))
+    return None if row is None else {field: row[field] for field in BuildLease.model_fields}
+
+
+@router.post(f"{_HASH}/lease", response_model=LeaseWon)
+def take_lease(
+    workspace: Served, actor: Writer, build_hash: str, body: LeaseTake
+) -> dict[str, bool]:
+    """Take the free lease, or (``previous`` given) the one of a holder that died."""
+    book, key = RegistryLeases(workspace), _lease_key(build_hash, body)
+    holder = Holder(body.holder, body.host, body.pid, body.building)
+    if body.previous is None:
+        return {"won": book.insert(key, holder, body.seconds)}
+    return {"won": book.take_over(key, holder, body.previous, body.seconds)}
+
+
+@router.post(f"{_HASH}/lease/renew", response_model=LeaseWon)
+def renew_lease(
+    workspace: Served, actor: Writer, build_hash: str, body: LeaseRenew
+) -> dict[str, bool]:
+    return {
+        "won": RegistryLeases(workspace).renew(
+            _lease_key(build_hash, body), body.holder, body.seconds
+        )
+    }
+
+
+@router.delete(f"{_HASH}/lease", status_code=204)
+def release_lease(
+    workspace: Served, actor: Writer, build_hash: str, platform: str, builder: str, holder: str
+) -> Response:
+    key = LeaseKey(platform=platform, builder=builder)
+    RegistryLeases(workspace).release(_lease_key(build_hash, key), holder)
+    return Response(status_code=204)
