@@ -232,3 +232,17 @@ def test_runs_filter_by_status_experiment_and_environment(site: Site) -> None:
     assert "No run matches." in client.get("/runs", params={"experiment": "other"}).text
     assert site.run_id in client.get("/runs", params={"environment": "py:1"}).text
     assert "No run matches." in client.get("/runs", params={"environment": "shop"}).text
+
+
+def test_the_api_filters_and_pages_runs_by_status(site: Site) -> None:
+    token = site.team.token("rhea-api", "reader")
+    done = site.team.call("GET", "/api/v1/runs?status=Completed", token).json()
+    assert site.run_id in [r["id"] for r in done] and {r["status"] for r in done} == {"Completed"}
+    failed = site.team.call("GET", "/api/v1/runs?status=Failed", token).json()
+    assert site.run_id not in [r["id"] for r in failed]
+    every = [r["id"] for r in site.team.call("GET", "/api/v1/runs", token).json()]
+    second = site.team.call("GET", "/api/v1/runs?limit=1&offset=1", token).json()
+    assert [r["id"] for r in second] == every[1:2]
+    bad = site.team.call("GET", "/api/v1/runs?status=Done", token)
+    assert bad.status_code == 422
+    assert bad.json()["detail"].startswith("`status`: 'Done' is not a run status; use one of")

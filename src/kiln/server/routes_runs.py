@@ -35,10 +35,16 @@ def list_runs(
     actor: Reader,
     experiment: str | None = None,
     environment: str | None = None,
+    status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    """Runs, newest first; ``environment`` is NAME or NAME:VERSION."""
-    found = runs.list_runs(workspace, experiment=experiment, environment=environment, limit=limit)
+    """Runs, newest first; ``environment`` is NAME or NAME:VERSION; ``offset`` skips that
+    many of the matching runs."""
+    found = runs.list_runs(
+        workspace, experiment=experiment, environment=environment, status=status,
+        limit=limit, offset=offset,
+    )  # fmt: skip
     return [summary(record) for record in found]
 
 
@@ -192,11 +198,13 @@ def list_run_records(
     experiment: str | None = None,
     env_name: str | None = None,
     env_version: str | None = None,
+    status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
     """Stored run records, newest first (not settled: a client settles what it watches)."""
     filters = {"experiment": experiment, "env_name": env_name, "env_version": env_version}
-    return served.run_documents(workspace, **filters, limit=limit)
+    return served.run_documents(workspace, **filters, status=status, limit=limit, offset=offset)
 
 
 @router.post("/run-records", status_code=201, tags=["run records"])
