@@ -299,15 +299,28 @@ def require_admin(actor: Actor) -> None:
         raise Forbidden(f"{actor.name} is a {actor.role}; this needs an admin token")
 
 
+AUDIT_PAGE = 100
+MAX_AUDIT_PAGE = 1000
+
+
 def audit_entries(
-    workspace: Workspace, *, since: dt.datetime | None = None
+    workspace: Workspace,
+    *,
+    since: dt.datetime | None = None,
+    limit: int = AUDIT_PAGE,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """The audit trail, oldest first, as the public ``audit-entry`` rows."""
+    """The audit trail, newest first, a page at a time (``offset`` skips that many of the
+    newest entries made since ``since``), as the public ``audit-entry`` rows."""
     from kiln.registry.account_queries import list_actions
     from kiln.utctime import utc_text
 
+    if not 1 <= limit <= MAX_AUDIT_PAGE:
+        raise InvalidRequest(f"`limit`: {limit} is out of range; ask for 1 to {MAX_AUDIT_PAGE}")
+    if offset < 0:
+        raise InvalidRequest(f"`offset`: {offset} is negative; skip 0 or more entries")
     with workspace.engine.connect() as connection:
-        rows = list_actions(connection, since=since)
+        rows = list_actions(connection, since=since, limit=limit, offset=offset)
     return [
         {
             "actor": r["actor"],

@@ -104,13 +104,18 @@ def record_action(connection: Connection, *, actor: str, action: str, subject: s
 
 
 def list_actions(
-    connection: Connection, *, since: dt.datetime | None = None, limit: int = 1000
+    connection: Connection,
+    *,
+    since: dt.datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Audit rows, oldest first."""
-    query = select(audit).order_by(audit.c.id)
+    """Audit rows, newest first (rows are appended, so the id orders them); ``offset`` skips
+    that many of the newest."""
+    query = select(audit).order_by(audit.c.id.desc())
     if since is not None:
         query = query.where(audit.c.at >= since)
-    rows = [dict(row._mapping) for row in connection.execute(query.limit(limit))]
+    rows = [dict(row._mapping) for row in connection.execute(query.limit(limit).offset(offset))]
     for row in rows:
         row["at"] = _utc(row["at"])
     return rows

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from kiln import accounts
 from kiln.server.auth import Served
 from kiln.server.ui.pages import LOG_TAIL, Looker, PageRoute, render
-from kiln.server.ui.paging import linker, paged
+from kiln.server.ui.paging import PAGE_SIZE, Pages, linker, page_number, paged
 
 router = APIRouter(route_class=PageRoute)
 
@@ -62,8 +62,12 @@ def audit(
 ) -> Response:
     accounts.require_admin(viewer.actor)
     errors: dict[str, str] = {}
-    found = accounts.audit_entries(workspace, since=_since(since.strip(), errors))
-    rows, pages = paged(found[::-1], page, errors)
+    number = page_number(page, errors)
+    found = accounts.audit_entries(
+        workspace, since=_since(since.strip(), errors), limit=PAGE_SIZE + 1,
+        offset=(number - 1) * PAGE_SIZE,
+    )  # fmt: skip
+    rows, pages = found[:PAGE_SIZE], Pages(number, None, len(found) > PAGE_SIZE)
     query = linker(since=since)
     return render(
         request, "audit.html", rows=rows, pages=pages, query=query, errors=errors, since=since
