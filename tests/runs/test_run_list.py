@@ -74,3 +74,12 @@ def test_kiln_run_list_status_and_offset(sqlite_workspace: Workspace, tmp_path: 
             "Finalizing, Completed, Failed, Canceled"
         )
     )
+
+
+def test_the_sdk_lists_an_experiments_runs_by_status(sqlite_workspace: Workspace) -> None:
+    from kiln.sdk.runs import Experiment, Run
+
+    _seed(sqlite_workspace)
+    experiment = Experiment(sqlite_workspace, "e0")
+    assert [r.id for r in Run.list(experiment, status="Failed")] == ["r06", "r00"]
+    assert [r.id for r in Run.list(experiment)] == [f"r{i:02d}" for i in (10, 8, 6, 4, 2, 0)]

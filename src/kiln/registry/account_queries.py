@@ -97,6 +97,17 @@ def revoke_token(connection: Connection, *, token_id: int) -> None:
     connection.execute(statement)
 
 
+def revoke_tokens_named(connection: Connection, *, name: str) -> list[int]:
+    """Revoke the live tokens labelled ``name`` (the web sessions of one token); their ids."""
+    statement = (
+        update(tokens)
+        .where(tokens.c.name == name, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=_now())
+        .returning(tokens.c.id)
+    )
+    return sorted(int(token_id) for token_id in connection.execute(statement).scalars())
+
+
 def record_action(connection: Connection, *, actor: str, action: str, subject: str) -> None:
     """Append one audit row; call it inside the write's own transaction."""
     values = {"actor": actor, "action": action, "object": subject, "at": _now()}

@@ -21,7 +21,7 @@ from kiln.runs import core as runs
 from kiln.runs import served
 from kiln.runs.views import metrics, summary
 from kiln.schemas.runs import Run, RunSummary
-from kiln.schemas.serving import Deployment, Model
+from kiln.schemas.serving import Deployment, DeploymentTest, Model
 from kiln.server.auth import Reader, Served, Writer
 from kiln.server.paging import Page, page
 
@@ -85,6 +85,20 @@ def list_deployments(
 
     found = [r.summary() for r in deployments.list_deployments(workspace)]
     return page(found, paging, response)
+
+
+class ScoringRequest(BaseModel):
+    body: str = Field(max_length=1024 * 1024)  # JSON text, sent as it is
+
+
+@router.post("/deployments/{name}/test", response_model=DeploymentTest, tags=["deployments"])
+def test_deployment(
+    workspace: Served, actor: Writer, name: str, request: ScoringRequest
+) -> dict[str, Any]:
+    """Send ``body`` to the deployment's scoring URI from the server; its answer, any status."""
+    from kiln.serving.testrequest import send_test_request
+
+    return send_test_request(workspace, actor, name, request.body).summary()
 
 
 @router.get("/deployments/{name}", response_model=Deployment, tags=["deployments"])
