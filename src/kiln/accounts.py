@@ -144,7 +144,7 @@ def create_token(
     """Admins make tokens for anyone, creating the user or changing its role; every other
     user makes more tokens for themselves only, with their own role."""
     check_user_name(owner)
-    if label == SESSION_LABEL:
+    if is_session(label):
         raise InvalidRequest(f"`name`: {label!r} is kept for web UI sessions; choose another name")
     if not actor.is_admin:
         if owner != actor.name or role not in (None, actor.role):
@@ -178,8 +178,15 @@ def create_token(
     )
 
 
-def authenticate(workspace: Workspace, token: str | None) -> Actor:
-    """The actor a bearer token stands for; Unauthorized if it is missing, unknown or revoked."""
+def is_session(label: str) -> bool:
+    """A web UI session's token: ``web-session:ID``, ID the personal token it was made from
+    (``web-session`` alone: a session made before Kiln kept that)."""
+    return label == SESSION_LABEL or label.startswith(SESSION_LABEL + ":")
+
+
+def _live_token(workspace: Workspace, token: str | None) -> dict[str, Any]:
+    """The stored row of a token that may be used now; Unauthorized if it is missing,
+    unknown, revoked or expired."""
     if not token:
         raise Unauthorized("no access token; send `Authorization: Bearer TOKEN`")
     from kiln.registry import account_queries as q
@@ -189,21 +196,34 @@ def authenticate(workspace: Workspace, token: str | None) -> Actor:
         found = q.find_token(connection, token_sha256=digest)
     if found is None:
         raise Unauthorized("the access token is unknown or revoked; ask an admin for a new one")
-    if found["name"] == SESSION_LABEL and _age(found["created_at"]) > SESSION_LIFETIME:
+    if is_session(found["name"]) and _age(found["created_at"]) > SESSION_LIFETIME:
         raise Unauthorized("the web session has expired; log in again")
     expires = found["expires_at"]
     if expires is not None and dt.datetime.now(dt.timezone.utc) >= expires:
+        if is_session(found["name"]):
+            raise Unauthorized("the web session has expired with its token; log in again")
         raise Unauthorized(
             f"the access token expired at {expires.isoformat(timespec='seconds')}; ask an admin "
             "for a new one (or make one with `kiln token create` while another works)"
         )
+    return found
+
+
+def authenticate(workspace: Workspace, token: str | None) -> Actor:
+    """The actor a bearer token stands for; Unauthorized if it is missing, unknown or revoked."""
+    found = _live_token(workspace, token)
+    _touch(workspace, found)
+    return Actor(found["owner"], found["role"])
+
+
+def _touch(workspace: Workspace, found: dict[str, Any]) -> None:
     last = found["last_used_at"]
     if last is None or dt.datetime.now(dt.timezone.utc) - last > _TOUCH_EVERY:
+        from kiln.registry import account_queries as q
         from kiln.registry.engine import write_transaction
 
         with write_transaction(workspace.engine) as connection:
             q.touch_token(connection, token_id=found["id"])
-    return Actor(found["owner"], found["role"])
 
 
 def _age(created: dt.datetime) -> dt.timedelta:
@@ -213,15 +233,26 @@ def _age(created: dt.datetime) -> dt.timedelta:
 
 def open_session(workspace: Workspace, token: str) -> tuple[Actor, str]:
     """Log in with a personal access token: a new session token for the same user (the web
-    UI keeps it in a cookie, so the personal token never leaves the login form)."""
+    UI keeps it in a cookie, so the personal token never leaves the login form). The session
+    is named after the token, so revoking the token ends it, and it expires no later."""
     from kiln.registry import account_queries as q
     from kiln.registry.engine import write_transaction
 
-    actor = authenticate(workspace, token)
+    parent = _live_token(workspace, token)
+    if is_session(parent["name"]):
+        raise Unauthorized(
+            "`token`: that is a web session's token; log in with a personal access token"
+        )
+    _touch(workspace, parent)
+    actor = Actor(parent["owner"], parent["role"])
     session = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write_transaction(workspace.engine) as connection:
         token_id = q.insert_token(
-            connection, name=SESSION_LABEL, owner=actor.name, token_sha256=hash_token(session)
+            connection,
+            name=f"{SESSION_LABEL}:{parent['id']}",
+            owner=actor.name,
+            token_sha256=hash_token(session),
+            expires_at=parent["expires_at"],
         )
         q.record_action(
             connection, actor=actor.name, action="session.open", subject=f"{actor.name}/{token_id}"
@@ -236,7 +267,7 @@ def close_session(workspace: Workspace, session: str) -> None:
 
     with write_transaction(workspace.engine) as connection:
         found = q.find_token(connection, token_sha256=hash_token(session))
-        if found is None or found["name"] != SESSION_LABEL:
+        if found is None or not is_session(found["name"]):
             return
         q.revoke_token(connection, token_id=found["id"])
         q.record_action(
@@ -254,6 +285,7 @@ def list_tokens(workspace: Workspace, actor: Actor) -> list[dict[str, Any]]:
 
 
 def revoke_token(workspace: Workspace, actor: Actor, token_id: int) -> dict[str, Any]:
+    """Revoke the token and, in the same transaction, the web sessions logged in with it."""
     from kiln.registry import account_queries as q
     from kiln.registry.engine import write_transaction
 
@@ -263,6 +295,10 @@ def revoke_token(workspace: Workspace, actor: Actor, token_id: int) -> dict[str,
             raise NotFound(f"no token {token_id}; see `kiln token list`")
         q.revoke_token(connection, token_id=token_id)
         q.record_action(connection, actor=actor.name, action="token.revoke", subject=str(token_id))
+        for session_id in q.revoke_tokens_named(connection, name=f"{SESSION_LABEL}:{token_id}"):
+            q.record_action(
+                connection, actor=actor.name, action="session.close", subject=str(session_id)
+            )
         row = q.get_token(connection, token_id=token_id)
     assert row is not None
     return _public_token(row)
@@ -282,6 +318,16 @@ def _public_token(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def record_request(workspace: Workspace, actor: Actor | None, action: str, subject: str) -> None:
+    """Audit a request whose work happens elsewhere (a rebuild started in the background, a
+    test request sent to a deployment): who asked, for what, when."""
+    from kiln.registry.account_queries import record_action
+    from kiln.registry.engine import write_transaction
+
+    with write_transaction(workspace.engine) as connection:
+        record_action(connection, actor=actor_name(actor), action=action, subject=subject)
+
+
 def require_writer(actor: Actor) -> None:
     if actor.role == "reader":
         raise Forbidden(f"{actor.name} is a reader; writes need a contributor or admin token")
@@ -299,15 +345,28 @@ def require_admin(actor: Actor) -> None:
         raise Forbidden(f"{actor.name} is a {actor.role}; this needs an admin token")
 
 
+AUDIT_PAGE = 100
+MAX_AUDIT_PAGE = 1000
+
+
 def audit_entries(
-    workspace: Workspace, *, since: dt.datetime | None = None
+    workspace: Workspace,
+    *,
+    since: dt.datetime | None = None,
+    limit: int = AUDIT_PAGE,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """The audit trail, oldest first, as the public ``audit-entry`` rows."""
+    """The audit trail, newest first, a page at a time (``offset`` skips that many of the
+    newest entries made since ``since``), as the public ``audit-entry`` rows."""
     from kiln.registry.account_queries import list_actions
     from kiln.utctime import utc_text
 
+    if not 1 <= limit <= MAX_AUDIT_PAGE:
+        raise InvalidRequest(f"`limit`: {limit} is out of range; ask for 1 to {MAX_AUDIT_PAGE}")
+    if offset < 0:
+        raise InvalidRequest(f"`offset`: {offset} is negative; skip 0 or more entries")
     with workspace.engine.connect() as connection:
-        rows = list_actions(connection, since=since)
+        rows = list_actions(connection, since=since, limit=limit, offset=offset)
     return [
         {
             "actor": r["actor"],

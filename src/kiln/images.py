@@ -170,8 +170,11 @@ def _built_image(workspace: Workspace, record: EnvironmentRecord) -> tuple[Path,
     return folder, marker
 
 
-def details(workspace: Workspace, record: EnvironmentRecord) -> dict[str, Any]:
-    """``image show``: the image of ``record`` on this machine, asked of the registry too."""
+def details(
+    workspace: Workspace, record: EnvironmentRecord, *, ask_registry: bool = True
+) -> dict[str, Any]:
+    """``image show``: the image of ``record`` on this machine, asked of the registry too
+    (unless not ``ask_registry``: a web page never waits on a registry)."""
     from kiln import builders
     from kiln.builders.oci.registry import manifest_digest, parse
 
@@ -179,7 +182,7 @@ def details(workspace: Workspace, record: EnvironmentRecord) -> dict[str, Any]:
     folder, marker = _built_image(workspace, record)
     facts = imagefile.read_facts(folder)
     exists = None
-    if facts.get("registry") and facts.get("remote"):
+    if ask_registry and facts.get("registry") and facts.get("remote"):
         exists = manifest_digest(parse(facts["registry"]), facts["remote"]) is not None
     return {
         **summary(record, str(marker.get("lock_digest")), facts),

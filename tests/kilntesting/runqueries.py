@@ -41,6 +41,8 @@ def _runs(db: RunDatabase, seen: list[object]) -> None:
         seen.append([r["id"] for r in q.find_runs(c, experiment="exp", limit=10)])
         seen.append([r["id"] for r in q.find_runs(c, env_name="train", env_version="2", limit=9)])
         seen.append([r["id"] for r in q.find_runs(c, limit=1)])
+        seen.append([r["id"] for r in q.find_runs(c, limit=2, offset=1)])
+        seen.append([r["id"] for r in q.find_runs(c, experiment="exp", limit=5, offset=1)])
     with db.writing() as tx:
         running = {"status": "Running", "watcher": "w1", "cancel_requested": True}
         seen.append(q.update_run(tx, run_id="exp_1", values=running, unless_status=FINISHED))
@@ -70,6 +72,10 @@ def _runs(db: RunDatabase, seen: list[object]) -> None:
         seen.append(q.update_run(tx, run_id="missing", values={"error": "x"}))
     with db.reading() as c:
         seen.append(q.get_run(c, run_id="exp_1"))
+        seen.append([r["id"] for r in q.find_runs(c, status="Completed", limit=10)])
+        seen.append([r["id"] for r in q.find_runs(c, status="Queued", limit=10)])
+        seen.append([r["id"] for r in q.find_runs(c, status="Queued", limit=1, offset=1)])
+        seen.append(q.find_runs(c, status="Running", limit=10))
 
 
 def _metrics_and_targets(db: RunDatabase, seen: list[object]) -> None:

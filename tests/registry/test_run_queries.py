@@ -20,18 +20,22 @@ from kilntesting.runqueries import EXPECTED_FINISHED_RUN, query_steps, run_row
 
 def test_run_queries_on_both_databases(workspace: Workspace) -> None:
     seen = query_steps(CoreRunDatabase(workspace.engine))
-    assert seen[:5] == [
+    assert seen[:7] == [
         None,
         ["other_1", "exp_2", "exp_1"],
         ["exp_2", "exp_1"],
         ["exp_2"],
         ["other_1"],
+        ["exp_2", "exp_1"],  # paged: the newest skipped
+        ["exp_1"],
     ]
     # running; wrong old watcher; taken over; no watcher to take; finished; finished already
     # (the guard holds); no take-over of a finished run; unguarded update; no such run
-    assert seen[5:14] == [True, False, True, False, True, False, False, True, False]
-    assert seen[14] == EXPECTED_FINISHED_RUN
-    assert seen[15:] == [
+    assert seen[7:16] == [True, False, True, False, True, False, False, True, False]
+    assert seen[16] == EXPECTED_FINISHED_RUN
+    # by status, newest first, paged; none running
+    assert seen[17:21] == [["exp_1"], ["other_1", "exp_2"], ["exp_2"], []]
+    assert seen[21:] == [
         [("loss", "0.5"), ("loss", "0.25"), ("acc", "[1, 2]")],
         [],
         [

@@ -96,11 +96,11 @@ def test_tag_archive_and_restore_through_the_server_keep_ownership(
         run_kiln("audit", "--json", env={**owner, "KILN_TOKEN": team.admin_token}).stdout
     )
     actions = [(a["actor"], a["action"]) for a in audit if a["object"].startswith("owned-remotely")]
-    assert actions == [
-        ("olga", "environment.register"),
-        ("olga", "environment.tag"),
-        ("olga", "environment.archive"),
+    assert actions == [  # newest first
         ("olga", "environment.restore"),
+        ("olga", "environment.archive"),
+        ("olga", "environment.tag"),
+        ("olga", "environment.register"),
     ]
 
 

@@ -270,7 +270,7 @@ def test_cli_create_list_show_delete(project: Workspace, tmp_path: Path, cache_d
         _post(info["scoring_uri"])
     assert json.loads(kiln_cli(project, cache_dir, "deploy", "list", "--json").stdout) == []
     trail = [(e["actor"], e["action"]) for e in audit_entries(project) if e["object"] == "web"]
-    actions = ["deployment.create", "deployment.update", "deployment.delete"]
+    actions = ["deployment.delete", "deployment.update", "deployment.create"]  # newest first
     assert trail == [(local_actor(), action) for action in actions]
 
 

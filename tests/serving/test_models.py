@@ -38,7 +38,9 @@ def test_register_versions_download_and_list(project: Workspace, tmp_path: Path)
     assert {m.created_by for m in models.list_models(project)} == {local_actor()}
     trail = audit_entries(project)
     registered = [(e["actor"], e["object"]) for e in trail if e["action"] == "model.register"]
-    assert registered == [(local_actor(), m) for m in ("iris:1", "iris:2", "bundle:1")]
+    assert registered == [
+        (local_actor(), m) for m in ("bundle:1", "iris:2", "iris:1")
+    ]  # newest first
     with pytest.raises(NotFound, match="no model iris:9"):
         Model.get(project, "iris", 9)
     with pytest.raises(InvalidRequest, match="does not exist"):

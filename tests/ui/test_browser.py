@@ -10,6 +10,8 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 from uisite import Site
 
+from kilntesting.images import BaseImage
+
 SHOP_2 = "/environments/shop/versions/2"
 
 
@@ -204,3 +206,69 @@ def test_a_running_run_shows_its_log_growing_live(page: Page, site: Site, tmp_pa
     # At the end the page reloads with the run's final state and its whole log.
     expect(page.get_by_role("heading", level=1)).to_contain_text("Completed", timeout=60_000)
     expect(page.get_by_label("Run log")).to_contain_text("step 5")
+
+
+def test_revoking_a_token_ends_the_web_sessions_made_from_it(page: Page, site: Site) -> None:
+    body = {"owner": "tess-ui", "role": "contributor"}
+    made = site.team.call("POST", "/api/v1/tokens", site.team.admin_token, json=body).json()
+    _log_in(page, site, made["token"], SHOP_2)
+    expect(page.get_by_role("button", name="Rebuild")).to_be_visible()
+    revoked = site.team.call("POST", f"/api/v1/tokens/{made['id']}/revoke", made["token"])
+    assert revoked.status_code == 200
+    page.reload()
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in to Kiln")
+
+
+def test_send_a_test_request_to_a_deployment(page: Page, site: Site) -> None:
+    _log_in(page, site, site.team.admin_token, "/deployments/web")
+    body = page.get_by_label("Request body (JSON), sent to the scoring URI from the server")
+    body.fill('{"data": [1, 2, 3]}')
+    page.get_by_role("button", name="Send test request").click()
+    expect(page.get_by_label("Status code")).to_have_text("200")
+    expect(page.get_by_label("Answer body")).to_contain_text("echo")
+    expect(page.get_by_label("Answer body")).to_contain_text("[1, 2, 3]")
+    body.fill("{not json")
+    page.get_by_role("button", name="Send test request").click()
+    expect(page.locator("#body-error")).to_have_text(re.compile(r"^`body`: not JSON \("))
+    expect(body).to_have_attribute("aria-invalid", "true")
+    expect(body).to_have_value("{not json")  # kept, to be fixed
+
+
+def test_a_reader_cannot_send_a_test_request(page: Page, site: Site) -> None:
+    token = site.team.token("rae-ui", "reader")
+    _log_in(page, site, token, "/deployments/web")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Deployment web")
+    expect(page.get_by_role("button", name="Send test request")).to_have_count(0)
+    refused = site.team.call("POST", "/api/v1/deployments/web/test", token, json={"body": "{}"})
+    assert refused.status_code == 403 and "rae-ui is a reader" in refused.json()["detail"]
+
+
+def test_a_version_with_an_image_shows_it_and_its_dockerfile(
+    page: Page, site: Site, base_image: BaseImage
+) -> None:
+    from kiln.workspace import Workspace
+    from kilntesting.runs import kiln_cli
+
+    ws = Workspace(site.team.root / "ws")
+    try:
+        cache = Path(os.environ["KILN_CACHE_DIR"])
+        path = site.team.root / "imaged.yml"
+        path.write_text(f"name: imaged\ndocker:\n  base_image: {base_image.local_ref}\n")
+        for command in (["env", "register", "-f", str(path)], ["image", "build", "imaged:1"]):
+            done = kiln_cli(ws, cache, *command, timeout=600)
+            assert done.returncode == 0, done.stderr
+    finally:
+        ws.close()
+    _log_in(page, site, site.team.admin_token, "/environments/imaged/versions/1")
+    facts = page.get_by_label("Image details")
+    expect(facts).to_contain_text("localhost/kiln/env:")
+    expect(facts).to_contain_text(base_image.local_ref)
+    dockerfile = page.get_by_label("Equivalent Dockerfile")
+    pinned = re.search(r"\((sha256:[0-9a-f]{64})\)", facts.text_content() or "")
+    assert pinned is not None  # the base's digest in the local store: the Dockerfile's FROM
+    expect(dockerfile).to_contain_text(f"FROM localhost/kiln-test/debian-python@{pinned[1]}")
+    expect(dockerfile).to_contain_text('LABEL io.kiln.environment="imaged:1"')
+    page.goto(site.url + SHOP_2)  # no image: said so, no details
+    expect(page.get_by_text("No image of this version")).to_be_visible()
+    expect(page.get_by_label("Image details")).to_have_count(0)

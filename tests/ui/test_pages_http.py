@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import time
@@ -38,7 +39,10 @@ def test_login_keeps_only_a_session_token_in_the_cookie(site: Site) -> None:
     page = client.get(SHOP_2)
     assert page.status_code == 200 and "sam-ui" in page.text and token not in page.text
     listed = site.team.call("GET", "/api/v1/tokens", token).json()
-    assert [t["name"] for t in listed].count("web-session") == 1  # listed, revocable
+    sessions = [t for t in listed if t["name"].startswith("web-session:")]  # listed, revocable
+    assert len(sessions) == 1
+    parent = [t for t in listed if t["name"] == "cli"]
+    assert sessions[0]["name"] == f"web-session:{parent[0]['id']}"  # named after its token
 
 
 def test_an_unknown_id_is_a_404_page(site: Site) -> None:
@@ -121,7 +125,7 @@ def test_a_session_expires_after_twelve_hours(site: Site) -> None:
         with ws.engine.begin() as connection:  # the session made 13 hours ago
             old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=13)
             connection.execute(
-                update(tokens).where(tokens.c.name == "web-session").values(created_at=old)
+                update(tokens).where(tokens.c.name.startswith("web-session")).values(created_at=old)
             )
     finally:
         ws.close()
@@ -137,6 +141,18 @@ def test_web_session_is_not_a_name_for_a_personal_token(site: Site) -> None:
     )  # fmt: skip
     assert made.status_code == 422
     assert made.json()["detail"].startswith("`name`: 'web-session' is kept for web UI sessions")
+    named = {"owner": "admin", "name": "web-session:1"}
+    made = site.team.call("POST", "/api/v1/tokens", site.team.admin_token, json=named)
+    assert made.status_code == 422
+
+
+def test_a_session_token_cannot_log_in(site: Site) -> None:
+    session = session_cookie(site, site.team.admin_token).cookies["kiln_session"]
+    client = httpx.Client(base_url=site.url)
+    nonce = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text)
+    assert nonce is not None
+    answer = client.post("/login", data={"token": session, "login_token": nonce.group(1)})
+    assert answer.status_code == 401 and "that is a web session&#39;s token" in answer.text
 
 
 def test_the_audit_page_is_for_admins(site: Site) -> None:
@@ -232,3 +248,56 @@ def test_runs_filter_by_status_experiment_and_environment(site: Site) -> None:
     assert "No run matches." in client.get("/runs", params={"experiment": "other"}).text
     assert site.run_id in client.get("/runs", params={"environment": "py:1"}).text
     assert "No run matches." in client.get("/runs", params={"environment": "shop"}).text
+
+
+def test_the_api_filters_and_pages_runs_by_status(site: Site) -> None:
+    token = site.team.token("rhea-api", "reader")
+    done = site.team.call("GET", "/api/v1/runs?status=Completed", token).json()
+    assert site.run_id in [r["id"] for r in done] and {r["status"] for r in done} == {"Completed"}
+    failed = site.team.call("GET", "/api/v1/runs?status=Failed", token).json()
+    assert site.run_id not in [r["id"] for r in failed]
+    every = [r["id"] for r in site.team.call("GET", "/api/v1/runs", token).json()]
+    second = site.team.call("GET", "/api/v1/runs?limit=1&offset=1", token).json()
+    assert [r["id"] for r in second] == every[1:2]
+    bad = site.team.call("GET", "/api/v1/runs?status=Done", token)
+    assert bad.status_code == 422
+    assert bad.json()["detail"].startswith("`status`: 'Done' is not a run status; use one of")
+
+
+def test_a_rebuild_is_audited_with_who_asked(site: Site) -> None:
+    client = session_cookie(site, site.team.token("reb-ui", "contributor"))
+    page = client.get(SHOP_2)
+    asked = client.post(SHOP_2 + "/build", data={"csrf": form_token(page.text)})
+    assert asked.status_code == 303
+    trail = site.team.call("GET", "/api/v1/audit?limit=5", site.team.admin_token).json()
+    [entry] = [e for e in trail if (e["actor"], e["action"]) == ("reb-ui", "build.request")]
+    assert entry["object"] == "shop:2"
+    env = {**site.team.env, "KILN_TOKEN": site.team.admin_token}
+    listed = subprocess.run(
+        [*KILN, "audit", "--server", site.url, "--limit", "5", "--json"],
+        env={**os.environ, **env}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert entry in json.loads(listed.stdout)
+
+
+def test_the_api_sends_a_test_request_and_audits_it(site: Site) -> None:
+    token = site.team.token("tim-api", "contributor")
+    sent = site.team.call("POST", "/api/v1/deployments/web/test", token, json={"body": "[1]"})
+    assert sent.status_code == 200, sent.text
+    answer = sent.json()
+    assert answer["status"] == 200 and "echo" in answer["body"] and answer["cut"] is False
+    bad = site.team.call("POST", "/api/v1/deployments/web/test", token, json={"body": "{"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("`body`: not JSON (")
+    missing = site.team.call("POST", "/api/v1/deployments/nope/test", token, json={"body": "1"})
+    assert missing.status_code == 404
+    trail = site.team.call("GET", "/api/v1/audit?limit=20", site.team.admin_token).json()
+    assert [
+        e["object"] for e in trail if e["actor"] == "tim-api" and e["action"] == "deployment.test"
+    ] == ["web"]
+    reader = session_cookie(site, site.team.token("rex-ui", "reader"))
+    page = reader.get("/deployments/web")
+    assert "Send test request" not in page.text
+    posted = reader.post(
+        "/deployments/web/test", data={"body": "[1]", "csrf": form_token(page.text)}
+    )
+    assert posted.status_code == 403 and "rex-ui is a reader" in posted.text

@@ -31,7 +31,7 @@ def _age_sessions(site: Site, hours: int) -> None:
     try:
         with ws.engine.begin() as connection:
             old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours)
-            statement = update(tokens).where(tokens.c.name == "web-session")
+            statement = update(tokens).where(tokens.c.name.startswith("web-session:"))
             connection.execute(statement.values(created_at=old))
     finally:
         ws.close()
@@ -56,3 +56,18 @@ def test_logout_on_postgres_revokes_the_session(pg_site: Site) -> None:
     assert answer.status_code == 303
     again = httpx.get(pg_site.url + "/environments", cookies={"kiln_session": session})
     assert again.status_code == 303
+
+
+def test_revoking_a_token_on_postgres_ends_its_sessions(pg_site: Site) -> None:
+    made = pg_site.team.call(
+        "POST",
+        "/api/v1/tokens",
+        pg_site.team.admin_token,
+        json={"owner": "rev-pg", "role": "reader"},
+    ).json()
+    kept = session_cookie(pg_site, pg_site.team.token("rev-pg", "reader"))
+    ended = [session_cookie(pg_site, made["token"]) for _ in range(2)]
+    revoke = f"/api/v1/tokens/{made['id']}/revoke"
+    assert pg_site.team.call("POST", revoke, pg_site.team.admin_token).status_code == 200
+    assert [c.get("/environments").status_code for c in ended] == [303, 303]
+    assert kept.get("/environments").status_code == 200  # another token's session stays

@@ -50,6 +50,8 @@ def add_parser(groups: Any) -> None:
 
     a = groups.add_parser("audit", help="who changed what, and when (admins)")
     a.add_argument("--since", metavar="TIME", help="from this ISO-8601 time on (UTC by default)")
+    a.add_argument("--limit", type=int, default=100, help="at most this many, newest first")
+    a.add_argument("--offset", type=int, default=0, help="skip this many of the newest")
     _server(a)
     add_json(a, "audit-entry-list")
     a.set_defaults(handler=audit)
@@ -152,13 +154,16 @@ def _remote(args: argparse.Namespace) -> bool:
 def audit(args: argparse.Namespace) -> int:
     since = _since(args.since)
     if _remote(args):
-        params = {"since": since.isoformat()} if since else None
+        params = {"limit": args.limit, "offset": args.offset}
+        params.update({"since": since.isoformat()} if since else {})
         entries = _client(args).request("GET", "/audit", params=params)
     else:  # whoever can open the registry itself reads its audit table
         from kiln.accounts import audit_entries
         from kiln.cli.common import existing_workspace
 
-        entries = audit_entries(existing_workspace(args), since=since)
+        entries = audit_entries(
+            existing_workspace(args), since=since, limit=args.limit, offset=args.offset
+        )
     if args.json:
         emit_json(entries)
     else:

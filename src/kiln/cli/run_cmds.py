@@ -34,7 +34,11 @@ def add_parser(groups: Any) -> None:
     p = commands.add_parser("list", help="list runs, newest first")
     p.add_argument("-e", "--experiment", metavar="NAME")
     p.add_argument("--env", metavar="NAME[:VERSION]", help="runs that used this environment")
+    p.add_argument(
+        "--status", metavar="STATUS", help="runs in this state (Running, Completed, Failed, ...)"
+    )
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0, help="skip this many of the newest matches")
     add_json(p, "run-summary-list")
     p.set_defaults(handler=list_)
 
@@ -190,7 +194,12 @@ def list_(args: argparse.Namespace) -> int:
     from kiln.runs import core
 
     found = core.list_runs(
-        existing_workspace(args), experiment=args.experiment, environment=args.env, limit=args.limit
+        existing_workspace(args),
+        experiment=args.experiment,
+        environment=args.env,
+        status=args.status,
+        limit=args.limit,
+        offset=args.offset,
     )
     if args.json:
         from kiln.runs.views import summary

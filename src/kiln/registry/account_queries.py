@@ -97,6 +97,17 @@ def revoke_token(connection: Connection, *, token_id: int) -> None:
     connection.execute(statement)
 
 
+def revoke_tokens_named(connection: Connection, *, name: str) -> list[int]:
+    """Revoke the live tokens labelled ``name`` (the web sessions of one token); their ids."""
+    statement = (
+        update(tokens)
+        .where(tokens.c.name == name, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=_now())
+        .returning(tokens.c.id)
+    )
+    return sorted(int(token_id) for token_id in connection.execute(statement).scalars())
+
+
 def record_action(connection: Connection, *, actor: str, action: str, subject: str) -> None:
     """Append one audit row; call it inside the write's own transaction."""
     values = {"actor": actor, "action": action, "object": subject, "at": _now()}
@@ -104,13 +115,18 @@ def record_action(connection: Connection, *, actor: str, action: str, subject: s
 
 
 def list_actions(
-    connection: Connection, *, since: dt.datetime | None = None, limit: int = 1000
+    connection: Connection,
+    *,
+    since: dt.datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Audit rows, oldest first."""
-    query = select(audit).order_by(audit.c.id)
+    """Audit rows, newest first (rows are appended, so the id orders them); ``offset`` skips
+    that many of the newest."""
+    query = select(audit).order_by(audit.c.id.desc())
     if since is not None:
         query = query.where(audit.c.at >= since)
-    rows = [dict(row._mapping) for row in connection.execute(query.limit(limit))]
+    rows = [dict(row._mapping) for row in connection.execute(query.limit(limit).offset(offset))]
     for row in rows:
         row["at"] = _utc(row["at"])
     return rows

@@ -50,17 +50,25 @@ def find_runs(
     experiment: str | None = None,
     env_name: str | None = None,
     env_version: str | None = None,
+    status: str | None = None,
     limit: int,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Newest first."""
-    wanted = {"experiment": experiment, "env_name": env_name, "env_version": env_version}
-    params = {k: v for k, v in wanted.items() if v is not None}
+    """Newest first; ``offset`` skips that many of the matching runs."""
+    wanted = {
+        "experiment": experiment,
+        "env_name": env_name,
+        "env_version": env_version,
+        "status": status,
+    }
+    params: dict[str, Any] = {k: v for k, v in wanted.items() if v is not None}
     where = " AND ".join(f"{k} = :{k}" for k in params)
     sql = (
         f"SELECT {columns(RUNS)} FROM {RUNS}{' WHERE ' + where if where else ''} "
-        "ORDER BY created_at DESC, id DESC LIMIT :limit"
+        "ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
     )
-    return _dicts(connection.execute(sql, {**params, "limit": limit}), BOOLEANS[RUNS])
+    params.update(limit=limit, offset=offset)
+    return _dicts(connection.execute(sql, params), BOOLEANS[RUNS])
 
 
 def update_run(

@@ -43,7 +43,9 @@ class RunQueries(Protocol):
         experiment: str | None = None,
         env_name: str | None = None,
         env_version: str | None = None,
+        status: str | None = None,
         limit: int,
+        offset: int = 0,
     ) -> list[dict[str, Any]]: ...
     def update_run(
         self,

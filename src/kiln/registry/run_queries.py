@@ -31,18 +31,22 @@ def find_runs(
     experiment: str | None = None,
     env_name: str | None = None,
     env_version: str | None = None,
+    status: str | None = None,
     limit: int,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Newest first."""
+    """Newest first; ``offset`` skips that many of the matching runs."""
     query = select(runs)
     for column, value in (
         (runs.c.experiment, experiment),
         (runs.c.env_name, env_name),
         (runs.c.env_version, env_version),
+        (runs.c.status, status),
     ):
         if value is not None:
             query = query.where(column == value)
-    query = query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+    query = query.order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    query = query.limit(limit).offset(offset)
     return [dict(row) for row in connection.execute(query).mappings()]
 
 

@@ -69,11 +69,19 @@ class ServerRunQueries:
         experiment: str | None = None,
         env_name: str | None = None,
         env_version: str | None = None,
+        status: str | None = None,
         limit: int,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
-        filters = {"experiment": experiment, "env_name": env_name, "env_version": env_version}
+        filters = {
+            "experiment": experiment,
+            "env_name": env_name,
+            "env_version": env_version,
+            "status": status,
+        }
         params = {k: v for k, v in filters.items() if v is not None}
-        found = connection.request("GET", "/run-records", params={**params, "limit": limit})
+        paging = {"limit": limit, "offset": offset}
+        found = connection.request("GET", "/run-records", params={**params, **paging})
         return [row_of(document) for document in found]
 
     def update_run(

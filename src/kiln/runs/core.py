@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+from kiln.errors import InvalidRequest
 from kiln.runs.ending import settle
-from kiln.runs.store import RunRecord, RunStore
+from kiln.runs.store import STATUSES, RunRecord, RunStore, check_status
 from kiln.runs.submission import (
     RunRequest,
     cancel,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 __all__ = [
+    "STATUSES",
     "RunRequest",
     "RunView",
     "add_target",
@@ -85,15 +87,30 @@ def list_runs(
     *,
     experiment: str | None = None,
     environment: str | None = None,
+    status: str | None = None,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[RunRecord]:
-    """Runs, newest first; ``environment`` is NAME or NAME:VERSION. Runs whose watcher died
-    are settled first, so none is shown running when it is not."""
+    """Runs, newest first, filtered and paged in the database; ``environment`` is NAME or
+    NAME:VERSION, ``status`` one of ``STATUSES``, ``offset`` how many matching runs to skip.
+    Runs whose watcher died are settled first, so none is shown running when it is not (a
+    run asked for as Running may so come back Failed: it ended as it was asked for)."""
     name, _, version = (environment or "").partition(":")
+    if status is not None:
+        check_status(status)
+    if limit < 1:
+        raise InvalidRequest(f"`limit`: {limit} is too small; ask for 1 or more runs")
+    if offset < 0:
+        raise InvalidRequest(f"`offset`: {offset} is negative; skip 0 or more runs")
     store = RunStore(workspace)
     try:
         found = store.find(
-            experiment=experiment, env_name=name or None, env_version=version or None, limit=limit
+            experiment=experiment,
+            env_name=name or None,
+            env_version=version or None,
+            status=status,
+            limit=limit,
+            offset=offset,
         )
     finally:
         store.close()

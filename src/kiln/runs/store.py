@@ -27,6 +27,7 @@ COMPLETED = "Completed"
 FAILED = "Failed"
 CANCELED = "Canceled"
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
+STATUSES = (QUEUED, PREPARING, RUNNING, FINALIZING, COMPLETED, FAILED, CANCELED)
 
 
 def _plain_name(what: str, value: str, most: int, example: str = "") -> str:
@@ -46,6 +47,14 @@ def check_experiment_name(name: str) -> str:
 def check_run_id(run_id: str) -> str:
     """A run id names a folder on the machines that keep its files."""
     return _plain_name("run id", run_id, 128)
+
+
+def check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise InvalidRequest(
+            f"`status`: {status!r} is not a run status; use one of {', '.join(STATUSES)}"
+        )
+    return status
 
 
 def new_run_id(experiment: str) -> str:
@@ -145,7 +154,9 @@ class RunStore:
         experiment: str | None = None,
         env_name: str | None = None,
         env_version: str | None = None,
+        status: str | None = None,
         limit: int = 50,
+        offset: int = 0,
     ) -> list[RunRecord]:
         with self.db.reading() as connection:
             rows = self.queries.find_runs(
@@ -153,7 +164,9 @@ class RunStore:
                 experiment=experiment,
                 env_name=env_name,
                 env_version=env_version,
+                status=status,
                 limit=limit,
+                offset=offset,
             )
         return [RunRecord.from_row(r) for r in rows]
 

@@ -54,6 +54,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "model": serving.Model,
     "deployment": serving.Deployment,
     "deployment-deleted": serving.DeploymentDeleted,
+    "deployment-test": serving.DeploymentTest,
     "workspace": workspace.WorkspaceInfo,
     "wheel": workspace.Wheel,
     "wheel-added": workspace.WheelAdded,

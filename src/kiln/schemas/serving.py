@@ -53,3 +53,12 @@ class DeploymentDeleted(Public):
 
     name: str
     deleted: bool
+
+
+class DeploymentTest(Public):
+    """A test request's answer (the UI's form, ``POST /deployments/NAME/test``)."""
+
+    status: int  # the service's status code, whatever it is
+    content_type: str
+    body: str  # the start of the body, as text
+    cut: bool  # the body was longer than what is kept

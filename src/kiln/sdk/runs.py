@@ -7,6 +7,7 @@ only the standard library is guaranteed: this module imports nothing else at loa
 
 from __future__ import annotations
 
+import builtins  # Run.list (Azure's name) hides the builtin inside the class
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ from kiln.errors import KilnError, NotFound
 from kiln.runs import context as _context
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from kiln.runs.store import RunRecord
     from kiln.sdk.environment import Environment
     from kiln.workspace import Workspace
@@ -29,6 +32,9 @@ _AZURE_KEYS = {
     "started_at": "startTimeUtc",
     "ended_at": "endTimeUtc",
 }
+
+
+_LIST_PAGE = 500
 
 
 class RunFailed(KilnError):
@@ -101,6 +107,20 @@ class Run:
     def get_context() -> _context.ScriptRunContext | _context.OfflineRunContext:
         return _context.get_context()
 
+    @staticmethod
+    def list(experiment: Experiment, status: str | None = None) -> Iterator[Run]:
+        """Azure's ``Run.list``: the experiment's runs, newest first, in ``status`` if given,
+        read a page at a time (filtered by the database, as ``kiln run list --status``)."""
+        from kiln.runs.core import list_runs
+
+        offset = 0
+        while found := list_runs(
+            experiment.workspace, experiment=experiment.name, status=status,
+            limit=_LIST_PAGE, offset=offset,
+        ):  # fmt: skip
+            yield from (Run(experiment.workspace, r.id) for r in found)
+            offset += len(found)
+
     # Reading.
     def _record(self) -> RunRecord:
         from kiln.runs.core import get
@@ -134,7 +154,7 @@ class Run:
         record = self._record()
         return Environment.get(self.workspace, record.env_name, record.env_version)
 
-    def get_file_names(self) -> list[str]:
+    def get_file_names(self) -> builtins.list[str]:
         from kiln.runs.views import file_names
 
         return file_names(self._record())
@@ -151,7 +171,7 @@ class Run:
         prefix: str = "outputs",
         output_directory: str | os.PathLike[str] | None = None,
         append_prefix: bool = True,
-    ) -> list[Path]:
+    ) -> builtins.list[Path]:
         base = Path(output_directory or ".")
         names = [n for n in self.get_file_names() if n.startswith(prefix)]
         if not names:

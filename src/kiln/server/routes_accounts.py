@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from kiln import accounts
@@ -55,9 +55,14 @@ def revoke_token(workspace: Served, actor: Reader, token_id: int) -> dict[str, A
 
 @router.get("/audit", response_model=list[AuditEntry])
 def audit(
-    workspace: Served, actor: Admin, response: Response, since: dt.datetime | None = None
+    workspace: Served,
+    actor: Admin,
+    since: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=accounts.MAX_AUDIT_PAGE)] = accounts.AUDIT_PAGE,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    """Writes, oldest first; ``since`` is an ISO-8601 time (UTC unless it says otherwise)."""
+    """Writes, newest first, ``limit`` at a time (``offset`` skips that many of the newest);
+    ``since`` is an ISO-8601 time (UTC unless it says otherwise)."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.timezone.utc)
-    return accounts.audit_entries(workspace, since=since)
+    return accounts.audit_entries(workspace, since=since, limit=limit, offset=offset)

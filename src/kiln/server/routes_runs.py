@@ -21,7 +21,7 @@ from kiln.runs import core as runs
 from kiln.runs import served
 from kiln.runs.views import metrics, summary
 from kiln.schemas.runs import Run, RunSummary
-from kiln.schemas.serving import Deployment, Model
+from kiln.schemas.serving import Deployment, DeploymentTest, Model
 from kiln.server.auth import Reader, Served, Writer
 from kiln.server.paging import Page, page
 
@@ -35,10 +35,16 @@ def list_runs(
     actor: Reader,
     experiment: str | None = None,
     environment: str | None = None,
+    status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    """Runs, newest first; ``environment`` is NAME or NAME:VERSION."""
-    found = runs.list_runs(workspace, experiment=experiment, environment=environment, limit=limit)
+    """Runs, newest first; ``environment`` is NAME or NAME:VERSION; ``offset`` skips that
+    many of the matching runs."""
+    found = runs.list_runs(
+        workspace, experiment=experiment, environment=environment, status=status,
+        limit=limit, offset=offset,
+    )  # fmt: skip
     return [summary(record) for record in found]
 
 
@@ -79,6 +85,20 @@ def list_deployments(
 
     found = [r.summary() for r in deployments.list_deployments(workspace)]
     return page(found, paging, response)
+
+
+class ScoringRequest(BaseModel):
+    body: str = Field(max_length=1024 * 1024)  # JSON text, sent as it is
+
+
+@router.post("/deployments/{name}/test", response_model=DeploymentTest, tags=["deployments"])
+def test_deployment(
+    workspace: Served, actor: Writer, name: str, request: ScoringRequest
+) -> dict[str, Any]:
+    """Send ``body`` to the deployment's scoring URI from the server; its answer, any status."""
+    from kiln.serving.testrequest import send_test_request
+
+    return send_test_request(workspace, actor, name, request.body).summary()
 
 
 @router.get("/deployments/{name}", response_model=Deployment, tags=["deployments"])
@@ -192,11 +212,13 @@ def list_run_records(
     experiment: str | None = None,
     env_name: str | None = None,
     env_version: str | None = None,
+    status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
     """Stored run records, newest first (not settled: a client settles what it watches)."""
     filters = {"experiment": experiment, "env_name": env_name, "env_version": env_version}
-    return served.run_documents(workspace, **filters, limit=limit)
+    return served.run_documents(workspace, **filters, status=status, limit=limit, offset=offset)
 
 
 @router.post("/run-records", status_code=201, tags=["run records"])

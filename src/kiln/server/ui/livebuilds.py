@@ -19,6 +19,7 @@ from kiln.secrets import redact
 from kiln.server.ui.events import follow_lines
 
 if TYPE_CHECKING:
+    from kiln.accounts import Actor
     from kiln.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
@@ -87,14 +88,18 @@ def _build(workspace: Workspace, record: EnvironmentRecord, reporter: _FileRepor
         _done(reporter.log).touch()
 
 
-def start(workspace: Workspace, record: EnvironmentRecord) -> bool:
-    """Start building ``record`` in the background; False if a UI build of it is running."""
+def start(workspace: Workspace, record: EnvironmentRecord, actor: Actor) -> bool:
+    """Start building ``record`` in the background, audited as ``build.request`` by ``actor``;
+    False if a UI build of it is running (nothing is started or audited then)."""
+    from kiln.accounts import record_request
+
     log = live_log(workspace, record.build_hash)
     with _STARTING:  # two clicks at once start one build
         if running(workspace, record.build_hash):
             return False
+        record_request(workspace, actor, "build.request", record.reference)
         _done(log).unlink(missing_ok=True)
-        log.write_text(f"[kiln] building {record.reference}\n", encoding="utf-8")
+        log.write_text(f"[kiln] building {record.reference} for {actor.name}\n", encoding="utf-8")
     reporter = _FileReporter(log)
     threading.Thread(target=_build, args=(workspace, record, reporter), daemon=True).start()
     return True

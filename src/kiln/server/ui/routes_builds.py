@@ -21,7 +21,7 @@ async def rebuild(
 ) -> Response:
     await checked_form(request, viewer)
     require_writer(viewer.actor)
-    livebuilds.start(workspace, catalog.get(workspace, name, version))
+    livebuilds.start(workspace, catalog.get(workspace, name, version), viewer.actor)
     return RedirectResponse(address(name, version) + "#live-build", 303)
 
 

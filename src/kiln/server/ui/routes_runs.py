@@ -1,5 +1,6 @@
-"""Runs: the list (experiment, environment and status filters, paging) and one run (details,
-log, metrics as SVG charts, outputs to download); ``kiln run list|show|download``'s core calls."""
+"""Runs: the list (experiment, environment and status filters, paged in the database by the
+core) and one run (details, log, metrics as SVG charts, outputs to download); ``kiln run
+list|show|download``'s core calls."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from kiln.errors import KilnError
 from kiln.runs import core as runs
+from kiln.runs.store import check_status
 from kiln.runs.views import LOG_NAME, open_file, summary
 from kiln.server.auth import Served
 from kiln.server.ui.charts import split_metrics
@@ -19,26 +21,6 @@ from kiln.server.ui.pages import Looker, PageRoute, render, tail_text
 from kiln.server.ui.paging import PAGE_SIZE, Pages, linker, page_number
 
 router = APIRouter(route_class=PageRoute)
-STATUSES = ("Queued", "Preparing", "Running", "Finalizing", "Completed", "Failed", "Canceled")
-_MOST = 100_000  # a status filter looks through at most this many of the newest runs
-
-
-def _matching(
-    workspace: Any, experiment: str | None, environment: str | None, status: str, wanted: int
-) -> list[dict[str, Any]]:
-    """The newest ``wanted`` runs that match. The core filters by experiment and environment;
-    the status is filtered here, reading ever more runs until enough match."""
-    limit = wanted
-    while True:
-        found = runs.list_runs(
-            workspace, experiment=experiment, environment=environment, limit=limit
-        )
-        rows = [summary(r) for r in found if not status or r.status == status]
-        if len(rows) >= wanted or len(found) < limit or limit >= _MOST:
-            return rows[:wanted]
-        # Enough rows at the rate seen so far, and a quarter more: most filters take two reads.
-        guess = wanted * len(found) // max(len(rows), 1) * 5 // 4
-        limit = min(_MOST, max(limit * 2, guess))
 
 
 @router.get("/runs")
@@ -53,22 +35,23 @@ def run_list(
 ) -> Response:
     errors: dict[str, str] = {}
     number = page_number(page, errors)
-    if status and status not in STATUSES:
-        errors["status"] = (
-            f"`status`: {status!r} is not a run status; use one of {', '.join(STATUSES)}"
-        )
-        status = ""
-    offset = (number - 1) * PAGE_SIZE
-    rows = _matching(
-        workspace, experiment.strip() or None, environment.strip() or None, status,
-        offset + PAGE_SIZE + 1,
+    if status:
+        try:
+            check_status(status)
+        except KilnError as exc:  # the line `kiln run list --status` gives, beside the field
+            errors["status"], status = str(exc), ""
+    # One more than a page: whether there is a next one, without counting.
+    found = runs.list_runs(
+        workspace, experiment=experiment.strip() or None,
+        environment=environment.strip() or None, status=status or None,
+        limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE,
     )  # fmt: skip
-    pages = Pages(number, None, len(rows) > offset + PAGE_SIZE)
+    pages = Pages(number, None, len(found) > PAGE_SIZE)
     query = linker(experiment=experiment, environment=environment, status=status)
     return render(
-        request, "runs.html", rows=rows[offset : offset + PAGE_SIZE], pages=pages, query=query,
-        errors=errors, experiment=experiment, environment=environment, status=status,
-        statuses=STATUSES,
+        request, "runs.html", rows=[summary(r) for r in found[:PAGE_SIZE]], pages=pages,
+        query=query, errors=errors, experiment=experiment, environment=environment,
+        status=status, statuses=runs.STATUSES,
     )  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """What the page of one environment version shows, gathered from the core: the summary, the
 definition as YAML (masked, as ``kiln env show``), the stored locks, the builds and the latest
-log, the diff against another version, and the runs that used it."""
+log, the diff against another version, the image and its Dockerfile, and the runs that used it."""
 
 from __future__ import annotations
 
@@ -86,6 +86,17 @@ def _served_by(workspace: Workspace, reference: str) -> dict[str, list[dict[str,
     }
 
 
+def _image(workspace: Workspace, record: EnvironmentRecord) -> dict[str, Any] | None:
+    """``kiln image show``'s details and Dockerfile of the image built on the server's
+    machine, or None when there is none (or the version names no base image to build on)."""
+    from kiln import images
+
+    try:
+        return images.details(workspace, record, ask_registry=False)
+    except KilnError:
+        return None
+
+
 def context(
     workspace: Workspace, record: EnvironmentRecord, against: str, errors: dict[str, str]
 ) -> dict[str, Any]:
@@ -113,5 +124,6 @@ def context(
         "run_count": len(runs),
         "address": address(record.name, record.version),
         "building": livebuilds.running(workspace, record.build_hash),
+        "image": _image(workspace, record),
         **_served_by(workspace, record.reference),
     }
