@@ -9,9 +9,9 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from kiln import catalog
-from kiln.envdetail import shown, shown_definition
+from kiln.envdetail import shown_definition, shown_named
 from kiln.environment import ANONYMOUS_NAME
-from kiln.envlist import list_versions
+from kiln.envlist import list_page
 from kiln.errors import InvalidDefinition
 from kiln.schemas.environments import (
     ArchiveResult,
@@ -20,8 +20,9 @@ from kiln.schemas.environments import (
     ListedVersion,
     RegisteredVersion,
 )
+from kiln.server.answers import json_answer
 from kiln.server.auth import Reader, Served, Writer
-from kiln.server.paging import Page, page
+from kiln.server.paging import Page, paged_answer
 
 router = APIRouter(prefix="/environments", tags=["environments"])
 
@@ -34,7 +35,6 @@ def _tags(pairs: list[str]) -> dict[str, str | None]:
 def list_environments(
     workspace: Served,
     actor: Reader,
-    response: Response,
     paging: Page,
     search: str | None = None,
     tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults per request
@@ -43,37 +43,30 @@ def list_environments(
     curated: bool = True,
     anonymous: bool = False,
     definitions: bool = False,
-) -> list[dict[str, Any]]:
+) -> Response:
     """Latest versions (``all_versions`` for every one), ordered by name then registration;
     ``X-Total-Count`` holds the number before paging. ``definitions`` adds each definition."""
+    filters: dict[str, Any] = {
+        "all_versions": all_versions,
+        "include_archived": archived,
+        "name_contains": search,
+        "tags": _tags(tag),
+        "include_curated": curated,
+    }
     if definitions:
-        records = catalog.list_records(
-            workspace,
-            all_versions=all_versions,
-            include_archived=archived,
-            name_contains=search,
-            tags=_tags(tag),
-            include_curated=curated,
-        )
-        return page(
-            [
-                {**r.summary(), "definition": shown_definition(r)}
-                for r in records
-                if anonymous or r.name != ANONYMOUS_NAME
-            ],
-            paging,
-            response,
-        )
-    found = list_versions(
-        workspace,
-        all_versions=all_versions,
-        include_archived=archived,
-        name_contains=search,
-        tags=_tags(tag),
-        include_curated=curated,
-        include_anonymous=anonymous,
-    )
-    return page(found, paging, response)
+        records = catalog.list_records(workspace, **filters)
+        every = [
+            {**r.summary(), "definition": shown_definition(r)}
+            for r in records
+            if anonymous or r.name != ANONYMOUS_NAME
+        ]
+        total, rows = len(every), every[paging.offset : paging.offset + paging.limit]
+    else:
+        total, rows = list_page(
+            workspace, limit=paging.limit, offset=paging.offset, include_anonymous=anonymous,
+            **filters,
+        )  # fmt: skip
+    return paged_answer(rows, total)
 
 
 def _refuse_local_files(definition: Any) -> None:
@@ -115,14 +108,16 @@ def register(
     return {**result.record.summary(), "created": result.created, "same_build_as": shared}
 
 
-def _detail(workspace: Any, name: str, version: str | None) -> dict[str, Any]:
-    found = shown(workspace, catalog.get(workspace, name, version))
-    return {**found.summary, "same_build_as": found.same_build_as, "definition": found.definition}
+def _detail(workspace: Any, name: str, version: str | None) -> Response:
+    found = shown_named(workspace, name, version)
+    return json_answer(
+        {**found.summary, "same_build_as": found.same_build_as, "definition": found.definition}
+    )
 
 
 # exclude_unset: like `env show --json` without --build or --runs, no build or runs keys
 @router.get("/{name}", response_model=EnvironmentDetail, response_model_exclude_unset=True)
-def show_latest(workspace: Served, actor: Reader, name: str) -> dict[str, Any]:
+def show_latest(workspace: Served, actor: Reader, name: str) -> Response:
     """The latest unarchived version, as ``kiln env show NAME --json``."""
     return _detail(workspace, name, None)
 
@@ -132,7 +127,7 @@ def show_latest(workspace: Served, actor: Reader, name: str) -> dict[str, Any]:
     response_model=EnvironmentDetail,
     response_model_exclude_unset=True,
 )
-def show_version(workspace: Served, actor: Reader, name: str, version: str) -> dict[str, Any]:
+def show_version(workspace: Served, actor: Reader, name: str, version: str) -> Response:
     return _detail(workspace, name, version)
 
 
