@@ -16,7 +16,7 @@ class Paging(NamedTuple):
     offset: int
 
 
-def _paging(
+async def _paging(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Paging:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from kiln import catalog
 from kiln.envdetail import shown_definition, shown_named
@@ -23,6 +24,7 @@ from kiln.schemas.environments import (
 from kiln.server.answers import json_answer
 from kiln.server.auth import Reader, Served, Writer
 from kiln.server.paging import Page, paged_answer
+from kiln.workspace import Workspace
 
 router = APIRouter(prefix="/environments", tags=["environments"])
 
@@ -108,7 +110,16 @@ def register(
     return {**result.record.summary(), "created": result.created, "same_build_as": shared}
 
 
-def _detail(workspace: Any, name: str, version: str | None) -> Response:
+async def _detail(workspace: Workspace, name: str, version: str | None) -> Response:
+    # The embedded registry answers in about half a millisecond of CPU, less than the hop to a
+    # worker thread costs (measured: 0.9 against 1.5 ms of server CPU per get), so it runs on
+    # the event loop; a database server's round trips go to a thread and never block the loop.
+    if workspace.is_embedded:
+        return _detail_answer(workspace, name, version)
+    return await run_in_threadpool(_detail_answer, workspace, name, version)
+
+
+def _detail_answer(workspace: Workspace, name: str, version: str | None) -> Response:
     found = shown_named(workspace, name, version)
     return json_answer(
         {**found.summary, "same_build_as": found.same_build_as, "definition": found.definition}
@@ -117,9 +128,9 @@ def _detail(workspace: Any, name: str, version: str | None) -> Response:
 
 # exclude_unset: like `env show --json` without --build or --runs, no build or runs keys
 @router.get("/{name}", response_model=EnvironmentDetail, response_model_exclude_unset=True)
-def show_latest(workspace: Served, actor: Reader, name: str) -> Response:
+async def show_latest(workspace: Served, actor: Reader, name: str) -> Response:
     """The latest unarchived version, as ``kiln env show NAME --json``."""
-    return _detail(workspace, name, None)
+    return await _detail(workspace, name, None)
 
 
 @router.get(
@@ -127,8 +138,8 @@ def show_latest(workspace: Served, actor: Reader, name: str) -> Response:
     response_model=EnvironmentDetail,
     response_model_exclude_unset=True,
 )
-def show_version(workspace: Served, actor: Reader, name: str, version: str) -> Response:
-    return _detail(workspace, name, version)
+async def show_version(workspace: Served, actor: Reader, name: str, version: str) -> Response:
+    return await _detail(workspace, name, version)
 
 
 def _set_archived(
