@@ -5,6 +5,8 @@
   database made here and dropped afterwards.
 - ``kiln server`` runs as a user would start it (``python -m kiln server``), after
   ``kiln server create-admin`` gave its token.
+- ``fastapi hello``: one FastAPI route answering a constant (bench/_hello.py) on uvicorn,
+  started as ``kiln server`` starts it: what the framework alone reaches on this machine.
 - MLflow's tracking server (``mlflow server``, SQLite backend) runs from a separate
   interpreter that has ``mlflow`` (it is not a Kiln dependency); its registry is seeded through
   MLflow's own ORM classes in one session (the equivalent of Kiln's seed): one registered model
@@ -176,6 +178,25 @@ def mlflow_server(
     command += ["--default-artifact-root", str(root / "mlflow-artifacts")]
     command += ["--host", HOST, "--port", "{port}", "--workers", str(workers)]
     server = _started(command, env, log, "/health")
+    try:
+        yield server
+    finally:
+        stop(server.process)
+
+
+@contextmanager
+def hello_server(root: Path, workers: int, log: Path) -> Iterator[Server]:
+    """bench/_hello.py on uvicorn with kiln server's settings: the framework's own floor."""
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "_hello:app",
+        "--app-dir",
+        str(Path(__file__).parent),
+    ]
+    command += ["--host", HOST, "--port", "{port}", "--workers", str(workers), "--no-access-log"]
+    server = _started(command, quiet_env(root), log, "/hello")
     try:
         yield server
     finally:

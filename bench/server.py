@@ -9,6 +9,9 @@ Four systems, each seeded with 1,000 names x 10 versions (``--names``, ``--versi
 - ``local core``: the same core calls the routes make (``catalog.register`` +
   ``same_build``, ``envdetail.shown(catalog.get(...))``, ``envlist.list_versions``), in
   this process on a copy of the seeded SQLite workspace, one thread per client, no HTTP;
+- ``fastapi hello``: a bare FastAPI route answering a constant on uvicorn with ``kiln
+  server``'s settings, every operation being that one GET: the floor this machine and
+  framework set for any of the rows above (``--no-hello`` leaves it out);
 - ``mlflow``: MLflow's tracking server (``mlflow server --workers N``, SQLite backend) doing
   its nearest equivalents: create a model version of an existing registered model, get a model
   version, search registered models (1,000 per page, each with its latest versions). MLflow
@@ -241,6 +244,15 @@ def local_core(workspace: Any, names: int) -> System:
     )
 
 
+def hello_http(server: servers.Server) -> System:
+    """The framework's floor: every operation is one GET of a constant answer."""
+
+    def hello(index: int, iteration: int, serial: int) -> Request:
+        return ("GET", "/hello", None)
+
+    return System("fastapi hello", url=server.url, request=dict.fromkeys(OPERATIONS, hello))
+
+
 def mlflow_http(server: servers.Server, names: int) -> System:
     name = spread(names)
     api = "/api/2.0/mlflow"
@@ -289,7 +301,7 @@ def run_rounds(systems: list[System], args: argparse.Namespace) -> Results:
     results: Results = {}
     for round_number in range(1, args.rounds + 1):
         say(f"round {round_number}/{args.rounds}; load average {load_text()}")
-        for operation in OPERATIONS:
+        for operation in args.only:
             for clients in args.concurrency:
                 for system in systems:  # turns within the cell: drift hits every system alike
                     found = system.measure(operation, clients, args.seconds, args.warmup)
@@ -309,6 +321,8 @@ def median_round(runs: list[Result]) -> Result:
 def print_tables(systems: list[System], results: Results, concurrency: list[int]) -> None:
     top = concurrency[-1]
     for operation, title in OPERATIONS.items():
+        if (operation, systems[0].label, top) not in results:
+            continue
         cells = "".join(f" {c:>2}: p50 ms | p99 ms |   req/s |" for c in concurrency)
         header = f"| {'system':<18} |{cells} req/s vs mlflow @{top} | errors | client CPU |"
         print(f"\n{title}\n{header}")
@@ -334,7 +348,7 @@ def goal_lines(systems: list[System], results: Results, concurrency: list[int]) 
         if not system.label.startswith("kiln-http"):
             continue
         verdicts = []
-        if 32 in concurrency:
+        if 32 in concurrency and ("get", system.label, 32) in results:
             p99 = median_round(results["get", system.label, 32])["p99_ms"]
             rps = median_round(results["get", system.label, 32])["rps"]
             verdicts.append(
@@ -342,13 +356,20 @@ def goal_lines(systems: list[System], results: Results, concurrency: list[int]) 
                 f"a closed loop of 32 needs >= {32_000 / GET_P99_GOAL_MS:.0f} req/s for it): "
                 + ("met" if p99 < GET_P99_GOAL_MS else "MISSED")
             )
-        if 1 in concurrency:
+        if 1 in concurrency and ("list", system.label, 1) in results:
             p50 = median_round(results["list", system.label, 1])["p50_ms"]
             verdicts.append(
                 f"list 1,000 p50 @1 {p50:.1f} ms (goal < {LIST_GOAL_MS:.0f}): "
                 + ("met" if p50 < LIST_GOAL_MS else "MISSED")
             )
         lines.append(f"goals, {system.label}: " + "; ".join(verdicts))
+    floor = results.get(("get", "fastapi hello", 32))
+    if floor:
+        found = median_round(floor)
+        lines.append(
+            f"floor, a bare FastAPI route on this machine @32: p99 {found['p99_ms']:.1f} ms at "
+            f"{found['rps']:.0f} req/s"
+        )
     lines.append(
         "goal, uploads >= 80% of direct S3 throughput: not measured; artifact throughput is "
         "measured once the artifact store lands"
@@ -370,11 +391,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-mlflow", action="store_true", help="leave MLflow out")
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server to make a DB on")
     parser.add_argument("--no-postgres", action="store_true", help="leave PostgreSQL out")
+    parser.add_argument("--no-hello", action="store_true", help="leave the bare FastAPI out")
+    parser.add_argument(
+        "--only",
+        metavar="OPS",
+        default=",".join(OPERATIONS),
+        help="comma-separated operations to time (default: register,get,list)",
+    )
     args = parser.parse_args(argv)
     args.names = args.names or (100 if args.quick else 1000)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.seconds = args.seconds or (1.0 if args.quick else 3.0)
     args.concurrency = sorted(int(c) for c in args.concurrency.split(","))
+    args.only = [o for o in OPERATIONS if o in args.only.split(",")]
     args.postgres = (
         None if args.no_postgres else args.postgres or os.environ.get("KILN_TEST_POSTGRES_URL")
     )
@@ -418,6 +447,9 @@ def start_systems(stack: ExitStack, root: Path, args: argparse.Namespace) -> lis
         )
         systems.append(kiln_http("kiln-http postgres", pg_server, args.names))
     systems.append(local_core(local, args.names))
+    if not args.no_hello:
+        hello = stack.enter_context(servers.hello_server(root, args.workers, root / "hello.log"))
+        systems.append(hello_http(hello))
     if python is not None:
         started = time.perf_counter()
         mlflow = stack.enter_context(

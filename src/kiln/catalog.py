@@ -36,12 +36,15 @@ __all__ = [  # the record types are defined in the model and re-exported for cal
     "curated_record",
     "get",
     "list_records",
+    "matching_curated",
     "parse_reference",
     "reads_local_inputs",
     "register",
+    "row_summary",
     "same_build",
     "set_archived",
     "set_tags",
+    "summaries_page",
 ]
 _COLUMNS = {"name", "version", "description", "tags"}
 
@@ -226,6 +229,11 @@ def _record(row: Any) -> EnvironmentRecord:
     )
 
 
+def row_summary(row: Any) -> dict[str, Any]:
+    """The public summary of a registry row (``VersionRow``)."""
+    return _record(row).summary()
+
+
 def get(workspace: Workspace, name: str, version: str | int | None = None) -> EnvironmentRecord:
     """The given version, or the latest unarchived one."""
     version = None if version is None else str(version)  # Environment.get(ws, "x", 2) works too
@@ -309,11 +317,11 @@ def list_records(
         )
     records = [_record(row) for row in rows]
     if include_curated:
-        records = list(_matching_curated(name, name_contains, tags)) + records
+        records = list(matching_curated(name, name_contains, tags)) + records
     return records
 
 
-def _matching_curated(
+def matching_curated(
     name: str | None, name_contains: str | None, tags: dict[str, str | None] | None
 ) -> list[EnvironmentRecord]:
     found = []
@@ -329,6 +337,21 @@ def _matching_curated(
             continue
         found.append(curated_record(definition))
     return found
+
+
+def summaries_page(
+    workspace: Workspace, *, all_versions: bool, limit: int, offset: int, **filters: Any
+) -> tuple[int, list[dict[str, Any]]]:
+    """(how many registered versions match, the summaries of one page of them), read in one
+    transaction; ``filters`` are ``queries.count_versions``'. ``envlist.list_page`` without
+    the fast path."""
+    from kiln.registry.queries import count_versions, list_versions
+
+    filters["latest_only"] = not all_versions
+    with workspace.engine.connect() as connection, connection.begin():
+        total = count_versions(connection, **filters)
+        rows = list_versions(connection, **filters, limit=limit, offset=offset) if limit else []
+    return total, [row_summary(row) for row in rows]
 
 
 def same_build(workspace: Workspace, record: EnvironmentRecord) -> list[str]:

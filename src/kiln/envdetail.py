@@ -58,6 +58,10 @@ def shown(workspace: Workspace, record: EnvironmentRecord) -> Shown:
 def shown_fast(workspace: Workspace, reference: str) -> Shown | None:
     """With the standard library only, or None: the caller takes ``shown``."""
     name, version = parse_reference(reference)
+    return _fast_named(workspace, name, version)
+
+
+def _fast_named(workspace: Workspace, name: str, version: str | None) -> Shown | None:
     if name.startswith(CURATED_PREFIX):
         return _curated(workspace, name, version)
     if not workspace.is_embedded:
@@ -67,10 +71,44 @@ def shown_fast(workspace: Workspace, reference: str) -> Shown | None:
     found = find_version(workspace.registry_file, name=name, version=version)
     if found is None:
         return None
-    summary = found.summary
+    return _from_stored(found.summary, found.definition, found.same_build)
+
+
+def shown_named(workspace: Workspace, name: str, version: str | None) -> Shown:
+    """``shown(catalog.get(...))`` with the fewest reads (for the server, where every
+    request pays them): the fast path, else one connection of the registry's; the catalog
+    when neither can answer, which also raises the errors."""
+    found = None
+    if name.startswith(CURATED_PREFIX) or workspace.is_embedded:
+        found = _fast_named(workspace, name, version)
+    elif workspace.server_url is None:
+        found = _one_connection(workspace, name, version)
+    if found is not None:
+        return found
+    from kiln import catalog
+
+    return shown(workspace, catalog.get(workspace, name, version))
+
+
+def _one_connection(workspace: Workspace, name: str, version: str | None) -> Shown | None:
+    from kiln.catalog import row_summary
+    from kiln.registry.queries import get_version, same_build
+
+    with workspace.engine.connect() as connection:
+        row = get_version(connection, name=name, version=version)
+        if row is None:
+            return None
+        shared = same_build(connection, build_hash=row.build_hash)
+    others = [f"{n}:{v}" for n, v in shared if (n, v) != (row.name, row.version)]
+    return _from_stored(row_summary(row), row.definition, others)
+
+
+def _from_stored(summary: dict[str, Any], definition: str, others: list[str]) -> Shown | None:
+    """What ``shown`` gives, from a row's summary, its stored JSON and the other versions of
+    its build; None when the stored JSON is not of a shape ``yaml_data`` knows."""
     try:
         data = yaml_data(
-            json.loads(found.definition),
+            json.loads(definition),
             name=summary["name"],
             version=summary["version"],
             description=summary["description"],
@@ -78,7 +116,7 @@ def shown_fast(workspace: Workspace, reference: str) -> Shown | None:
         )
     except (ValueError, TypeError):  # UnknownShape, or JSON that is not a mapping
         return None
-    shared = found.same_build + curated.sharing_build(summary["build_hash"], besides=name)
+    shared = others + curated.sharing_build(summary["build_hash"], besides=summary["name"])
     return Shown(summary, _masked(data), shared)
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
+import httpx
+
+from kiln.server.auth import TOKEN_CACHE_SECONDS
 from kilntesting.cli import run_kiln
 from kilntesting.teamserver import Team
 
@@ -14,6 +18,20 @@ ENVS = "/api/v1/environments"
 
 def _definition(name: str, package: str = "numpy==2.0.0") -> dict[str, object]:
     return {"name": name, "python": {"version": "3.11", "pip": {"packages": [package]}}}
+
+
+def _refused_within(team: Team, token: str, seconds: float) -> httpx.Response:
+    """The first 401 for ``token``, asked every 0.1 s; fails when the token still works after
+    ``seconds`` (and a margin for a slow machine)."""
+    started = time.monotonic()
+    while True:
+        answer = team.call("GET", "/api/v1/whoami", token)
+        waited = time.monotonic() - started
+        if answer.status_code == 401:
+            return answer
+        assert answer.status_code == 200, answer.text
+        assert waited < seconds + 2, f"the token still works {waited:.1f} s later"
+        time.sleep(0.1)
 
 
 def test_requests_without_a_valid_token_get_401(team: Team) -> None:
@@ -104,8 +122,9 @@ def test_a_token_with_an_expiry_stops_working_then_and_says_so(team: Team) -> No
         past=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1),
         id=token_id,
     )
-    refused = team.call("GET", "/api/v1/whoami", token)
-    assert refused.status_code == 401
+    # The server remembers a verified token for TOKEN_CACHE_SECONDS: a change made behind its
+    # back (here, the row) takes effect within that window, not necessarily at once.
+    refused = _refused_within(team, token, TOKEN_CACHE_SECONDS)
     assert refused.json()["detail"].startswith("the access token expired at ")
     for days in (0, -1, 99999):
         bad = team.call(
@@ -120,3 +139,29 @@ def test_a_token_with_an_expiry_stops_working_then_and_says_so(team: Team) -> No
         env={**team.env, "KILN_WORKSPACE": team.url, "KILN_TOKEN": team.admin_token},
     )  # fmt: skip
     assert json.loads(run.stdout)["owner"] == "tom"
+
+
+def test_a_token_revoked_elsewhere_stops_working_within_the_cache_window(team: Team) -> None:
+    """Revoked on the server host (the database, as `kiln token revoke` there writes it): the
+    worker that remembered the token refuses it within TOKEN_CACHE_SECONDS."""
+    token = team.token("vera", "reader")
+    assert team.call("GET", "/api/v1/whoami", token).status_code == 200  # verified, remembered
+    team.execute_sql(
+        "UPDATE tokens SET revoked_at = :now WHERE owner = 'vera'",
+        now=dt.datetime.now(dt.timezone.utc),
+    )
+    refused = _refused_within(team, token, TOKEN_CACHE_SECONDS)
+    assert "unknown or revoked" in refused.json()["detail"]
+    assert team.call("GET", "/api/v1/whoami", token).status_code == 401  # and stays refused
+
+
+def test_a_token_revoked_through_the_server_is_refused_at_once(team: Team) -> None:
+    made = team.call(
+        "POST", "/api/v1/tokens", team.admin_token, json={"owner": "walt", "role": "reader"}
+    )
+    token, token_id = made.json()["token"], made.json()["id"]
+    for _ in range(3):  # remembered by now
+        assert team.call("GET", "/api/v1/environments", token).status_code == 200
+    revoked = team.call("POST", f"/api/v1/tokens/{token_id}/revoke", team.admin_token)
+    assert revoked.status_code == 200
+    assert team.call("GET", "/api/v1/environments", token).status_code == 401

@@ -37,6 +37,11 @@ def add_parser(groups: Any) -> None:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--workers", type=int, default=1, help="worker processes (use PostgreSQL)")
     p.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request (method, path, status); off by default: it costs a line per read",
+    )
+    p.add_argument(
         "--artifacts",
         metavar="URL",
         help="where shared artifacts are kept: file:///PATH (default: the workspace's "
@@ -97,6 +102,7 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         artifacts=args.artifacts,
+        access_log=args.access_log,
     )
     return 0
 

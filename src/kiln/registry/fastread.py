@@ -51,27 +51,59 @@ def list_summaries(
     database: Path, *, all_versions: bool, include_archived: bool
 ) -> list[dict[str, Any]] | None:
     """Version summaries ordered by name then registration, or None if the fast path can't."""
+    found = list_page(database, all_versions=all_versions, include_archived=include_archived)
+    return None if found is None else found[1]
+
+
+def list_page(
+    database: Path,
+    *,
+    all_versions: bool,
+    include_archived: bool,
+    without_name: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]] | None:
+    """(how many match, the summaries from ``offset``, at most ``limit``), ordered by name then
+    registration; ``without_name`` leaves that name out. None if the fast path can't."""
     connection = open_readonly(database)
     if connection is None:
         return None
+    conditions = ([] if include_archived else ["archived = 0"]) + (
+        [] if without_name is None else ["name != :without"]
+    )
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    matching = (
+        f"SELECT id FROM {_VERSIONS} {where}"
+        if all_versions
+        else f"SELECT max(id) FROM {_VERSIONS} {where} GROUP BY name"
+    )
+    sql = f"SELECT {_COLUMNS} FROM {_VERSIONS} WHERE id IN ({matching}) ORDER BY name, id"
+    values = {"without": without_name, "limit": -1 if limit is None else limit, "skip": offset}
     try:
-        where = "" if include_archived else "WHERE archived = 0"
-        if all_versions:
-            sql = f"SELECT {_COLUMNS} FROM {_VERSIONS} {where} ORDER BY name, id"
-        else:
-            sql = (
-                f"SELECT {_COLUMNS} FROM {_VERSIONS} WHERE id IN "
-                f"(SELECT max(id) FROM {_VERSIONS} {where} GROUP BY name) ORDER BY name, id"
-            )
-        rows = connection.execute(sql).fetchall()
-        tags: dict[int, dict[str, str]] = {}
-        for version_id, key, value in connection.execute(_TAGS):
-            tags.setdefault(version_id, {})[key] = value
+        with connection:  # one read transaction: the count and the rows agree
+            connection.execute("BEGIN")
+            total = connection.execute(f"SELECT count(*) FROM ({matching})", values).fetchone()
+            rows = connection.execute(f"{sql} LIMIT :limit OFFSET :skip", values).fetchall()
+            tags = _tags_of(connection, [row[0] for row in rows])
     except sqlite3.Error:
         return None
     finally:
         connection.close()
-    return [_summary(row, tags.get(row[0], {})) for row in rows]
+    return int(total[0]), [_summary(row, tags.get(row[0], {})) for row in rows]
+
+
+def _tags_of(connection: sqlite3.Connection, ids: list[int]) -> dict[int, dict[str, str]]:
+    """The tags of the versions ``ids`` only, in the order ``queries._rows`` reads them."""
+    tags: dict[int, dict[str, str]] = {}
+    for start in range(0, len(ids), 500):  # under SQLite's limit of bound parameters
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for version_id, key, value in connection.execute(
+            f"{_TAGS} WHERE version_id IN ({marks})", chunk
+        ):
+            tags.setdefault(version_id, {})[key] = value
+    return tags
 
 
 def _summary(row: tuple[Any, ...], tags: dict[str, str]) -> dict[str, Any]:

@@ -5,13 +5,28 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, exists, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from kiln.errors import Conflict, InvalidRequest
 from kiln.registry.schema import environment_names, environment_tags, environment_versions
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 V = environment_versions
 
@@ -178,40 +193,72 @@ def names(connection: Connection) -> list[str]:
     return list(connection.execute(select(environment_names.c.name)).scalars())
 
 
-def list_versions(
-    connection: Connection,
-    *,
-    name: str | None = None,
-    latest_only: bool = True,
-    include_archived: bool = False,
-    name_contains: str | None = None,
-    tags: dict[str, str | None] | None = None,
-    build_hash: str | None = None,
-) -> list[VersionRow]:
-    """Versions ordered by name, then registration order (newest last)."""
+class VersionFilters(TypedDict, total=False):
+    """What ``list_versions`` and ``count_versions`` select by; left out, it does not filter
+    (``latest_only`` defaults to True, ``include_archived`` to False)."""
+
+    name: str | None
+    latest_only: bool
+    include_archived: bool
+    name_contains: str | None
+    tags: dict[str, str | None] | None
+    build_hash: str | None
+    without_name: str | None
+
+
+def _matching(filters: VersionFilters) -> Select[tuple[int]]:
+    """The ids of the versions ``list_versions`` answers with."""
     conditions: list[ColumnElement[bool]] = []
-    if not include_archived:
+    if not filters.get("include_archived", False):
         conditions.append(V.c.archived.is_(False))
-    if name is not None:
+    if (name := filters.get("name")) is not None:
         conditions.append(V.c.name == name)
-    if name_contains:
+    if (without_name := filters.get("without_name")) is not None:
+        conditions.append(V.c.name != without_name)
+    if name_contains := filters.get("name_contains"):
         escaped = (
             name_contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         )
         conditions.append(func.lower(V.c.name).like(f"%{escaped}%", escape="\\"))
-    if build_hash is not None:
+    if (build_hash := filters.get("build_hash")) is not None:
         conditions.append(V.c.build_hash == build_hash)
-    for key, value in (tags or {}).items():
+    for key, value in (filters.get("tags") or {}).items():
         tag = environment_tags.c
         match = and_(tag.version_id == V.c.id, tag.key == key)
         conditions.append(
             exists().where(match if value is None else and_(match, tag.value == value))
         )
-    query = select(V).where(*conditions)
-    if latest_only:
-        newest = select(func.max(V.c.id)).where(*conditions).group_by(V.c.name)
-        query = select(V).where(V.c.id.in_(newest.scalar_subquery()))
-    return _rows(connection, connection.execute(query.order_by(V.c.name, V.c.id)).all())
+    if filters.get("latest_only", True):
+        return select(func.max(V.c.id)).where(*conditions).group_by(V.c.name)
+    return select(V.c.id).where(*conditions)
+
+
+def list_versions(
+    connection: Connection,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    **filters: Unpack[VersionFilters],
+) -> list[VersionRow]:
+    """Versions ordered by name, then registration order (newest last); ``limit`` and
+    ``offset`` page through them."""
+    matching = _matching(filters).scalar_subquery()
+    query = select(V).where(V.c.id.in_(matching)).order_by(V.c.name, V.c.id)
+    if limit is not None or offset:
+        query = query.limit(limit).offset(offset)
+    return _rows(connection, connection.execute(query).all())
+
+
+def count_versions(connection: Connection, **filters: Unpack[VersionFilters]) -> int:
+    """How many versions ``list_versions`` answers with the same filters."""
+    matching = _matching(filters).subquery()
+    return int(connection.execute(select(func.count()).select_from(matching)).scalar_one())
+
+
+def same_build(connection: Connection, *, build_hash: str) -> list[tuple[str, str]]:
+    """(name, version) of every version built as ``build_hash``, by name then registration."""
+    query = select(V.c.name, V.c.version).where(V.c.build_hash == build_hash)
+    return [(n, v) for n, v in connection.execute(query.order_by(V.c.name, V.c.id))]
 
 
 def set_archived(connection: Connection, *, name: str, version: str | None, archived: bool) -> int:

@@ -18,6 +18,7 @@ from kiln.server import (
     routes_runs,
     ui,
 )
+from kiln.server.auth import ForgetTokensAfterWrites, token_cache
 from kiln.server.limits import BodyLimit
 from kiln.server.state import ARTIFACTS_VARIABLE, served_artifacts, served_workspace
 from kiln.workspace import Workspace
@@ -37,6 +38,7 @@ def create_app(workspace: Workspace, artifacts: BlobStore | None = None) -> Fast
     )
     app.state.workspace = workspace
     app.state.artifacts = artifacts or served_artifacts(workspace, None)
+    app.state.tokens = token_cache()
     errors.install(app)
     api = APIRouter(prefix=API)
     routers = (routes_environments, routes_builds, routes_runs, routes_accounts, routes_artifacts)
@@ -50,6 +52,7 @@ def create_app(workspace: Workspace, artifacts: BlobStore | None = None) -> Fast
         return {"status": "ok"}
 
     ui.install(app)  # the web UI at /: after the API and /healthz, which keep their answers
+    app.add_middleware(ForgetTokensAfterWrites, cache=app.state.tokens)
     app.add_middleware(BodyLimit, streamed=(("PUT", f"{API}{routes_artifacts.PREFIX}/"),))
     return app
 

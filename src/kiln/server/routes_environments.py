@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from kiln import catalog
-from kiln.envdetail import shown, shown_definition
+from kiln.envdetail import shown, shown_definition, shown_named
 from kiln.environment import ANONYMOUS_NAME
-from kiln.envlist import list_versions
+from kiln.envlist import list_page
 from kiln.schemas.environments import (
     ArchiveResult,
     EnvironmentDetail,
@@ -19,10 +20,12 @@ from kiln.schemas.environments import (
     ListedVersion,
     RegisteredVersion,
 )
+from kiln.server.answers import json_answer
 from kiln.server.auth import Reader, Served, Writer
-from kiln.server.paging import Page, page
+from kiln.server.paging import Page, paged_answer
 from kiln.server.routes_artifacts import Store
 from kiln.serverinputs import check_stored
+from kiln.workspace import Workspace
 
 router = APIRouter(prefix="/environments", tags=["environments"])
 
@@ -35,7 +38,6 @@ def _tags(pairs: list[str]) -> dict[str, str | None]:
 def list_environments(
     workspace: Served,
     actor: Reader,
-    response: Response,
     paging: Page,
     search: str | None = None,
     tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults per request
@@ -44,37 +46,30 @@ def list_environments(
     curated: bool = True,
     anonymous: bool = False,
     definitions: bool = False,
-) -> list[dict[str, Any]]:
+) -> Response:
     """Latest versions (``all_versions`` for every one), ordered by name then registration;
     ``X-Total-Count`` holds the number before paging. ``definitions`` adds each definition."""
+    filters: dict[str, Any] = {
+        "all_versions": all_versions,
+        "include_archived": archived,
+        "name_contains": search,
+        "tags": _tags(tag),
+        "include_curated": curated,
+    }
     if definitions:
-        records = catalog.list_records(
-            workspace,
-            all_versions=all_versions,
-            include_archived=archived,
-            name_contains=search,
-            tags=_tags(tag),
-            include_curated=curated,
-        )
-        return page(
-            [
-                {**r.summary(), "definition": shown_definition(r)}
-                for r in records
-                if anonymous or r.name != ANONYMOUS_NAME
-            ],
-            paging,
-            response,
-        )
-    found = list_versions(
-        workspace,
-        all_versions=all_versions,
-        include_archived=archived,
-        name_contains=search,
-        tags=_tags(tag),
-        include_curated=curated,
-        include_anonymous=anonymous,
-    )
-    return page(found, paging, response)
+        records = catalog.list_records(workspace, **filters)
+        every = [
+            {**r.summary(), "definition": shown_definition(r)}
+            for r in records
+            if anonymous or r.name != ANONYMOUS_NAME
+        ]
+        total, rows = len(every), every[paging.offset : paging.offset + paging.limit]
+    else:
+        total, rows = list_page(
+            workspace, limit=paging.limit, offset=paging.offset, include_anonymous=anonymous,
+            **filters,
+        )  # fmt: skip
+    return paged_answer(rows, total)
 
 
 @router.post("", response_model=RegisteredVersion)
@@ -104,21 +99,36 @@ def register(
     return {**result.record.summary(), "created": result.created, "same_build_as": shared}
 
 
-def _detail(workspace: Any, name: str, version: str | None, digests: bool) -> dict[str, Any]:
-    record = catalog.get(workspace, name, version)
-    found = shown(workspace, record)
-    definition = shown_definition(record, digests=True) if digests else found.definition
-    return {**found.summary, "same_build_as": found.same_build_as, "definition": definition}
+async def _detail(workspace: Workspace, name: str, version: str | None, digests: bool) -> Response:
+    # The embedded registry answers in about half a millisecond of CPU, less than the hop to a
+    # worker thread costs (measured: 0.9 against 1.5 ms of server CPU per get), so it runs on
+    # the event loop; a database server's round trips go to a thread and never block the loop.
+    if workspace.is_embedded and not digests:
+        return _detail_answer(workspace, name, version, digests)
+    return await run_in_threadpool(_detail_answer, workspace, name, version, digests)
+
+
+def _detail_answer(workspace: Workspace, name: str, version: str | None, digests: bool) -> Response:
+    if digests:  # a client about to build: the definition with its local files' digests
+        record = catalog.get(workspace, name, version)
+        found = shown(workspace, record)
+        definition = shown_definition(record, digests=True)
+    else:
+        found = shown_named(workspace, name, version)
+        definition = found.definition
+    return json_answer(
+        {**found.summary, "same_build_as": found.same_build_as, "definition": definition}
+    )
 
 
 # exclude_unset: like `env show --json` without --build or --runs, no build or runs keys
 @router.get("/{name}", response_model=EnvironmentDetail, response_model_exclude_unset=True)
-def show_latest(
+async def show_latest(
     workspace: Served, actor: Reader, name: str, digests: bool = False
-) -> dict[str, Any]:
+) -> Response:
     """The latest unarchived version, as ``kiln env show NAME --json``; ``digests`` adds the
     sha256 of its local files, by which a client fetches them from the artifact store."""
-    return _detail(workspace, name, None, digests)
+    return await _detail(workspace, name, None, digests)
 
 
 @router.get(
@@ -126,10 +136,10 @@ def show_latest(
     response_model=EnvironmentDetail,
     response_model_exclude_unset=True,
 )
-def show_version(
+async def show_version(
     workspace: Served, actor: Reader, name: str, version: str, digests: bool = False
-) -> dict[str, Any]:
-    return _detail(workspace, name, version, digests)
+) -> Response:
+    return await _detail(workspace, name, version, digests)
 
 
 def _set_archived(

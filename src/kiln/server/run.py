@@ -10,7 +10,13 @@ from kiln.workspace import Workspace
 
 
 def serve(
-    workspace: Workspace, *, host: str, port: int, workers: int, artifacts: str | None = None
+    workspace: Workspace,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    artifacts: str | None = None,
+    access_log: bool = False,
 ) -> None:
     import uvicorn
 
@@ -26,4 +32,5 @@ def serve(
         workers=workers,
         server_header=False,
         log_level="info",
+        access_log=access_log,
     )
