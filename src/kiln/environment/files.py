@@ -175,6 +175,11 @@ def tree_digest(root: Path, *, field: str = "docker.build_context") -> str:
                 f"`{field}`: {root} holds over {MAX_CONTEXT_BYTES:,} bytes; "
                 "list large data in .kilnignore"
             )
-        executable = "x" if is_executable(path) else "-"
-        digest.update(f"{rel}\0{executable}\0{file_digest(path)}\n".encode())
+        digest.update(tree_line(rel, executable=is_executable(path), sha256=file_digest(path)))
     return digest.hexdigest()
+
+
+def tree_line(rel: str, *, executable: bool, sha256: str) -> bytes:
+    """One file's part of a tree digest (kept in sorted path order): also how a stored list
+    of a folder's files is checked against the tree digest it claims."""
+    return f"{rel}\0{'x' if executable else '-'}\0{sha256}\n".encode()

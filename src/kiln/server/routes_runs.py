@@ -24,6 +24,7 @@ from kiln.schemas.runs import Run, RunSummary
 from kiln.schemas.serving import Deployment, Model
 from kiln.server.auth import Reader, Served, Writer
 from kiln.server.paging import Page, page
+from kiln.server.routes_artifacts import Store
 
 router = APIRouter()
 _LOG_READ = 4 * 1024 * 1024
@@ -121,6 +122,9 @@ class RunDocument(BaseModel):
     image_digest: str | None = Field(default=None, max_length=80)
     # Accepted and never trusted: who submitted a run is the token's user (kiln.runs.served).
     created_by: str | None = Field(default=None, max_length=255)
+    # Checked against the artifact store before they are stored (kiln.runs.served).
+    snapshot_manifest: str | None = Field(default=None, max_length=64)
+    outputs_manifest: str | None = Field(default=None, max_length=64)
 
 
 _SERVER_SET = {"id", "created_by"}  # what a client never changes
@@ -200,8 +204,9 @@ def list_run_records(
 
 
 @router.post("/run-records", status_code=201, tags=["run records"])
-def record_run(workspace: Served, actor: Writer, body: RunDocument) -> dict[str, Any]:
-    served.record_run(workspace, actor, row_of(body.model_dump(exclude={"created_by"})))
+def record_run(workspace: Served, actor: Writer, store: Store, body: RunDocument) -> dict[str, Any]:
+    row = row_of(body.model_dump(exclude={"created_by"}))
+    served.record_run(workspace, actor, row, store)
     return served.run_document(workspace, body.id)
 
 
@@ -211,9 +216,12 @@ def get_run_record(workspace: Served, actor: Reader, run_id: str) -> dict[str, A
 
 
 @router.patch("/run-records/{run_id}", response_model=Changed, tags=["run records"])
-def change_run(workspace: Served, actor: Writer, run_id: str, body: RunChange) -> Changed:
+def change_run(
+    workspace: Served, actor: Writer, store: Store, run_id: str, body: RunChange
+) -> Changed:
     values = _changes(body.values)
-    return Changed(changed=served.change_run(workspace, actor, run_id, values, body.unless_status))
+    changed = served.change_run(workspace, actor, run_id, values, body.unless_status, store)
+    return Changed(changed=changed)
 
 
 @router.post("/run-records/{run_id}/take-over", response_model=Changed, tags=["run records"])
@@ -230,9 +238,13 @@ def take_over_run(workspace: Served, actor: Writer, run_id: str, body: RunTakeOv
 
 
 @router.post("/run-records/{run_id}/finish", response_model=Changed, tags=["run records"])
-def finish_run(workspace: Served, actor: Writer, run_id: str, body: RunEnd) -> Changed:
+def finish_run(
+    workspace: Served, actor: Writer, store: Store, run_id: str, body: RunEnd
+) -> Changed:
     values = _changes(body.values)
-    ended = served.end_run(workspace, actor, run_id, values, body.unless_status, body.metrics)
+    ended = served.end_run(
+        workspace, actor, run_id, values, body.unless_status, body.metrics, store
+    )
     return Changed(changed=ended)
 
 
