@@ -234,6 +234,8 @@ models = Table(
     Column("env_version", String(64), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("created_by", String(255), nullable=True),  # who registered it
+    # A folder registered on a team server: its checked manifest there (kiln/filetrees.py).
+    Column("manifest", String(64), nullable=True),
     UniqueConstraint("name", "version"),
 )
 

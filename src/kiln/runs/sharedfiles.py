@@ -8,13 +8,15 @@ On a folder workspace nothing here applies: the files are in the workspace's own
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.compute.runfolder import collect_outputs, local_side
+from kiln.errors import NotFound
 from kiln.runs.snapshot import FIELD as SNAPSHOT_FIELD
 
 if TYPE_CHECKING:
@@ -103,6 +105,30 @@ def _served_output(workspace: Workspace, record: RunRecord, name: str) -> Path |
         if f"{OUTPUTS}/{entry.path}" == name and store.blob_path(entry.sha256).exists():
             return store.blob_path(entry.sha256)
     return None
+
+
+@contextlib.contextmanager
+def outputs_folder(workspace: Workspace, record: RunRecord) -> Iterator[Path]:
+    """The run's outputs as a folder while the block runs: the workspace's own copy, or one
+    fetched (and checked) from the server's store into a temporary folder."""
+    if workspace.server_url is None or not record.outputs_manifest:
+        tree = local_side(workspace).artifacts.lookup(str(record.outputs_digest))
+        if tree is None:
+            raise NotFound(f"the outputs of run {record.id} are not in this workspace's store")
+        yield tree
+        return
+    from kiln.remotetrees import fetch_tree
+
+    what = f"the outputs of run {record.id}"
+    entries = _entries(workspace, record.outputs_manifest, str(record.outputs_digest), what)
+    staging = Path(tempfile.mkdtemp(dir=local_side(workspace).root, prefix=".outputs-"))
+    try:
+        fetch_tree(
+            _client(workspace), local_side(workspace).artifacts, entries, staging / "outputs"
+        )
+        yield staging / "outputs"
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def fetch_snapshot(workspace: Workspace, record: RunRecord) -> bool:

@@ -72,6 +72,53 @@ def get_model(workspace: Served, actor: Reader, name: str, version: int) -> dict
     return models.get(workspace, name, version).summary()
 
 
+class ModelRegistration(BaseModel):
+    """A model whose content a client put in the artifact store (kiln.serving.remotemodels)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=255)
+    kind: str = Field(max_length=16)
+    digest: str = Field(max_length=64)
+    file_name: str = Field(min_length=1, max_length=512)
+    size: int = Field(ge=0)  # the server counts it itself
+    manifest: str | None = Field(default=None, max_length=64)
+    tags: dict[str, str] | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    run_id: str | None = Field(default=None, max_length=128)
+    environment: tuple[str, str] | None = None
+
+
+@router.post("/model-records", status_code=201, tags=["model records"])
+def register_model(
+    workspace: Served, actor: Writer, store: Store, body: ModelRegistration
+) -> dict[str, Any]:
+    from kiln.serving import servedmodels
+    from kiln.serving.remotemodels import document_of
+
+    return document_of(servedmodels.register(workspace, store, actor, body.model_dump()))
+
+
+@router.get("/model-records", tags=["model records"])
+def list_model_records(
+    workspace: Served, actor: Reader, name: str | None = None
+) -> list[dict[str, Any]]:
+    """Every version (of ``name``), by name then version, as the client's ``ModelRecord``."""
+    from kiln.serving import models
+    from kiln.serving.remotemodels import document_of
+
+    return [document_of(r) for r in models.list_models(workspace, name)]
+
+
+@router.get("/model-records/{name}/{version}", tags=["model records"])
+def get_model_record(workspace: Served, actor: Reader, name: str, version: str) -> dict[str, Any]:
+    """A version (a number, or ``latest``)."""
+    from kiln.serving import models
+    from kiln.serving.remotemodels import document_of
+
+    number = models.parse_model_reference(f"{name}:{version}")[1]
+    return document_of(models.get(workspace, name, number))
+
+
 @router.get("/deployments", response_model=list[Deployment], tags=["deployments"])
 def list_deployments(
     workspace: Served, actor: Reader, response: Response, paging: Page

@@ -1,6 +1,6 @@
-"""A run's snapshot and outputs on a team server: the sha256 of the manifest (path, sha256,
-size, mode of each file) the server checked against the artifact store, so any machine can
-fetch and verify them (kiln/filetrees.py).
+"""A run's snapshot and outputs, and a folder model, on a team server: the sha256 of the
+manifest (path, sha256, size, mode of each file) the server checked against the artifact store,
+so any machine can fetch and verify them (kiln/filetrees.py).
 
 Revision ID: 0011
 Revises: 0010
@@ -21,9 +21,13 @@ def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("snapshot_manifest", sa.String(64), nullable=True))
         batch.add_column(sa.Column("outputs_manifest", sa.String(64), nullable=True))
+    with op.batch_alter_table("models") as batch:
+        batch.add_column(sa.Column("manifest", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("models") as batch:
+        batch.drop_column("manifest")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("outputs_manifest")
         batch.drop_column("snapshot_manifest")
