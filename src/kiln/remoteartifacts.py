@@ -7,12 +7,14 @@ route, a download is checked against its sha256 before it appears at its destina
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
 from kiln.artifacts import CHUNK, DigestMismatch, publish_chunks
 from kiln.httpclient import ServerClient, streamed
+
+QUERY_BATCH = 5000  # digests per ``missing`` request (the server takes up to 10,000)
 
 
 def _chunks(source: Path | bytes) -> Iterator[bytes]:
@@ -33,9 +35,22 @@ def _sha256(source: Path | bytes) -> tuple[str, int]:
     return hasher.hexdigest(), size
 
 
-def upload(client: ServerClient, source: Path | bytes) -> str:
-    """Store ``source`` on the server (once: a digest it holds is not sent again); its sha256."""
-    digest, size = _sha256(source)
+def missing(client: ServerClient, digests: Iterable[str]) -> set[str]:
+    """Which of ``digests`` the server's store lacks, asked in a few requests."""
+    wanted = sorted(set(digests))
+    lacking: set[str] = set()
+    for start in range(0, len(wanted), QUERY_BATCH):
+        body = {"sha256": wanted[start : start + QUERY_BATCH]}
+        lacking.update(client.request("POST", "/artifacts/missing", json=body)["missing"])
+    return lacking
+
+
+def upload(
+    client: ServerClient, source: Path | bytes, *, known: tuple[str, int] | None = None
+) -> str:
+    """Store ``source`` on the server (once: a digest it holds is not sent again); its sha256.
+    ``known`` is its (sha256, size) when already computed; the server checks it anyway."""
+    digest, size = known or _sha256(source)
     offer = client.request("POST", f"/artifacts/{digest}/upload-url")
     if offer["exists"]:
         return digest

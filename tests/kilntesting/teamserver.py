@@ -49,6 +49,17 @@ class Team:
         self.responses.append(f"{response.headers}\n{response.text}")
         return response
 
+    def machine(self, token: str, data: Path, cache: Path) -> dict[str, str]:
+        """The environment of a client machine: this server as its workspace, its own data
+        folder (where its runs' folders are) and build cache."""
+        return {
+            **self.env,
+            "KILN_WORKSPACE": self.url,
+            "KILN_TOKEN": token,
+            "KILN_DATA_DIR": str(data),
+            "KILN_CACHE_DIR": str(cache),
+        }
+
     def token(self, owner: str, role: str) -> str:
         """A new token for ``owner`` with ``role``, made by the admin over the API."""
         made = self.call(

@@ -49,6 +49,7 @@ def test_model_queries_on_both_databases(workspace: Workspace) -> None:
             "env_version": None,
             "created_at": 1.5,
             "created_by": "alice",
+            "manifest": None,
         }
         first = get_model(connection, name="b", version=1)
         assert first is not None and first["version"] == 1

@@ -6,6 +6,7 @@ never trusted blindly."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from kiln.artifacts import DigestMismatch
 from kiln.httpclient import ServerClient
 from kiln.remoteartifacts import download, upload
 from kilntesting.cephrgw import RadosGateway, rados_gateway
+from kilntesting.cli import run_kiln
+from kilntesting.runs import write_script
 from kilntesting.teamserver import Team, team_server
 
 ART = "/api/v1/artifacts"
@@ -171,3 +174,36 @@ def test_the_store_secret_never_leaves_the_server(team: Team, rgw: RadosGateway)
     assert team.responses
     for text in [*team.responses, team.log.read_text()]:
         assert rgw.secret_key not in text
+
+
+def test_a_runs_files_and_a_model_go_through_the_bucket(
+    team: Team, rgw: RadosGateway, tmp_path: Path, shared_cache: Path
+) -> None:
+    """A run on machine A, its outputs downloaded and its snapshot reproduced on machine B, and
+    a folder model registered on A and downloaded on B: every byte through presigned URLs."""
+    token = team.token("s3runner", "contributor")
+    a = team.machine(token, tmp_path / "a", shared_cache)
+    write_script(
+        tmp_path / "src",
+        "train.py",
+        "import os\nos.makedirs('outputs', exist_ok=True)\n"
+        "open('outputs/w.bin', 'wb').write(open('data.bin', 'rb').read()[::-1])\n",
+    )
+    data = os.urandom(2 * 1024 * 1024)
+    (tmp_path / "src" / "data.bin").write_bytes(data)
+    submit = ["run", "submit", "-d", str(tmp_path / "src"), "-e", "s3-runs", "--json", "train.py"]
+    made = json.loads(run_kiln(*submit, env=a).stdout)
+    assert made["status"] == "Completed"
+    assert f"{PREFIX}/sha256/{hashlib.sha256(data).hexdigest()}" in _keys(rgw, "sha256/")
+    b = team.machine(token, tmp_path / "b", shared_cache)
+    run_kiln("run", "download", made["id"], "-d", str(tmp_path / "out"), env=b)
+    assert (tmp_path / "out" / "outputs" / "w.bin").read_bytes() == data[::-1]
+    again = json.loads(run_kiln("run", "reproduce", made["id"], "--json", env=b).stdout)
+    assert (again["status"], again["reproduces"]) == ("Completed", made["id"])
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(data)
+    run_kiln("model", "register", "-n", "s3-model", "-p", str(model), env=a)
+    run_kiln("model", "download", "s3-model:1", "-d", str(tmp_path / "got"), env=b)
+    assert (tmp_path / "got" / "model" / "weights.bin").read_bytes() == data
+    assert _keys(rgw, "incoming/") == []

@@ -1,10 +1,10 @@
 """The plumbing every compute target and runs' core share: a run's folder in the workspace, the
 writer of its log, the storing of its outputs, and Kiln's package made importable by a script.
 
-A run's folder, snapshot, log and outputs stay on the machine that runs it. For a workspace served
-by ``kiln server`` that is ``local_side``: an embedded workspace of this user's for that server,
-in the user's Kiln data folder (``KILN_DATA_DIR`` moves it), until the shared artifact store
-serves them; the run's record, metrics and log text are the server's.
+A run's folder and live log stay on the machine that runs it. For a workspace served by
+``kiln server`` that is ``local_side``: an embedded workspace of this user's for that server, in
+the user's Kiln data folder (``KILN_DATA_DIR`` moves it); the run's record, metrics and log text
+are the server's, its snapshot and outputs in the server's artifact store (runs/sharedfiles.py).
 """
 
 from __future__ import annotations

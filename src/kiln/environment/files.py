@@ -193,7 +193,7 @@ def tree_manifest(
             )
         entry = TreeEntry(rel, is_executable(path), file_digest(path), path)
         entries.append(entry)
-        lines.append(f"{rel}\0{'x' if entry.executable else '-'}\0{entry.digest}\n".encode())
+        lines.append(tree_line(rel, executable=entry.executable, sha256=entry.digest))
     return b"".join(lines), entries
 
 
@@ -226,3 +226,9 @@ def tree_digest(root: Path, *, field: str = "docker.build_context") -> str:
     """sha256 over (relative path, executable bit, content digest) of every kept file: the
     sha256 of its manifest."""
     return hashlib.sha256(tree_manifest(root, field=field)[0]).hexdigest()
+
+
+def tree_line(rel: str, *, executable: bool, sha256: str) -> bytes:
+    """One file's line of a folder's manifest (kept in sorted path order), whose sha256 is the
+    tree digest: also how a stored list of a folder's files is checked against it."""
+    return f"{rel}\0{'x' if executable else '-'}\0{sha256}\n".encode()

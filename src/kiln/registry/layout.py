@@ -59,6 +59,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "image_reference",
         "image_digest",
         "created_by",
+        "snapshot_manifest",
+        "outputs_manifest",
     ),
     RUN_METRICS: ("id", "run_id", "name", "value", "logged_at"),
     COMPUTE_TARGETS: ("name", "kind", "address", "created_at"),

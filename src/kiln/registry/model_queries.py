@@ -29,6 +29,7 @@ def insert_next_version(
     env_version: str | None,
     created_at: float,
     created_by: str | None = None,
+    manifest: str | None = None,
 ) -> int | None:
     """Record the next version of ``name`` and return it; None after too many lost races.
 
@@ -49,6 +50,7 @@ def insert_next_version(
         "env_version": env_version,
         "created_at": created_at,
         "created_by": created_by,
+        "manifest": manifest,
     }
     newest = select(func.max(models.c.version)).where(models.c.name == name)
     for _attempt in range(_ATTEMPTS):

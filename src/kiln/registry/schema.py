@@ -187,6 +187,9 @@ runs = Table(
     Column("image_reference", String(512), nullable=True),
     Column("image_digest", String(80), nullable=True),
     Column("created_by", String(255), nullable=True),  # who submitted it
+    # On a team server: the checked manifests of the snapshot and outputs (kiln/filetrees.py).
+    Column("snapshot_manifest", String(64), nullable=True),
+    Column("outputs_manifest", String(64), nullable=True),
     Index(None, "experiment", "created_at"),
     Index(None, "env_name", "env_version"),
 )
@@ -231,6 +234,8 @@ models = Table(
     Column("env_version", String(64), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("created_by", String(255), nullable=True),  # who registered it
+    # A folder registered on a team server: its checked manifest there (kiln/filetrees.py).
+    Column("manifest", String(64), nullable=True),
     UniqueConstraint("name", "version"),
 )
 

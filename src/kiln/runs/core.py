@@ -137,20 +137,23 @@ def log_path(workspace: Workspace, run_id: str) -> Path:
 def save_file(workspace: Workspace, run_id: str, name: str, target: Path) -> Path:
     """Copy the run's file ``name`` (as ``views.file_names`` lists it) to ``target``, or into
     it when it is a folder; returns the copy."""
-    return _copy(workspace, get(workspace, run_id), name, target)
+    return _copy(open_file(workspace, get(workspace, run_id), name), name, target)
 
 
 def save_files(
     workspace: Workspace, run_id: str, directory: Path, *, prefix: str = ""
 ) -> list[Path]:
-    """Copy the run's files whose names start with ``prefix`` under ``directory``, by name."""
+    """Copy the run's files whose names start with ``prefix`` under ``directory``, by name:
+    all found (and, from a server's store, checked) before any is written."""
     record = get(workspace, run_id)  # once: each get settles and opens the store
     names = [n for n in file_names(record) if n.startswith(prefix)]
-    return [_copy(workspace, record, name, directory / name) for name in names]
+    sources = [open_file(workspace, record, name) for name in names]
+    return [
+        _copy(source, name, directory / name) for source, name in zip(sources, names, strict=True)
+    ]
 
 
-def _copy(workspace: Workspace, record: RunRecord, name: str, target: Path) -> Path:
-    source = open_file(workspace, record, name)
+def _copy(source: Path, name: str, target: Path) -> Path:
     if target.is_dir():
         target = target / Path(name).name
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -3,16 +3,16 @@ and runs whose watcher died ended for it (``settle``)."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
 from kiln.compute.base import Ended, RunRef
-from kiln.compute.runfolder import LOG_FILE, RunOutput, collect_outputs, local_side, run_folder
+from kiln.compute.runfolder import LOG_FILE, RunOutput, local_side, run_folder
 from kiln.errors import Forbidden, KilnError
 from kiln.runs import processes
 from kiln.runs.context import METRICS_FILE, read_metrics
+from kiln.runs.sharedfiles import store_outputs
 from kiln.runs.store import CANCELED, COMPLETED, FAILED, FINALIZING, RunRecord, RunStore
 
 if TYPE_CHECKING:
@@ -50,8 +50,10 @@ def finish(
         "exit_code": code,
         "error": redact(error) if error else None,  # e.g. a message from a Ray cluster
     }
-    with contextlib.suppress(OSError, KilnError):
-        values.update(collect_outputs(workspace, folder / "work" / "outputs"))
+    try:
+        values.update(store_outputs(workspace, folder / "work" / "outputs"))
+    except (OSError, KilnError) as exc:  # the run's end is recorded all the same, without them
+        output.line(f"outputs not stored: {exc}")
     output.line(f"run {record.id}: {status}" + (f" ({values['error']})" if error else ""))
     output.file.flush()
     values["log_digest"] = local_side(workspace).artifacts.put_file(folder / LOG_FILE)

@@ -12,6 +12,7 @@ that recorded it, whatever the client sent.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.accounts import Actor, require_owner, require_writer
 from kiln.compute.runfolder import LOG_FILE, run_folder
-from kiln.errors import Conflict, NotFound
+from kiln.errors import Conflict, InvalidRequest, NotFound
 from kiln.runs.store import RunStore, check_experiment_name, check_run_id
 
 STAGED_LOG = f".{LOG_FILE}.upload"  # a log on its way: the server shows it until it is whole
@@ -27,6 +28,7 @@ STAGED_LOG = f".{LOG_FILE}.upload"  # a log on its way: the server shows it unti
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from kiln.blobstores.base import BlobStore
     from kiln.workspace import Workspace
 
 
@@ -58,13 +60,56 @@ def _check_owner(connection: Connection, actor: Actor, run_id: str, *, missing: 
     require_owner(actor, [row["created_by"]], f"run {run_id}")
 
 
-def record_run(workspace: Workspace, actor: Actor, row: Mapping[str, Any]) -> None:
+def _checked_files(
+    workspace: Workspace,
+    store: BlobStore,
+    run_id: str,
+    values: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``values`` (columns as stored) once the files they name are checked against the artifact
+    store: a manifest must list the snapshot or outputs the record names, and the store must
+    hold each file; the outputs' listing is the manifest's. So a run never shows files the
+    store does not have, whatever the client sent (an upload cut off midway, say)."""
+    from kiln.filetrees import check_stored
+    from kiln.runs.sharedfiles import listing
+
+    checked = dict(values)
+    outputs_named = values.get("outputs_digest") or json.loads(values.get("outputs") or "[]")
+    if values.get("outputs_manifest") is None and outputs_named:
+        raise InvalidRequest(
+            f"run {run_id}: its outputs need `outputs_manifest`, the manifest of their files in "
+            "the artifact store; upload them first (Kiln's client does)"
+        )
+    for kind in ("snapshot", "outputs"):
+        manifest = values.get(f"{kind}_manifest")
+        if manifest is None:
+            continue
+        tree = values.get(f"{kind}_digest") or _recorded(workspace, run_id).get(f"{kind}_digest")
+        what = f"the {kind} of run {run_id}"
+        entries = check_stored(store, manifest, tree_digest=str(tree), what=what)
+        if kind == "outputs":
+            checked.update(outputs_digest=tree, outputs=json.dumps(listing(entries)))
+    return checked
+
+
+def _recorded(workspace: Workspace, run_id: str) -> dict[str, Any]:
+    from kiln.registry.run_queries import get_run
+
+    with workspace.engine.connect() as connection:
+        row = get_run(connection, run_id=run_id)
+    return dict(row or {})
+
+
+def record_run(
+    workspace: Workspace, actor: Actor, row: Mapping[str, Any], store: BlobStore
+) -> None:
     """Store a new run submitted by ``actor``."""
     from kiln.registry.run_queries import get_run, insert_run
 
     require_writer(actor)
     check_run_id(str(row["id"]))
     check_experiment_name(str(row["experiment"]))
+    row = _checked_files(workspace, store, str(row["id"]), row)
     with _writing(workspace) as tx:
         if get_run(tx, run_id=row["id"]) is not None:
             raise Conflict(f"run {row['id']!r} exists already; submit it anew")
@@ -78,10 +123,13 @@ def change_run(
     run_id: str,
     values: Mapping[str, Any],
     unless_status: Collection[str],
+    store: BlobStore,
 ) -> bool:
     """Set columns of the run unless its status is in ``unless_status``; False then."""
     from kiln.registry.run_queries import update_run
 
+    require_writer(actor)
+    values = _checked_files(workspace, store, run_id, values)
     with _writing(workspace) as tx:
         _check_owner(tx, actor, run_id, missing=True)
         changed = update_run(tx, run_id=run_id, values=values, unless_status=unless_status)
@@ -120,10 +168,13 @@ def end_run(
     values: Mapping[str, Any],
     unless_status: Collection[str],
     metrics: Sequence[tuple[str, str, float]],
+    store: BlobStore,
 ) -> bool:
-    """The final state and the metrics in one transaction, once."""
+    """The final state, the outputs and the metrics in one transaction, once."""
     from kiln.registry.run_queries import insert_metrics, update_run
 
+    require_writer(actor)
+    values = _checked_files(workspace, store, run_id, values)
     with _writing(workspace) as tx:
         _check_owner(tx, actor, run_id, missing=True)
         if not update_run(tx, run_id=run_id, values=values, unless_status=unless_status):

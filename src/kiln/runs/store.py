@@ -92,6 +92,9 @@ class RunRecord:
     image_reference: str | None = None  # the image a container run ran in
     image_digest: str | None = None  # its manifest digest; set before the run (reproduce) pins it
     created_by: str | None = None  # who submitted it
+    # On a team server: the manifests of the snapshot and outputs in its artifact store.
+    snapshot_manifest: str | None = None
+    outputs_manifest: str | None = None
 
     @property
     def environment(self) -> str:

@@ -23,6 +23,7 @@ from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import InvalidRequest, NotFound
 from kiln.runs import processes, snapshot
 from kiln.runs.ending import get, run_ref
+from kiln.runs.sharedfiles import fetch_snapshot, share_snapshot
 from kiln.runs.store import (
     QUEUED,
     RunRecord,
@@ -64,6 +65,7 @@ class RunRequest:
     experiment: str = DEFAULT_EXPERIMENT
     reproduces: str | None = None
     snapshot_digest: str | None = None  # reuse a stored snapshot (reproduce)
+    snapshot_manifest: str | None = None  # and its manifest in a team server's store
     lock_digest: str | None = None  # install this stored lock, not the newest (reproduce)
     image_digest: str | None = None  # run in this exact image (reproduce of a container run)
 
@@ -177,7 +179,10 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
 
                 env = image_record(workspace, env)
             env_name, env_version, build_hash = env.name, env.version, env.build_hash
-        digest = request.snapshot_digest or snapshot.take(local_side(workspace), source, script)
+        digest, manifest = request.snapshot_digest, request.snapshot_manifest
+        if digest is None:
+            digest = snapshot.take(local_side(workspace), source, script)
+            manifest = share_snapshot(workspace, source, digest)  # a server's: for any machine
         record = RunRecord(
             id=new_run_id(experiment),
             experiment=experiment,
@@ -185,6 +190,7 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
             script=script,
             arguments=arguments,
             snapshot_digest=digest,
+            snapshot_manifest=manifest,
             env_name=env_name,
             env_version=env_version,
             build_hash=build_hash,
@@ -253,11 +259,12 @@ def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:
         original = store.get(run_id)
     finally:
         store.close()
-    if not local_side(workspace).artifacts.has_tree(original.snapshot_digest):
+    if not fetch_snapshot(workspace, original):
         if workspace.server_url is not None:
             raise NotFound(
                 f"the snapshot of run {run_id} is on the machine that ran it "
-                f"({processes.host_of(original.watcher) or 'unknown'}); reproduce it there"
+                f"({processes.host_of(original.watcher) or 'unknown'}) and not in the server's "
+                "artifact store; reproduce it there"
             )
         raise NotFound(f"the snapshot of run {run_id} is no longer in the workspace")
     return RunRequest(
@@ -268,6 +275,7 @@ def reproduce_request(workspace: Workspace, run_id: str) -> RunRequest:
         experiment=original.experiment,
         reproduces=original.id,
         snapshot_digest=original.snapshot_digest,
+        snapshot_manifest=original.snapshot_manifest,
         lock_digest=original.lock_digest,
         image_digest=original.image_digest,
     )

@@ -12,6 +12,7 @@ from kiln.environment import ANONYMOUS_NAME
 from kiln.errors import KilnError, NotFound
 from kiln.runs.context import METRICS_FILE, metrics_view, read_metrics
 from kiln.runs.processes import copy_new_bytes
+from kiln.runs.sharedfiles import output_file
 from kiln.runs.store import RunRecord, RunStore
 from kiln.workspace import Workspace
 
@@ -104,6 +105,9 @@ def open_file(workspace: Workspace, record: RunRecord, name: str) -> Path:
         if path is not None:
             return path
     elif name in {o["name"] for o in record.outputs} and record.outputs_digest:
+        shared = output_file(workspace, record, name)  # a server's store keeps it
+        if shared is not None:
+            return shared
         tree = artifacts.lookup(record.outputs_digest)
         if tree is not None:
             return tree / name.removeprefix("outputs/")
@@ -112,7 +116,8 @@ def open_file(workspace: Workspace, record: RunRecord, name: str) -> Path:
 
             raise NotFound(
                 f"the outputs of run {record.id} are on the machine that ran it "
-                f"({host_of(record.watcher) or 'unknown'}); download them there"
+                f"({host_of(record.watcher) or 'unknown'}) and not in the server's artifact "
+                "store; download them there"
             )
     raise NotFound(
         f"run {record.id} has no file {name!r}; its files: {', '.join(file_names(record))}"

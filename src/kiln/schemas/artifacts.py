@@ -30,3 +30,15 @@ class ArtifactCommit(Public):
     """The body of ``POST /api/v1/artifacts/{sha256}/commit``."""
 
     upload_id: str
+
+
+class ArtifactQuery(Public):
+    """The body of ``POST /api/v1/artifacts/missing``: digests a client means to upload."""
+
+    sha256: list[str]
+
+
+class ArtifactsMissing(Public):
+    """Which of the asked digests the store lacks (in the order asked): only those are sent."""
+
+    missing: list[str]

@@ -22,15 +22,24 @@ from fastapi.responses import StreamingResponse
 
 from kiln.artifacts import CHUNK
 from kiln.blobstores.base import BlobStore, check_digest, read_chunks
-from kiln.errors import KilnError, NotFound
-from kiln.schemas.artifacts import ArtifactCommit, ArtifactStored, ArtifactTransfer
+from kiln.errors import InvalidRequest, KilnError, NotFound
+from kiln.schemas.artifacts import (
+    ArtifactCommit,
+    ArtifactQuery,
+    ArtifactsMissing,
+    ArtifactStored,
+    ArtifactTransfer,
+)
 from kiln.server.auth import Reader, Writer
 
 PREFIX = "/artifacts"
 MAX_ARTIFACT_BYTES = 64 * 1024**3
 URL_LIFETIME = 3600  # seconds a presigned URL stays valid
 
-router = APIRouter(prefix=f"{PREFIX}/{{sha256}}", tags=["artifacts"])
+MAX_QUERY_DIGESTS = 10_000  # per ``missing`` request: about 700 KB of body
+
+router = APIRouter(tags=["artifacts"])
+blob = APIRouter(prefix=f"{PREFIX}/{{sha256}}", tags=["artifacts"])
 
 
 class TooLarge(KilnError):
@@ -82,7 +91,7 @@ def _stored(store: BlobStore, digest: str) -> dict[str, Any]:
     return {"sha256": digest, "size": size}
 
 
-@router.put("", status_code=201, response_model=ArtifactStored)
+@blob.put("", status_code=201, response_model=ArtifactStored)
 async def upload(request: Request, actor: Writer, store: Store, sha256: str) -> dict[str, Any]:
     """Stream the body into the store; kept only if it hashes to ``sha256``."""
     check_digest(sha256)
@@ -94,7 +103,7 @@ async def upload(request: Request, actor: Writer, store: Store, sha256: str) -> 
     return await anyio.to_thread.run_sync(_stored, store, digest)
 
 
-@router.get("", response_class=StreamingResponse)
+@blob.get("", response_class=StreamingResponse)
 def download(actor: Reader, store: Store, sha256: str) -> StreamingResponse:
     size = _stored(store, check_digest(sha256))["size"]
     headers = {"content-length": str(size), "etag": f'"{sha256}"'}
@@ -102,13 +111,13 @@ def download(actor: Reader, store: Store, sha256: str) -> StreamingResponse:
     return StreamingResponse(blob, media_type="application/octet-stream", headers=headers)
 
 
-@router.head("")
+@blob.head("")
 def exists(actor: Reader, store: Store, sha256: str) -> Response:
     size = _stored(store, check_digest(sha256))["size"]
     return Response(headers={"content-length": str(size), "etag": f'"{sha256}"'})
 
 
-@router.post("/upload-url", response_model=ArtifactTransfer)
+@blob.post("/upload-url", response_model=ArtifactTransfer)
 def upload_url(actor: Writer, store: Store, sha256: str) -> dict[str, Any]:
     """A presigned PUT (S3), ``exists`` when there is nothing to send, or no URL: PUT here."""
     if store.size(check_digest(sha256)) is not None:
@@ -119,14 +128,14 @@ def upload_url(actor: Writer, store: Store, sha256: str) -> dict[str, Any]:
     return {"sha256": sha256, "exists": False, **presigned._asdict()}
 
 
-@router.post("/commit", response_model=ArtifactStored)
+@blob.post("/commit", response_model=ArtifactStored)
 def commit(actor: Writer, store: Store, sha256: str, body: ArtifactCommit) -> dict[str, Any]:
     """Check a presigned upload's bytes and make them visible under ``sha256``."""
     store.commit_upload(check_digest(sha256), body.upload_id)
     return _stored(store, sha256)
 
 
-@router.get("/download-url", response_model=ArtifactTransfer)
+@blob.get("/download-url", response_model=ArtifactTransfer)
 def download_url(actor: Reader, store: Store, sha256: str) -> dict[str, Any]:
     """A presigned GET (S3), or no URL: GET here. 404 when absent."""
     _stored(store, check_digest(sha256))
@@ -137,3 +146,19 @@ def download_url(actor: Reader, store: Store, sha256: str) -> dict[str, Any]:
         "url": url,
         "expires_in": URL_LIFETIME if url else None,
     }
+
+
+@router.post(f"{PREFIX}/missing", response_model=ArtifactsMissing)
+def missing(actor: Writer, store: Store, body: ArtifactQuery) -> dict[str, Any]:
+    """Which of these digests the store lacks: a client uploads only those (a folder of
+    unchanged files costs one request)."""
+    if len(body.sha256) > MAX_QUERY_DIGESTS:
+        raise InvalidRequest(
+            f"`sha256`: {len(body.sha256)} digests in one request, over {MAX_QUERY_DIGESTS}; "
+            "ask in smaller batches"
+        )
+    wanted = [check_digest(digest) for digest in body.sha256]
+    return {"missing": [digest for digest in wanted if store.size(digest) is None]}
+
+
+router.include_router(blob)  # after ``blob``'s routes: including copies them

@@ -24,6 +24,7 @@ from kiln.schemas.runs import Run, RunSummary
 from kiln.schemas.serving import Deployment, DeploymentTest, Model
 from kiln.server.auth import Reader, Served, Writer
 from kiln.server.paging import Page, page
+from kiln.server.routes_artifacts import Store
 
 router = APIRouter()
 _LOG_READ = 4 * 1024 * 1024
@@ -75,6 +76,53 @@ def get_model(workspace: Served, actor: Reader, name: str, version: int) -> dict
     from kiln.serving import models
 
     return models.get(workspace, name, version).summary()
+
+
+class ModelRegistration(BaseModel):
+    """A model whose content a client put in the artifact store (kiln.serving.remotemodels)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=255)
+    kind: str = Field(max_length=16)
+    digest: str = Field(max_length=64)
+    file_name: str = Field(min_length=1, max_length=512)
+    size: int = Field(ge=0)  # the server counts it itself
+    manifest: str | None = Field(default=None, max_length=64)
+    tags: dict[str, str] | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    run_id: str | None = Field(default=None, max_length=128)
+    environment: tuple[str, str] | None = None
+
+
+@router.post("/model-records", status_code=201, tags=["model records"])
+def register_model(
+    workspace: Served, actor: Writer, store: Store, body: ModelRegistration
+) -> dict[str, Any]:
+    from kiln.serving import servedmodels
+    from kiln.serving.remotemodels import document_of
+
+    return document_of(servedmodels.register(workspace, store, actor, body.model_dump()))
+
+
+@router.get("/model-records", tags=["model records"])
+def list_model_records(
+    workspace: Served, actor: Reader, name: str | None = None
+) -> list[dict[str, Any]]:
+    """Every version (of ``name``), by name then version, as the client's ``ModelRecord``."""
+    from kiln.serving import models
+    from kiln.serving.remotemodels import document_of
+
+    return [document_of(r) for r in models.list_models(workspace, name)]
+
+
+@router.get("/model-records/{name}/{version}", tags=["model records"])
+def get_model_record(workspace: Served, actor: Reader, name: str, version: str) -> dict[str, Any]:
+    """A version (a number, or ``latest``)."""
+    from kiln.serving import models
+    from kiln.serving.remotemodels import document_of
+
+    number = models.parse_model_reference(f"{name}:{version}")[1]
+    return document_of(models.get(workspace, name, number))
 
 
 @router.get("/deployments", response_model=list[Deployment], tags=["deployments"])
@@ -141,6 +189,9 @@ class RunDocument(BaseModel):
     image_digest: str | None = Field(default=None, max_length=80)
     # Accepted and never trusted: who submitted a run is the token's user (kiln.runs.served).
     created_by: str | None = Field(default=None, max_length=255)
+    # Checked against the artifact store before they are stored (kiln.runs.served).
+    snapshot_manifest: str | None = Field(default=None, max_length=64)
+    outputs_manifest: str | None = Field(default=None, max_length=64)
 
 
 _SERVER_SET = {"id", "created_by"}  # what a client never changes
@@ -222,8 +273,9 @@ def list_run_records(
 
 
 @router.post("/run-records", status_code=201, tags=["run records"])
-def record_run(workspace: Served, actor: Writer, body: RunDocument) -> dict[str, Any]:
-    served.record_run(workspace, actor, row_of(body.model_dump(exclude={"created_by"})))
+def record_run(workspace: Served, actor: Writer, store: Store, body: RunDocument) -> dict[str, Any]:
+    row = row_of(body.model_dump(exclude={"created_by"}))
+    served.record_run(workspace, actor, row, store)
     return served.run_document(workspace, body.id)
 
 
@@ -233,9 +285,12 @@ def get_run_record(workspace: Served, actor: Reader, run_id: str) -> dict[str, A
 
 
 @router.patch("/run-records/{run_id}", response_model=Changed, tags=["run records"])
-def change_run(workspace: Served, actor: Writer, run_id: str, body: RunChange) -> Changed:
+def change_run(
+    workspace: Served, actor: Writer, store: Store, run_id: str, body: RunChange
+) -> Changed:
     values = _changes(body.values)
-    return Changed(changed=served.change_run(workspace, actor, run_id, values, body.unless_status))
+    changed = served.change_run(workspace, actor, run_id, values, body.unless_status, store)
+    return Changed(changed=changed)
 
 
 @router.post("/run-records/{run_id}/take-over", response_model=Changed, tags=["run records"])
@@ -252,9 +307,13 @@ def take_over_run(workspace: Served, actor: Writer, run_id: str, body: RunTakeOv
 
 
 @router.post("/run-records/{run_id}/finish", response_model=Changed, tags=["run records"])
-def finish_run(workspace: Served, actor: Writer, run_id: str, body: RunEnd) -> Changed:
+def finish_run(
+    workspace: Served, actor: Writer, store: Store, run_id: str, body: RunEnd
+) -> Changed:
     values = _changes(body.values)
-    ended = served.end_run(workspace, actor, run_id, values, body.unless_status, body.metrics)
+    ended = served.end_run(
+        workspace, actor, run_id, values, body.unless_status, body.metrics, store
+    )
     return Changed(changed=ended)
 
 

@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -17,51 +16,13 @@ from kiln.errors import InvalidRequest, NotFound
 from kiln.registry import model_queries as queries
 from kiln.registry.account_queries import record_action
 from kiln.registry.engine import write_transaction
-from kiln.utctime import utc_text
+from kiln.serving.modelrecords import Lineage, ModelRecord, Stored, check_file_name
 from kiln.workspace import Workspace
 
 if TYPE_CHECKING:
     from kiln.accounts import Actor
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
-
-
-@dataclass
-class ModelRecord:
-    name: str
-    version: int
-    digest: str
-    kind: str  # file | folder
-    file_name: str
-    size: int
-    description: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    run_id: str | None = None
-    env_name: str | None = None
-    env_version: str | None = None
-    created_at: float = 0.0
-    created_by: str | None = None  # None: registered before Kiln recorded who
-
-    @property
-    def reference(self) -> str:
-        return f"{self.name}:{self.version}"
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "id": self.reference,
-            "kind": self.kind,
-            "file_name": self.file_name,
-            "size": self.size,
-            "digest": self.digest,
-            "description": self.description,
-            "tags": self.tags,
-            "run_id": self.run_id,
-            "environment": f"{self.env_name}:{self.env_version}" if self.env_name else None,
-            "created_at": utc_text(self.created_at),
-            "created_by": self.created_by,
-        }
 
 
 def _record(row: dict[str, Any]) -> ModelRecord:
@@ -110,28 +71,44 @@ def register(
     check_name(name)
     if not path.exists():
         raise InvalidRequest(f"`model_path`: {path} does not exist")
+    lineage = Lineage(tags, description, run_id, environment)
+    if workspace.server_url is not None:  # the server records it, with the token's user
+        from kiln.serving import remotemodels
+
+        return remotemodels.register(workspace, path, name, file_name or path.name, lineage)
     if path.is_dir():
-        kind, digest = "folder", workspace.artifacts.put_tree(path, field="model_path")
+        digest = workspace.artifacts.put_tree(path, field="model_path")
+        stored = Stored(digest, "folder", file_name or path.name, _size(path))
     elif path.is_file():
-        kind, digest = "file", workspace.artifacts.put_file(path)
+        stored = Stored(
+            workspace.artifacts.put_file(path), "file", file_name or path.name, _size(path)
+        )
     else:
         raise InvalidRequest(f"`model_path`: {path} is neither a file nor a folder")
+    return record(workspace, name, stored, lineage, actor=actor)
 
+
+def record(
+    workspace: Workspace, name: str, stored: Stored, lineage: Lineage, *, actor: Actor | None
+) -> ModelRecord:
+    """Record content already in the store as the next version of ``name``, with who
+    registered it (``actor``, else the local user) and an audit row, in one transaction."""
     with write_transaction(workspace.engine) as connection:
         version = queries.insert_next_version(
             connection,
-            name=name,
-            digest=digest,
-            kind=kind,
-            file_name=file_name or path.name,
-            size=_size(path),
-            description=description,
-            tags=json.dumps(dict(tags or {}), sort_keys=True),
-            run_id=run_id,
-            env_name=environment[0] if environment else None,
-            env_version=environment[1] if environment else None,
+            name=check_name(name),
+            digest=stored.digest,
+            kind=stored.kind,
+            file_name=check_file_name(stored.file_name),
+            size=stored.size,
+            description=lineage.description,
+            tags=json.dumps(dict(lineage.tags or {}), sort_keys=True),
+            run_id=lineage.run_id,
+            env_name=lineage.environment[0] if lineage.environment else None,
+            env_version=lineage.environment[1] if lineage.environment else None,
             created_at=time.time(),
             created_by=actor_name(actor),
+            manifest=stored.manifest,
         )
         if version is not None:  # in the same transaction: both commit or neither
             record_action(
@@ -146,6 +123,10 @@ def register(
 
 
 def get(workspace: Workspace, name: str, version: int | None = None) -> ModelRecord:
+    if workspace.server_url is not None:
+        from kiln.serving import remotemodels
+
+        return remotemodels.get(workspace, name, version)
     with workspace.engine.connect() as connection:
         row = queries.get_model(connection, name=name, version=version)
     if row is None:
@@ -155,6 +136,10 @@ def get(workspace: Workspace, name: str, version: int | None = None) -> ModelRec
 
 
 def list_models(workspace: Workspace, name: str | None = None) -> list[ModelRecord]:
+    if workspace.server_url is not None:
+        from kiln.serving import remotemodels
+
+        return remotemodels.list_models(workspace, name)
     with workspace.engine.connect() as connection:
         rows = queries.list_models(connection, name=name)
     return [_record(r) for r in rows]
@@ -162,6 +147,10 @@ def list_models(workspace: Workspace, name: str | None = None) -> list[ModelReco
 
 def download(workspace: Workspace, record: ModelRecord, directory: Path) -> Path:
     """Copy the model into ``directory`` under its own name; returns the copy's path."""
+    if workspace.server_url is not None:
+        from kiln.serving import remotemodels
+
+        return remotemodels.download(workspace, record, directory)
     stored = workspace.artifacts.lookup(record.digest)
     if stored is None:
         raise NotFound(f"the content of model {record.reference} is missing from the workspace")
@@ -195,17 +184,18 @@ def register_from_run(
             f"`model_path`: run {run_id} has no output {wanted!r}; its files: "
             f"{', '.join(names) or 'none'}"
         )
-    tree = workspace.artifacts.lookup(run.outputs_digest)
-    assert tree is not None
-    source = tree if wanted == "outputs" else tree / wanted.removeprefix("outputs/")
-    return register(
-        workspace,
-        source,
-        name,
-        tags=tags,
-        description=description,
-        run_id=run_id,
-        environment=(run.env_name, run.env_version),
-        file_name=PurePosixPath(wanted).name,  # not the store's name for the extracted folder
-        actor=actor,
-    )
+    from kiln.runs.sharedfiles import outputs_folder
+
+    with outputs_folder(workspace, run) as tree:
+        source = tree if wanted == "outputs" else tree / wanted.removeprefix("outputs/")
+        return register(
+            workspace,
+            source,
+            name,
+            tags=tags,
+            description=description,
+            run_id=run_id,
+            environment=(run.env_name, run.env_version),
+            file_name=PurePosixPath(wanted).name,  # not the store's name for the extracted folder
+            actor=actor,
+        )

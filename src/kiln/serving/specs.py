@@ -216,6 +216,15 @@ def _with_settings(
 def new_spec(workspace: Workspace, request: SpecRequest) -> DeploymentSpec:
     """The spec of a new deployment: the source folder snapshotted, the environment and the
     models resolved to versions, defaults for what the request leaves out."""
+    if workspace.server_url is not None:
+        from kiln.errors import WorkspaceError
+
+        # A deployment's supervisor writes its record as it goes; no server endpoint takes that yet.
+        raise WorkspaceError(
+            f"deployments are not served by {workspace.server_url} yet; deploy from a folder "
+            "workspace: `kiln model download NAME:VERSION -d DIR`, `kiln model register` it there "
+            "and `kiln deploy create -w FOLDER ...`"
+        )
     check_settings(request)
     spec = _code_spec(
         workspace, request, request.models, request.environment or DEFAULT_ENVIRONMENT
