@@ -80,12 +80,13 @@ def _refuse_local_files(definition: Any) -> None:
     from kiln.environment.packages import parse_pip_entry
 
     pip = definition.python.pip
-    if definition.docker.build_context or any(
+    if definition.docker.context_folder or any(
         parse_pip_entry(e).kind == "path" for e in [*pip.packages, *pip.constraints]
     ):
         raise InvalidDefinition(
-            "the definition names local files or a build context, which a request cannot "
-            "carry; store wheels with `kiln wheel add` and name them wheel:FILE"
+            "the definition names local files or a build context folder, which a request "
+            "cannot carry; store wheels with `kiln wheel add` and name them wheel:FILE, and give "
+            "a build context as a git URL"
         )
 
 
