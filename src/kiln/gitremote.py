@@ -69,7 +69,8 @@ def resolve(url: str, ref: str | None, *, what: str) -> str | None:
         wanted = [ref]
     else:
         wanted = [f"refs/heads/{ref}", f"refs/tags/{ref}"]
-    listed = _git("ls-remote", "--", url, *wanted, what=f"{what}: git ls-remote {url}")
+    peeled = [f"{name}^{{}}" for name in wanted if name.startswith("refs/tags/")]
+    listed = _git("ls-remote", "--", url, *wanted, *peeled, what=f"{what}: git ls-remote {url}")
     found: dict[str, str] = {}
     for line in listed.splitlines():
         sha, _, name = line.partition("\t")
