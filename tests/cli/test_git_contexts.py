@@ -191,3 +191,20 @@ def test_azure_v1_reads_and_writes_a_git_build_context(
     assert (docker["build_context"], docker["build_context_commit"]) == (context, commit)
     written = json.loads((tmp_path / "out" / "azureml_environment.json").read_text())
     assert written["docker"]["buildContext"] == v1["docker"]["buildContext"]  # type: ignore[index]
+
+
+def test_a_downloaded_kiln_yaml_keeps_the_commit_and_rebuilds_the_same_tree(
+    tmp_path: Path, served: GitServer, env: dict[str, str]
+) -> None:
+    work = served.repository("app")
+    first = served.commit(work, {"Dockerfile": DOCKERFILE})
+    source = _file(tmp_path, {"build_context": f"{served.url_of('app')}#main"})
+    run_kiln("env", "register", "-f", str(source), env=env)
+    run_kiln("env", "download", "gitctx", "--format", "kiln", "-d", str(tmp_path / "out"), env=env)  # fmt: skip
+    served.commit(work, {"README": "moved on\n"})
+
+    pinned = run_kiln("env", "register", "-f", str(tmp_path / "out" / "kiln.yaml"), env=env)
+
+    assert f"build_context_commit: {first}" in (tmp_path / "out" / "kiln.yaml").read_text()
+    assert "gitctx:1" in pinned.stdout + pinned.stderr
+    assert _versions(env) == ["gitctx:1"]
