@@ -145,8 +145,8 @@ def register(
 ) -> RegisterResult:
     """Register ``definition``: same content as an existing version returns that version.
     ``actor`` is the server's user (None: the local user), recorded with the version."""
-    # Here, not on a server: the client that registers is the one that builds, with its own
-    # access to the repository (a server keeps the commit its client sends).
+    # Before a remote workspace hands over: the client that registers is the one that builds,
+    # with its own access to the repository (a server keeps the commit it is sent).
     definition = pin_git_context(definition)
     if workspace.server_url is not None:
         from kiln import remoteenvs

@@ -92,5 +92,7 @@ def test_a_commit_needs_a_git_context_and_an_unresolved_one_has_no_build_hash() 
         _definition("ctx")
     with pytest.raises(InvalidDefinition, match="build_context_commit"):
         _definition("https://h.example/r.git", "main")
+    with pytest.raises(InvalidDefinition, match="must be a path inside the git build context"):
+        _definition("https://h.example/r.git", dockerfile_path="../../etc/passwd")
     with pytest.raises(ValueError, match="has not been resolved to a commit"):
         build_hash(_definition("https://h.example/r.git", None))

@@ -285,9 +285,16 @@ class DockerSection(_Model):
             )
         if self.dockerfile_path and not self.build_context:
             raise ValueError("`docker.dockerfile_path` needs `docker.build_context`")
-        if self.build_context_commit and not self.git_context:
+        git = self.git_context
+        if self.build_context_commit and not git:
             raise ValueError(
                 "`docker.build_context_commit` needs a git URL in `docker.build_context`"
+            )
+        path = self.dockerfile_path or ""
+        if git and (path.startswith("/") or ".." in path.split("/")):
+            raise ValueError(
+                f"`docker.dockerfile_path` {path!r} must be a path inside the git build context, "
+                "e.g. Dockerfile.gpu"
             )
         return self
 
