@@ -7,6 +7,7 @@ bash scripts/postgres.sh
 bash scripts/containers.sh  # podman, buildah, skopeo, registry, the cached base image tarball
 bash scripts/ceph.sh  # Ceph's RADOS Gateway, the real S3 store of tests/server/test_artifacts_s3.py
 bash scripts/chromium.sh  # Debian's chromium for the web UI's browser tests
+bash scripts/git.sh  # git and git daemon: build contexts given as git URLs
 # Debian's Python 3.11 beside the machine's own: a lock must install on another patch release.
 if [ ! -x /usr/bin/python3.11 ] && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11 >/dev/null

@@ -22,7 +22,12 @@ from kiln.environment.record import (
 )
 from kiln.environment.reference import AZURE_RESERVED_PREFIXES, CURATED_PREFIX, parse_reference
 from kiln.errors import InvalidDefinition, NotFound, ReadOnly
-from kiln.formats.base import RegisteredReference, local_path_of, resolve_local_inputs
+from kiln.formats.base import (
+    RegisteredReference,
+    local_path_of,
+    pin_git_context,
+    resolve_local_inputs,
+)
 from kiln.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -71,11 +76,11 @@ def _store_local_inputs(
                 f"{local_path_of(entry)} changed while it was being registered; retry"
             )
     docker = definition.docker
-    if docker.build_context:
-        stored = workspace.artifacts.put_tree(source_dir / docker.build_context)
+    if docker.context_folder:
+        stored = workspace.artifacts.put_tree(source_dir / docker.context_folder)
         if stored != docker.build_context_digest:  # hashed again on purpose: what was stored
             raise InvalidDefinition(
-                f"{docker.build_context} changed while it was being registered; retry"
+                f"{docker.context_folder} changed while it was being registered; retry"
             )
 
 
@@ -86,12 +91,13 @@ def _unread_local_inputs(definition: EnvironmentDefinition) -> bool:
         parse_pip_entry(e).kind == "path" and e not in pip.file_digests for e in pip.packages
     )
     docker = definition.docker
-    return unread_files or bool(docker.build_context and not docker.build_context_digest)
+    return unread_files or bool(docker.context_folder and not docker.build_context_digest)
 
 
 def reads_local_inputs(definition: EnvironmentDefinition) -> bool:
     """True when what ``register`` stores depends on more than the definition's own files:
-    local packages or a build context beside it, or wheels stored in the workspace."""
+    local packages or a build context beside it, wheels stored in the workspace, or a git
+    build context (whose ref may name another commit tomorrow)."""
     pip = definition.python.pip
     entries = [*pip.packages, *pip.constraints]
     local = any(parse_pip_entry(e).kind in ("path", "wheel") for e in entries)
@@ -99,14 +105,14 @@ def reads_local_inputs(definition: EnvironmentDefinition) -> bool:
 
 
 def _has_local_inputs(definition: EnvironmentDefinition) -> bool:
-    return bool(definition.python.pip.file_digests) or definition.docker.build_context is not None
+    return bool(definition.python.pip.file_digests) or definition.docker.context_folder is not None
 
 
 def _check_stored(workspace: Workspace, definition: EnvironmentDefinition) -> None:
     """Without a source folder, the local inputs must already be in the artifact store."""
     digests = list(definition.python.pip.file_digests.values())
     digests += (
-        [definition.docker.build_context_digest or ""] if definition.docker.build_context else []
+        [definition.docker.build_context_digest or ""] if definition.docker.context_folder else []
     )
     for digest in digests:
         if workspace.artifacts.lookup(digest) is None:
@@ -145,6 +151,9 @@ def register(
     ``actor`` is the server's user (None: the local user), recorded with the version;
     ``inputs_checked`` when the caller has checked that its local inputs are stored (the
     server, in its artifact store)."""
+    # Before a remote workspace hands over: the client that registers is the one that builds,
+    # with its own access to the repository (a server keeps the commit it is sent).
+    definition = pin_git_context(definition)
     if source_dir is not None and _unread_local_inputs(definition):
         definition = resolve_local_inputs(definition, source_dir)
     if workspace.server_url is not None:

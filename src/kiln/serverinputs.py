@@ -55,8 +55,8 @@ def upload_inputs(
                 f"{local_path_of(entry)} changed while it was being sent; retry"
             )
     docker = definition.docker
-    if docker.build_context and docker.build_context_digest:
-        manifest, files = tree_manifest(source_dir / docker.build_context)
+    if docker.context_folder and docker.build_context_digest:
+        manifest, files = tree_manifest(source_dir / docker.context_folder)
         for file in files:
             if upload(client, file.path) != file.digest:
                 raise InvalidDefinition(
@@ -126,7 +126,7 @@ def check_stored(definition: EnvironmentDefinition, store: BlobStore) -> None:
         )
     missing = [entry for entry, digest in pip.file_digests.items() if store.size(digest) is None]
     docker = definition.docker
-    if docker.build_context:
+    if docker.context_folder:  # a git URL carries no files: the builder fetches its commit
         if docker.build_context_digest is None:
             raise InvalidDefinition(
                 "`docker.build_context_digest` is missing; register with the kiln client, "
@@ -140,7 +140,7 @@ def check_stored(definition: EnvironmentDefinition, store: BlobStore) -> None:
             blob = store.open(docker.build_context_digest)
             entries = parse_tree_manifest(b"".join(read_chunks(blob, 1 << 20)))
         if entries is None or any(store.size(digest) is None for _, _, digest in entries):
-            missing.append(docker.build_context)
+            missing.append(docker.context_folder)
     if missing:
         raise InvalidDefinition(
             f"the server's artifact store does not hold {', '.join(missing)}; register with the "

@@ -20,6 +20,7 @@ from kiln.errors import InvalidDefinition
 from kiln.formats import azure_v1
 from kiln.formats.base import RegisteredReference, resolve_local_inputs
 from kilntesting.cli import cached_venv, run_or_fail
+from kilntesting.gitserver import git
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "azureml_v1"
 FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
@@ -161,13 +162,21 @@ def test_inferencing_and_platform_fixtures() -> None:
     assert platform is not None and (platform.os, platform.architecture) == ("linux", "arm64")
 
 
-def test_remote_build_context_is_a_clear_error_that_does_not_show_the_url() -> None:
+def test_a_storage_account_build_context_is_a_clear_error_that_does_not_show_the_url(
+    tmp_path: Path,
+) -> None:
+    data = json.loads((FIXTURES / "build_context" / "azureml_environment.json").read_text())
+    data["docker"]["buildContext"] = {
+        "locationType": "storageAccount",
+        "location": "https://acct.blob.core.windows.net/ctx?sig=s3cr3t",
+        "dockerfilePath": "Dockerfile",
+    }
     with pytest.raises(InvalidDefinition) as caught:
-        load_fixture("build_context")
+        azure_v1.load(write_json(tmp_path / "storage", data))
     message = caught.value.message
     assert message.startswith("`docker.buildContext` in ")
-    assert "remote git location" in message and "`docker.build_context`" in message
-    assert "github.com" not in message
+    assert "remote storageAccount location" in message and "`docker.build_context`" in message
+    assert "s3cr3t" not in message and "blob.core" not in message
 
 
 def test_loading_writes_nothing(tmp_path: Path) -> None:
@@ -175,6 +184,8 @@ def test_loading_writes_nothing(tmp_path: Path) -> None:
         shutil.copytree(FIXTURES / name, tmp_path / name)
     before = snapshot(tmp_path)
     for name in FOLDERS:
+        if name == "build_context":  # a git context on github.com: reading it asks the network
+            continue
         with contextlib.suppress(InvalidDefinition):
             azure_v1.load(tmp_path / name)
     assert snapshot(tmp_path) == before
@@ -909,5 +920,16 @@ def test_kiln_reads_what_azureml_core_writes(azureml_python: Path, tmp_path: Pat
         "azureml://locations/x/workspaceId/y/environments/run-settings/versions/1"
     )
 
-    with pytest.raises(InvalidDefinition, match=r"`docker\.buildContext`"):
-        azure_v1.load(tmp_path / "git-context")
+    # The SDK's git context, pointed at a repository of this machine (github.com is not
+    # reachable here): read as Kiln's git build context, its ref pinned to a commit.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "Dockerfile").write_text("FROM scratch\n")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "one", cwd=repo)
+    written = tmp_path / "git-context" / azure_v1.DEFINITION_FILE
+    written.write_text(written.read_text().replace("https://github.com/x/y.git", repo.as_uri()))
+    docker = azure_v1.load(tmp_path / "git-context").definition.docker
+    assert (docker.build_context, docker.dockerfile_path) == (repo.as_uri(), "Dockerfile")
+    assert docker.build_context_commit == git("rev-parse", "HEAD", cwd=repo)

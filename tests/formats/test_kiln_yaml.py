@@ -246,7 +246,8 @@ BAD_INPUT = {
     "unknown key with nothing close": (
         "name: x\ndocker:\n  zzz: 1\n",
         "unknown key `docker.zzz` in {path}; valid keys: base_image, base_image_registry, "
-        "dockerfile, build_context, dockerfile_path, build_context_digest, platform, enabled, "
+        "dockerfile, build_context, dockerfile_path, build_context_digest, build_context_commit, "
+        "platform, enabled, "
         "shm_size, arguments",
     ),
     "python.version as a float": (

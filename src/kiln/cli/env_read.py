@@ -144,6 +144,7 @@ def _shown_fields(found: Shown) -> list[tuple[str, Any]]:
         ("base image", docker.get("base_image")),
         ("dockerfile", f"(inline, {len(dockerfile.splitlines())} lines)" if dockerfile else None),
         ("build context", docker.get("build_context")),
+        ("git commit", docker.get("build_context_commit")),
         ("env vars", definition["environment_variables"]),
         ("inferencing stack", definition.get("inferencing_stack_version")),
     ]

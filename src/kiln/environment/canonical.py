@@ -64,14 +64,21 @@ def _pip(pip: PipSection) -> dict[str, Any]:
 
 
 def _docker(docker: DockerSection) -> dict[str, Any]:
-    if docker.build_context and docker.build_context_digest is None:
+    git = docker.git_context
+    if git is not None and docker.build_context_commit is None:
+        raise ValueError("the git build context's ref has not been resolved to a commit")
+    if docker.context_folder and docker.build_context_digest is None:
         raise ValueError("the build context has not been read; its content digest is needed")
     registry = docker.base_image_registry
     return {
         "base_image": docker.base_image,
         "registry": registry.address if registry else None,
         "dockerfile": _normalize_text(docker.dockerfile),
-        "build_context": docker.build_context_digest if docker.build_context else None,
+        "build_context": docker.build_context_digest if docker.context_folder else None,
+        # A commit names its whole tree wherever it is fetched from: the URL (a mirror, a
+        # fork) and the ref's name are in the definition digest, not here.
+        "git_commit": docker.build_context_commit if git else None,
+        "git_subfolder": git.subfolder if git else None,
         "dockerfile_path": (docker.dockerfile_path or "Dockerfile")
         if docker.build_context
         else None,
@@ -145,6 +152,9 @@ def definition_form(definition: EnvironmentDefinition) -> dict[str, Any]:
             else None
         ),
         "docker_run": docker_run_form(definition.docker),
+        # Where a git context is fetched from and which ref was asked for (never a secret:
+        # a git URL with credentials is refused).
+        "git_context": definition.docker.build_context if definition.docker.git_context else None,
     }
     pruned: dict[str, Any] = _pruned(form)
     # Added after pruning: a variable set to "" is a real setting, unlike an absent field.

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from kiln.environment import gitcontext
 from kiln.environment.packages import (
     parse_conda_entry,
     parse_pip_entry,
@@ -228,17 +229,32 @@ class Platform(_Model):
 
 
 class DockerSection(_Model):
-    """The container side: one of a base image, Dockerfile text or a build-context folder."""
+    """The container side: one of a base image, Dockerfile text or a build context (a folder,
+    or a git URL in Docker's syntax ``URL[#REF][:SUBFOLDER]``)."""
 
     base_image: str | None = None
     base_image_registry: RegistryRef | None = None
     dockerfile: str | None = Field(default=None, description="Dockerfile text.")
-    build_context: str | None = Field(default=None, description="A folder with a Dockerfile.")
+    build_context: str | None = Field(
+        default=None,
+        description=(
+            "A folder with a Dockerfile, or a git URL: URL[#REF][:SUBFOLDER] (REF defaults to "
+            "the remote's HEAD)."
+        ),
+    )
     dockerfile_path: str | None = Field(
         default=None, description="The Dockerfile inside build_context (default 'Dockerfile')."
     )
     build_context_digest: Sha256 | None = Field(
         default=None, description="sha256 of the build context's files (filled in by Kiln)."
+    )
+    build_context_commit: str | None = Field(
+        default=None,
+        pattern=gitcontext.COMMIT_PATTERN,
+        description=(
+            "The commit a git build context's ref named when it was registered (filled in by "
+            "Kiln; keep it to pin that commit, remove it to follow the ref)."
+        ),
     )
     platform: Platform | None = None
     # How Azure ML v1 starts a run's container (azureml-core's DockerSection): settings of the
@@ -269,7 +285,37 @@ class DockerSection(_Model):
             )
         if self.dockerfile_path and not self.build_context:
             raise ValueError("`docker.dockerfile_path` needs `docker.build_context`")
+        git = self.git_context
+        if self.build_context_commit and not git:
+            raise ValueError(
+                "`docker.build_context_commit` needs a git URL in `docker.build_context`"
+            )
+        path = self.dockerfile_path or ""
+        if git and (path.startswith("/") or ".." in path.split("/")):
+            raise ValueError(
+                f"`docker.dockerfile_path` {path!r} must be a path inside the git build context, "
+                "e.g. Dockerfile.gpu"
+            )
         return self
+
+    @field_validator("build_context")
+    @classmethod
+    def _valid_git_url(cls, value: str | None) -> str | None:
+        if value and gitcontext.is_git_url(value):
+            gitcontext.parse(value)  # raises with the field's fix; the value is never quoted
+        return value
+
+    @property
+    def git_context(self) -> gitcontext.GitContext | None:
+        """The build context when it is a git URL."""
+        context = self.build_context
+        return gitcontext.parse(context) if context and gitcontext.is_git_url(context) else None
+
+    @property
+    def context_folder(self) -> str | None:
+        """The build context when it is a local folder (stored in the artifact store)."""
+        context = self.build_context
+        return context if context and not gitcontext.is_git_url(context) else None
 
 
 class SparkPackage(_Model):

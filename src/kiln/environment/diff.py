@@ -182,6 +182,8 @@ _BUILD_FIELDS = (
     "docker.base_image",
     "docker.dockerfile",  # normalized line ends and trailing spaces
     "docker.build_context",  # the content digest
+    "docker.git_commit",  # a git context's commit
+    "docker.git_subfolder",
     "docker.dockerfile_path",
     "docker.platform",
     "spark",
@@ -201,7 +203,7 @@ def _values(old: EnvironmentDefinition, new: EnvironmentDefinition) -> dict[str,
     compared = {path: (_at(old_build, path), _at(new_build, path)) for path in _BUILD_FIELDS}
     compared["docker.base_image_registry"] = (_registry(old), _registry(new))
     old_form, new_form = definition_form(old), definition_form(new)
-    for path in ("inference_config", "docker_run"):  # in the definition, not the build
+    for path in ("inference_config", "docker_run", "git_context"):  # not in the build
         compared[path] = (_at(old_form, path), _at(new_form, path))
     changes = {}
     for path, (before, after) in compared.items():

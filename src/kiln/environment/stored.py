@@ -57,6 +57,7 @@ SHAPE: dict[str, dict[str, str | None]] = {
         "build_context": None,
         "dockerfile_path": None,
         "build_context_digest": None,
+        "build_context_commit": None,
         "platform": "Platform",
         "enabled": None,
         "shm_size": None,

@@ -8,9 +8,10 @@ a warning, as in the SDK). Where Kiln differs from the SDK, and why:
   string or an integer and becomes a string;
 - a plain-text ``baseImageRegistry.password`` is dropped with a warning that never shows it; a
   ``${VAR}`` reference is kept and written back as is (Azure ML does not expand it);
-- ``docker.buildContext`` is a remote git or storage location and Kiln builds from a local
-  folder, so reading one is an error (clone it, use ``docker.build_context``); writing a
-  ``docker.build_context`` or ``python.pip.constraints`` is an error too, since v1 cannot say it;
+- a git ``docker.buildContext`` (``locationType: git``) is Kiln's git build context, both ways;
+  a storage account one is an error on reading (Kiln cannot fetch it), and writing a local
+  folder ``docker.build_context`` or ``python.pip.constraints`` is an error, since v1 cannot
+  say it;
 - ``interpreterPath`` counts only with ``userManagedDependencies``, and the SDK default
   ``python`` means no path; conda ``variables`` join ``environmentVariables`` (which win);
 - ``platform: null`` and no platform map to each other, apart from an explicit Linux/amd64;
@@ -183,14 +184,7 @@ def _dockerfile(reader: _Reader, section: dict[str, Any]) -> str | None:
 def _docker(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
     section = reader.section(data, "docker")
     context = section.get("buildContext")
-    if context is not None:
-        kind = context.get("locationType") if isinstance(context, dict) else None
-        # The location is not shown: git and storage URLs may carry tokens.
-        raise InvalidDefinition(
-            f"`docker.buildContext` in {reader.source} is a remote {kind or 'git or storage'} "
-            "location and Kiln builds from a local folder: clone it and set "
-            "`docker.build_context` in Kiln YAML, or `build.path` in Azure ML v2"
-        )
+    git = {} if context is None else _git_build_context(reader, context)
     base_image = reader.text(section, "docker.baseImage")
     dockerfile = _dockerfile(reader, section)
     if base_image and dockerfile:
@@ -208,8 +202,25 @@ def _docker(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
         "dockerfile": dockerfile,
         "base_image_registry": _registry(reader, registry),
         "platform": platform,
+        **git,
         **_run_settings(reader, section),
     }
+
+
+def _git_build_context(reader: _Reader, context: Any) -> dict[str, Any]:
+    """azureml-core's ``DockerBuildContext``: a git one is Kiln's git build context; a storage
+    account one cannot be fetched by Kiln."""
+    kind = context.get("locationType") if isinstance(context, dict) else None
+    location = context.get("location") if isinstance(context, dict) else None
+    if str(kind).lower() != "git" or not isinstance(location, str):
+        # The location is not shown: storage URLs may carry tokens.
+        raise InvalidDefinition(
+            f"`docker.buildContext` in {reader.source} is a remote {kind or 'storage'} "
+            "location and Kiln builds from a folder or a git URL: copy it into a folder and set "
+            "`docker.build_context` in Kiln YAML, or `build.path` in Azure ML v2"
+        )
+    path = reader.text(context, "docker.buildContext.dockerfilePath")
+    return {"build_context": location, "dockerfile_path": path}
 
 
 def _run_settings(reader: _Reader, section: dict[str, Any]) -> dict[str, Any]:

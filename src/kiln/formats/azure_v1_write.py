@@ -23,7 +23,7 @@ _DATABRICKS = ("mavenLibraries", "pypiLibraries", "rcranLibraries", "jarLibrarie
 
 
 def _check_expressible(definition: EnvironmentDefinition) -> None:
-    if definition.docker.build_context:
+    if definition.docker.context_folder:
         raise InvalidDefinition(
             "`docker.build_context` cannot be written to Azure ML v1, whose build context is a "
             "remote git or storage location; use `--format azure-v2` or `--format kiln`"
@@ -46,6 +46,8 @@ def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
         "description": definition.description is not None,
         "tags": bool(definition.tags),
         "inference_config": definition.inference_config is not None,
+        # Azure fetches a git context's ref when it builds: the file names no commit.
+        "docker.build_context_commit": definition.docker.build_context_commit is not None,
     }
     return [name for name, lost in checks.items() if lost]
 
@@ -57,8 +59,15 @@ def render_json(definition: EnvironmentDefinition) -> str:
     docker_json: dict[str, Any] = {"enabled": docker.enabled, "baseImage": docker.base_image}
     if not docker.dockerfile:  # save_to_directory drops the key when the Dockerfile is a file
         docker_json["baseDockerfile"] = None
+    git = docker.git_context
     docker_json |= {
-        "buildContext": None,
+        "buildContext": {
+            "locationType": "git",
+            "location": docker.build_context,
+            "dockerfilePath": docker.dockerfile_path or "Dockerfile",
+        }
+        if git
+        else None,
         "sharedVolumes": True,
         "shmSize": docker.shm_size or SDK_SHM_SIZE,
         "arguments": list(docker.arguments),

@@ -174,6 +174,8 @@ def dropped_fields(definition: EnvironmentDefinition) -> list[str]:
         "spark": bool(definition.spark.packages or definition.spark.repositories),
         "inferencing_stack_version": definition.inferencing_stack_version is not None,
         "docker.base_image_registry": definition.docker.base_image_registry is not None,
+        # Azure fetches a git context's ref when it builds: the file names no commit.
+        "docker.build_context_commit": definition.docker.build_context_commit is not None,
         "docker.platform.architecture": bool(
             definition.docker.platform and definition.docker.platform.architecture != "amd64"
         ),

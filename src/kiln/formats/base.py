@@ -212,6 +212,9 @@ def resolve_local_inputs(
         digests[entry] = file_digest(path)
     pip.file_digests = digests
     docker = updated.docker
+    if docker.git_context is not None:
+        docker.build_context_digest = None
+        return pin_git_context(updated)
     if not docker.build_context:
         docker.build_context_digest = None
     else:
@@ -231,6 +234,28 @@ def resolve_local_inputs(
                 f"{context}; add it or set dockerfile_path"
             )
         docker.build_context_digest = tree_digest(context)
+    return updated
+
+
+def pin_git_context(definition: EnvironmentDefinition) -> EnvironmentDefinition:
+    """A definition whose git build context has its commit: the one its ref names now (a
+    commit already recorded is kept). Returns a new definition."""
+    from kiln import gitremote
+
+    docker = definition.docker
+    git = docker.git_context
+    if git is None or docker.build_context_commit is not None:
+        return definition
+    commit = gitremote.pin(
+        git.url,
+        git.ref,
+        git.subfolder,
+        docker.dockerfile_path or "Dockerfile",
+        pinned=git.pinned_ref,
+    )
+    updated = definition.model_copy(deep=True)
+    updated.docker.build_context_digest = None
+    updated.docker.build_context_commit = commit
     return updated
 
 

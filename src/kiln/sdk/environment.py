@@ -138,6 +138,10 @@ class Environment:
             from kiln.formats.base import resolve_local_inputs
 
             definition = resolve_local_inputs(definition, self._source_dir)
+        elif definition.docker.git_context is not None:
+            from kiln.formats.base import pin_git_context
+
+            definition = pin_git_context(definition)  # its digests need the ref's commit
         return definition
 
     @property
