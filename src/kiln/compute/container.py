@@ -196,14 +196,15 @@ def _container(job: Job, image: _Image, variables: dict[str, str]) -> Container:
         ],
         workdir=f"{RUN_DIR}/{job.work.relative_to(job.folder)}",
         devices=options(job.address).devices(),
-        cidfile=None if job.checked else _fresh(job.folder / "container.id"),
+        cidfile=None if job.checked or image.pull != "never" else _fresh(job.folder / "cid"),
         pull=image.pull,
         options=[*dockerrun.with_network(_settings(job)), *image.tls],
     )
 
 
 def _fresh(path: Path) -> Path:
-    """``path``, which podman writes once it has made the container (it must not exist)."""
+    """``path``, which this machine's podman writes once it has made the container (it must
+    not exist before). Only for a warm run on this machine: a remote engine pulls anyway."""
     path.unlink(missing_ok=True)
     return path
 
