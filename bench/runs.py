@@ -133,11 +133,12 @@ class Bench:
         mount = f"{self.project}:/work:ro"
         bare = ["podman", "run", "--rm", "--network=host", "-v", mount, "-w", "/work", image]
         bare += ["python", "train.py"]
-        submit = [*KILN, "run", "submit", "--env", "bench", "-d", str(self.project), "train.py"]
+        submit = [*KILN, "run", "submit", "--env", "bench"]
+        script = ["-d", str(self.project), "train.py"]
         commands = {
             BARE_PODMAN: bare,
-            CONTAINER: [*submit, "--target", "container"],
-            "`kiln run submit` (warm environment), interleaved": submit,
+            CONTAINER: [*submit, "--target", "container", *script],
+            "`kiln run submit` (warm environment), interleaved": [*submit, *script],
         }
         say("bare podman run, kiln run submit --target container and a warm local run")
         for command in commands.values():
