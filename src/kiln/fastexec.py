@@ -13,6 +13,7 @@ builds or rebuilds as needed. Tests check both paths give the same interpreter a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -22,8 +23,11 @@ from typing import Any
 
 from kiln.activation import Activation
 from kiln.cache import MARKER
+from kiln.dockerrun import settings
 from kiln.registry.layout import ENVIRONMENT_VERSIONS, LOCKS, columns
 from kiln.registry.readonly import open_readonly
+
+IMAGE_LINK_RECIPE = "kiln.image-form/1"  # bump when images.image_record derives differently
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Warm:
     lock_digest: str
     platform: str
     activation: Activation
+    docker_run: dict[str, Any]  # the definition's docker run settings (kiln.dockerrun.settings)
 
     def process_environment(self, base: dict[str, str]) -> dict[str, str]:
         return self.activation.environment(self.variables, base)
@@ -82,9 +87,7 @@ def write_pointer(
     activation: Activation,
 ) -> None:
     """Remember, on this machine, which materialization serves ``build_hash`` and how to run
-    in it. Written only when it changed: a warm reuse writes nothing."""
-    from kiln.atomicfile import write_atomically  # not needed by the warm path, which reads
-
+    in it."""
     target = pointer_path(cache_root, build_hash)
     data = {
         "key": key,
@@ -94,13 +97,52 @@ def write_pointer(
         "interpreter": str(interpreter),
         "activation": activation.to_json(),
     }
-    text = json.dumps(data)
+    _write_if_changed(target, json.dumps(data))
+
+
+def _write_if_changed(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` atomically unless it holds it already: a warm reuse
+    writes nothing."""
+    from kiln.atomicfile import write_atomically  # not needed by the warm path, which reads
+
     try:
         if target.read_text(encoding="utf-8") == text:
             return
     except OSError:
         pass
     write_atomically(target, text)
+
+
+def image_link_path(cache_root: Path, build_hash: str, base: str) -> Path:
+    """Where this machine remembers the build hash of ``build_hash``'s image form on the
+    default base image ``base`` (keyed by both: another base never finds it)."""
+    key = hashlib.sha256(f"{IMAGE_LINK_RECIPE}\0{build_hash}\0{base}".encode()).hexdigest()
+    return cache_root / "by-build" / "image-form" / f"{key[:40]}.json"
+
+
+def write_image_link(cache_root: Path, build_hash: str, base: str, image_build_hash: str) -> None:
+    """Remember that the image form of ``build_hash`` on ``base`` has ``image_build_hash``
+    (a fact of the definitions, whether built or not: its own pointer says that)."""
+    target = image_link_path(cache_root, build_hash, base)
+    _write_if_changed(
+        target, json.dumps({"build_hash": build_hash, "base": base, "image": image_build_hash})
+    )
+
+
+def _image_form(
+    cache_root: Path, build_hash: str, definition: dict[str, Any], base: str | None
+) -> str | None:
+    """The build hash that runs ``definition`` in an image (images.image_record's choice):
+    its own when it names a base, Dockerfile or context; else its form on ``base``."""
+    docker = definition.get("docker") or {}
+    if docker.get("base_image") or docker.get("dockerfile") or docker.get("build_context"):
+        return build_hash
+    if not base:
+        return None  # the full path says how to name one
+    link = json.loads(image_link_path(cache_root, build_hash, base).read_text(encoding="utf-8"))
+    if link.get("build_hash") != build_hash or link.get("base") != base:
+        return None
+    return str(link["image"])
 
 
 def _row(
@@ -128,8 +170,16 @@ def _newest_lock(connection: sqlite3.Connection, build_hash: str, platform: str)
     return connection.execute(sql, (build_hash, platform)).fetchone()
 
 
-def find_warm(registry: Path, cache_root: Path, reference: str) -> Warm | None:
-    """The ready materialization for ``reference``, or None to take the full path."""
+def find_warm(
+    registry: Path,
+    cache_root: Path,
+    reference: str,
+    *,
+    in_image: bool = False,
+    default_base: str | None = None,
+) -> Warm | None:
+    """The ready materialization for ``reference``, or None to take the full path.
+    ``in_image``: its image form, on ``default_base`` when the definition names no base."""
     name, _, version = reference.partition(":")
     if not name or "@" in reference or name.startswith("Kiln-"):
         return None  # curated definitions live in the package: the full path handles them
@@ -141,6 +191,11 @@ def find_warm(registry: Path, cache_root: Path, reference: str) -> Warm | None:
         if row is None:
             return None
         found_version, build_hash, definition = row
+        if in_image:
+            form = _image_form(cache_root, build_hash, json.loads(definition), default_base)
+            if form is None:
+                return None
+            build_hash = form
         pointer = json.loads(pointer_path(cache_root, build_hash).read_text(encoding="utf-8"))
         newest = _newest_lock(connection, build_hash, pointer["platform"])
     except (sqlite3.Error, OSError, ValueError, KeyError):
@@ -167,8 +222,10 @@ def _ready(
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no marker, or a pointer from before activations were recorded
     interpreter = Path(pointer["interpreter"])
-    if marker.get("lock_digest") != pointer["lock_digest"] or not interpreter.exists():
+    if marker.get("lock_digest") != pointer["lock_digest"]:
         return None
+    if not activation.argv and not interpreter.exists():
+        return None  # (an image's interpreter is inside the image: its activation says so)
     if activation.missing() is not None:
         return None  # the full path rebuilds it and says why
     os.utime(path / MARKER)  # last used, for LRU garbage collection
@@ -181,5 +238,6 @@ def _ready(
         lock_digest=pointer["lock_digest"],
         platform=pointer["platform"],
         activation=activation,
+        docker_run=settings(definition.get("docker")),
         **facts,
     )

@@ -72,10 +72,14 @@ def image_record(workspace: Workspace, record: EnvironmentRecord) -> Environment
         )
     from kiln.catalog import EnvironmentRecord
     from kiln.environment.canonical import build_hash
+    from kiln.fastexec import write_image_link
 
     definition = record.definition.model_copy(
         update={"docker": docker.model_copy(update={"base_image": base})}
     )
+    form = build_hash(definition)
+    # For the warm path, which cannot compute a build hash without pydantic (see fastexec).
+    write_image_link(workspace.cache_root, record.build_hash, base, form)
     return EnvironmentRecord(
         definition=definition,
         name=record.name,
@@ -83,7 +87,7 @@ def image_record(workspace: Workspace, record: EnvironmentRecord) -> Environment
         description=record.description,
         tags=record.tags,
         definition_digest=record.definition_digest,
-        build_hash=build_hash(definition),
+        build_hash=form,
         created_at=record.created_at,
         archived=record.archived,
         curated=record.curated,

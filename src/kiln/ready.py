@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiln import dockerrun
 from kiln.cache import MARKER, Cache
 from kiln.errors import KilnError
 from kiln.fastexec import Warm
@@ -33,12 +34,17 @@ class Ready(Warm):
         self.hold.unlink(missing_ok=True)
 
 
-def _warm(workspace: Workspace, cache: Cache, reference: str | None) -> Ready | None:
+def _warm(
+    workspace: Workspace, cache: Cache, reference: str | None, in_image: bool
+) -> Ready | None:
     from kiln.fastexec import find_warm
 
     if reference is None or not workspace.is_embedded:
         return None
-    warm = find_warm(workspace.registry_file, cache.root, reference)
+    base = workspace.setting("base_image") if in_image else None  # images.default_base_image
+    warm = find_warm(
+        workspace.registry_file, cache.root, reference, in_image=in_image, default_base=base
+    )
     return None if warm is None else Ready(**vars(warm), hold=Path())
 
 
@@ -69,16 +75,26 @@ def _built(
         lock_digest=built.lock.lock_digest,
         platform=built.target.platform,
         activation=built.activation,
+        docker_run=dockerrun.settings(record.definition.docker.model_dump()),
         hold=Path(),
     )
 
 
 def held_if_warm(
-    workspace: Workspace, reference: str, *, cache: Cache | None = None, pid: int | None = None
+    workspace: Workspace,
+    reference: str,
+    *,
+    cache: Cache | None = None,
+    pid: int | None = None,
+    in_image: bool = False,
 ) -> Ready | None:
-    """The fast path alone: ``reference`` already built on this machine, held; else None."""
+    """The fast path alone: ``reference`` already built on this machine, held; else None.
+    ``in_image``: its image form (``images.image_record``: on the workspace's default base
+    image when it names none), which is trusted as recorded: the engine is not asked whether
+    it still has the image (``podman run`` by digest says so, and the run core then takes the
+    full path: see ``compute.base.NotStarted``)."""
     cache = cache or Cache(workspace.cache_root)
-    warm = _warm(workspace, cache, reference)
+    warm = _warm(workspace, cache, reference, in_image)
     if warm is None:
         return None
     hold = cache.add_reference(warm.key, pid)

@@ -428,7 +428,9 @@ def test_without_a_usable_podman_a_container_run_is_refused_naming_the_fix(
 def test_a_broken_engine_fails_the_run_naming_what_to_fix(
     image_project: Workspace, cache_dir: Path, tmp_path: Path
 ) -> None:
-    warm = _submit_train(image_project, cache_dir, "container")  # the image is there
+    # The image is there: the next run takes the warm path, which trusts it, and when podman
+    # cannot make the container falls back to the full path, whose check says what to fix.
+    warm = _submit_train(image_project, cache_dir, "container")
     assert warm.returncode == 0, warm.stderr
     broken = tmp_path / "containers.conf"
     broken.write_text("[engine\nnot toml\n")

@@ -185,13 +185,47 @@ def _podman_clients() -> list[int]:
 
 
 def _create(
-    ws: Workspace, cache: Path, tmp_path: Path, *extra: str
+    ws: Workspace, cache: Path, tmp_path: Path, *extra: str, env: str = "py"
 ) -> subprocess.CompletedProcess[str]:
     write_script(tmp_path / "serve", "score.py", SCORE)
     _model(ws, cache, tmp_path, "one")
     create = ["deploy", "create", "-n", "web", "--model", "m:1", "--entry-script", "score.py"]
-    create += ["-d", str(tmp_path / "serve"), "--env", "py", "--container", *extra]
+    create += ["-d", str(tmp_path / "serve"), "--env", env, "--container", *extra]
     return kiln_cli(ws, cache, *create, timeout=600)
+
+
+def _with_docker_run(ws: Workspace, **docker: object) -> str:
+    """``py`` with Azure ML v1's docker run settings (the same build, so the same image)."""
+    catalog.register(ws, validate_definition({**PYTHON_ONLY, "name": "pyrun", "docker": docker}))
+    return "pyrun"
+
+
+def test_the_definitions_docker_run_settings_reach_the_workers_containers(
+    imaged: Workspace, tmp_path: Path, cache_dir: Path
+) -> None:
+    env = _with_docker_run(imaged, shm_size="80m", arguments=["--hostname=kiln-dep-host"])
+    created = _create(imaged, cache_dir, tmp_path, "--json", env=env)
+    assert created.returncode == 0, created.stderr
+    info = json.loads(created.stdout)
+    try:
+        assert _score(info["scoring_uri"])["host"] == "kiln-dep-host"
+        [container] = info["containers"]
+        shm = _podman("inspect", "--format", "{{.HostConfig.ShmSize}}", container).strip()
+        assert int(shm) == 80 * 1024 * 1024
+    finally:
+        assert kiln_cli(imaged, cache_dir, "deploy", "delete", "web").returncode == 0
+
+
+def test_docker_arguments_a_deployment_cannot_take_are_refused_in_one_line(
+    imaged: Workspace, tmp_path: Path, cache_dir: Path
+) -> None:
+    env = _with_docker_run(imaged, arguments=["--ipc=private", "--network=host"])
+    result = _create(imaged, cache_dir, tmp_path, env=env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "`docker.arguments[1]` '--network=host': --network is Kiln's to set" in result.stderr
+    assert "serve on the supervisor's socket" in result.stderr
+    assert kiln_cli(imaged, cache_dir, "deploy", "list", "--json").stdout.strip() == "[]"
 
 
 def test_an_environment_without_a_base_image_is_refused_in_one_line(

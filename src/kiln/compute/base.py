@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from kiln.errors import KilnError
+
 if TYPE_CHECKING:
     from kiln.compute.runfolder import RunOutput
     from kiln.ready import Ready
@@ -47,6 +49,9 @@ class Job:
     env_name: str
     env_version: str
     image_digest: str | None = None  # the exact image to run in (a reproduce), else the build's
+    # False: ``ready`` came from the warm path unchecked (an image is trusted to be present;
+    # a target that finds otherwise raises NotStarted instead of a check of its own first).
+    checked: bool = True
 
     @property
     def outputs(self) -> Path:
@@ -64,6 +69,18 @@ class RunRef:
     process_group: int | None  # what ``RunControl.running`` recorded
     cancel_requested: bool
     watcher: str  # who watched the run, for messages: "the Kiln process watching this run (pid 7)"
+
+
+class NotStarted(KilnError):
+    """Raised by ``prepare`` or ``Execution.follow``: the script did not start in the
+    environment it was given, and readying that environment again may help. ``rebuild``: it is
+    gone from this machine (the core removes it from the cache and builds it anew); else it came
+    unchecked (``Job.checked`` False) and the core readies it by the full path, whose checks
+    say what is wrong if anything still is. Either happens once per run."""
+
+    def __init__(self, message: str, *, rebuild: bool = False) -> None:
+        super().__init__(message)
+        self.rebuild = rebuild
 
 
 class Ended(NamedTuple):

@@ -8,7 +8,14 @@ Inside the container the run's folder is mounted at ``/kiln/run`` (the snapshot 
 Kiln's own package read-only at ``/kiln/python/kiln`` on ``PYTHONPATH``, as the local target
 puts it on the script's path: ``Run.get_context()`` works and nothing of Kiln's enters the
 image, so its digest stays the environment's. Variables (the run's, and the definition's with
-``${VAR}`` references expanded from the submitter's environment) are passed by name only.
+``${VAR}`` references expanded from the submitter's environment) are passed by name only. The
+definition's docker run settings (``shm_size``, ``arguments``) apply as kiln.dockerrun says.
+
+A warm run (``Job.checked`` False) trusts the image its build recorded: no ``podman image
+exists`` first (about 0.1 s). If podman then fails without having made the container (its
+``--cidfile`` is not written: the image is gone, the engine is misconfigured), the script
+never ran, and ``NotStarted`` makes the core ready the image by the full path, whose checks
+say what is wrong, and start again.
 
 Addresses: ``container`` (this machine's podman) or ``container://[CONNECTION][?gpus=...]``:
 ``CONNECTION`` a podman remote connection (its engine pulls the image from the workspace
@@ -24,16 +31,15 @@ import re
 import subprocess
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from kiln import dockerrun, podman
 from kiln.compute import RUN_DIR_VARIABLE
-from kiln.compute.base import Ended, Execution, Job, RunControl, RunRef
+from kiln.compute.base import Ended, Execution, Job, NotStarted, RunControl, RunRef
 from kiln.compute.runfolder import RunOutput, kiln_package
 from kiln.errors import InvalidRequest, KilnError
-
-if TYPE_CHECKING:
-    from kiln.builders.oci.containers import Container, Engine
+from kiln.podman import KILN_PATH, Container, Engine, Mount
 
 scheme: str | None = "container"
 address_form: str = "container[://CONNECTION][?gpus=all|0,1]"
@@ -45,13 +51,9 @@ def in_image(address: str) -> bool:
 
 
 RUN_DIR = "/kiln/run"
-KILN_PATH = "/kiln/python"
 NAME_PREFIX = "kiln-run-"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _GPU = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
-# podman run's own failures (125: the engine; 126, 127: the command or a device could not be
-# set up), told apart from a script's exit code by the engine's "Error: " line last.
-ENGINE_FAILED = (125, 126, 127)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,6 @@ def container_name(run_id: str) -> str:
 
 
 def _engine(address: str) -> Engine:
-    from kiln.builders.oci.containers import Engine
-
     return Engine(options(address).connection)
 
 
@@ -111,16 +111,14 @@ class _Image:
 
 def _image(job: Job) -> _Image:
     """The image to run: the pinned digest (a reproduce) or the one the core readied."""
-    from kiln.builders.oci.imagefile import read_facts
-    from kiln.builders.oci.publish import LOCAL_REPOSITORY
-    from kiln.builders.oci.registry import parse
-
-    facts = read_facts(job.ready.path)
+    facts = podman.read_image_facts(job.ready.path)
     digest = job.image_digest or str(facts["digest"])
     same = digest == facts["digest"]
     reference = (facts.get("remote") or facts["reference"]) if same else None
     if options(job.address).connection is None:
-        return _Image(f"{LOCAL_REPOSITORY}@{digest}", reference, digest, "never")
+        return _Image(podman.by_digest(str(facts["reference"]), digest), reference, digest, "never")
+    from kiln.builders.oci.registry import parse
+
     if not job.workspace.image_registry:
         raise KilnError(
             f"a run on a podman remote connection ({job.address}) takes its image from the "
@@ -133,18 +131,18 @@ def _image(job: Job) -> _Image:
 
 
 def prepare(job: Job, output: RunOutput) -> None:
-    """A pinned image (a reproduce) missing from this engine is pulled from the registry."""
-    from kiln.builders.oci import containers
-    from kiln.builders.oci.registry import parse
-
+    """The image is on this engine: a pinned one (a reproduce) missing is pulled from the
+    registry, the build's own is pulled or, without a registry, built again (NotStarted).
+    A warm run's image is trusted as recorded (see the module's docstring)."""
     if not job.ready.activation.argv:
         raise KilnError(f"{job.env_name}:{job.env_version} was readied outside an image")
     image = _image(job)
     where = _engine(job.address)
-    if image.pull != "never":
+    _settings(job)  # a refused docker.arguments item fails the run before anything starts
+    if image.pull != "never" or not job.checked:
         return
     try:
-        if containers.image_exists(where, image.run):
+        if podman.image_exists(where, image.run):
             return
     except KilnError as exc:
         raise KilnError(
@@ -152,15 +150,19 @@ def prepare(job: Job, output: RunOutput) -> None:
             "(`podman info` shows the problem)"
         ) from None
     registry = job.workspace.image_registry
+    if not registry and image.reference is not None:  # the build's own image, gone
+        raise NotStarted(f"the image {image.digest} is no longer on this machine", rebuild=True)
     if not registry:
         raise KilnError(
             f"the image {image.digest} this run must run in is not on this machine, and the "
             "workspace has no image registry to pull it from; submit the run anew instead"
         )
+    from kiln.builders.oci.registry import parse
+
     remote = parse(registry)
     output.line(f"pulling {remote.by_digest(image.digest)}")
     try:
-        containers.pull(where, remote.by_digest(image.digest), remote.tls_args())
+        podman.pull(where, remote.by_digest(image.digest), remote.tls_args())
     except KilnError as exc:
         raise KilnError(
             f"the image {image.digest} this run must run in is neither on this machine nor in "
@@ -171,17 +173,17 @@ def prepare(job: Job, output: RunOutput) -> None:
 def _variables(job: Job) -> dict[str, str]:
     """What the script sees besides the image's own: the run's variables and the definition's
     (``${VAR}`` expanded from this process's environment, which is the submitter's)."""
-    expanded = job.ready.process_environment(dict(os.environ))
-    inside = {name: expanded.get(name, "") for name in job.ready.variables}
-    inside.update(job.variables)
+    inside = podman.variables_inside([job.ready.variables, job.variables], os.environ)
     inside[RUN_DIR_VARIABLE] = RUN_DIR
-    inside["PYTHONPATH"] = ":".join(p for p in (KILN_PATH, inside.get("PYTHONPATH")) if p)
     return inside
 
 
-def _container(job: Job, image: _Image, variables: dict[str, str]) -> Container:
-    from kiln.builders.oci.containers import Container, Mount
+def _settings(job: Job) -> list[str]:
+    """``podman run`` options from the definition's docker run settings (kiln.dockerrun)."""
+    return dockerrun.podman_options(job.ready.docker_run)
 
+
+def _container(job: Job, image: _Image, variables: dict[str, str]) -> Container:
     return Container(
         name=container_name(job.run_id),
         image=image.run,
@@ -194,9 +196,17 @@ def _container(job: Job, image: _Image, variables: dict[str, str]) -> Container:
         ],
         workdir=f"{RUN_DIR}/{job.work.relative_to(job.folder)}",
         devices=options(job.address).devices(),
+        cidfile=None if job.checked or image.pull != "never" else _fresh(job.folder / "cid"),
         pull=image.pull,
-        options=["--network=host", *image.tls],
+        options=[*dockerrun.with_network(_settings(job)), *image.tls],
     )
+
+
+def _fresh(path: Path) -> Path:
+    """``path``, which this machine's podman writes once it has made the container (it must
+    not exist before). Only for a warm run on this machine: a remote engine pulls anyway."""
+    path.unlink(missing_ok=True)
+    return path
 
 
 def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
@@ -219,7 +229,7 @@ def start(job: Job, control: RunControl, output: RunOutput) -> Execution:
     except BaseException:
         _remove_quietly(where, spec.name)
         raise
-    return _Container(process, where, spec.name, control, output)
+    return _Container(process, where, spec.name, control, output, spec.cidfile)
 
 
 class _Container:
@@ -230,9 +240,10 @@ class _Container:
         name: str,
         control: RunControl,
         output: RunOutput,
+        cidfile: Path | None,
     ) -> None:
         self.process, self.where, self.name = process, where, name
-        self.control, self.output = control, output
+        self.control, self.output, self.cidfile = control, output, cidfile
         self.stopper: subprocess.Popen[bytes] | None = None
         self.tail: deque[bytes] = deque(maxlen=5)  # the engine's message if it cannot start
 
@@ -242,56 +253,56 @@ class _Container:
             self.output.write(data)
             self.tail.extend(data.splitlines()[-5:])
         code = self.process.wait()
+        made = self.cidfile is None or self.cidfile.exists()  # by podman, if it made one
+        if self.cidfile is not None:
+            self.cidfile.unlink(missing_ok=True)
         if self.stopper is not None:
             self.stopper.wait()
         if code != 0:
             _remove_quietly(self.where, self.name)  # --rm did it, unless the client died first
         if self.stopper is not None or self.control.cancel_requested():
             return Ended(code, "canceled", canceled=True)
-        return _ended(code, b"\n".join(self.tail).decode(errors="replace"))
+        tail = b"\n".join(self.tail).decode(errors="replace")
+        if code != 0 and not made:
+            # podman made no container, so the script never ran: see the module's docstring.
+            said = podman.last_message(tail).removeprefix("Error: ") or f"exit code {code}"
+            raise NotStarted(f"podman could not start the container as recorded ({said})")
+        engine = podman.engine_failure(code, tail)
+        if engine is not None:
+            return Ended(code, f"the container could not start: {engine}")
+        return _ended(code)
 
     def stop(self, grace: float) -> None:
-        from kiln.builders.oci.containers import stop_in_background
-
         self.output.line(f"canceling: podman stop (SIGTERM, then SIGKILL after {grace:g} s)")
         if self.stopper is None:
-            self.stopper = stop_in_background(self.where, self.name, grace)
+            self.stopper = podman.stop_in_background(self.where, self.name, grace)
 
 
-def _ended(code: int, tail: str) -> Ended:
+def _ended(code: int) -> Ended:
     if code == 0:
         return Ended(0)
-    last = tail.strip().splitlines()[-1] if tail.strip() else ""
-    if code in ENGINE_FAILED and last.startswith("Error: "):
-        return Ended(code, f"the container could not start: {last.removeprefix('Error: ')}")
     if 128 < code < 160:  # the engine reports a signal as 128 + its number
         return Ended(code, f"the script was killed by signal {code - 128}")
     return Ended(code, f"the script exited with code {code}")
 
 
 def _remove_quietly(where: Engine, name: str) -> None:
-    from kiln.builders.oci.containers import remove
-
     with contextlib.suppress(KilnError):  # the engine said why elsewhere
-        remove(where, name)
+        podman.remove(where, [name])
 
 
 def cancel(ref: RunRef, *, grace: float) -> None:
-    from kiln.builders.oci.containers import stop
-
     if ref.job_id:
-        stop(_engine(ref.address), ref.job_id, grace)
+        podman.stop(_engine(ref.address), ref.job_id, grace)
 
 
 def abandoned(ref: RunRef) -> Ended:
     """The watcher died: nobody collects the container's output any more, so it is stopped
     and removed (a run never keeps a container running unwatched)."""
-    from kiln.builders.oci.containers import stop
-
     if ref.job_id:
         where = _engine(ref.address)
         try:
-            stop(where, ref.job_id, grace=2.0)
+            podman.stop(where, ref.job_id, grace=2.0)
         finally:
             _remove_quietly(where, ref.job_id)
     if ref.cancel_requested:

@@ -13,20 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.compute.runfolder import kiln_package
+from kiln.podman import KILN_PATH, read_image_facts
 
 if TYPE_CHECKING:
     from kiln.compute.base import Job
 
 RUN_WORK = "/kiln/run/work"
-KILN_PATH = "/kiln/python"
 REPOSITORY = "kiln/run"
 
 
 def environment_digest(job: Job) -> str:
     """The environment image's digest: the pinned one (a reproduce) or the one readied."""
-    from kiln.builders.oci.imagefile import read_facts
-
-    return job.image_digest or str(read_facts(job.ready.path)["digest"])
+    return job.image_digest or str(read_image_facts(job.ready.path)["digest"])
 
 
 def build_and_push(job: Job) -> str:

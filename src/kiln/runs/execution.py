@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from kiln.cache import Cache
 from kiln.compute import RUN_DIR_VARIABLE, RUN_ID_VARIABLE
-from kiln.compute.base import Ended, Execution, Job
+from kiln.compute.base import Ended, Execution, Job, NotStarted
 from kiln.compute.runfolder import LOG_FILE, RunOutput, local_side, run_folder
 from kiln.errors import KilnError
 from kiln.runs.ending import finish, outcome
@@ -113,6 +114,7 @@ def _execute(
     ready: Ready | None,
     grace: float,
 ) -> None:
+    checked = ready is None  # a warm environment is trusted as found (compute.base.NotStarted)
     try:
         if ready is None:
             store.update(record.id, status=PREPARING)
@@ -124,7 +126,19 @@ def _execute(
         local_side(workspace).artifacts.extract_tree(record.snapshot_digest, work)
         if store.get(record.id).cancel_requested:
             raise Canceled("canceled before the script started")
-        status, code, error = outcome(_run_on_target(store, record, ready, output, grace))
+        for attempt in range(3):  # warm and trusted, then checked, then built again
+            try:
+                ended = _run_on_target(store, record, ready, output, grace, checked)
+                break
+            except NotStarted as exc:
+                if attempt == 2 or (checked and not exc.rebuild):
+                    raise
+                output.line(f"{exc}: readying the environment again")
+                ready.release()
+                if exc.rebuild:  # gone from the engine: its cache entry goes too
+                    Cache(workspace.cache_root).remove(ready.key)
+                ready, checked = _prepare(workspace, record, output), True
+        status, code, error = outcome(ended)
     except KilnError as exc:
         output.line(f"{'canceled' if isinstance(exc, Canceled) else 'failed'}: {exc}")
         status, code, error = FAILED, None, str(exc)
@@ -175,12 +189,17 @@ def _attach_build_log(workspace: Workspace, build_hash: str, output: RunOutput) 
 
 
 def _run_on_target(
-    store: RunStore, record: RunRecord, ready: Ready, output: RunOutput, grace: float
+    store: RunStore,
+    record: RunRecord,
+    ready: Ready,
+    output: RunOutput,
+    grace: float,
+    checked: bool,
 ) -> Ended:
     from kiln.compute.registry import target_of
 
     target = target_of(record.compute_target)
-    job = _job(store.workspace, record, ready)
+    job = _job(store.workspace, record, ready, checked)
     target.prepare(job, output)
     control = _RecordedControl(store, record.id)
     execution = target.start(job, control, output)
@@ -188,13 +207,15 @@ def _run_on_target(
         if control.cancel_requested():  # came while it started, when there was nothing to stop
             execution.stop(grace)
         return _follow(execution, control, grace)
+    except NotStarted:
+        raise  # its script never started: nothing to stop
     except BaseException:
         with contextlib.suppress(KilnError):
             execution.stop(0.0)  # never leave it running unwatched
         raise
 
 
-def _job(workspace: Workspace, record: RunRecord, ready: Ready) -> Job:
+def _job(workspace: Workspace, record: RunRecord, ready: Ready, checked: bool) -> Job:
     folder = run_folder(workspace, record.id)
     return Job(
         run_id=record.id,
@@ -213,6 +234,7 @@ def _job(workspace: Workspace, record: RunRecord, ready: Ready) -> Job:
         env_name=record.env_name,
         env_version=record.env_version,
         image_digest=record.image_digest,
+        checked=checked,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiln import dockerrun
 from kiln.accounts import local_actor
 from kiln.compute import DEFAULT_TARGET
 from kiln.compute.registry import target_of
@@ -136,13 +137,14 @@ def _registered_version(workspace: Workspace, name: str, digest: str) -> str | N
     return None if row is None else row.version
 
 
-def _warm(workspace: Workspace, environment: Any) -> Ready | None:
-    """The already built environment, found and held without SQLAlchemy, or None."""
+def _warm(workspace: Workspace, environment: Any, in_image: bool) -> Ready | None:
+    """The already built environment (its image form for a target that runs in the image),
+    found and held without SQLAlchemy, or None."""
     from kiln.ready import held_if_warm
 
     if not isinstance(environment, str) or not workspace.is_embedded:
         return None
-    return held_if_warm(workspace, environment)
+    return held_if_warm(workspace, environment, in_image=in_image)
 
 
 def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
@@ -160,10 +162,10 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
         target = address_of(store, request.compute_target)
         in_image = target_of(target).in_image(target)
         if in_image:  # no engine to run the image: refused before anything is recorded
-            from kiln.builders.oci import engine
+            from kiln.podman import require
 
-            engine.require(f"`compute_target` {target!r}: a run in the environment's image")
-        ready = _warm(workspace, request.environment)
+            require(f"`compute_target` {target!r}: a run in the environment's image")
+        ready = _warm(workspace, request.environment, in_image)
         if ready is not None and (
             request.lock_digest not in (None, ready.lock_digest)
             or (in_image and not ready.in_image)
@@ -171,6 +173,8 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
             ready.release()
             ready = None
         if ready is not None:
+            if in_image:
+                dockerrun.podman_options(ready.docker_run)
             env_name, env_version, build_hash = ready.name, ready.version, ready.build_hash
         else:
             env = resolve_environment(workspace, request.environment, request.environment_source)
@@ -178,6 +182,8 @@ def prepare(workspace: Workspace, request: RunRequest) -> Prepared:
                 from kiln.images import image_record
 
                 env = image_record(workspace, env)
+                # A docker.arguments item the container cannot take: refused now.
+                dockerrun.podman_options(dockerrun.settings(env.definition.docker.model_dump()))
             env_name, env_version, build_hash = env.name, env.version, env.build_hash
         digest, manifest = request.snapshot_digest, request.snapshot_manifest
         if digest is None:

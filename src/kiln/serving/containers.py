@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from kiln.builders.oci import engine
-from kiln.builders.oci.containers import Container, Engine, Mount
+from kiln import dockerrun
 from kiln.compute.runfolder import kiln_package
 from kiln.errors import KilnError
-from kiln.secrets import expand
+from kiln.podman import ENGINE_FAILED as ENGINE_FAILED
+from kiln.podman import KILN_PATH, Container, Engine, Mount, by_digest, listed, variables_inside
+from kiln.podman import remove as remove_containers
 
 if TYPE_CHECKING:
     from kiln.buildlog import Reporter
@@ -40,12 +41,10 @@ if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
 LABEL = "io.kiln.deployment"  # "WORKSPACE-KEY/NAME": finds a deployment's containers
-KILN_PATH = PurePosixPath("/kiln/python")
 SOURCE = PurePosixPath("/kiln/src")
 MODELS = PurePosixPath("/kiln/models")
 # Where --preserve-fds puts the socket and the ready pipe, and the liveness socket after them.
 LISTEN_FD, READY_FD, HEALTH_FD = 3, 4, 5
-ENGINE_FAILED = 125  # podman run's own failure: the container did not start
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,11 @@ class Image:
     reference: str  # localhost/kiln/env:KEY
     digest: str  # the manifest digest: containers run ``REPOSITORY@DIGEST``
     interpreter: str  # the environment's Python inside the image
+    options: tuple[str, ...] = ()  # from the definition's docker run settings (kiln.dockerrun)
 
     @property
     def pinned(self) -> str:
-        return f"{self.reference.rsplit(':', 1)[0]}@{self.digest}"
+        return by_digest(self.reference, self.digest)
 
 
 def ready_image(
@@ -65,19 +65,28 @@ def ready_image(
     """The image of ``record`` (on the workspace's default base when it names none): present,
     pulled from the workspace registry, or built, as ``kiln image build`` gets it; held in the
     cache while the generation serves, so garbage collection leaves it alone."""
-    from kiln.builders.oci import imagefile
     from kiln.images import image_record
+    from kiln.podman import read_image_facts
     from kiln.ready import ready_and_held
 
+    options = _options(record)
     ready = ready_and_held(workspace, record=image_record(workspace, record), reporter=reporter)
     try:
-        facts = imagefile.read_facts(ready.path)
+        facts = read_image_facts(ready.path)
         if not ready.activation.argv or "digest" not in facts:
             raise KilnError(f"{record.reference} did not build as an image; rebuild it")
     except BaseException:
         ready.release()
         raise
-    return ready, Image(str(facts["reference"]), str(facts["digest"]), str(ready.interpreter))
+    image = Image(str(facts["reference"]), str(facts["digest"]), str(ready.interpreter), options)
+    return ready, image
+
+
+def _options(record: EnvironmentRecord) -> tuple[str, ...]:
+    """The definition's docker run settings as ``podman run`` options (InvalidRequest
+    naming the item a deployment cannot take)."""
+    run = dockerrun.settings(record.definition.docker.model_dump())
+    return tuple(dockerrun.podman_options(run, deployment=True))
 
 
 def label(workspace: Workspace, name: str) -> str:
@@ -97,12 +106,7 @@ def variables(
 ) -> dict[str, str]:
     """The container's variables, ``${VAR}`` references expanded from ``base`` (the
     supervisor's environment): the definition's, the deployment's, then Kiln's own."""
-    found: dict[str, str] = {}
-    for source in (definition, deployment):
-        for key, value in source.items():
-            found[key] = expand(value, {**base, **found}, default="")
-    python_path = [str(KILN_PATH), *filter(None, [found.get("PYTHONPATH")])]
-    found["PYTHONPATH"] = os.pathsep.join(python_path)
+    found = variables_inside([definition, deployment], base)
     found["PYTHONUNBUFFERED"] = "1"
     found["PYTHONDONTWRITEBYTECODE"] = "1"  # the mounts are read-only
     return found
@@ -122,7 +126,7 @@ def run_argv(
     """``podman run`` of one worker: ``command`` (the runtime's arguments, paths inside the
     container) on the image's Python, the socket and ready pipe as fds 3 and 4 (and with
     ``health``, the liveness socket as fd 5)."""
-    mounts = [(kiln_package(), KILN_PATH / "kiln"), (source, SOURCE), (models, MODELS)]
+    mounts = [(kiln_package(), f"{KILN_PATH}/kiln"), (source, SOURCE), (models, MODELS)]
     runtime = [image.interpreter, "-m", "kiln.serving.runtime", *command]
     spec = Container(
         name=name,
@@ -137,7 +141,8 @@ def run_argv(
         variables=names,
         mounts=[Mount(host, str(inside), read_only=True) for host, inside in mounts],
         workdir=str(SOURCE),
-        options=["--preserve-fds", "3" if health else "2"],  # no published port: fd 3
+        # No published port: fd 3. The definition's options come last but cannot undo these.
+        options=["--preserve-fds", "3" if health else "2", *image.options],
     )
     return Engine().command(*spec.run_args())
 
@@ -163,22 +168,12 @@ def reserve_fds() -> None:
 def remove(names: Sequence[str], *, grace: float) -> None:
     """Stop (SIGTERM, SIGKILL after ``grace`` seconds) and remove these containers; those
     already gone are no error."""
-    if names:
-        engine.run(
-            "podman",
-            ["rm", "--force", "--ignore", "--time", str(max(0, round(grace))), *names],
-            what="removing the deployment's containers",
-        )
+    remove_containers(Engine(), names, grace=grace)
 
 
 def remaining(owner: str) -> list[str]:
     """The containers (running or not) of the deployment ``owner`` labels."""
-    output = engine.run(
-        "podman",
-        ["ps", "--all", "--filter", f"label={LABEL}={owner}", "--format", "{{.Names}}"],
-        what="listing the deployment's containers",
-    )
-    return output.split()
+    return listed(Engine(), f"{LABEL}={owner}")
 
 
 def remove_leftovers(workspace: Workspace, name: str, *, grace: float) -> None:
@@ -199,9 +194,12 @@ def check_can_start(workspace: Workspace, spec: DeploymentSpec) -> None:
     """Refuse, before anything is recorded, a container deployment this machine cannot start:
     no engine, or an environment with no base image in a workspace with no default one."""
     from kiln import catalog, images
+    from kiln.podman import require
 
-    engine.require("`--container`: a container deployment", "or deploy without --container")
-    images.image_record(workspace, catalog.get(workspace, spec.env_name, spec.env_version))
+    require("`--container`: a container deployment", "or deploy without --container")
+    record = catalog.get(workspace, spec.env_name, spec.env_version)
+    _options(record)
+    images.image_record(workspace, record)
 
 
 def kill(worker: subprocess.Popen[bytes], name: str) -> None:

@@ -129,7 +129,7 @@ class Supervisor:
                 code = worker.poll()
                 if code is not None or ready:  # exited, or closed the pipe without "ready"
                     code = worker.wait()
-                    if generation.image is not None and code == containers.ENGINE_FAILED:
+                    if generation.image is not None and code in containers.ENGINE_FAILED:
                         raise KilnError(
                             "podman could not start the container; its message is in the "
                             "deployment's log (`kiln deploy logs`)"

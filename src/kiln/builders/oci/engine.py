@@ -5,73 +5,18 @@ redacted, a failure reported as the command, its exit code and its last lines.""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from kiln.builders.base import BuildError, Log
 from kiln.builders.uvtool import TAIL_LINES, redact
-from kiln.errors import KilnError
-
-INSTALL_HINT = "install podman and skopeo (Debian: `apt-get install podman buildah skopeo`)"
-
-
-class EngineMissing(KilnError):
-    """No container engine on this machine: building or running an image is impossible here."""
-
-    exit_code = 5
-    status = 503
-
-    def __init__(self, message: str, *, tool: str | None = None) -> None:
-        super().__init__(message)
-        self.tool = tool  # the tool not found; None: the one named is not usable (the message says)
-
-
-@dataclass(frozen=True)
-class Tools:
-    podman: str
-    skopeo: str
-
-
-@cache
-def tools() -> Tools:
-    """podman and skopeo from PATH (``KILN_PODMAN``/``KILN_SKOPEO`` name others)."""
-    found = {}
-    for tool in ("podman", "skopeo"):
-        variable = f"KILN_{tool.upper()}"
-        named = os.environ.get(variable)
-        chosen = shutil.which(named or tool)
-        if named and not chosen:
-            raise EngineMissing(
-                f"{variable}={named} is not an executable on this machine: point it at {tool}, "
-                "or unset it to use the one on PATH"
-            )
-        if not chosen:
-            raise EngineMissing(
-                f"building an image needs {tool}, which is not on this machine: {INSTALL_HINT}; "
-                "or build only the Python part on this machine with `--host-only`",
-                tool=tool,
-            )
-        found[tool] = chosen
-    return Tools(**found)
-
-
-def require(purpose: str, otherwise: str = "") -> Tools:
-    """The tools, or EngineMissing in one line: what ``purpose`` needs and how to get it (or
-    ``otherwise``, what to do without); a ``KILN_PODMAN`` that names no executable says so."""
-    try:
-        return tools()
-    except EngineMissing as exc:
-        if exc.tool is None:
-            raise
-        raise EngineMissing(
-            f"{purpose} needs {exc.tool}, which is not on this machine: {INSTALL_HINT}"
-            + (f"; {otherwise}" if otherwise else ""),
-            tool=exc.tool,
-        ) from None
+from kiln.podman import INSTALL_HINT as INSTALL_HINT
+from kiln.podman import EngineMissing as EngineMissing
+from kiln.podman import last_message as last_message
+from kiln.podman import require as require
+from kiln.podman import tools as tools
 
 
 @cache
@@ -79,15 +24,6 @@ def tool_version(tool: str) -> str:
     path = getattr(tools(), tool)
     result = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
     return result.stdout.strip() or f"{tool} (unknown version)"
-
-
-def last_message(error: str) -> str:
-    """The last line of a tool's error, without the logger's time and level fields."""
-    import re
-
-    line = error.strip().splitlines()[-1] if error.strip() else ""
-    found = re.search(r'msg="((?:[^"\\]|\\.)*)"', line)
-    return found.group(1).replace('\\"', '"') if found else line
 
 
 def run(

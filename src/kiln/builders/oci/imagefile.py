@@ -10,13 +10,15 @@ from typing import Any
 
 from kiln.atomicfile import write_atomically
 from kiln.builders.base import BuildError
+from kiln.errors import KilnError
+from kiln.podman import IMAGE_FACTS, read_image_facts
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-FACTS = "image.json"
+FACTS = IMAGE_FACTS
 # Run inside an image: its installed distributions as JSON [[name, version], ...].
 INSTALLED = (
     "import json; from importlib import metadata; "
@@ -52,9 +54,6 @@ def write_facts(dest: Path, facts: dict[str, Any]) -> None:
 
 def read_facts(dest: Path) -> dict[str, Any]:
     try:
-        data = json.loads((dest / FACTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BuildError(f"{dest / FACTS} is unreadable ({exc}); rebuild the image") from None
-    if not isinstance(data, dict):
-        raise BuildError(f"{dest / FACTS} is not an image record; rebuild the image")
-    return data
+        return read_image_facts(dest)
+    except KilnError as exc:
+        raise BuildError(str(exc)) from None

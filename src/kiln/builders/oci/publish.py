@@ -99,7 +99,8 @@ def activation(dest: Path) -> Activation:
     reference = imagefile.read_facts(dest)["reference"]
     podman = engine.tools().podman
     return Activation(
-        argv=(podman, "run", "--rm", "-i", "--pull=never", "--network=host", reference)
+        argv=(podman, "run", "--rm", "-i", "--pull=never", "--network=host", reference),
+        requires=(str(dest / imagefile.FACTS),),  # what the warm path checks
     )
 
 
