@@ -1,6 +1,6 @@
 """The health check proves an environment is whole without importing anything: each way of
-breaking a real, built venv (a file of a package deleted, its RECORD gone, a dependency
-removed, a package nobody locked) is named, and a whole one passes."""
+breaking a real, built venv (a file of a package deleted, its RECORD gone, its metadata gone or
+nameless, a dependency removed, a package nobody locked) is named, and a whole one passes."""
 
 from __future__ import annotations
 
@@ -49,6 +49,20 @@ def test_a_deleted_record_is_named(built: Built, tmp_path: Path) -> None:
     (site / "demo-1.0.dist-info" / "RECORD").unlink()
 
     assert venv.health_check(copy, definition_) == "demo 1.0 has no RECORD"
+
+
+def test_missing_or_nameless_metadata_is_named(built: Built, tmp_path: Path) -> None:
+    copy, site, definition_ = _copy(built, tmp_path)
+    (site / "demo-1.0.dist-info" / "METADATA").unlink()
+    (site / "tiny_dep-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\n\nName: x\n")
+
+    reason = venv.health_check(copy, definition_)
+
+    assert reason is not None
+    problems = reason.split("; ")
+    assert problems[0].startswith(f"unreadable metadata in {site / 'demo-1.0.dist-info'}: ")
+    assert problems[1] == f"metadata without a name or version in {site / 'tiny_dep-1.0.dist-info'}"
+    assert "demo 1.0 is locked but not installed" in problems
 
 
 def test_a_missing_dependency_is_named_by_the_lock_and_by_uv_pip_check(

@@ -189,6 +189,7 @@ def build(
         dest,
         ctx,
         lambda writing: run_health_check(dest, definition, write_bytecode=writing, exact=True),
+        imports=bool(definition.python.check_imports),
     )
 
 
