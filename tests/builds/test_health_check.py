@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from kiln.builders import venv
+from kiln.buildinfo import logged_build
 from kiln.builds import Built, ensure_built
+from kiln.cache import Cache
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.workspace import Workspace
 from kilntesting.builds import PackageIndex, definition, register
@@ -103,3 +105,20 @@ def test_a_build_runs_none_of_the_packages_code(
     assert built.built_now and not witness.exists()
     assert venv.health_check(built.path, built.record.definition) is None
     assert not witness.exists()
+
+
+SKIPPED = "(`uv pip check` passed on an earlier build of this lock: not run again)"
+
+
+def test_uv_pip_check_runs_once_per_lock(
+    built: Built, sqlite_workspace: Workspace, cache_dir: Path
+) -> None:
+    first = logged_build(sqlite_workspace, built.record).log
+    assert first is not None and SKIPPED not in first.read_text(encoding="utf-8")
+    assert Cache(cache_dir).remove(built.key)
+
+    again = ensure_built(sqlite_workspace, built.record)
+
+    assert again.built_now and again.lock.lock_digest == built.lock.lock_digest
+    second = logged_build(sqlite_workspace, built.record).log
+    assert second is not None and SKIPPED in second.read_text(encoding="utf-8")

@@ -148,19 +148,22 @@ def run_health_check(
     *,
     write_bytecode: bool,
     exact: bool = False,
+    pip_check: bool = True,
     timeout: float = 300,
 ) -> str | None:
     """None when ``dest`` is healthy, else why not. ``exact``: the environment holds the lock
     and nothing else (a venv; a conda prefix also holds conda's Python packages), so anything
     more is a problem and ``uv pip check`` applies. ``write_bytecode``: the imports of
-    ``python.check_imports`` may leave ``.pyc`` files (in a new build, to be shared)."""
+    ``python.check_imports`` may leave ``.pyc`` files (in a new build, to be shared).
+    ``pip_check=False``: the lock's consistency is known already (the installed set is still
+    compared with the lock, so it is the set that was checked)."""
     python = interpreter(dest)
     if not python.exists():
         return f"{python} is missing"
     locked = locked_versions(dest)
     if locked is None:
         return f"{dest / LOCK_FILE} is missing or unreadable"
-    consistency = _start_pip_check(python) if exact and locked else None
+    consistency = _start_pip_check(python) if exact and locked and pip_check else None
     flags = ["-I"] if write_bytecode else ["-I", "-B"]
     arguments = [json.dumps(sorted(locked)), json.dumps(definition.python.check_imports)]
     try:
