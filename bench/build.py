@@ -162,7 +162,7 @@ class Results:
 class Bench:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.kiln = str(Path(sys.executable).parent / "kiln")
+        self.kiln = self._kiln_script()
         from uv import find_uv_bin
 
         self.uv = str(find_uv_bin())
@@ -170,6 +170,23 @@ class Bench:
         (root / "xdg-cache").mkdir()
         (root / "work").mkdir()
         self.python = self._base_interpreter()
+
+    def _kiln_script(self) -> str:
+        """The installed ``kiln`` script, importing Kiln from where this benchmark imported it
+        (a worktree's ``src/`` is not the installed package, and the benchmark drops
+        ``PYTHONPATH`` from every command's environment)."""
+        import kiln
+
+        script = self.root / "kiln"
+        script.write_text(
+            f"#!{sys.executable}\n"
+            "import sys\n"
+            f"sys.path.insert(0, {str(Path(kiln.__file__).parents[1])!r})\n"
+            "from kiln.cli.main import main\n"
+            "sys.exit(main())\n"
+        )
+        script.chmod(0o755)
+        return str(script)
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -293,7 +293,9 @@ def _materialize(
 
     def build(staging: Path) -> dict[str, Any]:
         # The builder health-checks what it built: a failure raises, and nothing is kept.
-        builder.build(definition, _to_lock(lock_row), target, staging, context)
+        checked = _built_before(attempt, record.build_hash)  # asked only when building
+        lock = _to_lock(lock_row)
+        builder.build(definition, lock, target, staging, replace(context, lock_checked=checked))
         return {  # the marker's facts
             "builder": builder.name,
             "build_hash": record.build_hash,
@@ -324,6 +326,21 @@ def _materialize(
         cache.forget_failure(key)
         _compile_later(cache, path, builder.interpreter(path))
     return path, key, built_now
+
+
+def _built_before(attempt: _Attempt, build_hash: str) -> bool:
+    """Whether a build of the attempt's lock by its builder for its platform succeeded already,
+    on any machine of the workspace: its health check then found the lock's dependencies
+    consistent, and the same files are installed now."""
+    from kiln.buildstore import open_build_store
+
+    assert attempt.lock is not None and attempt.target is not None
+    wanted = (attempt.lock.lock_digest, attempt.builder.name, attempt.target.platform)
+    rows = open_build_store(attempt.workspace).list_builds(build_hash=build_hash)
+    return any(
+        (r["lock_digest"], r["builder"], r["platform"]) == wanted and r["status"] == "succeeded"
+        for r in rows
+    )
 
 
 def _compile_later(cache: Cache, path: Path, python: Path) -> None:

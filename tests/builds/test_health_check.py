@@ -1,6 +1,6 @@
 """The health check proves an environment is whole without importing anything: each way of
-breaking a real, built venv (a file of a package deleted, its RECORD gone, a dependency
-removed, a package nobody locked) is named, and a whole one passes."""
+breaking a real, built venv (a file of a package deleted, its RECORD gone, its metadata gone or
+nameless, a dependency removed, a package nobody locked) is named, and a whole one passes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from kiln.builders import venv
+from kiln.buildinfo import logged_build
 from kiln.builds import Built, ensure_built
+from kiln.cache import Cache
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.workspace import Workspace
 from kilntesting.builds import PackageIndex, definition, register
@@ -51,6 +53,20 @@ def test_a_deleted_record_is_named(built: Built, tmp_path: Path) -> None:
     assert venv.health_check(copy, definition_) == "demo 1.0 has no RECORD"
 
 
+def test_missing_or_nameless_metadata_is_named(built: Built, tmp_path: Path) -> None:
+    copy, site, definition_ = _copy(built, tmp_path)
+    (site / "demo-1.0.dist-info" / "METADATA").unlink()
+    (site / "tiny_dep-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\n\nName: x\n")
+
+    reason = venv.health_check(copy, definition_)
+
+    assert reason is not None
+    problems = reason.split("; ")
+    assert problems[0].startswith(f"unreadable metadata in {site / 'demo-1.0.dist-info'}: ")
+    assert problems[1] == f"metadata without a name or version in {site / 'tiny_dep-1.0.dist-info'}"
+    assert "demo 1.0 is locked but not installed" in problems
+
+
 def test_a_missing_dependency_is_named_by_the_lock_and_by_uv_pip_check(
     built: Built, tmp_path: Path
 ) -> None:
@@ -89,3 +105,20 @@ def test_a_build_runs_none_of_the_packages_code(
     assert built.built_now and not witness.exists()
     assert venv.health_check(built.path, built.record.definition) is None
     assert not witness.exists()
+
+
+SKIPPED = "(`uv pip check` passed on an earlier build of this lock: not run again)"
+
+
+def test_uv_pip_check_runs_once_per_lock(
+    built: Built, sqlite_workspace: Workspace, cache_dir: Path
+) -> None:
+    first = logged_build(sqlite_workspace, built.record).log
+    assert first is not None and SKIPPED not in first.read_text(encoding="utf-8")
+    assert Cache(cache_dir).remove(built.key)
+
+    again = ensure_built(sqlite_workspace, built.record)
+
+    assert again.built_now and again.lock.lock_digest == built.lock.lock_digest
+    second = logged_build(sqlite_workspace, built.record).log
+    assert second is not None and SKIPPED in second.read_text(encoding="utf-8")

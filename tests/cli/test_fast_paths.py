@@ -19,6 +19,7 @@ import pytest
 from kiln import __version__
 from kiln.accounts import local_actor
 from kiln.cli.main import build_parser, main
+from kiln.cli.parsing import parse_short
 from kiln.workspace import Workspace
 from kilntesting.samples import REFERENCES, SECRETS, register_samples
 
@@ -274,7 +275,7 @@ def test_the_short_tree_leaves_help_errors_and_versions_to_the_full_tree(tmp_pat
 
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices["env"]._subparsers._group_actions[0]  # type: ignore[union-attr]
-    for command in ("list", "show", "register", "exec", "which"):
+    for command in ("list", "show", "register", "exec", "which", "build"):
         shown = kiln("env", command, "--help")
         assert (shown.returncode, shown.stdout) == (0, commands.choices[command].format_help())
     missing = kiln("env", "show")
@@ -284,6 +285,18 @@ def test_the_short_tree_leaves_help_errors_and_versions_to_the_full_tree(tmp_pat
     twice = kiln("--version", "env", "show", "x")
     assert (twice.returncode, twice.stdout) == (0, f"kiln {__version__}\n")
     assert kiln("--help").stdout == parser.format_help()
+
+
+def test_build_parses_the_same_through_the_short_tree() -> None:
+    for argv in (
+        ["env", "build", "demo"],
+        ["-w", "/somewhere", "--debug", "env", "build", "demo:2", "--refresh", "--json"],
+        ["env", "build", "demo", "--retry", "--host-only", "--refresh-base"],
+    ):
+        short = parse_short(argv)
+        assert short is not None, argv
+        assert vars(short) == vars(build_parser().parse_args(argv)), argv
+    assert parse_short(["env", "build"]) is None  # an error: the full tree prints it
 
 
 def test_postgresql_keeps_the_full_path(

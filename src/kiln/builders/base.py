@@ -92,6 +92,9 @@ class BuildContext:
     # when set; otherwise a missing interpreter is an error that says what was found.
     python_downloads: bool = False
     python_mirror: str | None = None
+    # Set for ``build``: a build of this very lock by this builder succeeded already (anywhere
+    # in the workspace), so its dependencies were found consistent and need no second check.
+    lock_checked: bool = False
 
 
 class Builder(Protocol):

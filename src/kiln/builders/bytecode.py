@@ -1,12 +1,12 @@
 # ruff: noqa: PTH102, PTH108, PTH116, PTH119, PTH120, PTH123 - hot loops over str paths
-"""Bytecode shared between environments, so the health check's imports compile each file once.
+"""Bytecode shared between environments, so each file is compiled once per machine.
 
-Compiling on import is most of what a health check costs (``import sklearn`` compiles ~1,000
-files), and uv installs no bytecode. So the health check writes bytecode into the new
-environment, and afterwards each ``.pyc`` under ``site-packages`` is moved into a store keyed by
-the sha256 of its source and hard-linked back: ten environments with the same packages share
-one copy (disk), and the next build links the store's files in *before* its health check
-(time), like uv links package files from its cache.
+uv installs no bytecode, and compiling on import is most of a first import's cost (``import
+sklearn`` compiles ~1,000 files). So after a build (kiln.builders.bytecodejob, or the health
+check's imports of ``python.check_imports``) each ``.pyc`` under ``site-packages`` is moved into
+a store keyed by the sha256 of its source and hard-linked back: ten environments with the same
+packages share one copy (disk), and the next environment links the store's files in rather
+than compiling them (time), like uv links package files from its cache.
 
 Safe by construction: a file is stored under the sha256 of the source it was compiled from
 (computed, not read from RECORD), and linked back only for a source whose RECORD names that

@@ -178,7 +178,12 @@ def build(
         raise BuildError(f"the conda packages installed are not the locked ones: {problem}")
     _note_placeholders(dest, ctx, final)
     (dest / LOCK_FILE).write_text(lock.text, encoding="utf-8")
-    venv.verify_new(dest, ctx, lambda writing: _health(dest, definition, write_bytecode=writing))
+    venv.verify_new(
+        dest,
+        ctx,
+        lambda writing: _health(dest, definition, write_bytecode=writing),
+        imports=bool(definition.python.check_imports),
+    )
 
 
 async def _install(

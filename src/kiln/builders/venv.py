@@ -185,10 +185,15 @@ def build(
     """``install``, then the health check (``ctx.final`` is not needed: a relocatable venv
     embeds no path)."""
     install(definition, lock, target, dest, ctx)
+    if ctx.lock_checked:
+        ctx.log.write("(`uv pip check` passed on an earlier build of this lock: not run again)\n")
     verify_new(
         dest,
         ctx,
-        lambda writing: run_health_check(dest, definition, write_bytecode=writing, exact=True),
+        lambda writing: run_health_check(
+            dest, definition, write_bytecode=writing, exact=True, pip_check=not ctx.lock_checked
+        ),
+        imports=bool(definition.python.check_imports),
     )
 
 

@@ -8,7 +8,10 @@ which holds nothing but the lock) ``uv pip check`` finds the dependencies consis
 checked every archive's hash when it installed it, so file contents are not hashed again.
 Importing a distribution's top-level names proves nothing (they are not a list of importable
 modules: pyarrow ships ``__dummy__``), so modules are imported only when the definition names
-them in ``python.check_imports``."""
+them in ``python.check_imports``.
+
+The check reads each ``.dist-info`` folder with nothing but ``os`` and ``csv``: importing
+``importlib.metadata`` (email, zipfile, pathlib) cost more than reading every file it finds."""
 
 from __future__ import annotations
 
@@ -34,32 +37,72 @@ RESULT = "kiln-health:"  # the result's line: imported modules may print to stdo
 SHOWN_PROBLEMS = 5
 
 _HEALTH = r"""
-import importlib, json, os, re, sys
-from importlib import metadata
+import csv, json, os, re, sys
 checked, modules = set(json.loads(sys.argv[1])), json.loads(sys.argv[2])
 problems, installed = [], {}
-for dist in metadata.distributions():
-    where = getattr(dist, "_path", "?")
+def read(path):
     try:
-        name, version = dist.metadata["Name"], dist.version
-    except Exception as exc:
-        problems.append(f"unreadable metadata in {where}: {exc}")
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+def headers(text):
+    found = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, colon, value = line.partition(":")
+        if colon and not key[:1].isspace():
+            found.setdefault(key.strip().lower(), value.strip())
+    return found
+def missing_files(where, folder):
+    if where.endswith(".dist-info"):
+        listing, base = read(os.path.join(where, "RECORD")), folder
+        paths = None if listing is None else [r[0] for r in csv.reader(listing.splitlines()) if r]
+    else:
+        listing, base = read(os.path.join(where, "installed-files.txt")), where
+        paths = None if listing is None else [x for x in listing.splitlines() if x.strip()]
+    if paths is None:
+        return None
+    return [p for p in paths if "__pycache__" not in p.split("/")
+            and not os.path.lexists(os.path.join(base, p))]
+for folder in sys.path:
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
         continue
-    if not name or not version:
-        problems.append(f"metadata without a name or version in {where}")
-        continue
-    key = re.sub(r"[-_.]+", "-", name).lower()
-    installed.setdefault(key, []).append(version)
-    if key not in checked:
-        continue
-    files = dist.files
-    if files is None:
-        problems.append(f"{name} {version} has no RECORD")
-        continue
-    missing = [str(f) for f in files
-               if "__pycache__" not in f.parts and not os.path.lexists(f.locate())]
-    if missing:
-        problems.append(f"{name} {version} lacks {len(missing)} of its files: {', '.join(missing[:3])}")
+    for item in names:
+        if not item.endswith((".dist-info", ".egg-info")):
+            continue
+        where = os.path.join(folder, item)
+        try:
+            text = read(where if os.path.isfile(where) else os.path.join(
+                where, "METADATA" if item.endswith(".dist-info") else "PKG-INFO"))
+            if text is None:
+                raise FileNotFoundError("no METADATA")
+            meta = headers(text)
+        except Exception as exc:
+            problems.append(f"unreadable metadata in {where}: {exc}")
+            continue
+        name, version = meta.get("name"), meta.get("version")
+        if not name or not version:
+            problems.append(f"metadata without a name or version in {where}")
+            continue
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        installed.setdefault(key, []).append(version)
+        if key not in checked:
+            continue
+        try:
+            missing = None if os.path.isfile(where) else missing_files(where, folder)
+        except Exception as exc:
+            problems.append(f"{name} {version}: unreadable RECORD: {exc}")
+            continue
+        if missing is None:
+            problems.append(f"{name} {version} has no RECORD")
+        elif missing:
+            problems.append(f"{name} {version} lacks {len(missing)} of its files: {', '.join(missing[:3])}")
+if modules:
+    import importlib
 for module in modules:
     try:
         importlib.import_module(module)
@@ -74,19 +117,24 @@ def interpreter(dest: Path) -> Path:
     return dest / "bin" / "python"
 
 
-def verify_new(dest: Path, ctx: BuildContext, check: Callable[[bool], str | None]) -> None:
-    """The health check of a new build (``check(write_bytecode)``). What earlier builds
-    compiled is linked in first, so the first import is fast at once; bytecode an import check
-    wrote is shared for the next build. Compiling the rest happens after the environment is
-    ready, in the background (kiln.builders.bytecodejob), off the build's critical path."""
+def verify_new(
+    dest: Path, ctx: BuildContext, check: Callable[[bool], str | None], *, imports: bool
+) -> None:
+    """The health check of a new build (``check(write_bytecode)``). Without imports to check
+    (``imports``: ``python.check_imports`` names modules) nothing compiles, so bytecode is left
+    wholly to the job that starts once the environment is ready (kiln.builders.bytecodejob: it
+    links what the shared store has, compiles the rest, shares it), off the build's critical
+    path. With imports, what earlier builds compiled is linked in first, so they run fast, and
+    the bytecode they wrote is shared for the next build."""
     ctx.log.phase("verify")
-    if ctx.bytecode_store is not None:
-        bytecode.link_known(dest, ctx.bytecode_store)
-    reason = check(ctx.bytecode_store is not None)
+    store = ctx.bytecode_store if imports else None
+    if store is not None:
+        bytecode.link_known(dest, store)
+    reason = check(store is not None)
     if reason is not None:
         raise BuildError(f"the new environment failed its health check: {reason}")
-    if ctx.bytecode_store is not None:
-        bytecode.share_written(dest, ctx.bytecode_store)
+    if store is not None:
+        bytecode.share_written(dest, store)
 
 
 def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
@@ -100,19 +148,22 @@ def run_health_check(
     *,
     write_bytecode: bool,
     exact: bool = False,
+    pip_check: bool = True,
     timeout: float = 300,
 ) -> str | None:
     """None when ``dest`` is healthy, else why not. ``exact``: the environment holds the lock
     and nothing else (a venv; a conda prefix also holds conda's Python packages), so anything
     more is a problem and ``uv pip check`` applies. ``write_bytecode``: the imports of
-    ``python.check_imports`` may leave ``.pyc`` files (in a new build, to be shared)."""
+    ``python.check_imports`` may leave ``.pyc`` files (in a new build, to be shared).
+    ``pip_check=False``: the lock's consistency is known already (the installed set is still
+    compared with the lock, so it is the set that was checked)."""
     python = interpreter(dest)
     if not python.exists():
         return f"{python} is missing"
     locked = locked_versions(dest)
     if locked is None:
         return f"{dest / LOCK_FILE} is missing or unreadable"
-    consistency = _start_pip_check(python) if exact and locked else None
+    consistency = _start_pip_check(python) if exact and locked and pip_check else None
     flags = ["-I"] if write_bytecode else ["-I", "-B"]
     arguments = [json.dumps(sorted(locked)), json.dumps(definition.python.check_imports)]
     try:

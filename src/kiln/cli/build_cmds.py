@@ -41,7 +41,7 @@ def add_exec(commands: Any) -> None:
     p.set_defaults(handler=exec_, fast=exec_fast)
 
 
-def add_commands(commands: Any) -> None:
+def add_build(commands: Any) -> None:
     p = commands.add_parser("build", help="build an environment (once; later uses are instant)")
     reference(p)
     p.add_argument("--refresh", action="store_true", help="re-resolve into a new lock generation")
@@ -60,6 +60,9 @@ def add_commands(commands: Any) -> None:
     add_json(p, "build-result")
     p.set_defaults(handler=build)
 
+
+def add_commands(commands: Any) -> None:
+    add_build(commands)
     add_which(commands)
     add_exec(commands)
 

@@ -1,5 +1,5 @@
 """The top of the argument tree, and short trees for the commands that must start fast:
-``kiln env list``, ``show``, ``register``, ``exec`` and ``which``.
+``kiln env list``, ``show``, ``register``, ``exec``, ``which`` and ``build``.
 
 Why: the full tree imports every command module and builds every parser (~45 ms on a 2-core
 machine), most of the budget of a warm ``exec`` or an unchanged ``register``. A short tree holds
@@ -56,7 +56,7 @@ def _adder(command: str) -> Callable[[Any], None] | None:
         from kiln.cli import env_cmds
 
         return getattr(env_cmds, f"add_{command}")  # type: ignore[no-any-return]
-    if command in ("exec", "which"):
+    if command in ("exec", "which", "build"):
         from kiln.cli import build_cmds
 
         return getattr(build_cmds, f"add_{command}")  # type: ignore[no-any-return]
