@@ -1,6 +1,7 @@
 """A git build context registered on a team server (KILN_WORKSPACE=http://HOST:PORT): it
 carries no local files, so the server takes it, with the commit its client resolved (the
-client builds, with its own access to the repository); a build context folder stays refused."""
+client builds, with its own access to the repository); a build context folder travels to the
+server's artifact store instead, and a folder sent straight to the API without it is refused."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def served(tmp_path: Path) -> Iterator[GitServer]:
         yield server
 
 
-def test_a_git_context_registers_on_a_server_with_its_commit_and_a_folder_does_not(
+def test_a_git_context_registers_on_a_server_with_its_commit_and_a_folder_with_its_files(
     team: Team, tmp_path: Path, served: GitServer
 ) -> None:
     name = f"remote-git-{team.database_url is not None}"
@@ -38,16 +39,20 @@ def test_a_git_context_registers_on_a_server_with_its_commit_and_a_folder_does_n
     folder.write_text(yaml.safe_dump({"name": name, "docker": {"build_context": "ctx"}}))
 
     run_kiln("env", "register", "-f", str(source), env=env)
-    refused = run_kiln("env", "register", "-f", str(folder), env=env, check=False)
+    uploaded = json.loads(run_kiln("env", "register", "-f", str(folder), "--json", env=env).stdout)
+    bare = {"name": f"{name}-bare", "docker": {"build_context": "ctx"}}
+    refused = team.call("POST", "/api/v1/environments", token, json=bare)
     # Sent without a commit (straight to the API): the server resolves the ref itself.
     sent = {"name": f"{name}-api", "python": {"user_managed": True}, "docker": docker}
     answer = team.call("POST", "/api/v1/environments", token, json=sent)
 
-    shown = json.loads(run_kiln("env", "show", name, "--json", env=env).stdout)
+    shown = json.loads(run_kiln("env", "show", f"{name}:1", "--json", env=env).stdout)
     assert shown["definition"]["docker"]["build_context_commit"] == commit
-    assert shown["version"] == "1"
-    assert refused.returncode == 2
-    assert "build context folder, which a request cannot carry" in refused.stderr
+    assert uploaded["version"] == "2"
+    second = json.loads(run_kiln("env", "show", f"{name}:2", "--json", env=env).stdout)
+    assert second["definition"]["docker"]["build_context"] == "ctx"
+    assert refused.status_code == 422
+    assert "build_context_digest` is missing; register with the kiln client" in refused.text
     assert answer.status_code == 201, answer.text
     detail = team.call("GET", f"/api/v1/environments/{name}-api", token).json()
     assert detail["definition"]["docker"]["build_context_commit"] == commit

@@ -72,4 +72,4 @@ def test_curated_names_and_local_files_are_refused(team: Team) -> None:
     local = {"name": "localfiles", "python": {"version": "3.11", "pip": {"packages": ["./pkg"]}}}
     answer = team.call("POST", ENVS, team.admin_token, json=local)
     assert answer.status_code == 422
-    assert "wheel:FILE" in answer.json()["detail"]
+    assert "`python.pip.file_digests` must name the sha256" in answer.json()["detail"]
