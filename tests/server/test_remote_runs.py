@@ -4,6 +4,7 @@ host does; who may change a run follows the ownership rule."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -258,3 +259,42 @@ def test_malformed_run_records_are_refused_and_change_nothing(team: Team) -> Non
     kept = team.call("GET", path, token).json()
     assert (kept["status"], kept["exit_code"]) == ("Queued", None)
     assert team.up()
+
+
+def test_the_server_keeps_a_run_log_up_to_its_limit_and_says_where_it_cut(
+    tmp_path: Path,
+) -> None:
+    limit = 10 * 1024  # KILN_SERVER_MAX_RUN_LOG_MB=0.009765625
+    with team_server(tmp_path / "team", environment={"KILN_SERVER_MAX_RUN_LOG_MB": str(limit / 2**20)}) as team:  # fmt: skip
+        token = team.token("loud", "contributor")
+        row = {
+            "id": "loud_1_a", "experiment": "loud", "status": "Running", "script": "t.py",
+            "arguments": [], "snapshot_digest": "s" * 64, "env_name": "py", "env_version": "1",
+            "build_hash": "b" * 64, "compute_target": "local", "created_at": 1.0,
+        }  # fmt: skip
+        assert team.call("POST", "/api/v1/run-records", token, json=row).status_code == 201
+        path = "/api/v1/run-records/loud_1_a/log"
+        sent = b"".join(f"{i:05d}".encode() + b"." * 1018 + b"\n" for i in range(20))  # 20 KiB
+
+        def post(offset: int, size: int, last: bool = False) -> int:
+            data = base64.b64encode(sent[offset : offset + size]).decode()
+            body = {"offset": offset, "data": data, "last": last}
+            return team.call("POST", path, token, json=body).status_code
+
+        def read() -> bytes:
+            return base64.b64decode(team.call("GET", path, token).json()["data"])
+
+        assert post(0, 8192) == 200
+        assert post(8192, 8192) == 200  # 2 KiB kept, 6 KiB counted and dropped
+        assert post(8192, 1024) == 409  # the server counted every byte it was sent
+        assert read() == sent[:limit]  # a running run's log: what is kept so far
+        assert post(16384, len(sent) - 16384, last=True) == 200
+        whole = read()
+        assert whole.startswith(sent[:limit]) and len(whole) < limit + 200
+        assert whole[limit:].decode().strip() == (
+            f"[kiln server: this log was cut at {limit} bytes (KILN_SERVER_MAX_RUN_LOG_MB); "
+            "the machine that ran the run keeps all of it]"
+        )
+        # Starting over from byte 0 (a client that lost count) forgets what was dropped.
+        assert post(0, 1024) == 200 and post(1024, 1024, last=True) == 200
+        assert read() == sent[:2048]
