@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from kiln.registry.run_database import CoreRunDatabase
 from kiln.registry.server_runs import ServerRunDatabase
 from kiln.workspace import Workspace
-from kilntesting.cli import run_kiln
+from kilntesting.cli import KILN, run_kiln
 from kilntesting.runqueries import query_steps
 from kilntesting.runs import write_script
 from kilntesting.teamserver import Team, team_server
@@ -298,3 +300,40 @@ def test_the_server_keeps_a_run_log_up_to_its_limit_and_says_where_it_cut(
         # Starting over from byte 0 (a client that lost count) forgets what was dropped.
         assert post(0, 1024) == 200 and post(1024, 1024, last=True) == 200
         assert read() == sent[:2048]
+
+
+def _on_another_host(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``kiln ARGS`` in a UTS namespace whose host name is not this machine's: to Kiln it is
+    another machine, whose signals cannot reach this one's processes."""
+    for unshare in (["unshare", "--uts"], ["unshare", "--user", "--map-root-user", "--uts"]):
+        probe = subprocess.run([*unshare, "true"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            break
+    else:
+        raise AssertionError(f"no UTS namespace on this machine: {probe.stderr!r}")
+    command = 'hostname kiln-elsewhere && exec "$@"'
+    return subprocess.run(
+        [*unshare, "sh", "-c", command, "sh", *KILN, *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_a_cancel_from_another_machine_stops_the_run_through_its_watcher(
+    team: Team, tmp_path: Path, shared_cache: Path
+) -> None:
+    eve = team.machine(team.token("eve", "contributor"), tmp_path / "eve", shared_cache)
+    src = tmp_path / "src"
+    write_script(src, "sleepy.py", "import time\nprint('started', flush=True)\ntime.sleep(600)\n")
+    submit = ["run", "submit", "-d", str(src), "-e", "far-cancel", "--detach", "--json"]
+    run_id = json.loads(run_kiln(*submit, "sleepy.py", env=eve).stdout)["id"]
+    _wait_until_running(eve, run_id)
+    elsewhere = {**eve, "KILN_DATA_DIR": str(tmp_path / "elsewhere")}
+
+    canceled = _on_another_host(elsewhere, "run", "cancel", run_id, "--json")
+
+    assert canceled.returncode == 0, canceled.stderr
+    assert json.loads(canceled.stdout) == {"id": run_id, "status": "Canceled"}
+    shown = json.loads(run_kiln("run", "show", run_id, "--json", env=eve).stdout)
+    assert shown["status"] == "Canceled"
+    log = run_kiln("run", "logs", run_id, env=eve).stdout
+    assert "canceling: SIGTERM" in log and f"run {run_id}: Canceled" in log
