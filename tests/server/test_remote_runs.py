@@ -159,6 +159,25 @@ def test_named_targets_are_the_servers(team: Team, tmp_path: Path, shared_cache:
     assert {"name": "far-gpu", "kind": "ray", "address": "ray://127.0.0.1:10001"}.items() <= (
         next(t for t in json.loads(listed) if t["name"] == "far-gpu").items()
     )
+    assert next(t for t in json.loads(listed) if t["name"] == "far-gpu")["created_by"] == "cleo"
+    # Another contributor can neither point cleo's target elsewhere nor remove it; an admin can.
+    dan = team.machine(team.token("dan", "contributor"), tmp_path / "dan", shared_cache)
+    for command in (["add", "far-gpu", "ray://127.0.0.1:10009"], ["remove", "far-gpu"]):
+        taken = run_kiln("target", *command, env=dan, check=False)
+        assert (taken.returncode, taken.stderr) == (
+            4,
+            "kiln: error: target 'far-gpu' was created by someone else; only they or an admin "
+            "may change it\n",
+        )
+    admin = team.machine(team.admin_token, tmp_path / "admin", shared_cache)
+    run_kiln("target", "add", "far-gpu", "ray://127.0.0.1:10001", env=admin)
+    run_kiln("target", "add", "far-gpu", "ray://127.0.0.1:10001", env=cleo, check=False)
+    assert (
+        json.loads(run_kiln("target", "list", "--json", env=rhea).stdout)[0]["created_by"]
+        == "admin"
+    )
+    run_kiln("target", "remove", "far-gpu", env=admin)
+    run_kiln("target", "add", "far-gpu", "ray://127.0.0.1:10001", env=cleo)
     refused = run_kiln("target", "add", "far-cpu", "ray://127.0.0.1:10002", env=rhea, check=False)
     assert refused.returncode == 4 and "rhea is a reader" in refused.stderr
     bad = run_kiln("target", "add", "far-bad", "ray://", env=cleo, check=False)
@@ -214,6 +233,7 @@ def test_the_server_run_database_gives_what_a_local_one_gives(
         assert isinstance(targets, list)
         for target in targets:
             target.pop("created_at")
+            target["created_by"] = "quinn" if targets is expected[23] else target["created_by"]
     assert repr(seen) == repr(expected)
 
 

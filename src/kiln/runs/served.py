@@ -268,9 +268,22 @@ def put_target(workspace: Workspace, actor: Actor, name: str, address: str) -> d
     check_target_name(name)
     kind = named_target_kind(address)
     with _writing(workspace) as tx:
-        put(tx, name=name, kind=kind, address=address, created_at=time.time())
+        _check_target_owner(tx, actor, name)
+        put(
+            tx, name=name, kind=kind, address=address, created_at=time.time(), created_by=actor.name
+        )
         _audit(tx, actor, "target.add", name)
     return {"name": name, "kind": kind, "address": address}
+
+
+def _check_target_owner(connection: Connection, actor: Actor, name: str) -> bool:
+    """Refuse unless ``actor`` may replace or remove the target ``name``; whether it exists."""
+    from kiln.registry.target_queries import get_target
+
+    row = get_target(connection, name=name)
+    if row is not None:
+        require_owner(actor, [row["created_by"]], f"target {name!r}")
+    return row is not None
 
 
 def remove_target(workspace: Workspace, actor: Actor, name: str) -> None:
@@ -278,7 +291,7 @@ def remove_target(workspace: Workspace, actor: Actor, name: str) -> None:
 
     require_writer(actor)
     with _writing(workspace) as tx:
-        if not delete_target(tx, name=name):
+        if not _check_target_owner(tx, actor, name) or not delete_target(tx, name=name):
             raise NotFound(f"no target {name!r}; see `kiln target list`")
         _audit(tx, actor, "target.remove", name)
 
