@@ -32,8 +32,10 @@ class ImageBuild:
     facts: dict[str, Any]  # the image record (kiln.builders.oci.imagefile)
 
     def summary(self) -> dict[str, Any]:
-        """The public ``image`` document."""
-        return summary(self.built.record, self.built.lock.lock_digest, self.facts)
+        """The public ``image`` document; its action is what this call did ("present": the
+        image was made earlier, whether built or pulled then)."""
+        found = summary(self.built.record, self.built.lock.lock_digest, self.facts)
+        return found if self.built.built_now else {**found, "action": "present"}
 
 
 def summary(record: EnvironmentRecord, lock_digest: str, facts: dict[str, Any]) -> dict[str, Any]:

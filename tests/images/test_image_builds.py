@@ -122,7 +122,8 @@ def test_an_image_podman_lost_is_built_again_from_its_lock(
         first["image"]["digest"],
     )
     assert subprocess.run(["podman", "image", "exists", reference], check=False).returncode == 0
-    assert _build(env)["built"] is False  # and it is reused from then on
+    reused = _build(env)  # and it is reused from then on
+    assert (reused["built"], reused["image"]["action"]) == (False, "present")
 
 
 def _two_machines(

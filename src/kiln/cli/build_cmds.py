@@ -138,14 +138,16 @@ def _pins(row: Any) -> list[str]:
     return [f"{p['name']}=={p['version']}" for p in row.packages]
 
 
-def _image_facts(path: Path) -> dict[str, Any] | None:
-    """What an image build made: its reference, digest, action and remote name."""
+def _image_facts(path: Path, built_now: bool) -> dict[str, Any] | None:
+    """What an image build made: its reference, digest, action ("present" when it was made
+    earlier, as ``kiln image build`` says) and remote name."""
     from kiln.builders.oci import imagefile
 
     if not (path / imagefile.FACTS).is_file():
         return None
     facts = imagefile.read_facts(path)
-    return {k: facts.get(k) for k in ("reference", "digest", "action", "remote")}
+    found = {k: facts.get(k) for k in ("reference", "digest", "action", "remote")}
+    return found if built_now else {**found, "action": "present"}
 
 
 def _base_change(before: str, after: str) -> tuple[str, str] | None:
@@ -185,7 +187,7 @@ def build(args: argparse.Namespace) -> int:
         "built": built.built_now,
         "seconds": round(built.seconds, 3),
     }
-    image = _image_facts(built.path)
+    image = _image_facts(built.path, built.built_now)
     if image is not None:
         summary["image"] = image
     changes, base = None, None

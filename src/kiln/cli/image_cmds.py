@@ -113,8 +113,6 @@ def _build(args: argparse.Namespace, **options: bool) -> int:
     finally:
         progress.done()
     summary = result.summary()
-    if not result.built.built_now:  # made earlier, whether built or pulled then
-        summary["action"] = "present"
     if args.json:
         emit_json(summary)
     else:

@@ -92,8 +92,6 @@ class EnvironmentBuild:
 
         result = images.build(self.workspace, record, reporter=reporter)
         summary = result.summary()
-        if not result.built.built_now:  # made earlier, whether built or pulled then
-            summary["action"] = "present"
         if self._push and not summary.get("remote"):  # built before the registry was set
             summary = images.push(self.workspace, record)
         self.image_details = summary
