@@ -146,11 +146,15 @@ class ArtifactStore:
             os.replace(temporary, final)
         return digest
 
-    def lookup(self, digest: str) -> Path | None:
-        """The stored file, or an extracted copy of the stored folder, with this digest."""
+    def lookup(self, digest: str, *, folder: bool | None = None) -> Path | None:
+        """The stored file, or an extracted copy of the stored folder, with this digest;
+        ``folder`` True or False asks for only one of them (a team server's store holds a
+        folder's manifest under the folder's digest as well: see kiln.serverinputs)."""
         blob = self.blob_path(digest)
-        if blob.exists():
+        if folder is not True and blob.exists():
             return blob
+        if folder is False:
+            return None
         extracted = self.root / "extracted" / digest
         if not extracted.exists():
             if not self._tree(digest).exists():

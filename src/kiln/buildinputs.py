@@ -63,7 +63,7 @@ def _stored(workspace: Workspace, digest: str, *, folder: bool) -> Path | None:
         from kiln.serverinputs import fetch
 
         return fetch(workspace, digest, folder=folder)
-    return workspace.artifacts.lookup(digest)
+    return workspace.artifacts.lookup(digest, folder=folder)
 
 
 def content_lookup(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,25 +75,72 @@ def _local_copies(root: Path) -> ArtifactStore:
     return ArtifactStore(private_folder(root / "server-artifacts"))
 
 
+Download = Callable[[str, Path], object]
+"""Writes the blob with this sha256 to the path, checked; NotFound when the store lacks it."""
+
+
 def fetch(workspace: Workspace, digest: str, *, folder: bool) -> Path | None:
     """This machine's copy of a file (or, with ``folder``, a folder) the server's store holds
     under ``digest``; None when the server holds no such thing. Kept in the build cache, so it is
     fetched once; every byte is checked against its sha256 on the way in."""
     from kiln.remoteartifacts import download
 
-    local = _local_copies(workspace.cache_root)
-    found = local.lookup(digest)
+    client = _client(workspace)
+    return _fetch_into(
+        _local_copies(workspace.cache_root),
+        digest,
+        folder=folder,
+        download=lambda blob, target: download(client, blob, target),
+    )
+
+
+def stage_from_store(
+    workspace: Workspace, store: BlobStore, definition: EnvironmentDefinition
+) -> None:
+    """On the server host: the local inputs of ``definition`` copied from the server's artifact
+    store (S3, say) into the workspace's own, where a build on this host looks for them (the
+    web UI's Rebuild). What is there already is not fetched again; every byte is checked."""
+    from kiln.artifacts import publish_chunks
+    from kiln.blobstores.base import read_chunks
+
+    def from_store(digest: str, target: Path) -> None:
+        if store.size(digest) is None:
+            raise NotFound(f"the server's artifact store does not hold {digest}")
+        blob = store.open(digest)
+        try:
+            publish_chunks(
+                read_chunks(blob, 1 << 20), lambda _found: target, staging=target.parent,
+                expected=digest, durable=False,
+            )  # fmt: skip
+        finally:
+            blob.close()
+
+    docker = definition.docker
+    wanted = [(digest, False) for digest in definition.python.pip.file_digests.values()]
+    if docker.context_folder and docker.build_context_digest:
+        wanted.append((docker.build_context_digest, True))
+    for digest, folder in wanted:
+        _fetch_into(workspace.artifacts, digest, folder=folder, download=from_store)
+
+
+def _fetch_into(
+    local: ArtifactStore, digest: str, *, folder: bool, download: Download
+) -> Path | None:
+    """``local``'s copy of the file or folder ``digest``, fetched with ``download`` when it has
+    none (a folder as its manifest, then each file it lacks); None when the source lacks it."""
+    found = local.lookup(digest, folder=folder)
     if found is not None:
         return found
-    client = _client(workspace)
+    private_folder(local.root)
     with tempfile.TemporaryDirectory(dir=local.root, prefix=".fetch-") as scratch:
+        first = Path(scratch) / "blob"
         try:
-            first = download(client, digest, Path(scratch) / "blob")
+            download(digest, first)
         except NotFound:
             return None
         if not folder:
             local.put_file(first)
-            return local.lookup(digest)
+            return local.lookup(digest, folder=False)
         entries = parse_tree_manifest(first.read_bytes())
         if entries is None:
             return None  # a file, not a folder: the caller says what it expected
@@ -100,15 +148,15 @@ def fetch(workspace: Workspace, digest: str, *, folder: bool) -> Path | None:
         for relative, executable, file_digest in entries:
             target = tree / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            cached = local.lookup(file_digest)
-            if cached is not None and cached.is_file():
+            cached = local.lookup(file_digest, folder=False)
+            if cached is not None:
                 shutil.copyfile(cached, target)
             else:
-                download(client, file_digest, target)
+                download(file_digest, target)
             target.chmod(0o755 if executable else 0o644)
         if local.put_tree(tree) != digest:  # cannot differ once every file was checked
             raise InvalidDefinition(f"the folder fetched as {digest[:12]} does not match it")
-    return local.lookup(digest)
+    return local.lookup(digest, folder=True)
 
 
 _LARGEST_MANIFEST = 16 * 1024 * 1024

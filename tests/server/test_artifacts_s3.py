@@ -19,10 +19,12 @@ import pytest
 from kiln.artifacts import DigestMismatch
 from kiln.httpclient import ServerClient
 from kiln.remoteartifacts import download, upload
+from kilntesting.builds import PackageIndex, make_wheel
 from kilntesting.cephrgw import RadosGateway, rados_gateway
 from kilntesting.cli import run_kiln
 from kilntesting.runs import write_script
 from kilntesting.teamserver import Team, team_server
+from kilntesting.weblogin import form_token, logged_in
 
 ART = "/api/v1/artifacts"
 BUCKET = "kiln-artifacts"
@@ -40,7 +42,8 @@ def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadosGateway]:
 def team(rgw: RadosGateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     url = f"s3://{BUCKET}/{PREFIX}?endpoint_url={rgw.endpoint}&region=us-east-1"
     root = tmp_path_factory.mktemp("s3team")
-    with team_server(root, artifacts=url, environment=rgw.environment()) as server:
+    environment = {**rgw.environment(), "KILN_CACHE_DIR": str(root / "server-cache")}
+    with team_server(root, artifacts=url, environment=environment) as server:
         yield server
 
 
@@ -207,3 +210,35 @@ def test_a_runs_files_and_a_model_go_through_the_bucket(
     run_kiln("model", "download", "s3-model:1", "-d", str(tmp_path / "got"), env=b)
     assert (tmp_path / "got" / "model" / "weights.bin").read_bytes() == data
     assert _keys(rgw, "incoming/") == []
+
+
+def test_the_web_ui_rebuilds_a_wheel_a_member_uploaded_to_the_bucket(
+    team: Team, rgw: RadosGateway, tmp_path: Path, package_index: PackageIndex
+) -> None:
+    """The server host's own build (Rebuild) takes the wheel from the bucket, where the member's
+    register put it, not from the server's folder, which never held it."""
+    source = tmp_path / "source"
+    source.mkdir()
+    made = make_wheel(tmp_path / "made", "bucketed", "1.0", body="ANSWER = 7")
+    wheel = source / made.name
+    wheel.write_bytes(made.read_bytes())
+    (source / "kiln.yaml").write_text(
+        f"name: s3-rebuilt\npython:\n  version: '3.11'\n  pip:\n"
+        f"    index_url: {package_index.url}\n    packages: [./{made.name}]\n"
+    )
+    token = team.token("s3builder", "contributor")
+    member = team.machine(token, tmp_path / "member", tmp_path / "member-cache")
+    run_kiln("env", "register", "-f", str(source / "kiln.yaml"), env=member)
+    digest = hashlib.sha256(made.read_bytes()).hexdigest()
+    assert f"{PREFIX}/sha256/{digest}" in _keys(rgw, "sha256/")
+
+    client = logged_in(team.url, token)
+    page = client.get("/environments/s3-rebuilt/versions/1")
+    asked = client.post(
+        "/environments/s3-rebuilt/versions/1/build", data={"csrf": form_token(page.text)}
+    )
+    assert asked.status_code == 303
+    events = client.get("/environments/s3-rebuilt/versions/1/build/events", timeout=300).text
+    assert "build succeeded" in events, events
+    builds = team.call("GET", "/api/v1/environments/s3-rebuilt/versions/1/builds", token).json()
+    assert [b["status"] for b in builds] == ["succeeded"]  # the server host's, the only one

@@ -5,7 +5,6 @@ Then a real ``kiln server`` serves it, and Debian's chromium looks at it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from kiln.workspace import Workspace
 from kilntesting.builds import PackageIndex, definition, register, served_index
 from kilntesting.runs import PYTHON_ONLY, kiln_cli, write_script
 from kilntesting.teamserver import Team, team_server
+from kilntesting.weblogin import form_token as form_token  # the UI tests' name for it
+from kilntesting.weblogin import logged_in
 
 TRAIN = """
     import os
@@ -112,18 +113,4 @@ def _deployed(root: Path, cache: Path) -> Iterator[None]:
 
 def session_cookie(site: Site, token: str) -> httpx.Client:
     """An HTTP client logged in through the login form, as a browser does."""
-    client = httpx.Client(base_url=site.url, timeout=60)
-    page = client.get("/login")
-    nonce = re.search(r'name="login_token" value="([^"]+)"', page.text)
-    assert nonce is not None, page.text
-    answer = client.post(
-        "/login", data={"token": token, "login_token": nonce.group(1), "next": "/environments"}
-    )
-    assert answer.status_code == 303, answer.text
-    return client
-
-
-def form_token(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found is not None, html
-    return found.group(1)
+    return logged_in(site.url, token)

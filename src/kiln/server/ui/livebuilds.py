@@ -20,6 +20,7 @@ from kiln.server.ui.events import follow_lines
 
 if TYPE_CHECKING:
     from kiln.accounts import Actor
+    from kiln.blobstores.base import BlobStore
     from kiln.catalog import EnvironmentRecord
     from kiln.workspace import Workspace
 
@@ -72,12 +73,18 @@ class _FileReporter:
         self._line(text)
 
 
-def _build(workspace: Workspace, record: EnvironmentRecord, reporter: _FileReporter) -> None:
+def _build(
+    workspace: Workspace, record: EnvironmentRecord, reporter: _FileReporter, store: BlobStore
+) -> None:
     from kiln.builds import ensure_built
     from kiln.errors import KilnError
+    from kiln.serverinputs import stage_from_store
 
     started = time.monotonic()
     try:
+        # Wheels and build contexts members registered went to the server's artifact store,
+        # which may be S3: this host's build reads them from the workspace's own.
+        stage_from_store(workspace, store, record.definition)
         ensure_built(workspace, record, retry=True, reporter=reporter)
         reporter.message(f"[kiln] build succeeded in {time.monotonic() - started:.1f} s")
     except KilnError as exc:
@@ -88,7 +95,7 @@ def _build(workspace: Workspace, record: EnvironmentRecord, reporter: _FileRepor
         _done(reporter.log).touch()
 
 
-def start(workspace: Workspace, record: EnvironmentRecord, actor: Actor) -> bool:
+def start(workspace: Workspace, record: EnvironmentRecord, actor: Actor, store: BlobStore) -> bool:
     """Start building ``record`` in the background, audited as ``build.request`` by ``actor``;
     False if a UI build of it is running (nothing is started or audited then)."""
     from kiln.accounts import record_request
@@ -101,7 +108,7 @@ def start(workspace: Workspace, record: EnvironmentRecord, actor: Actor) -> bool
         _done(log).unlink(missing_ok=True)
         log.write_text(f"[kiln] building {record.reference} for {actor.name}\n", encoding="utf-8")
     reporter = _FileReporter(log)
-    threading.Thread(target=_build, args=(workspace, record, reporter), daemon=True).start()
+    threading.Thread(target=_build, args=(workspace, record, reporter, store), daemon=True).start()
     return True
 
 

@@ -21,7 +21,8 @@ async def rebuild(
 ) -> Response:
     await checked_form(request, viewer)
     require_writer(viewer.actor)
-    livebuilds.start(workspace, catalog.get(workspace, name, version), viewer.actor)
+    record = catalog.get(workspace, name, version)
+    livebuilds.start(workspace, record, viewer.actor, request.app.state.artifacts)
     return RedirectResponse(address(name, version) + "#live-build", 303)
 
 
