@@ -198,6 +198,9 @@ def test_a_runs_files_and_a_model_go_through_the_bucket(
     made = json.loads(run_kiln(*submit, env=a).stdout)
     assert made["status"] == "Completed"
     assert f"{PREFIX}/sha256/{hashlib.sha256(data).hexdigest()}" in _keys(rgw, "sha256/")
+    # The web UI, on the server host whose own folder never held the outputs, serves them.
+    page = logged_in(team.url, token).get(f"/runs/{made['id']}/files/outputs/w.bin")
+    assert page.status_code == 200 and page.content == data[::-1]
     b = team.machine(token, tmp_path / "b", shared_cache)
     run_kiln("run", "download", made["id"], "-d", str(tmp_path / "out"), env=b)
     assert (tmp_path / "out" / "outputs" / "w.bin").read_bytes() == data[::-1]

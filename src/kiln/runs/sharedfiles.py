@@ -20,6 +20,7 @@ from kiln.errors import NotFound
 from kiln.runs.snapshot import FIELD as SNAPSHOT_FIELD
 
 if TYPE_CHECKING:
+    from kiln.blobstores.base import BlobStore
     from kiln.filetrees import FileEntry
     from kiln.httpclient import ServerClient
     from kiln.runs.store import RunRecord
@@ -75,13 +76,15 @@ def _entries(workspace: Workspace, manifest: str, tree_digest: str, what: str) -
     return manifest_entries(_client(workspace), cache, manifest, tree_digest=tree_digest, what=what)
 
 
-def output_file(workspace: Workspace, record: RunRecord, name: str) -> Path | None:
+def output_file(
+    workspace: Workspace, record: RunRecord, name: str, store: BlobStore | None = None
+) -> Path | None:
     """This machine's checked copy of the run's output ``name`` from the server's store; None
     when the store does not keep the run's outputs."""
     if not record.outputs_manifest or not record.outputs_digest:
         return None
     if workspace.server_url is None:
-        return _served_output(workspace, record, name)
+        return _served_output(workspace, record, name, store)
     from kiln.remotetrees import cached_blob
 
     what = f"the outputs of run {record.id}"
@@ -91,19 +94,36 @@ def output_file(workspace: Workspace, record: RunRecord, name: str) -> Path | No
     return None
 
 
-def _served_output(workspace: Workspace, record: RunRecord, name: str) -> Path | None:
+def _served_output(
+    workspace: Workspace, record: RunRecord, name: str, store: BlobStore | None
+) -> Path | None:
     """On the server host (its web UI): the file in the workspace's own store, which is the
-    artifact store unless the server keeps artifacts elsewhere (S3). The server checked the
-    manifest against the store before recording it."""
+    artifact store unless the server keeps artifacts elsewhere (S3): then ``store``, from which
+    the manifest and the file are copied into the workspace's own, checked. The server checked
+    the manifest against the store before recording it."""
     from kiln.filetrees import decode
 
-    store = workspace.artifacts
-    manifest = store.blob_path(str(record.outputs_manifest))
-    if not manifest.exists():
+    local = workspace.artifacts
+
+    def here(digest: str) -> Path | None:
+        if not local.blob_path(digest).exists():
+            if store is None or store.size(digest) is None:
+                return None
+            from kiln.blobstores.base import read_chunks
+
+            blob = store.open(digest)
+            try:
+                local.put_chunks(read_chunks(blob, 1 << 20), expected=digest)
+            finally:
+                blob.close()
+        return local.blob_path(digest)
+
+    manifest = here(str(record.outputs_manifest))
+    if manifest is None:
         return None
     for entry in decode(manifest.read_bytes(), what=f"the outputs of run {record.id}"):
-        if f"{OUTPUTS}/{entry.path}" == name and store.blob_path(entry.sha256).exists():
-            return store.blob_path(entry.sha256)
+        if f"{OUTPUTS}/{entry.path}" == name:
+            return here(entry.sha256)
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kiln.compute.runfolder import LOG_FILE, local_side, run_folder
 from kiln.environment import ANONYMOUS_NAME
@@ -15,6 +15,9 @@ from kiln.runs.processes import copy_new_bytes
 from kiln.runs.sharedfiles import output_file
 from kiln.runs.store import RunRecord, RunStore
 from kiln.workspace import Workspace
+
+if TYPE_CHECKING:
+    from kiln.blobstores.base import BlobStore
 
 LOG_NAME = f"logs/{LOG_FILE}"
 
@@ -97,15 +100,18 @@ def file_names(record: RunRecord) -> list[str]:
     return [o["name"] for o in record.outputs] + [LOG_NAME]
 
 
-def open_file(workspace: Workspace, record: RunRecord, name: str) -> Path:
-    """A path to read the run's file ``name`` (as listed by ``file_names``)."""
+def open_file(
+    workspace: Workspace, record: RunRecord, name: str, *, store: BlobStore | None = None
+) -> Path:
+    """A path to read the run's file ``name`` (as listed by ``file_names``). ``store``: on the
+    server host, the server's artifact store, when it is not the workspace's own (S3)."""
     artifacts = local_side(workspace).artifacts
     if name == LOG_NAME:
         path = _log(workspace, record)
         if path is not None:
             return path
     elif name in {o["name"] for o in record.outputs} and record.outputs_digest:
-        shared = output_file(workspace, record, name)  # a server's store keeps it
+        shared = output_file(workspace, record, name, store)  # a server's store keeps it
         if shared is not None:
             return shared
         tree = artifacts.lookup(record.outputs_digest)

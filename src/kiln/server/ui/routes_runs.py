@@ -98,8 +98,11 @@ def run_log_events(workspace: Served, viewer: Looker, run_id: str) -> Response:
 
 
 @router.get("/runs/{run_id}/files/{name:path}")
-def run_file(workspace: Served, viewer: Looker, run_id: str, name: str) -> FileResponse:
+def run_file(
+    request: Request, workspace: Served, viewer: Looker, run_id: str, name: str
+) -> FileResponse:
     from kiln.runs.ending import get
 
-    path = open_file(workspace, get(workspace, run_id), name)
+    store = request.app.state.artifacts  # outputs a member's machine uploaded are there
+    path = open_file(workspace, get(workspace, run_id), name, store=store)
     return FileResponse(path, filename=name.rsplit("/", 1)[-1])
