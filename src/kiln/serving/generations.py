@@ -87,9 +87,10 @@ def prepare(
 def _fetch(workspace: Workspace, spec: DeploymentSpec, folder: Path) -> Path:
     """The source snapshot in ``folder/src`` and the models below ``folder/models``; the
     model folder score.py is given."""
+    from kiln.compute.runfolder import local_side
     from kiln.serving import models
 
-    workspace.artifacts.extract_tree(spec.source_snapshot, folder / "src")
+    local_side(workspace).artifacts.extract_tree(spec.source_snapshot, folder / "src")
     model_root = folder / "models"
     folders = []
     for reference in spec.models:
