@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from kiln.workspace import Workspace
 from kilntesting.cli import run_kiln
 from kilntesting.runs import write_script
 from kilntesting.serving import post
@@ -35,6 +38,22 @@ def _register(env: dict[str, str], folder: Path, model: str, text: str) -> None:
 def _create(env: dict[str, str], serve: Path, name: str, *extra: str) -> list[str]:
     return ["deploy", "create", "-n", name, "--model", "rd-m", "--entry-script", "score.py",
             "-d", str(serve), "--env", "rd-py", *extra]  # fmt: skip
+
+
+def _web_page(team: Team, token: str, path: str) -> str:
+    """A page of the web UI, as a browser gets it after logging in with ``token``."""
+    import re
+
+    import httpx
+
+    with httpx.Client(base_url=team.url, timeout=60) as browser:
+        form = browser.get("/login").text
+        nonce = re.search(r'name="login_token" value="([^"]+)"', form)
+        assert nonce is not None, form
+        browser.post("/login", data={"token": token, "login_token": nonce.group(1)})
+        page = browser.get(path)
+        assert page.status_code == 200, page.text
+        return page.text
 
 
 def _refused(result: object, code: int, text: str) -> None:
@@ -71,6 +90,8 @@ def test_a_deployment_runs_on_its_client_and_its_record_is_the_servers(
         assert (api["state"], api["scoring_uri"], api["created_by"]) == ("Healthy", uri, "ann")
         listed_api = team.call("GET", "/api/v1/deployments", rita["KILN_TOKEN"]).json()
         assert [d["name"] for d in listed_api] == ["rd-web"]
+        assert "rd-web" in _web_page(team, rita["KILN_TOKEN"], "/deployments")
+        assert "Healthy" in _web_page(team, rita["KILN_TOKEN"], "/deployments/rd-web")
         # Another contributor changes nothing of it, a reader creates nothing.
         for command in (
             ["deploy", "delete", "rd-web"],
@@ -133,6 +154,8 @@ def test_a_deployment_served_elsewhere_shows_its_record_and_names_its_host(
     ):
         refused = run_kiln(*command, env=cara, check=False)
         _refused(refused, 4, f"deployment 'rd-far' is served from far-away.example; {what}")
+    page = _web_page(team, cara["KILN_TOKEN"], "/deployments/rd-far")
+    assert "Healthy" in page and "served from far-away.example; read its log there" in page
     # The server keeps no secret a client sends, whatever the client checked.
     secret = {**record, "name": "rd-secret"}
     secret["spec"] = {**spec, "environment_variables": {"API_TOKEN": "abc123456"}}
@@ -143,3 +166,29 @@ def test_a_deployment_served_elsewhere_shows_its_record_and_names_its_host(
     assert answer.json()["detail"].startswith("`environment_variables`: API_TOKEN looks like")
     deleted = team.call("DELETE", "/api/v1/deployment-records/rd-far", cara["KILN_TOKEN"])
     assert deleted.json() == {"deleted": True}
+
+
+def test_the_sdk_deploys_through_the_server_in_this_process(
+    team: Team, tmp_path: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dora = team.machine(team.token("dora", "contributor"), tmp_path / "dora", shared_cache)
+    _register(dora, tmp_path / "files", "rd-sdk-m", "sdk")
+    for name, value in dora.items():
+        monkeypatch.setenv(name, value)  # the supervisor inherits the token with the rest
+    from kiln.sdk.serving import InferenceConfig, LocalWebservice, Model
+
+    serve = tmp_path / "serve"
+    write_script(serve, "score.py", SCORE)
+    workspace = Workspace(team.url)
+    model = Model.get(workspace, "rd-sdk-m")
+    inference = InferenceConfig("score.py", serve, "rd-py")
+    web = Model.deploy(
+        workspace, "rd-sdk", [model], inference, LocalWebservice.deploy_configuration()
+    )
+    try:
+        web.wait_for_deployment()
+        assert web.run({"x": 2}) == {"model": "sdk", "input": {"x": 2}}
+        assert "serving http://" in web.get_logs()
+    finally:
+        web.delete()
+    assert team.call("GET", "/api/v1/deployments/rd-sdk", dora["KILN_TOKEN"]).status_code == 404
