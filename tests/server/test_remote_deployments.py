@@ -35,8 +35,8 @@ def _register(env: dict[str, str], folder: Path, model: str, text: str) -> None:
     run_kiln("model", "register", "-n", model, "-p", str(folder / "model.txt"), env=env)
 
 
-def _create(env: dict[str, str], serve: Path, name: str, *extra: str) -> list[str]:
-    return ["deploy", "create", "-n", name, "--model", "rd-m", "--entry-script", "score.py",
+def _create(serve: Path, name: str, *extra: str, model: str = "rd-m") -> list[str]:
+    return ["deploy", "create", "-n", name, "--model", model, "--entry-script", "score.py",
             "-d", str(serve), "--env", "rd-py", *extra]  # fmt: skip
 
 
@@ -72,7 +72,7 @@ def test_a_deployment_runs_on_its_client_and_its_record_is_the_servers(
     serve = tmp_path / "serve"
     write_script(serve, "score.py", SCORE)
     try:
-        made = json.loads(run_kiln(*_create(ann, serve, "rd-web"), "--json", env=ann).stdout)
+        made = json.loads(run_kiln(*_create(serve, "rd-web"), "--json", env=ann).stdout)
         assert (made["state"], made["created_by"], made["models"]) == ("Healthy", "ann", ["rd-m:1"])
         uri = made["scoring_uri"]
         assert post(uri, b'{"x": 1}') == (200, b'{"model": "one", "input": {"x": 1}}')
@@ -99,10 +99,10 @@ def test_a_deployment_runs_on_its_client_and_its_record_is_the_servers(
         ):
             _refused(run_kiln(*command, env=bob, check=False), 4, "created by someone else")
         assert post(uri, b"1")[0] == 200
-        refused = run_kiln(*_create(rita, serve, "rd-other"), env=rita, check=False)
+        refused = run_kiln(*_create(serve, "rd-other"), env=rita, check=False)
         _refused(refused, 4, "rita is a reader; writes need a contributor or admin token")
         secret = run_kiln(
-            *_create(ann, serve, "rd-other", "--env-var", "API_TOKEN=abc123456"),
+            *_create(serve, "rd-other", "--env-var", "API_TOKEN=abc123456"),
             env=ann,
             check=False,
         )
@@ -192,3 +192,29 @@ def test_the_sdk_deploys_through_the_server_in_this_process(
     finally:
         web.delete()
     assert team.call("GET", "/api/v1/deployments/rd-sdk", dora["KILN_TOKEN"]).status_code == 404
+
+
+def test_a_container_deployment_through_the_server(
+    team: Team, tmp_path: Path, shared_cache: Path, request: pytest.FixtureRequest
+) -> None:
+    """The same with ``--container``: the containers run on the client, labelled by its
+    local side of the server; the record names the image and the containers."""
+    base = request.getfixturevalue("base_image")
+    eve = team.machine(team.token("eve", "contributor"), tmp_path / "eve", shared_cache)
+    eve["KILN_BASE_IMAGE"] = base.local_ref  # the environment names no base of its own
+    _register(eve, tmp_path / "files", "rd-box-m", "boxed")
+    serve = tmp_path / "serve"
+    write_script(serve, "score.py", SCORE)
+    create = _create(serve, "rd-box", "--container", "--json", model="rd-box-m")
+    try:
+        created = run_kiln(*create, env=eve, check=False)
+        assert created.returncode == 0, run_kiln("deploy", "logs", "rd-box", env=eve).stdout
+        made = json.loads(created.stdout)
+        assert (made["state"], made["kind"], len(made["containers"])) == ("Healthy", "container", 1)
+        assert made["image_digest"].startswith("sha256:")
+        assert post(made["scoring_uri"], b"3") == (200, b'{"model": "boxed", "input": 3}')
+        api = team.call("GET", "/api/v1/deployments/rd-box", eve["KILN_TOKEN"]).json()
+        assert api["containers"] == made["containers"]
+    finally:
+        run_kiln("deploy", "delete", "rd-box", env=eve, check=False)
+    assert team.call("GET", "/api/v1/deployments/rd-box", eve["KILN_TOKEN"]).status_code == 404
