@@ -184,7 +184,7 @@ def is_session(label: str) -> bool:
     return label == SESSION_LABEL or label.startswith(SESSION_LABEL + ":")
 
 
-def _live_token(workspace: Workspace, token: str | None) -> dict[str, Any]:
+def live_token_row(workspace: Workspace, token: str | None) -> dict[str, Any]:
     """The stored row of a token that may be used now; Unauthorized if it is missing,
     unknown, revoked or expired."""
     if not token:
@@ -211,12 +211,12 @@ def _live_token(workspace: Workspace, token: str | None) -> dict[str, Any]:
 
 def authenticate(workspace: Workspace, token: str | None) -> Actor:
     """The actor a bearer token stands for; Unauthorized if it is missing, unknown or revoked."""
-    found = _live_token(workspace, token)
-    _touch(workspace, found)
+    found = live_token_row(workspace, token)
+    touch_used(workspace, found)
     return Actor(found["owner"], found["role"])
 
 
-def _touch(workspace: Workspace, found: dict[str, Any]) -> None:
+def touch_used(workspace: Workspace, found: dict[str, Any]) -> None:
     last = found["last_used_at"]
     if last is None or dt.datetime.now(dt.timezone.utc) - last > _TOUCH_EVERY:
         from kiln.registry import account_queries as q
@@ -229,50 +229,6 @@ def _touch(workspace: Workspace, found: dict[str, Any]) -> None:
 def _age(created: dt.datetime) -> dt.timedelta:
     created = created if created.tzinfo else created.replace(tzinfo=dt.timezone.utc)
     return dt.datetime.now(dt.timezone.utc) - created
-
-
-def open_session(workspace: Workspace, token: str) -> tuple[Actor, str]:
-    """Log in with a personal access token: a new session token for the same user (the web
-    UI keeps it in a cookie, so the personal token never leaves the login form). The session
-    is named after the token, so revoking the token ends it, and it expires no later."""
-    from kiln.registry import account_queries as q
-    from kiln.registry.engine import write_transaction
-
-    parent = _live_token(workspace, token)
-    if is_session(parent["name"]):
-        raise Unauthorized(
-            "`token`: that is a web session's token; log in with a personal access token"
-        )
-    _touch(workspace, parent)
-    actor = Actor(parent["owner"], parent["role"])
-    session = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with write_transaction(workspace.engine) as connection:
-        token_id = q.insert_token(
-            connection,
-            name=f"{SESSION_LABEL}:{parent['id']}",
-            owner=actor.name,
-            token_sha256=hash_token(session),
-            expires_at=parent["expires_at"],
-        )
-        q.record_action(
-            connection, actor=actor.name, action="session.open", subject=f"{actor.name}/{token_id}"
-        )
-    return actor, session
-
-
-def close_session(workspace: Workspace, session: str) -> None:
-    """Log out: the session's token is revoked (a token that is not a session is left alone)."""
-    from kiln.registry import account_queries as q
-    from kiln.registry.engine import write_transaction
-
-    with write_transaction(workspace.engine) as connection:
-        found = q.find_token(connection, token_sha256=hash_token(session))
-        if found is None or not is_session(found["name"]):
-            return
-        q.revoke_token(connection, token_id=found["id"])
-        q.record_action(
-            connection, actor=found["owner"], action="session.close", subject=str(found["id"])
-        )
 
 
 def list_tokens(workspace: Workspace, actor: Actor) -> list[dict[str, Any]]:

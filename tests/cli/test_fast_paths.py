@@ -299,6 +299,22 @@ def test_build_parses_the_same_through_the_short_tree() -> None:
     assert parse_short(["env", "build"]) is None  # an error: the full tree prints it
 
 
+def test_run_submit_parses_the_same_through_the_short_tree() -> None:
+    for argv in (
+        ["run", "submit", "train.py"],
+        ["-w", "/ws", "run", "submit", "--env", "demo:2", "--target", "container", "train.py"],
+        ["run", "submit", "--env-file", "e.yml", "-d", "src", "--detach", "--json", "t.py", "--", "--lr", "1"],
+        ["run", "submit", "-e", "exp", "train.py", "--help"],  # the script's --help, not kiln's
+    ):  # fmt: skip
+        short = parse_short(argv)
+        assert short is not None, argv
+        assert vars(short) == vars(build_parser().parse_args(argv)), argv
+    for wrong in (["run", "submit"], ["run", "submit", "--env", "a", "--env-file", "b", "t.py"]):
+        assert parse_short(wrong) is None, wrong  # errors: the full tree prints them
+    assert parse_short(["run", "submit", "--help"]) is None
+    assert parse_short(["run", "list"]) is None  # no short tree: the full one parses it
+
+
 def test_postgresql_keeps_the_full_path(
     postgres_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -33,8 +33,10 @@ def _runs(db: RunDatabase, seen: list[object]) -> None:
     q = db.queries
     with db.writing() as tx:
         q.insert_run(tx, row=run_row("exp_1"))
-        q.insert_run(tx, row=run_row("exp_2", env_version="2", created_at=2.0))
-        q.insert_run(tx, row=run_row("other_1", experiment="other", created_at=3.0))
+        q.insert_run(tx, row=run_row("exp_2", env_version="2", created_at=2.0, created_by="ann"))
+        q.insert_run(
+            tx, row=run_row("other_1", experiment="other", created_at=3.0, created_by="ann")
+        )
     with db.reading() as c:
         seen.append(q.get_run(c, run_id="missing"))
         seen.append([r["id"] for r in q.find_runs(c, limit=10)])
@@ -84,9 +86,15 @@ def _metrics_and_targets(db: RunDatabase, seen: list[object]) -> None:
         metrics = [("loss", "0.5", 1.0), ("loss", "0.25", 2.0), ("acc", "[1, 2]", 3.0)]
         q.insert_metrics(tx, run_id="exp_1", metrics=metrics)
         q.insert_metrics(tx, run_id="exp_2", metrics=[])
-        q.put_target(tx, name="b", kind="ray", address="ray://b:1", created_at=1.0)
-        q.put_target(tx, name="a", kind="ray", address="ray://a:1", created_at=2.0)
-        q.put_target(tx, name="a", kind="ray", address="ray://a:2", created_at=3.0)
+        q.put_target(
+            tx, name="b", kind="ray", address="ray://b:1", created_at=1.0, created_by="ann"
+        )
+        q.put_target(
+            tx, name="a", kind="ray", address="ray://a:1", created_at=2.0, created_by="ann"
+        )
+        q.put_target(
+            tx, name="a", kind="ray", address="ray://a:2", created_at=3.0, created_by="ann"
+        )
     with db.reading() as c:
         seen.append(q.list_metrics(c, run_id="exp_1"))
         seen.append(q.list_metrics(c, run_id="exp_2"))

@@ -15,11 +15,11 @@ from kiln.workspace import Workspace
 from kilntesting.runs import kiln_cli
 
 
-def _seed(ws: Workspace) -> None:
-    """Twelve finished runs: every third failed, every fourth canceled; two experiments."""
+def _seed(ws: Workspace, count: int = 12) -> None:
+    """Finished runs: every third failed, every fourth canceled; two experiments."""
     store = RunStore(ws)
     try:
-        for i in range(12):
+        for i in range(count):
             status = FAILED if i % 3 == 0 else CANCELED if i % 4 == 0 else COMPLETED
             record = RunRecord(
                 id=f"r{i:02d}", experiment=f"e{i % 2}", status=status, script="t.py",
@@ -83,3 +83,14 @@ def test_the_sdk_lists_an_experiments_runs_by_status(sqlite_workspace: Workspace
     experiment = Experiment(sqlite_workspace, "e0")
     assert [r.id for r in Run.list(experiment, status="Failed")] == ["r06", "r00"]
     assert [r.id for r in Run.list(experiment)] == [f"r{i:02d}" for i in (10, 8, 6, 4, 2, 0)]
+
+
+def test_an_experiments_get_runs_reads_every_page(
+    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiln.sdk import runs as sdk_runs
+
+    _seed(sqlite_workspace, 130)  # more than list_runs' default limit of 50
+    monkeypatch.setattr(sdk_runs, "_LIST_PAGE", 7)  # several pages, one of them partial
+    found = [r.id for r in sdk_runs.Experiment(sqlite_workspace, "e1").get_runs()]
+    assert found == [f"r{i:02d}" for i in range(129, 0, -2)]

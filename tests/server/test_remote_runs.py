@@ -4,7 +4,10 @@ host does; who may change a run follows the ownership rule."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 from kiln.registry.run_database import CoreRunDatabase
 from kiln.registry.server_runs import ServerRunDatabase
 from kiln.workspace import Workspace
-from kilntesting.cli import run_kiln
+from kilntesting.cli import KILN, run_kiln
 from kilntesting.runqueries import query_steps
 from kilntesting.runs import write_script
 from kilntesting.teamserver import Team, team_server
@@ -156,6 +159,25 @@ def test_named_targets_are_the_servers(team: Team, tmp_path: Path, shared_cache:
     assert {"name": "far-gpu", "kind": "ray", "address": "ray://127.0.0.1:10001"}.items() <= (
         next(t for t in json.loads(listed) if t["name"] == "far-gpu").items()
     )
+    assert next(t for t in json.loads(listed) if t["name"] == "far-gpu")["created_by"] == "cleo"
+    # Another contributor can neither point cleo's target elsewhere nor remove it; an admin can.
+    dan = team.machine(team.token("dan", "contributor"), tmp_path / "dan", shared_cache)
+    for command in (["add", "far-gpu", "ray://127.0.0.1:10009"], ["remove", "far-gpu"]):
+        taken = run_kiln("target", *command, env=dan, check=False)
+        assert (taken.returncode, taken.stderr) == (
+            4,
+            "kiln: error: target 'far-gpu' was created by someone else; only they or an admin "
+            "may change it\n",
+        )
+    admin = team.machine(team.admin_token, tmp_path / "admin", shared_cache)
+    run_kiln("target", "add", "far-gpu", "ray://127.0.0.1:10001", env=admin)
+    run_kiln("target", "add", "far-gpu", "ray://127.0.0.1:10001", env=cleo, check=False)
+    assert (
+        json.loads(run_kiln("target", "list", "--json", env=rhea).stdout)[0]["created_by"]
+        == "admin"
+    )
+    run_kiln("target", "remove", "far-gpu", env=admin)
+    run_kiln("target", "add", "far-gpu", "ray://127.0.0.1:10001", env=cleo)
     refused = run_kiln("target", "add", "far-cpu", "ray://127.0.0.1:10002", env=rhea, check=False)
     assert refused.returncode == 4 and "rhea is a reader" in refused.stderr
     bad = run_kiln("target", "add", "far-bad", "ray://", env=cleo, check=False)
@@ -211,6 +233,7 @@ def test_the_server_run_database_gives_what_a_local_one_gives(
         assert isinstance(targets, list)
         for target in targets:
             target.pop("created_at")
+            target["created_by"] = "quinn" if targets is expected[23] else target["created_by"]
     assert repr(seen) == repr(expected)
 
 
@@ -258,3 +281,79 @@ def test_malformed_run_records_are_refused_and_change_nothing(team: Team) -> Non
     kept = team.call("GET", path, token).json()
     assert (kept["status"], kept["exit_code"]) == ("Queued", None)
     assert team.up()
+
+
+def test_the_server_keeps_a_run_log_up_to_its_limit_and_says_where_it_cut(
+    tmp_path: Path,
+) -> None:
+    limit = 10 * 1024  # KILN_SERVER_MAX_RUN_LOG_MB=0.009765625
+    with team_server(tmp_path / "team", environment={"KILN_SERVER_MAX_RUN_LOG_MB": str(limit / 2**20)}) as team:  # fmt: skip
+        token = team.token("loud", "contributor")
+        row = {
+            "id": "loud_1_a", "experiment": "loud", "status": "Running", "script": "t.py",
+            "arguments": [], "snapshot_digest": "s" * 64, "env_name": "py", "env_version": "1",
+            "build_hash": "b" * 64, "compute_target": "local", "created_at": 1.0,
+        }  # fmt: skip
+        assert team.call("POST", "/api/v1/run-records", token, json=row).status_code == 201
+        path = "/api/v1/run-records/loud_1_a/log"
+        sent = b"".join(f"{i:05d}".encode() + b"." * 1018 + b"\n" for i in range(20))  # 20 KiB
+
+        def post(offset: int, size: int, last: bool = False) -> int:
+            data = base64.b64encode(sent[offset : offset + size]).decode()
+            body = {"offset": offset, "data": data, "last": last}
+            return team.call("POST", path, token, json=body).status_code
+
+        def read() -> bytes:
+            return base64.b64decode(team.call("GET", path, token).json()["data"])
+
+        assert post(0, 8192) == 200
+        assert post(8192, 8192) == 200  # 2 KiB kept, 6 KiB counted and dropped
+        assert post(8192, 1024) == 409  # the server counted every byte it was sent
+        assert read() == sent[:limit]  # a running run's log: what is kept so far
+        assert post(16384, len(sent) - 16384, last=True) == 200
+        whole = read()
+        assert whole.startswith(sent[:limit]) and len(whole) < limit + 200
+        assert whole[limit:].decode().strip() == (
+            f"[kiln server: this log was cut at {limit} bytes (KILN_SERVER_MAX_RUN_LOG_MB); "
+            "the machine that ran the run keeps all of it]"
+        )
+        # Starting over from byte 0 (a client that lost count) forgets what was dropped.
+        assert post(0, 1024) == 200 and post(1024, 1024, last=True) == 200
+        assert read() == sent[:2048]
+
+
+def _on_another_host(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``kiln ARGS`` in a UTS namespace whose host name is not this machine's: to Kiln it is
+    another machine, whose signals cannot reach this one's processes."""
+    for unshare in (["unshare", "--uts"], ["unshare", "--user", "--map-root-user", "--uts"]):
+        probe = subprocess.run([*unshare, "true"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            break
+    else:
+        raise AssertionError(f"no UTS namespace on this machine: {probe.stderr!r}")
+    command = 'hostname kiln-elsewhere && exec "$@"'
+    return subprocess.run(
+        [*unshare, "sh", "-c", command, "sh", *KILN, *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_a_cancel_from_another_machine_stops_the_run_through_its_watcher(
+    team: Team, tmp_path: Path, shared_cache: Path
+) -> None:
+    eve = team.machine(team.token("eve", "contributor"), tmp_path / "eve", shared_cache)
+    src = tmp_path / "src"
+    write_script(src, "sleepy.py", "import time\nprint('started', flush=True)\ntime.sleep(600)\n")
+    submit = ["run", "submit", "-d", str(src), "-e", "far-cancel", "--detach", "--json"]
+    run_id = json.loads(run_kiln(*submit, "sleepy.py", env=eve).stdout)["id"]
+    _wait_until_running(eve, run_id)
+    elsewhere = {**eve, "KILN_DATA_DIR": str(tmp_path / "elsewhere")}
+
+    canceled = _on_another_host(elsewhere, "run", "cancel", run_id, "--json")
+
+    assert canceled.returncode == 0, canceled.stderr
+    assert json.loads(canceled.stdout) == {"id": run_id, "status": "Canceled"}
+    shown = json.loads(run_kiln("run", "show", run_id, "--json", env=eve).stdout)
+    assert shown["status"] == "Canceled"
+    log = run_kiln("run", "logs", run_id, env=eve).stdout
+    assert "canceling: SIGTERM" in log and f"run {run_id}: Canceled" in log

@@ -1,9 +1,9 @@
 """The top of the argument tree, and short trees for the commands that must start fast:
-``kiln env list``, ``show``, ``register``, ``exec``, ``which`` and ``build``.
+``kiln env list``, ``show``, ``register``, ``exec``, ``which``, ``build`` and ``kiln run submit``.
 
 Why: the full tree imports every command module and builds every parser (~45 ms on a 2-core
 machine), most of the budget of a warm ``exec`` or an unchanged ``register``. A short tree holds
-the top level, the ``env`` group and the one command, made by the same functions as the full
+the top level, the command's group and the one command, made by the same functions as the full
 tree, so whatever it accepts parses exactly as there. Whatever it would not parse quietly (an
 error, ``--help``, ``--version``) it leaves to the full tree, which prints what it always did.
 """
@@ -50,16 +50,25 @@ class _QuietParser(argparse.ArgumentParser):
         raise _NotShort
 
 
-def _adder(command: str) -> Callable[[Any], None] | None:
-    """What adds ``command`` to the env group, for the commands that have a short tree."""
+def _adder(group: str, command: str) -> tuple[Callable[[Any], Any], Callable[[Any], None]] | None:
+    """What adds ``group`` and then ``command`` to the tree, for the commands that have a short
+    tree."""
+    if group == "run" and command == "submit":
+        from kiln.cli import run_cmds
+
+        return run_cmds.add_group, run_cmds.add_submit
+    if group != "env":
+        return None
+    from kiln.cli.env_cmds import add_group
+
     if command in ("list", "show", "register"):
         from kiln.cli import env_cmds
 
-        return getattr(env_cmds, f"add_{command}")  # type: ignore[no-any-return]
+        return add_group, getattr(env_cmds, f"add_{command}")
     if command in ("exec", "which", "build"):
         from kiln.cli import build_cmds
 
-        return getattr(build_cmds, f"add_{command}")  # type: ignore[no-any-return]
+        return add_group, getattr(build_cmds, f"add_{command}")
     return None
 
 
@@ -80,13 +89,12 @@ def _words(argv: Sequence[str]) -> list[str]:
 def parse_short(argv: Sequence[str]) -> argparse.Namespace | None:
     """The arguments of a command that has a short tree, or None for the full tree."""
     words = _words(argv)
-    add = _adder(words[1]) if len(words) == 2 and words[0] == "env" else None
-    if add is None:
+    adders = _adder(*words) if len(words) == 2 else None
+    if adders is None:
         return None
-    from kiln.cli.env_cmds import add_group
-
+    add_group, add_command = adders
     parser, groups = top_parser(_QuietParser)
-    add(add_group(groups))
+    add_command(add_group(groups))
     try:
         return parser.parse_args(argv)
     except _NotShort:

@@ -19,7 +19,8 @@ from kiln.compute import DEFAULT_TARGET
 CANCELED_EXIT = 130
 
 
-def add_parser(groups: Any) -> None:
+def add_group(groups: Any) -> Any:
+    """The ``run`` group; returns its command subparsers."""
     group = groups.add_parser(
         "run",
         help="run scripts in environments, and their history",
@@ -28,8 +29,12 @@ def add_parser(groups: Any) -> None:
     )
     commands = group.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    return commands
 
-    _add_submit(commands)
+
+def add_parser(groups: Any) -> None:
+    commands = add_group(groups)
+    add_submit(commands)
 
     p = commands.add_parser("list", help="list runs, newest first")
     p.add_argument("-e", "--experiment", metavar="NAME")
@@ -76,7 +81,7 @@ def add_parser(groups: Any) -> None:
     p.set_defaults(handler=reproduce)
 
 
-def _add_submit(commands: Any) -> None:
+def add_submit(commands: Any) -> None:
     p = commands.add_parser(
         "submit",
         help="run a script (waits and streams its output unless --detach)",

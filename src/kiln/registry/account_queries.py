@@ -68,6 +68,18 @@ def find_token(connection: Connection, *, token_sha256: str) -> dict[str, Any] |
     return found
 
 
+def hold_live_token(connection: Connection, *, token_id: int) -> bool:
+    """Lock the token's row until the transaction ends (PostgreSQL; SQLite's write
+    transactions are serial anyway) and say whether it is still unrevoked: a revoke running
+    at the same time then waits for this transaction, or this one sees it."""
+    query = (
+        select(tokens.c.id)
+        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+        .with_for_update()
+    )
+    return connection.execute(query).first() is not None
+
+
 def touch_token(connection: Connection, *, token_id: int) -> None:
     statement = update(tokens).where(tokens.c.id == token_id).values(last_used_at=_now())
     connection.execute(statement)

@@ -116,12 +116,18 @@ def list_metrics(connection: sqlite3.Connection, *, run_id: str) -> list[tuple[s
 
 
 def put_target(
-    connection: sqlite3.Connection, *, name: str, kind: str, address: str, created_at: float
+    connection: sqlite3.Connection,
+    *,
+    name: str,
+    kind: str,
+    address: str,
+    created_at: float,
+    created_by: str | None,
 ) -> None:
     connection.execute(f"DELETE FROM {COMPUTE_TARGETS} WHERE name = ?", (name,))
     connection.execute(
-        f"INSERT INTO {COMPUTE_TARGETS} ({columns(COMPUTE_TARGETS)}) VALUES (?, ?, ?, ?)",
-        (name, kind, address, created_at),
+        f"INSERT INTO {COMPUTE_TARGETS} ({columns(COMPUTE_TARGETS)}) VALUES (?, ?, ?, ?, ?)",
+        (name, kind, address, created_at, created_by),
     )
 
 

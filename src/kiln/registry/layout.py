@@ -63,7 +63,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "outputs_manifest",
     ),
     RUN_METRICS: ("id", "run_id", "name", "value", "logged_at"),
-    COMPUTE_TARGETS: ("name", "kind", "address", "created_at"),
+    COMPUTE_TARGETS: ("name", "kind", "address", "created_at", "created_by"),
     LOCKS: (
         "id",
         "build_hash",

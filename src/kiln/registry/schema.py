@@ -213,6 +213,7 @@ compute_targets = Table(
     Column("kind", String(32), nullable=False),
     Column("address", String(512), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("created_by", String(255), nullable=True),  # who named it (None: before Kiln kept it)
 )
 
 # Registered models: a file or a folder in the artifact store, with its lineage (the run that

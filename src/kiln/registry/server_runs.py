@@ -124,9 +124,17 @@ class ServerRunQueries:
         return [(str(name), str(value)) for name, value in found]
 
     def put_target(
-        self, connection: Any, *, name: str, kind: str, address: str, created_at: float
+        self,
+        connection: Any,
+        *,
+        name: str,
+        kind: str,
+        address: str,
+        created_at: float,
+        created_by: str | None,
     ) -> None:
-        # The server checks the address and its kind itself, and keeps its own time.
+        # The server checks the address and its kind itself, keeps its own time and records
+        # the token's user.
         connection.request("PUT", f"/targets/{quote(name, safe='')}", json={"address": address})
 
     def list_targets(self, connection: Any) -> list[dict[str, Any]]:

@@ -101,6 +101,33 @@ def _log_shipped(workspace: Workspace, run_id: str, log: Path) -> Iterator[None]
         shipper.join(timeout=60)
 
 
+@contextlib.contextmanager
+def _cancel_polled(
+    workspace: Workspace, control: _RecordedControl, execution: Execution, grace: float
+) -> Iterator[None]:
+    """A server's run may be canceled from another machine, whose signals cannot reach this
+    one: the watcher asks the server every few seconds and stops the run itself."""
+    if workspace.server_url is None:
+        yield
+        return
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(LOG_SHIP_SECONDS):
+            with contextlib.suppress(KilnError, OSError):  # the next round asks again
+                if control.cancel_requested():
+                    execution.stop(grace)
+                    return
+
+    poller = threading.Thread(target=poll, name="kiln-cancel-poll", daemon=True)
+    poller.start()
+    try:
+        yield
+    finally:
+        done.set()
+        poller.join(timeout=grace + 5)
+
+
 class Canceled(KilnError):
     """The run was canceled before its script started."""
 
@@ -206,7 +233,8 @@ def _run_on_target(
     try:
         if control.cancel_requested():  # came while it started, when there was nothing to stop
             execution.stop(grace)
-        return _follow(execution, control, grace)
+        with _cancel_polled(store.workspace, control, execution, grace):
+            return _follow(execution, control, grace)
     except NotStarted:
         raise  # its script never started: nothing to stop
     except BaseException:

@@ -36,6 +36,12 @@ def host_of(token: str | None) -> str:
     return (token or "").split(":")[0]
 
 
+def watched_elsewhere(token: str | None) -> bool:
+    """Whether the watcher is on another machine (a team server's run): this one's signals
+    cannot reach what it started."""
+    return bool(token) and host_of(token) != socket.gethostname()
+
+
 def watcher_alive(token: str | None) -> bool | None:
     """True or False for a watcher on this machine; None when it runs elsewhere (unknowable)."""
     if not token:

@@ -24,6 +24,9 @@ from kiln.errors import Conflict, InvalidRequest, NotFound
 from kiln.runs.store import RunStore, check_experiment_name, check_run_id
 
 STAGED_LOG = f".{LOG_FILE}.upload"  # a log on its way: the server shows it until it is whole
+DROPPED_LOG = f".{LOG_FILE}.dropped"  # how many bytes past the limit the upload sent and lost
+MAX_LOG_VARIABLE = "KILN_SERVER_MAX_RUN_LOG_MB"
+MAX_LOG_MB = 256.0
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -193,23 +196,53 @@ def add_metrics(
         insert_metrics(tx, run_id=run_id, metrics=metrics)
 
 
+def max_log_bytes() -> int:
+    """How much of one run's log the server keeps (``KILN_SERVER_MAX_RUN_LOG_MB``): a chatty
+    or hostile client must not fill the server's disk."""
+    text = os.environ.get(MAX_LOG_VARIABLE, "")
+    try:
+        megabytes = float(text) if text else MAX_LOG_MB
+    except ValueError:
+        megabytes = MAX_LOG_MB
+    return int(max(megabytes, 0.0) * 1024 * 1024)
+
+
 def put_log(
     workspace: Workspace, actor: Actor, run_id: str, *, offset: int, data: bytes, last: bool
 ) -> None:
     """Receive the run's log chunk by chunk; only the whole of it replaces the log the server
-    shows, so a cut-off upload never passes for the log."""
+    shows, so a cut-off upload never passes for the log. Past ``max_log_bytes`` the server
+    counts what it is sent but keeps none of it, and the log it shows ends with a line that
+    says where it was cut (the machine that ran the run keeps all of it)."""
     with workspace.engine.connect() as connection:
         _check_owner(connection, actor, run_id, missing=False)
     folder = run_folder(workspace, check_run_id(run_id))
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / STAGED_LOG
+    partial, dropped_file = folder / STAGED_LOG, folder / DROPPED_LOG
     size = partial.stat().st_size if offset and partial.exists() else 0
-    if offset != size:
-        raise Conflict(f"the log upload of run {run_id} is at byte {size}, not {offset}; retry")
+    dropped = int(dropped_file.read_text() or 0) if offset and dropped_file.exists() else 0
+    if offset != size + dropped:
+        raise Conflict(
+            f"the log upload of run {run_id} is at byte {size + dropped}, not {offset}; retry"
+        )
+    if not offset:
+        dropped_file.unlink(missing_ok=True)
+    limit = max_log_bytes()
+    kept = data[: max(0, limit - size)]
     with partial.open("ab" if offset else "wb") as handle:
-        handle.write(data)
+        handle.write(kept)
+        if last and (dropped or len(kept) < len(data)):
+            handle.write(
+                f"\n[kiln server: this log was cut at {limit} bytes ({MAX_LOG_VARIABLE}); the "
+                "machine that ran the run keeps all of it]\n".encode()
+            )
+    if len(kept) < len(data):
+        # Written after the bytes it accounts for: a crash in between makes the next chunk's
+        # offset disagree, and the client starts over from byte 0.
+        dropped_file.write_text(str(dropped + len(data) - len(kept)))
     if last:
         os.replace(partial, folder / LOG_FILE)
+        dropped_file.unlink(missing_ok=True)
 
 
 def read_log(workspace: Workspace, run_id: str, *, offset: int, limit: int) -> bytes:
@@ -235,9 +268,22 @@ def put_target(workspace: Workspace, actor: Actor, name: str, address: str) -> d
     check_target_name(name)
     kind = named_target_kind(address)
     with _writing(workspace) as tx:
-        put(tx, name=name, kind=kind, address=address, created_at=time.time())
+        _check_target_owner(tx, actor, name)
+        put(
+            tx, name=name, kind=kind, address=address, created_at=time.time(), created_by=actor.name
+        )
         _audit(tx, actor, "target.add", name)
     return {"name": name, "kind": kind, "address": address}
+
+
+def _check_target_owner(connection: Connection, actor: Actor, name: str) -> bool:
+    """Refuse unless ``actor`` may replace or remove the target ``name``; whether it exists."""
+    from kiln.registry.target_queries import get_target
+
+    row = get_target(connection, name=name)
+    if row is not None:
+        require_owner(actor, [row["created_by"]], f"target {name!r}")
+    return row is not None
 
 
 def remove_target(workspace: Workspace, actor: Actor, name: str) -> None:
@@ -245,7 +291,7 @@ def remove_target(workspace: Workspace, actor: Actor, name: str) -> None:
 
     require_writer(actor)
     with _writing(workspace) as tx:
-        if not delete_target(tx, name=name):
+        if not _check_target_owner(tx, actor, name) or not delete_target(tx, name=name):
             raise NotFound(f"no target {name!r}; see `kiln target list`")
         _audit(tx, actor, "target.remove", name)
 

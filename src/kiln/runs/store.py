@@ -217,9 +217,16 @@ class RunStore:
 
     # Named compute targets.
     def add_target(self, name: str, kind: str, address: str) -> None:
+        from kiln.accounts import local_actor
+
         with self.db.writing() as tx:
             self.queries.put_target(
-                tx, name=name, kind=kind, address=address, created_at=time.time()
+                tx,
+                name=name,
+                kind=kind,
+                address=address,
+                created_at=time.time(),
+                created_by=local_actor(),
             )
 
     def targets(self) -> list[dict[str, Any]]:

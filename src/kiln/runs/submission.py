@@ -254,7 +254,9 @@ def cancel(workspace: Workspace, run_id: str, *, grace: float = 10.0) -> RunReco
         record = store.get(run_id)
     finally:
         store.close()
-    target_of(record.compute_target).cancel(run_ref(record), grace=grace)
+    if not processes.watched_elsewhere(record.watcher):
+        target_of(record.compute_target).cancel(run_ref(record), grace=grace)
+    # else its watcher, which asks the server every few seconds, stops it (execution.py)
     return follow(workspace, run_id, None, timeout=grace + 30)
 
 

@@ -91,6 +91,7 @@ class ComputeTarget(Public):
     kind: str
     address: str
     created_at: str | None
+    created_by: str | None = None  # who named it (None: before Kiln recorded it)
 
 
 class RunSubmitted(RootModel[Run | RunState]):

@@ -87,10 +87,10 @@ class Experiment:
         )
         return Run(self.workspace, core.submit(self.workspace, request, detach=True).id)
 
-    def get_runs(self) -> list[Run]:
-        from kiln.runs.core import list_runs
-
-        return [Run(self.workspace, r.id) for r in list_runs(self.workspace, experiment=self.name)]
+    def get_runs(self) -> Iterator[Run]:
+        """Every run of the experiment, newest first, read a page at a time (azureml-core's
+        ``Experiment.get_runs`` is a generator too)."""
+        return Run.list(self)
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r})"

@@ -1,5 +1,5 @@
 """Log in with a personal access token, log out. The token is exchanged for a session token
-(``accounts.open_session``) kept in an HttpOnly, SameSite=Strict cookie: the personal token is
+(``websessions.open_session``) kept in an HttpOnly, SameSite=Strict cookie: the personal token is
 never stored in the browser, and the session can be revoked like any token."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from kiln.accounts import close_session, open_session
 from kiln.errors import Unauthorized
 from kiln.server.auth import workspace_of
 from kiln.server.ui.pages import (
@@ -23,6 +22,7 @@ from kiln.server.ui.pages import (
     one_line,
     render,
 )
+from kiln.websessions import close_session, open_session
 
 router = APIRouter(route_class=PageRoute)
 # The login form has no session yet: its token is a random value also set as a cookie
