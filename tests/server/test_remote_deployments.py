@@ -6,12 +6,13 @@ serving machine can do names that machine elsewhere."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from kiln.workspace import Workspace
-from kilntesting.cli import run_kiln
+from kilntesting.cli import run_kiln, run_kiln_on_another_host
 from kilntesting.runs import write_script
 from kilntesting.serving import post
 from kilntesting.teamserver import Team
@@ -22,7 +23,7 @@ SCORE = """
         global model
         model = open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.txt")).read()
     def run(raw_data):
-        return {"model": model, "input": json.loads(raw_data)}
+        return {"model": model, "input": json.loads(raw_data), "token": os.environ.get("KILN_TOKEN")}
 """
 
 
@@ -75,7 +76,10 @@ def test_a_deployment_runs_on_its_client_and_its_record_is_the_servers(
         made = json.loads(run_kiln(*_create(serve, "rd-web"), "--json", env=ann).stdout)
         assert (made["state"], made["created_by"], made["models"]) == ("Healthy", "ann", ["rd-m:1"])
         uri = made["scoring_uri"]
-        assert post(uri, b'{"x": 1}') == (200, b'{"model": "one", "input": {"x": 1}}')
+        assert post(uri, b'{"x": 1}') == (
+            200,
+            b'{"model": "one", "input": {"x": 1}, "token": null}',
+        )
         # Its folder and log are on ann's machine, in its local side of the server.
         logs = list((tmp_path / "ann").rglob("deployments/rd-web/service.log"))
         assert len(logs) == 1 and "serving http://" in logs[0].read_text()
@@ -92,6 +96,20 @@ def test_a_deployment_runs_on_its_client_and_its_record_is_the_servers(
         assert [d["name"] for d in listed_api] == ["rd-web"]
         assert "rd-web" in _web_page(team, rita["KILN_TOKEN"], "/deployments")
         assert "Healthy" in _web_page(team, rita["KILN_TOKEN"], "/deployments/rd-web")
+        # On another machine, ann's own token: the record as recorded; what needs this
+        # machine's processes names it.
+        elsewhere = {**ann, "KILN_DATA_DIR": str(tmp_path / "ann-elsewhere")}
+        far = run_kiln_on_another_host(elsewhere, "deploy", "show", "rd-web", "--json")
+        assert json.loads(far.stdout)["state"] == "Healthy", far.stderr
+        here = socket.gethostname()
+        for command, what in (
+            (["deploy", "logs", "rd-web"], "read its log there"),
+            (["deploy", "update", "rd-web", "--workers", "2"], "update it there"),
+            (["deploy", "delete", "rd-web"], "delete it there"),
+        ):
+            refused = run_kiln_on_another_host(elsewhere, *command)
+            _refused(refused, 4, f"deployment 'rd-web' is served from {here}; {what}")
+        assert post(uri, b"1")[0] == 200
         # Another contributor changes nothing of it, a reader creates nothing.
         for command in (
             ["deploy", "delete", "rd-web"],
@@ -114,7 +132,7 @@ def test_a_deployment_runs_on_its_client_and_its_record_is_the_servers(
         )
         assert (updated["state"], updated["serving_generation"]) == ("Healthy", 2)
         assert updated["scoring_uri"] == uri
-        assert post(uri, b"2") == (200, b'{"model": "two", "input": 2}')
+        assert post(uri, b"2") == (200, b'{"model": "two", "input": 2, "token": null}')
         # Deleted: the service stops and the record goes, for everyone.
         run_kiln("deploy", "delete", "rd-web", env=ann)
         assert run_kiln("deploy", "show", "rd-web", env=rita, check=False).returncode == 3
@@ -187,7 +205,7 @@ def test_the_sdk_deploys_through_the_server_in_this_process(
     )
     try:
         web.wait_for_deployment()
-        assert web.run({"x": 2}) == {"model": "sdk", "input": {"x": 2}}
+        assert web.run({"x": 2}) == {"model": "sdk", "input": {"x": 2}, "token": None}
         assert "serving http://" in web.get_logs()
     finally:
         web.delete()
@@ -212,7 +230,10 @@ def test_a_container_deployment_through_the_server(
         made = json.loads(created.stdout)
         assert (made["state"], made["kind"], len(made["containers"])) == ("Healthy", "container", 1)
         assert made["image_digest"].startswith("sha256:")
-        assert post(made["scoring_uri"], b"3") == (200, b'{"model": "boxed", "input": 3}')
+        assert post(made["scoring_uri"], b"3") == (
+            200,
+            b'{"model": "boxed", "input": 3, "token": null}',
+        )
         api = team.call("GET", "/api/v1/deployments/rd-box", eve["KILN_TOKEN"]).json()
         assert api["containers"] == made["containers"]
     finally:

@@ -118,10 +118,13 @@ def _runtime_arguments(spec: DeploymentSpec, source: Path, model_dir: Path) -> l
 def _as_processes(generation: Generation, model_dir: Path) -> None:
     """Workers on this machine: the environment's interpreter, Kiln on PYTHONPATH."""
     from kiln.compute.runfolder import with_kiln_importable
+    from kiln.credentials import TOKEN_VARIABLE
     from kiln.secrets import expand
 
     ready, spec, folder = generation.ready, generation.spec, generation.folder
-    env = ready.process_environment(dict(os.environ))
+    # The supervisor's team-server token stays with it: scoring never talks to the server.
+    inherited = {key: value for key, value in os.environ.items() if key != TOKEN_VARIABLE}
+    env = ready.process_environment(inherited)
     for key, value in spec.environment_variables.items():
         env[key] = expand(value, env, default="")
     with_kiln_importable(env, folder)
