@@ -182,6 +182,9 @@ def test_a_deployment_served_elsewhere_shows_its_record_and_names_its_host(
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"].startswith("`environment_variables`: API_TOKEN looks like")
+    dead = {"values": {"state": "Dead"}}  # seen on a host, never stored
+    answer = team.call("PATCH", "/api/v1/deployment-records/rd-far", cara["KILN_TOKEN"], json=dead)
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("`state`: 'Dead'")
     deleted = team.call("DELETE", "/api/v1/deployment-records/rd-far", cara["KILN_TOKEN"])
     assert deleted.json() == {"deleted": True}
 

@@ -17,13 +17,29 @@ from typing import TYPE_CHECKING, Any
 from kiln.accounts import Actor, require_writer
 from kiln.errors import InvalidRequest, NotFound
 from kiln.serving.deploymentbook import NewDeployment, RegistryDeployments
+from kiln.serving.deployments import (
+    CONTAINER,
+    FAILED,
+    HEALTHY,
+    PROCESS,
+    STOPPED,
+    TRANSITIONING,
+    UPDATING,
+)
 from kiln.serving.models import check_name
 from kiln.serving.remotedeployments import document_of, row_of
 
 if TYPE_CHECKING:
     from kiln.workspace import Workspace
 
-KINDS = ("process", "container")
+KINDS = (PROCESS, CONTAINER)
+# What a supervisor records; Dead is never stored, only seen on the supervisor's host.
+STATES = (TRANSITIONING, HEALTHY, UPDATING, FAILED, STOPPED)
+
+
+def _checked_state(state: object) -> None:
+    if state not in STATES:
+        raise InvalidRequest(f"`state`: {state!r} is not one of {', '.join(STATES)}")
 
 
 def _checked_spec(spec: Mapping[str, Any]) -> None:
@@ -44,6 +60,7 @@ def create(
     if record["kind"] not in KINDS:
         raise InvalidRequest(f"`kind`: {record['kind']!r} is not one of {', '.join(KINDS)}")
     _checked_spec(record["spec"])
+    _checked_state(record["state"])
     row = row_of({key: record[key] for key in NewDeployment._fields})
     RegistryDeployments(workspace, actor).create(NewDeployment(**row), replaces=replaces)
     return document(workspace, name)
@@ -53,6 +70,8 @@ def set_fields(
     workspace: Workspace, actor: Actor, name: str, values: Mapping[str, Any]
 ) -> dict[str, Any]:
     """What the client's supervisor reports: state, port, error, serving generation, image."""
+    if "state" in values:
+        _checked_state(values["state"])
     RegistryDeployments(workspace, actor).set_fields(name, row_of(values))
     return document(workspace, name)
 
@@ -61,6 +80,7 @@ def request_generation(
     workspace: Workspace, actor: Actor, name: str, spec: Mapping[str, Any], state: str
 ) -> int | None:
     _checked_spec(spec)
+    _checked_state(state)
     book = RegistryDeployments(workspace, actor)
     return book.request_generation(name, str(row_of({"spec": spec})["spec"]), state)
 
