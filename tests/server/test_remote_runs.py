@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 from kiln.registry.run_database import CoreRunDatabase
 from kiln.registry.server_runs import ServerRunDatabase
 from kiln.workspace import Workspace
-from kilntesting.cli import KILN, run_kiln
+from kilntesting.cli import run_kiln, run_kiln_on_another_host
 from kilntesting.runqueries import query_steps
 from kilntesting.runs import write_script
 from kilntesting.teamserver import Team, team_server
@@ -322,22 +320,6 @@ def test_the_server_keeps_a_run_log_up_to_its_limit_and_says_where_it_cut(
         assert read() == sent[:2048]
 
 
-def _on_another_host(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``kiln ARGS`` in a UTS namespace whose host name is not this machine's: to Kiln it is
-    another machine, whose signals cannot reach this one's processes."""
-    for unshare in (["unshare", "--uts"], ["unshare", "--user", "--map-root-user", "--uts"]):
-        probe = subprocess.run([*unshare, "true"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            break
-    else:
-        raise AssertionError(f"no UTS namespace on this machine: {probe.stderr!r}")
-    command = 'hostname kiln-elsewhere && exec "$@"'
-    return subprocess.run(
-        [*unshare, "sh", "-c", command, "sh", *KILN, *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def test_a_cancel_from_another_machine_stops_the_run_through_its_watcher(
     team: Team, tmp_path: Path, shared_cache: Path
 ) -> None:
@@ -349,7 +331,7 @@ def test_a_cancel_from_another_machine_stops_the_run_through_its_watcher(
     _wait_until_running(eve, run_id)
     elsewhere = {**eve, "KILN_DATA_DIR": str(tmp_path / "elsewhere")}
 
-    canceled = _on_another_host(elsewhere, "run", "cancel", run_id, "--json")
+    canceled = run_kiln_on_another_host(elsewhere, "run", "cancel", run_id, "--json")
 
     assert canceled.returncode == 0, canceled.stderr
     assert json.loads(canceled.stdout) == {"id": run_id, "status": "Canceled"}

@@ -14,6 +14,7 @@ from kiln.server import (
     routes_accounts,
     routes_artifacts,
     routes_builds,
+    routes_deployments,
     routes_environments,
     routes_runs,
     ui,
@@ -41,7 +42,14 @@ def create_app(workspace: Workspace, artifacts: BlobStore | None = None) -> Fast
     app.state.tokens = token_cache()
     errors.install(app)
     api = APIRouter(prefix=API)
-    routers = (routes_environments, routes_builds, routes_runs, routes_accounts, routes_artifacts)
+    routers = (
+        routes_environments,
+        routes_builds,
+        routes_runs,
+        routes_deployments,
+        routes_accounts,
+        routes_artifacts,
+    )
     for module in routers:
         api.include_router(module.router)
     app.include_router(api)

@@ -1,4 +1,4 @@
-"""Runs, models and deployments: the same core calls as ``kiln run|model|deploy``.
+"""Runs and models: the same core calls as ``kiln run|model`` (deployments: routes_deployments).
 
 Besides the views (``/runs``), the records a client's run writes as it goes (``/run-records``,
 ``/targets``): a run is carried out on the client, which reads and writes its record here
@@ -21,7 +21,7 @@ from kiln.runs import core as runs
 from kiln.runs import served
 from kiln.runs.views import metrics, summary
 from kiln.schemas.runs import Run, RunSummary
-from kiln.schemas.serving import Deployment, DeploymentTest, Model
+from kiln.schemas.serving import Model
 from kiln.server.auth import Reader, Served, Writer
 from kiln.server.paging import Page, page
 from kiln.server.routes_artifacts import Store
@@ -123,37 +123,6 @@ def get_model_record(workspace: Served, actor: Reader, name: str, version: str) 
 
     number = models.parse_model_reference(f"{name}:{version}")[1]
     return document_of(models.get(workspace, name, number))
-
-
-@router.get("/deployments", response_model=list[Deployment], tags=["deployments"])
-def list_deployments(
-    workspace: Served, actor: Reader, response: Response, paging: Page
-) -> list[dict[str, Any]]:
-    from kiln.serving import deployments
-
-    found = [r.summary() for r in deployments.list_deployments(workspace)]
-    return page(found, paging, response)
-
-
-class ScoringRequest(BaseModel):
-    body: str = Field(max_length=1024 * 1024)  # JSON text, sent as it is
-
-
-@router.post("/deployments/{name}/test", response_model=DeploymentTest, tags=["deployments"])
-def test_deployment(
-    workspace: Served, actor: Writer, name: str, request: ScoringRequest
-) -> dict[str, Any]:
-    """Send ``body`` to the deployment's scoring URI from the server; its answer, any status."""
-    from kiln.serving.testrequest import send_test_request
-
-    return send_test_request(workspace, actor, name, request.body).summary()
-
-
-@router.get("/deployments/{name}", response_model=Deployment, tags=["deployments"])
-def get_deployment(workspace: Served, actor: Reader, name: str) -> dict[str, Any]:
-    from kiln.serving import deployments
-
-    return deployments.get(workspace, name).summary()
 
 
 class RunDocument(BaseModel):

@@ -90,8 +90,11 @@ def _options(record: EnvironmentRecord) -> tuple[str, ...]:
 
 
 def label(workspace: Workspace, name: str) -> str:
-    """The label value of a deployment's containers: the same name in two workspaces differs."""
-    key = hashlib.sha256(str(workspace.root.resolve()).encode()).hexdigest()[:12]
+    """The label value of a deployment's containers: the same name in two workspaces differs
+    (a server's: this machine's local side of it, where the deployment's folder is)."""
+    from kiln.compute.runfolder import local_side
+
+    key = hashlib.sha256(str(local_side(workspace).root.resolve()).encode()).hexdigest()[:12]
     return f"{key}/{name}"
 
 

@@ -5,13 +5,17 @@ The workspace records what is wanted (the spec, with a generation number bumped 
 update) and what a *supervisor* process made of it (state, port, which generation serves). The
 supervisor owns the listening socket, so the scoring URI never changes across updates; workers
 run the scoring runtime on the environment's own interpreter, or (a ``container`` deployment)
-in containers of the environment's image (``kiln.serving.containers``). A supervisor that died
-is reported as ``Dead``, whatever the record last said.
+in containers of the environment's image (``kiln.serving.containers``). A supervisor of this
+machine that died is reported as ``Dead``, whatever the record last said.
+
+The record lives in the workspace's ``DeploymentBook`` (kiln.serving.deploymentbook): the
+registry, or a team server's. The supervisor, its folder and its log are on the machine that
+created the deployment (for a server workspace, in this machine's local side of it), so
+``update``, ``logs`` and ``delete`` work there; elsewhere they name that host.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -23,23 +27,19 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
-
-from kiln.accounts import actor_name
+from kiln.compute.runfolder import local_side
 from kiln.errors import Conflict, InvalidRequest, KilnError, NotFound
-from kiln.registry import deployment_queries as queries
-from kiln.registry.engine import write_transaction
 from kiln.runs import processes
+from kiln.serving.deploymentbook import NewDeployment, deployment_book
 from kiln.serving.models import check_name
 from kiln.serving.specs import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY  # its public name here
 from kiln.serving.specs import DeploymentSpec as DeploymentSpec  # defined beside its defaults
 from kiln.serving.specs import check_address, check_health_port
+from kiln.serving.stopping import ORPHAN_GRACE_SECONDS, stop_service
 from kiln.utctime import utc_text
 from kiln.workspace import Workspace
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from kiln.accounts import Actor
 
 TRANSITIONING = "Transitioning"
@@ -106,7 +106,8 @@ class DeploymentRecord:
 
 
 def folder(workspace: Workspace, name: str) -> Path:
-    return workspace.root / "deployments" / name
+    """The deployment's folder on this machine: its log and its generations' files."""
+    return local_side(workspace).root / "deployments" / name
 
 
 def _record(row: dict[str, Any]) -> DeploymentRecord:
@@ -122,22 +123,19 @@ def _record(row: dict[str, Any]) -> DeploymentRecord:
 
 
 def get(workspace: Workspace, name: str) -> DeploymentRecord:
-    with workspace.engine.connect() as connection:
-        row = queries.get_deployment(connection, name=name)
+    row = deployment_book(workspace).get(name)
     if row is None:
-        raise NotFound(f"no deployment {name!r} in {workspace.path}; see `kiln deploy list`")
+        where = workspace.server_url or workspace.path
+        raise NotFound(f"no deployment {name!r} in {where}; see `kiln deploy list`")
     return _record(row)
 
 
 def list_deployments(workspace: Workspace) -> list[DeploymentRecord]:
-    with workspace.engine.connect() as connection:
-        rows = queries.list_deployments(connection)
-    return [_record(r) for r in rows]
+    return [_record(r) for r in deployment_book(workspace).list()]
 
 
 def set_fields(workspace: Workspace, name: str, **values: Any) -> None:
-    with write_transaction(workspace.engine) as connection:
-        queries.set_deployment_fields(connection, name=name, values=values, now=time.time())
+    deployment_book(workspace).set_fields(name, values)
 
 
 def create(
@@ -186,59 +184,56 @@ def _replace_record(
     actor: Actor | None,
 ) -> None:
     """Record the deployment's first generation, replacing a stopped, failed or dead one."""
-    try:
-        with write_transaction(workspace.engine) as connection:
-            existing = queries.get_deployment(connection, name=name)
-            if existing is not None:
-                alive = processes.watcher_alive(existing["supervisor"]) is not False
-                if alive and existing["state"] not in (FAILED, STOPPED):
-                    raise Conflict(
-                        f"deployment {name!r} exists and is running; use `kiln deploy update {name}` "
-                        f"or delete it first"
-                    )
-                queries.delete_deployment(connection, name=name)
-            # The creating process's token until the supervisor's replaces it: a second
-            # `create` meanwhile sees a live owner, not a dead record to replace.
-            queries.insert_deployment(
-                connection,
-                name=name,
-                state=TRANSITIONING,
-                spec=json.dumps(asdict(spec)),
-                host=host,
-                port=port,
-                supervisor=processes.watcher_token(),
-                now=time.time(),
-                kind=kind,
-                created_by=actor_name(actor),
+    book = deployment_book(workspace, actor)
+    existing = book.get(name)
+    if existing is not None:
+        alive = processes.watcher_alive(existing["supervisor"]) is not False
+        if alive and existing["state"] not in (FAILED, STOPPED):
+            raise Conflict(
+                f"deployment {name!r} exists and is running; use `kiln deploy update {name}` "
+                f"or delete it first"
             )
-            _audit(connection, actor, "deployment.create", name)
-    except IntegrityError:  # PostgreSQL: another create inserted the name since we looked
-        raise Conflict(f"deployment {name!r} is being created by another command") from None
-
-
-def _audit(connection: Connection, actor: Actor | None, action: str, name: str) -> None:
-    """In the write's own transaction: the change and its audit row commit together."""
-    from kiln.registry.account_queries import record_action
-
-    record_action(connection, actor=actor_name(actor), action=action, subject=name)
+    # The creating process's token until the supervisor's replaces it: a second `create`
+    # meanwhile sees a live owner, not a dead record to replace.
+    new = NewDeployment(
+        name=name,
+        state=TRANSITIONING,
+        spec=json.dumps(asdict(spec)),
+        host=host,
+        port=port,
+        supervisor=processes.watcher_token(),
+        kind=kind,
+    )
+    book.create(new, replaces=None if existing is None else existing["supervisor"] or "")
 
 
 def _start_supervisor(workspace: Workspace, name: str) -> None:
     token = processes.spawn_detached(
-        [sys.executable, "-m", "kiln.serving.supervisor", str(workspace.path), name],
+        [sys.executable, "-m", "kiln.serving.supervisor", _address(workspace), name],
         folder(workspace, name) / LOG_FILE,
     )
     set_fields(workspace, name, supervisor=token)
 
 
-def _live_supervisor(record: DeploymentRecord, action: str) -> int:
-    """The pid of a deployment's supervisor that runs on this machine, or a clear error."""
-    alive = processes.watcher_alive(record.supervisor)
-    if alive is None:
+def _address(workspace: Workspace) -> str:
+    """The workspace as the supervisor opens it: a server's URL, or the folder."""
+    return workspace.server_url or str(workspace.path)
+
+
+def _served_here(record: DeploymentRecord, action: str) -> None:
+    """Refuse, naming the host, what only the machine whose supervisor serves it can do
+    (``action``: "update it")."""
+    if processes.watcher_alive(record.supervisor) is None:
         raise Conflict(
             f"deployment {record.name!r} is served from {processes.host_of(record.supervisor)}; "
-            f"{action} it there"
+            f"{action} there"
         )
+
+
+def _live_supervisor(record: DeploymentRecord, action: str) -> int:
+    """The pid of a deployment's supervisor that runs on this machine, or a clear error."""
+    _served_here(record, action)
+    alive = processes.watcher_alive(record.supervisor)
     pid = processes.pid_of(record.supervisor)
     if not alive or pid is None:
         raise Conflict(f"deployment {record.name!r} is {record.state.lower()}; create it again")
@@ -256,13 +251,9 @@ def update(
             f"deployment {name!r} is {record.state.lower()}; update it once it is healthy"
             + ("" if record.state not in (DEAD, FAILED, STOPPED) else ", or create it again")
         )
-    pid = _live_supervisor(record, "update")
-
-    with write_transaction(workspace.engine) as connection:
-        queries.request_generation(
-            connection, name=name, spec=json.dumps(asdict(spec)), state=UPDATING, now=time.time()
-        )
-        _audit(connection, actor, "deployment.update", name)
+    pid = _live_supervisor(record, "update it")
+    # Refused here, before the signal, for a caller who may not change it.
+    deployment_book(workspace, actor).request_generation(name, json.dumps(asdict(spec)), UPDATING)
     os.kill(pid, signal.SIGHUP)
     return get(workspace, name)
 
@@ -289,73 +280,6 @@ def wait(
         time.sleep(0.1)
 
 
-ORPHAN_GRACE_SECONDS = 5.0  # for what outlives the supervisor to finish, after SIGTERM, and
-# for the kernel to end what SIGKILL hit (never longer than the caller's timeout)
-
-
-def stop_service(
-    supervisor: str | None,
-    *,
-    timeout: float,
-    send: Callable[[int, int], None] = os.kill,
-) -> list[int]:
-    """Stop a supervisor on this machine and every process of its process group (its workers
-    and whatever they started): SIGTERM, ``timeout`` for it to stop its workers, then SIGTERM
-    and SIGKILL for what is left. Returns the pids still running after all that."""
-    pgid = processes.pid_of(supervisor)
-    if pgid is None or processes.watcher_alive(supervisor) is None:
-        return []
-    if processes.watcher_alive(supervisor):
-        _send(send, [pgid], signal.SIGTERM)
-        _wait_until(lambda: not processes.watcher_alive(supervisor), timeout)
-    grace = min(timeout, ORPHAN_GRACE_SECONDS)
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        left = _group_members(pgid, supervisor)
-        if not left:
-            return []
-        _send(send, left, signum)
-        _wait_until(lambda: not _group_members(pgid, supervisor), grace)
-    return _group_members(pgid, supervisor)
-
-
-def _send(send: Callable[[int, int], None], pids: list[int], signum: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            send(pid, signum)
-
-
-def _wait_until(done: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def _group_members(pgid: int, supervisor: str | None) -> list[int]:
-    """The live (not zombie) processes of the supervisor's process group. The supervisor leads
-    a session of its own, so its workers share its pid as their group id; the kernel does not
-    reuse that number while any of them lives. Processes started before the supervisor, or a
-    new leader under the same pid, are someone else's."""
-    if not Path("/proc").is_dir():  # no way to list them: the supervisor alone
-        return [pgid] if processes.watcher_alive(supervisor) else []
-    start_text = (supervisor or "").rsplit(":", 1)[-1]
-    started = int(start_text) if start_text.isdigit() else 0
-    members: dict[int, int] = {}
-    # Not pathlib's glob: it stats each match, which raises ESRCH when the process ends between
-    # the listing and the check (iterdir does not stat).
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # ended meanwhile
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members[int(entry.name)] = int(fields[19])
-    if pgid in members and members[pgid] != started:
-        return []  # the supervisor's pid now leads another group
-    return sorted(pid for pid, start in members.items() if start >= started)
-
-
 def delete(
     workspace: Workspace,
     name: str,
@@ -367,8 +291,9 @@ def delete(
     """Stop the service (its workers finish the requests in flight) and forget it, once every
     process of it is gone; a process that will not die is an error that keeps the record."""
     record = get(workspace, name)
-    if processes.watcher_alive(record.supervisor) is None:
-        _live_supervisor(record, "delete")  # served from another machine: refuse
+    _served_here(record, "delete it")
+    book = deployment_book(workspace, actor)
+    book.check_may_change(name)  # before anything is stopped
     survivors = stop_service(record.supervisor, timeout=timeout, send=send)
     if survivors:
         pids = " ".join(str(pid) for pid in survivors)
@@ -381,13 +306,11 @@ def delete(
         from kiln.serving.containers import remove_leftovers
 
         remove_leftovers(workspace, name, grace=min(timeout, ORPHAN_GRACE_SECONDS))
-    with write_transaction(workspace.engine) as connection:
-        queries.delete_deployment(connection, name=name)
-        _audit(connection, actor, "deployment.delete", name)
+    book.delete(name)
     shutil.rmtree(folder(workspace, name), ignore_errors=True)
 
 
 def logs(workspace: Workspace, name: str) -> str:
-    get(workspace, name)
+    _served_here(get(workspace, name), "read its log")
     log = folder(workspace, name) / LOG_FILE
     return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""

@@ -87,9 +87,10 @@ def prepare(
 def _fetch(workspace: Workspace, spec: DeploymentSpec, folder: Path) -> Path:
     """The source snapshot in ``folder/src`` and the models below ``folder/models``; the
     model folder score.py is given."""
+    from kiln.compute.runfolder import local_side
     from kiln.serving import models
 
-    workspace.artifacts.extract_tree(spec.source_snapshot, folder / "src")
+    local_side(workspace).artifacts.extract_tree(spec.source_snapshot, folder / "src")
     model_root = folder / "models"
     folders = []
     for reference in spec.models:
@@ -117,10 +118,13 @@ def _runtime_arguments(spec: DeploymentSpec, source: Path, model_dir: Path) -> l
 def _as_processes(generation: Generation, model_dir: Path) -> None:
     """Workers on this machine: the environment's interpreter, Kiln on PYTHONPATH."""
     from kiln.compute.runfolder import with_kiln_importable
+    from kiln.credentials import TOKEN_VARIABLE
     from kiln.secrets import expand
 
     ready, spec, folder = generation.ready, generation.spec, generation.folder
-    env = ready.process_environment(dict(os.environ))
+    # The supervisor's team-server token stays with it: scoring never talks to the server.
+    inherited = {key: value for key, value in os.environ.items() if key != TOKEN_VARIABLE}
+    env = ready.process_environment(inherited)
     for key, value in spec.environment_variables.items():
         env[key] = expand(value, env, default="")
     with_kiln_importable(env, folder)

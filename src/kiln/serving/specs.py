@@ -177,6 +177,7 @@ def _code_spec(
     workspace: Workspace, request: SpecRequest, model_references: Sequence[str], environment: Any
 ) -> DeploymentSpec:
     """A spec for the request's code and models, with the default service settings."""
+    from kiln.compute.runfolder import local_side
     from kiln.errors import InvalidRequest
     from kiln.runs import snapshot
     from kiln.runs.submission import resolve_environment
@@ -191,7 +192,9 @@ def _code_spec(
     return DeploymentSpec(
         models=_model_references(workspace, model_references),
         entry_script=entry,
-        source_snapshot=snapshot.take(workspace, source, entry),
+        # In this machine's store: the supervisor that serves it runs here (a server's
+        # workspace too: its local side).
+        source_snapshot=snapshot.take(local_side(workspace), source, entry),
         env_name=env.name,
         env_version=env.version,
     )
@@ -216,15 +219,6 @@ def _with_settings(
 def new_spec(workspace: Workspace, request: SpecRequest) -> DeploymentSpec:
     """The spec of a new deployment: the source folder snapshotted, the environment and the
     models resolved to versions, defaults for what the request leaves out."""
-    if workspace.server_url is not None:
-        from kiln.errors import WorkspaceError
-
-        # A deployment's supervisor writes its record as it goes; no server endpoint takes that yet.
-        raise WorkspaceError(
-            f"deployments are not served by {workspace.server_url} yet; deploy from a folder "
-            "workspace: `kiln model download NAME:VERSION -d DIR`, `kiln model register` it there "
-            "and `kiln deploy create -w FOLDER ...`"
-        )
     check_settings(request)
     spec = _code_spec(
         workspace, request, request.models, request.environment or DEFAULT_ENVIRONMENT

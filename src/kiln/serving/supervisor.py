@@ -270,7 +270,13 @@ class Supervisor:
         return 0
 
     def _update(self, current: Generation, listener: socket.socket) -> Generation:
-        record = deployments.get(self.workspace, self.name)
+        try:
+            record = deployments.get(self.workspace, self.name)
+        except KilnError as exc:  # a team server away for a moment: ask again in a second
+            self.say(f"cannot read the deployment's record ({exc}); trying again")
+            time.sleep(1.0)
+            self.reload = True
+            return current
         if record.generation <= current.number:
             return current
         try:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from kiln import accounts
-from kiln.errors import Forbidden, KilnError
+from kiln.errors import Conflict, Forbidden, KilnError
 from kiln.server.auth import Served
 from kiln.server.ui.pages import LOG_TAIL, Looker, PageRoute, checked_form, one_line, render
 from kiln.server.ui.paging import PAGE_SIZE, Pages, linker, page_number, paged
@@ -44,7 +44,10 @@ def _deployment_page(
     from kiln.serving import deployments
 
     found = deployments.get(workspace, name).summary()
-    log = deployments.logs(workspace, name)
+    try:
+        log = deployments.logs(workspace, name)
+    except Conflict as exc:  # served from another machine, which keeps its log
+        log = str(exc)
     return render(
         request, "deployment.html", status, d=found, log=log[-LOG_TAIL:], cut=len(log) > LOG_TAIL,
         body=sent.get("body", EXAMPLE_BODY), answer=sent.get("answer"),
