@@ -206,6 +206,25 @@ def test_help_and_module_entry_point() -> None:
     )
 
 
+def test_every_option_of_every_command_says_what_it_is_for() -> None:
+    import argparse
+
+    from kiln.cli.main import build_parser
+
+    silent = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif action.option_strings and not action.help:
+                silent.append(f"{path} {action.option_strings[-1]}")
+
+    walk(build_parser(), "kiln")
+    assert silent == []
+
+
 def test_unexpected_errors_leave_a_log(project: Path, tmp_path: Path) -> None:
     # A corrupt registry file is not bad input from the user: it must not be a bare traceback.
     (project / ".kiln" / "registry.db").write_bytes(b"this is not sqlite" * 100)

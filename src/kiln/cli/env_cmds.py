@@ -99,9 +99,11 @@ def _add_writers(commands: Any) -> None:
     from kiln.cli import env_write
 
     p = commands.add_parser("scaffold", help="write a starter definition into a folder")
-    p.add_argument("-n", "--name", required=True)
-    p.add_argument("-d", "--directory", required=True, metavar="DIR")
-    p.add_argument("--format", choices=FORMATS, default="kiln")
+    p.add_argument("-n", "--name", required=True, help="the environment's name")
+    p.add_argument("-d", "--directory", required=True, metavar="DIR", help="where to write it")
+    p.add_argument(
+        "--format", choices=FORMATS, default="kiln", help="the file format (default kiln)"
+    )
     p.add_argument(
         "--python", default=None, metavar="X.Y", help="Python version (default: this one)"
     )
@@ -113,8 +115,10 @@ def _add_writers(commands: Any) -> None:
 
     p = commands.add_parser("download", help="save a registered environment as files")
     p.add_argument("reference", metavar="NAME[:VERSION]")
-    p.add_argument("-d", "--directory", required=True, metavar="DIR")
-    p.add_argument("--format", choices=FORMATS, default="kiln")
+    p.add_argument("-d", "--directory", required=True, metavar="DIR", help="where to write it")
+    p.add_argument(
+        "--format", choices=FORMATS, default="kiln", help="the file format (default kiln)"
+    )
     p.add_argument("--force", action="store_true", help="replace a definition already there")
     add_json(p, "written-files")
     p.set_defaults(handler=env_write.download)
@@ -133,7 +137,9 @@ def _add_writers(commands: Any) -> None:
     p = commands.add_parser("tag", help="set or remove tags on a version")
     p.add_argument("reference", metavar="NAME[:VERSION]")
     p.add_argument("tags", nargs="*", metavar="KEY=VALUE")
-    p.add_argument("--remove", action="append", default=[], metavar="KEY")
+    p.add_argument(
+        "--remove", action="append", default=[], metavar="KEY", help="remove this tag (repeat)"
+    )
     add_json(p, "environment-version")
     p.set_defaults(handler=env_write.tag)
 

@@ -34,13 +34,15 @@ def add_parser(groups: Any) -> None:
     commands = group.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     p = commands.add_parser("register", help="register a file or folder as the next version")
-    p.add_argument("-n", "--name", required=True)
+    p.add_argument("-n", "--name", required=True, help="the model's name (a new one starts at 1)")
     p.add_argument(
         "-p", "--path", required=True, help="a file or folder; with --run, a path in its outputs"
     )
     p.add_argument("--run", metavar="ID", help="take the path from this run's outputs (lineage)")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--description")
+    p.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="repeat for several"
+    )
+    p.add_argument("--description", help="free text shown by `model show`")
     add_json(p, "model")
     p.set_defaults(handler=model_register)
     p = commands.add_parser("list", help="list models")
@@ -53,7 +55,7 @@ def add_parser(groups: Any) -> None:
     p.set_defaults(handler=model_show)
     p = commands.add_parser("download", help="copy a model version into a folder")
     p.add_argument("reference", metavar="NAME[:VERSION]")
-    p.add_argument("-d", "--directory", required=True, metavar="DIR")
+    p.add_argument("-d", "--directory", required=True, metavar="DIR", help="where to save it")
     p.set_defaults(handler=model_download)
 
     _add_deploy_parser(groups)
@@ -69,7 +71,12 @@ def _add_deploy_parser(groups: Any) -> None:
     commands = group.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     p = commands.add_parser("create", help="deploy models (waits until healthy unless --no-wait)")
-    p.add_argument("-n", "--name", required=True)
+    p.add_argument(
+        "-n",
+        "--name",
+        required=True,
+        help="the deployment's name (letters, digits, '.', '_' and '-')",
+    )
     _spec_arguments(p, required=True)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, help="port (default: a free one)")
@@ -84,11 +91,13 @@ def _add_deploy_parser(groups: Any) -> None:
         action="store_true",
         help="run the workers in containers of the environment's image (podman)",
     )
-    p.add_argument("--no-wait", action="store_true")
+    p.add_argument(
+        "--no-wait", action="store_true", help="return once it is started, before it is healthy"
+    )
     add_json(p, "deployment")
     p.set_defaults(handler=deploy_create)
     p = commands.add_parser("update", help="switch to new models/code with no downtime")
-    p.add_argument("name")
+    p.add_argument("name", help="the deployment to change; options left out stay as they are")
     _spec_arguments(p, required=False)
     add_json(p, "deployment")
     p.set_defaults(handler=deploy_update)
@@ -109,10 +118,26 @@ def _add_deploy_parser(groups: Any) -> None:
 
 def _spec_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument(
-        "--model", action="append", default=[], metavar="NAME[:VERSION]", required=required
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME[:VERSION]",
+        required=required,
+        help="a registered model (repeat for several; default version: the latest)",
     )
-    p.add_argument("--entry-script", required=required, metavar="score.py")
-    p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
+    p.add_argument(
+        "--entry-script",
+        required=required,
+        metavar="score.py",
+        help="the script with init() and run(), relative to the source folder",
+    )
+    p.add_argument(
+        "-d",
+        "--source-directory",
+        default=".",
+        metavar="DIR",
+        help="the folder snapshotted with the entry script (default: here)",
+    )
     p.add_argument("--env", metavar="NAME[:VERSION]", help="default: the curated inference env")
     p.add_argument("--workers", type=int, help="worker processes (default 1)")
     p.add_argument(

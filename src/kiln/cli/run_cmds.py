@@ -37,12 +37,12 @@ def add_parser(groups: Any) -> None:
     add_submit(commands)
 
     p = commands.add_parser("list", help="list runs, newest first")
-    p.add_argument("-e", "--experiment", metavar="NAME")
+    p.add_argument("-e", "--experiment", metavar="NAME", help="runs of this experiment")
     p.add_argument("--env", metavar="NAME[:VERSION]", help="runs that used this environment")
     p.add_argument(
         "--status", metavar="STATUS", help="runs in this state (Running, Completed, Failed, ...)"
     )
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     p.add_argument("--offset", type=int, default=0, help="skip this many of the newest matches")
     add_json(p, "run-summary-list")
     p.set_defaults(handler=list_)
@@ -60,13 +60,19 @@ def add_parser(groups: Any) -> None:
 
     p = commands.add_parser("cancel", help="stop a run (SIGTERM, then SIGKILL after --grace)")
     p.add_argument("run_id", metavar="ID")
-    p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long it has to stop after SIGTERM (default 10)",
+    )
     add_json(p, "run-state")
     p.set_defaults(handler=cancel)
 
     p = commands.add_parser("download", help="save a run's outputs (and log) to a folder")
     p.add_argument("run_id", metavar="ID")
-    p.add_argument("-d", "--directory", required=True, metavar="DIR")
+    p.add_argument("-d", "--directory", required=True, metavar="DIR", help="where to save them")
     p.add_argument("--prefix", default="", help="only files under this prefix, e.g. outputs/")
     add_json(p, "saved-files")
     p.set_defaults(handler=download)
@@ -76,7 +82,7 @@ def add_parser(groups: Any) -> None:
         help="run again: same snapshot, environment version, lock, target (and image digest)",
     )
     p.add_argument("run_id", metavar="ID")
-    p.add_argument("--detach", action="store_true")
+    p.add_argument("--detach", action="store_true", help="print the run id and return at once")
     add_json(p, "run-submitted")
     p.set_defaults(handler=reproduce)
 
@@ -100,7 +106,13 @@ def add_submit(commands: Any) -> None:
         "command job YAML's inline environment); registered as 'anonymous' unless the same "
         "content is registered under its name",
     )
-    p.add_argument("-d", "--source-directory", default=".", metavar="DIR")
+    p.add_argument(
+        "-d",
+        "--source-directory",
+        default=".",
+        metavar="DIR",
+        help="the folder snapshotted and run in (default: here)",
+    )
     p.add_argument(
         "--target",
         default=DEFAULT_TARGET,
@@ -110,7 +122,9 @@ def add_submit(commands: Any) -> None:
         "environment's image, pulled by the nodes from the workspace's registry), or a "
         "registered target",
     )
-    p.add_argument("-e", "--experiment", default="default", metavar="NAME")
+    p.add_argument(
+        "-e", "--experiment", default="default", metavar="NAME", help="default: 'default'"
+    )
     p.add_argument("--detach", action="store_true", help="print the run id and return at once")
     add_json(p, "run-submitted")
     p.add_argument("script", help="the script, relative to the source folder")

@@ -34,7 +34,7 @@ def add_parser(groups: Any) -> None:
         description="Run the team server: a JSON API under /api/v1 for a shared workspace.",
     )
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (use PostgreSQL)")
     p.add_argument(
         "--access-log",

@@ -14,7 +14,7 @@ def add_parser(groups: Any) -> None:
         description="Serve the web UI of a local workspace on 127.0.0.1 for its owner; "
         "open the printed address in a browser.",
     )
-    p.add_argument("--port", type=int, default=8081)
+    p.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
     # SUPPRESS: left out, the global -w/--workspace given before `ui` is kept
     p.add_argument(
         "--workspace", metavar="PATH", default=argparse.SUPPRESS, help="the workspace to show"
