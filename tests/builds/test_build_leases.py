@@ -91,14 +91,17 @@ def test_two_machines_building_at_once_resolve_once_and_the_second_installs_that
     package_index.publish("tiny-dep", "1.0")
     package_index.publish("demo", "1.0", requires=["tiny-dep"])
     record = register(shared, definition("demo", ["demo"], package_index.url))
-    package_index.delay = 2.0  # every request: the first resolution is slow until the second waits
+    package_index.delay = (
+        600.0  # held until the second waits (a loaded machine may take a minute to get there)
+    )
 
-    first = _build(shared, "a")
+    first = _build(shared, "a", UV_HTTP_TIMEOUT="900")  # uv waits out the held index
     wait_for(lambda: _leases(shared), "the first build to take its lease")
     second = _build(shared, "b")
     wait_for(
         lambda: says_waiting(shared.path.parent / "machine-b"),
         "the second build to wait for the first",
+        timeout=300,
     )
     package_index.delay = 0.0
     (built_a, _), (built_b, waited) = _finished(first), _finished(second)

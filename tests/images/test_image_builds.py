@@ -173,13 +173,16 @@ def test_two_machines_asking_at_once_build_once_and_the_second_pulls(
     folder, first_env, second_env = _two_machines(
         tmp_path, image_registry, base_image, package_index, engine_store
     )
-    package_index.delay = 1.0  # every request: the first build is slow until the second waits
+    package_index.delay = (
+        600.0  # held until the second waits (a loaded machine may take a minute to get there)
+    )
     command = [*KILN, "env", "build", "imaged", "--json"]
-    first = subprocess.Popen(command, env={**os.environ, **first_env}, **_PIPES)
+    held = {"UV_HTTP_TIMEOUT": "900"}  # uv waits out the held index
+    first = subprocess.Popen(command, env={**os.environ, **first_env, **held}, **_PIPES)
     ws = Workspace(folder)
     wait_for(lambda: _leases(ws), "the first build to take its lease", timeout=120)
     second = subprocess.Popen(command, env={**os.environ, **second_env}, **_PIPES)
-    wait_for(lambda: says_waiting(tmp_path / "cache-2"), "the second build to wait")
+    wait_for(lambda: says_waiting(tmp_path / "cache-2"), "the second build to wait", 300)
     package_index.delay = 0.0
     (built, _), (pulled, waited) = (_finished(p) for p in (first, second))
 

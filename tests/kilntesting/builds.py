@@ -95,7 +95,7 @@ class PackageIndex:
 
     root: Path
     port: int = 0
-    delay: float = 0.0  # seconds slept before answering each request...
+    delay: float = 0.0  # seconds slept before answering each request (0 ends the sleeps)...
     delay_suffix: str = ""  # ...whose path ends with this (e.g. ".whl": downloads only)
     credentials: tuple[str, str] | None = None  # HTTP basic auth required when set
     requests: list[str] = field(default_factory=list)
@@ -125,7 +125,11 @@ def _handler(index: PackageIndex) -> type[SimpleHTTPRequestHandler]:
         def do_GET(self) -> None:
             index.requests.append(self.path)
             if index.delay and self.path.endswith(index.delay_suffix):
-                time.sleep(index.delay)
+                # Held for ``delay`` seconds, or until a test sets it back to 0: a test can keep
+                # a build waiting on the index for as long as a loaded machine needs.
+                until = time.monotonic() + index.delay
+                while index.delay and time.monotonic() < until:
+                    time.sleep(0.02)
             if index.credentials is not None:
                 user, password = index.credentials
                 token = base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -73,12 +73,14 @@ def test_two_clients_of_a_server_building_at_once_resolve_once(
         )
         return answer.json()
 
-    package_index.delay = 2.0  # the first resolution is slow until the second waits
-    first = _build(name, a)
+    package_index.delay = (
+        600.0  # held until the second waits (a loaded machine may take a minute to get there)
+    )
+    first = _build(name, {**a, "UV_HTTP_TIMEOUT": "900"})  # uv waits out the held index
     wait_for(lambda: lease() is not None, "the first build to take its lease on the server")
     assert lease()["pid"] == first.pid and lease()["host"] == socket.gethostname()
     second = _build(name, b)
-    wait_for(lambda: says_waiting(tmp_path / "b" / "cache"), "the second build to wait")
+    wait_for(lambda: says_waiting(tmp_path / "b" / "cache"), "the second build to wait", 300)
     package_index.delay = 0.0
     (built_a, _), (built_b, waited) = _finished(first), _finished(second)
 
