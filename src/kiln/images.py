@@ -345,16 +345,16 @@ def outdated(workspace: Workspace) -> list[dict[str, Any]]:
     from kiln.builders.oci import dockerbuild
     from kiln.builders.oci.bases import current_digest
     from kiln.builders.oci.registry import parse
+    from kiln.buildstore import open_build_store
     from kiln.cachegc import versions_by_build
-    from kiln.registry.lock_queries import list_locks
 
     registry = parse(workspace.image_registry) if workspace.image_registry else None
     newest: dict[tuple[str, str], Any] = {}
-    with workspace.engine.connect() as connection:
-        for build_hash in versions_by_build(workspace):
-            for row in list_locks(connection, build_hash=build_hash):
-                newest[(build_hash, row.platform)] = row  # ordered by generation
+    store = open_build_store(workspace)  # the registry's, or a team server's
     users = versions_by_build(workspace)
+    for build_hash in users:
+        for row in store.list_locks(build_hash=build_hash):
+            newest[(build_hash, row.platform)] = row  # ordered by generation
     current: dict[str, str] = {}
     found = []
     for (build_hash, _), row in sorted(newest.items()):

@@ -4,10 +4,12 @@ resolves that name to the wheel's digest, which is what enters the build hash.""
 
 from __future__ import annotations
 
+import datetime as dt
 import zipfile
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import (
     InvalidWheelFilename,
@@ -82,36 +84,76 @@ def _is_wheel_metadata(member: str) -> bool:
 
 
 def add_wheel(workspace: Workspace, path: Path) -> AddResult:
-    """Store a wheel; the same content again is a no-op (``added`` is False)."""
+    """Store a wheel in a folder workspace; the same content again is a no-op (``added`` is
+    False). kiln.wheelstore does it for a team server's workspace too."""
+    inspect_wheel(path)
+    digest = file_digest(path)
+    return record_wheel(workspace, path, digest, store_file=True)
+
+
+def record_wheel(
+    workspace: Workspace,
+    path: Path,
+    digest: str,
+    *,
+    store_file: bool,
+    actor: str | None = None,
+) -> AddResult:
+    """Record the wheel at ``path`` (content ``digest``) in the registry under its file name,
+    storing the file in the workspace's artifact store first when ``store_file``; audited as
+    ``wheel.add`` by ``actor`` (a server's user) in the same transaction."""
+    from kiln.registry.account_queries import record_action
     from kiln.registry.engine import write_transaction
     from kiln.registry.wheel_queries import find_wheel, insert_wheel
 
     name, version = inspect_wheel(path)
-    digest = file_digest(path)
+    filename = path.name
     with workspace.engine.connect() as connection:
-        existing = find_wheel(connection, filename=path.name, sha256=digest)
+        existing = find_wheel(connection, filename=filename, sha256=digest)
     if existing is None:
-        if workspace.artifacts.put_file(path) != digest:
-            raise InvalidDefinition(f"{path} changed while it was being added; retry")
+        if store_file and workspace.artifacts.put_file(path) != digest:
+            raise InvalidDefinition(f"{filename} changed while it was being added; retry")
         with write_transaction(workspace.engine) as connection:
             added = insert_wheel(
                 connection,
                 name=name,
                 version=version,
-                filename=path.name,
+                filename=filename,
                 sha256=digest,
                 size=path.stat().st_size,
             )
-            existing = find_wheel(connection, filename=path.name, sha256=digest)
+            if added and actor is not None:
+                record_action(connection, actor=actor, action="wheel.add", subject=filename)
+            existing = find_wheel(connection, filename=filename, sha256=digest)
         assert existing is not None
         if added:
             return AddResult(existing, True)
     if existing.sha256 != digest:
         raise Conflict(
-            f"a different wheel named {path.name} is stored already (sha256 "
+            f"a different wheel named {filename} is stored already (sha256 "
             f"{existing.sha256[:12]}); give a rebuilt wheel a new version or build tag"
         )
     return AddResult(existing, False)
+
+
+def wheel_document(row: WheelRow) -> dict[str, Any]:
+    """A wheel as ``--json`` and the API give it (kiln.schemas.workspace.Wheel)."""
+    from kiln.utctime import utc_text
+
+    return {
+        "name": row.name, "version": row.version, "filename": row.filename,
+        "sha256": row.sha256, "size": row.size, "added_at": utc_text(row.added_at),
+        "entry": f"wheel:{row.filename}",
+    }  # fmt: skip
+
+
+def wheel_row(document: dict[str, Any]) -> WheelRow:
+    """A wheel as the API sends it (kiln.schemas.workspace.Wheel), back into a row."""
+    added = dt.datetime.fromisoformat(str(document["added_at"]).replace("Z", "+00:00"))
+    return WheelRow(
+        str(document["name"]), str(document["version"]), str(document["filename"]),
+        str(document["sha256"]), int(document["size"]), added,
+    )  # fmt: skip
 
 
 def list_wheels(workspace: Workspace) -> list[WheelRow]:
@@ -137,8 +179,8 @@ def resolve_stored_wheels(
             row = find_wheel(connection, filename=filename)
             if row is None:
                 raise InvalidDefinition(
-                    f"`python.pip.packages[{index}]`: {entry!r} names no wheel stored in "
-                    f"{workspace.path}; store it first with `kiln wheel add PATH/{filename}`"
+                    f"`python.pip.packages[{index}]`: {entry!r} names no wheel stored in the "
+                    f"workspace; store it first with `kiln wheel add PATH/{filename}`"
                 )
             pip.file_digests[entry] = row.sha256
     return updated

@@ -62,10 +62,6 @@ def test_remote_errors_are_the_servers_one_line_messages(team: Team, tmp_path: P
     assert missing.returncode == 3 and missing.stderr.startswith("kiln: error: no environment")
     unknown = run_kiln("env", "list", env={**reader, "KILN_TOKEN": "kiln_" + "z" * 43}, check=False)
     assert unknown.returncode == 5 and "unknown or revoked" in unknown.stderr
-    later = run_kiln("wheel", "list", env=reader, check=False)  # the workspace's own wheels
-    assert later.returncode == 5
-    assert f"does not work against a Kiln server yet ({team.url} has no local" in later.stderr
-    assert len(later.stderr.strip().splitlines()) == 1
 
 
 def test_tag_archive_and_restore_through_the_server_keep_ownership(
@@ -131,3 +127,11 @@ def test_the_sdk_lists_whole_records_and_doctor_checks_the_server(
     failed = json.loads(run_kiln("doctor", "--json", env=down, check=False).stdout)
     [workspace] = [c for c in failed if c["name"] == "workspace"]
     assert not workspace["ok"] and "cannot reach the Kiln server" in workspace["detail"]
+
+
+def test_image_outdated_reads_the_servers_locks(team: Team, tmp_path: Path) -> None:
+    """No version of this workspace pins a base image yet: nothing is outdated, and the command
+    asks the server (it used to need a local registry)."""
+    reader = _remote(team, team.token("otto-reader", "reader"))
+    found = run_kiln("image", "outdated", "--json", env=reader)
+    assert json.loads(found.stdout) == []

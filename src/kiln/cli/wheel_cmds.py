@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kiln.cli.common import existing_workspace, workspace
 from kiln.cli.output import add_json, emit_json, emit_table
-from kiln.utctime import utc_text
-
-if TYPE_CHECKING:
-    from kiln.registry.wheel_queries import WheelRow
 
 
 def add_parser(groups: Any) -> None:
@@ -35,24 +31,13 @@ def add_parser(groups: Any) -> None:
     p.set_defaults(handler=list_)
 
 
-def _public(row: WheelRow) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "version": row.version,
-        "filename": row.filename,
-        "sha256": row.sha256,
-        "size": row.size,
-        "added_at": utc_text(row.added_at),
-        "entry": f"wheel:{row.filename}",
-    }
-
-
 def add(args: argparse.Namespace) -> int:
-    from kiln.wheels import add_wheel
+    from kiln.wheels import wheel_document
+    from kiln.wheelstore import add_wheel
 
     result = add_wheel(workspace(args), Path(args.path))
     if args.json:
-        emit_json({**_public(result.wheel), "added": result.added})
+        emit_json({**wheel_document(result.wheel), "added": result.added})
     elif result.added:
         print(f"stored {result.wheel.filename}; name it wheel:{result.wheel.filename}")
     else:
@@ -64,11 +49,12 @@ def add(args: argparse.Namespace) -> int:
 
 
 def list_(args: argparse.Namespace) -> int:
-    from kiln.wheels import list_wheels
+    from kiln.wheels import wheel_document
+    from kiln.wheelstore import list_wheels
 
     rows = list_wheels(existing_workspace(args))
     if args.json:
-        emit_json([_public(row) for row in rows])
+        emit_json([wheel_document(row) for row in rows])
         return 0
     emit_table(
         ["name", "version", "filename", "sha256", "size"],

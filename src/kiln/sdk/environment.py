@@ -405,7 +405,7 @@ class Environment:
         with ``add_pip_package``: ``wheel:FILENAME``. As in azureml-core, a wheel of that name
         stored already is an error unless ``exist_ok``; a different one is always refused."""
         from kiln.errors import Conflict
-        from kiln.wheels import add_wheel
+        from kiln.wheelstore import add_wheel
 
         result = add_wheel(workspace, Path(file_path))
         filename = result.wheel.filename

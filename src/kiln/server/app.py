@@ -17,6 +17,7 @@ from kiln.server import (
     routes_deployments,
     routes_environments,
     routes_runs,
+    routes_wheels,
     ui,
 )
 from kiln.server.auth import ForgetTokensAfterWrites, token_cache
@@ -49,6 +50,7 @@ def create_app(workspace: Workspace, artifacts: BlobStore | None = None) -> Fast
         routes_deployments,
         routes_accounts,
         routes_artifacts,
+        routes_wheels,
     )
     for module in routers:
         api.include_router(module.router)
