@@ -17,8 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kiln import builders
-from kiln.builders import packagecaches
+from kiln.builders import choice, packagecaches
 from kiln.builders.base import Activation, BuildContext, Builder, BuildError, Lock, Target
 from kiln.buildinputs import (
     WHEELS_FOLDER,
@@ -47,7 +46,7 @@ class Built:
     key: str
     path: Path
     interpreter: Path
-    builder: str  # its name in kiln.builders.BUILDERS
+    builder: str  # its name in kiln.choice.BUILDERS
     target: Target
     lock: LockRow
     built_now: bool
@@ -104,7 +103,7 @@ def ensure_built(
     _refuse_r(record)
     cache = cache or open_cache(workspace)
     reporter = reporter or SilentReporter()
-    builder = builders.choose(record.definition, host_only=host_only)
+    builder = choice.choose(record.definition, host_only=host_only)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
     attempt = _Attempt(workspace, log, record.build_hash, builder)
     options = {"refresh_base": refresh_base, "pull_only": pull_only, "no_cache": no_cache}
@@ -159,7 +158,7 @@ def _ensure(
         ctx = BuildContext(
             log,
             cache.uv_cache,
-            secrets_for(record.definition, conda_channels=builders.reads_conda_channels(builder)),
+            secrets_for(record.definition, conda_channels=choice.reads_conda_channels(builder)),
             wheel_root=cache.root / WHEELS_FOLDER,
             local_wheels=stage_local_wheels(workspace, cache, record.definition),
             image_registry=workspace.image_registry,

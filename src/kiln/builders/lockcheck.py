@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from kiln.builders import conda, user_managed, venv
 from kiln.builders.base import Lock
-from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry, parse_pip_entry
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiln.builders import interpreters, uvheld, venvcreate
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
@@ -32,10 +33,12 @@ from kiln.builders.venvcheck import interpreter as interpreter
 from kiln.builders.venvcheck import quick_check as quick_check
 from kiln.builders.venvcheck import run_health_check as run_health_check
 from kiln.builders.venvcheck import verify_new as verify_new
-from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_pip_entry
 from kiln.lockexport import export_pip_lock, to_requirements
 from kiln.secrets import expand
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -21,16 +21,19 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiln.builders import bytecode
 from kiln.builders.base import BuildContext, BuildError
 from kiln.builders.uvtool import uv_binary, uv_environment
-from kiln.environment.definition import EnvironmentDefinition
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 LOCK_FILE = "kiln-lock.toml"  # the pylock.toml an environment was built from, kept inside it
 RESULT = "kiln-health:"  # the result's line: imported modules may print to stdout too
