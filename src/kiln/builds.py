@@ -8,7 +8,6 @@ platform), so a new lock generation (``--refresh``) builds anew and the old buil
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import time
@@ -28,14 +27,12 @@ from kiln.buildinputs import (
 from kiln.buildleases import BuildLease
 from kiln.buildlocks import RecentFailure, resolve_lock, stored_lock, verify_lock
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
-from kiln.cache import Cache
+from kiln.cache import Cache, materialization_key
 from kiln.catalog import EnvironmentRecord
 from kiln.errors import KilnError
 from kiln.registry.lease_queries import LeaseKey
 from kiln.registry.lock_queries import LockRow
 from kiln.workspace import Workspace
-
-MATERIALIZATION_RECIPE = "kiln.materialization/1"
 
 
 @dataclass(frozen=True)
@@ -57,11 +54,6 @@ class Built:
 
 def open_cache(workspace: Workspace) -> Cache:
     return Cache(workspace.cache_root)
-
-
-def materialization_key(builder: str, build_hash: str, lock_digest: str, platform: str) -> str:
-    text = "\0".join([MATERIALIZATION_RECIPE, builder, build_hash, lock_digest, platform])
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _to_lock(row: LockRow) -> Lock:

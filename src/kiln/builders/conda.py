@@ -266,7 +266,9 @@ def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
 
 
 def _health(dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool) -> str | None:
-    reason = venv.run_health_check(dest, definition, write_bytecode=write_bytecode)
+    reason = venv.run_health_check(
+        dest, definition.python.check_imports, write_bytecode=write_bytecode
+    )
     if reason is not None:
         return reason
     try:

@@ -83,14 +83,26 @@ def _pylock(text: str) -> dict[str, list[str]]:
 
 def pin_mismatches(definition: EnvironmentDefinition, locked: LockedPackages) -> list[str]:
     """``name==pinned (the lock has ...)`` for each exact pin the lock does not install."""
+    python = definition.python
+    return pin_problems(python.pip.packages, python.pip.constraints, python.conda.packages, locked)
+
+
+def pin_problems(
+    packages: list[str], constraints: list[str], conda_packages: list[str], locked: LockedPackages
+) -> list[str]:
+    """``pin_mismatches`` given the definition's pip packages, pip constraints and conda
+    packages (read without the model by kiln.fastbuild)."""
     if not locked.pins_apply:
         return []
-    return _pip_mismatches(definition, locked.pip) + _conda_mismatches(definition, locked.conda)
+    pip = _pip_mismatches(packages, constraints, locked.pip)
+    return pip + _conda_mismatches(conda_packages, locked.conda)
 
 
-def _pip_mismatches(definition: EnvironmentDefinition, pip: dict[str, list[str]]) -> list[str]:
+def _pip_mismatches(
+    packages: list[str], constraints: list[str], pip: dict[str, list[str]]
+) -> list[str]:
     problems = []
-    for name, pins in _pip_pins(definition).items():
+    for name, pins in _pip_pins(packages, constraints).items():
         versions = pip.get(name, [])
         has = f"the lock has {', '.join(versions)}" if versions else "the lock does not install it"
         plain = [p for p in pins if not p.marked]
@@ -118,11 +130,10 @@ class _Pin:
     required: bool  # a package (not a constraint): the lock must install it
 
 
-def _pip_pins(definition: EnvironmentDefinition) -> dict[str, list[_Pin]]:
+def _pip_pins(packages: list[str], constraints: list[str]) -> dict[str, list[_Pin]]:
     """The exact (``==``/``===``) pins of the packages and constraints, by PEP 503 name."""
-    section = definition.python.pip
     pins: dict[str, list[_Pin]] = {}
-    entries = [(e, True) for e in section.packages] + [(e, False) for e in section.constraints]
+    entries = [(e, True) for e in packages] + [(e, False) for e in constraints]
     for text, required in entries:
         entry = parse_pip_entry(text)
         req = entry.requirement
@@ -142,10 +153,10 @@ def _satisfies(version: str, specifier: str) -> bool:
 
 
 def _conda_mismatches(
-    definition: EnvironmentDefinition, records: dict[str, list[dict[str, Any]]]
+    conda_packages: list[str], records: dict[str, list[dict[str, Any]]]
 ) -> list[str]:
     problems = []
-    for text in definition.python.conda.packages:
+    for text in conda_packages:
         entry = parse_conda_entry(text)
         if entry.name in conda.FROM_MACHINE or not entry.is_pinned:
             continue

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kiln.builders import interpreters, uvheld, venvcreate
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
@@ -62,10 +62,26 @@ def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
     )
 
 
-def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> list[str]:
-    """uv's index options, with ``${VAR}`` references expanded from ``secrets``."""
-    pip = definition.python.pip
+class IndexOptions(Protocol):
+    """What uv's index options come from: ``python.pip`` of a definition, or the same fields
+    read from a stored one without the model (kiln.fastbuild)."""
 
+    @property
+    def index_url(self) -> str | None: ...
+    @property
+    def extra_index_urls(self) -> list[str]: ...
+    @property
+    def find_links(self) -> list[str]: ...
+    @property
+    def pre(self) -> bool: ...
+
+
+def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> list[str]:
+    return index_args(definition.python.pip, secrets)
+
+
+def index_args(pip: IndexOptions, secrets: dict[str, str]) -> list[str]:
+    """uv's index options, with ``${VAR}`` references expanded from ``secrets``."""
     args = ["--index-url", expand(pip.index_url, secrets)] if pip.index_url else []
     for url in pip.extra_index_urls:
         args += ["--extra-index-url", expand(url, secrets)]
@@ -187,16 +203,31 @@ def build(
 ) -> None:
     """``install``, then the health check (``ctx.final`` is not needed: a relocatable venv
     embeds no path)."""
-    install(definition, lock, target, dest, ctx)
+    python = definition.python
+    build_locked(lock, target, dest, ctx, index=python.pip, check_imports=python.check_imports)
+
+
+def build_locked(
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+    *,
+    index: IndexOptions,
+    check_imports: list[str],
+) -> None:
+    """``build`` given only what it reads of the definition: the index options and
+    ``python.check_imports``."""
+    install_locked(lock, target, dest, ctx, index)
     if ctx.lock_checked:
         ctx.log.write("(`uv pip check` passed on an earlier build of this lock: not run again)\n")
     verify_new(
         dest,
         ctx,
         lambda writing: run_health_check(
-            dest, definition, write_bytecode=writing, exact=True, pip_check=not ctx.lock_checked
+            dest, check_imports, write_bytecode=writing, exact=True, pip_check=not ctx.lock_checked
         ),
-        imports=bool(definition.python.check_imports),
+        imports=bool(check_imports),
     )
 
 
@@ -208,6 +239,13 @@ def install(
     ctx: BuildContext,
 ) -> None:
     """A relocatable venv of ``target``'s interpreter with exactly ``lock`` installed."""
+    install_locked(lock, target, dest, ctx, definition.python.pip)
+
+
+def install_locked(
+    lock: Lock, target: Target, dest: Path, ctx: BuildContext, index: IndexOptions
+) -> None:
+    """``install`` given only the index options of the definition."""
     requirements = to_requirements(LOCK_FORMAT, lock.text, header="kiln: the locked packages")
     packages = uvheld.entries(requirements)
     offline = uvheld.all_held(ctx.uv_cache, packages)
@@ -233,7 +271,7 @@ def install(
             "--require-hashes",
             "--python",
             str(interpreter(dest)),
-            *_index_args(definition, ctx.secrets),
+            *index_args(index, ctx.secrets),
         ]
         _install(sync, ctx, work, offline=offline)
     uvheld.remember(ctx.uv_cache, packages)

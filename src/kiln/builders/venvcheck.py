@@ -142,12 +142,12 @@ def verify_new(
 
 def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
     """A venv's check (see the module's docstring), leaving the folder as it is."""
-    return run_health_check(dest, definition, write_bytecode=False, exact=True)
+    return run_health_check(dest, definition.python.check_imports, write_bytecode=False, exact=True)
 
 
 def run_health_check(
     dest: Path,
-    definition: EnvironmentDefinition,
+    check_imports: list[str],
     *,
     write_bytecode: bool,
     exact: bool = False,
@@ -159,7 +159,8 @@ def run_health_check(
     more is a problem and ``uv pip check`` applies. ``write_bytecode``: the imports of
     ``python.check_imports`` may leave ``.pyc`` files (in a new build, to be shared).
     ``pip_check=False``: the lock's consistency is known already (the installed set is still
-    compared with the lock, so it is the set that was checked)."""
+    compared with the lock, so it is the set that was checked). ``check_imports``: the
+    definition's ``python.check_imports``."""
     python = interpreter(dest)
     if not python.exists():
         return f"{python} is missing"
@@ -168,7 +169,7 @@ def run_health_check(
         return f"{dest / LOCK_FILE} is missing or unreadable"
     consistency = _start_pip_check(python) if exact and locked and pip_check else None
     flags = ["-I"] if write_bytecode else ["-I", "-B"]
-    arguments = [json.dumps(sorted(locked)), json.dumps(definition.python.check_imports)]
+    arguments = [json.dumps(sorted(locked)), json.dumps(check_imports)]
     try:
         result = subprocess.run(
             [str(python), *flags, "-c", _HEALTH, *arguments],
