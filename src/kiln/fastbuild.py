@@ -175,9 +175,11 @@ def _plan(
     key = materialization_key(venv.name, found.build_hash, lock.lock_digest, target.platform)
     if cache.recent_failure(key) and not retry:
         return None  # the full path says when and why it failed
+    prepared = _context(cache, found, lock, key, NullLog())
     if cache.marker(key) is None:  # uv makes the venv while the lock is checked
-        venvcreate.prepare(target, _context(cache, found, lock, key, NullLog()))
+        venvcreate.prepare(target, prepared)
     if not _lock_sound(lock, python.get("pip", {})):
+        venvcreate.discard(target, prepared)  # the full path refuses this lock
         return None
     imports = list(python.get("check_imports", []))
     pip = python.get("pip", {})
