@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 MARKER = ".kiln-ready"
 MATERIALIZATION_RECIPE = "kiln.materialization/1"
+WHEELS_FOLDER = "wheels"  # local wheels staged from the artifact store, by sha256
 FAILURE_TTL_SECONDS = 300.0
 _NOT_READY = "not built"
 

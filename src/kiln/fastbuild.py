@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -33,9 +35,8 @@ from typing import Any, NamedTuple
 
 from kiln.builders import bytecodejob, interpreters, packagecaches, venv, venvcheck, venvcreate
 from kiln.builders.base import BuildContext, Lock, Log, Target
-from kiln.buildinputs import WHEELS_FOLDER
 from kiln.buildlog import BuildLog, NullLog, Reporter
-from kiln.cache import Cache, materialization_key
+from kiln.cache import WHEELS_FOLDER, Cache, materialization_key
 from kiln.errors import KilnError
 from kiln.fastexec import write_pointer
 from kiln.registry import fastbuilds
@@ -97,15 +98,19 @@ def _reference(text: str) -> tuple[str, str | None] | None:
 
 
 def _plain_pip(text: str, stored: dict[str, Any]) -> bool:
-    """Whether the venv builder alone builds this stored definition, needing no secret."""
-    from kiln.builders.venv import LOCAL_KINDS
-    from kiln.environment.packages import parse_pip_entry
-
+    """Whether the venv builder alone builds this stored definition, needing no secret (its
+    pip entries are checked by ``_no_local_files``)."""
     python, pip = stored.get("python", {}), stored.get("python", {}).get("pip", {})
     if "${" in text or not set(stored) <= _TOP or not isinstance(python, dict):
         return False
-    if not set(python) <= _PYTHON or not isinstance(pip, dict) or not set(pip) <= _PIP:
-        return False
+    return set(python) <= _PYTHON and isinstance(pip, dict) and set(pip) <= _PIP
+
+
+def _no_local_files(pip: dict[str, Any]) -> bool:
+    """No pip entry names a path or a stored wheel (the full path stages those)."""
+    from kiln.builders.venv import LOCAL_KINDS
+    from kiln.environment.packages import parse_pip_entry  # packaging: while uv makes the venv
+
     return all(parse_pip_entry(entry).kind not in LOCAL_KINDS for entry in pip.get("packages", []))
 
 
@@ -178,8 +183,8 @@ def _plan(
     prepared = _context(cache, found, lock, key, NullLog())
     if cache.marker(key) is None:  # uv makes the venv while the lock is checked
         venvcreate.prepare(target, prepared)
-    if not _lock_sound(lock, python.get("pip", {})):
-        venvcreate.discard(target, prepared)  # the full path refuses this lock
+    if not (_no_local_files(python.get("pip", {})) and _lock_sound(lock, python.get("pip", {}))):
+        venvcreate.discard(target, prepared)  # the full path stages wheels, or refuses the lock
         return None
     imports = list(python.get("check_imports", []))
     pip = python.get("pip", {})
@@ -244,6 +249,9 @@ def build_planned(plan: Plan, workspace: Workspace, reporter: Reporter) -> WarmB
         )
         return _marker_facts(plan, started)
 
+    # What recording the build imports, imported while uv runs (the main thread mostly waits
+    # for uv then, so the two share no CPU time).
+    threading.Thread(target=_import_for_the_record, name="kiln-imports", daemon=True).start()
     try:
         with packagecaches.in_use(cache.root):
             try:
@@ -267,6 +275,11 @@ def build_planned(plan: Plan, workspace: Workspace, reporter: Reporter) -> WarmB
     _point_warm_path(plan, path)
     seconds = time.monotonic() - started
     return WarmBuild(venv.name, path, venv.interpreter(path), built_now, seconds)
+
+
+def _import_for_the_record() -> None:
+    for module in ("kiln.accounts", "kiln.artifacts"):
+        importlib.import_module(module)
 
 
 def _marker_facts(plan: Plan, started: float) -> dict[str, Any]:

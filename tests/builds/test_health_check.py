@@ -46,6 +46,20 @@ def test_a_deleted_file_of_a_package_is_named(built: Built, tmp_path: Path) -> N
     assert venv.health_check(copy, definition_) == "demo 1.0 lacks 1 of its files: demo/extra.py"
 
 
+def test_a_deleted_folder_names_its_files_and_a_dangling_link_is_still_a_file(
+    built: Built, tmp_path: Path
+) -> None:
+    """The check lists each folder once: what it finds is what ``os.path.lexists`` finds."""
+    copy, site, definition_ = _copy(built, tmp_path)
+    (site / "demo" / "extra.py").unlink()
+    (site / "demo" / "extra.py").symlink_to(tmp_path / "nowhere.py")
+    assert venv.health_check(copy, definition_) is None
+
+    shutil.rmtree(site / "demo")
+    reason = venv.health_check(copy, definition_)
+    assert reason is not None and reason.startswith("demo 1.0 lacks 2 of its files: demo/")
+
+
 def test_a_deleted_record_is_named(built: Built, tmp_path: Path) -> None:
     copy, site, definition_ = _copy(built, tmp_path)
     (site / "demo-1.0.dist-info" / "RECORD").unlink()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from kiln.builders import conda, user_managed, venv
+from kiln.builders import venv
 from kiln.builders.base import Lock
 from kiln.environment.packages import parse_conda_entry, parse_pip_entry
 
@@ -55,6 +55,10 @@ def read_lock(lock: Lock) -> LockedPackages:
 def _read(lock: Lock) -> LockedPackages:
     if lock.format == venv.LOCK_FORMAT:
         return LockedPackages(pip=_pylock(lock.text))
+    # The conda builder's module is imported only for its locks: a venv build from a stored
+    # lock checks it without importing conda's solver and channels.
+    from kiln.builders import conda, user_managed
+
     if lock.format == conda.LOCK_FORMAT:
         data = json.loads(lock.text)
         records: list[dict[str, Any]] = data["conda"]
@@ -155,6 +159,10 @@ def _satisfies(version: str, specifier: str) -> bool:
 def _conda_mismatches(
     conda_packages: list[str], records: dict[str, list[dict[str, Any]]]
 ) -> list[str]:
+    if not conda_packages:
+        return []
+    from kiln.builders import conda
+
     problems = []
     for text in conda_packages:
         entry = parse_conda_entry(text)
@@ -173,6 +181,8 @@ def _conda_mismatches(
 def _conda_matches(spec: str, record: dict[str, Any]) -> bool:
     """conda's own reading of the spec (``=1.26`` is 1.26.*, ``==1.26.4`` exact)."""
     from rattler import MatchSpec
+
+    from kiln.builders import conda
 
     try:
         return bool(MatchSpec(spec).matches(conda.locked_record(record)))

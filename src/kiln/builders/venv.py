@@ -33,7 +33,6 @@ from kiln.builders.venvcheck import interpreter as interpreter
 from kiln.builders.venvcheck import quick_check as quick_check
 from kiln.builders.venvcheck import run_health_check as run_health_check
 from kiln.builders.venvcheck import verify_new as verify_new
-from kiln.environment.packages import parse_pip_entry
 from kiln.lockexport import export_pip_lock, to_requirements
 from kiln.secrets import expand
 
@@ -93,6 +92,8 @@ def index_args(pip: IndexOptions, secrets: dict[str, str]) -> list[str]:
 def _requirement_lines(definition: EnvironmentDefinition, ctx: BuildContext) -> list[str]:
     """The pip entries for uv, local files replaced by their staged copy relative to
     ``ctx.wheel_root`` (uv resolves a relative path against its working folder)."""
+    from kiln.environment.packages import parse_pip_entry  # packaging: only when resolving
+
     lines = []
     for entry in definition.python.pip.packages:
         parsed = parse_pip_entry(entry)

@@ -67,8 +67,19 @@ def missing_files(where, folder):
         paths = None if listing is None else [x for x in listing.splitlines() if x.strip()]
     if paths is None:
         return None
-    return [p for p in paths if "__pycache__" not in p.split("/")
-            and not os.path.lexists(os.path.join(base, p))]
+    return [p for p in paths if "__pycache__" not in p.split("/") and not listed(base, p)]
+listings = {}
+def listed(base, path):
+    # One listing per folder rather than one lstat per file (thousands in numpy and scipy):
+    # a name in its folder's listing is what os.path.lexists finds.
+    folder, _, name = path.rpartition("/")
+    where = os.path.join(base, folder) if folder else base
+    if where not in listings:
+        try:
+            listings[where] = set(os.listdir(where))
+        except OSError:
+            listings[where] = set()
+    return name in listings[where]
 for folder in sys.path:
     try:
         names = sorted(os.listdir(folder))
