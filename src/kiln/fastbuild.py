@@ -99,33 +99,35 @@ def _reference(text: str) -> tuple[str, str | None] | None:
 
 def _plain_pip(text: str, stored: dict[str, Any]) -> bool:
     """Whether the venv builder alone builds this stored definition, needing no secret (its
-    pip entries are checked by ``_no_local_files``)."""
+    pip entries are checked by ``_buildable_lock``)."""
     python, pip = stored.get("python", {}), stored.get("python", {}).get("pip", {})
     if "${" in text or not set(stored) <= _TOP or not isinstance(python, dict):
         return False
     return set(python) <= _PYTHON and isinstance(pip, dict) and set(pip) <= _PIP
 
 
-def _no_local_files(pip: dict[str, Any]) -> bool:
-    """No pip entry names a path or a stored wheel (the full path stages those)."""
-    from kiln.builders.venv import LOCAL_KINDS
-    from kiln.environment.packages import parse_pip_entry  # packaging: while uv makes the venv
-
-    return all(parse_pip_entry(entry).kind not in LOCAL_KINDS for entry in pip.get("packages", []))
-
-
-def _lock_sound(lock: LockRow, pip: dict[str, Any]) -> bool:
-    """buildlocks.lock_problem finds nothing: the text is the stored digest's, it parses, and
-    it installs every exact pin (the full path reports any problem)."""
-    from kiln.builders.lockcheck import pin_problems, read_lock
+def _buildable_lock(lock: LockRow, pip: dict[str, Any]) -> bool:
+    """No pip entry names a local file (the full path stages those), and buildlocks.lock_problem
+    finds nothing: the text is the stored digest's, it parses, and it installs every exact pin
+    (the full path reports any problem). Plain pins are checked without ``packaging``."""
+    from kiln.builders.plainpins import plain_pins_met
 
     if hashlib.sha256(lock.lock_text.encode()).hexdigest() != lock.lock_digest:
+        return False
+    packages, constraints = pip.get("packages", []), pip.get("constraints", [])
+    if plain_pins_met(packages, constraints, lock.lock_text):
+        return True  # bare names and plain pins name no local file either
+    from kiln.builders.lockcheck import pin_problems, read_lock
+    from kiln.builders.venv import LOCAL_KINDS
+    from kiln.environment.packages import parse_pip_entry
+
+    if any(parse_pip_entry(entry).kind in LOCAL_KINDS for entry in packages):
         return False
     try:
         locked = read_lock(_to_lock(lock))
     except ValueError:
         return False
-    return not pin_problems(pip.get("packages", []), pip.get("constraints", []), [], locked)
+    return not pin_problems(packages, constraints, [], locked)
 
 
 def _to_lock(lock: LockRow) -> Lock:
@@ -183,7 +185,7 @@ def _plan(
     prepared = _context(cache, found, lock, key, NullLog())
     if cache.marker(key) is None:  # uv makes the venv while the lock is checked
         venvcreate.prepare(target, prepared)
-    if not (_no_local_files(python.get("pip", {})) and _lock_sound(lock, python.get("pip", {}))):
+    if not _buildable_lock(lock, python.get("pip", {})):
         venvcreate.discard(target, prepared)  # the full path stages wheels, or refuses the lock
         return None
     imports = list(python.get("check_imports", []))
@@ -249,9 +251,8 @@ def build_planned(plan: Plan, workspace: Workspace, reporter: Reporter) -> WarmB
         )
         return _marker_facts(plan, started)
 
-    # What recording the build imports, imported while uv runs (the main thread mostly waits
-    # for uv then, so the two share no CPU time).
-    threading.Thread(target=_import_for_the_record, name="kiln-imports", daemon=True).start()
+    # While uv runs the main thread mostly waits, so this costs the build no time.
+    threading.Thread(target=_prepare_the_record, name="kiln-imports", daemon=True).start()
     try:
         with packagecaches.in_use(cache.root):
             try:
@@ -277,9 +278,12 @@ def build_planned(plan: Plan, workspace: Workspace, reporter: Reporter) -> WarmB
     return WarmBuild(venv.name, path, venv.interpreter(path), built_now, seconds)
 
 
-def _import_for_the_record() -> None:
+def _prepare_the_record() -> None:
+    """What the marker and the record need, asked while uv runs: the modules that write the
+    record, and ``uv --version`` (remembered by uvtool.uv_version)."""
     for module in ("kiln.accounts", "kiln.artifacts"):
         importlib.import_module(module)
+    venv.tool_versions()
 
 
 def _marker_facts(plan: Plan, started: float) -> dict[str, Any]:
