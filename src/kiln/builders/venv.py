@@ -18,23 +18,24 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from kiln.builders import interpreters, uvheld, venvcreate
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
+from kiln.builders.earlycheck import EarlyCheck
+from kiln.builders.uvindex import IndexOptions, index_args
 from kiln.builders.uvprogress import UvFollower
 from kiln.builders.uvtool import redact, run_uv, uv_version
-from kiln.builders.venvcheck import LOCK_FILE, home_of
+from kiln.builders.venvcheck import LOCK_FILE, home_of, locked_versions
 from kiln.builders.venvcheck import health_check as health_check
 from kiln.builders.venvcheck import interpreter as interpreter
 from kiln.builders.venvcheck import quick_check as quick_check
 from kiln.builders.venvcheck import run_health_check as run_health_check
 from kiln.builders.venvcheck import verify_new as verify_new
 from kiln.lockexport import export_pip_lock, to_requirements
-from kiln.secrets import expand
 
 if TYPE_CHECKING:
     from kiln.environment.definition import EnvironmentDefinition
@@ -61,32 +62,8 @@ def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
     )
 
 
-class IndexOptions(Protocol):
-    """What uv's index options come from: ``python.pip`` of a definition, or the same fields
-    read from a stored one without the model (kiln.fastbuild)."""
-
-    @property
-    def index_url(self) -> str | None: ...
-    @property
-    def extra_index_urls(self) -> list[str]: ...
-    @property
-    def find_links(self) -> list[str]: ...
-    @property
-    def pre(self) -> bool: ...
-
-
 def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> list[str]:
     return index_args(definition.python.pip, secrets)
-
-
-def index_args(pip: IndexOptions, secrets: dict[str, str]) -> list[str]:
-    """uv's index options, with ``${VAR}`` references expanded from ``secrets``."""
-    args = ["--index-url", expand(pip.index_url, secrets)] if pip.index_url else []
-    for url in pip.extra_index_urls:
-        args += ["--extra-index-url", expand(url, secrets)]
-    for url in pip.find_links:
-        args += ["--find-links", expand(url, secrets)]
-    return args + (["--prerelease", "allow"] if pip.pre else [])
 
 
 def _requirement_lines(definition: EnvironmentDefinition, ctx: BuildContext) -> list[str]:
@@ -218,18 +195,36 @@ def build_locked(
     check_imports: list[str],
 ) -> None:
     """``build`` given only what it reads of the definition: the index options and
-    ``python.check_imports``."""
-    install_locked(lock, target, dest, ctx, index)
-    if ctx.lock_checked:
-        ctx.log.write("(`uv pip check` passed on an earlier build of this lock: not run again)\n")
-    verify_new(
-        dest,
-        ctx,
-        lambda writing: run_health_check(
-            dest, check_imports, write_bytecode=writing, exact=True, pip_check=not ctx.lock_checked
-        ),
-        imports=bool(check_imports),
-    )
+    ``python.check_imports``. Without imports to check, the check's interpreter starts while
+    uv installs (kiln.builders.earlycheck)."""
+    early = EarlyCheck()
+
+    def start_check() -> None:
+        locked = locked_versions(dest)
+        if not check_imports and locked:
+            early.start(dest, list(locked))
+
+    try:
+        install_locked(lock, target, dest, ctx, index, before_sync=start_check)
+        if ctx.lock_checked:
+            ctx.log.write(
+                "(`uv pip check` passed on an earlier build of this lock: not run again)\n"
+            )
+        verify_new(
+            dest,
+            ctx,
+            lambda writing: run_health_check(
+                dest,
+                check_imports,
+                write_bytecode=writing,
+                exact=True,
+                pip_check=not ctx.lock_checked,
+                early=early,
+            ),
+            imports=bool(check_imports),
+        )
+    finally:
+        early.stop()
 
 
 def install(
@@ -244,9 +239,16 @@ def install(
 
 
 def install_locked(
-    lock: Lock, target: Target, dest: Path, ctx: BuildContext, index: IndexOptions
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+    index: IndexOptions,
+    *,
+    before_sync: Callable[[], None] = lambda: None,
 ) -> None:
-    """``install`` given only the index options of the definition."""
+    """``install`` given only the index options of the definition; ``before_sync`` is called
+    once the venv and its lock file exist, just before uv installs the packages."""
     requirements = to_requirements(LOCK_FORMAT, lock.text, header="kiln: the locked packages")
     packages = uvheld.entries(requirements)
     offline = uvheld.all_held(ctx.uv_cache, packages)
@@ -274,6 +276,7 @@ def install_locked(
             str(interpreter(dest)),
             *index_args(index, ctx.secrets),
         ]
+        before_sync()
         _install(sync, ctx, work, offline=offline)
     uvheld.remember(ctx.uv_cache, packages)
 

@@ -33,13 +33,14 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 if TYPE_CHECKING:
+    from kiln.builders.earlycheck import EarlyCheck
     from kiln.environment.definition import EnvironmentDefinition
 
 LOCK_FILE = "kiln-lock.toml"  # the pylock.toml an environment was built from, kept inside it
 RESULT = "kiln-health:"  # the result's line: imported modules may print to stdout too
 SHOWN_PROBLEMS = 5
 
-_HEALTH = r"""
+HEALTH_SCRIPT = r"""
 import csv, json, os, re, sys
 checked, modules = set(json.loads(sys.argv[1])), json.loads(sys.argv[2])
 problems, installed = [], {}
@@ -164,6 +165,7 @@ def run_health_check(
     exact: bool = False,
     pip_check: bool = True,
     timeout: float = 300,
+    early: EarlyCheck | None = None,
 ) -> str | None:
     """None when ``dest`` is healthy, else why not. ``exact``: the environment holds the lock
     and nothing else (a venv; a conda prefix also holds conda's Python packages), so anything
@@ -171,7 +173,8 @@ def run_health_check(
     ``python.check_imports`` may leave ``.pyc`` files (in a new build, to be shared).
     ``pip_check=False``: the lock's consistency is known already (the installed set is still
     compared with the lock, so it is the set that was checked). ``check_imports``: the
-    definition's ``python.check_imports``."""
+    definition's ``python.check_imports``. ``early``: the check's interpreter, started while
+    the packages were installed (kiln.builders.earlycheck), used when it can be."""
     python = interpreter(dest)
     if not python.exists():
         return f"{python} is missing"
@@ -181,9 +184,10 @@ def run_health_check(
     consistency = _start_pip_check(python) if exact and locked and pip_check else None
     flags = ["-I"] if write_bytecode else ["-I", "-B"]
     arguments = [json.dumps(sorted(locked)), json.dumps(check_imports)]
+    result = early.result(timeout) if early is not None and not check_imports else None
     try:
-        result = subprocess.run(
-            [str(python), *flags, "-c", _HEALTH, *arguments],
+        result = result or subprocess.run(
+            [str(python), *flags, "-c", HEALTH_SCRIPT, *arguments],
             capture_output=True,
             text=True,
             timeout=timeout,
