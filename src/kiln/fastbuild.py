@@ -246,13 +246,13 @@ def build_planned(plan: Plan, workspace: Workspace, reporter: Reporter) -> WarmB
             bool(plan.pip.get("pre", False)),
         )
         lock, context = _to_lock(plan.lock), replace(ctx, lock_checked=checked)
+        # From here the main thread mostly waits for uv, so this costs the build no time.
+        threading.Thread(target=_prepare_the_record, name="kiln-record", daemon=True).start()
         venv.build_locked(
             lock, plan.target, staging, context, index=index, check_imports=plan.check_imports
         )
         return _marker_facts(plan, started)
 
-    # While uv runs the main thread mostly waits, so this costs the build no time.
-    threading.Thread(target=_prepare_the_record, name="kiln-imports", daemon=True).start()
     try:
         with packagecaches.in_use(cache.root):
             try:
