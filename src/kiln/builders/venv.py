@@ -28,13 +28,14 @@ from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Targe
 from kiln.builders.earlycheck import EarlyCheck
 from kiln.builders.uvindex import IndexOptions, index_args
 from kiln.builders.uvprogress import UvFollower
-from kiln.builders.uvtool import redact, run_uv, uv_version
+from kiln.builders.uvtool import redact, uv_version
 from kiln.builders.venvcheck import LOCK_FILE, home_of, locked_versions
 from kiln.builders.venvcheck import health_check as health_check
 from kiln.builders.venvcheck import interpreter as interpreter
 from kiln.builders.venvcheck import quick_check as quick_check
 from kiln.builders.venvcheck import run_health_check as run_health_check
 from kiln.builders.venvcheck import verify_new as verify_new
+from kiln.builders.venvsync import once, sync_lock, uv_in
 from kiln.lockexport import export_pip_lock, to_requirements
 
 if TYPE_CHECKING:
@@ -144,15 +145,7 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
             (work / constraints).write_text("\n".join(pip.constraints) + "\n", encoding="utf-8")
             args += ["-c", constraints]
         try:
-            run_uv(
-                args,
-                log=ctx.log,
-                cache_dir=ctx.uv_cache,
-                secrets=ctx.secrets,
-                cwd=work,
-                what="resolving packages",
-                on_line=UvFollower(ctx.log),
-            )
+            uv_in(ctx, args, work, "resolving packages", UvFollower(ctx.log))
         except BuildError:
             venvcreate.discard(target, ctx)  # no build follows a failed resolution
             raise
@@ -205,7 +198,7 @@ def build_locked(
             early.start(dest, list(locked))
 
     try:
-        install_locked(lock, target, dest, ctx, index, before_sync=start_check)
+        install_locked(lock, target, dest, ctx, index, beside_sync=start_check)
         if ctx.lock_checked:
             ctx.log.write(
                 "(`uv pip check` passed on an earlier build of this lock: not run again)\n"
@@ -245,10 +238,10 @@ def install_locked(
     ctx: BuildContext,
     index: IndexOptions,
     *,
-    before_sync: Callable[[], None] = lambda: None,
+    beside_sync: Callable[[], None] = lambda: None,
 ) -> None:
-    """``install`` given only the index options of the definition; ``before_sync`` is called
-    once the venv and its lock file exist, just before uv installs the packages."""
+    """``install`` given only the index options of the definition; ``beside_sync`` is called
+    once, when uv's sync says its first line (the venv and its lock file exist by then)."""
     requirements = to_requirements(LOCK_FORMAT, lock.text, header="kiln: the locked packages")
     packages = uvheld.entries(requirements)
     offline = uvheld.all_held(ctx.uv_cache, packages)
@@ -276,56 +269,8 @@ def install_locked(
             str(interpreter(dest)),
             *index_args(index, ctx.secrets),
         ]
-        before_sync()
-        _install(sync, ctx, work, offline=offline)
+        sync_lock(sync, ctx, work, offline=offline, beside=once(beside_sync))
     uvheld.remember(ctx.uv_cache, packages)
-
-
-def _install(sync: list[str], ctx: BuildContext, work: Path, *, offline: bool) -> None:
-    """``uv pip sync``: offline when uv's cache is known to hold every package (the phase is
-    "install" already), else through the index, moving the display from "download" to
-    "install" when uv says it has prepared the packages. uv's messages become the display's
-    details either way.
-
-    Pins and hashes fix every file, so uv's cached index pages are as good as fresh ones here:
-    when everything is cached, offline skips ~0.3 s of index requests. An offline run that
-    fails anyway (uv pruned a file meanwhile) fails before installing anything; the online run
-    that follows stays in "install" (a phase never comes back), its downloads shown as details."""
-    if offline:
-        try:
-            run_uv(
-                [*sync, "--offline"],
-                log=ctx.log,
-                cache_dir=ctx.uv_cache,
-                secrets=ctx.secrets,
-                cwd=work,
-                what="installing the locked packages from uv's cache",
-                on_line=UvFollower(ctx.log),
-            )
-            return
-        except BuildError:
-            ctx.log.write("(not everything is in uv's cache: downloading)\n")
-            ctx.log.detail("downloading what uv's cache no longer holds")
-
-    installing = offline
-    follower = UvFollower(ctx.log)
-
-    def follow(line: str) -> None:
-        nonlocal installing
-        if line.startswith(("Prepared ", "Installed ")) and not installing:
-            installing = True
-            ctx.log.phase("install")
-        follower(line)
-
-    run_uv(
-        sync,
-        log=ctx.log,
-        cache_dir=ctx.uv_cache,
-        secrets=ctx.secrets,
-        cwd=work,
-        what="installing the locked packages",
-        on_line=follow,
-    )
 
 
 def activation(dest: Path) -> Activation:
