@@ -152,13 +152,13 @@ def stored_lock(
 ) -> tuple[Builder, LockRow]:
     """The stored lock of ``record`` for this machine's platform (the newest generation, or
     ``generation``), verified against its digest and the definition's pins, and its builder."""
-    from kiln import builders
+    from kiln.builders import choice
     from kiln.builders.base import BuildContext
     from kiln.buildlocks import verify_lock
     from kiln.buildlog import NullLog
     from kiln.buildstore import open_build_store
 
-    builder = builders.choose(record.definition)
+    builder = choice.choose(record.definition)
     # The platform of this machine's build when there is one (asking an image builder for its
     # target would build the definition's Dockerfile), else the builder's answer.
     found = _newest_built(workspace.cache_root / "envs", record.build_hash, builder.name)
@@ -253,11 +253,11 @@ def _newest_built(
 def _describe(
     workspace: Workspace, record: EnvironmentRecord, path: Path, marker: dict[str, Any]
 ) -> BuildInfo:
-    from kiln import builders
+    from kiln.builders import choice
     from kiln.buildstore import open_build_store
     from kiln.cache import MARKER, disk_usage
 
-    builder = builders.BUILDERS.get(str(marker.get("builder")))
+    builder = choice.BUILDERS.get(str(marker.get("builder")))
     problem = builder.quick_check(path) if builder else "built by an unknown builder"
     locks = open_build_store(workspace).list_locks(build_hash=record.build_hash)
     lock = next((row for row in locks if row.lock_digest == marker.get("lock_digest")), None)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from kiln.builders.base import BuildError
 from kiln.builders.uvtool import MIN_SECRET_LENGTH
+from kiln.cache import WHEELS_FOLDER as WHEELS_FOLDER
 from kiln.environment.packages import local_file_name
 from kiln.secrets import credential_references, references
 
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
     from kiln.cache import Cache
     from kiln.environment.definition import EnvironmentDefinition
     from kiln.workspace import Workspace
-
-WHEELS_FOLDER = "wheels"  # local wheels staged from the artifact store, by sha256
 
 
 def secrets_for(

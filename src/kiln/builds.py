@@ -8,7 +8,6 @@ platform), so a new lock generation (``--refresh``) builds anew and the old buil
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import time
@@ -17,8 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kiln import builders
-from kiln.builders import packagecaches
+from kiln.builders import choice, packagecaches
 from kiln.builders.base import Activation, BuildContext, Builder, BuildError, Lock, Target
 from kiln.buildinputs import (
     WHEELS_FOLDER,
@@ -29,14 +27,12 @@ from kiln.buildinputs import (
 from kiln.buildleases import BuildLease
 from kiln.buildlocks import RecentFailure, resolve_lock, stored_lock, verify_lock
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
-from kiln.cache import Cache
+from kiln.cache import Cache, materialization_key
 from kiln.catalog import EnvironmentRecord
 from kiln.errors import KilnError
 from kiln.registry.lease_queries import LeaseKey
 from kiln.registry.lock_queries import LockRow
 from kiln.workspace import Workspace
-
-MATERIALIZATION_RECIPE = "kiln.materialization/1"
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,7 @@ class Built:
     key: str
     path: Path
     interpreter: Path
-    builder: str  # its name in kiln.builders.BUILDERS
+    builder: str  # its name in kiln.choice.BUILDERS
     target: Target
     lock: LockRow
     built_now: bool
@@ -58,11 +54,6 @@ class Built:
 
 def open_cache(workspace: Workspace) -> Cache:
     return Cache(workspace.cache_root)
-
-
-def materialization_key(builder: str, build_hash: str, lock_digest: str, platform: str) -> str:
-    text = "\0".join([MATERIALIZATION_RECIPE, builder, build_hash, lock_digest, platform])
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _to_lock(row: LockRow) -> Lock:
@@ -104,7 +95,7 @@ def ensure_built(
     _refuse_r(record)
     cache = cache or open_cache(workspace)
     reporter = reporter or SilentReporter()
-    builder = builders.choose(record.definition, host_only=host_only)
+    builder = choice.choose(record.definition, host_only=host_only)
     log = BuildLog(cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log", reporter)
     attempt = _Attempt(workspace, log, record.build_hash, builder)
     options = {"refresh_base": refresh_base, "pull_only": pull_only, "no_cache": no_cache}
@@ -159,7 +150,7 @@ def _ensure(
         ctx = BuildContext(
             log,
             cache.uv_cache,
-            secrets_for(record.definition, conda_channels=builders.reads_conda_channels(builder)),
+            secrets_for(record.definition, conda_channels=choice.reads_conda_channels(builder)),
             wheel_root=cache.root / WHEELS_FOLDER,
             local_wheels=stage_local_wheels(workspace, cache, record.definition),
             image_registry=workspace.image_registry,

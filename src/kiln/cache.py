@@ -11,6 +11,7 @@ collection never removes a materialization with a live reference.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -28,8 +29,16 @@ if TYPE_CHECKING:
     from filelock import FileLock
 
 MARKER = ".kiln-ready"
+MATERIALIZATION_RECIPE = "kiln.materialization/1"
+WHEELS_FOLDER = "wheels"  # local wheels staged from the artifact store, by sha256
 FAILURE_TTL_SECONDS = 300.0
 _NOT_READY = "not built"
+
+
+def materialization_key(builder: str, build_hash: str, lock_digest: str, platform: str) -> str:
+    """The folder name of a build: a new lock generation builds anew, the old one stays."""
+    text = "\0".join([MATERIALIZATION_RECIPE, builder, build_hash, lock_digest, platform])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def default_root(configured: str | None = None) -> Path:

@@ -122,21 +122,21 @@ def _remove(cache: Cache, entry: Entry) -> bool:
 
 def _release(entry: Entry) -> Callable[[Path], None] | None:
     """What the entry's builder removes besides the folder (None for an unknown builder)."""
-    from kiln import builders
+    from kiln.builders import choice
 
-    builder = builders.BUILDERS.get(str(entry.marker.get("builder")))
+    builder = choice.BUILDERS.get(str(entry.marker.get("builder")))
     return builder.remove if builder is not None else None
 
 
 def verify(workspace: Workspace, cache: Cache) -> list[Verified]:
     """Re-run the health check of every ready build. The full check needs the definition
     (which packages to import); a build no version uses any more gets the cheap one."""
-    from kiln import builders
+    from kiln.builders import choice
 
     users = versions_by_build(workspace)
     results = []
     for entry in cache.entries():
-        builder = builders.get(str(entry.marker.get("builder")))
+        builder = choice.get(str(entry.marker.get("builder")))
         records = users.get(entry.marker.get("build_hash", ""))
         problem = (
             builder.health_check(entry.path, records[0].definition)

@@ -138,7 +138,7 @@ def build(
 
 def _forget(workspace: Workspace, record: EnvironmentRecord) -> None:
     """Remove this machine's image builds of ``record`` (images and cache folders)."""
-    from kiln import builders
+    from kiln.builders import choice
     from kiln.builds import open_cache
 
     cache = open_cache(workspace)
@@ -147,7 +147,7 @@ def _forget(workspace: Workspace, record: EnvironmentRecord) -> None:
             entry.marker.get("build_hash") == record.build_hash
             and (entry.path / imagefile.FACTS).is_file()
         ):
-            builder = builders.get(str(entry.marker.get("builder")))
+            builder = choice.get(str(entry.marker.get("builder")))
             if not cache.remove(entry.key, release=builder.remove):
                 raise UsageError(
                     f"the image of {record.reference} is in use by a running process; stop it "
@@ -181,7 +181,7 @@ def details(
 ) -> dict[str, Any]:
     """``image show``: the image of ``record`` on this machine, asked of the registry too
     (unless not ``ask_registry``: a web page never waits on a registry)."""
-    from kiln import builders
+    from kiln.builders import choice
     from kiln.builders.oci.registry import manifest_digest, parse
 
     record = image_record(workspace, record)
@@ -195,7 +195,7 @@ def details(
         "exists_in_registry": exists,
         "size_bytes": facts.get("size"),
         "layers": facts.get("layers"),
-        "interpreter": str(builders.get(str(marker.get("builder"))).interpreter(folder)),
+        "interpreter": str(choice.get(str(marker.get("builder"))).interpreter(folder)),
         "dockerfile": dockerfile_for(record, folder),
     }
 

@@ -9,8 +9,9 @@ import ast
 from pathlib import Path
 
 from kiln import builders
-from kiln.builders import BUILDERS, conda, image, user_image, user_managed, venv
+from kiln.builders import conda, image, user_image, user_managed, venv
 from kiln.builders.base import Builder
+from kiln.builders.choice import BUILDERS
 
 SRC = Path(builders.__file__).resolve().parents[1]
 NAMES = set(BUILDERS)

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from kiln import catalog
-from kiln.builders import choose, conda
+from kiln.builders import conda
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
+from kiln.builders.choice import choose
 from kiln.builds import ensure_built
 from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.validation import validate_definition

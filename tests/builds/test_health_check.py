@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from kiln.builders import venv
+from kiln.builders.earlycheck import EarlyCheck
+from kiln.builders.venvcheck import locked_versions
 from kiln.buildinfo import logged_build
 from kiln.builds import Built, ensure_built
 from kiln.cache import Cache
@@ -44,6 +46,20 @@ def test_a_deleted_file_of_a_package_is_named(built: Built, tmp_path: Path) -> N
     (site / "demo" / "extra.py").unlink()
 
     assert venv.health_check(copy, definition_) == "demo 1.0 lacks 1 of its files: demo/extra.py"
+
+
+def test_a_deleted_folder_names_its_files_and_a_dangling_link_is_still_a_file(
+    built: Built, tmp_path: Path
+) -> None:
+    """The check lists each folder once: what it finds is what ``os.path.lexists`` finds."""
+    copy, site, definition_ = _copy(built, tmp_path)
+    (site / "demo" / "extra.py").unlink()
+    (site / "demo" / "extra.py").symlink_to(tmp_path / "nowhere.py")
+    assert venv.health_check(copy, definition_) is None
+
+    shutil.rmtree(site / "demo")
+    reason = venv.health_check(copy, definition_)
+    assert reason is not None and reason.startswith("demo 1.0 lacks 2 of its files: demo/")
 
 
 def test_a_deleted_record_is_named(built: Built, tmp_path: Path) -> None:
@@ -122,3 +138,39 @@ def test_uv_pip_check_runs_once_per_lock(
     assert again.built_now and again.lock.lock_digest == built.lock.lock_digest
     second = logged_build(sqlite_workspace, built.record).log
     assert second is not None and SKIPPED in second.read_text(encoding="utf-8")
+
+
+def _early(copy: Path) -> EarlyCheck:
+    early = EarlyCheck()
+    locked = locked_versions(copy)
+    assert locked is not None
+    early.start(copy, list(locked))
+    return early
+
+
+def test_the_check_started_before_the_install_sees_what_was_installed_after(
+    built: Built, tmp_path: Path
+) -> None:
+    """The early interpreter scans only when told: a file deleted after it started is named."""
+    copy, site, _ = _copy(built, tmp_path)
+    early = _early(copy)
+    (site / "demo" / "extra.py").unlink()
+
+    reason = venv.run_health_check(copy, [], write_bytecode=False, exact=True, early=early)
+    assert reason == "demo 1.0 lacks 1 of its files: demo/extra.py"
+    assert early.process is None  # its answer was taken
+
+
+@pytest.mark.parametrize("added", ["zz-added.pth", "sitecustomize.py"])
+def test_a_start_up_file_added_after_the_early_start_means_a_new_interpreter(
+    built: Built, tmp_path: Path, added: str
+) -> None:
+    """site reads .pth files and sitecustomize when the interpreter starts: one that appears
+    later would be missed, so the waiting interpreter steps aside and a new one checks."""
+    copy, site, _ = _copy(built, tmp_path)
+    early = _early(copy)
+    (site / added).write_text("import sys; sys.exit('broken start-up file')\n")
+
+    assert early.result(timeout=60) is None
+    reason = venv.run_health_check(copy, [], write_bytecode=False, exact=True)
+    assert reason is not None and "broken start-up file" in reason

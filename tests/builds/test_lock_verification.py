@@ -74,9 +74,9 @@ def six_env(
 
 def materialization_key_of(workspace: Workspace, record: EnvironmentRecord, row: LockRow) -> str:
     """The key the build from ``row`` has (the first build made it on the first machine)."""
-    from kiln import builders
+    from kiln.builders import choice
 
-    name = builders.choose(record.definition).name
+    name = choice.choose(record.definition).name
     return materialization_key(name, record.build_hash, row.lock_digest, row.platform)
 
 

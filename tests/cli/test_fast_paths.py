@@ -21,16 +21,8 @@ from kiln.accounts import local_actor
 from kiln.cli.main import build_parser, main
 from kiln.cli.parsing import parse_short
 from kiln.workspace import Workspace
+from kilntesting.cli import IMPORT_PROBE
 from kilntesting.samples import REFERENCES, SECRETS, register_samples
-
-HEAVY = ("sqlalchemy", "pydantic", "alembic", "yaml")
-_PROBE = (
-    "import json, sys\n"
-    "from kiln.cli.main import main\n"
-    "code = main(sys.argv[1:])\n"
-    f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
-    "sys.stderr.write('\\n' + json.dumps({'code': code, 'heavy': heavy}) + '\\n')\n"
-)
 
 
 @pytest.fixture
@@ -55,7 +47,7 @@ def _probe(argv: list[str], cwd: Path) -> tuple[str, str, dict[str, object]]:
     """The real CLI in a fresh interpreter: its output, and the heavy modules it imported."""
     env = {**os.environ, "KILN_CACHE_DIR": str(cwd / "cache")}
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE, *argv],
+        [sys.executable, "-c", IMPORT_PROBE, *argv],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -16,6 +16,17 @@ from kiln.errors import InvalidDefinition
 
 REPO = Path(__file__).resolve().parents[2]  # tests/kilntesting/cli.py -> the repository
 KILN = [sys.executable, "-m", "kiln"]
+# What the standard-library fast paths must not import.
+HEAVY = ("sqlalchemy", "pydantic", "alembic", "yaml")
+# ``python -c IMPORT_PROBE ARGS``: the CLI with ARGS, then, as the last line on stderr, JSON
+# with its exit code and the HEAVY packages it imported.
+IMPORT_PROBE = (
+    "import json, sys\n"
+    "from kiln.cli.main import main\n"
+    "code = main(sys.argv[1:])\n"
+    f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+    "sys.stderr.write('\\n' + json.dumps({'code': code, 'heavy': heavy}) + '\\n')\n"
+)
 
 
 def run_kiln(

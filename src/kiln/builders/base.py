@@ -2,18 +2,20 @@
 
 A builder knows *how* to turn a definition into a materialization; the cache decides *whether*
 to build (see cache.py). Each builder is one module of plain functions registered in
-``kiln.builders.BUILDERS``; the docstrings of ``Builder`` below are the builder documentation.
+``kiln.builders.choice.BUILDERS``; the docstrings of ``Builder`` below are the builder documentation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kiln.activation import Activation
-from kiln.environment.definition import EnvironmentDefinition
 from kiln.errors import KilnError
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 __all__ = ["Activation", "BuildContext", "BuildError", "Builder", "Lock", "Log", "Target"]
 
@@ -98,7 +100,7 @@ class BuildContext:
 
 
 class Builder(Protocol):
-    """A builder: one module of plain functions, registered in ``kiln.builders.BUILDERS`` under
+    """A builder: one module of plain functions, registered in ``kiln.builders.choice.BUILDERS`` under
     its ``name``. The core calls ``target``, then ``resolve`` once per build hash and platform
     (the lock is stored in the workspace), then ``build`` into a temporary folder that the cache
     renames into place after writing its ready marker. Nothing outside ``kiln.builders`` knows

@@ -1,7 +1,7 @@
 """The ``conda`` builder: conda packages solved and installed by py-rattler, pip packages by uv.
 
 Chosen when ``python.conda.packages`` holds anything besides ``python`` and ``pip`` (see
-``kiln.builders.choose``). The decisions:
+``kiln.builders.choice.choose``). The decisions:
 
 - **The interpreter comes from this machine**, as for the venv builder (``python.version``,
   found by uv, never downloaded): conda channels that ship Python are not reachable here, and a
@@ -50,12 +50,13 @@ from kiln.builders import interpreters, venv
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
 from kiln.builders.condachannels import Channel, channels, client, refused
 from kiln.builders.condasolve import solve, subdir
-from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry
 from kiln.lockexport import exporting, parse_lock_text
 
 if TYPE_CHECKING:
     from rattler import RepoDataRecord
+
+    from kiln.environment.definition import EnvironmentDefinition
 
 name = "conda"
 # What build makes stays on this machine: another machine installs the lock itself.
@@ -265,7 +266,9 @@ def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
 
 
 def _health(dest: Path, definition: EnvironmentDefinition, *, write_bytecode: bool) -> str | None:
-    reason = venv.run_health_check(dest, definition, write_bytecode=write_bytecode)
+    reason = venv.run_health_check(
+        dest, definition.python.check_imports, write_bytecode=write_bytecode
+    )
     if reason is not None:
         return reason
     try:

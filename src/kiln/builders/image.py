@@ -22,7 +22,7 @@ import shutil
 import uuid
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln.builders import venv
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
@@ -35,8 +35,10 @@ from kiln.builders.oci.publish import remove as remove
 from kiln.builders.oci.publish import tool_versions as tool_versions
 from kiln.builders.oci.registry import Registry
 from kiln.builders.oci.split import split
-from kiln.environment.definition import EnvironmentDefinition
 from kiln.lockexport import export_pip_lock
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 name = "image"
 # What build makes is pushed to the workspace's image registry: others pull it.

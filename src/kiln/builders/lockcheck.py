@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from kiln.builders import conda, user_managed, venv
+from kiln.builders import venv
 from kiln.builders.base import Lock
-from kiln.environment.definition import EnvironmentDefinition
 from kiln.environment.packages import parse_conda_entry, parse_pip_entry
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,6 +55,10 @@ def read_lock(lock: Lock) -> LockedPackages:
 def _read(lock: Lock) -> LockedPackages:
     if lock.format == venv.LOCK_FORMAT:
         return LockedPackages(pip=_pylock(lock.text))
+    # The conda builder's module is imported only for its locks: a venv build from a stored
+    # lock checks it without importing conda's solver and channels.
+    from kiln.builders import conda, user_managed
+
     if lock.format == conda.LOCK_FORMAT:
         data = json.loads(lock.text)
         records: list[dict[str, Any]] = data["conda"]
@@ -81,14 +87,26 @@ def _pylock(text: str) -> dict[str, list[str]]:
 
 def pin_mismatches(definition: EnvironmentDefinition, locked: LockedPackages) -> list[str]:
     """``name==pinned (the lock has ...)`` for each exact pin the lock does not install."""
+    python = definition.python
+    return pin_problems(python.pip.packages, python.pip.constraints, python.conda.packages, locked)
+
+
+def pin_problems(
+    packages: list[str], constraints: list[str], conda_packages: list[str], locked: LockedPackages
+) -> list[str]:
+    """``pin_mismatches`` given the definition's pip packages, pip constraints and conda
+    packages (read without the model by kiln.fastbuild)."""
     if not locked.pins_apply:
         return []
-    return _pip_mismatches(definition, locked.pip) + _conda_mismatches(definition, locked.conda)
+    pip = _pip_mismatches(packages, constraints, locked.pip)
+    return pip + _conda_mismatches(conda_packages, locked.conda)
 
 
-def _pip_mismatches(definition: EnvironmentDefinition, pip: dict[str, list[str]]) -> list[str]:
+def _pip_mismatches(
+    packages: list[str], constraints: list[str], pip: dict[str, list[str]]
+) -> list[str]:
     problems = []
-    for name, pins in _pip_pins(definition).items():
+    for name, pins in _pip_pins(packages, constraints).items():
         versions = pip.get(name, [])
         has = f"the lock has {', '.join(versions)}" if versions else "the lock does not install it"
         plain = [p for p in pins if not p.marked]
@@ -116,11 +134,10 @@ class _Pin:
     required: bool  # a package (not a constraint): the lock must install it
 
 
-def _pip_pins(definition: EnvironmentDefinition) -> dict[str, list[_Pin]]:
+def _pip_pins(packages: list[str], constraints: list[str]) -> dict[str, list[_Pin]]:
     """The exact (``==``/``===``) pins of the packages and constraints, by PEP 503 name."""
-    section = definition.python.pip
     pins: dict[str, list[_Pin]] = {}
-    entries = [(e, True) for e in section.packages] + [(e, False) for e in section.constraints]
+    entries = [(e, True) for e in packages] + [(e, False) for e in constraints]
     for text, required in entries:
         entry = parse_pip_entry(text)
         req = entry.requirement
@@ -140,10 +157,14 @@ def _satisfies(version: str, specifier: str) -> bool:
 
 
 def _conda_mismatches(
-    definition: EnvironmentDefinition, records: dict[str, list[dict[str, Any]]]
+    conda_packages: list[str], records: dict[str, list[dict[str, Any]]]
 ) -> list[str]:
+    if not conda_packages:
+        return []
+    from kiln.builders import conda
+
     problems = []
-    for text in definition.python.conda.packages:
+    for text in conda_packages:
         entry = parse_conda_entry(text)
         if entry.name in conda.FROM_MACHINE or not entry.is_pinned:
             continue
@@ -160,6 +181,8 @@ def _conda_mismatches(
 def _conda_matches(spec: str, record: dict[str, Any]) -> bool:
     """conda's own reading of the spec (``=1.26`` is 1.26.*, ``==1.26.4`` exact)."""
     from rattler import MatchSpec
+
+    from kiln.builders import conda
 
     try:
         return bool(MatchSpec(spec).matches(conda.locked_record(record)))

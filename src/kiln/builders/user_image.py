@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln.builders import user_managed
 from kiln.builders.base import BuildContext, BuildError, Lock, Target
@@ -18,7 +18,9 @@ from kiln.builders.oci.publish import activation as activation
 from kiln.builders.oci.publish import quick_check as quick_check
 from kiln.builders.oci.publish import remove as remove
 from kiln.builders.oci.publish import tool_versions as tool_versions
-from kiln.environment.definition import EnvironmentDefinition
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 name = "user-image"
 # What build makes is pushed to the workspace's image registry: others pull it.

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiln.builders import interpreters
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
 from kiln.builders.uvtool import uv_version
-from kiln.environment.definition import EnvironmentDefinition
 from kiln.lockexport import export_pip_lock
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 name = "user-managed"
 # What build makes stays on this machine: another machine installs the lock itself.

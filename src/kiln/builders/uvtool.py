@@ -34,6 +34,7 @@ def uv_binary() -> str:
 
 
 @cache
+@cache  # asked once per process, like uv_binary: a build asks twice (marker and record)
 def uv_version() -> str:
     result = subprocess.run([uv_binary(), "--version"], capture_output=True, text=True, check=False)
     return result.stdout.strip() or "uv (unknown version)"

@@ -18,24 +18,28 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiln.builders import interpreters, uvheld, venvcreate
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
+from kiln.builders.earlycheck import EarlyCheck
+from kiln.builders.uvindex import IndexOptions, index_args
 from kiln.builders.uvprogress import UvFollower
-from kiln.builders.uvtool import redact, run_uv, uv_version
-from kiln.builders.venvcheck import LOCK_FILE, home_of
+from kiln.builders.uvtool import redact, uv_version
+from kiln.builders.venvcheck import LOCK_FILE, home_of, locked_versions
 from kiln.builders.venvcheck import health_check as health_check
 from kiln.builders.venvcheck import interpreter as interpreter
 from kiln.builders.venvcheck import quick_check as quick_check
 from kiln.builders.venvcheck import run_health_check as run_health_check
 from kiln.builders.venvcheck import verify_new as verify_new
-from kiln.environment.definition import EnvironmentDefinition
-from kiln.environment.packages import parse_pip_entry
+from kiln.builders.venvsync import once, sync_lock, uv_in
 from kiln.lockexport import export_pip_lock, to_requirements
-from kiln.secrets import expand
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,20 +64,14 @@ def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
 
 
 def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> list[str]:
-    """uv's index options, with ``${VAR}`` references expanded from ``secrets``."""
-    pip = definition.python.pip
-
-    args = ["--index-url", expand(pip.index_url, secrets)] if pip.index_url else []
-    for url in pip.extra_index_urls:
-        args += ["--extra-index-url", expand(url, secrets)]
-    for url in pip.find_links:
-        args += ["--find-links", expand(url, secrets)]
-    return args + (["--prerelease", "allow"] if pip.pre else [])
+    return index_args(definition.python.pip, secrets)
 
 
 def _requirement_lines(definition: EnvironmentDefinition, ctx: BuildContext) -> list[str]:
     """The pip entries for uv, local files replaced by their staged copy relative to
     ``ctx.wheel_root`` (uv resolves a relative path against its working folder)."""
+    from kiln.environment.packages import parse_pip_entry  # packaging: only when resolving
+
     lines = []
     for entry in definition.python.pip.packages:
         parsed = parse_pip_entry(entry)
@@ -147,15 +145,7 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
             (work / constraints).write_text("\n".join(pip.constraints) + "\n", encoding="utf-8")
             args += ["-c", constraints]
         try:
-            run_uv(
-                args,
-                log=ctx.log,
-                cache_dir=ctx.uv_cache,
-                secrets=ctx.secrets,
-                cwd=work,
-                what="resolving packages",
-                on_line=UvFollower(ctx.log),
-            )
+            uv_in(ctx, args, work, "resolving packages", UvFollower(ctx.log))
         except BuildError:
             venvcreate.discard(target, ctx)  # no build follows a failed resolution
             raise
@@ -184,17 +174,50 @@ def build(
 ) -> None:
     """``install``, then the health check (``ctx.final`` is not needed: a relocatable venv
     embeds no path)."""
-    install(definition, lock, target, dest, ctx)
-    if ctx.lock_checked:
-        ctx.log.write("(`uv pip check` passed on an earlier build of this lock: not run again)\n")
-    verify_new(
-        dest,
-        ctx,
-        lambda writing: run_health_check(
-            dest, definition, write_bytecode=writing, exact=True, pip_check=not ctx.lock_checked
-        ),
-        imports=bool(definition.python.check_imports),
-    )
+    python = definition.python
+    build_locked(lock, target, dest, ctx, index=python.pip, check_imports=python.check_imports)
+
+
+def build_locked(
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+    *,
+    index: IndexOptions,
+    check_imports: list[str],
+) -> None:
+    """``build`` given only what it reads of the definition: the index options and
+    ``python.check_imports``. Without imports to check, the check's interpreter starts while
+    uv installs (kiln.builders.earlycheck)."""
+    early = EarlyCheck()
+
+    def start_check() -> None:
+        locked = locked_versions(dest)
+        if not check_imports and locked:
+            early.start(dest, list(locked))
+
+    try:
+        install_locked(lock, target, dest, ctx, index, beside_sync=start_check)
+        if ctx.lock_checked:
+            ctx.log.write(
+                "(`uv pip check` passed on an earlier build of this lock: not run again)\n"
+            )
+        verify_new(
+            dest,
+            ctx,
+            lambda writing: run_health_check(
+                dest,
+                check_imports,
+                write_bytecode=writing,
+                exact=True,
+                pip_check=not ctx.lock_checked,
+                early=early,
+            ),
+            imports=bool(check_imports),
+        )
+    finally:
+        early.stop()
 
 
 def install(
@@ -205,6 +228,20 @@ def install(
     ctx: BuildContext,
 ) -> None:
     """A relocatable venv of ``target``'s interpreter with exactly ``lock`` installed."""
+    install_locked(lock, target, dest, ctx, definition.python.pip)
+
+
+def install_locked(
+    lock: Lock,
+    target: Target,
+    dest: Path,
+    ctx: BuildContext,
+    index: IndexOptions,
+    *,
+    beside_sync: Callable[[], None] = lambda: None,
+) -> None:
+    """``install`` given only the index options of the definition; ``beside_sync`` is called
+    once, when uv's sync says its first line (the venv and its lock file exist by then)."""
     requirements = to_requirements(LOCK_FORMAT, lock.text, header="kiln: the locked packages")
     packages = uvheld.entries(requirements)
     offline = uvheld.all_held(ctx.uv_cache, packages)
@@ -230,57 +267,10 @@ def install(
             "--require-hashes",
             "--python",
             str(interpreter(dest)),
-            *_index_args(definition, ctx.secrets),
+            *index_args(index, ctx.secrets),
         ]
-        _install(sync, ctx, work, offline=offline)
+        sync_lock(sync, ctx, work, offline=offline, beside=once(beside_sync))
     uvheld.remember(ctx.uv_cache, packages)
-
-
-def _install(sync: list[str], ctx: BuildContext, work: Path, *, offline: bool) -> None:
-    """``uv pip sync``: offline when uv's cache is known to hold every package (the phase is
-    "install" already), else through the index, moving the display from "download" to
-    "install" when uv says it has prepared the packages. uv's messages become the display's
-    details either way.
-
-    Pins and hashes fix every file, so uv's cached index pages are as good as fresh ones here:
-    when everything is cached, offline skips ~0.3 s of index requests. An offline run that
-    fails anyway (uv pruned a file meanwhile) fails before installing anything; the online run
-    that follows stays in "install" (a phase never comes back), its downloads shown as details."""
-    if offline:
-        try:
-            run_uv(
-                [*sync, "--offline"],
-                log=ctx.log,
-                cache_dir=ctx.uv_cache,
-                secrets=ctx.secrets,
-                cwd=work,
-                what="installing the locked packages from uv's cache",
-                on_line=UvFollower(ctx.log),
-            )
-            return
-        except BuildError:
-            ctx.log.write("(not everything is in uv's cache: downloading)\n")
-            ctx.log.detail("downloading what uv's cache no longer holds")
-
-    installing = offline
-    follower = UvFollower(ctx.log)
-
-    def follow(line: str) -> None:
-        nonlocal installing
-        if line.startswith(("Prepared ", "Installed ")) and not installing:
-            installing = True
-            ctx.log.phase("install")
-        follower(line)
-
-    run_uv(
-        sync,
-        log=ctx.log,
-        cache_dir=ctx.uv_cache,
-        secrets=ctx.secrets,
-        cwd=work,
-        what="installing the locked packages",
-        on_line=follow,
-    )
 
 
 def activation(dest: Path) -> Activation:

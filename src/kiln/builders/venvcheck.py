@@ -21,22 +21,26 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiln.builders import bytecode
 from kiln.builders.base import BuildContext, BuildError
 from kiln.builders.uvtool import uv_binary, uv_environment
-from kiln.environment.definition import EnvironmentDefinition
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
+if TYPE_CHECKING:
+    from kiln.builders.earlycheck import EarlyCheck
+    from kiln.environment.definition import EnvironmentDefinition
+
 LOCK_FILE = "kiln-lock.toml"  # the pylock.toml an environment was built from, kept inside it
 RESULT = "kiln-health:"  # the result's line: imported modules may print to stdout too
 SHOWN_PROBLEMS = 5
 
-_HEALTH = r"""
+HEALTH_SCRIPT = r"""
 import csv, json, os, re, sys
 checked, modules = set(json.loads(sys.argv[1])), json.loads(sys.argv[2])
 problems, installed = [], {}
@@ -64,8 +68,19 @@ def missing_files(where, folder):
         paths = None if listing is None else [x for x in listing.splitlines() if x.strip()]
     if paths is None:
         return None
-    return [p for p in paths if "__pycache__" not in p.split("/")
-            and not os.path.lexists(os.path.join(base, p))]
+    return [p for p in paths if "__pycache__" not in p.split("/") and not listed(base, p)]
+listings = {}
+def listed(base, path):
+    # One listing per folder rather than one lstat per file (thousands in numpy and scipy):
+    # a name in its folder's listing is what os.path.lexists finds.
+    folder, _, name = path.rpartition("/")
+    where = os.path.join(base, folder) if folder else base
+    if where not in listings:
+        try:
+            listings[where] = set(os.listdir(where))
+        except OSError:
+            listings[where] = set()
+    return name in listings[where]
 for folder in sys.path:
     try:
         names = sorted(os.listdir(folder))
@@ -139,24 +154,27 @@ def verify_new(
 
 def health_check(dest: Path, definition: EnvironmentDefinition) -> str | None:
     """A venv's check (see the module's docstring), leaving the folder as it is."""
-    return run_health_check(dest, definition, write_bytecode=False, exact=True)
+    return run_health_check(dest, definition.python.check_imports, write_bytecode=False, exact=True)
 
 
 def run_health_check(
     dest: Path,
-    definition: EnvironmentDefinition,
+    check_imports: list[str],
     *,
     write_bytecode: bool,
     exact: bool = False,
     pip_check: bool = True,
     timeout: float = 300,
+    early: EarlyCheck | None = None,
 ) -> str | None:
     """None when ``dest`` is healthy, else why not. ``exact``: the environment holds the lock
     and nothing else (a venv; a conda prefix also holds conda's Python packages), so anything
     more is a problem and ``uv pip check`` applies. ``write_bytecode``: the imports of
     ``python.check_imports`` may leave ``.pyc`` files (in a new build, to be shared).
     ``pip_check=False``: the lock's consistency is known already (the installed set is still
-    compared with the lock, so it is the set that was checked)."""
+    compared with the lock, so it is the set that was checked). ``check_imports``: the
+    definition's ``python.check_imports``. ``early``: the check's interpreter, started while
+    the packages were installed (kiln.builders.earlycheck), used when it can be."""
     python = interpreter(dest)
     if not python.exists():
         return f"{python} is missing"
@@ -165,10 +183,11 @@ def run_health_check(
         return f"{dest / LOCK_FILE} is missing or unreadable"
     consistency = _start_pip_check(python) if exact and locked and pip_check else None
     flags = ["-I"] if write_bytecode else ["-I", "-B"]
-    arguments = [json.dumps(sorted(locked)), json.dumps(definition.python.check_imports)]
+    arguments = [json.dumps(sorted(locked)), json.dumps(check_imports)]
+    result = early.result(timeout) if early is not None and not check_imports else None
     try:
-        result = subprocess.run(
-            [str(python), *flags, "-c", _HEALTH, *arguments],
+        result = result or subprocess.run(
+            [str(python), *flags, "-c", HEALTH_SCRIPT, *arguments],
             capture_output=True,
             text=True,
             timeout=timeout,

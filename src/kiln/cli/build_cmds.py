@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kiln.catalog import EnvironmentRecord
     from kiln.fastexec import Warm
     from kiln.ready import Ready
+    from kiln.registry.lockrow import LockRow
     from kiln.workspace import Workspace
 
 
@@ -58,7 +59,7 @@ def add_build(commands: Any) -> None:
         "(by default such a definition is built into an image)",
     )
     add_json(p, "build-result")
-    p.set_defaults(handler=build)
+    p.set_defaults(handler=build, fast=build_fast)
 
 
 def add_commands(commands: Any) -> None:
@@ -172,21 +173,13 @@ def build(args: argparse.Namespace) -> int:
         host_only=args.host_only,
         refresh_base=args.refresh_base,
     )
-    lock = built.lock
-    summary = {
-        "name": built.record.name,
-        "version": built.record.version,
-        "build_hash": built.record.build_hash,
-        "builder": built.builder,
-        "platform": built.target.platform,
-        "lock_generation": lock.generation,
-        "lock_digest": lock.lock_digest,
-        "packages": len(lock.packages),
-        "path": str(built.path),
-        "interpreter": str(built.interpreter),
-        "built": built.built_now,
-        "seconds": round(built.seconds, 3),
-    }
+    lock, record = built.lock, built.record
+    summary = _summary(
+        (record.name, record.version, record.build_hash),
+        (built.builder, built.target.platform),
+        lock,
+        (built.path, built.interpreter, built.built_now, built.seconds),
+    )
     image = _image_facts(built.path, built.built_now)
     if image is not None:
         summary["image"] = image
@@ -200,14 +193,9 @@ def build(args: argparse.Namespace) -> int:
         if base is not None:
             lock_changes["base_image"] = {"from": base[0], "to": base[1]}
         summary["lock_changes"] = lock_changes
+    _report(args, summary)
     if args.json:
-        emit_json(summary)
         return 0
-    verb = "Built" if built.built_now else "Ready (cached)"
-    print(
-        f"{verb} {built.record.reference} in {built.seconds:.2f} s: {len(lock.packages)} packages, "
-        f"lock generation {lock.generation}\n{built.interpreter}"
-    )
     if changes is not None:
         print(f"lock generation {built.previous_lock.generation} -> {lock.generation}:")  # type: ignore[union-attr]
         for added in changes.added:
@@ -221,6 +209,74 @@ def build(args: argparse.Namespace) -> int:
     elif args.refresh:
         print("--refresh resolved the same packages: the lock is unchanged")
     return 0
+
+
+def _report(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    """What a build made: its summary as JSON, or two lines."""
+    if args.json:
+        emit_json(summary)
+        return
+    verb = "Built" if summary["built"] else "Ready (cached)"
+    print(
+        f"{verb} {summary['name']}:{summary['version']} in {summary['seconds']:.2f} s: "
+        f"{summary['packages']} packages, lock generation {summary['lock_generation']}\n"
+        f"{summary['interpreter']}"
+    )
+
+
+def build_fast(args: argparse.Namespace) -> int | None:
+    """A warm build from a stored lock with the standard library only (see kiln.fastbuild),
+    or None for ``build``."""
+    from kiln.errors import WorkspaceError
+
+    if args.refresh or args.refresh_base:
+        return None
+    try:
+        ws = existing_workspace(args)
+    except WorkspaceError:  # the full path makes the per-user default workspace
+        return None
+    from kiln.fastbuild import build_planned, plan_warm
+    from kiln.progress import Progress
+
+    plan = plan_warm(ws, args.reference, retry=args.retry)
+    if plan is None:
+        return None
+    progress = Progress(f"building {plan.reference}", plain=args.json)
+    try:
+        built = build_planned(plan, ws, progress)
+    finally:
+        progress.done()
+    version = plan.version
+    summary = _summary(
+        (version.name, version.version, version.build_hash),
+        (built.builder, plan.target.platform),
+        plan.lock,
+        (built.path, built.interpreter, built.built_now, built.seconds),
+    )
+    _report(args, summary)
+    return 0
+
+
+def _summary(
+    version: tuple[str, str, str],
+    builder: tuple[str, str],
+    lock: LockRow,
+    result: tuple[Path, Path, bool, float],
+) -> dict[str, Any]:
+    """The ``build-result`` fields: (name, version, build hash), (builder, platform), the lock,
+    (path, interpreter, built now, seconds)."""
+    path, interpreter, built, seconds = result
+    return {
+        **dict(zip(("name", "version", "build_hash"), version, strict=True)),
+        **dict(zip(("builder", "platform"), builder, strict=True)),
+        "lock_generation": lock.generation,
+        "lock_digest": lock.lock_digest,
+        "packages": len(lock.packages),
+        "path": str(path),
+        "interpreter": str(interpreter),
+        "built": built,
+        "seconds": round(seconds, 3),
+    }
 
 
 def which_fast(args: argparse.Namespace) -> int | None:

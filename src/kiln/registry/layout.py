@@ -1,5 +1,6 @@
 """Table and column names of the registry, for the standard-library paths (``kiln env list``, a
-warm ``kiln run submit``, a warm ``kiln env exec``) that must not import SQLAlchemy.
+warm ``kiln run submit``, ``kiln env exec`` or ``kiln env build``) that must not import
+SQLAlchemy.
 
 ``schema.py`` declares the same tables with their types; tests/registry/test_layout.py checks
 that every table here has exactly these columns there, in this order, so the fast SQL and the
@@ -14,6 +15,7 @@ RUNS = "runs"
 RUN_METRICS = "run_metrics"
 COMPUTE_TARGETS = "compute_targets"
 LOCKS = "locks"
+BUILDS = "builds"
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     ENVIRONMENT_VERSIONS: (
@@ -75,6 +77,21 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "packages",
         "resolver",
         "created_at",
+    ),
+    BUILDS: (
+        "id",
+        "build_hash",
+        "platform",
+        "lock_digest",
+        "builder",
+        "machine",
+        "status",
+        "error",
+        "log_digest",
+        "tool_versions",
+        "started_at",
+        "duration_ms",
+        "created_by",
     ),
 }
 

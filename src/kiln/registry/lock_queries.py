@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from kiln.registry.lockrow import LockRow as LockRow
 from kiln.registry.schema import builds, locks
-
-
-@dataclass(frozen=True)
-class LockRow:
-    build_hash: str
-    platform: str
-    generation: int
-    lock_digest: str
-    lock_format: str
-    lock_text: str
-    packages: list[dict[str, str]]
-    resolver: str
-    created_at: dt.datetime
 
 
 def _lock(row: Any) -> LockRow:

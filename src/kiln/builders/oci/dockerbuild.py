@@ -11,12 +11,15 @@ import hashlib
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiln import gitremote
 from kiln.builders.base import BuildContext, BuildError
 from kiln.builders.oci import bases, engine
-from kiln.environment.definition import EnvironmentDefinition
 from kiln.gitremote import GitUnavailable
+
+if TYPE_CHECKING:
+    from kiln.environment.definition import EnvironmentDefinition
 
 REPOSITORY = "localhost/kiln/dockerfile"
 _BUILT: set[str] = (

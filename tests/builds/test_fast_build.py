@@ -1,0 +1,284 @@
+"""A warm ``kiln env build`` from a stored lock takes the standard-library path (kiln.fastbuild):
+it must install, mark, record and point exactly as the full path does, import neither
+SQLAlchemy nor pydantic, build once when two processes ask at once, take no build lease (as
+the full path takes none for a stored lock's venv), and step aside for everything else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from kiln.builds import ensure_built
+from kiln.cache import MARKER, Cache, materialization_key
+from kiln.cli.main import build_parser
+from kiln.fastbuild import plan_warm
+from kiln.registry.engine import write_transaction
+from kiln.registry.lease_queries import Holder, LeaseKey, insert_lease
+from kiln.registry.schema import build_leases
+from kiln.workspace import Workspace
+from kilntesting.builds import (
+    PackageIndex,
+    build_rows,
+    definition,
+    installed_versions,
+    register,
+    wait_for_bytecode,
+)
+from kilntesting.cli import IMPORT_PROBE
+
+# What differs between two builds of the same lock: when, how long, where, and which log.
+VARYING_ROW = ("id", "log_digest", "started_at", "duration_ms")
+VARYING_MARKER = ("created_at", "seconds")
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    workspace = Workspace.create(tmp_path / "project")
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def locked(
+    ws: Workspace, package_index: PackageIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """``demo`` registered and built once in a cache of its own: its lock is stored. Returns
+    its build hash."""
+    package_index.publish("tiny-dep", "1.0")
+    package_index.publish("demo", "1.0", requires=["tiny-dep"])
+    record = register(ws, definition("demo", ["demo==1.0"], package_index.url))
+    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path / "resolving"))
+    ensure_built(ws, record)
+    wait_for_bytecode(tmp_path / "resolving")
+    return record.build_hash
+
+
+def _args(ws: Workspace, *argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["-w", str(ws.path), "env", "build", "demo", *argv])
+
+
+def _build(
+    ws: Workspace, cache: Path, capsys: pytest.CaptureFixture[str], *, fast: bool
+) -> dict[str, Any]:
+    """One path of ``kiln env build demo --json`` in this process, into ``cache``."""
+    os.environ["KILN_CACHE_DIR"] = str(cache)  # restored by the autouse cache_dir's monkeypatch
+    args = _args(ws, "--json")
+    code = args.fast(args) if fast else args.handler(args)
+    assert code == 0, "the fast path stepped aside" if code is None else code
+    wait_for_bytecode(cache)
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def _without(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in keys}
+
+
+def _marker(result: dict[str, Any]) -> dict[str, Any]:
+    return json.loads((Path(result["path"]) / MARKER).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _pointer(cache: Path, build_hash: str) -> dict[str, Any]:
+    text = (cache / "by-build" / f"{build_hash}.json").read_text(encoding="utf-8")
+    return json.loads(text.replace(str(cache), "CACHE"))  # type: ignore[no-any-return]
+
+
+def test_a_warm_build_installs_marks_records_and_points_as_the_full_path_does(
+    ws: Workspace, locked: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    full = _build(ws, tmp_path / "full", capsys, fast=False)
+    fast = _build(ws, tmp_path / "fast", capsys, fast=True)
+
+    assert fast["built"] and full["built"]
+    assert Path(fast["path"]).name == Path(full["path"]).name  # the same materialization key
+    keep = ("seconds", "path", "interpreter")
+    assert _without(fast, keep) == _without(full, keep)
+    assert installed_versions(Path(fast["interpreter"])) == {"demo": "1.0", "tiny-dep": "1.0"}
+    assert installed_versions(Path(fast["interpreter"])) == installed_versions(
+        Path(full["interpreter"])
+    )
+    assert _without(_marker(fast), VARYING_MARKER) == _without(_marker(full), VARYING_MARKER)
+    assert _pointer(tmp_path / "fast", locked) == _pointer(tmp_path / "full", locked)
+    resolving, by_full, by_fast = build_rows(ws, locked)
+    assert _without(by_fast, VARYING_ROW) == _without(by_full, VARYING_ROW)
+    assert by_fast["status"] == "succeeded" and by_fast["started_at"] >= resolving["started_at"]
+    log = ws.artifacts.lookup(by_fast["log_digest"])
+    assert log is not None
+    text = log.read_text(encoding="utf-8")
+    assert "uv pip check` passed on an earlier build" in text and text.endswith("succeeded\n")
+    # Built already: both paths reuse it, and record nothing more.
+    again = _build(ws, tmp_path / "fast", capsys, fast=True)
+    assert not again["built"] and again["path"] == fast["path"]
+    assert len(build_rows(ws, locked)) == 3
+
+
+def _probe(ws: Workspace, cache: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``kiln env build demo --json`` in a fresh interpreter: its result, and the heavy modules
+    it imported."""
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, "-w", str(ws.path), "env", "build", "demo", "--json"],
+        env={**os.environ, "KILN_CACHE_DIR": str(cache)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    facts = json.loads(result.stderr.rstrip("\n").rpartition("\n")[2])
+    return json.loads(result.stdout), facts
+
+
+def test_a_warm_build_imports_neither_sqlalchemy_nor_pydantic(
+    ws: Workspace, locked: str, tmp_path: Path
+) -> None:
+    built, facts = _probe(ws, tmp_path / "fresh")
+    assert facts == {"code": 0, "heavy": []} and built["built"]
+    wait_for_bytecode(tmp_path / "fresh")
+    reused, facts = _probe(ws, tmp_path / "fresh")
+    assert facts == {"code": 0, "heavy": []} and not reused["built"]
+
+
+def test_two_warm_builds_of_one_environment_at_once_build_it_once(
+    ws: Workspace, locked: str, tmp_path: Path, package_index: PackageIndex
+) -> None:
+    package_index.delay = 0.5  # downloads into the fresh cache are slow: the builds overlap
+    cache = tmp_path / "shared-cache"
+    env = {**os.environ, "KILN_CACHE_DIR": str(cache), "KILN_WORKSPACE": str(ws.path)}
+    command = [sys.executable, "-m", "kiln", "env", "build", "demo", "--json"]
+    processes = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err
+        results.append(json.loads(out))
+    wait_for_bytecode(cache)
+
+    assert sorted(r["built"] for r in results) == [False, True]
+    assert results[0]["path"] == results[1]["path"]
+    assert [r["status"] for r in build_rows(ws, locked)] == ["succeeded", "succeeded"]
+
+
+def _lease(ws: Workspace, key: LeaseKey, host: str, pid: int) -> None:
+    with write_transaction(ws.engine) as connection:
+        holder = Holder(f"held-by-{pid}", host, pid, "demo:1")
+        assert insert_lease(connection, key=key, holder=holder, now=time.time(), seconds=600)
+
+
+def _leases(ws: Workspace) -> list[dict[str, Any]]:
+    with ws.engine.connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(select(build_leases))]
+
+
+@pytest.mark.parametrize("holder", ["another machine, alive", "this host, dead"])
+def test_a_warm_build_takes_no_lease_as_the_full_path_takes_none(
+    ws: Workspace, locked: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], holder: str
+) -> None:
+    """A stored lock's venv is made on this machine from that lock: no other machine makes
+    what it would reuse, so neither path waits for a lease (or takes over a stale one)."""
+    platform = build_rows(ws, locked)[0]["platform"]
+    host, pid = (
+        ("kiln-other-machine", 1)
+        if holder.startswith("another")
+        else (
+            socket.gethostname(),
+            _dead_pid(),
+        )
+    )
+    _lease(ws, LeaseKey(locked, platform, "venv"), host, pid)
+    before = _leases(ws)
+
+    assert _build(ws, tmp_path / "fast", capsys, fast=True)["built"]
+    assert _leases(ws) == before
+    assert _build(ws, tmp_path / "full", capsys, fast=False)["built"]
+    assert _leases(ws) == before
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_without_a_stored_lock_the_build_takes_the_full_path(
+    ws: Workspace, package_index: PackageIndex
+) -> None:
+    package_index.publish("demo", "1.0")
+    register(ws, definition("demo", ["demo==1.0"], package_index.url))
+    args = _args(ws)
+    assert args.fast(args) is None
+
+
+def test_a_registry_at_another_schema_revision_takes_the_full_path(
+    ws: Workspace, locked: str
+) -> None:
+    database = ws.registry_file
+    with sqlite3.connect(database) as connection:
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        connection.execute("UPDATE alembic_version SET version_num = 'not-this-one'")
+    try:
+        assert plan_warm(ws, "demo", retry=False) is None
+    finally:
+        with sqlite3.connect(database) as connection:
+            connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+    plan = plan_warm(ws, "demo", retry=False)
+    assert plan is not None
+    plan.connection.close()
+
+
+def test_an_edited_lock_takes_the_full_path_which_refuses_it(ws: Workspace, locked: str) -> None:
+    with sqlite3.connect(ws.registry_file) as connection:
+        connection.execute("UPDATE locks SET lock_text = lock_text || '# edited\n'")
+    assert plan_warm(ws, "demo", retry=False) is None
+
+
+def test_a_recent_failure_takes_the_full_path_unless_retried(ws: Workspace, locked: str) -> None:
+    """The full path says when and why it failed; ``--retry`` builds now, here too."""
+    row = build_rows(ws, locked)[0]
+    key = materialization_key("venv", locked, row["lock_digest"], row["platform"])
+    Cache(ws.cache_root).remember_failure(key, "it broke", None)
+    assert plan_warm(ws, "demo", retry=False) is None
+    plan = plan_warm(ws, "demo", retry=True)
+    assert plan is not None
+    plan.connection.close()
+
+
+def test_options_and_definitions_the_fast_path_does_not_build_take_the_full_path(
+    ws: Workspace, locked: str, package_index: PackageIndex
+) -> None:
+    for flag in ("--refresh", "--refresh-base"):
+        args = _args(ws, flag)
+        assert args.fast(args) is None, flag
+    url = package_index.url
+    token = url.replace("http://", "http://kiln:${INDEX_TOKEN}@")  # a secret: the full path
+    secret = definition("private", ["demo==1.0"], token)
+    register(ws, secret)
+    assert plan_warm(ws, "private", retry=False) is None
+    for reference in ("Kiln-minimal-py311", "demo@latest", "demo:1:2", "missing"):
+        assert plan_warm(ws, reference, retry=False) is None, reference
+
+
+def test_a_server_workspace_takes_the_full_path() -> None:
+    assert plan_warm(Workspace("http://127.0.0.1:9"), "demo", retry=False) is None
+
+
+def test_a_postgresql_workspace_takes_the_full_path(tmp_path: Path, postgres_url: str) -> None:
+    shared = Workspace.create(tmp_path / "shared", database_url=postgres_url)
+    try:
+        args = build_parser().parse_args(["-w", str(shared.path), "env", "build", "demo"])
+        assert args.fast(args) is None
+    finally:
+        shared.close()
