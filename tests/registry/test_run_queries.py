@@ -39,8 +39,20 @@ def test_run_queries_on_both_databases(workspace: Workspace) -> None:
         [("loss", "0.5"), ("loss", "0.25"), ("acc", "[1, 2]")],
         [],
         [
-            {"name": "a", "kind": "ray", "address": "ray://a:2", "created_at": 3.0},
-            {"name": "b", "kind": "ray", "address": "ray://b:1", "created_at": 1.0},
+            {
+                "name": "a",
+                "kind": "ray",
+                "address": "ray://a:2",
+                "created_at": 3.0,
+                "created_by": "ann",
+            },
+            {
+                "name": "b",
+                "kind": "ray",
+                "address": "ray://b:1",
+                "created_at": 1.0,
+                "created_by": "ann",
+            },
         ],
         True,
         False,
