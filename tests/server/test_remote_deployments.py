@@ -57,6 +57,23 @@ def _web_page(team: Team, token: str, path: str) -> str:
         return page.text
 
 
+def _silence(team: Team, name: str, *, seconds: float) -> None:
+    """Age the record's last word from its supervisor, in the server's own database."""
+    import time
+
+    from sqlalchemy import update
+
+    from kiln.registry.schema import deployments
+
+    ws = Workspace(team.root / ("server" if team.database_url else "ws"))
+    try:
+        with ws.engine.begin() as connection:
+            aged = update(deployments).where(deployments.c.name == name)
+            connection.execute(aged.values(updated_at=time.time() - seconds))
+    finally:
+        ws.close()
+
+
 def _refused(result: object, code: int, text: str) -> None:
     stderr = getattr(result, "stderr", "")
     assert getattr(result, "returncode", None) == code, stderr
@@ -174,6 +191,11 @@ def test_a_deployment_served_elsewhere_shows_its_record_and_names_its_host(
         _refused(refused, 4, f"deployment 'rd-far' is served from far-away.example; {what}")
     page = _web_page(team, cara["KILN_TOKEN"], "/deployments/rd-far")
     assert "Healthy" in page and "served from far-away.example; read its log there" in page
+    # Its supervisor's heartbeat (the record's updated_at) stops: shown Unknown, not Healthy.
+    _silence(team, "rd-far", seconds=600)
+    shown = json.loads(run_kiln("deploy", "show", "rd-far", "--json", env=cara).stdout)
+    assert shown["state"] == "Unknown"
+    assert shown["error"].startswith("no word from its supervisor on far-away.example since ")
     # The server keeps no secret a client sends, whatever the client checked.
     secret = {**record, "name": "rd-secret"}
     secret["spec"] = {**spec, "environment_variables": {"API_TOKEN": "abc123456"}}

@@ -102,6 +102,30 @@ def test_a_deployment_serves_and_outlives_its_command(
     assert service.state == "Healthy"
 
 
+def test_a_serving_supervisor_keeps_its_record_fresh(
+    project: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its heartbeat moves the record's updated_at while nothing else changes, so a machine that
+    cannot look for the process (another host) can tell a silent one (shown Unknown)."""
+    from kiln.serving import deployments
+
+    monkeypatch.setenv(deployments.HEARTBEAT_VARIABLE, "0.3")
+    write_script(tmp_path / "serve", "score.py", SCORE)
+    model = _model(project, tmp_path, "one")
+    inference = InferenceConfig("score.py", tmp_path / "serve", "py")
+    web = Model.deploy(project, "beats", [model], inference, LocalWebservice.deploy_configuration())
+    try:
+        web.wait_for_deployment()
+        first = deployments.get(project, "beats").updated_at
+        deadline = time.monotonic() + 30
+        while deployments.get(project, "beats").updated_at == first:
+            assert time.monotonic() < deadline, "the record was not refreshed"
+            time.sleep(0.1)
+        assert deployments.get(project, "beats").state == "Healthy"
+    finally:
+        web.delete()
+
+
 @pytest.mark.parametrize("kind", ["process", "container"])
 def test_garbage_collection_leaves_a_served_environment_alone(
     project: Workspace,

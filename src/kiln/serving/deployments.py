@@ -48,6 +48,22 @@ UPDATING = "Updating"
 FAILED = "Failed"
 STOPPED = "Stopped"
 DEAD = "Dead"
+UNKNOWN = "Unknown"  # shown, never stored: a supervisor on another machine gone silent
+HEARTBEAT_SECONDS = 30.0  # how often a supervisor says it still serves (the record's updated_at)
+HEARTBEAT_VARIABLE = "KILN_DEPLOYMENT_HEARTBEAT_SECONDS"
+SILENT_AFTER = 4 * HEARTBEAT_SECONDS
+
+
+def heartbeat_seconds() -> float:
+    """``KILN_DEPLOYMENT_HEARTBEAT_SECONDS``, kept between 0.2 and 30 s: any longer and other
+    machines would show a serving deployment Unknown."""
+    try:
+        seconds = float(os.environ.get(HEARTBEAT_VARIABLE) or HEARTBEAT_SECONDS)
+    except ValueError:
+        seconds = HEARTBEAT_SECONDS
+    return min(max(seconds, 0.2), HEARTBEAT_SECONDS)
+
+
 LOG_FILE = "service.log"
 PROCESS, CONTAINER = "process", "container"  # the kinds of deployment
 
@@ -114,11 +130,18 @@ def _record(row: dict[str, Any]) -> DeploymentRecord:
     spec = DeploymentSpec(**json.loads(row["spec"]))
     names = json.loads(row["containers"] or "[]")
     record = DeploymentRecord(**{**row, "spec": spec, "containers": names})
-    if (
-        record.state not in (FAILED, STOPPED)
-        and processes.watcher_alive(record.supervisor) is False
-    ):
+    if record.state in (FAILED, STOPPED):
+        return record
+    alive = processes.watcher_alive(record.supervisor)
+    if alive is False:
         record.state = DEAD  # the process serving it is gone, whatever the record last said
+    elif alive is None and time.time() - record.updated_at > SILENT_AFTER:
+        # Elsewhere, so no process to look at: its heartbeat stopped (that machine may be down).
+        record.state = UNKNOWN
+        record.error = (
+            f"no word from its supervisor on {processes.host_of(record.supervisor)} since "
+            f"{utc_text(record.updated_at)}; that machine may be down or cut off"
+        )
     return record
 
 

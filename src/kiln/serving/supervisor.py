@@ -247,9 +247,13 @@ class Supervisor:
             **current.serving_fields(),
         )
         self.say(f"serving http://{record.host}:{listener.getsockname()[1]}/score")
+        beat, every = time.monotonic(), deployments.heartbeat_seconds()
         try:
             while not self.stopping:
                 time.sleep(0.1)
+                if time.monotonic() - beat > every:
+                    beat = time.monotonic()
+                    self._heartbeat()
                 if self.reload:
                     self.reload = False
                     current = self._update(current, listener)
@@ -268,6 +272,14 @@ class Supervisor:
                 )
             self.say("stopped")
         return 0
+
+    def _heartbeat(self) -> None:
+        """Tell the record this supervisor still serves (its updated_at): a machine that reads
+        it from elsewhere cannot look for the process, and shows it Unknown once this stops."""
+        try:
+            deployments.set_fields(self.workspace, self.name)
+        except KilnError as exc:  # a server away for a moment: the next beat tries again
+            self.say(f"cannot report to the deployment's record ({exc})")
 
     def _update(self, current: Generation, listener: socket.socket) -> Generation:
         try:
