@@ -102,30 +102,6 @@ def test_the_same_lock_on_the_same_base_gives_the_same_image_digest(
     assert second["image"]["digest"] == first["image"]["digest"]
 
 
-def test_an_image_podman_lost_is_built_again_from_its_lock(
-    tmp_path: Path, base_image: BaseImage, package_index: PackageIndex
-) -> None:
-    """The cache still records the build, but the engine's image is gone (`podman rmi`):
-    `kiln image build` does not call it present; it builds the same image again."""
-    folder = _workspace(tmp_path, None)
-    env = _env(folder, tmp_path / "cache")
-    _register(folder, env, _definition(base_image.local_ref, package_index))
-    first = _build(env)
-    reference = first["image"]["reference"]
-    subprocess.run(["podman", "rmi", reference], check=True, capture_output=True)
-
-    again = _build(env)
-
-    assert again["built"] and again["image"]["action"] == "built"
-    assert (again["image"]["reference"], again["image"]["digest"]) == (
-        reference,
-        first["image"]["digest"],
-    )
-    assert subprocess.run(["podman", "image", "exists", reference], check=False).returncode == 0
-    reused = _build(env)  # and it is reused from then on
-    assert (reused["built"], reused["image"]["action"]) == (False, "present")
-
-
 def _two_machines(
     tmp_path: Path,
     registry: ImageRegistry,

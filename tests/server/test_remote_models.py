@@ -106,14 +106,14 @@ def test_a_model_from_a_runs_outputs_and_a_tampered_blob(
     assert not (tmp_path / "out" / "clf.bin").exists()
 
 
-def test_a_deployment_against_a_server_is_refused_in_one_line(team: Team, tmp_path: Path) -> None:
+def test_a_deployment_of_a_model_the_server_lacks_is_refused_in_one_line(
+    team: Team, tmp_path: Path
+) -> None:
     ann = team.machine(team.token("ann", "contributor"), tmp_path / "a", tmp_path / "cache")
     write_script(tmp_path / "code", "score.py", "def init(): pass\ndef run(data): return data\n")
     create = ["deploy", "create", "-n", "rm-svc", "--model", "rm-x:1", "--entry-script", "score.py"]
     refused = run_kiln(*create, "-d", str(tmp_path / "code"), env=ann, check=False)
-    assert (refused.returncode, refused.stderr) == (
-        5,
-        f"kiln: error: deployments are not served by {team.url} yet; deploy from a folder "
-        "workspace: `kiln model download NAME:VERSION -d DIR`, `kiln model register` it there "
-        "and `kiln deploy create -w FOLDER ...`\n",
-    )
+    assert refused.returncode == 3 and "rm-x" in refused.stderr
+    assert refused.stderr.endswith("`kiln model list`\n") and refused.stderr.count("\n") == 1
+    listed = json.loads(run_kiln("deploy", "list", "--json", env=ann).stdout)
+    assert "rm-svc" not in [d["name"] for d in listed]  # nothing was recorded
