@@ -1,20 +1,25 @@
-"""A warm ``kiln env build`` without SQLAlchemy or pydantic: the common case of a plain pip
-definition on the embedded SQLite registry whose lock is stored already.
+"""A ``kiln env build`` without SQLAlchemy or pydantic: the common case of a plain pip
+definition on the embedded SQLite registry.
 
-Why: such a build is ``uv venv && uv pip sync`` of a known lock plus a health check, and the
-full path spent more time importing SQLAlchemy and pydantic than uv spent installing. This
-path reads the version, its stored definition (JSON), the newest lock and earlier builds with
-``sqlite3`` (kiln.registry.fastbuilds), starts ``uv venv`` as soon as the interpreter and the
-materialization key are known, and builds with the venv builder's own functions, so the steps,
-the health check, the marker, the build record and the bytecode job are the full path's.
+Why: such a build is ``uv venv && uv pip sync`` of a known lock plus a health check (preceded,
+on the first build, by ``uv pip compile`` of the lock), and the full path spent more time
+importing SQLAlchemy and pydantic than uv spent installing. This path reads the version, its
+stored definition (JSON), the newest lock and earlier builds with ``sqlite3``
+(kiln.registry.fastbuilds), starts ``uv venv`` as soon as the interpreter is known, and
+resolves and builds with the venv builder's own functions, so the steps, the stored lock, the
+health check, the marker, the build record and the bytecode job are the full path's.
 
 ``plan_warm`` answers None for anything else, and the caller takes the full path, which gives
 the same result or reports the problem: another registry (PostgreSQL, a server), a schema at
 another revision, a definition the venv builder does not build alone (conda packages, docker,
-user-managed, local wheels, ``${VAR}`` references, keys it does not know), no stored lock yet, a
-lock that fails its check, or a recent failure of the same build. Like the full path, a build
-from a stored lock takes no build lease: a venv stays on this machine, and builds of one key
-are serialized by the cache's file lock (kiln.cache.Cache.materialize).
+user-managed, local wheels, ``${VAR}`` references, keys it does not know), a stored lock that
+fails its check, or a recent failure of the same build or resolution. Like the full path, a
+build from a stored lock takes no build lease: a venv stays on this machine, and builds of one
+key are serialized by the cache's file lock (kiln.cache.Cache.materialize). A first build
+resolves under the same file lock as the full path, without the registry's lease: an embedded
+registry is one machine's SQLite file, so the file lock already makes one process of this
+machine resolve while the others wait and then read its lock, and storing generation 1 is
+one insert that a second resolver (there is none on one machine) would lose.
 """
 
 from __future__ import annotations
@@ -70,10 +75,10 @@ class Plan:
     pip: dict[str, Any]
     check_imports: list[str]
     target: Target
-    lock: LockRow
-    key: str
+    lock: LockRow | None  # None: the build resolves the first lock
     cache: Cache
     started: float  # time.monotonic() when planning began: a build's seconds count from it
+    retry: bool
 
     @property
     def reference(self) -> str:
@@ -86,6 +91,7 @@ class WarmBuild(NamedTuple):
     interpreter: Path
     built_now: bool
     seconds: float
+    lock: LockRow
 
 
 def _reference(text: str) -> tuple[str, str | None] | None:
@@ -104,6 +110,18 @@ def _plain_pip(text: str, stored: dict[str, Any]) -> bool:
     if "${" in text or not set(stored) <= _TOP or not isinstance(python, dict):
         return False
     return set(python) <= _PYTHON and isinstance(pip, dict) and set(pip) <= _PIP
+
+
+def _names_no_local_file(packages: list[str]) -> bool:
+    """No pip entry is a local path or wheel (the full path stages those before resolving)."""
+    from kiln.builders.plainpins import all_plain
+
+    if all_plain(packages):
+        return True
+    from kiln.builders.venv import LOCAL_KINDS
+    from kiln.environment.packages import parse_pip_entry
+
+    return not any(parse_pip_entry(entry).kind in LOCAL_KINDS for entry in packages)
 
 
 def _buildable_lock(lock: LockRow, pip: dict[str, Any]) -> bool:
@@ -177,20 +195,92 @@ def _plan(
         mirror=workspace.setting("python_mirror"),
     )
     lock = fastbuilds.newest_lock(connection, build_hash=found.build_hash, platform=target.platform)
-    if lock is None:
-        return None
+    pip, imports = python.get("pip", {}), list(python.get("check_imports", []))
+    prepared = BuildContext(NullLog(), cache.uv_cache, {})
+    if lock is None:  # the first build: it resolves
+        if cache.recent_failure(_resolution(found, target)) and not retry:
+            return None  # the full path says when and why resolving failed
+        if not _names_no_local_file(list(pip.get("packages", []))):
+            return None  # the full path stages local files first
+        venvcreate.prepare(target, prepared)  # uv makes the venv while the rest is read
+        return Plan(connection, found, pip, imports, target, None, cache, started, retry)
     key = materialization_key(venv.name, found.build_hash, lock.lock_digest, target.platform)
     if cache.recent_failure(key) and not retry:
         return None  # the full path says when and why it failed
-    prepared = _context(cache, found, lock, key, NullLog())
     if cache.marker(key) is None:  # uv makes the venv while the lock is checked
         venvcreate.prepare(target, prepared)
-    if not _buildable_lock(lock, python.get("pip", {})):
+    if not _buildable_lock(lock, pip):
         venvcreate.discard(target, prepared)  # the full path stages wheels, or refuses the lock
         return None
-    imports = list(python.get("check_imports", []))
-    pip = python.get("pip", {})
-    return Plan(connection, found, pip, imports, target, lock, key, cache, started)
+    return Plan(connection, found, pip, imports, target, lock, cache, started, retry)
+
+
+def _resolution(version: fastbuilds.StoredVersion, target: Target) -> str:
+    """The name of the cache's lock (and remembered failure) of resolving this build, as
+    buildlocks.resolve_lock names it."""
+    return f"resolve-{version.build_hash[:32]}-{target.platform}"
+
+
+def _index(pip: dict[str, Any]) -> PipIndex:
+    return PipIndex(
+        pip.get("index_url"),
+        list(pip.get("extra_index_urls", [])),
+        list(pip.get("find_links", [])),
+        bool(pip.get("pre", False)),
+    )
+
+
+def _resolve(plan: Plan, log: Log) -> LockRow:
+    """The first lock of ``plan``'s build, resolved and stored as buildlocks.resolve_lock does
+    (under the cache's file lock, checking again inside it), then checked as a stored one."""
+    version, target, cache = plan.version, plan.target, plan.cache
+    name = _resolution(version, target)
+    with cache.lock(name):
+        row = fastbuilds.newest_lock(
+            plan.connection, build_hash=version.build_hash, platform=target.platform
+        )
+        if row is None:  # nobody resolved it while this process waited
+            log.phase("resolve")
+            context = BuildContext(log, cache.uv_cache, {})
+            packages, constraints = plan.pip.get("packages", []), plan.pip.get("constraints", [])
+            try:
+                lock = venv.resolve_pip(
+                    list(packages), list(constraints), _index(plan.pip), target, context
+                )
+            except KilnError as exc:
+                cache.remember_failure(name, str(exc), None)
+                raise
+            cache.forget_failure(name)
+            with immediate_transaction(plan.connection) as connection:
+                fastbuilds.insert_lock(
+                    connection,
+                    build_hash=version.build_hash,
+                    platform=target.platform,
+                    generation=1,
+                    lock_digest=hashlib.sha256(lock.text.encode()).hexdigest(),
+                    lock_format=lock.format,
+                    lock_text=lock.text,
+                    packages=lock.packages,
+                    resolver=lock.resolver,
+                )
+            row = fastbuilds.newest_lock(
+                plan.connection, build_hash=version.build_hash, platform=target.platform
+            )
+    assert row is not None
+    if not _buildable_lock(row, plan.pip):
+        _refuse_lock(plan, row)
+    return row
+
+
+def _refuse_lock(plan: Plan, row: LockRow) -> None:
+    """The full path's refusal of an unsound lock, with its message (a lock uv just resolved
+    is sound unless its row was edited meanwhile: this path is rare, so the model is loaded)."""
+    from kiln.buildlocks import verify_lock
+    from kiln.environment.definition import EnvironmentDefinition
+
+    definition = EnvironmentDefinition.model_validate_json(plan.version.definition)
+    verify_lock(row, definition, reference=plan.reference)
+    raise KilnError(f"the lock of {plan.reference} does not install its definition's pins")
 
 
 def _bytecode_store(cache: Cache) -> Path:
@@ -229,53 +319,59 @@ def build_planned(plan: Plan, workspace: Workspace, reporter: Reporter) -> WarmB
     cache = plan.cache
     log_path = cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log"
     log = BuildLog(log_path, reporter)
-    ctx = _context(cache, plan.version, plan.lock, plan.key, log)
 
     def build(staging: Path) -> dict[str, Any]:
         checked = fastbuilds.built_before(
             plan.connection,
             build_hash=plan.version.build_hash,
-            lock_digest=plan.lock.lock_digest,
+            lock_digest=row.lock_digest,
             builder=venv.name,
             platform=plan.target.platform,
         )
-        index = PipIndex(
-            plan.pip.get("index_url"),
-            list(plan.pip.get("extra_index_urls", [])),
-            list(plan.pip.get("find_links", [])),
-            bool(plan.pip.get("pre", False)),
-        )
-        lock, context = _to_lock(plan.lock), replace(ctx, lock_checked=checked)
+        lock, context = _to_lock(row), replace(ctx, lock_checked=checked)
         # From here the main thread mostly waits for uv, so this costs the build no time.
         threading.Thread(target=_prepare_the_record, name="kiln-record", daemon=True).start()
         venv.build_locked(
-            lock, plan.target, staging, context, index=index, check_imports=plan.check_imports
+            lock,
+            plan.target,
+            staging,
+            context,
+            index=_index(plan.pip),
+            check_imports=plan.check_imports,
         )
-        return _marker_facts(plan, started)
+        return _marker_facts(plan, row, started)
 
     try:
         with packagecaches.in_use(cache.root):
             try:
+                row = plan.lock or _resolve(plan, log)
+            except KilnError as exc:  # recorded as the full path records a failed resolution
+                _finish(plan, workspace, log, started, str(exc), lock_digest=None)
+                raise
+            key = materialization_key(
+                venv.name, plan.version.build_hash, row.lock_digest, plan.target.platform
+            )
+            ctx = _context(cache, plan.version, row, key, log)
+            try:
                 path, built_now = cache.materialize(
-                    plan.key, build, quick_check=venvcheck.quick_check, notify=reporter.message
+                    key, build, quick_check=venvcheck.quick_check, notify=reporter.message
                 )
             except KilnError as exc:
-                cache.remember_failure(
-                    plan.key, str(exc), _finish(plan, workspace, log, started, str(exc))
-                )
+                digest = _finish(plan, workspace, log, started, str(exc), row.lock_digest)
+                cache.remember_failure(key, str(exc), digest)
                 raise
             if built_now:
-                _finish(plan, workspace, log, started, None)
-                cache.forget_failure(plan.key)
+                _finish(plan, workspace, log, started, None, row.lock_digest)
+                cache.forget_failure(key)
                 bytecodejob.start(path, venv.interpreter(path), _bytecode_store(cache))
     finally:
         plan.connection.close()
         log.close()
         if log.opened:
             log.path.unlink(missing_ok=True)
-    _point_warm_path(plan, path)
+    _point_warm_path(plan, row, key, path)
     seconds = time.monotonic() - started
-    return WarmBuild(venv.name, path, venv.interpreter(path), built_now, seconds)
+    return WarmBuild(venv.name, path, venv.interpreter(path), built_now, seconds, row)
 
 
 def _prepare_the_record() -> None:
@@ -286,12 +382,12 @@ def _prepare_the_record() -> None:
     venv.tool_versions()
 
 
-def _marker_facts(plan: Plan, started: float) -> dict[str, Any]:
+def _marker_facts(plan: Plan, lock: LockRow, started: float) -> dict[str, Any]:
     return {
         "builder": venv.name,
         "build_hash": plan.version.build_hash,
-        "lock_digest": plan.lock.lock_digest,
-        "lock_generation": plan.lock.generation,
+        "lock_digest": lock.lock_digest,
+        "lock_generation": lock.generation,
         "platform": plan.target.platform,
         "python": plan.target.python_version,
         "tools": venv.tool_versions(),
@@ -300,7 +396,12 @@ def _marker_facts(plan: Plan, started: float) -> dict[str, Any]:
 
 
 def _finish(
-    plan: Plan, workspace: Workspace, log: BuildLog, started: float, error: str | None
+    plan: Plan,
+    workspace: Workspace,
+    log: BuildLog,
+    started: float,
+    error: str | None,
+    lock_digest: str | None,
 ) -> str:
     """Keep the log and record the attempt (as builds._Attempt.finish); returns the log's
     digest."""
@@ -315,7 +416,7 @@ def _finish(
             connection,
             build_hash=plan.version.build_hash,
             platform=plan.target.platform,
-            lock_digest=plan.lock.lock_digest,
+            lock_digest=lock_digest,
             builder=venv.name,
             machine=socket.gethostname(),
             status="failed" if error else "succeeded",
@@ -329,13 +430,13 @@ def _finish(
     return digest
 
 
-def _point_warm_path(plan: Plan, path: Path) -> None:
+def _point_warm_path(plan: Plan, lock: LockRow, key: str, path: Path) -> None:
     write_pointer(
         plan.cache.root,
         build_hash=plan.version.build_hash,
-        key=plan.key,
+        key=key,
         platform=plan.target.platform,
-        lock_digest=plan.lock.lock_digest,
+        lock_digest=lock.lock_digest,
         builder=venv.name,
         interpreter=venv.interpreter(path),
         activation=venv.activation(path),

@@ -1,13 +1,17 @@
-"""A warm ``kiln env build`` from a stored lock takes the standard-library path (kiln.fastbuild):
-it must install, mark, record and point exactly as the full path does, import neither
-SQLAlchemy nor pydantic, build once when two processes ask at once, take no build lease (as
-the full path takes none for a stored lock's venv), and step aside for everything else."""
+"""A ``kiln env build`` of a plain pip definition on the embedded registry takes the
+standard-library path (kiln.fastbuild), from a stored lock or resolving the first one: it must
+resolve, store, install, mark, record and point exactly as the full path does, import neither
+SQLAlchemy nor pydantic, resolve and build once when two processes ask at once, take no build
+lease (as the full path takes none for a stored lock's venv), record and remember a failed
+resolution as the full path does, and step aside for everything else."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -20,19 +24,23 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from kiln import catalog
 from kiln.builds import ensure_built
 from kiln.cache import MARKER, Cache, materialization_key
 from kiln.cli.main import build_parser
+from kiln.environment.validation import validate_definition
+from kiln.errors import KilnError
 from kiln.fastbuild import plan_warm
 from kiln.registry.engine import write_transaction
 from kiln.registry.lease_queries import Holder, LeaseKey, insert_lease
-from kiln.registry.schema import build_leases
+from kiln.registry.schema import build_leases, locks
 from kiln.workspace import Workspace
 from kilntesting.builds import (
     PackageIndex,
     build_rows,
     definition,
     installed_versions,
+    make_wheel,
     register,
     wait_for_bytecode,
 )
@@ -213,13 +221,123 @@ def _dead_pid() -> int:
     return process.pid
 
 
-def test_without_a_stored_lock_the_build_takes_the_full_path(
-    ws: Workspace, package_index: PackageIndex
+@pytest.fixture
+def published(package_index: PackageIndex) -> PackageIndex:
+    package_index.publish("tiny-dep", "1.0")
+    package_index.publish("demo", "1.0", requires=["tiny-dep"])
+    return package_index
+
+
+def _locks(ws: Workspace, build_hash: str) -> list[dict[str, Any]]:
+    query = select(locks).where(locks.c.build_hash == build_hash).order_by(locks.c.id)
+    with ws.engine.connect() as connection:
+        return [_without(dict(r._mapping), ("id", "created_at")) for r in connection.execute(query)]
+
+
+def test_a_first_build_resolves_stores_and_records_as_the_full_path_does(
+    tmp_path: Path, published: PackageIndex, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    package_index.publish("demo", "1.0")
-    register(ws, definition("demo", ["demo==1.0"], package_index.url))
+    spaces = {path: Workspace.create(tmp_path / path) for path in ("fast", "full")}
+    try:
+        hashes = {
+            register(space, definition("demo", ["demo==1.0"], published.url)).build_hash
+            for space in spaces.values()
+        }
+        (build_hash,) = hashes
+        fast = _build(spaces["fast"], tmp_path / "fast-cache", capsys, fast=True)
+        full = _build(spaces["full"], tmp_path / "full-cache", capsys, fast=False)
+
+        keep = ("seconds", "path", "interpreter")
+        assert _without(fast, keep) == _without(full, keep)
+        assert fast["built"] and fast["lock_generation"] == 1 and fast["packages"] == 2
+        assert installed_versions(Path(fast["interpreter"])) == {"demo": "1.0", "tiny-dep": "1.0"}
+        assert _locks(spaces["fast"], build_hash) == _locks(spaces["full"], build_hash)
+        assert len(_locks(spaces["fast"], build_hash)) == 1
+        assert _without(_marker(fast), VARYING_MARKER) == _without(_marker(full), VARYING_MARKER)
+        pointers = [_pointer(tmp_path / f"{path}-cache", build_hash) for path in spaces]
+        assert pointers[0] == pointers[1]
+        (by_fast,), (by_full,) = (build_rows(space, build_hash) for space in spaces.values())
+        assert _without(by_fast, VARYING_ROW) == _without(by_full, VARYING_ROW)
+        log = spaces["fast"].artifacts.lookup(by_fast["log_digest"])
+        assert log is not None
+        text = log.read_text(encoding="utf-8")
+        assert text.startswith("==> resolve\n$ uv pip compile") and text.endswith("succeeded\n")
+    finally:
+        for space in spaces.values():
+            space.close()
+
+
+def test_a_first_build_imports_neither_sqlalchemy_nor_pydantic(
+    ws: Workspace, published: PackageIndex, tmp_path: Path
+) -> None:
+    record = register(ws, definition("demo", ["demo==1.0"], published.url))
+    built, facts = _probe(ws, tmp_path / "fresh")
+    assert facts == {"code": 0, "heavy": []} and built["built"]
+    assert [row["generation"] for row in _locks(ws, record.build_hash)] == [1]
+
+
+def test_two_first_builds_at_once_resolve_once_and_build_once(
+    ws: Workspace, published: PackageIndex, tmp_path: Path
+) -> None:
+    record = register(ws, definition("demo", ["demo==1.0"], published.url))
+    published.delay = 0.5  # the index answers slowly: the second asks while the first resolves
+    cache = tmp_path / "shared-cache"
+    env = {**os.environ, "KILN_CACHE_DIR": str(cache), "KILN_WORKSPACE": str(ws.path)}
+    command = [sys.executable, "-m", "kiln", "env", "build", "demo", "--json"]
+    processes = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err
+        results.append(json.loads(out))
+    wait_for_bytecode(cache)
+
+    assert sorted(r["built"] for r in results) == [False, True]
+    assert len({r["lock_digest"] for r in results}) == 1
+    assert len(_locks(ws, record.build_hash)) == 1
+    assert [r["status"] for r in build_rows(ws, record.build_hash)] == ["succeeded"]
+
+
+def test_a_failed_resolution_is_recorded_and_remembered_as_the_full_path_does(
+    ws: Workspace, published: PackageIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = register(ws, definition("demo", ["demo==9.9"], published.url))
+    os.environ["KILN_CACHE_DIR"] = str(tmp_path / "cache")  # restored by cache_dir's monkeypatch
     args = _args(ws)
+    with pytest.raises(KilnError, match=re.escape("demo==9.9")) as failed:
+        args.fast(args)
+    (row,) = build_rows(ws, record.build_hash)
+    assert (row["status"], row["lock_digest"], row["builder"]) == ("failed", None, "venv")
+    assert row["error"] == str(failed.value)
+    assert _locks(ws, record.build_hash) == []
+    # Remembered: the full path says when it failed, without trying (or recording) again;
+    # --retry resolves now, on this path too.
     assert args.fast(args) is None
+    with pytest.raises(KilnError, match=r"resolving failed .* ago"):
+        args.handler(args)
+    assert len(build_rows(ws, record.build_hash)) == 1
+    retried = _args(ws, "--retry")
+    with pytest.raises(KilnError, match=re.escape("demo==9.9")):
+        retried.fast(retried)
+    assert [r["status"] for r in build_rows(ws, record.build_hash)] == ["failed", "failed"]
+
+
+def test_a_definition_with_a_local_wheel_takes_the_full_path(
+    ws: Workspace, published: PackageIndex, tmp_path: Path
+) -> None:
+    """The full path stages local files from the artifact store before it resolves."""
+    wheel = make_wheel(tmp_path / "made", "local", "1.0")
+    folder = tmp_path / "source"
+    (folder / "wheels").mkdir(parents=True)
+    shutil.copyfile(wheel, folder / "wheels" / wheel.name)
+    data = definition("demo", [f"./wheels/{wheel.name}"], published.url)
+    catalog.register(ws, validate_definition(data), source_dir=folder)
+    assert plan_warm(ws, "demo", retry=False) is None
 
 
 def test_a_registry_at_another_schema_revision_takes_the_full_path(

@@ -42,6 +42,11 @@ def _pins(entries: list[str]) -> dict[str, list[str]] | None:
     return pins
 
 
+def all_plain(entries: list[str]) -> bool:
+    """Every entry is a bare name or a plain ``name==version`` pin (none names a file)."""
+    return _pins(entries) is not None
+
+
 def plain_pins_met(packages: list[str], constraints: list[str], lock_text: str) -> bool | None:
     """True when every pin of ``packages`` is installed by the pylock ``lock_text`` at exactly
     that version, and every pinned constraint's name is locked at it or not at all; None when

@@ -63,17 +63,13 @@ def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
     )
 
 
-def _index_args(definition: EnvironmentDefinition, secrets: dict[str, str]) -> list[str]:
-    return index_args(definition.python.pip, secrets)
-
-
-def _requirement_lines(definition: EnvironmentDefinition, ctx: BuildContext) -> list[str]:
+def _requirement_lines(packages: list[str], ctx: BuildContext) -> list[str]:
     """The pip entries for uv, local files replaced by their staged copy relative to
     ``ctx.wheel_root`` (uv resolves a relative path against its working folder)."""
     from kiln.environment.packages import parse_pip_entry  # packaging: only when resolving
 
     lines = []
-    for entry in definition.python.pip.packages:
+    for entry in packages:
         parsed = parse_pip_entry(entry)
         if parsed.kind not in LOCAL_KINDS:
             lines.append(entry)
@@ -115,9 +111,21 @@ def _uv_files(ctx: BuildContext, inside: Path | None = None) -> Iterator[tuple[P
 
 def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext) -> Lock:
     pip = definition.python.pip
-    if not pip.packages:
+    return resolve_pip(pip.packages, pip.constraints, pip, target, ctx)
+
+
+def resolve_pip(
+    packages: list[str],
+    constraints: list[str],
+    index: IndexOptions,
+    target: Target,
+    ctx: BuildContext,
+) -> Lock:
+    """``resolve`` given only what it reads of the definition: ``python.pip``'s packages,
+    constraints and index options (kiln.fastbuild has no model)."""
+    if not packages:
         return Lock(LOCK_FORMAT, EMPTY_LOCK, [], uv_version())
-    lines = _requirement_lines(definition, ctx)
+    lines = _requirement_lines(packages, ctx)
     venvcreate.prepare(target, ctx)  # a build usually follows: its venv is made meanwhile
     with _uv_files(ctx) as (work, tag):
         requirements, output = f"requirements{tag}.in", f"pylock{tag}.toml"
@@ -138,12 +146,12 @@ def resolve(definition: EnvironmentDefinition, target: Target, ctx: BuildContext
             # the workspace cannot install it.
             "--python-version",
             minor_version(target),
-            *_index_args(definition, ctx.secrets),
+            *index_args(index, ctx.secrets),
         ]
-        if pip.constraints:
-            constraints = f"constraints{tag}.txt"
-            (work / constraints).write_text("\n".join(pip.constraints) + "\n", encoding="utf-8")
-            args += ["-c", constraints]
+        if constraints:
+            listed = f"constraints{tag}.txt"
+            (work / listed).write_text("\n".join(constraints) + "\n", encoding="utf-8")
+            args += ["-c", listed]
         try:
             uv_in(ctx, args, work, "resolving packages", UvFollower(ctx.log))
         except BuildError:

@@ -225,7 +225,7 @@ def _report(args: argparse.Namespace, summary: dict[str, Any]) -> None:
 
 
 def build_fast(args: argparse.Namespace) -> int | None:
-    """A warm build from a stored lock with the standard library only (see kiln.fastbuild),
+    """A build of a plain pip definition with the standard library only (see kiln.fastbuild),
     or None for ``build``."""
     from kiln.errors import WorkspaceError
 
@@ -250,7 +250,7 @@ def build_fast(args: argparse.Namespace) -> int | None:
     summary = _summary(
         (version.name, version.version, version.build_hash),
         (built.builder, plan.target.platform),
-        plan.lock,
+        built.lock,
         (built.path, built.interpreter, built.built_now, built.seconds),
     )
     _report(args, summary)

@@ -1,10 +1,10 @@
 """The queries of a warm ``kiln env build`` on the embedded SQLite registry, through the
-standard library: the version to build, its newest stored lock, whether that lock was built
-before, and the record of the build.
+standard library: the version to build, its newest stored lock, the first lock when the build
+resolves one, whether that lock was built before, and the record of the build.
 
 Why: a build from a stored lock with warm package caches takes about as long as uv's own
 ``uv venv && uv pip sync``, and importing SQLAlchemy alone added a third of that. These are
-``catalog.get``, ``lock_queries.get_lock``, ``list_builds`` (as ``builds._built_before`` reads
+``catalog.get``, ``lock_queries.get_lock``, ``insert_lock``, ``list_builds`` (as ``builds._built_before`` reads
 it) and ``record_build``, with the names of ``layout.py``; tests/builds/test_fast_build.py runs
 both paths on the same registry and compares what they read and write.
 """
@@ -96,3 +96,17 @@ def record_build(connection: sqlite3.Connection, **values: Any) -> None:
     names = list(row)
     marks = ", ".join(f":{n}" for n in names)
     connection.execute(f"INSERT INTO {BUILDS} ({columns(BUILDS, *names)}) VALUES ({marks})", row)
+
+
+def insert_lock(connection: sqlite3.Connection, **values: Any) -> bool:
+    """Store a lock generation (as ``lock_queries.insert_lock``: ``packages`` a list, the time
+    now in UTC); False when that generation exists already (another process stored it)."""
+    now = dt.datetime.now(dt.timezone.utc).strftime(SQLITE_DATETIME)
+    row = {**values, "packages": json.dumps(values["packages"]), "created_at": now}
+    names = list(row)
+    marks = ", ".join(f":{n}" for n in names)
+    try:
+        connection.execute(f"INSERT INTO {LOCKS} ({columns(LOCKS, *names)}) VALUES ({marks})", row)
+    except sqlite3.IntegrityError:
+        return False
+    return True

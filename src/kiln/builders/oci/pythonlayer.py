@@ -17,6 +17,7 @@ from kiln.builders.base import BuildContext, Lock
 from kiln.builders.oci import engine
 from kiln.builders.oci.bases import Base
 from kiln.builders.oci.layer import EPOCH
+from kiln.builders.uvindex import index_args
 from kiln.builders.uvprogress import UvFollower
 from kiln.builders.uvtool import uv_binary
 from kiln.environment.definition import EnvironmentDefinition
@@ -48,7 +49,7 @@ def install(
     requirements = to_requirements(venv.LOCK_FORMAT, lock.text, header="kiln: the locked packages")
     listing = work / f"requirements.{folder.parent.name}.txt"
     listing.write_text(requirements, encoding="utf-8")
-    index = venv._index_args(definition, {k: "${" + k + "}" for k in ctx.secrets})
+    index = index_args(definition.python.pip, {k: "${" + k + "}" for k in ctx.secrets})
     script = (
         f'/kiln/uv venv -q --python "{base.python}" --no-project {prefix} && '
         f"/kiln/uv pip sync --require-hashes --compile-bytecode --link-mode=copy "
