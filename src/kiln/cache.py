@@ -48,9 +48,9 @@ def default_root(configured: str | None = None) -> Path:
         return Path(chosen).expanduser()
     if os.environ.get("PYTEST_VERSION"):
         raise KilnError("refusing the per-user build cache under tests; set KILN_CACHE_DIR")
-    import platformdirs
+    from kiln.userdirs import cache_path
 
-    return platformdirs.user_cache_path("kiln")
+    return cache_path()
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ def config_dir() -> Path:
         return Path(os.environ["KILN_CONFIG_DIR"])
     if os.environ.get("PYTEST_VERSION"):
         raise WorkspaceError("refusing the per-user config folder under tests; set KILN_CONFIG_DIR")
-    import platformdirs
+    from kiln.userdirs import config_path
 
-    return platformdirs.user_config_path("kiln")
+    return config_path()
 
 
 def normal_url(url: str) -> str:

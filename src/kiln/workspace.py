@@ -85,9 +85,9 @@ def user_default_path() -> Path:
         raise WorkspaceError(
             "refusing the per-user default workspace under tests; pass a workspace explicitly"
         )
-    import platformdirs
+    from kiln.userdirs import data_path
 
-    return platformdirs.user_data_path("kiln") / "workspace"
+    return data_path() / "workspace"
 
 
 def find_upward(start: Path) -> Path | None:

@@ -32,9 +32,9 @@ def data_dir() -> Path:
         raise WorkspaceError(
             f"refusing the per-user data folder under tests; set {DATA_DIR_VARIABLE}"
         )
-    import platformdirs
+    from kiln.userdirs import data_path
 
-    return platformdirs.user_data_path("kiln")
+    return data_path()
 
 
 def local_side(workspace: Workspace) -> Workspace:
