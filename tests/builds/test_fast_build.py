@@ -30,7 +30,7 @@ from kiln.cache import MARKER, Cache, materialization_key
 from kiln.cli.main import build_parser
 from kiln.environment.validation import validate_definition
 from kiln.errors import KilnError
-from kiln.fastbuild import plan_warm
+from kiln.fastplan import plan_warm
 from kiln.registry.engine import write_transaction
 from kiln.registry.lease_queries import Holder, LeaseKey, insert_lease
 from kiln.registry.schema import build_leases, locks
@@ -223,6 +223,7 @@ def _dead_pid() -> int:
 
 @pytest.fixture
 def published(package_index: PackageIndex) -> PackageIndex:
+    package_index.hashed_pages = True  # as PyPI's: uv's cache can resolve from its pages alone
     package_index.publish("tiny-dep", "1.0")
     package_index.publish("demo", "1.0", requires=["tiny-dep"])
     return package_index
@@ -400,3 +401,89 @@ def test_a_postgresql_workspace_takes_the_full_path(tmp_path: Path, postgres_url
         assert args.fast(args) is None
     finally:
         shared.close()
+
+
+def _warm_cache(tmp_path: Path, index: PackageIndex) -> Path:
+    """A Kiln cache whose uv cache holds the index pages and files of ``demo==1.0``: that
+    environment built there, from a workspace of its own."""
+    cache = tmp_path / "warm-cache"
+    warming = Workspace.create(tmp_path / "warming")
+    try:
+        register(warming, definition("demo", ["demo==1.0"], index.url))
+        env = {**os.environ, "KILN_CACHE_DIR": str(cache)}
+        command = [sys.executable, "-m", "kiln", "-w", str(warming.path), "env", "build", "demo"]
+        subprocess.run(command, env=env, capture_output=True, check=True)
+        wait_for_bytecode(cache)
+    finally:
+        warming.close()
+    return cache
+
+
+def _log(ws: Workspace, row: dict[str, Any]) -> str:
+    log = ws.artifacts.lookup(row["log_digest"])
+    assert log is not None
+    return log.read_text(encoding="utf-8")
+
+
+def _environments(cache: Path) -> int:
+    return sum(1 for folder in (cache / "envs").iterdir() if folder.is_dir())
+
+
+def test_a_first_build_installs_the_cached_guess_when_the_index_agrees(
+    ws: Workspace, published: PackageIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = _warm_cache(tmp_path, published)
+    record = register(ws, definition("demo", ["demo"], published.url))  # another build hash
+    built = _build(ws, cache, capsys, fast=True)
+
+    assert built["built"] and built["lock_generation"] == 1
+    assert installed_versions(Path(built["interpreter"])) == {"demo": "1.0", "tiny-dep": "1.0"}
+    (lock,) = _locks(ws, record.build_hash)
+    assert lock["lock_digest"] == built["lock_digest"]
+    (row,) = build_rows(ws, record.build_hash)
+    assert (row["status"], row["lock_digest"]) == ("succeeded", built["lock_digest"])
+    text = _log(ws, row)
+    assert "while uv asks the index" in text and "(the index gives the same lock)" in text
+    assert "--offline" in text  # the guess came from uv's cache, as its install did
+    assert _marker(built)["lock_digest"] == built["lock_digest"]
+    assert _environments(cache) == 2
+
+
+def test_a_guess_the_index_contradicts_is_thrown_away_for_the_index_s_lock(
+    ws: Workspace, published: PackageIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = _warm_cache(tmp_path, published)
+    published.publish("demo", "2.0", requires=["tiny-dep"])  # uv's cached pages predate it
+    record = register(ws, definition("demo", ["demo"], published.url))
+    built = _build(ws, cache, capsys, fast=True)
+
+    assert installed_versions(Path(built["interpreter"]))["demo"] == "2.0"
+    (lock,) = _locks(ws, record.build_hash)
+    assert {p["name"]: p["version"] for p in json.loads(lock["packages"])}["demo"] == "2.0"
+    (row,) = build_rows(ws, record.build_hash)
+    assert row["status"] == "succeeded" and row["lock_digest"] == lock["lock_digest"]
+    assert "(the index gives another lock: building that one instead)" in _log(ws, row)
+    assert _environments(cache) == 2  # the guess's folder was removed, not kept beside it
+
+
+def test_a_resolution_that_fails_fails_the_build_whatever_the_guess(
+    ws: Workspace, published: PackageIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = _warm_cache(tmp_path, published)
+    record = register(ws, definition("demo", ["demo"], published.url))
+    published.credentials = ("kiln", "not-given")  # the index now refuses: uv's cache does not
+    os.environ["KILN_CACHE_DIR"] = str(cache)  # restored by cache_dir's monkeypatch
+    args = _args(ws)
+    with pytest.raises(KilnError) as failed:
+        args.fast(args)
+
+    (row,) = build_rows(ws, record.build_hash)
+    assert (row["status"], row["lock_digest"], row["error"]) == ("failed", None, str(failed.value))
+    assert "401" in str(failed.value) or "nauthorized" in str(failed.value)
+    assert _locks(ws, record.build_hash) == []
+    assert _environments(cache) == 1  # nothing of the guess is left
+    assert plan_warm(ws, "demo", retry=False) is None  # remembered: the full path says when
+    published.credentials = None
+    retried = _args(ws, "--retry", "--json")
+    assert retried.fast(retried) == 0
+    assert json.loads(capsys.readouterr().out)["built"]

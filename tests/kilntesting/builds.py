@@ -98,6 +98,9 @@ class PackageIndex:
     delay: float = 0.0  # seconds slept before answering each request (0 ends the sleeps)...
     delay_suffix: str = ""  # ...whose path ends with this (e.g. ".whl": downloads only)
     credentials: tuple[str, str] | None = None  # HTTP basic auth required when set
+    # Project pages whose links carry each file's sha256, as PyPI's do (so uv need not fetch a
+    # file to hash it); otherwise http.server's plain directory listings.
+    hashed_pages: bool = False
     requests: list[str] = field(default_factory=list)
 
     @property
@@ -140,7 +143,28 @@ def _handler(index: PackageIndex) -> type[SimpleHTTPRequestHandler]:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+            if index.hashed_pages and self._send_hashed_page():
+                return
             super().do_GET()
+
+        def _send_hashed_page(self) -> bool:
+            """A project page with ``#sha256=`` links; False for anything but a project."""
+            parts = [p for p in self.path.split("?")[0].split("/") if p]
+            folder = index.root.joinpath(*parts)
+            if len(parts) != 2 or parts[0] != "simple" or not folder.is_dir():
+                return False
+            links = "".join(
+                f'<a href="{f.name}#sha256={hashlib.sha256(f.read_bytes()).hexdigest()}">'
+                f"{f.name}</a>\n"
+                for f in sorted(folder.iterdir())
+            )
+            body = f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -120,9 +120,13 @@ def resolve_pip(
     index: IndexOptions,
     target: Target,
     ctx: BuildContext,
+    *,
+    offline: bool = False,
 ) -> Lock:
     """``resolve`` given only what it reads of the definition: ``python.pip``'s packages,
-    constraints and index options (kiln.fastbuild has no model)."""
+    constraints and index options (kiln.fastbuild has no model). ``offline`` resolves from
+    the index pages in uv's cache alone (a guess of what the index says now: see
+    kiln.fastresolve); it fails when the cache lacks a page, and leaves the venv prepared."""
     if not packages:
         return Lock(LOCK_FORMAT, EMPTY_LOCK, [], uv_version())
     lines = _requirement_lines(packages, ctx)
@@ -153,9 +157,16 @@ def resolve_pip(
             (work / listed).write_text("\n".join(constraints) + "\n", encoding="utf-8")
             args += ["-c", listed]
         try:
-            uv_in(ctx, args, work, "resolving packages", UvFollower(ctx.log))
+            uv_in(
+                ctx,
+                [*args, *(["--offline"] if offline else [])],
+                work,
+                "resolving packages",
+                UvFollower(ctx.log),
+            )
         except BuildError:
-            venvcreate.discard(target, ctx)  # no build follows a failed resolution
+            if not offline:
+                venvcreate.discard(target, ctx)  # no build follows a failed resolution
             raise
         text = (work / output).read_text(encoding="utf-8")
     text = redact(text, ctx.secrets)  # a secret the lock might echo goes back to ${NAME}

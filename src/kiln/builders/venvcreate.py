@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from kiln.builders.uvtool import StartedUv, finish_uv, run_uv, start_uv
 
 # Empty venvs started while resolving, by (interpreter, uv cache): install() takes them.
 _prepared: dict[tuple[str, str], tuple[StartedUv, Path]] = {}
+# Two resolutions may prepare at once (kiln.fastresolve): one venv is started for both.
+_preparing = threading.Lock()
 
 
 def prepare(target: Target, ctx: BuildContext) -> None:
@@ -26,16 +29,17 @@ def prepare(target: Target, ctx: BuildContext) -> None:
     ``kiln cache gc`` removes it if this process dies); one not taken goes at exit."""
     tmp = ctx.uv_cache.parent / "tmp"
     key = (str(target.interpreter), str(ctx.uv_cache))
-    if key in _prepared or not tmp.is_dir():
-        return
-    folder = tmp / f"venv.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    started = start_uv(
-        _venv_args(target, folder),
-        cache_dir=ctx.uv_cache,
-        secrets=ctx.secrets,
-        what="creating the virtualenv",
-    )
-    _prepared[key] = (started, folder)
+    with _preparing:
+        if key in _prepared or not tmp.is_dir():
+            return
+        folder = tmp / f"venv.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        started = start_uv(
+            _venv_args(target, folder),
+            cache_dir=ctx.uv_cache,
+            secrets=ctx.secrets,
+            what="creating the virtualenv",
+        )
+        _prepared[key] = (started, folder)
 
 
 def _venv_args(target: Target, dest: Path) -> list[str]:

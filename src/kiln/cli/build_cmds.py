@@ -235,7 +235,8 @@ def build_fast(args: argparse.Namespace) -> int | None:
         ws = existing_workspace(args)
     except WorkspaceError:  # the full path makes the per-user default workspace
         return None
-    from kiln.fastbuild import build_planned, plan_warm
+    from kiln.fastbuild import build_planned
+    from kiln.fastplan import plan_warm
     from kiln.progress import Progress
 
     plan = plan_warm(ws, args.reference, retry=args.retry)

@@ -1,0 +1,143 @@
+"""The first lock of a build on the standard-library path (kiln.fastbuild): resolved against
+the index and stored as generation 1, as buildlocks.resolve_lock does, with a guess of it from
+uv's cached index pages that the build may install meanwhile.
+
+Why the guess: ``uv pip compile`` asks the index for its pages again (0.2-0.3 s for numpy,
+pandas and scikit-learn here), and a build can only install a lock after it, where raw ``uv pip
+install`` resolves and installs in one pass. With uv's cache warm, the same resolution from the
+cached pages alone (``--offline``) takes about 0.03 s and nearly always gives the same lock. So
+the build installs that guess (``uv pip sync --require-hashes``, as for any lock) while the index
+is asked, and keeps it only when the index gave exactly the same lock text: the stored lock is
+always the index's answer, and what is installed is always that lock's files, hashes checked.
+A guess the index contradicts (a new release, a yanked file) is thrown away and the build starts
+again from the stored lock; a resolution that fails fails the build, as ever. Without a warm
+cache the guess fails at once and the build waits for the index, as before.
+
+The caller holds the cache's file lock of the resolution, as the full path does, but not the
+registry's lease: an embedded registry is one machine's SQLite file, so that file lock already
+makes one process resolve while the others wait and then read its lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+from kiln.builders import venv
+from kiln.builders.base import BuildContext, Lock, Log
+from kiln.buildlog import NullLog
+from kiln.errors import KilnError
+from kiln.fastplan import Plan, pip_index, resolution_name
+from kiln.registry import fastbuilds
+from kiln.registry.lockrow import LockRow
+from kiln.registry.readonly import immediate_transaction
+
+
+class _Buffer:
+    """A log for the resolution running beside the build: written out when it is asked for,
+    so its lines do not interleave with the build's."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def phase(self, name: str) -> None:
+        pass
+
+    def detail(self, text: str) -> None:
+        pass
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+
+class FirstLock:
+    """The resolution of ``plan``'s first lock, started against the index in a thread, and
+    ``guess``: uv's answer from its cached pages alone, or None when they do not answer."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.name = resolution_name(plan.version, plan.target)
+        self._buffer = _Buffer()
+        self._lock: Lock | None = None
+        self._error: BaseException | None = None
+        self._row: LockRow | None = None
+        self._remembered = False
+        self._thread = threading.Thread(target=self._ask_the_index, name="kiln-resolve")
+        self._thread.daemon = True  # an interrupted build does not wait for the index
+        self._thread.start()
+        self.guess = self._guess()
+
+    def _resolve(self, log: Log, *, offline: bool) -> Lock:
+        plan = self.plan
+        return venv.resolve_pip(
+            list(plan.pip.get("packages", [])),
+            list(plan.pip.get("constraints", [])),
+            pip_index(plan.pip),
+            plan.target,
+            BuildContext(log, plan.cache.uv_cache, {}),
+            offline=offline,
+        )
+
+    def _ask_the_index(self) -> None:
+        try:
+            self._lock = self._resolve(self._buffer, offline=False)
+        except BaseException as exc:  # raised again by row(), in the build's thread
+            self._error = exc
+
+    def _guess(self) -> Lock | None:
+        try:
+            return self._resolve(NullLog(), offline=True)
+        except KilnError:
+            return None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the index's resolution failed (it has ended when ``row`` raised)."""
+        return self._error is not None
+
+    def row(self, log: Log) -> LockRow:
+        """The index's resolution, stored (once), its uv output written to ``log`` first. A
+        failure is remembered under the resolution's name, as the full path does, and
+        raised."""
+        if self._row is not None:
+            return self._row
+        self._thread.join()
+        if self._buffer.parts:
+            log.write("".join(self._buffer.parts))
+            self._buffer.parts.clear()
+        if self._error is not None:
+            if isinstance(self._error, KilnError) and not self._remembered:
+                self.plan.cache.remember_failure(self.name, str(self._error), None)
+                self._remembered = True
+            raise self._error
+        assert self._lock is not None
+        self.plan.cache.forget_failure(self.name)
+        self._row = _store(self.plan, self._lock)
+        return self._row
+
+
+def lock_digest(lock: Lock) -> str:
+    return hashlib.sha256(lock.text.encode()).hexdigest()
+
+
+def _store(plan: Plan, lock: Lock) -> LockRow:
+    """Generation 1 of the plan's build and platform (another process's, when it stored one
+    first)."""
+    version, target = plan.version, plan.target
+    with immediate_transaction(plan.connection) as connection:
+        fastbuilds.insert_lock(
+            connection,
+            build_hash=version.build_hash,
+            platform=target.platform,
+            generation=1,
+            lock_digest=lock_digest(lock),
+            lock_format=lock.format,
+            lock_text=lock.text,
+            packages=lock.packages,
+            resolver=lock.resolver,
+        )
+    row = fastbuilds.newest_lock(
+        plan.connection, build_hash=version.build_hash, platform=target.platform
+    )
+    assert row is not None
+    return row
