@@ -6,12 +6,13 @@ against its recorded digest, then against the definition's exact pins (``verify_
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kiln.builders.base import BuildContext, Builder, BuildError, Lock, Target
+from kiln.builders.base import BuildContext, Builder, Lock, Target
 from kiln.builders.lockcheck import pin_mismatches, read_lock
+from kiln.buildfailures import RecentFailure as RecentFailure
+from kiln.buildfailures import resolving_failed
 from kiln.errors import KilnError, WorkspaceError
 
 if TYPE_CHECKING:
@@ -20,11 +21,6 @@ if TYPE_CHECKING:
     from kiln.environment.definition import EnvironmentDefinition
     from kiln.registry.lock_queries import LockRow
     from kiln.workspace import Workspace
-
-
-class RecentFailure(BuildError):
-    """The same build failed moments ago: not run again (and not recorded again, so
-    ``kiln env logs`` keeps showing the log of the real attempt)."""
 
 
 class InvalidLock(WorkspaceError):
@@ -132,10 +128,7 @@ def _resolve_now(
     """Ask the builder to resolve, unless the same resolution failed moments ago."""
     failure = cache.recent_failure(name)
     if failure and not retry:
-        raise RecentFailure(
-            f"resolving failed {time.time() - failure['time']:.0f} s ago: {failure['error']} "
-            "(see `kiln env logs`; pass --retry to try again now)"
-        )
+        raise resolving_failed(failure)
     ctx.log.phase("resolve")
     try:
         lock = builder.resolve(definition, target, ctx)

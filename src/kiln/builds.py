@@ -18,6 +18,7 @@ from typing import Any
 
 from kiln.builders import choice, packagecaches
 from kiln.builders.base import Activation, BuildContext, Builder, BuildError, Lock, Target
+from kiln.buildfailures import RecentFailure, building_failed
 from kiln.buildinputs import (
     WHEELS_FOLDER,
     secrets_for,
@@ -25,7 +26,7 @@ from kiln.buildinputs import (
     stage_local_wheels,
 )
 from kiln.buildleases import BuildLease
-from kiln.buildlocks import RecentFailure, resolve_lock, stored_lock, verify_lock
+from kiln.buildlocks import resolve_lock, stored_lock, verify_lock
 from kiln.buildlog import BuildLog, Reporter, SilentReporter
 from kiln.cache import Cache, materialization_key
 from kiln.catalog import EnvironmentRecord
@@ -264,11 +265,7 @@ def _materialize(
     )
     failure = cache.recent_failure(key)
     if failure and not retry:
-        raise RecentFailure(
-            f"this environment failed to build {time.time() - failure['time']:.0f} s ago: "
-            f"{failure['error']} (see `kiln env logs {record.reference}`; "
-            f"`kiln env build {record.reference} --retry` tries again now)"
-        )
+        raise building_failed(failure, record.reference)
 
     context = replace(
         ctx,

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from kiln.builders import bytecodejob, packagecaches, venv, venvcheck
 from kiln.builders.base import BuildContext, Lock, Log
+from kiln.buildfailures import building_failed, resolving_failed
 from kiln.buildlog import BuildLog, Reporter
 from kiln.cache import WHEELS_FOLDER, Cache, materialization_key
 from kiln.errors import KilnError
@@ -134,8 +135,12 @@ def _key(plan: Plan, digest: str) -> str:
 
 
 def _build_row(plan: Plan, workspace: Workspace, log: BuildLog, row: LockRow) -> _Built:
-    """Reuse or build the stored lock ``row``, recording and remembering a failure."""
+    """Reuse or build the stored lock ``row``, recording and remembering a failure (one
+    that happened moments ago is not tried again, as on the full path)."""
     key = _key(plan, row.lock_digest)
+    failure = plan.cache.recent_failure(key)
+    if failure and not plan.retry:
+        raise building_failed(failure, plan.reference)
     ctx = _context(plan, row.lock_digest, key, log)
 
     def build(staging: Path) -> dict[str, Any]:
@@ -167,13 +172,17 @@ def _first_build(plan: Plan, workspace: Workspace, log: BuildLog) -> _Built:
     """Resolve the first lock under the cache's file lock (checking again inside it, as
     buildlocks.resolve_lock does) and build it: from uv's cached guess while the index is asked
     when there is one (kiln.fastresolve), else after the index answered."""
-    with plan.cache.lock(resolution_name(plan.version, plan.target)):
+    name = resolution_name(plan.version, plan.target)
+    with plan.cache.lock(name):
         row = fastbuilds.newest_lock(
             plan.connection, build_hash=plan.version.build_hash, platform=plan.target.platform
         )
         if row is None:  # nobody resolved it while this process waited
+            failure = plan.cache.recent_failure(name)
+            if failure and not plan.retry:  # e.g. by the process this one waited for
+                raise resolving_failed(failure)
             log.phase("resolve")
-            first = FirstLock(plan)
+            first = FirstLock(plan, log)
             if first.guess is not None:
                 done = _build_guess(plan, workspace, log, first)
                 if done is not None:
@@ -212,6 +221,8 @@ def _build_guess(
     assert first.guess is not None
     guess, digest = first.guess, lock_digest(first.guess)
     key = _key(plan, digest)
+    if plan.cache.recent_failure(key) and not plan.retry:
+        return None  # the stored lock's build says when it failed
     ctx = _context(plan, digest, key, log)
     log.write(
         "(installing the lock that uv's cached index pages give while uv asks the index; "
@@ -237,12 +248,10 @@ def _build_guess(
         log.write("(the index gives another lock: building that one instead)\n")
         return None
     except KilnError as exc:
-        if first.failed:
-            _finish(plan, workspace, log, str(exc), None)
-            raise
-        row = _resolved(plan, workspace, log, first)  # the guess failed to build
+        # The resolution's own failure first: recorded and remembered as a failed resolution.
+        row = _resolved(plan, workspace, log, first)
         if row.lock_digest != digest:
-            return None
+            return None  # the guess failed, but it is not the lock: build the index's
         failed = _finish(plan, workspace, log, str(exc), row.lock_digest)
         plan.cache.remember_failure(key, str(exc), failed)
         raise

@@ -25,7 +25,6 @@ import threading
 
 from kiln.builders import venv
 from kiln.builders.base import BuildContext, Lock, Log
-from kiln.buildlog import NullLog
 from kiln.errors import KilnError
 from kiln.fastplan import Plan, pip_index, resolution_name
 from kiln.registry import fastbuilds
@@ -54,7 +53,7 @@ class FirstLock:
     """The resolution of ``plan``'s first lock, started against the index in a thread, and
     ``guess``: uv's answer from its cached pages alone, or None when they do not answer."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, log: Log) -> None:
         self.plan = plan
         self.name = resolution_name(plan.version, plan.target)
         self._buffer = _Buffer()
@@ -65,7 +64,7 @@ class FirstLock:
         self._thread = threading.Thread(target=self._ask_the_index, name="kiln-resolve")
         self._thread.daemon = True  # an interrupted build does not wait for the index
         self._thread.start()
-        self.guess = self._guess()
+        self.guess = self._guess(log)
 
     def _resolve(self, log: Log, *, offline: bool) -> Lock:
         plan = self.plan
@@ -84,16 +83,15 @@ class FirstLock:
         except BaseException as exc:  # raised again by row(), in the build's thread
             self._error = exc
 
-    def _guess(self) -> Lock | None:
+    def _guess(self, log: Log) -> Lock | None:
+        """uv's offline answer, its output written to ``log`` only when there is one."""
+        said = _Buffer()
         try:
-            return self._resolve(NullLog(), offline=True)
+            guess = self._resolve(said, offline=True)
         except KilnError:
             return None
-
-    @property
-    def failed(self) -> bool:
-        """Whether the index's resolution failed (it has ended when ``row`` raised)."""
-        return self._error is not None
+        log.write("".join(said.parts))
+        return guess
 
     def row(self, log: Log) -> LockRow:
         """The index's resolution, stored (once), its uv output written to ``log`` first. A

@@ -25,7 +25,7 @@ _XDG = {
 
 def _xdg(kind: str) -> Path | None:
     """The XDG answer for ``kind``, or None where platformdirs should decide."""
-    if sys.platform != "linux":
+    if sys.platform != "linux" or "ANDROID_DATA" in os.environ:  # Android says "linux" too
         return None
     variable, under_home = _XDG[kind]
     value = os.environ.get(variable, "")
@@ -34,7 +34,8 @@ def _xdg(kind: str) -> Path | None:
     home = os.environ.get("HOME", "")
     if value or not home.startswith("/"):
         return None  # a relative $XDG_*_HOME or $HOME: platformdirs' own rules
-    return Path(home) / under_home / APP
+    # As os.path.expanduser joins them: $HOME without its trailing slashes ("//" is "/").
+    return Path(f"{home.rstrip('/')}/{under_home}") / APP
 
 
 def cache_path() -> Path:

@@ -444,7 +444,8 @@ def test_a_first_build_installs_the_cached_guess_when_the_index_agrees(
     assert (row["status"], row["lock_digest"]) == ("succeeded", built["lock_digest"])
     text = _log(ws, row)
     assert "while uv asks the index" in text and "(the index gives the same lock)" in text
-    assert "--offline" in text  # the guess came from uv's cache, as its install did
+    compiles = [line for line in text.splitlines() if line.startswith("$ uv pip compile")]
+    assert len(compiles) == 2 and compiles[0].endswith(" --offline")  # the guess, then the index
     assert _marker(built)["lock_digest"] == built["lock_digest"]
     assert _environments(cache) == 2
 
@@ -487,3 +488,45 @@ def test_a_resolution_that_fails_fails_the_build_whatever_the_guess(
     retried = _args(ws, "--retry", "--json")
     assert retried.fast(retried) == 0
     assert json.loads(capsys.readouterr().out)["built"]
+
+
+def test_when_the_guess_and_the_resolution_both_fail_the_resolution_s_failure_is_recorded(
+    ws: Workspace, published: PackageIndex, tmp_path: Path
+) -> None:
+    cache = _warm_cache(tmp_path, published)
+    data = definition("demo", ["demo"], published.url, check_imports=["not_a_module"])
+    record = register(ws, data)  # the guess installs, then its import check fails
+    published.credentials = ("kiln", "not-given")  # and the index refuses
+    os.environ["KILN_CACHE_DIR"] = str(cache)  # restored by cache_dir's monkeypatch
+    args = _args(ws)
+    with pytest.raises(KilnError) as failed:
+        args.fast(args)
+
+    assert "not_a_module" not in str(failed.value)
+    (row,) = build_rows(ws, record.build_hash)
+    assert (row["status"], row["lock_digest"], row["error"]) == ("failed", None, str(failed.value))
+    assert _locks(ws, record.build_hash) == [] and _environments(cache) == 1
+    assert plan_warm(ws, "demo", retry=False) is None  # remembered as a failed resolution
+
+
+def test_a_build_that_waited_for_a_failed_resolution_says_so_without_trying_again(
+    ws: Workspace, published: PackageIndex, tmp_path: Path
+) -> None:
+    record = register(ws, definition("demo", ["demo==9.9"], published.url))
+    published.delay = 0.5  # the first resolution is slow: the second build waits for it
+    env = {**os.environ, "KILN_CACHE_DIR": str(tmp_path / "cache"), "KILN_WORKSPACE": str(ws.path)}
+    command = [sys.executable, "-m", "kiln", "env", "build", "demo"]
+    processes = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    errors = []
+    for process in processes:
+        _out, err = process.communicate(timeout=180)
+        assert process.returncode != 0
+        errors.append(err)
+
+    assert sum("resolving failed" in err and "s ago" in err for err in errors) == 1
+    assert [r["status"] for r in build_rows(ws, record.build_hash)] == ["failed"]
