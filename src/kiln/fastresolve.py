@@ -33,20 +33,36 @@ from kiln.registry.readonly import immediate_transaction
 
 
 class _Buffer:
-    """A log for the resolution running beside the build: written out when it is asked for,
-    so its lines do not interleave with the build's."""
+    """A log for a resolution running beside the build: held until ``go_live``, so its lines
+    do not interleave with the build's; from then on (the build waits for it) written, and
+    its details shown, as they come."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self._live: Log | None = None
+        self._guard = threading.Lock()
 
     def phase(self, name: str) -> None:
         pass
 
     def detail(self, text: str) -> None:
-        pass
+        with self._guard:
+            if self._live is not None:
+                self._live.detail(text)
 
     def write(self, text: str) -> None:
-        self.parts.append(text)
+        with self._guard:
+            if self._live is not None:
+                self._live.write(text)
+            else:
+                self.parts.append(text)
+
+    def go_live(self, log: Log) -> None:
+        with self._guard:
+            if self._live is None:
+                log.write("".join(self.parts))
+                self.parts.clear()
+                self._live = log
 
 
 class FirstLock:
@@ -65,6 +81,8 @@ class FirstLock:
         self._thread.daemon = True  # an interrupted build does not wait for the index
         self._thread.start()
         self.guess = self._guess(log)
+        if self.guess is None:  # the build waits for the index: show what uv does meanwhile
+            self._buffer.go_live(log)
 
     def _resolve(self, log: Log, *, offline: bool) -> Lock:
         plan = self.plan
@@ -99,10 +117,8 @@ class FirstLock:
         raised."""
         if self._row is not None:
             return self._row
+        self._buffer.go_live(log)
         self._thread.join()
-        if self._buffer.parts:
-            log.write("".join(self._buffer.parts))
-            self._buffer.parts.clear()
         if self._error is not None:
             if isinstance(self._error, KilnError) and not self._remembered:
                 self.plan.cache.remember_failure(self.name, str(self._error), None)
