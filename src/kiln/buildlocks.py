@@ -5,7 +5,6 @@ against its recorded digest, then against the definition's exact pins (``verify_
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -13,7 +12,9 @@ from kiln.builders.base import BuildContext, Builder, Lock, Target
 from kiln.builders.lockcheck import pin_mismatches, read_lock
 from kiln.buildfailures import RecentFailure as RecentFailure
 from kiln.buildfailures import resolving_failed
+from kiln.cache import resolution_key
 from kiln.errors import KilnError, WorkspaceError
+from kiln.registry.lockrow import lock_digest
 
 if TYPE_CHECKING:
     from kiln.cache import Cache
@@ -32,7 +33,7 @@ class InvalidLock(WorkspaceError):
 
 def lock_problem(row: LockRow, definition: EnvironmentDefinition) -> str | None:
     """Why ``row`` must not be installed for ``definition``, or None when it is sound."""
-    digest = hashlib.sha256(row.lock_text.encode()).hexdigest()
+    digest = lock_digest(row.lock_text)
     if digest != row.lock_digest:
         return (
             f"was changed after it was stored (its text has sha256 {digest[:12]}, its "
@@ -86,7 +87,7 @@ def resolve_lock(
     current = newest()
     if current is not None and not refresh:
         return current, None
-    name = f"resolve-{build_hash[:32]}-{target.platform}"
+    name = resolution_key(build_hash, target.platform)
     claim()  # before the file lock: leases are always taken before any file lock, never after
     with cache.lock(name):
         latest = newest()
@@ -102,7 +103,7 @@ def resolve_lock(
         ):
             return latest, current
         lock = _resolve_now(cache, name, builder, definition, target, ctx, retry=retry)
-        digest = hashlib.sha256(lock.text.encode()).hexdigest()
+        digest = lock_digest(lock.text)
         # --refresh found nothing new: keep the generation, unless its row was edited after it
         # was stored; then the resolution is stored again, as the one everybody installs.
         sound = latest is not None and lock_problem(latest, definition) is None

@@ -9,11 +9,11 @@ into the same shapes, and the lock's digest is checked against its text on both 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kiln.registry.lock_queries import LockRow
+from kiln.registry.lockrow import lock_digest
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -54,10 +54,6 @@ class BuildStore(Protocol):
 
     def build_log(self, *, build_hash: str, digest: str) -> Path | None:
         """A stored log of ``build_hash`` as a local file, or None when it is not kept."""
-
-
-def lock_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class RegistryBuildStore:

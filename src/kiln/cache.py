@@ -41,6 +41,11 @@ def materialization_key(builder: str, build_hash: str, lock_digest: str, platfor
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def resolution_key(build_hash: str, platform: str) -> str:
+    """The name of the file lock (and remembered failure) of resolving a build's lock."""
+    return f"resolve-{build_hash[:32]}-{platform}"
+
+
 def default_root(configured: str | None = None) -> Path:
     """``KILN_CACHE_DIR``, a workspace setting, or the per-user cache (refused under tests)."""
     chosen = os.environ.get("KILN_CACHE_DIR") or configured

@@ -34,9 +34,9 @@ from kiln.cache import WHEELS_FOLDER, Cache, materialization_key
 from kiln.errors import KilnError
 from kiln.fastexec import write_pointer
 from kiln.fastplan import Plan, buildable_lock, pip_index, resolution_name, to_lock
-from kiln.fastresolve import FirstLock, lock_digest
+from kiln.fastresolve import FirstLock
 from kiln.registry import fastbuilds
-from kiln.registry.lockrow import LockRow
+from kiln.registry.lockrow import LockRow, lock_digest
 from kiln.registry.readonly import immediate_transaction
 from kiln.workspace import Workspace
 
@@ -219,7 +219,7 @@ def _build_guess(
     """Build the guess while the index is asked, and keep it when the index gave the same
     lock; None when it gave another (the caller builds that one)."""
     assert first.guess is not None
-    guess, digest = first.guess, lock_digest(first.guess)
+    guess, digest = first.guess, lock_digest(first.guess.text)
     key = _key(plan, digest)
     if plan.cache.recent_failure(key) and not plan.retry:
         return None  # the stored lock's build says when it failed

@@ -11,7 +11,6 @@ fails its check, or a recent failure of the same build or resolution.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
@@ -21,10 +20,10 @@ from typing import Any, NamedTuple
 from kiln.builders import interpreters, venv, venvcreate
 from kiln.builders.base import BuildContext, Lock, Target
 from kiln.buildlog import NullLog
-from kiln.cache import Cache, materialization_key
+from kiln.cache import Cache, materialization_key, resolution_key
 from kiln.errors import KilnError
 from kiln.registry import fastbuilds
-from kiln.registry.lockrow import LockRow
+from kiln.registry.lockrow import LockRow, lock_digest
 from kiln.registry.readonly import open_writable
 from kiln.workspace import Workspace
 
@@ -100,16 +99,14 @@ def buildable_lock(lock: LockRow, pip: dict[str, Any]) -> bool:
     (the full path reports any problem). Plain pins are checked without ``packaging``."""
     from kiln.builders.plainpins import plain_pins_met
 
-    if hashlib.sha256(lock.lock_text.encode()).hexdigest() != lock.lock_digest:
+    if lock_digest(lock.lock_text) != lock.lock_digest:
         return False
     packages, constraints = pip.get("packages", []), pip.get("constraints", [])
     if plain_pins_met(packages, constraints, lock.lock_text):
         return True  # bare names and plain pins name no local file either
     from kiln.builders.lockcheck import pin_problems, read_lock
-    from kiln.builders.venv import LOCAL_KINDS
-    from kiln.environment.packages import parse_pip_entry
 
-    if any(parse_pip_entry(entry).kind in LOCAL_KINDS for entry in packages):
+    if not _names_no_local_file(packages):
         return False
     try:
         locked = read_lock(to_lock(lock))
@@ -186,9 +183,8 @@ def _plan(
 
 
 def resolution_name(version: fastbuilds.StoredVersion, target: Target) -> str:
-    """The name of the cache's lock (and remembered failure) of resolving this build, as
-    buildlocks.resolve_lock names it."""
-    return f"resolve-{version.build_hash[:32]}-{target.platform}"
+    """The name of the cache's lock (and remembered failure) of resolving this build."""
+    return resolution_key(version.build_hash, target.platform)
 
 
 def pip_index(pip: dict[str, Any]) -> PipIndex:

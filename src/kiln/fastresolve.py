@@ -20,7 +20,6 @@ makes one process resolve while the others wait and then read its lock.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 from kiln.builders import venv
@@ -28,7 +27,7 @@ from kiln.builders.base import BuildContext, Lock, Log
 from kiln.errors import KilnError
 from kiln.fastplan import Plan, pip_index, resolution_name
 from kiln.registry import fastbuilds
-from kiln.registry.lockrow import LockRow
+from kiln.registry.lockrow import LockRow, lock_digest
 from kiln.registry.readonly import immediate_transaction
 
 
@@ -130,10 +129,6 @@ class FirstLock:
         return self._row
 
 
-def lock_digest(lock: Lock) -> str:
-    return hashlib.sha256(lock.text.encode()).hexdigest()
-
-
 def _store(plan: Plan, lock: Lock) -> LockRow:
     """Generation 1 of the plan's build and platform (another process's, when it stored one
     first)."""
@@ -144,7 +139,7 @@ def _store(plan: Plan, lock: Lock) -> LockRow:
             build_hash=version.build_hash,
             platform=target.platform,
             generation=1,
-            lock_digest=lock_digest(lock),
+            lock_digest=lock_digest(lock.text),
             lock_format=lock.format,
             lock_text=lock.text,
             packages=lock.packages,

@@ -86,9 +86,7 @@ def _is_wheel_metadata(member: str) -> bool:
 def add_wheel(workspace: Workspace, path: Path) -> AddResult:
     """Store a wheel in a folder workspace; the same content again is a no-op (``added`` is
     False). kiln.wheelstore does it for a team server's workspace too."""
-    inspect_wheel(path)
-    digest = file_digest(path)
-    return record_wheel(workspace, path, digest, store_file=True)
+    return record_wheel(workspace, path, file_digest(path), store_file=True)
 
 
 def record_wheel(

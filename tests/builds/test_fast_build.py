@@ -155,11 +155,8 @@ def test_a_warm_build_imports_neither_sqlalchemy_nor_pydantic(
     assert facts == {"code": 0, "heavy": []} and not reused["built"]
 
 
-def test_two_warm_builds_of_one_environment_at_once_build_it_once(
-    ws: Workspace, locked: str, tmp_path: Path, package_index: PackageIndex
-) -> None:
-    package_index.delay = 0.5  # downloads into the fresh cache are slow: the builds overlap
-    cache = tmp_path / "shared-cache"
+def _two_builds_at_once(ws: Workspace, cache: Path) -> list[subprocess.CompletedProcess[str]]:
+    """``kiln env build demo --json`` in two processes started together, sharing ``cache``."""
     env = {**os.environ, "KILN_CACHE_DIR": str(cache), "KILN_WORKSPACE": str(ws.path)}
     command = [sys.executable, "-m", "kiln", "env", "build", "demo", "--json"]
     processes = [
@@ -168,11 +165,22 @@ def test_two_warm_builds_of_one_environment_at_once_build_it_once(
         )
         for _ in range(2)
     ]
-    results = []
+    finished = []
     for process in processes:
         out, err = process.communicate(timeout=180)
-        assert process.returncode == 0, err
-        results.append(json.loads(out))
+        finished.append(subprocess.CompletedProcess(command, process.returncode, out, err))
+    return finished
+
+
+def test_two_warm_builds_of_one_environment_at_once_build_it_once(
+    ws: Workspace, locked: str, tmp_path: Path, package_index: PackageIndex
+) -> None:
+    package_index.delay = 0.5  # downloads into the fresh cache are slow: the builds overlap
+    cache = tmp_path / "shared-cache"
+    results = []
+    for done in _two_builds_at_once(ws, cache):
+        assert done.returncode == 0, done.stderr
+        results.append(json.loads(done.stdout))
     wait_for_bytecode(cache)
 
     assert sorted(r["built"] for r in results) == [False, True]
@@ -283,19 +291,10 @@ def test_two_first_builds_at_once_resolve_once_and_build_once(
     record = register(ws, definition("demo", ["demo==1.0"], published.url))
     published.delay = 0.5  # the index answers slowly: the second asks while the first resolves
     cache = tmp_path / "shared-cache"
-    env = {**os.environ, "KILN_CACHE_DIR": str(cache), "KILN_WORKSPACE": str(ws.path)}
-    command = [sys.executable, "-m", "kiln", "env", "build", "demo", "--json"]
-    processes = [
-        subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
     results = []
-    for process in processes:
-        out, err = process.communicate(timeout=180)
-        assert process.returncode == 0, err
-        results.append(json.loads(out))
+    for done in _two_builds_at_once(ws, cache):
+        assert done.returncode == 0, done.stderr
+        results.append(json.loads(done.stdout))
     wait_for_bytecode(cache)
 
     assert sorted(r["built"] for r in results) == [False, True]
@@ -514,19 +513,10 @@ def test_a_build_that_waited_for_a_failed_resolution_says_so_without_trying_agai
 ) -> None:
     record = register(ws, definition("demo", ["demo==9.9"], published.url))
     published.delay = 0.5  # the first resolution is slow: the second build waits for it
-    env = {**os.environ, "KILN_CACHE_DIR": str(tmp_path / "cache"), "KILN_WORKSPACE": str(ws.path)}
-    command = [sys.executable, "-m", "kiln", "env", "build", "demo"]
-    processes = [
-        subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
     errors = []
-    for process in processes:
-        _out, err = process.communicate(timeout=180)
-        assert process.returncode != 0
-        errors.append(err)
+    for done in _two_builds_at_once(ws, tmp_path / "cache"):
+        assert done.returncode != 0
+        errors.append(done.stderr)
 
     assert sum("resolving failed" in err and "s ago" in err for err in errors) == 1
     assert [r["status"] for r in build_rows(ws, record.build_hash)] == ["failed"]

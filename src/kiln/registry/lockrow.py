@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 
@@ -18,3 +19,8 @@ class LockRow:
     packages: list[dict[str, str]]
     resolver: str
     created_at: dt.datetime
+
+
+def lock_digest(text: str) -> str:
+    """The digest a lock row records of its text (and every build checks against it)."""
+    return hashlib.sha256(text.encode()).hexdigest()
