@@ -86,6 +86,7 @@ def _is_wheel_metadata(member: str) -> bool:
 def add_wheel(workspace: Workspace, path: Path) -> AddResult:
     """Store a wheel in a folder workspace; the same content again is a no-op (``added`` is
     False). kiln.wheelstore does it for a team server's workspace too."""
+    inspect_wheel(path)  # first: a missing or malformed file is one clear line
     return record_wheel(workspace, path, file_digest(path), store_file=True)
 
 
