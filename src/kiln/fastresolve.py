@@ -7,8 +7,9 @@ pandas and scikit-learn here), and a build can only install a lock after it, whe
 install`` resolves and installs in one pass. With uv's cache warm, the same resolution from the
 cached pages alone (``--offline``) takes about 0.03 s and nearly always gives the same lock. So
 the build installs that guess (``uv pip sync --require-hashes``, as for any lock) while the index
-is asked, and keeps it only when the index gave exactly the same lock text: the stored lock is
-always the index's answer, and what is installed is always that lock's files, hashes checked.
+is asked (after the guess, not beside it: see FirstLock), and keeps it only when the index gave
+exactly the same lock text: the stored lock is always the index's answer, and what is installed
+is always that lock's files, hashes checked.
 A guess the index contradicts (a new release, a yanked file) is thrown away and the build starts
 again from the stored lock; a resolution that fails fails the build, as ever. Without a warm
 cache the guess fails at once and the build waits for the index, as before.
@@ -39,6 +40,7 @@ class _Buffer:
     def __init__(self) -> None:
         self.parts: list[str] = []
         self._live: Log | None = None
+        self._latest_detail: str | None = None  # shown on going live: uv may be mid-download
         self._guard = threading.Lock()
 
     def phase(self, name: str) -> None:
@@ -48,6 +50,8 @@ class _Buffer:
         with self._guard:
             if self._live is not None:
                 self._live.detail(text)
+            else:
+                self._latest_detail = text
 
     def write(self, text: str) -> None:
         with self._guard:
@@ -61,6 +65,8 @@ class _Buffer:
             if self._live is None:
                 log.write("".join(self.parts))
                 self.parts.clear()
+                if self._latest_detail is not None:
+                    log.detail(self._latest_detail)
                 self._live = log
 
 
@@ -76,10 +82,13 @@ class FirstLock:
         self._error: BaseException | None = None
         self._row: LockRow | None = None
         self._remembered = False
+        # The guess first, then the index: run side by side, the two uv processes share the
+        # cache, so the guess could wait on uv's lock of a file the index's resolution is
+        # downloading, or read the page it has just refreshed (~0.03 s later start, no race).
+        self.guess = self._guess(log)
         self._thread = threading.Thread(target=self._ask_the_index, name="kiln-resolve")
         self._thread.daemon = True  # an interrupted build does not wait for the index
         self._thread.start()
-        self.guess = self._guess(log)
         if self.guess is None:  # the build waits for the index: show what uv does meanwhile
             self._buffer.go_live(log)
 

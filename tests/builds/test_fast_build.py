@@ -454,10 +454,6 @@ def test_a_guess_the_index_contradicts_is_thrown_away_for_the_index_s_lock(
 ) -> None:
     cache = _warm_cache(tmp_path, published)
     published.publish("demo", "2.0", requires=["tiny-dep"])  # uv's cached pages predate it
-    # The index's answer is held back: uv's online resolution, started first, would otherwise
-    # refresh the cached page before the offline guess reads it on a loaded machine, and the
-    # guess would agree (harmless, but not what this test is about).
-    published.delay, published.delay_suffix = 1.5, "/simple/demo/"
     record = register(ws, definition("demo", ["demo"], published.url))
     built = _build(ws, cache, capsys, fast=True)
 
