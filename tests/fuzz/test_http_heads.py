@@ -7,6 +7,7 @@ and keeps serving."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from kiln.serving.runtime_protocol import (
     HttpError,
-    check_request_line_start,
+    check_head_so_far,
     find_head_end,
     head_start,
     header_map,
@@ -61,16 +62,42 @@ BYTES = st.one_of(
 )
 
 
-def parse(data: bytes) -> None:
-    """What the server does with the bytes it has: a head, or waiting for more."""
+def parse(data: bytes) -> bool:
+    """What the server does with the bytes it has: True for a head, False to wait for more."""
     buffer = head_start(data)
     end = find_head_end(buffer)
     if end is None:
-        check_request_line_start(buffer)
-        return
+        check_head_so_far(buffer)
+        return False
+    check_head_so_far(buffer[: end[1]])
     method, target, version, raw = parse_head(buffer[: end[0]])
     keeps_alive(version, header_map(raw))
     assert method and target and version in ("HTTP/1.1", "HTTP/1.0")
+    return True
+
+
+def outcome(pieces: list[bytes]) -> int | str:
+    """The server's answer to bytes that arrive in these pieces: an error status, "request"
+    once a head is whole, or "waiting"."""
+    received = b""
+    for piece in pieces:
+        received += piece
+        try:
+            if parse(received):
+                return "request"
+        except HttpError as exc:
+            return exc.status
+    return "waiting"
+
+
+# Long runs of one byte reach the request line's and the head's limits (414, 431).
+LONG = st.builds(
+    lambda before, filler, count, after: before + filler * count + after,
+    BYTES,
+    st.sampled_from([b"a", b" ", b"\x00", b"b: c\r\n"]),
+    st.sampled_from([0, 8200, 11000, 66000]),
+    BYTES,
+)
 
 
 @FUZZ
@@ -90,7 +117,17 @@ def test_a_valid_head_and_every_prefix_of_it_are_never_refused(head: bytes) -> N
     for cut in range(len(head)):
         buffer = head_start(head[:cut])
         if find_head_end(buffer) is None:
-            check_request_line_start(buffer)
+            check_head_so_far(buffer)
+
+
+@FUZZ
+@given(st.one_of(BYTES, LONG), st.lists(st.integers(0, 80000), max_size=6))
+def test_the_answer_does_not_depend_on_where_the_bytes_are_cut(
+    data: bytes, cuts: list[int]
+) -> None:
+    edges = sorted({0, len(data), *(cut % (len(data) + 1) for cut in cuts)})
+    pieces = [data[a:b] for a, b in itertools.pairwise(edges)]
+    assert outcome(pieces) == outcome([data])
 
 
 @pytest.fixture(scope="module")

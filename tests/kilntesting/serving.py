@@ -206,10 +206,18 @@ def deployment_containers(ws: Workspace, name: str) -> list[str]:
     return done.stdout.split()
 
 
-def raw_http(port: int, data: bytes, *, timeout: float = 10.0) -> bytes:
-    """Send ``data`` as is; return every byte the server sends until it closes."""
+def raw_http(port: int, data: bytes, *, timeout: float = 10.0, piece: int = 0) -> bytes:
+    """Send ``data`` as is (in pieces of ``piece`` bytes a moment apart, so that the server
+    reads them one by one, if given); return every byte the server sends until it closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
+        if piece:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for start in range(0, len(data), piece):  # the server may answer half-way
+                    sock.sendall(data[start : start + piece])
+                    time.sleep(0.002)
+        else:
+            sock.sendall(data)
         chunks = []
         with contextlib.suppress(ConnectionResetError):
             while chunk := sock.recv(65536):

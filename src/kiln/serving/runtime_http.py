@@ -27,7 +27,7 @@ from kiln.serving.runtime_protocol import (
     App,
     HttpError,
     Request,
-    check_request_line_start,
+    check_head_so_far,
     encode_response,
     find_head_end,
     head_start,
@@ -128,9 +128,7 @@ class Connection:
         bytes, an empty request line) is a 400 as soon as that shows, not a silent close."""
         raw = self.buffer
         while (end := find_head_end(buffer := head_start(raw))) is None:
-            if len(buffer) > MAX_HEAD_BYTES:
-                raise HttpError(431, "Request header fields too large")
-            check_request_line_start(buffer)
+            check_head_so_far(buffer)
             if buffer:
                 self.start_request()
             self.busy = False
@@ -144,6 +142,7 @@ class Connection:
                 return None
             self.busy = True
             raw += chunk
+        check_head_so_far(buffer[: end[1]])  # as if it had come in pieces: the same answer
         self.start_request()
         self.busy = True
         self.buffer = buffer[end[1] :]

@@ -104,18 +104,26 @@ def find_head_end(buffer: bytes) -> tuple[int, int] | None:
     return None if found is None else (found.start(), found.end())
 
 
-def check_request_line_start(buffer: bytes) -> None:
-    """A 400 (or 414) as soon as the request line received so far cannot become a valid one:
-    random bytes are answered at once instead of waiting for an empty line that never comes."""
-    line, newline, _ = buffer.partition(b"\n")
-    if not newline:
-        if len(line) > MAX_REQUEST_LINE:
-            raise HttpError(414, "Request line is too long")
-        line = line.removesuffix(b"\r")  # the CR of a CRLF whose LF has not arrived yet
-    elif line.endswith(b"\r"):
-        line = line[:-1]
-    if line.startswith(b" ") or _REQUEST_LINE_CONTROL.search(line):
-        raise HttpError(400, "Malformed request line")
+def check_head_so_far(buffer: bytes) -> None:
+    """A 400, 414 or 431 as soon as the head received so far cannot become a valid one: random
+    bytes are answered at once instead of waiting for an empty line that never comes. When
+    several faults show, the one its earliest byte proves wins, so the answer follows from the
+    bytes and not from how the network cut them into pieces (a CI run once got a 414 for
+    bytes that usually get a 431)."""
+    # without the CR of its CRLF (whose LF may not have arrived yet)
+    line = buffer.partition(b"\n")[0].removesuffix(b"\r")
+    faults = []  # (the offset of the byte that proves it, status, message)
+    if line.startswith(b" "):
+        faults.append((0, 400, "Malformed request line"))
+    elif control := _REQUEST_LINE_CONTROL.search(line):
+        faults.append((control.start(), 400, "Malformed request line"))
+    if len(line) > MAX_REQUEST_LINE:
+        faults.append((MAX_REQUEST_LINE, 414, "Request line is too long"))
+    if len(buffer) > MAX_HEAD_BYTES:
+        faults.append((MAX_HEAD_BYTES, 431, "Request header fields too large"))
+    if faults:
+        _, status, message = min(faults)
+        raise HttpError(status, message)
 
 
 def parse_head(head: bytes) -> tuple[str, str, str, list[tuple[str, str]]]:
