@@ -50,7 +50,7 @@ def default_root(configured: str | None = None) -> Path:
     """``KILN_CACHE_DIR``, a workspace setting, or the per-user cache (refused under tests)."""
     chosen = os.environ.get("KILN_CACHE_DIR") or configured
     if chosen:
-        return Path(chosen).expanduser()
+        return Path(chosen).expanduser().absolute()  # uv runs in other folders
     if os.environ.get("PYTEST_VERSION"):
         raise KilnError("refusing the per-user build cache under tests; set KILN_CACHE_DIR")
     from kiln.userdirs import cache_path

@@ -520,3 +520,32 @@ def test_a_build_that_waited_for_a_failed_resolution_says_so_without_trying_agai
 
     assert sum("resolving failed" in err and "s ago" in err for err in errors) == 1
     assert [r["status"] for r in build_rows(ws, record.build_hash)] == ["failed"]
+
+
+def test_a_relative_cache_folder_is_taken_from_where_kiln_was_started(
+    ws: Workspace, published: PackageIndex, tmp_path: Path
+) -> None:
+    # uv runs with other working folders: a relative KILN_CACHE_DIR handed on as is failed
+    # every build ("No virtual environment ... found for path `cache/tmp/...`").
+    register(ws, definition("demo", ["demo==1.0"], published.url))
+    env = {**os.environ, "KILN_CACHE_DIR": "relative-cache", "KILN_WORKSPACE": str(ws.path)}
+    kiln = [sys.executable, "-m", "kiln"]
+    built = subprocess.run(
+        [*kiln, "env", "build", "demo", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    path = Path(json.loads(built.stdout)["path"])
+    assert path.is_absolute() and path.is_relative_to(tmp_path / "relative-cache")
+    wait_for_bytecode(tmp_path / "relative-cache")
+    ran = subprocess.run(
+        [*kiln, "env", "exec", "demo", "--", "python", "-c", "import demo, sys; print(sys.prefix)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0 and ran.stdout.strip() == str(path), ran.stderr
