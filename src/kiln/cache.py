@@ -20,13 +20,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kiln.errors import KilnError
-from kiln.private import FILE_MODE, open_private, private_folder, write_private
-
-if TYPE_CHECKING:
-    from filelock import FileLock
+from kiln.filelocks import held
+from kiln.private import open_private, private_folder, write_private
 
 MARKER = ".kiln-ready"
 MATERIALIZATION_RECIPE = "kiln.materialization/1"
@@ -101,10 +99,9 @@ class Cache:
         with contextlib.suppress(OSError):
             os.utime(self.path(key) / MARKER)
 
-    def lock(self, name: str) -> FileLock:
-        from filelock import FileLock  # imported when needed: CLI start-up stays fast
-
-        return FileLock(str(self.root / "locks" / f"{name}.lock"), mode=FILE_MODE)
+    def lock(self, name: str) -> contextlib.AbstractContextManager[bool]:
+        """The cross-process lock ``name`` (kiln.filelocks), waited for."""
+        return held(self.root / "locks" / f"{name}.lock")
 
     def materialize(
         self,

@@ -16,8 +16,8 @@ from kiln.errors import InvalidDefinition
 
 REPO = Path(__file__).resolve().parents[2]  # tests/kilntesting/cli.py -> the repository
 KILN = [sys.executable, "-m", "kiln"]
-# What the standard-library fast paths must not import.
-HEAVY = ("sqlalchemy", "pydantic", "alembic", "yaml")
+# What the standard-library fast paths must not import (asyncio: 60 ms, see kiln.filelocks).
+HEAVY = ("sqlalchemy", "pydantic", "alembic", "yaml", "asyncio")
 # ``python -c IMPORT_PROBE ARGS``: the CLI with ARGS, then, as the last line on stderr, JSON
 # with its exit code and the HEAVY packages it imported.
 IMPORT_PROBE = (
@@ -120,9 +120,8 @@ def cached_venv(requirement: str, probe: str) -> Path:
     must work. Lives in ``$KILN_TEST_CACHE`` (default: the temp folder's kiln-test-cache)."""
     import tempfile
 
-    from filelock import FileLock
-
     from kiln.builders.uvtool import uv_binary
+    from kiln.filelocks import held
 
     cache = Path(
         os.environ.get("KILN_TEST_CACHE") or Path(tempfile.gettempdir()) / "kiln-test-cache"
@@ -134,7 +133,7 @@ def cached_venv(requirement: str, probe: str) -> Path:
     if marker.is_file() and python.is_file():
         return python
     cache.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(venv) + ".lock"):
+    with held(Path(str(venv) + ".lock")):
         # Check again: another worker may have built it while this one waited for the lock.
         if not (marker.is_file() and python.is_file()):
             import shutil

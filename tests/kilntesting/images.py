@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
 from kiln import catalog
 from kiln.environment.validation import validate_definition
+from kiln.filelocks import held
 from kiln.workspace import Workspace
 from kilntesting.runs import PYTHON_ONLY
 
@@ -306,7 +306,7 @@ def base_image(
     tarball, meta = read_base_metadata()
     local_ref = f"localhost/{BASE_REPOSITORY}:bookworm-{base_image_version()}"
     # xdist workers share the machine's store: one imports, the others find it.
-    with FileLock(str(tmp_path_factory.getbasetemp().parent / "kiln-base-image.lock")):
+    with held(tmp_path_factory.getbasetemp().parent / "kiln-base-image.lock"):
         import_base_image(local_ref, tarball, meta["tarball_sha256"])
     registry_ref = f"{image_registry.host}/{BASE_REPOSITORY}:bookworm"
     run("skopeo", "copy", "--quiet", "--dest-tls-verify=false",

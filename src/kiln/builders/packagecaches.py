@@ -12,7 +12,6 @@ exclusive lock at once, so it never waits for a build and never pulls a file fro
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from kiln.builders.bytecode import Inode
 from kiln.builders.bytecode import prune as prune_bytecode
-from kiln.private import open_private, private_folder
+from kiln.filelocks import held
 
 UV = "uv"
 CONDA_PKGS = "conda-pkgs"
@@ -35,26 +34,9 @@ _LOCK = "package-caches.lock"
 
 
 @contextlib.contextmanager
-def _flock(root: Path, mode: int) -> Iterator[bool]:
-    folder = private_folder(root / "locks")
-    with os.fdopen(
-        open_private(folder / _LOCK, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a"
-    ) as handle:
-        try:
-            fcntl.flock(handle, mode)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def in_use(root: Path) -> Iterator[None]:
     """Held by a build while it reads the package caches (many builds at once)."""
-    with _flock(root, fcntl.LOCK_SH):
+    with held(root / "locks" / _LOCK, shared=True):
         yield
 
 
@@ -154,7 +136,7 @@ def reclaim(
     ``kept``: the environments that stay (their locks keep staged wheels). In a dry run,
     ``dropped`` are the environments that would be removed first, and the numbers are what
     would be freed then; uv's part is not estimated (None)."""
-    with _flock(root, fcntl.LOCK_EX | fcntl.LOCK_NB) as exclusive:
+    with held(root / "locks" / _LOCK, wait=False) as exclusive:
         if not exclusive:
             return None
         leaving = links(list(dropped)) if dry_run else Counter()
