@@ -114,6 +114,19 @@ def test_interpreter_discovery_is_remembered_while_the_interpreter_is_unchanged(
     assert interpreters.find("3.11", cache_dir / "uv") == first
 
 
+def test_kilns_own_interpreter_answers_the_requests_it_satisfies_as_a_probe_would() -> None:
+    # Known without uv or a probe: the facts must be the probe's, or builds would key
+    # differently depending on which way the interpreter was found.
+    major, minor, micro = sys.version_info[:3]
+    mine = interpreters.own(f"{major}.{minor}")
+    assert mine is not None and mine == interpreters.describe(mine.interpreter)
+    assert mine.interpreter.samefile(sys._base_executable)  # never this venv's python
+    assert interpreters.own("") == interpreters.own(str(major)) == mine
+    assert interpreters.own(f"{major}.{minor}.{micro}") == mine
+    for other in (f"{major}.{minor}.{micro + 1}", f"{major}.{minor + 1}", "2", "cpython@3", ">=3"):
+        assert interpreters.own(other) is None, other
+
+
 def test_redaction_leaves_ordinary_text_alone_and_short_secrets_are_refused(
     sqlite_workspace: Workspace, package_index: PackageIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -207,6 +207,11 @@ def test_a_lock_installs_on_another_patch_release_of_the_same_python(
     (machine / "python3.11").symlink_to(other)
     monkeypatch.setenv("PATH", f"{machine}{os.pathsep}/usr/bin{os.pathsep}/bin")
     monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path / "other-machine-cache"))
+    # The one fake here: Kiln's own interpreter answers a request it satisfies before uv looks
+    # at PATH, and a second machine (where Kiln runs on that other release) is not at hand.
+    from kiln.builders import interpreters
+
+    monkeypatch.setattr(interpreters, "own", lambda request: None)
 
     elsewhere = ensure_built(sqlite_workspace, record)
 
