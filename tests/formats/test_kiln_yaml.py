@@ -250,6 +250,25 @@ BAD_INPUT = {
         "platform, enabled, "
         "shm_size, arguments",
     ),
+    "python given as its version": (
+        "name: x\npython: '3.11'\n",
+        '`python` in {path}: is a section, not a str; write python: {{version: "3.11"}}',
+    ),
+    "python given as a number": (
+        "name: x\npython: 3.10\n",
+        '`python` in {path}: is a section, not a float; write python: {{version: "X.Y"}}',
+    ),
+    "pip packages given as a list": (
+        "name: x\npython:\n  pip: [numpy]\n",
+        "`python.pip` in {path}: is a section, not a list; put the list under its `packages` "
+        "key: pip: {{packages: [...]}}",
+    ),
+    "docker given as an image name": (
+        "name: x\ndocker: python:3.11-slim\n",
+        "`docker` in {path}: is a section, not a str; its keys: base_image, base_image_registry, "
+        "dockerfile, build_context, dockerfile_path, build_context_digest, build_context_commit, "
+        "platform, enabled, shm_size, arguments",
+    ),
     "python.version as a float": (
         "name: x\npython:\n  version: 3.10\n",
         "`python.version` in {path}: Input should be a valid string (got float); YAML reads "

@@ -56,6 +56,20 @@ def _allowed_keys(model: type[BaseModel], location: Sequence[int | str]) -> list
     return []
 
 
+def _section_fix(model: type[BaseModel], location: Sequence[int | str], value: Any) -> str:
+    """A section (``python``, ``python.pip``, ``docker``...) given as a scalar or a list: say
+    how to write it, for the two usual slips, else which keys it takes."""
+    keys = _allowed_keys(model, (*location, ""))
+    section = str(location[-1]) if location else "it"
+    got = type(value).__name__
+    if isinstance(value, list) and "packages" in keys:
+        return f"is a section, not a list; put the list under its `packages` key: {section}: {{packages: [...]}}"
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and "version" in keys:
+        text = value if isinstance(value, str) else "X.Y"  # YAML has already read 3.10 as 3.1
+        return f'is a section, not a {got}; write {section}: {{version: "{text}"}}'
+    return f"is a section, not a {got}; its keys: {', '.join(keys)}"
+
+
 def describe(
     exc: ValidationError, model: type[BaseModel], source: str | None, prefix: tuple[str, ...] = ()
 ) -> str:
@@ -72,6 +86,8 @@ def describe(
     message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "missing":
         message = "is required"
+    elif first["type"] == "model_type":
+        message = _section_fix(model, location, first.get("input"))
     elif first["type"].endswith("_type"):
         message = f"{message} (got {type(first.get('input')).__name__})"
     elif first["type"] == "string_pattern_mismatch":
