@@ -11,12 +11,9 @@ collection never removes a materialization with a live reference.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +32,22 @@ _NOT_READY = "not built"
 
 def materialization_key(builder: str, build_hash: str, lock_digest: str, platform: str) -> str:
     """The folder name of a build: a new lock generation builds anew, the old one stays."""
+    import hashlib  # here: the warm exec path imports this module and never needs it
+
     text = "\0".join([MATERIALIZATION_RECIPE, builder, build_hash, lock_digest, platform])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _nonce(size: int = 4) -> str:
+    """Random hex for unique names (uuid and shutil are imported only when needed: the warm
+    exec path imports this module, and uuid alone costs it ~7 ms)."""
+    return os.urandom(size).hex()
+
+
+def _remove_tree(path: Path, *, ignore_errors: bool = True) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 def resolution_key(build_hash: str, platform: str) -> str:
@@ -126,7 +137,7 @@ class Cache:
             if problem != _NOT_READY:  # said once, by the process that rebuilds it
                 notify(f"the cached environment {key[:12]} is broken ({problem}); rebuilding it")
             self._clear(key)
-            staging = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+            staging = self.root / "tmp" / f"{key}.{os.getpid()}.{_nonce()}"
             staging.mkdir()
             try:
                 facts = build(staging)
@@ -134,7 +145,7 @@ class Cache:
                 write_private(staging / MARKER, json.dumps(marker, indent=1))
                 os.replace(staging, self.path(key))
             except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
+                _remove_tree(staging, ignore_errors=True)
                 raise
         return self.path(key), True
 
@@ -150,14 +161,14 @@ class Cache:
     def _clear(self, key: str) -> None:
         """Remove an unready or broken folder and leftovers of killed builds (lock held)."""
         for leftover in (self.root / "tmp").glob(f"{key}.*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+            _remove_tree(leftover, ignore_errors=True)
         if self.path(key).exists():
             self._discard(self.path(key))
 
     def _discard(self, folder: Path) -> None:
-        trash = self.root / "tmp" / f"trash.{uuid.uuid4().hex}"
+        trash = self.root / "tmp" / f"trash.{_nonce(16)}"
         os.replace(folder, trash)  # gone from envs/ at once; deleting can take its time
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove_tree(trash, ignore_errors=True)
 
     # Failures are remembered for a while, so a retry storm does not rebuild the same error.
     def remember_failure(self, key: str, error: str, log_digest: str | None) -> None:
@@ -187,7 +198,7 @@ class Cache:
 
     def add_reference(self, key: str, pid: int | None = None) -> Path:
         folder = private_folder(self.root / "refs" / key)
-        reference = folder / f"{pid or os.getpid()}-{uuid.uuid4().hex[:8]}"
+        reference = folder / f"{pid or os.getpid()}-{_nonce()}"
         os.close(open_private(reference))
         return reference
 
@@ -239,7 +250,7 @@ class Cache:
             dead = len(parts) >= 3 and parts[1].isdigit() and not process_alive(int(parts[1]))
             if parts[0] == "trash" or dead:
                 if leftover.is_dir() and not leftover.is_symlink():
-                    shutil.rmtree(leftover, ignore_errors=True)
+                    _remove_tree(leftover, ignore_errors=True)
                 else:
                     leftover.unlink(missing_ok=True)
                 removed += 1

@@ -13,7 +13,6 @@ builds or rebuilds as needed. Tests check both paths give the same interpreter a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -116,6 +115,8 @@ def _write_if_changed(target: Path, text: str) -> None:
 def image_link_path(cache_root: Path, build_hash: str, base: str) -> Path:
     """Where this machine remembers the build hash of ``build_hash``'s image form on the
     default base image ``base`` (keyed by both: another base never finds it)."""
+    import hashlib  # here: the warm exec path of a plain environment never needs it
+
     key = hashlib.sha256(f"{IMAGE_LINK_RECIPE}\0{build_hash}\0{base}".encode()).hexdigest()
     return cache_root / "by-build" / "image-form" / f"{key[:40]}.json"
 

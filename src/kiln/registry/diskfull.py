@@ -3,7 +3,6 @@ library's sqlite3 writers alike. Standard library only."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from kiln.errors import WorkspaceError
@@ -21,6 +20,8 @@ def is_disk_full(error: BaseException | None, sqlite_file: str | None) -> bool:
         return True
     if not sqlite_file or "disk I/O error" not in message:
         return False
+    import shutil  # here: the read-only fast paths import this module
+
     try:
         return shutil.disk_usage(Path(sqlite_file).parent).free < NEARLY_FULL
     except OSError:
