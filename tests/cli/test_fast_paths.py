@@ -18,7 +18,7 @@ import pytest
 
 from kiln import __version__
 from kiln.accounts import local_actor
-from kiln.cli.main import build_parser, main
+from kiln.cli.main import build_parser, main, plain_exec
 from kiln.cli.parsing import parse_short
 from kiln.workspace import Workspace
 from kilntesting.cli import IMPORT_PROBE
@@ -305,6 +305,33 @@ def test_run_submit_parses_the_same_through_the_short_tree() -> None:
         assert parse_short(wrong) is None, wrong  # errors: the full tree prints them
     assert parse_short(["run", "submit", "--help"]) is None
     assert parse_short(["run", "list"]) is None  # no short tree: the full one parses it
+
+
+def test_the_plain_exec_form_reads_what_the_trees_read() -> None:
+    # kiln.cli.main reads the plainest warm exec without argparse: it must agree with it.
+    keys = ("workspace", "debug", "reference", "command")
+    for argv in (
+        ["env", "exec", "demo", "--", "python", "-c", "pass"],
+        ["-w", "/ws", "--debug", "env", "exec", "demo:2", "--", "python", "--version"],
+        ["--workspace", "/a", "-w", "/b", "env", "exec", "demo", "--", "--", "x"],
+        ["env", "exec", "demo", "--", "sh", "-c", "echo $0", "--debug"],
+    ):
+        plain = plain_exec(argv)
+        assert plain is not None, argv
+        full = build_parser().parse_args(argv)
+        assert {k: getattr(plain, k) for k in keys} == {k: getattr(full, k) for k in keys}, argv
+        assert full.fast.__name__ == "exec_fast"
+    for other in (
+        ["env", "exec", "demo", "python", "-c", "pass"],  # no --: the trees read it
+        ["env", "exec", "--help"],
+        ["env", "exec", "demo", "--"],  # no command: the handler's error
+        ["-w", "--debug", "env", "exec", "demo", "--", "x"],  # an option where a path belongs
+        ["--version"],
+        ["env", "which", "demo"],
+        ["env", "exec", "-x", "--", "y"],
+        ["-w"],
+    ):
+        assert plain_exec(other) is None, other
 
 
 def test_postgresql_keeps_the_full_path(

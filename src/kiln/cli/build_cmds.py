@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -12,6 +11,8 @@ from kiln.cli.common import existing_workspace, workspace
 from kiln.cli.output import add_json, emit_fields, emit_json
 
 if TYPE_CHECKING:
+    import argparse
+
     from kiln.builds import Built
     from kiln.catalog import EnvironmentRecord
     from kiln.fastexec import Warm
@@ -34,6 +35,8 @@ def add_which(commands: Any) -> None:
 
 
 def add_exec(commands: Any) -> None:
+    import argparse  # here: a warm exec parsed by kiln.cli.main's plain form never needs it
+
     p = commands.add_parser(
         "exec", help="run a command in an environment: kiln env exec NAME -- CMD ARGS"
     )

@@ -3,13 +3,14 @@ a folder or the registry."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from kiln.cli.output import warn
 
 if TYPE_CHECKING:
+    import argparse
+
     from kiln.catalog import EnvironmentRecord
     from kiln.environment.definition import EnvironmentDefinition
     from kiln.workspace import Workspace
