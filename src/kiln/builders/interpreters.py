@@ -83,10 +83,9 @@ def find(
     version: str | None, cache_dir: Path, *, downloads: bool = False, mirror: str | None = None
 ) -> Target:
     """The interpreter for ``python.version`` (or Kiln's own, else uv's default). One on this
-    machine first;
-    with ``downloads`` (the workspace's ``python_downloads: automatic``), a patch release the
-    machine lacks (Azure's files pin them: ``3.8.13``) is installed by uv as a managed Python,
-    from ``mirror`` when set (an offline copy of uv's Python downloads).
+    machine first; with ``downloads`` (the workspace's ``python_downloads: automatic``), a patch
+    release the machine lacks (Azure's files pin them: ``3.8.13``) is installed by uv as a
+    managed Python, from ``mirror`` when set (an offline copy of uv's Python downloads).
 
     ``uv python find`` and the probe cost ~0.2 s, so the answer is remembered beside uv's
     cache per request, and reused while that interpreter file is unchanged (see
