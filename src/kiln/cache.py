@@ -44,10 +44,11 @@ def _nonce(size: int = 4) -> str:
     return os.urandom(size).hex()
 
 
-def _remove_tree(path: Path, *, ignore_errors: bool = True) -> None:
+def _remove_tree(path: Path) -> None:
+    """Remove ``path`` and what it holds, as far as possible (a leftover is cleaned later)."""
     import shutil
 
-    shutil.rmtree(path, ignore_errors=ignore_errors)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def resolution_key(build_hash: str, platform: str) -> str:
@@ -145,7 +146,7 @@ class Cache:
                 write_private(staging / MARKER, json.dumps(marker, indent=1))
                 os.replace(staging, self.path(key))
             except BaseException:
-                _remove_tree(staging, ignore_errors=True)
+                _remove_tree(staging)
                 raise
         return self.path(key), True
 
@@ -161,14 +162,14 @@ class Cache:
     def _clear(self, key: str) -> None:
         """Remove an unready or broken folder and leftovers of killed builds (lock held)."""
         for leftover in (self.root / "tmp").glob(f"{key}.*"):
-            _remove_tree(leftover, ignore_errors=True)
+            _remove_tree(leftover)
         if self.path(key).exists():
             self._discard(self.path(key))
 
     def _discard(self, folder: Path) -> None:
         trash = self.root / "tmp" / f"trash.{_nonce(16)}"
         os.replace(folder, trash)  # gone from envs/ at once; deleting can take its time
-        _remove_tree(trash, ignore_errors=True)
+        _remove_tree(trash)
 
     # Failures are remembered for a while, so a retry storm does not rebuild the same error.
     def remember_failure(self, key: str, error: str, log_digest: str | None) -> None:
@@ -250,7 +251,7 @@ class Cache:
             dead = len(parts) >= 3 and parts[1].isdigit() and not process_alive(int(parts[1]))
             if parts[0] == "trash" or dead:
                 if leftover.is_dir() and not leftover.is_symlink():
-                    _remove_tree(leftover, ignore_errors=True)
+                    _remove_tree(leftover)
                 else:
                     leftover.unlink(missing_ok=True)
                 removed += 1

@@ -118,7 +118,7 @@ def plain_exec(argv: Sequence[str]) -> SimpleNamespace | None:
     if rest[2].startswith("-") or not rest[2]:
         return None
     return SimpleNamespace(
-        workspace=workspace, debug=debug, group="env", reference=rest[2], command=rest[4:]
+        workspace=workspace, debug=debug, reference=rest[2], command=rest[4:]
     )  # argparse drops the first "--" too
 
 
