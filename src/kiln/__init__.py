@@ -7,8 +7,7 @@ Names are imported on first use so that ``import kiln`` (and ``kiln --help``) st
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing costs ~10 ms: the exec card lane (kiln.execcard) imports this
 
 __version__ = "0.1.0"
 
@@ -43,6 +42,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from kiln.environment.definition import EnvironmentDefinition
     from kiln.errors import KilnError
     from kiln.sdk.conda_dependencies import CondaDependencies
@@ -54,5 +55,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
+        import importlib
+
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'kiln' has no attribute {name!r}")

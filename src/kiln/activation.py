@@ -9,13 +9,12 @@ the full path, the warm path of ``kiln env exec`` (fastexec, which knows no buil
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiln.secrets import expand
+from kiln.processenv import process_environment
 
 
 @dataclass(frozen=True)
@@ -39,15 +38,9 @@ class Activation:
     def environment(self, variables: Mapping[str, str], base: Mapping[str, str]) -> dict[str, str]:
         """``base`` with the definition's ``variables`` applied (``${VAR}`` references expanded
         from the environment as it goes, unknown ones empty), then this activation."""
-        env = dict(base)
-        for key, value in variables.items():
-            env[key] = expand(value, env, default="")
-        env.update(self.set_env)
-        if self.path_prepend:
-            env["PATH"] = os.pathsep.join([*self.path_prepend, env.get("PATH", "")])
-        for name in self.unset:
-            env.pop(name, None)
-        return env
+        return process_environment(
+            base, variables, set_env=self.set_env, path_prepend=self.path_prepend, unset=self.unset
+        )
 
     def missing(self) -> str | None:
         """The first required file that is gone, or None."""

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+
+TYPE_CHECKING = False  # typing itself costs the exec card lane ~10 ms
+if TYPE_CHECKING:
+    from pathlib import Path
 
 APP = "kiln"
 # (the XDG variable, the folder under $HOME when it is not set) per kind of folder.
@@ -23,19 +26,27 @@ _XDG = {
 }
 
 
-def _xdg(kind: str) -> Path | None:
-    """The XDG answer for ``kind``, or None where platformdirs should decide."""
+def xdg_folder(kind: str) -> str | None:
+    """The XDG answer for ``kind`` as a string, or None where platformdirs should decide (the
+    exec card lane uses it without pathlib, see kiln.execcard)."""
     if sys.platform != "linux" or "ANDROID_DATA" in os.environ:  # Android says "linux" too
         return None
     variable, under_home = _XDG[kind]
     value = os.environ.get(variable, "")
     if value.startswith("/"):
-        return Path(value) / APP
+        return os.path.join(value, APP)  # noqa: PTH118 - a str; Path() of it is Path(value) / APP
     home = os.environ.get("HOME", "")
     if value or not home.startswith("/"):
         return None  # a relative $XDG_*_HOME or $HOME: platformdirs' own rules
     # As os.path.expanduser joins them: $HOME without its trailing slashes ("//" is "/").
-    return Path(f"{home.rstrip('/')}/{under_home}") / APP
+    return f"{home.rstrip('/')}/{under_home}/{APP}"
+
+
+def _xdg(kind: str) -> Path | None:
+    from pathlib import Path
+
+    found = xdg_folder(kind)
+    return None if found is None else Path(found)
 
 
 def cache_path() -> Path:

@@ -14,16 +14,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiln import workspacefolder
 from kiln.errors import WorkspaceError
+from kiln.workspacefolder import CONFIG_FILE, REGISTRY_FILE, WORKSPACE_DIR, is_server_url
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from kiln.artifacts import ArtifactStore
-
-WORKSPACE_DIR = ".kiln"
-CONFIG_FILE = "workspace.json"
-REGISTRY_FILE = "registry.db"
 
 
 _SETTING_VARIABLES = {
@@ -75,11 +73,6 @@ def _literal_password(url: str) -> bool:
     return password is not None and not is_reference(str(password))
 
 
-def is_server_url(text: str) -> bool:
-    """True for a team server's address (``http://HOST:PORT``) given as a workspace."""
-    return text.startswith(("http://", "https://"))
-
-
 def user_default_path() -> Path:
     if os.environ.get("PYTEST_VERSION") or os.environ.get("KILN_NO_DEFAULT_WORKSPACE"):
         raise WorkspaceError(
@@ -91,10 +84,8 @@ def user_default_path() -> Path:
 
 
 def find_upward(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / WORKSPACE_DIR / CONFIG_FILE).is_file():
-            return folder
-    return None
+    found = workspacefolder.find_upward(str(start))
+    return None if found is None else Path(found)
 
 
 class Workspace:

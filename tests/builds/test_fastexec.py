@@ -4,7 +4,6 @@ and step aside whenever the full path would do something else."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from kiln.cache import Cache
 from kiln.fastexec import find_warm, pointer_path
 from kiln.workspace import Workspace
 from kilntesting.builds import PackageIndex, definition, register
-from kilntesting.cli import run_kiln
+from kilntesting.cli import imported_modules, run_kiln
 
 _SHOW = "import json, os, sys, demo; print(json.dumps([sys.executable, sys.prefix, os.environ['GREETING'], demo.__version__]))"
 
@@ -105,20 +104,6 @@ def test_the_warm_path_imports_no_heavy_library_and_no_builder() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def _imported(argv: list[str], env: dict[str, str]) -> tuple[str, set[str]]:
-    """What ``kiln ARGV`` prints, and every module it imported (``-X importtime`` reports them
-    on stderr as they load, so this sees them even when exec replaces the process)."""
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "kiln", *argv],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    lines = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line]
-    return result.stdout, set(lines)
-
-
 def test_warm_exec_and_which_take_the_short_tree_and_import_nothing_heavy(
     sqlite_workspace: Workspace, package_index: PackageIndex, cli_env: dict[str, str]
 ) -> None:
@@ -132,7 +117,7 @@ def test_warm_exec_and_which_take_the_short_tree_and_import_nothing_heavy(
         (["env", "which", "short"], f"{warm.interpreter}\n"),
         (["env", "exec", "short", "--", "python", "-c", prefix], f"{warm.path}\n"),
     ):
-        out, modules = _imported(argv, cli_env)
+        out, modules = imported_modules(argv, cli_env)
         assert out == printed
         heavy = {m for m in modules if m.split(".")[0] in ("sqlalchemy", "pydantic", "yaml")}
         assert heavy == set(), argv

@@ -51,6 +51,20 @@ def run_kiln(
     return result
 
 
+def imported_modules(argv: Sequence[str], env: dict[str, str]) -> tuple[str, set[str]]:
+    """What ``kiln ARGV`` prints, and every module it imported (``-X importtime`` reports them
+    on stderr as they load, so this sees them even when exec replaces the process)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "kiln", *argv],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line]
+    return result.stdout, set(lines)
+
+
 OTHER_HOST = "kiln-elsewhere"
 
 

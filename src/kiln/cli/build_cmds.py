@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -322,12 +323,25 @@ def exec_fast(args: argparse.Namespace) -> int | None:
     from kiln.ready import held_if_warm
 
     command = _command(args)
+    started_ns = time.time_ns()  # before anything is read: see execcard.remember
     try:
         ws = existing_workspace(args)
     except WorkspaceError:  # the full path makes the per-user default workspace
         return None
     ready = held_if_warm(ws, args.reference) if ws.is_embedded else None
-    return None if ready is None else _exec_in(ready, command, args.reference)
+    if ready is None:
+        return None
+    from kiln import execcard
+
+    execcard.remember(
+        args.workspace,
+        args.reference,
+        ready,
+        workspace=ws.root,
+        cache_root=ws.cache_root,
+        started_ns=started_ns,
+    )
+    return _exec_in(ready, command, args.reference)
 
 
 def exec_(args: argparse.Namespace) -> int:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
 
 from kiln import __version__
 
+TYPE_CHECKING = False  # typing, pathlib and the rest load after the exec card lane had its go
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
+    from pathlib import Path
+    from types import SimpleNamespace
+    from typing import Any
 
 UNEXPECTED_EXIT = 70  # EX_SOFTWARE: a bug, not bad input
 WORKSPACE_EXIT = 5  # as WorkspaceError: the workspace's disk is full
@@ -62,6 +63,7 @@ def _crash_log(exc: BaseException) -> Path:
     import tempfile
     import time
     import traceback
+    from pathlib import Path
 
     from kiln.secrets import redact
 
@@ -78,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     plain = plain_exec(argv)
     if plain is not None:
+        from kiln.execcard import exec_from_card
+
+        exec_from_card(plain.workspace, plain.reference, plain.command)  # returns without a card
         from kiln.cli.build_cmds import exec_fast
 
         code = _run(plain, exec_fast)
@@ -117,6 +122,8 @@ def plain_exec(argv: Sequence[str]) -> SimpleNamespace | None:
         return None
     if rest[2].startswith("-") or not rest[2]:
         return None
+    from types import SimpleNamespace
+
     return SimpleNamespace(
         workspace=workspace, debug=debug, reference=rest[2], command=rest[4:]
     )  # argparse drops the first "--" too

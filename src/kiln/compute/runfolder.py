@@ -49,7 +49,8 @@ def local_side(workspace: Workspace) -> Workspace:
         import re
 
         from kiln.private import private_folder
-        from kiln.workspace import CONFIG_FILE, WORKSPACE_DIR, Workspace
+        from kiln.workspace import Workspace
+        from kiln.workspacefolder import CONFIG_FILE, WORKSPACE_DIR
 
         # A readable name that needs no quoting (SQLite's URL would undo it), made unique.
         readable = re.sub(r"[^A-Za-z0-9.-]+", "_", workspace.server_url.split("://", 1)[1])
