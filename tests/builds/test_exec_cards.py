@@ -82,6 +82,11 @@ def test_a_settled_warm_exec_is_started_from_its_card_until_the_registry_changes
     assert shown[:2] == first[:2] and len(shown[2]) == 1 and shown[2] != first[2]
     assert _exec({**env, "USER_PART": "you"}, "card", refs) == ((first[0], "hi you", ANY), True)
 
+    # A command that is nowhere: the warm path's message, as without a card.
+    missing = run_kiln("env", "exec", "card", "--", "no-such-command", env=env, check=False)
+    assert missing.returncode == 2
+    assert missing.stderr == "kiln: error: command 'no-such-command' not found in card or on PATH\n"
+
     # A new version of the name: the registry changed, the card steps aside at once.
     register(ws, {**definition("card", ["demo"], package_index.url),
                   "environment_variables": {"GREETING": "hello"}})  # fmt: skip

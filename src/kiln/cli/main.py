@@ -78,21 +78,22 @@ def _crash_log(exc: BaseException) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    plain = plain_exec(argv)
-    if plain is not None:
+    form = _plain_exec_form(argv)
+    if form is not None:
         from kiln.execcard import exec_from_card
 
-        exec_from_card(plain.workspace, plain.reference, plain.command)  # returns without a card
+        workspace, _, reference, command = form
+        exec_from_card(workspace, reference, command)  # returns when no card answers
         from kiln.cli.build_cmds import exec_fast
 
-        code = _run(plain, exec_fast)
+        code = _run(_namespace(form), exec_fast)
         if code is not None:
             return code
     from kiln.cli.parsing import parse_short
 
     short = parse_short(argv)
     if short is not None:
-        tried = plain is not None  # the plain form tried the fast handler already
+        tried = form is not None  # the plain form tried the fast handler already
         code = _run(short, short.handler if tried else getattr(short, "fast", short.handler))
         if code is not None:
             return code
@@ -108,6 +109,15 @@ def plain_exec(argv: Sequence[str]) -> SimpleNamespace | None:
     shutil and gettext and measures the terminal), are ~9 ms of a warm exec. Any other form
     (options after ``exec``, no ``--``, a NAME like an option) is left to the trees; a test
     keeps the two readings equal."""
+    form = _plain_exec_form(argv)
+    return None if form is None else _namespace(form)
+
+
+_PlainForm = tuple["str | None", bool, str, list[str]]  # workspace, debug, reference, command
+
+
+def _plain_exec_form(argv: Sequence[str]) -> _PlainForm | None:
+    """``plain_exec`` as a tuple: the exec card lane runs before ``types`` is imported."""
     workspace: str | None = None
     debug = False
     rest = list(argv)
@@ -122,11 +132,14 @@ def plain_exec(argv: Sequence[str]) -> SimpleNamespace | None:
         return None
     if rest[2].startswith("-") or not rest[2]:
         return None
+    return workspace, debug, rest[2], rest[4:]  # argparse drops the first "--" too
+
+
+def _namespace(form: _PlainForm) -> SimpleNamespace:
     from types import SimpleNamespace
 
-    return SimpleNamespace(
-        workspace=workspace, debug=debug, reference=rest[2], command=rest[4:]
-    )  # argparse drops the first "--" too
+    workspace, debug, reference, command = form
+    return SimpleNamespace(workspace=workspace, debug=debug, reference=reference, command=command)
 
 
 def _run(args: argparse.Namespace | SimpleNamespace, handler: Any) -> int | None:
