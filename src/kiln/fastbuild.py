@@ -21,7 +21,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -90,7 +89,7 @@ def build_planned(plan: Plan, workspace: Workspace, reporter: Reporter) -> WarmB
     when none is stored, then point the warm exec path at it. A failure is recorded and
     remembered, as there, and raised."""
     cache = plan.cache
-    log_path = cache.root / "tmp" / f"log.{os.getpid()}.{uuid.uuid4().hex[:8]}.log"
+    log_path = cache.root / "tmp" / f"log.{os.getpid()}.{os.urandom(4).hex()}.log"
     log = BuildLog(log_path, reporter)
     try:
         with packagecaches.in_use(cache.root):

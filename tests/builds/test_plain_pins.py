@@ -7,7 +7,9 @@ import pytest
 
 from kiln.builders.base import Lock
 from kiln.builders.lockcheck import pin_problems, read_lock
-from kiln.builders.plainpins import plain_pins_met
+from kiln.builders.plainpins import all_plain, plain_pins_met
+from kiln.builders.venv import LOCAL_KINDS
+from kiln.environment.packages import parse_pip_entry
 
 
 def _pylock(*packages: tuple[str, str]) -> str:
@@ -39,6 +41,8 @@ def _lockcheck_finds_nothing(packages: list[str], constraints: list[str], text: 
         (["numpy>=2"], [], None),
         (["numpy==2.4.6; python_version<'3.12'"], [], None),
         (["./wheels/numpy-2.4.6-py3-none-any.whl"], [], None),
+        (["numpy-2.4.6-py3-none-any.whl"], [], None),  # a relative path, though name-like
+        (["six"], ["numpy-2.4.6.tar.gz"], None),
         (["wheel:numpy-2.4.6-py3-none-any.whl"], [], None),
         (["numpy==2.*"], [], None),
         (["numpy===2.4.6"], [], None),
@@ -50,6 +54,14 @@ def test_plain_pins_are_met_only_where_lockcheck_agrees(
     assert plain_pins_met(packages, constraints, LOCK) is met
     if met:
         assert _lockcheck_finds_nothing(packages, constraints, LOCK)
+
+
+@pytest.mark.parametrize(
+    "entries", [["numpy-2.4.6-py3-none-any.whl"], ["demo.zip"], ["six", "pkg-1.0.tar.gz"]]
+)
+def test_an_archive_named_like_a_package_is_a_file(entries: list[str]) -> None:
+    assert any(parse_pip_entry(entry).kind in LOCAL_KINDS for entry in entries)
+    assert not all_plain(entries)
 
 
 @pytest.mark.parametrize("text", ["not toml [", '[[packages]]\nversion = "1"\n', "packages = 3"])

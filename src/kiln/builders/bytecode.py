@@ -21,7 +21,6 @@ import base64
 import contextlib
 import hashlib
 import os
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +74,7 @@ def _link(source: str, destination: str) -> None:
         return
     except FileExistsError:
         pass
-    temporary = f"{destination}.{uuid.uuid4().hex[:8]}.tmp"
+    temporary = f"{destination}.{os.urandom(4).hex()}.tmp"
     os.link(source, temporary)
     try:
         os.replace(temporary, destination)

@@ -18,6 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+_ARCHIVES = (".whl", ".tar.gz", ".zip")  # packages.looks_like_path: a name never ends so
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _BARE = re.compile(rf"{_NAME}")
 _PIN = re.compile(rf"({_NAME})\s*==\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
@@ -33,6 +34,8 @@ def _pins(entries: list[str]) -> dict[str, list[str]] | None:
     pins: dict[str, list[str]] = {}
     for entry in entries:
         text = entry.strip()
+        if text.endswith(_ARCHIVES):
+            return None  # a relative archive path, as kiln.environment.packages reads it
         if _BARE.fullmatch(text):
             continue
         match = _PIN.fullmatch(text)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 from kiln.builders import interpreters, uvheld, venvcreate
 from kiln.builders.base import Activation, BuildContext, BuildError, Lock, Target
 from kiln.builders.earlycheck import EarlyCheck
+from kiln.builders.plainpins import all_plain
 from kiln.builders.uvindex import IndexOptions, index_args
 from kiln.builders.uvprogress import UvFollower
 from kiln.builders.uvtool import redact, uv_version
@@ -66,6 +66,8 @@ def target(definition: EnvironmentDefinition, ctx: BuildContext) -> Target:
 def _requirement_lines(packages: list[str], ctx: BuildContext) -> list[str]:
     """The pip entries for uv, local files replaced by their staged copy relative to
     ``ctx.wheel_root`` (uv resolves a relative path against its working folder)."""
+    if all_plain(packages):
+        return list(packages)  # bare names and plain pins name no file: packaging not needed
     from kiln.environment.packages import parse_pip_entry  # packaging: only when resolving
 
     lines = []
@@ -97,7 +99,7 @@ def _uv_files(ctx: BuildContext, inside: Path | None = None) -> Iterator[tuple[P
     Otherwise it is a new temporary folder (inside ``inside`` when given) and no tag is needed.
     """
     if ctx.local_wheels and ctx.wheel_root is not None:
-        tag = f".{uuid.uuid4().hex}"
+        tag = f".{os.urandom(16).hex()}"
         ctx.wheel_root.mkdir(parents=True, exist_ok=True)
         try:
             yield ctx.wheel_root, tag
@@ -232,6 +234,7 @@ def build_locked(
                 exact=True,
                 pip_check=not ctx.lock_checked,
                 early=early,
+                uv_cache=ctx.uv_cache,
             ),
             imports=bool(check_imports),
         )

@@ -12,7 +12,6 @@ import atexit
 import os
 import shutil
 import threading
-import uuid
 from pathlib import Path
 
 from kiln.builders.base import BuildContext, BuildError, Target
@@ -32,7 +31,7 @@ def prepare(target: Target, ctx: BuildContext) -> None:
     with _preparing:
         if key in _prepared or not tmp.is_dir():
             return
-        folder = tmp / f"venv.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        folder = tmp / f"venv.{os.getpid()}.{os.urandom(4).hex()}"
         started = start_uv(
             _venv_args(target, folder),
             cache_dir=ctx.uv_cache,
