@@ -95,7 +95,9 @@ def _card_path(explicit: str | None, reference: str) -> tuple[str, list[str], st
     folder = card_folder()
     if root is None or folder is None:
         return None
-    key = [FORMAT, __version__, root, reference]
+    # KILN_CACHE_DIR as given: set to the default folder, it is another setting than unset
+    # (a workspace's cache_dir then no longer counts), though the card folder is the same.
+    key = [FORMAT, __version__, root, reference, os.environ.get("KILN_CACHE_DIR", "")]
     digest = 0xCBF29CE484222325  # FNV-1a, 64 bits: a file name; the card holds the whole key
     for byte in "\0".join(key).encode("utf-8", "surrogateescape"):
         digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
@@ -130,11 +132,27 @@ def _identities(files: Sequence[str]) -> list[str]:
     ]
 
 
+_FIELDS = {
+    "key",
+    "files",
+    "run",
+    "argv",
+    "set_env",
+    "path_prepend",
+    "unset",
+    "requires",
+    "variables",
+}
+
+
 def _encode(fields: dict[str, list[str]]) -> bytes:
+    """Raises ValueError for a value holding NUL, which would end it early."""
     tokens: list[str] = []
     for name, values in fields.items():
+        if any("\0" in value for value in values):
+            raise ValueError(f"a card's {name} holds NUL")
         tokens += [name, str(len(values)), *values]
-    return "\0".join(tokens).encode("utf-8", "surrogateescape")  # no path or variable holds NUL
+    return "\0".join(tokens).encode("utf-8", "surrogateescape")
 
 
 def _decode(data: bytes) -> dict[str, list[str]]:
@@ -143,11 +161,15 @@ def _decode(data: bytes) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
     at = 0
     while at < len(tokens):
-        count = int(tokens[at + 1])
-        fields[tokens[at]] = tokens[at + 2 : at + 2 + count]
+        name, count = tokens[at], int(tokens[at + 1])
+        if name in fields:
+            raise ValueError(f"a card names {name} twice")
+        fields[name] = tokens[at + 2 : at + 2 + count]
         at += 2 + count
-    if at != len(tokens):
-        raise ValueError("a card ends inside a field")
+    if at != len(tokens) or set(fields) != _FIELDS:
+        raise ValueError("a card ends inside a field, or lacks one")
+    if any(len(fields[name]) % 2 for name in ("set_env", "variables")):
+        raise ValueError("a card's pairs are not pairs")
     return fields
 
 
@@ -162,12 +184,12 @@ def _valid_card(explicit: str | None, reference: str) -> dict[str, list[str]] | 
     path, key, _ = where
     try:
         with open(path, "rb") as handle:
-            card = _decode(handle.read())
+            card = _decode(handle.read())  # every field there, pairs in pairs
         recorded = card["files"]
         if card["key"] != key or _identities(recorded[::5]) != recorded:
             return None
         interpreter, _, _ = card["run"]
-    except (OSError, ValueError, IndexError, KeyError):
+    except (OSError, ValueError, IndexError):
         return None
     required = card["requires"] if card["argv"] else [interpreter, *card["requires"]]
     if not all(os.path.exists(path) for path in required):
@@ -230,15 +252,21 @@ def remember(
     *,
     workspace: Path,
     cache_root: Path,
+    cache_setting: str | None,
     started_ns: int,
 ) -> None:
     """Write ``reference``'s card from ``ready``, what the warm path found in the workspace
-    folder ``workspace`` (its ``.kiln``) reading from ``started_ns`` (``time.time_ns()``) on:
-    only when the lane finds the same workspace and everything read had settled. Best effort:
-    a card not written only means the next start takes the warm path again."""
+    folder ``workspace`` (its ``.kiln``) in the build cache ``cache_root`` (chosen by
+    ``KILN_CACHE_DIR``, else the workspace's ``cache_setting``, else the per-user cache),
+    reading from ``started_ns`` (``time.time_ns()``) on: only when the lane finds the same
+    workspace and the same cache, and everything read had settled. Best effort: a card not
+    written only means the next start takes the warm path again."""
     from kiln.cache import MARKER
     from kiln.fastexec import pointer_path
 
+    chosen = os.environ.get("KILN_CACHE_DIR") or cache_setting
+    if chosen and not chosen.startswith("/"):
+        return  # relative to the current folder or $HOME, which a card's key does not hold
     where = _card_path(explicit, reference)
     if where is None:
         return
@@ -283,5 +311,5 @@ def remember(
         from kiln.atomicfile import write_atomically  # tempfile: only when there is news
 
         write_atomically(Path(path), data)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a value holding NUL, which no card can hold
         pass

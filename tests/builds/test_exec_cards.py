@@ -15,7 +15,8 @@ from unittest.mock import ANY
 import pytest
 
 from kiln import execcard
-from kiln.fastexec import find_warm
+from kiln.fastexec import find_warm, pointer_path
+from kiln.ready import held_if_warm
 from kiln.workspace import Workspace
 from kilntesting.builds import PackageIndex, definition, register
 from kilntesting.cli import imported_modules, run_kiln
@@ -64,9 +65,8 @@ def test_a_settled_warm_exec_is_started_from_its_card_until_the_registry_changes
     refs = cache / "refs" / warm.key
     env = {**cli_env, "USER_PART": "there"}
 
-    # Just built: the registry changed too recently for a card to be trusted.
-    first, lane = _exec(env, "card", refs)
-    assert not lane and _cards(cache) == []
+    first, lane = _exec(env, "card", refs)  # the warm path (a card needs settled files)
+    assert not lane
     assert first[:2] == (str(warm.path), "hi there") and len(first[2]) == 1
 
     _settle()  # the warm path runs it once more and writes the card
@@ -74,6 +74,7 @@ def test_a_settled_warm_exec_is_started_from_its_card_until_the_registry_changes
     assert not lane and shown[:2] == first[:2]
     (card,) = _cards(cache)
     assert stat.S_IMODE(card.stat().st_mode) == 0o600
+    assert b"${USER_PART}" in card.read_bytes() and b"there" not in card.read_bytes()
 
     # From the card: the same process, the reference expanded from this start's environment,
     # the environment held for this pid as the warm path holds it.
@@ -87,16 +88,66 @@ def test_a_settled_warm_exec_is_started_from_its_card_until_the_registry_changes
     assert missing.returncode == 2
     assert missing.stderr == "kiln: error: command 'no-such-command' not found in card or on PATH\n"
 
+    # A second "--" is exec's handler's to read: the warm path runs it, the same way.
+    argv = ["env", "exec", "card", "--", "--", "python", "-c", _SHOW, str(refs)]
+    out, modules = imported_modules(argv, env)
+    assert "kiln.fastexec" in modules and json.loads(out)[:2] == list(first[:2])
+
+    # Another KILN_CACHE_DIR setting, though the same folder: another card.
+    assert not _exec({**env, "KILN_CACHE_DIR": f"{cache}/"}, "card", refs)[1]
+
+    # A damaged card: the warm path, which writes it again.
+    card.write_bytes(b"key\x002\x00not\x00a card")
+    shown, lane = _exec(env, "card", refs)
+    assert not lane and shown[:2] == first[:2]
+    assert _exec(env, "card", refs)[1]
+
     # A new version of the name: the registry changed, the card steps aside at once.
     register(ws, {**definition("card", ["demo"], package_index.url),
                   "environment_variables": {"GREETING": "hello"}})  # fmt: skip
     shown, lane = _exec(env, "card", refs)
     assert not lane and shown[1] == "hello"
 
-    # A damaged card changes nothing either.
-    card.write_bytes(b"key\x00not a number")
-    shown, lane = _exec(env, "card", refs)
-    assert not lane and shown[1] == "hello"
+
+def test_a_card_is_written_only_from_files_that_had_settled(
+    sqlite_workspace: Workspace, package_index: PackageIndex, cli_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # As git's "racily clean" rule: a file changed within SETTLED_NS before the reading began
+    # may have changed again in the same clock tick, after the reading, unseen.
+    ws, cache = sqlite_workspace, Path(cli_env["KILN_CACHE_DIR"])
+    for name, value in cli_env.items():
+        monkeypatch.setenv(name, value)
+    package_index.publish("demo", "1.0")
+    register(ws, definition("racy", ["demo"], package_index.url))
+    run_kiln("env", "build", "racy", env=cli_env)
+    ready = held_if_warm(ws, "racy")
+    assert ready is not None
+    changed = [
+        path.stat().st_ctime_ns
+        for path in (
+            ws.root / "workspace.json",
+            ws.registry_file,
+            pointer_path(cache, ready.build_hash),
+        )
+    ]
+    wal = Path(f"{ws.registry_file}-wal")  # this process's connection keeps it: its mtime counts
+    written = wal.exists() and wal.stat().st_size > 0  # an empty one holds nothing: not counted
+    newest = max([*changed, wal.stat().st_mtime_ns if written else 0])
+
+    def remember(started_ns: int) -> None:
+        execcard.remember(None, "racy", ready, workspace=ws.root, cache_root=cache,
+                          cache_setting=None, started_ns=started_ns)  # fmt: skip
+
+    remember(newest + execcard.SETTLED_NS)  # the newest change is just too recent
+    assert _cards(cache) == []
+    monkeypatch.setenv("KILN_CACHE_DIR", os.path.relpath(cache))  # the current folder's
+    remember(newest + execcard.SETTLED_NS + 1)
+    assert _cards(cache) == []
+    monkeypatch.setenv("KILN_CACHE_DIR", str(cache))
+    remember(newest + execcard.SETTLED_NS + 1)
+    assert len(_cards(cache)) == 1
+    ready.release()
 
 
 def test_a_card_steps_aside_for_a_collected_environment(

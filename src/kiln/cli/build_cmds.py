@@ -339,6 +339,7 @@ def exec_fast(args: argparse.Namespace) -> int | None:
         ready,
         workspace=ws.root,
         cache_root=ws.cache_root,
+        cache_setting=ws.config.get("cache_dir"),
         started_ns=started_ns,
     )
     return _exec_in(ready, command, args.reference)

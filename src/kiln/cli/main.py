@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kiln.execcard import exec_from_card
 
         workspace, _, reference, command = form
-        exec_from_card(workspace, reference, command)  # returns when no card answers
+        if command[:1] != ["--"]:  # exec's handler reads a second "--" (kiln.cli.build_cmds)
+            exec_from_card(workspace, reference, command)  # returns when no card answers
         from kiln.cli.build_cmds import exec_fast
 
         code = _run(_namespace(form), exec_fast)
