@@ -223,26 +223,12 @@ def exec_from_card(explicit: str | None, reference: str, command: Sequence[str])
         )
         argv = [*card["argv"], *command]
         sys.stdout.flush()
-        _execute(argv, env)
+        os.execvpe(argv[0], argv, env)
     except (OSError, ValueError):  # not found, say: the warm path says so, or builds
         try:  # noqa: SIM105 - contextlib costs this lane ~2 ms
             os.unlink(hold)
         except OSError:
             pass
-
-
-def _execute(argv: list[str], env: dict[str, str]) -> None:
-    """``os.execvpe`` without the ``warnings`` import its PATH search makes. Raises OSError when
-    nothing on PATH starts (the warm path then says why, as execvpe does)."""
-    name = argv[0]
-    if os.sep in name:
-        os.execve(name, argv, env)
-    for folder in env.get("PATH", os.defpath).split(os.pathsep):
-        try:
-            os.execve(os.path.join(folder, name), argv, env)
-        except OSError:
-            continue
-    raise FileNotFoundError(name)
 
 
 def remember(
